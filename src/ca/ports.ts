@@ -1,0 +1,74 @@
+/** One certificate authority record as stored. */
+export interface CaRecord {
+  id: string;
+  name: string;
+  role: 'root' | 'issuing';
+  state: 'active' | 'retired' | 'revoked' | 'destroyed';
+  parentId: string | null;
+  certDer: Buffer;
+  subject: string;
+  skiHex: string;
+  /** JSON key reference, e.g. {"type":"software","keyId":"…"}. */
+  keyRef: string;
+  notBefore: Date;
+  notAfter: Date;
+  createdAt: Date;
+}
+
+/** CA records. Implemented in `store/`. */
+export interface CaRepository {
+  /** Inserts; an existing id or name is a `conflict` PkiError (a ceremony never overwrites a CA). */
+  insert(ca: Omit<CaRecord, 'createdAt'>): Promise<void>;
+  findById(id: string): Promise<CaRecord | null>;
+  findByName(name: string): Promise<CaRecord | null>;
+  list(): Promise<CaRecord[]>;
+  setState(id: string, state: CaRecord['state']): Promise<void>;
+}
+
+export type CertificateStatus = 'pending' | 'valid' | 'revoked' | 'failed';
+export type RequestedVia = 'cli' | 'api' | 'acme' | 'ceremony' | 'est';
+
+/** Everything known about a certificate before it is signed. */
+export interface CertificateIntent {
+  issuerId: string;
+  serialHex: string;
+  profile: string;
+  subject: string;
+  /** JSON array of {type, value}. */
+  sans: string;
+  notBefore: Date;
+  notAfter: Date;
+  /** The exact TBS as linted, signed with a throwaway key. */
+  lintDer: Buffer;
+  crlShard: number;
+  requestedVia: RequestedVia;
+  requestedBy: string | null;
+}
+
+export interface CertificateRecord extends CertificateIntent {
+  id: number;
+  status: CertificateStatus;
+  der: Buffer | null;
+  revokedAt: Date | null;
+  revocationReason: number | null;
+  invalidityDate: Date | null;
+  createdAt: Date;
+  issuedAt: Date | null;
+}
+
+/** Certificate records. Implemented in `store/`. Batch methods are atomic. */
+export interface CertificateRepository {
+  /**
+   * Records intents with status 'pending', all or none. A serial already used by
+   * the same issuer is a `conflict` PkiError and nothing is written.
+   */
+  insertIntents(intents: CertificateIntent[]): Promise<void>;
+  /** Marks pending certificates as 'valid' with their signed DER. */
+  completeIssued(items: { issuerId: string; serialHex: string; der: Buffer; issuedAt: Date }[]): Promise<void>;
+  /** Marks pending certificates as 'failed' (signing failed after the intent was recorded). */
+  markFailed(items: { issuerId: string; serialHex: string }[]): Promise<void>;
+  findBySerial(issuerId: string, serialHex: string): Promise<CertificateRecord | null>;
+  /** Finds by serial across all issuers (serials are random 127-bit values). */
+  findBySerialAnyIssuer(serialHex: string): Promise<CertificateRecord[]>;
+  count(filter?: { issuerId?: string; status?: CertificateStatus }): Promise<number>;
+}

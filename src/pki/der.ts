@@ -1,0 +1,265 @@
+/**
+ * A small DER writer and reader for the hot paths (certificate TBS, CSR, CRL,
+ * OCSP). Generic ASN.1 libraries build object graphs per field; here a value is
+ * just the Buffer of its encoding, so a TBS costs a few concatenations.
+ * X.690 §8 (BER) and §10 (DER restrictions).
+ */
+import { PkiError } from '../errors/pki-error.js';
+
+export const Tag = {
+  BOOLEAN: 0x01,
+  INTEGER: 0x02,
+  BIT_STRING: 0x03,
+  OCTET_STRING: 0x04,
+  NULL: 0x05,
+  OID: 0x06,
+  ENUMERATED: 0x0a,
+  UTF8String: 0x0c,
+  SEQUENCE: 0x30,
+  SET: 0x31,
+  PrintableString: 0x13,
+  T61String: 0x14,
+  IA5String: 0x16,
+  UTCTime: 0x17,
+  GeneralizedTime: 0x18,
+  BMPString: 0x1e,
+} as const;
+
+/** DER length octets (X.690 §8.1.3: definite form, minimal). */
+function lengthOctets(len: number): Buffer {
+  if (len < 0x80) return Buffer.from([len]);
+  if (len < 0x100) return Buffer.from([0x81, len]);
+  if (len < 0x10000) return Buffer.from([0x82, len >> 8, len & 0xff]);
+  if (len < 0x1000000) return Buffer.from([0x83, len >> 16, (len >> 8) & 0xff, len & 0xff]);
+  return Buffer.from([0x84, (len >>> 24) & 0xff, (len >> 16) & 0xff, (len >> 8) & 0xff, len & 0xff]);
+}
+
+/** Encodes one TLV with a single-octet tag. */
+export function tlv(tag: number, ...contents: Uint8Array[]): Buffer {
+  const body = contents.length === 1 ? contents[0]! : Buffer.concat(contents);
+  return Buffer.concat([Buffer.from([tag]), lengthOctets(body.length), body]);
+}
+
+export const seq = (...items: Uint8Array[]): Buffer => tlv(Tag.SEQUENCE, ...items);
+
+/** SET OF with DER ordering (X.690 §11.6: components sorted by their encodings). */
+export const setOf = (...items: Buffer[]): Buffer => tlv(Tag.SET, ...[...items].sort(Buffer.compare));
+
+/** Context-specific tag [n]; constructed for EXPLICIT tagging or constructed IMPLICIT types. */
+export const ctx = (n: number, constructed: boolean, ...contents: Uint8Array[]): Buffer =>
+  tlv((constructed ? 0xa0 : 0x80) | n, ...contents);
+
+export const derNull = Buffer.from([0x05, 0x00]);
+
+export const bool = (v: boolean): Buffer => Buffer.from([Tag.BOOLEAN, 1, v ? 0xff : 0x00]);
+
+/** INTEGER from non-negative magnitude bytes (adds the 0x00 sign octet and strips redundant zeros). */
+export function uintFromBytes(bytes: Uint8Array): Buffer {
+  let i = 0;
+  while (i < bytes.length - 1 && bytes[i] === 0 && bytes[i + 1]! < 0x80) i++;
+  const b = Buffer.from(bytes.subarray(i));
+  return b[0]! >= 0x80 ? tlv(Tag.INTEGER, Buffer.from([0]), b) : tlv(Tag.INTEGER, b);
+}
+
+export function int(n: number | bigint): Buffer {
+  const v = BigInt(n);
+  if (v < 0n) throw new RangeError('negative INTEGER not supported');
+  let hex = v.toString(16);
+  if (hex.length % 2) hex = '0' + hex;
+  return uintFromBytes(Buffer.from(hex, 'hex'));
+}
+
+const oidCache = new Map<string, Buffer>();
+/** OBJECT IDENTIFIER from dotted decimal (cached: OIDs repeat in every certificate). */
+export function oid(dotted: string): Buffer {
+  let enc = oidCache.get(dotted);
+  if (enc) return enc;
+  const arcs = dotted.split('.').map((a) => BigInt(a));
+  if (arcs.length < 2) throw new RangeError(`bad OID ${dotted}`);
+  const out: number[] = [];
+  const push = (v: bigint) => {
+    const tmp = [Number(v & 0x7fn)];
+    for (v >>= 7n; v > 0n; v >>= 7n) tmp.unshift(Number(v & 0x7fn) | 0x80);
+    out.push(...tmp);
+  };
+  push(arcs[0]! * 40n + arcs[1]!);
+  for (const a of arcs.slice(2)) push(a);
+  enc = tlv(Tag.OID, Buffer.from(out));
+  oidCache.set(dotted, enc);
+  return enc;
+}
+
+export const octetString = (b: Uint8Array): Buffer => tlv(Tag.OCTET_STRING, b);
+/** BIT STRING with zero unused bits. */
+export const bitString = (b: Uint8Array): Buffer => tlv(Tag.BIT_STRING, Buffer.from([0]), b);
+export const utf8 = (s: string): Buffer => tlv(Tag.UTF8String, Buffer.from(s, 'utf8'));
+export const printable = (s: string): Buffer => tlv(Tag.PrintableString, Buffer.from(s, 'latin1'));
+export const ia5 = (s: string): Buffer => tlv(Tag.IA5String, Buffer.from(s, 'latin1'));
+
+/** PrintableString alphabet (X.680 §41.4). */
+export const isPrintableString = (s: string): boolean => /^[A-Za-z0-9 '()+,\-./:=?]*$/.test(s);
+
+const pad = (n: number, w = 2) => String(n).padStart(w, '0');
+
+/**
+ * RFC 5280 §4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050, both in
+ * UTC with seconds and no fraction.
+ */
+export function time(d: Date): Buffer {
+  const y = d.getUTCFullYear();
+  const rest = `${pad(d.getUTCMonth() + 1)}${pad(d.getUTCDate())}${pad(d.getUTCHours())}${pad(d.getUTCMinutes())}${pad(d.getUTCSeconds())}Z`;
+  if (y >= 1950 && y < 2050) return tlv(Tag.UTCTime, Buffer.from(pad(y % 100) + rest, 'latin1'));
+  return tlv(Tag.GeneralizedTime, Buffer.from(pad(y, 4) + rest, 'latin1'));
+}
+
+/** GeneralizedTime always (CRL invalidityDate, OCSP). */
+export function generalizedTime(d: Date): Buffer {
+  const s = `${pad(d.getUTCFullYear(), 4)}${pad(d.getUTCMonth() + 1)}${pad(d.getUTCDate())}${pad(d.getUTCHours())}${pad(d.getUTCMinutes())}${pad(d.getUTCSeconds())}Z`;
+  return tlv(Tag.GeneralizedTime, Buffer.from(s, 'latin1'));
+}
+
+// ---------------------------------------------------------------- reader
+
+/** One decoded TLV: `tag` is the first identifier octet; `bytes` the whole encoding; `value` the contents. */
+export interface Tlv {
+  tag: number;
+  /** Offset of the contents in `buf`. */
+  start: number;
+  /** Offset just past the contents. */
+  end: number;
+  /** Offset of the identifier octet. */
+  headerStart: number;
+  buf: Buffer;
+}
+
+export const value = (t: Tlv): Buffer => t.buf.subarray(t.start, t.end);
+export const whole = (t: Tlv): Buffer => t.buf.subarray(t.headerStart, t.end);
+export const isConstructed = (t: Tlv): boolean => (t.tag & 0x20) !== 0;
+
+const malformed = (what: string): PkiError => new PkiError('malformed', `malformed DER: ${what}`);
+
+/** Reads the TLV at `offset` within [offset, limit); strict DER lengths, single-octet tags only. */
+export function readTlv(buf: Buffer, offset = 0, limit = buf.length): Tlv {
+  if (offset + 2 > limit) throw malformed('truncated header');
+  const tag = buf[offset]!;
+  if ((tag & 0x1f) === 0x1f) throw malformed('multi-octet tags are not supported');
+  let p = offset + 1;
+  let len = buf[p++]!;
+  if (len === 0x80) throw malformed('indefinite length');
+  if (len > 0x80) {
+    const n = len & 0x7f;
+    if (n > 4 || p + n > limit) throw malformed('bad length');
+    len = 0;
+    for (let i = 0; i < n; i++) len = len * 256 + buf[p++]!;
+    if (len < 0x80 || (n > 1 && buf[p - n] === 0)) throw malformed('non-minimal length');
+  }
+  if (p + len > limit) throw malformed('truncated contents');
+  return { tag, start: p, end: p + len, headerStart: offset, buf };
+}
+
+/** Decodes exactly one TLV spanning the whole buffer. */
+export function readOne(buf: Buffer, expectTag?: number): Tlv {
+  const t = readTlv(buf, 0, buf.length);
+  if (t.end !== buf.length) throw malformed('trailing data');
+  if (expectTag !== undefined && t.tag !== expectTag) throw malformed(`expected tag 0x${expectTag.toString(16)}, got 0x${t.tag.toString(16)}`);
+  return t;
+}
+
+/** The children of a constructed TLV. */
+export function children(t: Tlv): Tlv[] {
+  if (!isConstructed(t)) throw malformed('expected a constructed value');
+  const out: Tlv[] = [];
+  for (let p = t.start; p < t.end; ) {
+    const c = readTlv(t.buf, p, t.end);
+    out.push(c);
+    p = c.end;
+  }
+  return out;
+}
+
+export function expectTag(t: Tlv | undefined, tag: number, what: string): Tlv {
+  if (!t || t.tag !== tag) throw malformed(`${what}: unexpected ${t ? `tag 0x${t.tag.toString(16)}` : 'end'}`);
+  return t;
+}
+
+/** Dotted-decimal string of an OID TLV. */
+export function readOid(t: Tlv): string {
+  expectTag(t, Tag.OID, 'OBJECT IDENTIFIER');
+  const b = value(t);
+  if (b.length === 0) throw malformed('empty OID');
+  const arcs: bigint[] = [];
+  let v = 0n;
+  for (let i = 0; i < b.length; i++) {
+    if (v === 0n && b[i] === 0x80) throw malformed('non-minimal OID arc');
+    v = (v << 7n) | BigInt(b[i]! & 0x7f);
+    if (!(b[i]! & 0x80)) {
+      arcs.push(v);
+      v = 0n;
+    } else if (i === b.length - 1) throw malformed('truncated OID');
+  }
+  const first = arcs[0]!;
+  const head = first < 40n ? [0n, first] : first < 80n ? [1n, first - 40n] : [2n, first - 80n];
+  return [...head, ...arcs.slice(1)].join('.');
+}
+
+/** Non-negative INTEGER contents as unsigned big-endian bytes (sign octet removed); negative → malformed. */
+export function readUnsigned(t: Tlv): Buffer {
+  expectTag(t, Tag.INTEGER, 'INTEGER');
+  const b = value(t);
+  if (b.length === 0) throw malformed('empty INTEGER');
+  if (b.length > 1 && ((b[0] === 0 && b[1]! < 0x80) || (b[0] === 0xff && b[1]! >= 0x80))) throw malformed('non-minimal INTEGER');
+  if (b[0]! & 0x80) throw malformed('negative INTEGER');
+  return b[0] === 0 && b.length > 1 ? b.subarray(1) : b;
+}
+
+export function readSmallInt(t: Tlv): number {
+  const b = readUnsigned(t);
+  if (b.length > 6) throw malformed('INTEGER too large');
+  return b.reduce((a, x) => a * 256 + x, 0);
+}
+
+export function readBitString(t: Tlv): { unused: number; bytes: Buffer } {
+  expectTag(t, Tag.BIT_STRING, 'BIT STRING');
+  const b = value(t);
+  if (b.length === 0 || b[0]! > 7) throw malformed('bad BIT STRING');
+  return { unused: b[0]!, bytes: b.subarray(1) };
+}
+
+export function readBoolean(t: Tlv): boolean {
+  expectTag(t, Tag.BOOLEAN, 'BOOLEAN');
+  const b = value(t);
+  if (b.length !== 1 || (b[0] !== 0 && b[0] !== 0xff)) throw malformed('non-DER BOOLEAN');
+  return b[0] === 0xff;
+}
+
+/** UTCTime or GeneralizedTime (Z form, seconds) → Date. */
+export function readTime(t: Tlv): Date {
+  const s = value(t).toString('latin1');
+  let m: RegExpMatchArray | null;
+  if (t.tag === Tag.UTCTime && (m = s.match(/^(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)Z$/))) {
+    const yy = Number(m[1]);
+    return new Date(Date.UTC(yy >= 50 ? 1900 + yy : 2000 + yy, Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])));
+  }
+  if (t.tag === Tag.GeneralizedTime && (m = s.match(/^(\d{4})(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(\.\d+)?Z$/))) {
+    const ms = m[7] ? Math.round(Number(m[7]) * 1000) : 0;
+    return new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]), ms));
+  }
+  throw malformed(`bad time "${s}"`);
+}
+
+/** Decodes the string types used in names (UTF8, Printable, IA5, T61 as latin1, BMP). */
+export function readString(t: Tlv): string {
+  const b = value(t);
+  switch (t.tag) {
+    case Tag.UTF8String:
+      return b.toString('utf8');
+    case Tag.PrintableString:
+    case Tag.IA5String:
+    case Tag.T61String:
+      return b.toString('latin1');
+    case Tag.BMPString:
+      return Buffer.from(b).swap16().toString('utf16le');
+    default:
+      throw malformed(`unsupported string type 0x${t.tag.toString(16)}`);
+  }
+}

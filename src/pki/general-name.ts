@@ -1,0 +1,61 @@
+/** GeneralName (RFC 5280 §4.2.1.6) for the SAN types Trellis issues. */
+import { children, ctx, seq, value, type Tlv } from './der.js';
+import { bytesToIp, ipToBytes } from './ip.js';
+import { PkiError } from '../errors/pki-error.js';
+
+export type SanType = 'dns' | 'ip' | 'uri' | 'email';
+
+/** A subject alternative name. Unsupported CSR types come back as {type:'other'} so policy can name them. */
+export type GeneralName = { type: SanType; value: string } | { type: 'other'; value: string };
+
+// GeneralName ::= CHOICE { otherName [0], rfc822Name [1] IA5String, dNSName [2] IA5String,
+//   x400Address [3], directoryName [4], ediPartyName [5], uniformResourceIdentifier [6] IA5String,
+//   iPAddress [7] OCTET STRING, registeredID [8] OBJECT IDENTIFIER }
+const otherNames: Record<number, string> = { 0: 'otherName', 3: 'x400Address', 4: 'directoryName', 5: 'ediPartyName', 8: 'registeredID' };
+
+const isIa5 = (b: Buffer) => b.every((x) => x < 0x80);
+
+/** Decodes one GeneralName TLV. */
+export function parseGeneralName(t: Tlv): GeneralName {
+  const n = t.tag & 0x1f;
+  const v = value(t);
+  const text = (type: SanType): GeneralName => {
+    if (!isIa5(v)) throw new PkiError('badCSR', `${type} name is not IA5String`);
+    return { type, value: v.toString('latin1') };
+  };
+  switch (n) {
+    case 1: return text('email');
+    case 2: return text('dns');
+    case 6: return text('uri');
+    case 7: {
+      const ip = bytesToIp(v);
+      if (ip === null) throw new PkiError('badCSR', `iPAddress of ${v.length} octets (need 4 or 16)`);
+      return { type: 'ip', value: ip };
+    }
+    default:
+      return { type: 'other', value: otherNames[n] ?? `[${n}]` };
+  }
+}
+
+/** Decodes GeneralNames ::= SEQUENCE SIZE (1..MAX) OF GeneralName. */
+export function parseGeneralNames(t: Tlv): GeneralName[] {
+  return children(t).map(parseGeneralName);
+}
+
+/** Encodes one GeneralName; values must already be validated. */
+export function encodeGeneralName(g: GeneralName): Buffer {
+  switch (g.type) {
+    case 'email': return ctx(1, false, Buffer.from(g.value, 'latin1'));
+    case 'dns': return ctx(2, false, Buffer.from(g.value, 'latin1'));
+    case 'uri': return ctx(6, false, Buffer.from(g.value, 'latin1'));
+    case 'ip': {
+      const b = ipToBytes(g.value);
+      if (!b) throw new PkiError('badCSR', `not an IP address: ${g.value}`);
+      return ctx(7, false, b);
+    }
+    case 'other':
+      throw new PkiError('badCSR', `SAN type ${g.value} is not supported`);
+  }
+}
+
+export const encodeGeneralNames = (names: GeneralName[]): Buffer => seq(...names.map(encodeGeneralName));

@@ -1,0 +1,44 @@
+/** Signature AlgorithmIdentifiers for the keys a CA may hold (RFC 5758 §3.2, RFC 4055 §5, RFC 8410 §3). */
+import { derNull, oid, seq } from '../pki/der.js';
+import { OID } from '../pki/oids.js';
+import type { KeyAlgorithm } from '../keys/signing-key.js';
+
+/**
+ * AlgorithmIdentifier DER for certificates and CRLs signed by a key of this
+ * algorithm. ECDSA and EdDSA omit parameters; sha256WithRSAEncryption carries NULL.
+ */
+export function signatureAlgorithmDer(algorithm: KeyAlgorithm): Buffer {
+  switch (algorithm) {
+    case 'ecdsa-p256':
+      return seq(oid(OID.ecdsaWithSHA256));
+    case 'ecdsa-p384':
+      return seq(oid(OID.ecdsaWithSHA384));
+    case 'rsa-2048':
+    case 'rsa-3072':
+    case 'rsa-4096':
+      return seq(oid(OID.sha256WithRSA), derNull);
+    case 'ed25519':
+      return seq(oid(OID.ed25519));
+  }
+}
+
+/** node:crypto generateKeyPair arguments for an algorithm (for throwaway lint keys). */
+export function keyGenParams(algorithm: KeyAlgorithm): { type: 'ec' | 'rsa' | 'ed25519'; options: Record<string, unknown> } {
+  switch (algorithm) {
+    case 'ecdsa-p256':
+      return { type: 'ec', options: { namedCurve: 'P-256' } };
+    case 'ecdsa-p384':
+      return { type: 'ec', options: { namedCurve: 'P-384' } };
+    case 'rsa-2048':
+    case 'rsa-3072':
+    case 'rsa-4096':
+      return { type: 'rsa', options: { modulusLength: Number(algorithm.slice(4)), publicExponent: 0x10001 } };
+    case 'ed25519':
+      return { type: 'ed25519', options: {} };
+  }
+}
+
+/** The hash node:crypto uses with this algorithm (null: EdDSA hashes internally). */
+export function hashOf(algorithm: KeyAlgorithm): 'sha256' | 'sha384' | null {
+  return algorithm === 'ecdsa-p384' ? 'sha384' : algorithm === 'ed25519' ? null : 'sha256';
+}

@@ -1,0 +1,214 @@
+/**
+ * The signing core. Requests are gathered into small batches so that the
+ * database sees one write per step per batch, while every certificate still
+ * goes through the same numbered steps:
+ *   1. re-check policy and reserve a serial (unique per issuer in the database),
+ *   2. build the TBS once and lint it (prepare),
+ *   3. record the intent (status 'pending', with the linted DER),
+ *   4. sign exactly those bytes, verify the signature, check the TBS is unchanged,
+ *   5. complete the record and append the audit event.
+ */
+import { verify as nodeVerify } from 'node:crypto';
+import type { AuditLog } from '../audit/audit-log.js';
+import type { Clock } from '../clock/clock.js';
+import { PkiError } from '../errors/pki-error.js';
+import { parseCertificate, sha256Hex } from '../pki/certificate.js';
+import { formatName } from '../pki/name.js';
+import type { Profile } from '../profiles/types.js';
+import { hashOf } from './algorithms.js';
+import { ExtensionTemplate } from './extensions.js';
+import type { CaUrls, Issuer } from './issuer.js';
+import { checkKeyPolicy, checkSanPolicy, checkSubjectPolicy } from './policy.js';
+import type { CertificateIntent, CertificateRepository } from './ports.js';
+import { prepare, type IssueRequest, type Prepared, type PrepareSigner } from './prepare.js';
+import { cryptoRandom, type RandomSource } from './serial.js';
+import { encodeCertificate } from './tbs.js';
+
+export interface IssuedCertificate {
+  issuerId: string;
+  serialHex: string;
+  profile: string;
+  certDer: Buffer;
+  /** Issuer chain above the certificate (issuing CA first, root excluded). */
+  chainDer: Buffer[];
+  notBefore: Date;
+  notAfter: Date;
+}
+
+export interface AuthorityDeps {
+  certificates: CertificateRepository;
+  audit: AuditLog;
+  clock: Clock;
+  urls: CaUrls;
+  /** SPKIs of every CA this instance knows: a request using one of them is refused. */
+  caSpkis: () => readonly Buffer[];
+  random?: RandomSource;
+  /** Largest batch per database round trip. */
+  maxBatch?: number;
+}
+
+interface Pending {
+  issuer: Issuer;
+  req: IssueRequest;
+  resolve: (c: IssuedCertificate) => void;
+  reject: (e: unknown) => void;
+}
+
+/** Which CA role may sign with which profile (profile.signer). */
+function assertSignerRole(issuer: Issuer, profile: Profile): void {
+  const ok = profile.signer === 'issuing' ? issuer.role === 'issuing' : profile.signer === 'root' ? issuer.role === 'root' : false;
+  if (!ok) throw new PkiError('badProfile', `profile "${profile.name}" cannot be signed by ${issuer.role} CA "${issuer.id}"`);
+}
+
+/** Signs `tbsDer` with the issuer's key and checks the result before anyone sees it. */
+export async function signTbs(issuer: { id: string; key: Issuer['key']; signatureAlgorithm: Buffer }, prepared: Prepared): Promise<Buffer> {
+  const tbsDer = prepared.token.take(issuer.id);
+  const signature = await issuer.key.sign(tbsDer);
+  if (!nodeVerify(hashOf(issuer.key.algorithm), tbsDer, { key: issuer.key.publicKey, dsaEncoding: 'der' }, signature)) {
+    throw new PkiError('serverInternal', `signature by CA "${issuer.id}" does not verify`);
+  }
+  const certDer = encodeCertificate(tbsDer, issuer.signatureAlgorithm, signature);
+  // The bytes that were linted are the bytes that got signed.
+  if (!parseCertificate(certDer).tbsDer.equals(prepared.lintCert.tbsDer)) throw new PkiError('serverInternal', 'signed TBS differs from the linted TBS');
+  return certDer;
+}
+
+export class CertificateAuthority {
+  private readonly templates = new Map<string, ExtensionTemplate>();
+  private readonly queue: Pending[] = [];
+  private scheduled = false;
+  private readonly random: RandomSource;
+  private readonly maxBatch: number;
+
+  constructor(private readonly deps: AuthorityDeps) {
+    this.random = deps.random ?? cryptoRandom;
+    this.maxBatch = deps.maxBatch ?? 256;
+  }
+
+  /** Issues one certificate from a checked request. Resolves when it is signed and stored. */
+  issue(issuer: Issuer, req: IssueRequest): Promise<IssuedCertificate> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ issuer, req, resolve, reject });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.drain());
+      }
+    });
+  }
+
+  /** The extension template for (issuer, profile), built once. */
+  template(issuer: { id: string; keyIdentifier: Buffer }, profile: Profile): ExtensionTemplate {
+    const k = `${issuer.id}\0${profile.name}`;
+    let t = this.templates.get(k);
+    if (!t) this.templates.set(k, (t = new ExtensionTemplate(issuer, profile, this.deps.urls)));
+    return t;
+  }
+
+  /** Checks a request against its profile: the CA trusts no caller. */
+  checkRequest(req: IssueRequest): void {
+    checkKeyPolicy(req.profile, req.keyInfo, req.spkiDer, this.deps.caSpkis());
+    checkSubjectPolicy(req.profile, req.subject);
+    checkSanPolicy(req.profile, req.sans);
+  }
+
+  private drain(): void {
+    this.scheduled = false;
+    while (this.queue.length) {
+      const batch = this.queue.splice(0, this.maxBatch);
+      this.processBatch(batch).catch((err) => batch.forEach((p) => p.reject(err)));
+    }
+  }
+
+  private async processBatch(batch: Pending[]): Promise<void> {
+    const { certificates, audit, clock } = this.deps;
+    // Steps 1 and 2, per request: policy, serial, TBS, lints. A failure here touches nothing.
+    const ready: { p: Pending; prepared: Prepared; intent: CertificateIntent }[] = [];
+    for (const p of batch) {
+      try {
+        assertSignerRole(p.issuer, p.req.profile);
+        this.checkRequest(p.req);
+        const prepared = prepare(signerOf(p.issuer), this.template(p.issuer, p.req.profile), p.req, clock, this.random);
+        ready.push({ p, prepared, intent: intentOf(p, prepared) });
+      } catch (err) {
+        p.reject(err);
+      }
+    }
+    if (ready.length === 0) return;
+    // Step 3: record every intent before any signature exists (all or none).
+    try {
+      await certificates.insertIntents(ready.map((r) => r.intent));
+    } catch (err) {
+      ready.forEach((r) => r.p.reject(err));
+      return;
+    }
+    // Step 4: sign the linted bytes.
+    const done: { r: (typeof ready)[number]; certDer: Buffer }[] = [];
+    const failed: { r: (typeof ready)[number]; err: unknown }[] = [];
+    for (const r of ready) {
+      try {
+        done.push({ r, certDer: await signTbs(r.p.issuer, r.prepared) });
+      } catch (err) {
+        failed.push({ r, err });
+      }
+    }
+    // Step 5: complete the records and audit every signature.
+    const issuedAt = clock.now();
+    await Promise.all([
+      certificates.completeIssued(done.map(({ r, certDer }) => ({ issuerId: r.intent.issuerId, serialHex: r.intent.serialHex, der: certDer, issuedAt }))),
+      failed.length ? certificates.markFailed(failed.map(({ r }) => ({ issuerId: r.intent.issuerId, serialHex: r.intent.serialHex }))) : undefined,
+      audit.recordMany([
+        ...done.map(({ r, certDer }) => ({
+          type: 'certificate.issued',
+          actor: r.intent.requestedBy ?? r.intent.requestedVia,
+          data: { issuer: r.intent.issuerId, serialHex: r.intent.serialHex, profile: r.intent.profile, subject: r.intent.subject, via: r.intent.requestedVia, sha256: sha256Hex(certDer) },
+        })),
+        ...failed.map(({ r, err }) => ({
+          type: 'certificate.sign_failed',
+          actor: r.intent.requestedBy ?? r.intent.requestedVia,
+          data: { issuer: r.intent.issuerId, serialHex: r.intent.serialHex, error: err instanceof PkiError ? err.message : 'signing failed' },
+        })),
+      ]),
+    ]);
+    for (const { r, certDer } of done) {
+      r.p.resolve({
+        issuerId: r.intent.issuerId,
+        serialHex: r.intent.serialHex,
+        profile: r.intent.profile,
+        certDer,
+        chainDer: r.p.issuer.chainDer,
+        notBefore: r.prepared.notBefore,
+        notAfter: r.prepared.notAfter,
+      });
+    }
+    for (const { r, err } of failed) r.p.reject(err);
+  }
+}
+
+/** The signer view of an issuer for `prepare`. */
+export function signerOf(issuer: Issuer): PrepareSigner {
+  return {
+    id: issuer.id,
+    algorithm: issuer.key.algorithm,
+    signatureAlgorithm: issuer.signatureAlgorithm,
+    nameDer: issuer.cert.subjectDer,
+    cert: issuer.cert,
+    notAfter: issuer.cert.notAfter,
+    crlShards: issuer.crlShards,
+  };
+}
+
+function intentOf(p: Pending, prepared: Prepared): CertificateIntent {
+  return {
+    issuerId: p.issuer.id,
+    serialHex: prepared.serialHex,
+    profile: p.req.profile.name,
+    subject: formatName(prepared.lintCert.subject),
+    sans: JSON.stringify(p.req.sans),
+    notBefore: prepared.notBefore,
+    notAfter: prepared.notAfter,
+    lintDer: prepared.lintCertDer,
+    crlShard: prepared.crlShard,
+    requestedVia: p.req.requestedVia,
+    requestedBy: p.req.requestedBy,
+  };
+}

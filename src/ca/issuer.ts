@@ -1,0 +1,65 @@
+/** A CA that can sign: its record, certificate, key and the URLs it publishes. */
+import { createHash } from 'node:crypto';
+import type { SigningKey } from '../keys/signing-key.js';
+import { parseCertificate, findExtension, type ParsedCertificate } from '../pki/certificate.js';
+import { decodeSubjectKeyIdentifier } from '../pki/extensions.js';
+import { OID } from '../pki/oids.js';
+import { PkiError } from '../errors/pki-error.js';
+import { signatureAlgorithmDer } from './algorithms.js';
+import type { CaRecord } from './ports.js';
+
+/** Where relying parties find a CA's certificate, CRLs and OCSP responder (built from the base URL). */
+export interface CaUrls {
+  ocsp(): string;
+  caIssuers(caId: string): string;
+  crl(caId: string, shard: number): string;
+}
+
+/** URL layout served by `trellis serve`: /ocsp, /ca/{id}.cer, /crl/{id}/{shard}.crl. */
+export function caUrls(baseUrl: string): CaUrls {
+  const base = baseUrl.replace(/\/+$/, '');
+  return {
+    ocsp: () => `${base}/ocsp`,
+    caIssuers: (caId) => `${base}/ca/${caId}.cer`,
+    crl: (caId, shard) => `${base}/crl/${caId}/${shard}.crl`,
+  };
+}
+
+/** A loaded CA ready to sign. */
+export interface Issuer {
+  id: string;
+  role: 'root' | 'issuing';
+  /** Parent CA id (null for a root). */
+  parentId: string | null;
+  cert: ParsedCertificate;
+  key: SigningKey;
+  /** AlgorithmIdentifier of everything this CA signs. */
+  signatureAlgorithm: Buffer;
+  /** Key identifier that goes into AKI of what it signs. */
+  keyIdentifier: Buffer;
+  /** CRL shards for certificates it issues (1 for roots). */
+  crlShards: number;
+  /** PEM-ready chain above the issued certificate: this CA, then its parents up to (not including) the root. */
+  chainDer: Buffer[];
+}
+
+// RFC 5280 §4.2.1.2 method (1): SHA-1 of the subjectPublicKey BIT STRING contents.
+export const keyIdentifierOf = (subjectPublicKey: Buffer): Buffer => createHash('sha1').update(subjectPublicKey).digest();
+
+/** Builds an Issuer from a CA record and its unlocked key; refuses a key that does not match the certificate. */
+export function issuerFrom(record: CaRecord, key: SigningKey, opts: { crlShards: number; parentChainDer?: Buffer[] }): Issuer {
+  const cert = parseCertificate(record.certDer);
+  if (!cert.spkiDer.equals(key.spkiDer)) throw new PkiError('keyIntegrity', `key ${key.keyId} does not match the certificate of CA "${record.id}"`);
+  const ski = findExtension(cert, OID.subjectKeyIdentifier);
+  return {
+    id: record.id,
+    role: record.role,
+    parentId: record.parentId,
+    cert,
+    key,
+    signatureAlgorithm: signatureAlgorithmDer(key.algorithm),
+    keyIdentifier: ski ? decodeSubjectKeyIdentifier(ski.valueDer) : keyIdentifierOf(cert.subjectPublicKey),
+    crlShards: record.role === 'root' ? 1 : opts.crlShards,
+    chainDer: record.role === 'root' ? [] : [record.certDer, ...(opts.parentChainDer ?? [])],
+  };
+}

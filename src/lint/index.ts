@@ -1,0 +1,47 @@
+/** Pre-issuance lints run on the exact to-be-signed certificate (one rule per file under rules/). */
+import { PkiError } from '../errors/pki-error.js';
+import { basicConstraints } from './rules/basic-constraints.js';
+import { extensionUnique } from './rules/extension-unique.js';
+import { issuerName } from './rules/issuer-name.js';
+import { authorityKeyIdentifier, subjectKeyIdentifier } from './rules/key-identifiers.js';
+import { keyUsage } from './rules/key-usage.js';
+import { nameConstraints } from './rules/name-constraints.js';
+import { ocspSigning } from './rules/ocsp-signing.js';
+import { serialNumber } from './rules/serial.js';
+import { signatureAlgorithmMatch } from './rules/signature-algorithm.js';
+import { subjectAltName } from './rules/subject-alt-name.js';
+import { validityEncoding, validityWithinIssuer } from './rules/validity.js';
+import { versionV3 } from './rules/version.js';
+import type { LintFinding, LintInput, LintRule } from './types.js';
+
+export type { LintFinding, LintInput, LintRule } from './types.js';
+
+/** Every rule, in the order findings are reported. */
+export const lintRules: readonly LintRule[] = [
+  versionV3, serialNumber, signatureAlgorithmMatch, issuerName, validityEncoding, validityWithinIssuer,
+  extensionUnique, basicConstraints, keyUsage, subjectKeyIdentifier, authorityKeyIdentifier,
+  subjectAltName, nameConstraints, ocspSigning,
+];
+
+/** Runs every rule; a rule that throws (undecodable extension) is itself a finding. */
+export function runLints(input: LintInput, rules: readonly LintRule[] = lintRules): LintFinding[] {
+  const findings: LintFinding[] = [];
+  for (const rule of rules) {
+    let detail: string | null;
+    try {
+      detail = rule.check(input);
+    } catch (err) {
+      detail = `rule failed to decode the certificate: ${(err as Error).message}`;
+    }
+    if (detail !== null) findings.push({ id: rule.id, source: rule.source, detail });
+  }
+  return findings;
+}
+
+/** Throws `lintFailed` listing every error finding (warnings, w_*, pass). */
+export function assertLintClean(input: LintInput, rules?: readonly LintRule[]): LintFinding[] {
+  const findings = runLints(input, rules);
+  const errors = findings.filter((f) => f.id.startsWith('e_'));
+  if (errors.length) throw new PkiError('lintFailed', `pre-issuance lint failed: ${errors.map((f) => `${f.id} (${f.detail})`).join('; ')}`);
+  return findings;
+}

@@ -26,3 +26,11 @@ export interface SigningKey {
    */
   sign(data: Uint8Array): Promise<Buffer>;
 }
+
+/** Where CA keys are generated and unlocked (software keystore now, PKCS#11 later). */
+export interface Keystore {
+  /** Generates a key inside the store; never overwrites an existing id. */
+  generate(algorithm: KeyAlgorithm, opts?: { id?: string }): Promise<SigningKey>;
+  /** Unlocks a stored key. */
+  load(keyId: string): Promise<SigningKey>;
+}

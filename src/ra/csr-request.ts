@@ -1,0 +1,92 @@
+/**
+ * Turns a verified CSR into an issuance request under a profile: which subject
+ * attributes the request may set, the device identity, the SANs. Everything a
+ * client sends is checked here; the CA checks the result again.
+ */
+import { checkKeyPolicy, checkSanPolicy, checkSubjectPolicy } from '../ca/policy.js';
+import type { IssueRequest } from '../ca/prepare.js';
+import type { RequestedVia } from '../ca/ports.js';
+import { PkiError } from '../errors/pki-error.js';
+import type { ParsedCsr } from '../pki/csr.js';
+import type { GeneralName } from '../pki/general-name.js';
+import { isIP } from 'node:net';
+import type { Profile, SubjectAttribute } from '../profiles/types.js';
+import { subjectAttributes } from '../profiles/types.js';
+
+export interface RequestMeta {
+  validitySeconds?: number;
+  requestedVia: RequestedVia;
+  requestedBy: string | null;
+}
+
+const hostLike = /^(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)*$/;
+
+/** Normalises SANs: DNS names to lower case (RFC 4343: case-insensitive), duplicates dropped. */
+function normaliseSans(sans: readonly GeneralName[]): GeneralName[] {
+  const seen = new Set<string>();
+  const out: GeneralName[] = [];
+  for (const s of sans) {
+    const n = s.type === 'dns' ? { type: s.type, value: s.value.toLowerCase() } : s;
+    const key = `${n.type}:${n.value}`;
+    if (!seen.has(key)) {
+      seen.add(key);
+      out.push(n);
+    }
+  }
+  return out;
+}
+
+/** Builds the request; throws badCSR / badPublicKey / rejectedIdentifier with the reason. */
+export function requestFromCsr(csr: ParsedCsr, profile: Profile, meta: RequestMeta, caSpkis: readonly Buffer[]): IssueRequest {
+  if (csr.requestsCa && !profile.basicConstraints.ca) throw new PkiError('badCSR', 'CSR requests a CA certificate (basicConstraints cA=TRUE)');
+
+  const requested: Partial<Record<SubjectAttribute, string>> = {};
+  for (const e of csr.subject) {
+    if (!(subjectAttributes as readonly string[]).includes(e.type)) throw new PkiError('badCSR', `subject attribute ${e.type} is not supported`);
+    const attr = e.type as SubjectAttribute;
+    if (requested[attr] !== undefined) throw new PkiError('badCSR', `subject attribute ${attr} appears more than once`);
+    requested[attr] = e.value;
+  }
+
+  let sans = normaliseSans(csr.sans);
+  const subject: Partial<Record<SubjectAttribute, string>> = {};
+  for (const [attr, v] of Object.entries(requested) as [SubjectAttribute, string][]) {
+    if (profile.subject.fixed[attr] !== undefined) continue; // the profile decides these
+    if (!profile.subject.allowed.includes(attr)) throw new PkiError('badCSR', `subject attribute ${attr} is not allowed by profile "${profile.name}"`);
+    subject[attr] = v;
+  }
+
+  if (profile.deviceId) {
+    const d = profile.deviceId;
+    const id = d.from.map((a) => requested[a]).find((v) => v !== undefined);
+    if (id === undefined) throw new PkiError('badCSR', `device id missing: set subject ${d.from.join(' or ')}`);
+    if (!new RegExp(d.pattern).test(id)) throw new PkiError('badCSR', `device id "${id}" does not match ${d.pattern}`);
+    subject.serialNumber = id;
+    const uri = d.uriTemplate.replace('{id}', encodeURIComponent(id));
+    sans = normaliseSans([...sans, { type: 'uri', value: uri }]);
+  }
+
+  // CA/B BR §7.1.4.3: a common name must repeat one of the SANs; add it when the profile allows that SAN type.
+  const cn = subject.CN;
+  if (cn !== undefined && !profile.deviceId) {
+    const lower = cn.toLowerCase();
+    if (isIP(cn) && profile.san.ip && !sans.some((s) => s.type === 'ip' && s.value === cn)) sans.push({ type: 'ip', value: cn });
+    else if (!isIP(cn) && profile.san.dns && hostLike.test(lower) && !sans.some((s) => s.type === 'dns' && s.value === lower)) sans.unshift({ type: 'dns', value: lower });
+  }
+
+  for (const [attr, v] of Object.entries(profile.subject.fixed) as [SubjectAttribute, string][]) subject[attr] = v;
+
+  checkKeyPolicy(profile, csr.key, csr.spkiDer, caSpkis);
+  checkSubjectPolicy(profile, subject);
+  checkSanPolicy(profile, sans);
+  return {
+    profile,
+    subject,
+    sans,
+    spkiDer: csr.spkiDer,
+    keyInfo: csr.key,
+    ...(meta.validitySeconds !== undefined ? { validitySeconds: meta.validitySeconds } : {}),
+    requestedVia: meta.requestedVia,
+    requestedBy: meta.requestedBy,
+  };
+}

@@ -1,0 +1,40 @@
+/** The registration authority: the one entry point for certificate requests (CLI, REST API, later ACME and EST). */
+import type { CertificateAuthority, IssuedCertificate } from '../ca/authority.js';
+import type { Issuer } from '../ca/issuer.js';
+import { PkiError } from '../errors/pki-error.js';
+import { parseCsr } from '../pki/csr.js';
+import type { Profile } from '../profiles/types.js';
+import { requestFromCsr, type RequestMeta } from './csr-request.js';
+
+/** Chooses the CA that signs for a profile. */
+export interface IssuerDirectory {
+  /** The issuer named `id`, or the one configured for the profile, or the default issuing CA. */
+  issuerFor(profile: Profile, id?: string): Issuer;
+  /** SPKIs of all CAs (requests using them are refused). */
+  caSpkis(): readonly Buffer[];
+}
+
+export interface CertificateRequestInput extends RequestMeta {
+  profile: string;
+  /** PEM or DER PKCS#10. */
+  csr: Buffer | string;
+  /** Issuing CA id; default chosen by the directory. */
+  issuer?: string;
+}
+
+export class RegistrationAuthority {
+  constructor(
+    private readonly deps: { ca: CertificateAuthority; profiles: ReadonlyMap<string, Profile>; issuers: IssuerDirectory },
+  ) {}
+
+  /** Checks a CSR against a leaf profile and has the CA issue it. */
+  async requestCertificate(input: CertificateRequestInput): Promise<IssuedCertificate> {
+    const profile = this.deps.profiles.get(input.profile);
+    if (!profile) throw new PkiError('badProfile', `unknown profile "${input.profile}" (known: ${[...this.deps.profiles.keys()].join(', ')})`);
+    if (profile.signer !== 'issuing') throw new PkiError('badProfile', `profile "${profile.name}" is used only in ceremonies`);
+    const issuer = this.deps.issuers.issuerFor(profile, input.issuer);
+    const csr = parseCsr(input.csr);
+    const request = requestFromCsr(csr, profile, input, this.deps.issuers.caSpkis());
+    return this.deps.ca.issue(issuer, request);
+  }
+}

@@ -1,0 +1,171 @@
+/**
+ * Key ceremonies: create a root CA, create an issuing CA signed by a root held
+ * here, or the two-step flow for an offline/external root (CSR out, signed
+ * certificate in). A ceremony never overwrites a CA and audits every step.
+ */
+import type { AuditLog } from '../audit/audit-log.js';
+import type { Clock } from '../clock/clock.js';
+import { PkiError } from '../errors/pki-error.js';
+import type { KeyAlgorithm, Keystore, SigningKey } from '../keys/signing-key.js';
+import { parseCertificate, sha256Hex, findExtension } from '../pki/certificate.js';
+import { bitString, children, ctx, int, oid, readBitString, readOne, seq, setOf } from '../pki/der.js';
+import { basicConstraintsExtension, decodeBasicConstraints, keyUsageExtension } from '../pki/extensions.js';
+import { encodeName, formatName, type NameAttribute } from '../pki/name.js';
+import { OID } from '../pki/oids.js';
+import { describeKey, loadSpki } from '../pki/public-key.js';
+import { verifySignature } from '../pki/signature.js';
+import type { Profile } from '../profiles/types.js';
+import { signatureAlgorithmDer } from './algorithms.js';
+import { signTbs, type CertificateAuthority } from './authority.js';
+import { ExtensionTemplate } from './extensions.js';
+import { keyIdentifierOf, type CaUrls, type Issuer } from './issuer.js';
+import type { CaRecord, CaRepository } from './ports.js';
+import { prepare, type IssueRequest } from './prepare.js';
+import { cryptoRandom, type RandomSource } from './serial.js';
+
+export interface CeremonyDeps {
+  keystore: Keystore;
+  cas: CaRepository;
+  audit: AuditLog;
+  clock: Clock;
+  urls: CaUrls;
+  authority: CertificateAuthority;
+  random?: RandomSource;
+  /** Who runs the ceremony (recorded in the audit log). */
+  actor: string;
+}
+
+export interface NewCaOptions {
+  /** Slug used in URLs and flags, e.g. "root" or "issuing-2026". */
+  id: string;
+  subject: Partial<Record<NameAttribute, string>>;
+  algorithm: KeyAlgorithm;
+  validitySeconds?: number;
+  /** Overrides the profile's path length. */
+  pathLen?: number;
+  profile: Profile;
+}
+
+const caIdPattern = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+async function assertNewCa(cas: CaRepository, id: string): Promise<void> {
+  if (!caIdPattern.test(id)) throw new PkiError('malformed', `CA id "${id}" must be lower-case letters, digits and dashes`);
+  if (await cas.findById(id)) throw new PkiError('conflict', `a CA named "${id}" already exists; ceremonies never overwrite a CA`);
+}
+
+function withPathLen(profile: Profile, pathLen: number | undefined): Profile {
+  if (pathLen === undefined) return profile;
+  if (!profile.basicConstraints.ca) throw new PkiError('badProfile', 'path length applies to CA profiles only');
+  return { ...profile, basicConstraints: { ca: true, pathLen } };
+}
+
+function keyInfoOf(key: SigningKey) {
+  return describeKey(key.publicKey);
+}
+
+function recordFor(id: string, role: 'root' | 'issuing', parentId: string | null, certDer: Buffer, keyRef: object): Omit<CaRecord, 'createdAt'> {
+  const cert = parseCertificate(certDer);
+  return {
+    id,
+    name: id,
+    role,
+    state: 'active',
+    parentId,
+    certDer,
+    subject: formatName(cert.subject),
+    skiHex: keyIdentifierOf(cert.subjectPublicKey).toString('hex'),
+    keyRef: JSON.stringify(keyRef),
+    notBefore: cert.notBefore,
+    notAfter: cert.notAfter,
+  };
+}
+
+/** Creates a self-signed root CA with a new key. */
+export async function createRootCa(deps: CeremonyDeps, opts: NewCaOptions): Promise<CaRecord> {
+  await assertNewCa(deps.cas, opts.id);
+  if (opts.profile.signer !== 'self') throw new PkiError('badProfile', `profile "${opts.profile.name}" is not a root profile`);
+  const profile = withPathLen(opts.profile, opts.pathLen);
+  const key = await deps.keystore.generate(opts.algorithm);
+  await deps.audit.record('ceremony.root.key_generated', deps.actor, { ca: opts.id, keyId: key.keyId, algorithm: key.algorithm });
+  const signatureAlgorithm = signatureAlgorithmDer(key.algorithm);
+  const keyIdentifier = keyIdentifierOf(readBitString(children(readOne(key.spkiDer))[1]!).bytes);
+  const req: IssueRequest = {
+    profile, subject: opts.subject, sans: [], spkiDer: key.spkiDer, keyInfo: keyInfoOf(key),
+    ...(opts.validitySeconds ? { validitySeconds: opts.validitySeconds } : {}), requestedVia: 'ceremony', requestedBy: deps.actor,
+  };
+  const prepared = prepare(
+    { id: opts.id, algorithm: key.algorithm, signatureAlgorithm, nameDer: null, cert: null, notAfter: null, crlShards: 1 },
+    new ExtensionTemplate({ id: opts.id, keyIdentifier }, profile, deps.urls), req, deps.clock, deps.random ?? cryptoRandom,
+  );
+  // A self-signed root has no issuer record to hold its intent: the audit log does.
+  await deps.audit.record('ceremony.root.signing', deps.actor, { ca: opts.id, serialHex: prepared.serialHex, lintSha256: sha256Hex(prepared.lintCertDer) });
+  const certDer = await signTbs({ id: opts.id, key, signatureAlgorithm }, prepared);
+  const record = recordFor(opts.id, 'root', null, certDer, { type: 'software', keyId: key.keyId });
+  await deps.cas.insert(record);
+  await deps.audit.record('ceremony.root.created', deps.actor, { ca: opts.id, serialHex: prepared.serialHex, sha256: sha256Hex(certDer), subject: record.subject });
+  return { ...record, createdAt: deps.clock.now() };
+}
+
+/** Creates an issuing CA with a new key, signed by a root whose key is unlocked here. */
+export async function createIssuingCa(deps: CeremonyDeps, root: Issuer, opts: NewCaOptions): Promise<CaRecord> {
+  await assertNewCa(deps.cas, opts.id);
+  const profile = withPathLen(opts.profile, opts.pathLen);
+  const key = await deps.keystore.generate(opts.algorithm);
+  await deps.audit.record('ceremony.issuing.key_generated', deps.actor, { ca: opts.id, keyId: key.keyId, algorithm: key.algorithm });
+  const issued = await deps.authority.issue(root, {
+    profile, subject: opts.subject, sans: [], spkiDer: key.spkiDer, keyInfo: keyInfoOf(key),
+    ...(opts.validitySeconds ? { validitySeconds: opts.validitySeconds } : {}), requestedVia: 'ceremony', requestedBy: deps.actor,
+  });
+  const record = recordFor(opts.id, 'issuing', root.id, issued.certDer, { type: 'software', keyId: key.keyId });
+  await deps.cas.insert(record);
+  await deps.audit.record('ceremony.issuing.created', deps.actor, { ca: opts.id, parent: root.id, serialHex: issued.serialHex, sha256: sha256Hex(issued.certDer) });
+  return { ...record, createdAt: deps.clock.now() };
+}
+
+// CertificationRequestInfo ::= SEQUENCE { version INTEGER { v1(0) }, subject Name,
+//   subjectPKInfo SubjectPublicKeyInfo, attributes [0] IMPLICIT SET OF Attribute }
+/** Builds a PKCS#10 CSR for a CA key (extensionRequest: basicConstraints cA, keyCertSign+cRLSign). */
+export async function buildCaCsr(key: SigningKey, subject: Partial<Record<NameAttribute, string>>): Promise<Buffer> {
+  const exts = seq(basicConstraintsExtension(true), keyUsageExtension(['digitalSignature', 'keyCertSign', 'cRLSign']));
+  const attributes = ctx(0, true, seq(oid(OID.extensionRequest), setOf(exts)));
+  const info = seq(int(0), encodeName(subject), key.spkiDer, attributes);
+  const alg = signatureAlgorithmDer(key.algorithm);
+  return seq(info, alg, bitString(await key.sign(info)));
+}
+
+/** Step 1 of the external-root flow: new key, CSR out. The key waits, unused, for its certificate. */
+export async function issuingCaCsr(deps: CeremonyDeps, opts: { id: string; subject: Partial<Record<NameAttribute, string>>; algorithm: KeyAlgorithm }): Promise<{ keyId: string; csrDer: Buffer }> {
+  await assertNewCa(deps.cas, opts.id);
+  const key = await deps.keystore.generate(opts.algorithm, { id: `pending-${opts.id}` });
+  const csrDer = await buildCaCsr(key, opts.subject);
+  await deps.audit.record('ceremony.issuing.csr_created', deps.actor, { ca: opts.id, keyId: key.keyId, csrSha256: sha256Hex(csrDer) });
+  return { keyId: key.keyId, csrDer };
+}
+
+/**
+ * Step 2: accept the certificate the external root signed, only if it chains
+ * to `rootCertDer` (signature and names), is a CA, and carries our pending key.
+ */
+export async function importIssuingCa(deps: CeremonyDeps, opts: { id: string; certDer: Buffer; rootCertDer: Buffer; rootId?: string }): Promise<CaRecord> {
+  await assertNewCa(deps.cas, opts.id);
+  const key = await deps.keystore.load(`pending-${opts.id}`);
+  const cert = parseCertificate(opts.certDer);
+  const root = parseCertificate(opts.rootCertDer);
+  if (!cert.spkiDer.equals(key.spkiDer)) throw new PkiError('badPublicKey', 'the certificate does not carry the key generated for this CA');
+  if (!cert.issuerDer.equals(root.subjectDer)) throw new PkiError('malformed', "certificate issuer does not match the root's subject");
+  if (!verifySignature(cert.signatureAlgorithm.oid, loadSpki(root.spkiDer).publicKey, cert.tbsDer, cert.signature, 'certificate')) {
+    throw new PkiError('malformed', 'certificate signature does not verify with the root key');
+  }
+  const bc = findExtension(cert, OID.basicConstraints);
+  if (!bc || !decodeBasicConstraints(bc.valueDer).ca) throw new PkiError('malformed', 'certificate is not a CA certificate');
+  const now = deps.clock.now();
+  if (cert.notAfter < now) throw new PkiError('malformed', 'certificate has expired');
+  const rootId = opts.rootId ?? 'external-root';
+  if (!(await deps.cas.findById(rootId))) {
+    await deps.cas.insert(recordFor(rootId, 'root', null, opts.rootCertDer, { type: 'external' }));
+  }
+  const record = recordFor(opts.id, 'issuing', rootId, opts.certDer, { type: 'software', keyId: key.keyId });
+  await deps.cas.insert(record);
+  await deps.audit.record('ceremony.issuing.imported', deps.actor, { ca: opts.id, parent: rootId, sha256: sha256Hex(opts.certDer) });
+  return { ...record, createdAt: now };
+}

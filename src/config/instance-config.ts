@@ -1,0 +1,68 @@
+/**
+ * The instance configuration, `<data>/trellis.json`, written by `trellis init`
+ * and parsed once at start with a strict schema (unknown keys fail closed).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { PkiError } from '../errors/pki-error.js';
+
+export const instanceConfigSchema = z
+  .object({
+    version: z.literal(1),
+    /** Public base URL: AIA, caIssuers, CRL distribution points and OCSP URLs are built from it. */
+    baseUrl: z.string().url().refine((u) => /^https?:\/\//.test(u), 'must be http:// or https://'),
+    /** Database URL; absent = SQLite file in the data directory. */
+    databaseUrl: z.string().min(1).optional(),
+    /** CRL shards per issuing CA (fixed per certificate at issuance). */
+    crlShards: z.number().int().min(1).max(4096).default(16),
+    /** Issuing CA used when neither the request nor `profileIssuers` names one. */
+    defaultIssuer: z.string().min(1).optional(),
+    /** Profile name → issuing CA id. */
+    profileIssuers: z.record(z.string(), z.string()).default({}),
+    /** Directory of profile YAML files, relative to the data directory. */
+    profilesDir: z.string().default('profiles'),
+    server: z
+      .object({
+        host: z.string().default('127.0.0.1'),
+        port: z.number().int().min(0).max(65535).default(8080),
+        /** Largest accepted request body, bytes. */
+        bodyLimitBytes: z.number().int().min(1024).max(10 * 1024 * 1024).default(64 * 1024),
+      })
+      .strict()
+      .default({ host: '127.0.0.1', port: 8080, bodyLimitBytes: 64 * 1024 }),
+  })
+  .strict();
+
+export type InstanceConfig = z.infer<typeof instanceConfigSchema>;
+
+export const configFile = (dataDir: string): string => path.join(dataDir, 'trellis.json');
+
+/** Reads and validates the config; a missing file says to run `trellis init`. */
+export function readInstanceConfig(dataDir: string): InstanceConfig {
+  const file = configFile(dataDir);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new PkiError('invalidConfig', `no Trellis instance in ${dataDir} (run \`trellis init\`)`, { cause: err });
+    throw new PkiError('invalidConfig', `${file}: not valid JSON`, { cause: err });
+  }
+  const parsed = instanceConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new PkiError('invalidConfig', `${file}: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+  }
+  return parsed.data;
+}
+
+/** Writes a new config; refuses to overwrite one. */
+export function writeInstanceConfig(dataDir: string, config: InstanceConfig): void {
+  fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  fs.writeFileSync(configFile(dataDir), JSON.stringify(config, null, 2) + '\n', { flag: 'wx', mode: 0o600 });
+}
+
+/** Database URL for an instance: explicit, else `file:<data>/trellis.db`. */
+export function databaseUrlOf(dataDir: string, config: Pick<InstanceConfig, 'databaseUrl'>): string {
+  return config.databaseUrl ?? `file:${path.resolve(dataDir, 'trellis.db')}`;
+}

@@ -1,0 +1,90 @@
+/** The express application: admin REST API (later ACME and EST). */
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { IssuedCertificate } from '../ca/authority.js';
+import type { RegistrationAuthority } from '../ra/registration.js';
+import { PkiError } from '../errors/pki-error.js';
+import { toPem } from '../pki/pem.js';
+import { assertRole, type TokenVerifier } from '../tokens/tokens.js';
+import type { Logger } from './log.js';
+import { sendProblem, problemFor } from './problem.js';
+import { z } from 'zod';
+
+export interface AppDeps {
+  ra: RegistrationAuthority;
+  tokens: TokenVerifier;
+  log: Logger;
+  bodyLimitBytes: number;
+}
+
+const issueBody = z
+  .object({
+    profile: z.string().min(1).max(64),
+    csr: z.string().min(1),
+    /** Issuing CA id (optional). */
+    ca: z.string().min(1).max(64).optional(),
+    validitySeconds: z.number().int().positive().optional(),
+  })
+  .strict();
+
+/** PEM chain, leaf first (RFC 8555 §9.1 media type). */
+export const pemChain = (c: IssuedCertificate): string => [c.certDer, ...c.chainDer].map((d) => toPem('CERTIFICATE', d)).join('');
+
+const bearer = (req: Request) => {
+  const h = req.get('authorization') ?? '';
+  return /^Bearer /i.test(h) ? h.slice(7).trim() : undefined;
+};
+
+export function createApp(deps: AppDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  const json = express.json({ limit: deps.bodyLimitBytes, type: () => true });
+
+  app.post('/api/v1/certificates', async (req, res) => {
+    const token = await deps.tokens.verify(bearer(req));
+    assertRole(token, ['issuer', 'admin']);
+    if (!req.is('application/json')) throw new PkiError('unsupportedMediaType', 'send the request as application/json');
+    await new Promise<void>((resolve, reject) => json(req, res, (err?: unknown) => (err ? reject(err) : resolve())));
+    const body = issueBody.safeParse(req.body);
+    if (!body.success) {
+      const i = body.error.issues[0]!;
+      throw new PkiError('malformed', `${i.path.join('.') || 'body'}: ${i.message}`);
+    }
+    const issued = await deps.ra.requestCertificate({
+      profile: body.data.profile,
+      csr: body.data.csr,
+      ...(body.data.ca ? { issuer: body.data.ca } : {}),
+      ...(body.data.validitySeconds ? { validitySeconds: body.data.validitySeconds } : {}),
+      requestedVia: 'api',
+      requestedBy: token.id,
+    });
+    res.status(201).location(`/api/v1/certificates/${issued.serialHex}`).set('X-Trellis-Serial', issued.serialHex);
+    const accept = req.accepts(['application/pem-certificate-chain', 'application/x-pem-file', 'application/pkix-cert', 'application/json']);
+    if (accept === 'application/pkix-cert') res.type('application/pkix-cert').send(issued.certDer);
+    else if (accept === 'application/json') {
+      res.json({ serialHex: issued.serialHex, issuer: issued.issuerId, profile: issued.profile, notBefore: issued.notBefore, notAfter: issued.notAfter, chain: pemChain(issued) });
+    } else res.type('application/pem-certificate-chain').send(pemChain(issued));
+  });
+
+  app.use((_req, _res) => {
+    throw new PkiError('notFound', 'no such resource');
+  });
+
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const mapped = mapExpressError(err);
+    const doc = sendProblem(res, mapped);
+    if (doc.status >= 500) deps.log({ level: 'error', msg: 'request failed', path: req.path, error: String((err as Error)?.stack ?? err) });
+    else res.locals.problem = problemFor(mapped).type;
+  });
+  return app;
+}
+
+/** body-parser errors carry a `type`; turn them into precise problems. */
+function mapExpressError(err: unknown): unknown {
+  const e = err as { type?: string; status?: number };
+  if (e?.type === 'entity.too.large') return new PkiError('payloadTooLarge', 'request body exceeds the size limit');
+  if (e?.type === 'entity.parse.failed') return new PkiError('malformed', 'request body is not valid JSON');
+  if (e?.type === 'encoding.unsupported' || e?.type === 'charset.unsupported') return new PkiError('unsupportedMediaType', 'unsupported body encoding');
+  if (e?.type === 'request.aborted') return new PkiError('malformed', 'request aborted');
+  return err;
+}

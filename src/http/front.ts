@@ -1,0 +1,103 @@
+/**
+ * The lean node:http front. Hot, unauthenticated paths (health, CA
+ * certificates; OCSP and CRLs next) are answered here without express;
+ * everything else goes to the express app. One log line per request.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import type { Socket } from 'node:net';
+import type { Clock } from '../clock/clock.js';
+import type { Logger } from './log.js';
+
+export interface FrontDeps {
+  app: http.RequestListener;
+  /** DER certificate of a CA by id, for the caIssuers URL. */
+  caCertificate(id: string): Buffer | undefined;
+  ready(): boolean;
+  log: Logger;
+  clock: Clock;
+  /** Log every request (off in benchmarks). */
+  accessLog?: boolean;
+}
+
+const caPath = /^\/ca\/([a-z0-9][a-z0-9-]{0,62})\.(cer|crt|der)$/;
+
+export function frontHandler(deps: FrontDeps): http.RequestListener {
+  return (req, res) => {
+    const started = deps.accessLog === false ? 0 : performance.now();
+    if (deps.accessLog !== false) {
+      res.on('finish', () => {
+        deps.log({ msg: 'request', method: req.method, path: req.url, status: res.statusCode, ms: Math.round((performance.now() - started) * 100) / 100, problem: res.locals?.problem });
+      });
+    }
+    const url = req.url ?? '/';
+    if (req.method === 'GET' || req.method === 'HEAD') {
+      if (url === '/healthz') {
+        const ok = deps.ready();
+        res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+        res.end(JSON.stringify({ status: ok ? 'ok' : 'starting' }));
+        return;
+      }
+      const m = caPath.exec(url);
+      if (m) {
+        const der = deps.caCertificate(m[1]!);
+        if (der) {
+          // RFC 5280 §4.2.2.1: caIssuers over HTTP serves a DER certificate as application/pkix-cert.
+          res.writeHead(200, { 'content-type': 'application/pkix-cert', 'content-length': der.length, 'cache-control': 'public, max-age=3600' });
+          res.end(req.method === 'HEAD' ? undefined : der);
+          return;
+        }
+      }
+    }
+    deps.app(req, res);
+  };
+}
+
+declare module 'node:http' {
+  interface ServerResponse {
+    locals?: Record<string, unknown>;
+  }
+}
+
+export interface RunningServer {
+  server: http.Server | https.Server;
+  url: string;
+  /** Stops accepting, lets in-flight requests finish (up to `graceMs`), then closes idle sockets. */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** Starts HTTP or HTTPS on host:port and tracks sockets for graceful shutdown. */
+export async function listen(
+  handler: http.RequestListener,
+  opts: { host: string; port: number; tls?: { certPem: string; keyPem: string } | (() => https.ServerOptions) },
+): Promise<RunningServer> {
+  const server = opts.tls
+    ? https.createServer(typeof opts.tls === 'function' ? opts.tls() : { cert: opts.tls.certPem, key: opts.tls.keyPem }, handler)
+    : http.createServer(handler);
+  server.keepAliveTimeout = 5_000;
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
+  const sockets = new Set<Socket>();
+  server.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host, () => resolve());
+  });
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : opts.port;
+  const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
+  return {
+    server,
+    url: `${opts.tls ? 'https' : 'http'}://${host}:${port}`,
+    close: (graceMs = 10_000) =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+        const t = setTimeout(() => sockets.forEach((s) => s.destroy()), graceMs);
+        t.unref();
+      }),
+  };
+}

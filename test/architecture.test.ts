@@ -1,0 +1,29 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { expect, test } from 'vitest';
+
+// STYLE.md: only ca (and cmd, which wires) imports keys; only store imports
+// Prisma; only cmd imports http; nothing imports cmd. ESLint enforces the same
+// rules; this test keeps them true even if the lint config drifts.
+const src = path.join(import.meta.dirname, '../src');
+const files = (dir: string): string[] =>
+  fs.readdirSync(dir, { withFileTypes: true }).flatMap((d) => (d.isDirectory() ? (d.name === 'generated' ? [] : files(path.join(dir, d.name))) : d.name.endsWith('.ts') ? [path.join(dir, d.name)] : []));
+
+test('module boundaries hold', () => {
+  const violations: string[] = [];
+  for (const file of files(src)) {
+    const rel = path.relative(src, file);
+    const top = rel.split(path.sep)[0]!;
+    const text = fs.readFileSync(file, 'utf8');
+    for (const m of text.matchAll(/^import[^'"]*['"]([^'"]+)['"]/gm)) {
+      const spec = m[1]!;
+      const target = spec.startsWith('.') ? path.relative(src, path.resolve(path.dirname(file), spec)).split(path.sep)[0]! : spec;
+      const typeOnly = /^import type /.test(m[0]);
+      if (target === 'keys' && !['ca', 'cmd', 'keys'].includes(top) && !/keys\/(signing-key|ports)\.js$/.test(spec)) violations.push(`${rel} imports ${spec}`);
+      if ((spec.startsWith('@prisma/') || target === 'generated') && top !== 'store') violations.push(`${rel} imports ${spec}`);
+      if (target === 'http' && !['cmd', 'http'].includes(top) && !typeOnly) violations.push(`${rel} imports ${spec}`);
+      if (target === 'cmd' && top !== 'cmd') violations.push(`${rel} imports ${spec}`);
+    }
+  }
+  expect(violations).toEqual([]);
+});

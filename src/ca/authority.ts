@@ -210,5 +210,6 @@ function intentOf(p: Pending, prepared: Prepared): CertificateIntent {
     crlShard: prepared.crlShard,
     requestedVia: p.req.requestedVia,
     requestedBy: p.req.requestedBy,
+    keyId: p.req.keyId ?? null,
   };
 }

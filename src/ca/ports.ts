@@ -43,6 +43,8 @@ export interface CertificateIntent {
   crlShard: number;
   requestedVia: RequestedVia;
   requestedBy: string | null;
+  /** Keystore id of the private key when Trellis holds it (OCSP responder, its own TLS server). */
+  keyId?: string | null;
 }
 
 export interface CertificateRecord extends CertificateIntent {

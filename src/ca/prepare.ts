@@ -31,6 +31,8 @@ export interface IssueRequest {
   validitySeconds?: number;
   requestedVia: RequestedVia;
   requestedBy: string | null;
+  /** Keystore id when Trellis keeps the subject's private key (its OCSP responder and TLS server). */
+  keyId?: string;
 }
 
 /** The signer side of a preparation: who signs and with what. */

@@ -1,1 +1,84 @@
-console.log("trellis");
+/**
+ * The `trellis` entry point: parses argv, builds the parts, runs one command.
+ * Heavy modules are imported per command so `trellis --help` starts at once.
+ * Errors: one line on stderr, exit code 1 (2 for usage errors).
+ */
+import { PkiError } from '../errors/pki-error.js';
+
+const usage = `trellis: open-source private PKI
+
+Usage: trellis <command> [options]
+
+Set-up and service
+  quickstart                 init a CA in ./trellis-data when there is none, then serve it
+  init --yes                 create data dir, database, root CA (P-384), issuing CA (P-256), OCSP responder
+       [--data DIR] [--base-url URL] [--db URL] [--passphrase-file FILE]
+  serve [--host H] [--port P] [--tls]
+                             serve the API (default 127.0.0.1:8080); GET /healthz when ready
+  db migrate                 apply database migrations (idempotent)
+
+Certificates
+  issue --profile P --csr FILE [--out FILE] [--format pem|der] [--ca ID] [--validity 30d]
+                             issue from a CSR; prints the PEM chain, leaf first
+  ca cert [--root | --ca ID] PEM of the issuing CA (or the root)
+  ca list                    all CAs with state, validity and fingerprints
+  token create --role issuer|admin [--name NAME]
+                             create an API token (shown once)
+
+Ceremonies
+  ceremony root --id ID --cn NAME [--o ORG] [--algorithm ecdsa-p384] [--validity 20y] [--path-len N]
+  ceremony issuing --id ID --cn NAME [--parent root] [--algorithm ecdsa-p256] [--validity 5y] [--path-len N]
+  ceremony issuing --id ID --cn NAME --csr-out FILE          (offline root, step 1)
+  ceremony issuing --id ID --import-cert FILE --root-cert FILE (offline root, step 2)
+  audit verify               check the audit log's hash chain
+
+Every data command takes --data DIR (env TRELLIS_DATA, default ./trellis-data) and --json.
+The CA key passphrase comes from TRELLIS_PASSPHRASE, --passphrase-file FILE, or a prompt.
+`;
+
+const commands: Record<string, () => Promise<{ run(argv: string[]): Promise<number | void> }>> = {
+  init: () => import('./commands/cli-init.js'),
+  quickstart: () => import('./commands/cli-serve.js').then((m) => ({ run: m.runQuickstart })),
+  serve: () => import('./commands/cli-serve.js'),
+  issue: () => import('./commands/cli-issue.js'),
+  ca: () => import('./commands/cli-ca.js'),
+  token: () => import('./commands/cli-token.js'),
+  ceremony: () => import('./commands/cli-ceremony.js'),
+  db: () => import('./commands/cli-db.js'),
+  audit: () => import('./commands/cli-audit.js'),
+};
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage);
+    return 0;
+  }
+  if (name === '--version') {
+    process.stdout.write('trellis 0.1.0\n');
+    return 0;
+  }
+  const load = commands[name];
+  if (!load) {
+    process.stderr.write(`trellis: unknown command "${name}" (see trellis --help)\n`);
+    return 2;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(usage);
+    return 0;
+  }
+  try {
+    return (await (await load()).run(rest)) ?? 0;
+  } catch (err) {
+    if (err instanceof PkiError) {
+      process.stderr.write(`trellis ${name}: ${err.message}\n`);
+      return err.type === 'malformed' ? 2 : 1;
+    }
+    // Unexpected errors: a one-line message; the stack only on request (it never holds key material, but stays terse).
+    process.stderr.write(`trellis ${name}: internal error: ${(err as Error)?.message ?? String(err)}\n`);
+    if (process.env.TRELLIS_DEBUG) process.stderr.write(`${(err as Error)?.stack}\n`);
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,37 @@
+/** `trellis ca cert [--root | --ca ID]`, `trellis ca list` */
+import { parse } from '../../cli/args.js';
+import { PkiError } from '../../errors/pki-error.js';
+import { fingerprint } from '../../pki/certificate.js';
+import { toPem } from '../../pki/pem.js';
+import { openInstance } from '../instance.js';
+import { dataDirOf, out } from './common.js';
+
+export async function run(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  const { values } = parse(rest, { root: { type: 'boolean' }, ca: { type: 'string' } });
+  const o = out(values);
+  const instance = await openInstance(dataDirOf(values.data));
+  try {
+    if (sub === 'cert') {
+      const active = instance.cas.filter((c) => c.state === 'active');
+      const ca = values.ca
+        ? instance.cas.find((c) => c.id === values.ca)
+        : values.root
+          ? active.find((c) => c.role === 'root')
+          : active.find((c) => c.id === instance.config.defaultIssuer) ?? active.find((c) => c.role === 'issuing');
+      if (!ca) throw new PkiError('notFound', values.ca ? `no CA "${values.ca}"` : 'no such CA');
+      o.result({ id: ca.id, pem: toPem('CERTIFICATE', ca.certDer) });
+      if (!o.json) process.stdout.write(toPem('CERTIFICATE', ca.certDer));
+      return 0;
+    }
+    if (sub === 'list') {
+      const rows = instance.cas.map((c) => ({ id: c.id, role: c.role, state: c.state, parent: c.parentId, subject: c.subject, notBefore: c.notBefore, notAfter: c.notAfter, sha256: fingerprint(c.certDer) }));
+      o.result(rows);
+      for (const r of rows) o.say(`${r.id.padEnd(14)} ${r.role.padEnd(8)} ${r.state.padEnd(9)} ${r.notAfter.toISOString().slice(0, 10)}  ${r.subject}\n${''.padEnd(34)}SHA-256 ${r.sha256}`);
+      return 0;
+    }
+    throw new PkiError('malformed', 'usage: trellis ca cert [--root | --ca ID] | trellis ca list');
+  } finally {
+    await instance.close();
+  }
+}

@@ -1,0 +1,96 @@
+/**
+ * `trellis ceremony root|issuing`: operator-controlled CA creation, including
+ * the two-step flow for an offline or external root.
+ */
+import fs from 'node:fs';
+import { parse, parseDurationFlag, required } from '../../cli/args.js';
+import { createIssuingCa, createRootCa, importIssuingCa, issuingCaCsr } from '../../ca/ceremony.js';
+import { PkiError } from '../../errors/pki-error.js';
+import { keyAlgorithms, type KeyAlgorithm } from '../../keys/signing-key.js';
+import { fingerprint } from '../../pki/certificate.js';
+import type { NameAttribute } from '../../pki/name.js';
+import { derFromPemOrDer, toPem } from '../../pki/pem.js';
+import { keystoreFor, openInstance, profile, unlockCa } from '../instance.js';
+import { ceremonyDeps } from './init.js';
+import { issueOcspResponder } from './responder.js';
+import { actorOf, dataDirOf, out, passphraseFor } from './common.js';
+
+const flags = {
+  id: { type: 'string' }, cn: { type: 'string' }, o: { type: 'string' }, ou: { type: 'string' }, c: { type: 'string' },
+  algorithm: { type: 'string' }, validity: { type: 'string' }, 'path-len': { type: 'string' }, parent: { type: 'string' },
+  'csr-out': { type: 'string' }, 'import-cert': { type: 'string' }, 'root-cert': { type: 'string' }, 'root-id': { type: 'string' },
+} as const;
+
+function algorithmOf(text: string | undefined, fallback: KeyAlgorithm): KeyAlgorithm {
+  const a = text ?? fallback;
+  if (!(keyAlgorithms as readonly string[]).includes(a)) throw new PkiError('malformed', `--algorithm must be one of ${keyAlgorithms.join(', ')}`);
+  return a as KeyAlgorithm;
+}
+
+function pathLenOf(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 0 || n > 10) throw new PkiError('malformed', '--path-len must be an integer 0..10');
+  return n;
+}
+
+function readFileOrFail(file: string): Buffer {
+  try {
+    return fs.readFileSync(file);
+  } catch (err) {
+    throw new PkiError('notFound', `cannot read ${file}`, { cause: err });
+  }
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub !== 'root' && sub !== 'issuing') throw new PkiError('malformed', 'usage: trellis ceremony root|issuing --id ID …');
+  const { values } = parse(rest, flags);
+  const id = required(values.id, 'id');
+  const subject: Partial<Record<NameAttribute, string>> = {};
+  if (values.c) subject.C = values.c;
+  if (values.o) subject.O = values.o;
+  if (values.ou) subject.OU = values.ou;
+  if (values.cn) subject.CN = values.cn;
+  const validitySeconds = values.validity ? parseDurationFlag(values.validity, 'validity') : undefined;
+  const pathLen = pathLenOf(values['path-len']);
+  const passphrase = await passphraseFor(values);
+  const instance = await openInstance(dataDirOf(values.data));
+  const o = out(values);
+  try {
+    const keystore = keystoreFor(instance, passphrase);
+    const deps = ceremonyDeps(instance, keystore, actorOf());
+    const common = { id, subject, ...(validitySeconds ? { validitySeconds } : {}), ...(pathLen !== undefined ? { pathLen } : {}) };
+    let record;
+    if (sub === 'root') {
+      required(values.cn, 'cn');
+      record = await createRootCa(deps, { ...common, algorithm: algorithmOf(values.algorithm, 'ecdsa-p384'), profile: profile(instance, 'root-ca') });
+    } else if (values['csr-out']) {
+      required(values.cn, 'cn');
+      if (fs.existsSync(values['csr-out'])) throw new PkiError('conflict', `${values['csr-out']} exists; ceremonies never overwrite an output`);
+      const { csrDer, keyId } = await issuingCaCsr(deps, { id, subject, algorithm: algorithmOf(values.algorithm, 'ecdsa-p256') });
+      fs.writeFileSync(values['csr-out'], toPem('CERTIFICATE REQUEST', csrDer), { flag: 'wx' });
+      o.result({ id, keyId, csr: values['csr-out'] });
+      o.say(`CSR for issuing CA "${id}" written to ${values['csr-out']}; have the root sign it, then run:\n  trellis ceremony issuing --id ${id} --import-cert FILE --root-cert ROOT.pem`);
+      return 0;
+    } else if (values['import-cert']) {
+      const certDer = derFromPemOrDer(readFileOrFail(values['import-cert']), ['CERTIFICATE'], 'certificate');
+      const rootCertDer = derFromPemOrDer(readFileOrFail(required(values['root-cert'], 'root-cert')), ['CERTIFICATE'], 'root certificate');
+      record = await importIssuingCa(deps, { id, certDer, rootCertDer, ...(values['root-id'] ? { rootId: values['root-id'] } : {}) });
+    } else {
+      required(values.cn, 'cn');
+      await instance.reloadCas();
+      const root = await unlockCa(instance, keystore, values.parent ?? 'root');
+      record = await createIssuingCa(deps, root, { ...common, algorithm: algorithmOf(values.algorithm, 'ecdsa-p256'), profile: profile(instance, 'issuing-ca') });
+    }
+    if (record.role === 'issuing') {
+      await instance.reloadCas();
+      await issueOcspResponder(instance, keystore, await unlockCa(instance, keystore, record.id), actorOf());
+    }
+    o.result({ id: record.id, role: record.role, subject: record.subject, notAfter: record.notAfter, sha256: fingerprint(record.certDer) });
+    o.say(`created ${record.role} CA "${record.id}": ${record.subject}\n  valid until ${record.notAfter.toISOString()}\n  SHA-256 ${fingerprint(record.certDer)}`);
+    return 0;
+  } finally {
+    await instance.close();
+  }
+}

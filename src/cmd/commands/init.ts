@@ -1,0 +1,72 @@
+/** `trellis init`: data directory, database, root CA (P-384), issuing CA (P-256), OCSP responder certificate. */
+import fs from 'node:fs';
+import path from 'node:path';
+import { createIssuingCa, createRootCa, type CeremonyDeps } from '../../ca/ceremony.js';
+import { configFile, instanceConfigSchema, writeInstanceConfig } from '../../config/instance-config.js';
+import { PkiError } from '../../errors/pki-error.js';
+import type { Keystore } from '../../keys/signing-key.js';
+import { fingerprint } from '../../pki/certificate.js';
+import { defaultProfilesDir } from '../../profiles/load.js';
+import { issueOcspResponder } from './responder.js';
+import { keystoreFor, openWithConfig, profile, unlockCa, type Instance } from '../instance.js';
+
+export interface InitOptions {
+  dataDir: string;
+  baseUrl: string;
+  databaseUrl?: string;
+  passphrase: string;
+  actor: string;
+}
+
+export interface InitResult {
+  dataDir: string;
+  baseUrl: string;
+  database: string;
+  cas: { id: string; role: string; subject: string; notAfter: Date; sha256: string }[];
+  ocspResponder: { serialHex: string; notAfter: Date };
+}
+
+export function ceremonyDeps(instance: Instance, keystore: Keystore, actor: string): CeremonyDeps {
+  return { keystore, cas: instance.store.cas, audit: instance.audit, clock: instance.clock, urls: instance.urls, authority: instance.authority, actor };
+}
+
+/** Initialises a new instance; refuses to touch a directory that already holds one. */
+export async function initInstance(opts: InitOptions): Promise<InitResult> {
+  if (fs.existsSync(configFile(opts.dataDir))) throw new PkiError('conflict', `${opts.dataDir} already holds a Trellis instance; init never overwrites one`);
+  const created = !fs.existsSync(opts.dataDir);
+  const config = instanceConfigSchema.parse({ version: 1, baseUrl: opts.baseUrl, ...(opts.databaseUrl ? { databaseUrl: opts.databaseUrl } : {}) });
+  let instance: Instance | undefined;
+  try {
+    fs.mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
+    const profilesDir = path.join(opts.dataDir, config.profilesDir);
+    if (!fs.existsSync(profilesDir)) fs.cpSync(defaultProfilesDir(), profilesDir, { recursive: true });
+    instance = await openWithConfig(opts.dataDir, config, opts.databaseUrl ? { databaseUrl: opts.databaseUrl } : {});
+    if (instance.cas.length) throw new PkiError('conflict', 'the database already holds CAs; use `trellis ceremony` to add more');
+    const keystore = keystoreFor(instance, opts.passphrase);
+    const deps = ceremonyDeps(instance, keystore, opts.actor);
+    await createRootCa(deps, { id: 'root', subject: { O: 'Trellis', CN: 'Trellis Root CA' }, algorithm: 'ecdsa-p384', profile: profile(instance, 'root-ca') });
+    await instance.reloadCas();
+    const root = await unlockCa(instance, keystore, 'root');
+    await createIssuingCa(deps, root, { id: 'issuing-1', subject: { O: 'Trellis', CN: 'Trellis Issuing CA 1' }, algorithm: 'ecdsa-p256', profile: profile(instance, 'issuing-ca') });
+    await instance.reloadCas();
+    const issuing = await unlockCa(instance, keystore, 'issuing-1');
+    const responder = await issueOcspResponder(instance, keystore, issuing, opts.actor);
+    writeInstanceConfig(opts.dataDir, { ...config, defaultIssuer: 'issuing-1' });
+    await instance.audit.record('instance.initialized', opts.actor, { baseUrl: config.baseUrl, database: instance.store.kind });
+    return {
+      dataDir: path.resolve(opts.dataDir),
+      baseUrl: config.baseUrl,
+      database: instance.store.kind,
+      cas: instance.cas.map((c) => ({ id: c.id, role: c.role, subject: c.subject, notAfter: c.notAfter, sha256: fingerprint(c.certDer) })),
+      ocspResponder: { serialHex: responder.serialHex, notAfter: responder.notAfter },
+    };
+  } catch (err) {
+    await instance?.close();
+    instance = undefined;
+    // A failed init leaves nothing behind that a retry would trip over.
+    if (created) fs.rmSync(opts.dataDir, { recursive: true, force: true });
+    throw err;
+  } finally {
+    await instance?.close();
+  }
+}

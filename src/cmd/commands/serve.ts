@@ -1,0 +1,92 @@
+/** `trellis serve`: unlock the issuing CAs and serve the API (HTTP or HTTPS with a self-issued certificate). */
+import type { Issuer } from '../../ca/issuer.js';
+import { PkiError } from '../../errors/pki-error.js';
+import { createApp } from '../../http/app.js';
+import { frontHandler, listen, type RunningServer } from '../../http/front.js';
+import type { Logger } from '../../http/log.js';
+import { toPem } from '../../pki/pem.js';
+import { TokenVerifier } from '../../tokens/tokens.js';
+import { IssuerRegistry, keystoreFor, openInstance, registrationAuthority, type Instance } from '../instance.js';
+import { issueServerCertificate } from './responder.js';
+
+export interface ServeOptions {
+  dataDir: string;
+  host?: string;
+  port?: number;
+  tls?: boolean;
+  passphrase: string;
+  log: Logger;
+  accessLog?: boolean;
+  databaseUrl?: string;
+}
+
+export interface Serving {
+  url: string;
+  instance: Instance;
+  close(): Promise<void>;
+}
+
+/** TLS certificates live 30 days and renew when a third of that is left. */
+const tlsValiditySeconds = 30 * 86400;
+
+export async function serve(opts: ServeOptions): Promise<Serving> {
+  const instance = await openInstance(opts.dataDir, opts.databaseUrl ? { databaseUrl: opts.databaseUrl } : {});
+  let running: RunningServer | undefined;
+  let renewTimer: NodeJS.Timeout | undefined;
+  try {
+    const keystore = keystoreFor(instance, opts.passphrase);
+    const issuers = await IssuerRegistry.unlock(instance, keystore);
+    if (issuers.all().length === 0) throw new PkiError('invalidConfig', 'no active issuing CA to serve');
+    const app = createApp({ ra: registrationAuthority(instance, issuers), tokens: new TokenVerifier(instance.store.tokens, instance.clock), log: opts.log, bodyLimitBytes: instance.config.server.bodyLimitBytes });
+    const caDer = new Map(instance.cas.map((c) => [c.id, c.certDer]));
+    let ready = false;
+    const handler = frontHandler({ app, caCertificate: (id) => caDer.get(id), ready: () => ready, log: opts.log, clock: instance.clock, accessLog: opts.accessLog ?? true });
+    const host = opts.host ?? instance.config.server.host;
+    const port = opts.port ?? instance.config.server.port;
+    if (opts.tls) {
+      const tlsHost = new URL(instance.config.baseUrl).hostname;
+      const issuer = issuers.issuerFor(instance.profiles.get('server')!);
+      const tls = await serverTls(instance, issuer, tlsHost);
+      running = await listen(handler, { host, port, tls: { certPem: tls.certPem, keyPem: tls.keyPem } });
+      const server = running.server as import('node:https').Server;
+      let notAfter = tls.notAfter;
+      renewTimer = setInterval(async () => {
+        if (notAfter.getTime() - instance.clock.now().getTime() > tlsValiditySeconds * 1000 / 3) return;
+        try {
+          const next = await serverTls(instance, issuer, tlsHost);
+          server.setSecureContext({ cert: next.certPem, key: next.keyPem });
+          notAfter = next.notAfter;
+          opts.log({ msg: 'tls certificate renewed', notAfter });
+        } catch (err) {
+          opts.log({ level: 'error', msg: 'tls renewal failed; keeping the current certificate', error: String(err) });
+        }
+      }, 3600_000);
+      renewTimer.unref();
+    } else {
+      running = await listen(handler, { host, port });
+    }
+    ready = true;
+    opts.log({ msg: 'serving', url: running.url, issuers: issuers.all().map((i) => i.id), database: instance.store.kind });
+    const r = running;
+    return {
+      url: r.url,
+      instance,
+      async close() {
+        ready = false;
+        clearInterval(renewTimer);
+        await r.close();
+        await instance.close();
+      },
+    };
+  } catch (err) {
+    clearInterval(renewTimer);
+    await running?.close(0);
+    await instance.close();
+    throw err;
+  }
+}
+
+async function serverTls(instance: Instance, issuer: Issuer, host: string) {
+  const { issued, keyPem } = await issueServerCertificate(instance, issuer, host, tlsValiditySeconds, 'trellis-serve');
+  return { certPem: [issued.certDer, ...issued.chainDer].map((d) => toPem('CERTIFICATE', d)).join(''), keyPem, notAfter: issued.notAfter };
+}

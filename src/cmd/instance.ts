@@ -1,0 +1,148 @@
+/**
+ * Builds the parts of a Trellis instance from its data directory: config,
+ * store, profiles, audit log, CA core, and (once a passphrase is given) the
+ * unlocked issuing CAs. Only cmd wires keys, store and http together.
+ */
+import path from 'node:path';
+import { AuditLog } from '../audit/audit-log.js';
+import { CertificateAuthority } from '../ca/authority.js';
+import { caUrls, issuerFrom, type CaUrls, type Issuer } from '../ca/issuer.js';
+import type { CaRecord } from '../ca/ports.js';
+import { systemClock, type Clock } from '../clock/clock.js';
+import { databaseUrlOf, readInstanceConfig, type InstanceConfig } from '../config/instance-config.js';
+import { PkiError } from '../errors/pki-error.js';
+import type { Keystore } from '../keys/signing-key.js';
+import { SoftwareKeystore } from '../keys/software-keystore.js';
+import { parseCertificate } from '../pki/certificate.js';
+import { loadProfiles } from '../profiles/load.js';
+import type { Profile } from '../profiles/types.js';
+import { RegistrationAuthority, type IssuerDirectory } from '../ra/registration.js';
+import { openStore, type Store } from '../store/open.js';
+
+export interface Instance {
+  dataDir: string;
+  config: InstanceConfig;
+  store: Store;
+  profiles: Map<string, Profile>;
+  clock: Clock;
+  audit: AuditLog;
+  urls: CaUrls;
+  authority: CertificateAuthority;
+  /** CA records and their public keys, refreshed by `reloadCas`. */
+  cas: CaRecord[];
+  caSpkis: Buffer[];
+  reloadCas(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function profile(instance: Pick<Instance, 'profiles'>, name: string): Profile {
+  const p = instance.profiles.get(name);
+  if (!p) throw new PkiError('badProfile', `profile "${name}" is missing from the profiles directory`);
+  return p;
+}
+
+/** Opens an existing instance (migrating its database if needed). */
+export async function openInstance(dataDir: string, opts: { clock?: Clock; databaseUrl?: string } = {}): Promise<Instance> {
+  const config = readInstanceConfig(dataDir);
+  return openWithConfig(dataDir, config, opts);
+}
+
+export async function openWithConfig(dataDir: string, config: InstanceConfig, opts: { clock?: Clock; databaseUrl?: string } = {}): Promise<Instance> {
+  const clock = opts.clock ?? systemClock;
+  const profiles = await loadProfiles(path.resolve(dataDir, config.profilesDir));
+  const store = await openStore(opts.databaseUrl ?? process.env.TRELLIS_DATABASE_URL ?? databaseUrlOf(dataDir, config));
+  const audit = new AuditLog(store.audit, clock);
+  const urls = caUrls(config.baseUrl);
+  const instance: Instance = {
+    dataDir,
+    config,
+    store,
+    profiles,
+    clock,
+    audit,
+    urls,
+    cas: [],
+    caSpkis: [],
+    authority: new CertificateAuthority({
+      certificates: store.certificates,
+      audit,
+      clock,
+      urls,
+      caSpkis: () => instance.caSpkis,
+    }),
+    async reloadCas() {
+      instance.cas = await store.cas.list();
+      instance.caSpkis = instance.cas.map((c) => parseCertificate(c.certDer).spkiDer);
+    },
+    close: () => store.close(),
+  };
+  await instance.reloadCas();
+  return instance;
+}
+
+export function keystoreFor(instance: Instance, passphrase: string): Keystore {
+  return new SoftwareKeystore({ blobs: instance.store.keyBlobs, passphrase });
+}
+
+/** The key id behind a CA record (software keystore only for now). */
+export function keyIdOf(ca: CaRecord): string {
+  const ref = JSON.parse(ca.keyRef) as { type: string; keyId?: string };
+  if (ref.type !== 'software' || !ref.keyId) throw new PkiError('invalidConfig', `CA "${ca.id}" has no key held by this instance (${ref.type})`);
+  return ref.keyId;
+}
+
+/** Unlocks one CA for signing. */
+export async function unlockCa(instance: Instance, keystore: Keystore, id: string): Promise<Issuer> {
+  const ca = instance.cas.find((c) => c.id === id);
+  if (!ca) throw new PkiError('notFound', `no CA "${id}"`);
+  if (ca.state !== 'active') throw new PkiError('forbidden', `CA "${id}" is ${ca.state}`);
+  const key = await keystore.load(keyIdOf(ca));
+  const parentChain = chainAbove(instance.cas, ca);
+  return issuerFrom(ca, key, { crlShards: instance.config.crlShards, parentChainDer: parentChain });
+}
+
+/** DER certificates of the CAs above `ca`, excluding the root. */
+function chainAbove(cas: CaRecord[], ca: CaRecord): Buffer[] {
+  const out: Buffer[] = [];
+  for (let p = cas.find((c) => c.id === ca.parentId); p && p.role !== 'root'; p = cas.find((c) => c.id === p!.parentId)) out.push(p.certDer);
+  return out;
+}
+
+/** Unlocked issuing CAs, chosen per request by flag, profile mapping, or default. */
+export class IssuerRegistry implements IssuerDirectory {
+  constructor(
+    private readonly instance: Instance,
+    private readonly issuers: Map<string, Issuer>,
+  ) {}
+
+  static async unlock(instance: Instance, keystore: Keystore): Promise<IssuerRegistry> {
+    const issuers = new Map<string, Issuer>();
+    for (const ca of instance.cas) {
+      if (ca.role === 'issuing' && ca.state === 'active') issuers.set(ca.id, await unlockCa(instance, keystore, ca.id));
+    }
+    return new IssuerRegistry(instance, issuers);
+  }
+
+  issuerFor(profile: Profile, id?: string): Issuer {
+    const wanted = id ?? this.instance.config.profileIssuers[profile.name] ?? this.instance.config.defaultIssuer ?? this.newest();
+    const issuer = wanted ? this.issuers.get(wanted) : undefined;
+    if (!issuer) throw new PkiError(id ? 'notFound' : 'invalidConfig', wanted ? `no active issuing CA "${wanted}"` : 'no active issuing CA');
+    return issuer;
+  }
+
+  caSpkis(): readonly Buffer[] {
+    return this.instance.caSpkis;
+  }
+
+  all(): Issuer[] {
+    return [...this.issuers.values()];
+  }
+
+  private newest(): string | undefined {
+    return [...this.issuers.values()].sort((a, b) => b.cert.notBefore.getTime() - a.cert.notBefore.getTime())[0]?.id;
+  }
+}
+
+export function registrationAuthority(instance: Instance, issuers: IssuerRegistry): RegistrationAuthority {
+  return new RegistrationAuthority({ ca: instance.authority, profiles: instance.profiles, issuers });
+}

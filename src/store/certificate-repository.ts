@@ -1,0 +1,77 @@
+import type { CertificateRecord, CertificateRepository, CertificateStatus, RequestedVia } from '../ca/ports.js';
+import { buf, bufOrNull, conflictOr, Prisma, type Db, type Kind } from './client.js';
+
+type Row = Awaited<ReturnType<Db['certificate']['findUniqueOrThrow']>>;
+const toRecord = (r: Row): CertificateRecord => ({
+  id: r.id,
+  issuerId: r.issuerId,
+  serialHex: r.serialHex,
+  profile: r.profile,
+  subject: r.subject,
+  sans: r.sans,
+  notBefore: r.notBefore,
+  notAfter: r.notAfter,
+  status: r.status as CertificateStatus,
+  lintDer: buf(r.lintDer ?? new Uint8Array()),
+  der: bufOrNull(r.der),
+  crlShard: r.crlShard,
+  requestedVia: r.requestedVia as RequestedVia,
+  requestedBy: r.requestedBy,
+  keyId: r.keyId,
+  revokedAt: r.revokedAt,
+  revocationReason: r.revocationReason,
+  invalidityDate: r.invalidityDate,
+  createdAt: r.createdAt,
+  issuedAt: r.issuedAt,
+});
+
+const byIssuer = <T extends { issuerId: string }>(items: T[]) => {
+  const m = new Map<string, T[]>();
+  for (const i of items) m.set(i.issuerId, [...(m.get(i.issuerId) ?? []), i]);
+  return m;
+};
+
+export function certificateRepository(db: Db, kind: Kind): CertificateRepository {
+  // PostgreSQL needs the parameter types spelled out inside CASE.
+  const bytea = kind === 'postgres' ? Prisma.raw('::bytea') : Prisma.empty;
+  const text = kind === 'postgres' ? Prisma.raw('::text') : Prisma.empty;
+  return {
+    async insertIntents(intents) {
+      if (intents.length === 0) return;
+      try {
+        // One INSERT statement: all rows or none.
+        await db.certificate.createMany({
+          data: intents.map((i) => ({ ...i, keyId: i.keyId ?? null, lintDer: new Uint8Array(i.lintDer), status: 'pending' })),
+        });
+      } catch (err) {
+        conflictOr(err, 'serial number already used by this issuer');
+      }
+    },
+
+    async completeIssued(items) {
+      if (items.length === 0) return;
+      const issuedAt = items[0]!.issuedAt;
+      for (const [issuerId, group] of byIssuer(items)) {
+        // One UPDATE per issuer per batch: the per-row cost of Prisma updates would dominate issuance.
+        const cases = Prisma.join(group.map((g) => Prisma.sql`WHEN ${g.serialHex}${text} THEN ${new Uint8Array(g.der)}${bytea}`), ' ');
+        const serials = Prisma.join(group.map((g) => g.serialHex));
+        const n = await db.$executeRaw`UPDATE "Certificate" SET "status" = 'valid', "issuedAt" = ${issuedAt}, "der" = CASE "serialHex" ${cases} END
+          WHERE "issuerId" = ${issuerId} AND "status" = 'pending' AND "serialHex" IN (${serials})`;
+        if (n !== group.length) throw new Error(`completeIssued updated ${n} of ${group.length} pending certificates`);
+      }
+    },
+
+    async markFailed(items) {
+      for (const [issuerId, group] of byIssuer(items)) {
+        await db.certificate.updateMany({ where: { issuerId, status: 'pending', serialHex: { in: group.map((g) => g.serialHex) } }, data: { status: 'failed' } });
+      }
+    },
+
+    findBySerial: async (issuerId, serialHex) => {
+      const r = await db.certificate.findUnique({ where: { issuerId_serialHex: { issuerId, serialHex } } });
+      return r && toRecord(r);
+    },
+    findBySerialAnyIssuer: async (serialHex) => (await db.certificate.findMany({ where: { serialHex } })).map(toRecord),
+    count: (filter = {}) => db.certificate.count({ where: { ...(filter.issuerId ? { issuerId: filter.issuerId } : {}), ...(filter.status ? { status: filter.status } : {}) } }),
+  };
+}

@@ -60,7 +60,24 @@ function migrationsList(dir: string) {
  */
 export async function applyMigrations(factory: SqlMigrationAwareDriverAdapterFactory, dir: string): Promise<string[]> {
   const SchemaEngine = await loadEngine();
-  const bound = bindMigrationAwareSqlAdapterFactory(factory);
+  // Track the connections the engine opens: engine.free() does not close them, and a
+  // lingering SQLite connection would keep the file locked for the real client.
+  const opened: { dispose(): Promise<void> }[] = [];
+  const tracked: SqlMigrationAwareDriverAdapterFactory = {
+    adapterName: factory.adapterName,
+    provider: factory.provider,
+    connect: async () => {
+      const a = await factory.connect();
+      opened.push(a);
+      return a;
+    },
+    connectToShadowDb: async () => {
+      const a = await factory.connectToShadowDb();
+      opened.push(a);
+      return a;
+    },
+  };
+  const bound = bindMigrationAwareSqlAdapterFactory(tracked);
   const schemaPath = path.join(path.dirname(dir), 'schema.prisma');
   const engine = await SchemaEngine.new({ datamodels: [[schemaPath, fs.readFileSync(schemaPath, 'utf8')]] }, () => {}, bound);
   try {
@@ -71,5 +88,6 @@ export async function applyMigrations(factory: SqlMigrationAwareDriverAdapterFac
     throw new PkiError('invalidConfig', `database migration failed: ${(err as Error).message}${detail ? ` (${detail})` : ''}`, { cause: err });
   } finally {
     engine.free();
+    await Promise.all(opened.map((a) => a.dispose()));
   }
 }

@@ -52,9 +52,11 @@ async function appliedMigrations(kind: Kind, target: string): Promise<string[]> 
   const query = 'SELECT migration_name FROM "_prisma_migrations" WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL';
   const missingTable = (err: unknown) => /_prisma_migrations|does not exist|no such table/i.test(String((err as Error)?.message));
   if (kind === 'sqlite') {
-    if (target === ':memory:' || !fs.existsSync(target)) return [];
-    const db = new Database(target, { readonly: true, fileMustExist: true, timeout: 10_000 });
+    if (target === ':memory:') return [];
+    const db = new Database(target, { timeout: 10_000 });
     try {
+      // WAL persists in the file: readers never block the writer, so the CLI works beside a running server.
+      db.pragma('journal_mode = WAL');
       return (db.prepare(query).all() as { migration_name: string }[]).map((r) => r.migration_name);
     } catch (err) {
       if (missingTable(err)) return [];
@@ -102,7 +104,6 @@ export async function openStore(url: string, opts: OpenOptions = {}): Promise<St
   if (kind === 'sqlite') {
     db = new SqliteClient({ adapter: serializedSqlite(sqliteFactory(target)) as never });
     try {
-      await db.$queryRawUnsafe('PRAGMA journal_mode=WAL');
       await db.$executeRawUnsafe('PRAGMA synchronous=NORMAL');
       await db.$executeRawUnsafe('PRAGMA foreign_keys=ON');
     } catch (err) {

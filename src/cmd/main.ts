@@ -3,6 +3,7 @@
  * Heavy modules are imported per command so `trellis --help` starts at once.
  * Errors: one line on stderr, exit code 1 (2 for usage errors).
  */
+import { UsageError } from '../cli/args.js';
 import { PkiError } from '../errors/pki-error.js';
 
 const usage = `trellis: open-source private PKI
@@ -72,7 +73,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof PkiError) {
       process.stderr.write(`trellis ${name}: ${err.message}\n`);
-      return err.type === 'malformed' ? 2 : 1;
+      return err instanceof UsageError ? 2 : 1;
     }
     // Unexpected errors: a one-line message; the stack only on request (it never holds key material, but stays terse).
     process.stderr.write(`trellis ${name}: internal error: ${(err as Error)?.message ?? String(err)}\n`);

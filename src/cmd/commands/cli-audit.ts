@@ -1,13 +1,12 @@
 /** `trellis audit verify` */
-import { parse } from '../../cli/args.js';
-import { PkiError } from '../../errors/pki-error.js';
+import { parse, UsageError } from '../../cli/args.js';
 import { openInstance } from '../instance.js';
 import { dataDirOf, out } from './common.js';
 
 export async function run(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   const { values } = parse(rest, {});
-  if (sub !== 'verify') throw new PkiError('malformed', 'usage: trellis audit verify');
+  if (sub !== 'verify') throw new UsageError('usage: trellis audit verify');
   const instance = await openInstance(dataDirOf(values.data));
   try {
     const r = await instance.audit.verify();

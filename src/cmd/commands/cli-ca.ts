@@ -1,5 +1,5 @@
 /** `trellis ca cert [--root | --ca ID]`, `trellis ca list` */
-import { parse } from '../../cli/args.js';
+import { parse, UsageError } from '../../cli/args.js';
 import { PkiError } from '../../errors/pki-error.js';
 import { fingerprint } from '../../pki/certificate.js';
 import { toPem } from '../../pki/pem.js';
@@ -30,7 +30,7 @@ export async function run(argv: string[]): Promise<number> {
       for (const r of rows) o.say(`${r.id.padEnd(14)} ${r.role.padEnd(8)} ${r.state.padEnd(9)} ${r.notAfter.toISOString().slice(0, 10)}  ${r.subject}\n${''.padEnd(34)}SHA-256 ${r.sha256}`);
       return 0;
     }
-    throw new PkiError('malformed', 'usage: trellis ca cert [--root | --ca ID] | trellis ca list');
+    throw new UsageError('usage: trellis ca cert [--root | --ca ID] | trellis ca list');
   } finally {
     await instance.close();
   }

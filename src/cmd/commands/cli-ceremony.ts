@@ -3,7 +3,7 @@
  * the two-step flow for an offline or external root.
  */
 import fs from 'node:fs';
-import { parse, parseDurationFlag, required } from '../../cli/args.js';
+import { parse, parseDurationFlag, required, UsageError } from '../../cli/args.js';
 import { createIssuingCa, createRootCa, importIssuingCa, issuingCaCsr } from '../../ca/ceremony.js';
 import { PkiError } from '../../errors/pki-error.js';
 import { keyAlgorithms, type KeyAlgorithm } from '../../keys/signing-key.js';
@@ -23,14 +23,14 @@ const flags = {
 
 function algorithmOf(text: string | undefined, fallback: KeyAlgorithm): KeyAlgorithm {
   const a = text ?? fallback;
-  if (!(keyAlgorithms as readonly string[]).includes(a)) throw new PkiError('malformed', `--algorithm must be one of ${keyAlgorithms.join(', ')}`);
+  if (!(keyAlgorithms as readonly string[]).includes(a)) throw new UsageError(`--algorithm must be one of ${keyAlgorithms.join(', ')}`);
   return a as KeyAlgorithm;
 }
 
 function pathLenOf(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   const n = Number(text);
-  if (!Number.isInteger(n) || n < 0 || n > 10) throw new PkiError('malformed', '--path-len must be an integer 0..10');
+  if (!Number.isInteger(n) || n < 0 || n > 10) throw new UsageError('--path-len must be an integer 0..10');
   return n;
 }
 
@@ -44,7 +44,7 @@ function readFileOrFail(file: string): Buffer {
 
 export async function run(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
-  if (sub !== 'root' && sub !== 'issuing') throw new PkiError('malformed', 'usage: trellis ceremony root|issuing --id ID …');
+  if (sub !== 'root' && sub !== 'issuing') throw new UsageError('usage: trellis ceremony root|issuing --id ID …');
   const { values } = parse(rest, flags);
   const id = required(values.id, 'id');
   const subject: Partial<Record<NameAttribute, string>> = {};

@@ -1,13 +1,12 @@
 /** `trellis init --yes [--data DIR] [--base-url URL] [--db URL]` */
-import { parse } from '../../cli/args.js';
-import { PkiError } from '../../errors/pki-error.js';
+import { parse, UsageError } from '../../cli/args.js';
 import { initInstance, type InitResult } from './init.js';
 import { actorOf, dataDirOf, out, passphraseFor } from './common.js';
 import type { Output } from '../../cli/output.js';
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parse(argv, { yes: { type: 'boolean', short: 'y' }, 'base-url': { type: 'string' }, db: { type: 'string' } });
-  if (!values.yes) throw new PkiError('malformed', 'init creates new CA keys; confirm with --yes');
+  if (!values.yes) throw new UsageError('init creates new CA keys; confirm with --yes');
   const passphrase = await passphraseFor(values, { confirm: true, forNew: true });
   const result = await initInstance({
     dataDir: dataDirOf(values.data),

@@ -1,6 +1,6 @@
 /** `trellis issue --profile P --csr FILE [--out FILE] [--format pem|der] [--ca ID] [--validity 30d]` */
 import fs from 'node:fs';
-import { parse, parseDurationFlag, required } from '../../cli/args.js';
+import { parse, parseDurationFlag, required, UsageError } from '../../cli/args.js';
 import { PkiError } from '../../errors/pki-error.js';
 import { toPem } from '../../pki/pem.js';
 import { IssuerRegistry, keystoreFor, openInstance, registrationAuthority } from '../instance.js';
@@ -14,7 +14,7 @@ export async function run(argv: string[]): Promise<number> {
   const profile = required(values.profile, 'profile');
   const csrFile = required(values.csr, 'csr');
   const format = values.format ?? 'pem';
-  if (format !== 'pem' && format !== 'der') throw new PkiError('malformed', '--format must be pem or der');
+  if (format !== 'pem' && format !== 'der') throw new UsageError('--format must be pem or der');
   let csr: Buffer;
   try {
     if (fs.statSync(csrFile).size > maxCsrBytes) throw new PkiError('payloadTooLarge', `${csrFile} is larger than ${maxCsrBytes} bytes`);

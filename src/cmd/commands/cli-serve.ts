@@ -1,9 +1,8 @@
 /** `trellis serve` and `trellis quickstart`. */
 import fs from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { parse } from '../../cli/args.js';
+import { parse, UsageError } from '../../cli/args.js';
 import { configFile } from '../../config/instance-config.js';
-import { PkiError } from '../../errors/pki-error.js';
 import { jsonLogger } from '../../http/log.js';
 import { systemClock } from '../../clock/clock.js';
 import { initInstance } from './init.js';
@@ -16,7 +15,7 @@ const serveFlags = { host: { type: 'string' }, port: { type: 'string' }, tls: { 
 function portOf(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   const p = Number(text);
-  if (!Number.isInteger(p) || p < 0 || p > 65535) throw new PkiError('malformed', `--port: not a port number: ${text}`);
+  if (!Number.isInteger(p) || p < 0 || p > 65535) throw new UsageError(`--port: not a port number: ${text}`);
   return p;
 }
 
@@ -31,6 +30,8 @@ async function start(values: { data?: string | undefined; host?: string | undefi
     tls: !!values.tls,
     passphrase,
     log,
+    // One log line per request unless TRELLIS_ACCESS_LOG=off (benchmarks, or a proxy that logs already).
+    accessLog: process.env.TRELLIS_ACCESS_LOG !== 'off',
     ...(db ? { databaseUrl: db } : {}),
   });
   process.stderr.write(`Trellis is serving on ${serving.url} (Ctrl-C to stop)\n`);

@@ -1,6 +1,5 @@
 /** `trellis token create --role issuer|admin [--name NAME]` */
-import { parse, required } from '../../cli/args.js';
-import { PkiError } from '../../errors/pki-error.js';
+import { parse, required, UsageError } from '../../cli/args.js';
 import { createToken, tokenRoles, type TokenRole } from '../../tokens/tokens.js';
 import { openInstance } from '../instance.js';
 import { actorOf, dataDirOf, out } from './common.js';
@@ -8,9 +7,9 @@ import { actorOf, dataDirOf, out } from './common.js';
 export async function run(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   const { values } = parse(rest, { role: { type: 'string' }, name: { type: 'string' } });
-  if (sub !== 'create') throw new PkiError('malformed', 'usage: trellis token create --role issuer|admin [--name NAME]');
+  if (sub !== 'create') throw new UsageError('usage: trellis token create --role issuer|admin [--name NAME]');
   const role = required(values.role, 'role');
-  if (!(tokenRoles as readonly string[]).includes(role)) throw new PkiError('malformed', `--role must be one of ${tokenRoles.join(', ')}`);
+  if (!(tokenRoles as readonly string[]).includes(role)) throw new UsageError(`--role must be one of ${tokenRoles.join(', ')}`);
   const instance = await openInstance(dataDirOf(values.data));
   try {
     const token = await createToken(instance.store.tokens, role as TokenRole, values.name ?? null);

@@ -1,115 +1,159 @@
 /**
- * The YAML form of a profile, checked strictly (unknown keys are errors at
- * every level) and turned into a {@link Profile}.
+ * The YAML form of a profile. Every object is `.strict()`, so a misspelt key
+ * is an error rather than a silently ignored setting, and the checked file is
+ * turned into the {@link Profile} the RA and CA core read. Rules that relate
+ * fields to each other live in `rules.ts`.
  */
-import { BlockList, isIP } from 'node:net';
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
+import { checkProfileRules } from './rules.js';
+import { cidrProblem, dnsConstraintProblem, emailConstraintProblem, oidProblem, patternProblem, uriConstraintProblem } from './values.js';
 import { extendedKeyUsageNames, keyUsageNames, subjectAttributes, type Profile } from './types.js';
 
-const duration = z.string().transform((s, ctx) => {
-  const v = parseDuration(s);
-  if (v === null) ctx.addIssue({ code: 'custom', message: `"${s}" is not a duration (like 90d, 12h, 5m, 10y)` });
-  return v ?? 0;
-});
-const regex = z.string().refine((p) => {
-  try {
-    new RegExp(p);
-    return true;
-  } catch {
-    return false;
-  }
-}, 'invalid regular expression');
-const cidr = z.string().refine((c) => {
-  const [addr, bits, ...rest] = c.split('/');
-  const v = isIP(addr ?? '');
-  const n = Number(bits);
-  if (!v || rest.length || !Number.isInteger(n) || n < 0 || n > (v === 4 ? 32 : 128)) return false;
-  new BlockList().addSubnet(addr!, n, v === 4 ? 'ipv4' : 'ipv6');
-  return true;
-}, 'invalid CIDR (address/prefix)');
-const oidString = z.string().regex(/^[0-2](\.(0|[1-9]\d*))+$/, 'not a dotted-decimal OID');
-const attribute = z.enum(subjectAttributes);
-const ncSet = z.object({ dns: z.array(z.string()).optional(), ip: z.array(cidr).optional(), email: z.array(z.string()).optional(), uri: z.array(z.string()).optional() }).strict();
+/** A profile without its name; the name comes from the file name. */
+export type ProfileBody = Omit<Profile, 'name'>;
 
-export const profileYamlSchema = z
+const duration = z.string({ error: (iss) => (iss.input === undefined ? 'is missing' : 'expected a duration such as 90d, 12h or 10y') }).transform((text, ctx) => {
+  const seconds = parseDuration(text);
+  if (seconds === null) {
+    ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration: write a whole number and one unit of s, m, h, d, y (e.g. 90d, 12h, 10y)` });
+    return z.NEVER;
+  }
+  return seconds;
+});
+
+/** A string that `problem` accepts (it returns null) or the reason it does not. */
+const checked = (problem: (text: string) => string | null) =>
+  z.string().check((ctx) => {
+    const why = problem(ctx.value);
+    if (why !== null) ctx.issues.push({ code: 'custom', message: why, input: ctx.value });
+  });
+
+const pattern = checked(patternProblem);
+const cidr = checked(cidrProblem);
+const oid = checked(oidProblem);
+
+/** An array whose items may not repeat; the repeat is reported at its own index. */
+const uniqueArray = <T extends z.ZodType>(item: T) =>
+  z.array(item).check((ctx) => {
+    const seen = new Set<string>();
+    ctx.value.forEach((v, i) => {
+      const key = JSON.stringify(v);
+      if (seen.has(key)) ctx.issues.push({ code: 'custom', message: `${key} is listed more than once`, path: [i], input: v });
+      seen.add(key);
+    });
+  });
+
+// CA/B BR §6.1.5: RSA moduli of at least 2048 bits; 16384 bounds the work a
+// single request can cost the RA and CA (parsing and verifying a huge modulus).
+const rsaBits = z
+  .number()
+  .int()
+  .min(2048, 'RSA keys under 2048 bits are refused (CA/B BR §6.1.5)')
+  .max(16384, 'RSA keys over 16384 bits are refused');
+
+const attribute = z.enum(subjectAttributes);
+const nonBlank = z.string().refine((s) => s.trim().length > 0, 'must not be empty');
+
+// GeneralSubtrees ::= SEQUENCE SIZE (1..MAX) OF GeneralSubtree: a listed type is never empty.
+const nameConstraintSet = z
   .object({
-    description: z.string(),
+    dns: uniqueArray(checked(dnsConstraintProblem)).min(1).optional(),
+    ip: uniqueArray(cidr).min(1).optional(),
+    email: uniqueArray(checked(emailConstraintProblem)).min(1).optional(),
+    uri: uniqueArray(checked(uriConstraintProblem)).min(1).optional(),
+  })
+  .strict();
+
+/** The object shape of a profile file, before the cross-field rules. */
+export const profileFileShape = z
+  .object({
+    description: nonBlank,
     signer: z.enum(['self', 'root', 'issuing']),
     keys: z
       .object({
-        rsa: z.object({ minBits: z.number().int().min(2048).max(16384), maxBits: z.number().int().min(2048).max(16384) }).strict().optional(),
-        ecdsa: z.array(z.enum(['P-256', 'P-384'])).optional(),
+        rsa: z.object({ minBits: rsaBits, maxBits: rsaBits }).strict().optional(),
+        ecdsa: uniqueArray(z.enum(['P-256', 'P-384'])).optional(),
         ed25519: z.boolean().optional(),
       })
       .strict(),
-    validity: z.object({ default: duration, max: duration, backdate: duration.default(0) }).strict(),
-    keyUsage: z.array(z.enum(keyUsageNames)).min(1),
-    extendedKeyUsage: z.array(z.enum(extendedKeyUsageNames)).optional(),
-    basicConstraints: z.object({ ca: z.boolean(), pathLen: z.number().int().min(0).max(10).optional() }).strict(),
+    validity: z.object({ default: duration, max: duration, backdate: duration.optional() }).strict(),
+    keyUsage: uniqueArray(z.enum(keyUsageNames)).min(1, 'at least one key usage is needed (RFC 5280 §4.2.1.3)'),
+    extendedKeyUsage: uniqueArray(z.enum(extendedKeyUsageNames)).optional(),
+    // Trellis runs two levels (root, issuing); a pathLen above 8 is a typo, not a design.
+    basicConstraints: z.object({ ca: z.boolean(), pathLen: z.number().int().min(0).max(8).optional() }).strict(),
     subject: z
       .object({
-        fixed: z.partialRecord(attribute, z.string().min(1)).default({}),
-        allowed: z.array(attribute).default([]),
-        required: z.array(attribute).default([]),
+        fixed: z.partialRecord(attribute, z.string()).optional(),
+        allowed: uniqueArray(attribute),
+        required: uniqueArray(attribute).optional(),
       })
       .strict(),
     san: z
       .object({
         required: z.boolean(),
         maxNames: z.number().int().min(0).max(1000),
-        dns: z.object({ patterns: z.array(regex).min(1), allowWildcard: z.boolean().default(false) }).strict().optional(),
-        ip: z.object({ cidrs: z.array(cidr).min(1) }).strict().optional(),
-        uri: z.object({ patterns: z.array(regex).min(1) }).strict().optional(),
-        email: z.object({ patterns: z.array(regex).min(1) }).strict().optional(),
+        dns: z.object({ patterns: uniqueArray(pattern).min(1), allowWildcard: z.boolean() }).strict().optional(),
+        ip: z.object({ cidrs: uniqueArray(cidr).min(1) }).strict().optional(),
+        uri: z.object({ patterns: uniqueArray(pattern).min(1) }).strict().optional(),
+        email: z.object({ patterns: uniqueArray(pattern).min(1) }).strict().optional(),
       })
       .strict(),
     deviceId: z
-      .object({ from: z.array(z.enum(['serialNumber', 'CN'])).min(1), pattern: regex, uriTemplate: z.string().includes('{id}', { message: 'must contain {id}' }) })
+      .object({
+        from: uniqueArray(z.enum(['serialNumber', 'CN'])).min(1),
+        pattern,
+        uriTemplate: z.string(),
+      })
       .strict()
       .optional(),
-    nameConstraints: z.object({ permitted: ncSet.optional(), excluded: ncSet.optional() }).strict().optional(),
-    policies: z.array(oidString).default([]),
+    nameConstraints: z.object({ permitted: nameConstraintSet.optional(), excluded: nameConstraintSet.optional() }).strict().optional(),
+    // RFC 5280 §4.2.1.4: a policy OID appears at most once.
+    policies: uniqueArray(oid).optional(),
     urls: z.object({ ocsp: z.boolean(), caIssuers: z.boolean(), crl: z.boolean() }).strict(),
-    ocspNoCheck: z.boolean().default(false),
+    ocspNoCheck: z.boolean().optional(),
   })
-  .strict()
-  .superRefine((p, ctx) => {
-    const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
-    if (p.validity.default > p.validity.max) issue(['validity', 'default'], 'default is longer than max');
-    if (p.validity.max <= 0) issue(['validity', 'max'], 'must be positive');
-    if (p.keys.rsa && p.keys.rsa.minBits > p.keys.rsa.maxBits) issue(['keys', 'rsa', 'minBits'], 'minBits is above maxBits');
-    if (!p.keys.rsa && !p.keys.ecdsa?.length && !p.keys.ed25519) issue(['keys'], 'allows no key type');
-    const ca = p.basicConstraints.ca;
-    if (!ca && p.basicConstraints.pathLen !== undefined) issue(['basicConstraints', 'pathLen'], 'pathLen needs ca: true');
-    if (!ca && p.nameConstraints) issue(['nameConstraints'], 'name constraints belong in CA profiles only');
-    if (ca && !p.keyUsage.includes('keyCertSign')) issue(['keyUsage'], 'a CA profile needs keyCertSign');
-    if (!ca && p.keyUsage.includes('keyCertSign')) issue(['keyUsage'], 'keyCertSign needs basicConstraints.ca: true');
-    if (ca && p.signer === 'issuing') issue(['signer'], 'issuing CAs sign leaf certificates only (pathLen 0)');
-    if (!ca && p.signer !== 'issuing') issue(['signer'], 'leaf profiles are signed by an issuing CA');
-    for (const [i, a] of p.subject.required.entries()) if (!p.subject.allowed.includes(a) && !(a in p.subject.fixed)) issue(['subject', 'required', i], `${a} is required but neither allowed nor fixed`);
-    for (const a of Object.keys(p.subject.fixed)) if (p.subject.allowed.includes(a as never)) issue(['subject', 'fixed', a], `${a} is both fixed and allowed`);
-    if (p.san.required && p.san.maxNames === 0) issue(['san', 'maxNames'], 'SANs are required but maxNames is 0');
-    if (p.ocspNoCheck && !p.extendedKeyUsage?.includes('OCSPSigning')) issue(['ocspNoCheck'], 'ocsp-nocheck is for OCSP responder certificates (EKU OCSPSigning)');
-  });
+  .strict();
 
-/** Converts the checked YAML form into a Profile. */
-export function toProfile(name: string, y: z.infer<typeof profileYamlSchema>): Profile {
+/** A profile file after the per-field checks (durations already in seconds). */
+export type ProfileFile = z.output<typeof profileFileShape>;
+
+/**
+ * Strict schema for one profile file: per-field checks, then the cross-field
+ * rules of `rules.ts`, then the conversion into a {@link ProfileBody}.
+ * Optional YAML keys get their defaults here: backdate 0s, fixed {},
+ * required [], policies [], ocspNoCheck false.
+ */
+export const profileFileSchema = profileFileShape
+  .superRefine((file, ctx) => checkProfileRules(file, (path, message) => ctx.addIssue({ code: 'custom', path, message })))
+  .transform(toProfileBody);
+
+function toProfileBody(f: ProfileFile): ProfileBody {
   return {
-    name,
-    description: y.description,
-    signer: y.signer,
-    keys: y.keys,
-    validity: { defaultSeconds: y.validity.default, maxSeconds: y.validity.max, backdateSeconds: y.validity.backdate },
-    keyUsage: y.keyUsage,
-    ...(y.extendedKeyUsage ? { extendedKeyUsage: y.extendedKeyUsage } : {}),
-    basicConstraints: y.basicConstraints,
-    subject: y.subject,
-    san: y.san,
-    ...(y.deviceId ? { deviceId: y.deviceId } : {}),
-    ...(y.nameConstraints ? { nameConstraints: y.nameConstraints } : {}),
-    policies: y.policies,
-    urls: y.urls,
-    ocspNoCheck: y.ocspNoCheck,
+    description: f.description,
+    signer: f.signer,
+    keys: {
+      ...(f.keys.rsa ? { rsa: f.keys.rsa } : {}),
+      ...(f.keys.ecdsa ? { ecdsa: f.keys.ecdsa } : {}),
+      ...(f.keys.ed25519 !== undefined ? { ed25519: f.keys.ed25519 } : {}),
+    },
+    validity: { defaultSeconds: f.validity.default, maxSeconds: f.validity.max, backdateSeconds: f.validity.backdate ?? 0 },
+    keyUsage: f.keyUsage,
+    ...(f.extendedKeyUsage ? { extendedKeyUsage: f.extendedKeyUsage } : {}),
+    basicConstraints: { ca: f.basicConstraints.ca, ...(f.basicConstraints.pathLen !== undefined ? { pathLen: f.basicConstraints.pathLen } : {}) },
+    subject: { fixed: f.subject.fixed ?? {}, allowed: f.subject.allowed, required: f.subject.required ?? [] },
+    san: {
+      required: f.san.required,
+      maxNames: f.san.maxNames,
+      ...(f.san.dns ? { dns: f.san.dns } : {}),
+      ...(f.san.ip ? { ip: f.san.ip } : {}),
+      ...(f.san.uri ? { uri: f.san.uri } : {}),
+      ...(f.san.email ? { email: f.san.email } : {}),
+    },
+    ...(f.deviceId ? { deviceId: f.deviceId } : {}),
+    ...(f.nameConstraints ? { nameConstraints: f.nameConstraints } : {}),
+    policies: f.policies ?? [],
+    urls: f.urls,
+    ocspNoCheck: f.ocspNoCheck ?? false,
   };
 }

@@ -46,7 +46,7 @@ test('serves HTTPS with a Trellis server certificate for the base URL host; clie
 test('quickstart: init with a generated passphrase shown once, serve, and restart with that passphrase', async () => {
   const tmp = tempDir('trellis-qs-');
   const bin = path.join(import.meta.dirname, '../../bin/trellis.js');
-  const env = { ...process.env, TRELLIS_DATA: tmp.file('data') };
+  const env: NodeJS.ProcessEnv = { ...process.env, TRELLIS_DATA: tmp.file('data') };
   delete env.TRELLIS_PASSPHRASE;
   const run = (extraEnv: Record<string, string>) =>
     new Promise<{ url: string; stderr: string; stop(): Promise<number | null> }>((resolve, reject) => {

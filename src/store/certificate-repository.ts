@@ -1,5 +1,6 @@
 import type { CertificateRecord, CertificateRepository, CertificateStatus, RequestedVia } from '../ca/ports.js';
 import { buf, bufOrNull, conflictOr, Prisma, type Db, type Kind } from './client.js';
+import type { SqliteHotPath } from './sqlite-hot-path.js';
 
 type Row = Awaited<ReturnType<Db['certificate']['findUniqueOrThrow']>>;
 const toRecord = (r: Row): CertificateRecord => ({
@@ -31,13 +32,14 @@ const byIssuer = <T extends { issuerId: string }>(items: T[]) => {
   return m;
 };
 
-export function certificateRepository(db: Db, kind: Kind): CertificateRepository {
+export function certificateRepository(db: Db, kind: Kind, hot?: SqliteHotPath): CertificateRepository {
   // PostgreSQL needs the parameter types spelled out inside CASE.
   const bytea = kind === 'postgres' ? Prisma.raw('::bytea') : Prisma.empty;
   const text = kind === 'postgres' ? Prisma.raw('::text') : Prisma.empty;
   return {
     async insertIntents(intents) {
       if (intents.length === 0) return;
+      if (hot) return hot.insertIntents(intents);
       try {
         // One INSERT statement: all rows or none.
         await db.certificate.createMany({
@@ -50,6 +52,7 @@ export function certificateRepository(db: Db, kind: Kind): CertificateRepository
 
     async completeIssued(items) {
       if (items.length === 0) return;
+      if (hot) return hot.completeIssued(items);
       const issuedAt = items[0]!.issuedAt;
       for (const [issuerId, group] of byIssuer(items)) {
         // One UPDATE per issuer per batch: the per-row cost of Prisma updates would dominate issuance.

@@ -22,6 +22,7 @@ import type { Db, Kind } from './client.js';
 import { applyMigrations, migrationNames, migrationsDirOf } from './migrate.js';
 import { auditRepository, keyBlobRepository, tokenRepository } from './other-repositories.js';
 import { serializedSqlite } from './sqlite-serial.js';
+import { sqliteHotPath } from './sqlite-hot-path.js';
 
 export interface Store {
   kind: Kind;
@@ -101,26 +102,34 @@ export async function openStore(url: string, opts: OpenOptions = {}): Promise<St
   if (opts.migrate ?? true) await migrate();
 
   let db: Db;
+  let raw: Database.Database | undefined;
   if (kind === 'sqlite') {
     db = new SqliteClient({ adapter: serializedSqlite(sqliteFactory(target)) as never });
+    raw = new Database(target, { timeout: 10_000 });
+    raw.pragma('synchronous = NORMAL');
     try {
       await db.$executeRawUnsafe('PRAGMA synchronous=NORMAL');
       await db.$executeRawUnsafe('PRAGMA foreign_keys=ON');
     } catch (err) {
+      raw.close();
       await db.$disconnect();
       throw err;
     }
   } else {
     db = new PgClient({ adapter: new PrismaPg({ connectionString: target, max: 10 }) }) as unknown as Db;
   }
+  const hot = raw && sqliteHotPath(raw);
   return {
     kind,
     cas: caRepository(db),
-    certificates: certificateRepository(db, kind),
+    certificates: certificateRepository(db, kind, hot),
     keyBlobs: keyBlobRepository(db),
     tokens: tokenRepository(db),
-    audit: auditRepository(db, kind),
+    audit: auditRepository(db, kind, hot),
     migrate,
-    close: () => db.$disconnect(),
+    async close() {
+      raw?.close();
+      await db.$disconnect();
+    },
   };
 }

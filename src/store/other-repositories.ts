@@ -3,6 +3,7 @@ import type { AuditRecord, AuditRepository } from '../audit/ports.js';
 import type { KeyBlobRepository } from '../keys/ports.js';
 import type { ApiTokenRecord, TokenRepository, TokenRole } from '../tokens/ports.js';
 import { conflictOr, type Db, type Kind } from './client.js';
+import type { SqliteHotPath } from './sqlite-hot-path.js';
 
 export function keyBlobRepository(db: Db): KeyBlobRepository {
   return {
@@ -45,10 +46,11 @@ export function tokenRepository(db: Db): TokenRepository {
 /** Advisory lock key shared by every node appending to the audit chain ("TRELLIS" in ASCII). */
 const auditLockKey = 0x5452454c4c4953n;
 
-export function auditRepository(db: Db, kind: Kind): AuditRepository {
+export function auditRepository(db: Db, kind: Kind, hot?: SqliteHotPath): AuditRepository {
   return {
     async append(drafts, chain) {
       if (drafts.length === 0) return [];
+      if (hot) return hot.appendAudit(drafts, chain);
       return db.$transaction(async (tx) => {
         // Serialise appenders: SQLite has one writer; PostgreSQL nodes take a transaction-scoped advisory lock.
         if (kind === 'postgres') await tx.$executeRaw`SELECT pg_advisory_xact_lock(${auditLockKey})`;

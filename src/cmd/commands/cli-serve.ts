@@ -1,5 +1,7 @@
 /** `trellis serve` and `trellis quickstart`. */
+import cluster from 'node:cluster';
 import fs from 'node:fs';
+import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { parse, UsageError } from '../../cli/args.js';
 import { configFile } from '../../config/instance-config.js';
@@ -10,7 +12,7 @@ import { printInit } from './cli-init.js';
 import { serve } from './serve.js';
 import { actorOf, dataDirOf, out, passphraseFor } from './common.js';
 
-const serveFlags = { host: { type: 'string' }, port: { type: 'string' }, tls: { type: 'boolean' }, 'base-url': { type: 'string' }, db: { type: 'string' } } as const;
+const serveFlags = { host: { type: 'string' }, port: { type: 'string' }, tls: { type: 'boolean' }, 'base-url': { type: 'string' }, db: { type: 'string' }, workers: { type: 'string' } } as const;
 
 function portOf(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
@@ -19,7 +21,73 @@ function portOf(text: string | undefined): number | undefined {
   return p;
 }
 
-async function start(values: { data?: string | undefined; host?: string | undefined; port?: string | undefined; tls?: boolean | undefined; db?: string | undefined }, passphrase: string): Promise<number> {
+type ServeValues = { data?: string | undefined; host?: string | undefined; port?: string | undefined; tls?: boolean | undefined; db?: string | undefined; workers?: string | undefined };
+
+function workersOf(text: string | undefined): number {
+  if (text === undefined) return 1;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > 64) throw new UsageError(`--workers must be 1..64 (cores here: ${os.availableParallelism()})`);
+  return n;
+}
+
+/**
+ * With --workers N the primary process forks N workers that share the
+ * listening socket (node:cluster); each unlocks the CAs itself. The
+ * passphrase reaches them over the IPC channel, never through argv or env.
+ */
+async function startCluster(passphrase: string, workers: number): Promise<number> {
+  const log = jsonLogger(systemClock);
+  let stopping = false;
+  let announced = false;
+  const fork = () => {
+    const w = cluster.fork();
+    w.on('message', (m: { type?: string; url?: string }) => {
+      if (m.type === 'need-passphrase') w.send({ type: 'passphrase', passphrase });
+      if (m.type === 'listening' && !announced) {
+        announced = true;
+        process.stderr.write(`Trellis is serving on ${m.url} with ${workers} workers (Ctrl-C to stop)\n`);
+      }
+    });
+    w.on('exit', (code, signal) => {
+      if (stopping) return;
+      log({ level: 'error', msg: 'worker exited; starting another', code, signal });
+      fork();
+    });
+  };
+  for (let i = 0; i < workers; i++) fork();
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log({ msg: 'shutting down', signal });
+    const alive = Object.values(cluster.workers ?? {}).filter((w) => w && !w.isDead());
+    let left = alive.length;
+    if (left === 0) process.exit(0);
+    for (const w of alive) {
+      w!.once('exit', () => --left === 0 && process.exit(0));
+      w!.process.kill('SIGTERM');
+    }
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+  return 0;
+}
+
+/** In a cluster worker: the passphrase arrives from the primary. */
+function passphraseFromPrimary(): Promise<string> {
+  return new Promise((resolve) => {
+    const onMessage = (m: { type?: string; passphrase?: string }) => {
+      if (m.type !== 'passphrase') return;
+      process.off('message', onMessage);
+      resolve(m.passphrase ?? '');
+    };
+    process.on('message', onMessage);
+    process.send?.({ type: 'need-passphrase' });
+  });
+}
+
+async function start(values: ServeValues, passphrase: string): Promise<number> {
+  const workers = workersOf(values.workers);
+  if (workers > 1 && cluster.isPrimary) return startCluster(passphrase, workers);
   const log = jsonLogger(systemClock);
   const port = portOf(values.port);
   const db = values.db ?? process.env.TRELLIS_DATABASE_URL;
@@ -34,7 +102,8 @@ async function start(values: { data?: string | undefined; host?: string | undefi
     accessLog: process.env.TRELLIS_ACCESS_LOG !== 'off',
     ...(db ? { databaseUrl: db } : {}),
   });
-  process.stderr.write(`Trellis is serving on ${serving.url} (Ctrl-C to stop)\n`);
+  if (cluster.isWorker) process.send?.({ type: 'listening', url: serving.url });
+  else process.stderr.write(`Trellis is serving on ${serving.url} (Ctrl-C to stop)\n`);
   const stop = (signal: string) => {
     log({ msg: 'shutting down', signal });
     serving.close().then(
@@ -49,7 +118,7 @@ async function start(values: { data?: string | undefined; host?: string | undefi
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parse(argv, serveFlags);
-  return start(values, await passphraseFor(values));
+  return start(values, cluster.isWorker ? await passphraseFromPrimary() : await passphraseFor(values));
 }
 
 /** init when there is no CA yet (showing a generated passphrase once unless TRELLIS_PASSPHRASE is set), then serve. */
@@ -71,7 +140,7 @@ export async function runQuickstart(argv: string[]): Promise<number> {
       );
     }
   } else {
-    passphrase = await passphraseFor(values);
+    passphrase = cluster.isWorker ? await passphraseFromPrimary() : await passphraseFor(values);
   }
   return start(values, passphrase);
 }

@@ -1,0 +1,406 @@
+#!/usr/bin/env node
+/**
+ * `npm run bench:issue`: certificates per second through Trellis's
+ * `POST /api/v1/certificates`, against `cfssl serve` (`/api/v1/cfssl/sign`)
+ * with the same wrk settings and the same pool of P-256 CSRs, plus Node's
+ * own P-256 sign+verify rate as a bound. Last line:
+ *
+ *   RESULT issue_http <certs/s> certs/s baseline <cfssl certs/s> ratio <x>
+ *
+ * Environment: BENCH_SECONDS (10), BENCH_WARMUP (3), BENCH_CONNECTIONS (64),
+ * BENCH_THREADS (wrk threads, 1), BENCH_CSRS (50), BENCH_CPU_PROF=1 (run the
+ * Trellis server under `node --cpu-prof` and summarise the profile),
+ * BENCH_PROFILE_DIR (where the .cpuprofile goes; default a kept temp dir),
+ * BENCH_KEEP=1 (keep the temp dir: data dir, logs, wrk scripts),
+ * BENCH_VERBOSE=1 (print wrk's own output).
+ *
+ * Exit code 1 when a response was not the expected one, a socket timed out,
+ * a sample certificate did not verify, or the stored rows do not add up.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import {
+  freePort,
+  installCleanup,
+  killAll,
+  mapLimit,
+  requireTools,
+  run,
+  runOk,
+  runWrk,
+  machineBusy,
+  sampleProcess,
+  startChild,
+  waitReady,
+  wasInterrupted,
+  writeWrkScript,
+} from './lib/harness.mjs';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+function envInt(name, def, min = 1) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return def;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name}: expected an integer >= ${min}, got ${raw}`);
+  return n;
+}
+
+const cfg = {
+  seconds: envInt('BENCH_SECONDS', 10),
+  warmup: envInt('BENCH_WARMUP', 3, 0),
+  connections: envInt('BENCH_CONNECTIONS', 64),
+  threads: envInt('BENCH_THREADS', 1),
+  csrs: envInt('BENCH_CSRS', 50),
+  cpuProf: process.env.BENCH_CPU_PROF === '1',
+  keep: process.env.BENCH_KEEP === '1',
+  verbose: process.env.BENCH_VERBOSE === '1',
+};
+
+const passphrase = 'bench-passphrase-not-secret';
+const failures = [];
+const fail = (msg) => {
+  failures.push(msg);
+  console.log(`FAIL: ${msg}`);
+};
+const warn = (msg) => console.log(`WARNING: ${msg}`);
+const log = (msg) => process.stderr.write(`bench: ${msg}\n`);
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'trellis-bench-issue-'));
+installCleanup(() => {
+  if (!cfg.keep) fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+// ---- helpers ----------------------------------------------------------------
+
+function pemBlocks(text) {
+  return text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g) ?? [];
+}
+
+/** openssl verify of `leafPem` against `caFile`, with optional intermediates; returns '' or the error. */
+async function verifyLeaf(openssl, dir, name, leafPem, caFile, intermediatesPem) {
+  const leafFile = path.join(dir, `${name}-leaf.pem`);
+  fs.writeFileSync(leafFile, leafPem);
+  const args = ['verify', '-purpose', 'sslserver', '-CAfile', caFile];
+  if (intermediatesPem) {
+    const untrusted = path.join(dir, `${name}-untrusted.pem`);
+    fs.writeFileSync(untrusted, intermediatesPem);
+    args.push('-untrusted', untrusted);
+  }
+  args.push(leafFile);
+  const r = await run(openssl, args);
+  if (r.code !== 0 || !/: OK\s*$/.test(r.stdout)) return (r.stdout + r.stderr).trim() || `exit ${r.code}`;
+  const text = await runOk(openssl, ['x509', '-noout', '-ext', 'subjectAltName', '-in', leafFile]);
+  if (!/DNS:b\d+\.bench\.example/.test(text.stdout)) return `no bench SAN in leaf: ${text.stdout.trim()}`;
+  return '';
+}
+
+function nodeP256Bound(ms = 2000) {
+  const { privateKey, publicKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const data = crypto.randomBytes(300);
+  // brief warm-up so the first calls' setup is not in the figure
+  for (let i = 0; i < 200; i++) crypto.verify('sha256', data, { key: publicKey, dsaEncoding: 'der' }, crypto.sign('sha256', data, { key: privateKey, dsaEncoding: 'der' }));
+  let n = 0;
+  const start = performance.now();
+  let now = start;
+  while (now - start < ms) {
+    for (let i = 0; i < 100; i++) {
+      const sig = crypto.sign('sha256', data, { key: privateKey, dsaEncoding: 'der' });
+      if (!crypto.verify('sha256', data, { key: publicKey, dsaEncoding: 'der' }, sig)) throw new Error('P-256 verify failed');
+    }
+    n += 100;
+    now = performance.now();
+  }
+  return n / ((now - start) / 1000);
+}
+
+async function makeCsrs(openssl, dir, count) {
+  fs.mkdirSync(dir, { recursive: true });
+  return mapLimit(
+    Array.from({ length: count }, (_, i) => i + 1),
+    Math.max(2, os.cpus().length * 2),
+    async (n) => {
+      const name = `b${n}.bench.example`;
+      const out = path.join(dir, `${n}.csr`);
+      await runOk(openssl, [
+        'req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
+        '-keyout', path.join(dir, `${n}.key`), '-subj', `/CN=${name}`, '-addext', `subjectAltName=DNS:${name}`, '-out', out,
+      ]);
+      return { name, pem: fs.readFileSync(out, 'utf8') };
+    },
+  );
+}
+
+const fmtInt = (x) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : 'n/a');
+const fmtMs = (us) => (Number.isFinite(us) ? (us / 1000).toFixed(2) : 'n/a');
+const fmtMiB = (kib) => (kib ? (kib / 1024).toFixed(0) : 'n/a');
+
+async function loadPhase(label, tools, { url, script, server }) {
+  const wrkOpts = { url, script, connections: cfg.connections, threads: cfg.threads };
+  let warm;
+  if (cfg.warmup > 0) {
+    log(`${label}: warm-up ${cfg.warmup} s`);
+    warm = await runWrk(tools.wrk, { ...wrkOpts, seconds: cfg.warmup });
+    if (warm.bad || warm.err_timeout) fail(`${label} warm-up: ${warm.bad} unexpected responses (first: HTTP ${warm.first_bad_status} ${warm.first_bad_body}), ${warm.err_timeout} timeouts`);
+  }
+  log(`${label}: measuring ${cfg.seconds} s, ${cfg.connections} connections, ${cfg.threads} wrk thread(s)`);
+  const rss = sampleProcess(server.pid, 200);
+  const m = await runWrk(tools.wrk, { ...wrkOpts, seconds: cfg.seconds });
+  const mem = rss.stop();
+  if (cfg.verbose) console.log(`--- wrk ${label}\n${m.raw}`);
+  if (m.bad) fail(`${label}: ${m.bad} of ${m.requests} responses were not the expected certificate (first: HTTP ${m.first_bad_status} ${m.first_bad_body.replace(/\s+/g, ' ')})`);
+  if (m.err_timeout) fail(`${label}: ${m.err_timeout} requests timed out`);
+  if (m.err_connect + m.err_read + m.err_write) warn(`${label}: socket errors connect ${m.err_connect} read ${m.err_read} write ${m.err_write}`);
+  return { warm, m, mem };
+}
+
+// ---- Trellis ----------------------------------------------------------------
+
+async function benchTrellis(tools, csrs) {
+  const bin = path.join(root, 'bin', 'trellis.js');
+  if (!fs.existsSync(path.join(root, 'dist', 'cmd', 'main.js'))) throw new Error('dist/ is missing: run `npm run build` first');
+  const dir = path.join(tmp, 'trellis');
+  const data = path.join(dir, 'data');
+  fs.mkdirSync(dir, { recursive: true });
+  const env = { ...process.env, TRELLIS_PASSPHRASE: passphrase, TRELLIS_ACCESS_LOG: 'off' };
+  delete env.NODE_OPTIONS;
+  const cli = (...args) => runOk(process.execPath, [bin, ...args, '--data', data], { env, cwd: dir });
+
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  log('trellis: init');
+  await cli('init', '--yes', '--base-url', base);
+  const token = (await cli('token', 'create', '--role', 'issuer')).stdout.trim();
+  if (!/^\S+$/.test(token)) throw new Error(`trellis token create: unexpected output ${JSON.stringify(token)}`);
+  const rootPem = (await cli('ca', 'cert', '--root')).stdout;
+  const rootFile = path.join(dir, 'root.pem');
+  fs.writeFileSync(rootFile, rootPem);
+  const dbFile = path.join(data, 'trellis.db');
+  const rowsBefore = countRows(dbFile);
+
+  let profDir;
+  const nodeArgs = [];
+  if (cfg.cpuProf) {
+    profDir = process.env.BENCH_PROFILE_DIR ? path.resolve(process.env.BENCH_PROFILE_DIR) : fs.mkdtempSync(path.join(os.tmpdir(), 'trellis-bench-prof-'));
+    fs.mkdirSync(profDir, { recursive: true });
+    nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${profDir}`);
+  }
+  const serverLog = path.join(dir, 'serve.log');
+  const serverStarted = Date.now();
+  const server = startChild(process.execPath, [...nodeArgs, bin, 'serve', '--data', data, '--port', String(port)], { env, cwd: dir, logFile: serverLog });
+  await waitReady(async () => (await fetch(`${base}/healthz`)).status === 200, { child: server, what: `trellis serve (log: ${serverLog})` });
+  log(`trellis: serving on ${base} (pid ${server.pid})`);
+
+  // one sample: a 201 with a chain that openssl verifies up to the root
+  const sample = await fetch(`${base}/api/v1/certificates`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ profile: 'server', csr: csrs[0].pem }),
+  });
+  const sampleText = await sample.text();
+  let sampleOk = 0;
+  if (sample.status !== 201) fail(`trellis sample: HTTP ${sample.status} ${sampleText.slice(0, 300)}`);
+  else {
+    sampleOk = 1;
+    const blocks = pemBlocks(sampleText);
+    const err = blocks.length ? await verifyLeaf(tools.openssl, dir, 'trellis', blocks[0], rootFile, blocks.slice(1).join('')) : 'no PEM certificate in the response';
+    if (err) fail(`trellis sample does not verify against \`trellis ca cert --root\`: ${err}`);
+  }
+
+  const script = writeWrkScript(path.join(dir, 'issue.lua'), {
+    path: '/api/v1/certificates',
+    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` },
+    bodies: csrs.map((c) => JSON.stringify({ profile: 'server', csr: c.pem })),
+    expectStatus: 201,
+    expectBody: '-----BEGIN CERTIFICATE-----',
+  });
+  const res = await loadPhase('trellis', tools, { url: base, script, server });
+
+  log('trellis: stopping (SIGTERM, in-flight requests finish)');
+  const code = await server.stop(30_000);
+  if (code !== 0) warn(`trellis serve exited with ${code} (log: ${serverLog})`);
+
+  const rows = countRows(dbFile);
+  const served = sampleOk + (res.warm?.ok ?? 0) + res.m.ok;
+  const newValid = (rows.valid ?? 0) - (rowsBefore.valid ?? 0);
+  const rowsCheck = { before: rowsBefore, after: rows, served, newValid };
+  if (newValid < served) fail(`stored rows: ${newValid} new 'valid' certificates < ${served} 201 responses`);
+  if (rows.pending) fail(`stored rows: ${rows.pending} 'pending' rows left after shutdown`);
+  if (rows.failed) warn(`stored rows: ${rows.failed} 'failed' rows`);
+
+  let profiles = [];
+  if (cfg.cpuProf) {
+    // one file per process (cluster workers too); only those written by this run
+    profiles = fs
+      .readdirSync(profDir)
+      .filter((f) => f.endsWith('.cpuprofile'))
+      .map((f) => path.join(profDir, f))
+      .filter((f) => fs.statSync(f).mtimeMs >= serverStarted);
+    if (!profiles.length) warn(`no .cpuprofile written in ${profDir} (did trellis serve exit cleanly?)`);
+  }
+  return { ...res, rowsCheck, profiles };
+}
+
+function countRows(dbFile) {
+  const db = new Database(dbFile, { readonly: true, fileMustExist: true });
+  try {
+    const out = {};
+    for (const r of db.prepare('SELECT status, count(*) AS n FROM "Certificate" GROUP BY status').all()) out[r.status] = r.n;
+    return out;
+  } finally {
+    db.close();
+  }
+}
+
+// ---- cfssl ------------------------------------------------------------------
+
+async function benchCfssl(tools, csrs) {
+  const dir = path.join(tmp, 'cfssl');
+  fs.mkdirSync(dir, { recursive: true });
+  const caKey = path.join(dir, 'ca.key');
+  const caPem = path.join(dir, 'ca.pem');
+  await runOk(tools.openssl, ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', caKey]);
+  await runOk(tools.openssl, [
+    'req', '-new', '-x509', '-key', caKey, '-sha256', '-days', '3650', '-subj', '/O=Bench/CN=Bench cfssl CA',
+    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign', '-out', caPem,
+  ]);
+  const profile = { expiry: '2160h', usages: ['signing', 'digital signature', 'server auth'] };
+  const config = path.join(dir, 'cfssl-config.json');
+  fs.writeFileSync(config, JSON.stringify({ signing: { default: profile, profiles: { server: profile } } }, null, 2));
+
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const serverLog = path.join(dir, 'serve.log');
+  // -loglevel 2 (warnings): cfssl otherwise logs every signature at INFO; Trellis runs with its access log off too.
+  const server = startChild(tools.cfssl, ['serve', '-address', '127.0.0.1', '-port', String(port), '-ca', caPem, '-ca-key', caKey, '-config', config, '-loglevel', '2'], {
+    cwd: dir,
+    logFile: serverLog,
+  });
+  const signBody = (c) => JSON.stringify({ certificate_request: c.pem, hosts: [c.name] });
+  let sample;
+  await waitReady(
+    async () => {
+      const r = await fetch(`${base}/api/v1/cfssl/sign`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: signBody(csrs[0]) });
+      sample = { status: r.status, text: await r.text() };
+      return true;
+    },
+    { child: server, what: `cfssl serve (log: ${serverLog})` },
+  );
+  log(`cfssl: serving on ${base} (pid ${server.pid})`);
+  let certPem;
+  try {
+    certPem = JSON.parse(sample.text).result?.certificate;
+  } catch {
+    /* reported below */
+  }
+  if (sample.status !== 200 || !certPem) fail(`cfssl sample: HTTP ${sample.status} ${sample.text.slice(0, 300)}`);
+  else {
+    const err = await verifyLeaf(tools.openssl, dir, 'cfssl', certPem, caPem);
+    if (err) fail(`cfssl sample does not verify against its CA: ${err}`);
+  }
+
+  const script = writeWrkScript(path.join(dir, 'sign.lua'), {
+    path: '/api/v1/cfssl/sign',
+    headers: { 'Content-Type': 'application/json' },
+    bodies: csrs.map(signBody),
+    expectStatus: 200,
+    expectBody: '"success":true',
+  });
+  const res = await loadPhase('cfssl', tools, { url: base, script, server });
+  await server.stop(5_000);
+  return res;
+}
+
+/** Which code is measured: HEAD, uncommitted changes under src/, and when dist/ was last written. */
+async function buildInfo() {
+  const head = await run('git', ['-C', root, 'rev-parse', '--short', 'HEAD']).catch(() => ({ code: 1 }));
+  const dirty = await run('git', ['-C', root, 'status', '--porcelain', '--', 'src']).catch(() => ({ code: 1 }));
+  let newest = 0;
+  const walk = (d) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name.endsWith('.js')) newest = Math.max(newest, fs.statSync(p).mtimeMs);
+    }
+  };
+  try {
+    walk(path.join(root, 'dist'));
+  } catch {
+    /* reported by benchTrellis */
+  }
+  const changed = dirty.code === 0 ? dirty.stdout.split('\n').filter(Boolean).length : NaN;
+  return `HEAD ${head.code === 0 ? head.stdout.trim() : '?'}, ${Number.isNaN(changed) ? '?' : changed} uncommitted path(s) under src/, dist/ built ${newest ? new Date(newest).toISOString() : '?'}`;
+}
+
+// ---- main -------------------------------------------------------------------
+
+async function main() {
+  const tools = requireTools({
+    wrk: 'HTTP load generator (Debian: apt-get install wrk)',
+    cfssl: 'Cloudflare PKI toolkit, the peer (Debian: apt-get install golang-cfssl)',
+    openssl: 'CSRs, the peer CA and verification (Debian: apt-get install openssl)',
+  });
+  log(`temp dir ${tmp}${cfg.keep ? ' (kept)' : ''}`);
+  const busyBefore = await machineBusy(1000);
+  const build = await buildInfo();
+
+  log('node P-256 bound (2 s)');
+  const bound = nodeP256Bound(2000);
+
+  log(`making ${cfg.csrs} P-256 CSRs`);
+  const csrs = await makeCsrs(tools.openssl, path.join(tmp, 'csr'), cfg.csrs);
+
+  const trellis = await benchTrellis(tools, csrs);
+  const cfssl = await benchCfssl(tools, csrs);
+
+  const t = trellis.m;
+  const c = cfssl.m;
+  const rc = trellis.rowsCheck;
+  console.log('');
+  console.log(`issuance over HTTP: ${cfg.seconds} s after ${cfg.warmup} s warm-up, wrk -t${cfg.threads} -c${cfg.connections}, ${csrs.length} P-256 CSRs rotated, ${os.cpus().length} CPUs, machine ${(100 * busyBefore).toFixed(0)}% busy before${cfg.cpuProf ? ', trellis under --cpu-prof' : ''}`);
+  console.log(`trellis build: ${build}`);
+  if (busyBefore > 0.2) warn(`CPU was ${(100 * busyBefore).toFixed(0)}% busy before the run: other work on this machine skews the figures`);
+  const rows = [
+    ['server', 'certs/s', 'ok', 'bad', 'p50 ms', 'p99 ms', 'max ms', 'peak RSS MiB', 'server CPU cores', 'machine busy %'],
+    ...[['trellis', trellis], ['cfssl', cfssl]].map(([name, r]) => [
+      name, fmtInt(r.m.okPerSec), String(r.m.ok), String(r.m.bad + r.m.err_timeout), fmtMs(r.m.p50_us), fmtMs(r.m.p99_us), fmtMs(r.m.max_us),
+      fmtMiB(r.mem.peakKiB), r.mem.serverCores.toFixed(2), (100 * r.mem.machineBusy).toFixed(0),
+    ]),
+  ];
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  for (const r of rows) console.log('  ' + r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  '));
+  const peakMiB = trellis.mem.peakKiB / 1024;
+  console.log(`trellis peak RSS ${peakMiB.toFixed(0)} MiB (goal < 300 MiB)${peakMiB >= 300 ? '  <-- over goal' : ''}`);
+  console.log(
+    `trellis rows: ${rc.newValid} new 'valid' for ${rc.served} 201 responses (sample + warm-up + run); after: ${Object.entries(rc.after).map(([k, v]) => `${k}=${v}`).join(' ')}` +
+      (rc.newValid >= rc.served && !rc.after.pending ? '  ok' : '  MISMATCH'),
+  );
+  console.log(`node p256 sign+verify/s: ${fmtInt(bound)} (x2 cores: ${fmtInt(2 * bound)})`);
+  if (trellis.profiles.length) {
+    console.log(`cpu profile(s): ${trellis.profiles.join(' ')}`);
+    const summary = await run(process.execPath, [path.join(root, 'bench', 'profile-summary.mjs'), ...trellis.profiles]);
+    console.log(summary.stdout.trimEnd());
+    if (summary.code !== 0) warn(`profile-summary failed: ${summary.stderr.trim()}`);
+  }
+  if (failures.length) console.log(`${failures.length} failure(s), see FAIL lines above`);
+  const ratio = c.okPerSec > 0 ? t.okPerSec / c.okPerSec : NaN;
+  console.log(`RESULT issue_http ${t.okPerSec.toFixed(1)} certs/s baseline ${c.okPerSec.toFixed(1)} ratio ${ratio.toFixed(2)}`);
+  return failures.length ? 1 : 0;
+}
+
+main().then(
+  async (code) => {
+    await killAll();
+    process.exit(code);
+  },
+  async (err) => {
+    if (wasInterrupted()) return; // the signal handler stops children and exits
+    console.error(`bench: ${err?.stack ?? err}`);
+    await killAll();
+    process.exit(2);
+  },
+);

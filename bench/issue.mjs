@@ -8,7 +8,7 @@
  *   RESULT issue_http <certs/s> certs/s baseline <cfssl certs/s> ratio <x>
  *
  * Environment: BENCH_SECONDS (10), BENCH_WARMUP (3), BENCH_CONNECTIONS (64),
- * BENCH_THREADS (wrk threads, 1), BENCH_CSRS (50), BENCH_CPU_PROF=1 (run the
+ * BENCH_THREADS (wrk threads, 1), BENCH_CSRS (50), BENCH_WORKERS (serve --workers, 2), BENCH_CPU_PROF=1 (run the
  * Trellis server under `node --cpu-prof` and summarise the profile),
  * BENCH_PROFILE_DIR (where the .cpuprofile goes; default a kept temp dir),
  * BENCH_KEEP=1 (keep the temp dir: data dir, logs, wrk scripts),
@@ -56,6 +56,8 @@ const cfg = {
   connections: envInt('BENCH_CONNECTIONS', 64),
   threads: envInt('BENCH_THREADS', 1),
   csrs: envInt('BENCH_CSRS', 50),
+  // `trellis serve --workers N`: the second core is used through node:cluster.
+  workers: envInt('BENCH_WORKERS', 2),
   cpuProf: process.env.BENCH_CPU_PROF === '1',
   keep: process.env.BENCH_KEEP === '1',
   verbose: process.env.BENCH_VERBOSE === '1',
@@ -191,7 +193,7 @@ async function benchTrellis(tools, csrs) {
   }
   const serverLog = path.join(dir, 'serve.log');
   const serverStarted = Date.now();
-  const server = startChild(process.execPath, [...nodeArgs, bin, 'serve', '--data', data, '--port', String(port)], { env, cwd: dir, logFile: serverLog });
+  const server = startChild(process.execPath, [...nodeArgs, bin, 'serve', '--data', data, '--port', String(port), '--workers', String(cfg.workers)], { env, cwd: dir, logFile: serverLog });
   await waitReady(async () => (await fetch(`${base}/healthz`)).status === 200, { child: server, what: `trellis serve (log: ${serverLog})` });
   log(`trellis: serving on ${base} (pid ${server.pid})`);
 

@@ -54,8 +54,27 @@ export interface CertificateRecord extends CertificateIntent {
   revokedAt: Date | null;
   revocationReason: number | null;
   invalidityDate: Date | null;
+  revokedBy: string | null;
+  holdReleasedAt: Date | null;
   createdAt: Date;
   issuedAt: Date | null;
+}
+
+/** One revoked certificate as a CRL or OCSP response needs it. */
+export interface RevokedEntry {
+  serialHex: string;
+  revokedAt: Date;
+  /** CRLReason code (RFC 5280 §5.3.1). */
+  reason: number;
+  invalidityDate: Date | null;
+}
+
+/** What OCSP needs to answer for one serial. */
+export interface CertificateStatusRow {
+  status: CertificateStatus;
+  revokedAt: Date | null;
+  revocationReason: number | null;
+  notAfter: Date;
 }
 
 /** Certificate records. Implemented in `store/`. Batch methods are atomic. */
@@ -73,4 +92,24 @@ export interface CertificateRepository {
   /** Finds by serial across all issuers (serials are random 127-bit values). */
   findBySerialAnyIssuer(serialHex: string): Promise<CertificateRecord[]>;
   count(filter?: { issuerId?: string; status?: CertificateStatus }): Promise<number>;
+
+  /**
+   * Revokes atomically: only a 'valid' certificate, or one on certificateHold
+   * (to make the revocation final or change its reason), changes. Returns what
+   * happened; nothing is written unless the result is 'revoked'.
+   */
+  revoke(issuerId: string, serialHex: string, r: { reason: number; revokedAt: Date; invalidityDate: Date | null; revokedBy: string }): Promise<'revoked' | 'alreadyRevoked' | 'notFound'>;
+  /** Lifts a certificateHold: status back to 'valid', holdReleasedAt set. 'notOnHold' when it was not on hold. */
+  releaseHold(issuerId: string, serialHex: string, at: Date): Promise<'released' | 'notOnHold' | 'notFound'>;
+  /**
+   * Streams revoked, unexpired certificates of an issuer (one shard, or all
+   * when `shard` is null), ordered by serial, in pages of `pageSize`.
+   */
+  revokedEntries(issuerId: string, shard: number | null, opts: { notAfterAfter: Date; pageSize?: number }): AsyncIterable<RevokedEntry[]>;
+  /** Delta CRL content: revocations after `since`, and holds lifted after `since`. */
+  changedSince(issuerId: string, shard: number | null, since: Date): Promise<{ revoked: RevokedEntry[]; released: string[] }>;
+  /** Serials whose status changed (revoked or hold lifted) after `since`, across issuers (OCSP cache invalidation on every node). */
+  statusChangedSince(since: Date, limit: number): Promise<{ issuerId: string; serialHex: string; at: Date }[]>;
+  /** OCSP status lookup by serial. */
+  statusOf(issuerId: string, serialHex: string): Promise<CertificateStatusRow | null>;
 }

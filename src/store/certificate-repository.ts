@@ -1,6 +1,7 @@
 import type { CertificateRecord, CertificateRepository, CertificateStatus, RequestedVia } from '../ca/ports.js';
 import { buf, bufOrNull, conflictOr, Prisma, type Db, type Kind } from './client.js';
 import type { SqliteHotPath } from './sqlite-hot-path.js';
+import { crlReasons } from '../pki/crl-reason.js';
 
 type Row = Awaited<ReturnType<Db['certificate']['findUniqueOrThrow']>>;
 const toRecord = (r: Row): CertificateRecord => ({
@@ -22,6 +23,8 @@ const toRecord = (r: Row): CertificateRecord => ({
   revokedAt: r.revokedAt,
   revocationReason: r.revocationReason,
   invalidityDate: r.invalidityDate,
+  revokedBy: r.revokedBy,
+  holdReleasedAt: r.holdReleasedAt,
   createdAt: r.createdAt,
   issuedAt: r.issuedAt,
 });
@@ -76,5 +79,71 @@ export function certificateRepository(db: Db, kind: Kind, hot?: SqliteHotPath): 
     },
     findBySerialAnyIssuer: async (serialHex) => (await db.certificate.findMany({ where: { serialHex } })).map(toRecord),
     count: (filter = {}) => db.certificate.count({ where: { ...(filter.issuerId ? { issuerId: filter.issuerId } : {}), ...(filter.status ? { status: filter.status } : {}) } }),
+
+    async revoke(issuerId, serialHex, r) {
+      // One conditional UPDATE: two concurrent revocations cannot both succeed.
+      const { count } = await db.certificate.updateMany({
+        where: { issuerId, serialHex, OR: [{ status: 'valid' }, { status: 'revoked', revocationReason: crlReasons.certificateHold }] },
+        data: { status: 'revoked', revocationReason: r.reason, revokedAt: r.revokedAt, invalidityDate: r.invalidityDate, revokedBy: r.revokedBy, holdReleasedAt: null },
+      });
+      if (count === 1) return 'revoked';
+      const existing = await db.certificate.findUnique({ where: { issuerId_serialHex: { issuerId, serialHex } }, select: { status: true } });
+      return existing && existing.status === 'revoked' ? 'alreadyRevoked' : 'notFound';
+    },
+
+    async releaseHold(issuerId, serialHex, at) {
+      const { count } = await db.certificate.updateMany({
+        where: { issuerId, serialHex, status: 'revoked', revocationReason: crlReasons.certificateHold },
+        data: { status: 'valid', holdReleasedAt: at, revokedAt: null, revocationReason: null, invalidityDate: null },
+      });
+      if (count === 1) return 'released';
+      return (await db.certificate.count({ where: { issuerId, serialHex } })) ? 'notOnHold' : 'notFound';
+    },
+
+    async *revokedEntries(issuerId, shard, opts) {
+      if (hot) {
+        yield* hot.revokedEntries(issuerId, shard, opts.notAfterAfter, opts.pageSize ?? 10_000);
+        return;
+      }
+      let after = '';
+      for (;;) {
+        const rows = await db.certificate.findMany({
+          where: { issuerId, status: 'revoked', notAfter: { gt: opts.notAfterAfter }, serialHex: { gt: after }, ...(shard === null ? {} : { crlShard: shard }) },
+          orderBy: { serialHex: 'asc' },
+          take: opts.pageSize ?? 10_000,
+          select: { serialHex: true, revokedAt: true, revocationReason: true, invalidityDate: true },
+        });
+        if (rows.length === 0) return;
+        yield rows.map((x) => ({ serialHex: x.serialHex, revokedAt: x.revokedAt!, reason: x.revocationReason ?? 0, invalidityDate: x.invalidityDate }));
+        after = rows[rows.length - 1]!.serialHex;
+      }
+    },
+
+    async changedSince(issuerId, shard, since) {
+      const scope = { issuerId, ...(shard === null ? {} : { crlShard: shard }) };
+      const [revoked, released] = await Promise.all([
+        db.certificate.findMany({ where: { ...scope, status: 'revoked', revokedAt: { gt: since } }, orderBy: { serialHex: 'asc' }, select: { serialHex: true, revokedAt: true, revocationReason: true, invalidityDate: true } }),
+        db.certificate.findMany({ where: { ...scope, status: 'valid', holdReleasedAt: { gt: since } }, orderBy: { serialHex: 'asc' }, select: { serialHex: true } }),
+      ]);
+      return {
+        revoked: revoked.map((x) => ({ serialHex: x.serialHex, revokedAt: x.revokedAt!, reason: x.revocationReason ?? 0, invalidityDate: x.invalidityDate })),
+        released: released.map((x) => x.serialHex),
+      };
+    },
+
+    async statusChangedSince(since, limit) {
+      const rows = await db.certificate.findMany({
+        where: { OR: [{ revokedAt: { gt: since } }, { holdReleasedAt: { gt: since } }] },
+        select: { issuerId: true, serialHex: true, revokedAt: true, holdReleasedAt: true },
+        take: limit,
+      });
+      return rows.map((r) => ({ issuerId: r.issuerId, serialHex: r.serialHex, at: [r.revokedAt, r.holdReleasedAt].filter((d): d is Date => !!d && d > since).sort((a, b) => b.getTime() - a.getTime())[0]! }));
+    },
+
+    async statusOf(issuerId, serialHex) {
+      if (hot) return hot.statusOf(issuerId, serialHex);
+      const r = await db.certificate.findUnique({ where: { issuerId_serialHex: { issuerId, serialHex } }, select: { status: true, revokedAt: true, revocationReason: true, notAfter: true } });
+      return r && { ...r, status: r.status as CertificateStatus };
+    },
   };
 }

@@ -25,6 +25,8 @@ Certificates
   ca list                    all CAs with state, validity and fingerprints
   token create --role issuer|admin [--name NAME]
                              create an API token (shown once)
+  revoke --serial HEX [--reason REASON] [--invalidity-date ISO] [--ca ID]
+                             revoke (reasons: RFC 5280; certificateHold suspends, removeFromCRL lifts it)
 
 Ceremonies
   ceremony root --id ID --cn NAME [--o ORG] [--algorithm ecdsa-p384] [--validity 20y] [--path-len N]
@@ -44,6 +46,7 @@ const commands: Record<string, () => Promise<{ run(argv: string[]): Promise<numb
   issue: () => import('./commands/cli-issue.js'),
   ca: () => import('./commands/cli-ca.js'),
   token: () => import('./commands/cli-token.js'),
+  revoke: () => import('./commands/cli-revoke.js'),
   ceremony: () => import('./commands/cli-ceremony.js'),
   db: () => import('./commands/cli-db.js'),
   audit: () => import('./commands/cli-audit.js'),

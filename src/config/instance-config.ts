@@ -20,6 +20,20 @@ export const instanceConfigSchema = z
     defaultIssuer: z.string().min(1).optional(),
     /** Profile name → issuing CA id. */
     profileIssuers: z.record(z.string(), z.string()).default({}),
+    /** How fast a revocation reaches relying parties (any node sharing the database). */
+    revocation: z
+      .object({
+        /** OCSP answers "revoked" within this many seconds (nodes poll the database at a third of it). */
+        ocspSeconds: z.number().int().min(1).max(3600).default(5),
+        /** The certificate's CRL shard (and delta) is republished within this many seconds. */
+        crlSeconds: z.number().int().min(1).max(86400).default(60),
+        /** Lifetime of CRLs (nextUpdate - thisUpdate); they are regenerated at half-life. */
+        crlValiditySeconds: z.number().int().min(300).max(30 * 86400).default(86400),
+        /** Lifetime of pre-signed OCSP responses (RFC 5019). */
+        ocspValiditySeconds: z.number().int().min(60).max(7 * 86400).default(86400),
+      })
+      .strict()
+      .default({ ocspSeconds: 5, crlSeconds: 60, crlValiditySeconds: 86400, ocspValiditySeconds: 86400 }),
     /** Directory of profile YAML files, relative to the data directory. */
     profilesDir: z.string().default('profiles'),
     server: z

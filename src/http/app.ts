@@ -2,6 +2,7 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { IssuedCertificate } from '../ca/authority.js';
 import type { RegistrationAuthority } from '../ra/registration.js';
+import type { RevocationAuthority } from '../ra/revoke.js';
 import { PkiError } from '../errors/pki-error.js';
 import { toPem } from '../pki/pem.js';
 import { assertRole, type TokenVerifier } from '../tokens/tokens.js';
@@ -11,6 +12,9 @@ import { z } from 'zod';
 
 export interface AppDeps {
   ra: RegistrationAuthority;
+  revocation: RevocationAuthority;
+  /** Promised delays, reported to the caller of a revocation. */
+  revocationSeconds: { ocsp: number; crl: number };
   tokens: TokenVerifier;
   log: Logger;
   bodyLimitBytes: number;
@@ -29,6 +33,15 @@ const issueBody = z
 /** PEM chain, leaf first (RFC 8555 §9.1 media type). */
 export const pemChain = (c: IssuedCertificate): string => [c.certDer, ...c.chainDer].map((d) => toPem('CERTIFICATE', d)).join('');
 
+const revokeBody = z
+  .object({
+    reason: z.string().min(1).max(32).default('unspecified'),
+    invalidityDate: z.iso.datetime({ offset: true }).optional(),
+    /** Issuing CA id, only needed when two CAs used the same serial. */
+    ca: z.string().min(1).max(64).optional(),
+  })
+  .strict();
+
 const bearer = (req: Request) => {
   const h = req.get('authorization') ?? '';
   return /^Bearer /i.test(h) ? h.slice(7).trim() : undefined;
@@ -39,22 +52,27 @@ export function createApp(deps: AppDeps): express.Express {
   app.disable('x-powered-by');
   app.set('etag', false);
   const json = express.json({ limit: deps.bodyLimitBytes, type: () => true });
-
-  app.post('/api/v1/certificates', async (req, res) => {
-    const token = await deps.tokens.verify(bearer(req));
-    assertRole(token, ['issuer', 'admin']);
+  /** Parses the JSON body (after authentication) against a strict schema. */
+  async function readJson<T>(req: Request, res: Response, schema: z.ZodType<T>): Promise<T> {
     if (!req.is('application/json')) throw new PkiError('unsupportedMediaType', 'send the request as application/json');
     await new Promise<void>((resolve, reject) => json(req, res, (err?: unknown) => (err ? reject(err) : resolve())));
-    const body = issueBody.safeParse(req.body);
+    const body = schema.safeParse(req.body);
     if (!body.success) {
       const i = body.error.issues[0]!;
       throw new PkiError('malformed', `${i.path.join('.') || 'body'}: ${i.message}`);
     }
+    return body.data;
+  }
+
+  app.post('/api/v1/certificates', async (req, res) => {
+    const token = await deps.tokens.verify(bearer(req));
+    assertRole(token, ['issuer', 'admin']);
+    const body = await readJson(req, res, issueBody);
     const issued = await deps.ra.requestCertificate({
-      profile: body.data.profile,
-      csr: body.data.csr,
-      ...(body.data.ca ? { issuer: body.data.ca } : {}),
-      ...(body.data.validitySeconds ? { validitySeconds: body.data.validitySeconds } : {}),
+      profile: body.profile,
+      csr: body.csr,
+      ...(body.ca ? { issuer: body.ca } : {}),
+      ...(body.validitySeconds ? { validitySeconds: body.validitySeconds } : {}),
       requestedVia: 'api',
       requestedBy: token.id,
     });
@@ -64,6 +82,22 @@ export function createApp(deps: AppDeps): express.Express {
     else if (accept === 'application/json') {
       res.json({ serialHex: issued.serialHex, issuer: issued.issuerId, profile: issued.profile, notBefore: issued.notBefore, notAfter: issued.notAfter, chain: pemChain(issued) });
     } else res.type('application/pem-certificate-chain').send(pemChain(issued));
+  });
+
+  app.post('/api/v1/certificates/:serial/revoke', async (req, res) => {
+    const token = await deps.tokens.verify(bearer(req));
+    // Revocation is final for every reason but certificateHold: admin tokens only.
+    assertRole(token, ['admin']);
+    const body = await readJson(req, res, revokeBody);
+    const r = await deps.revocation.revoke({
+      serialHex: String(req.params.serial),
+      reason: body.reason,
+      ...(body.invalidityDate ? { invalidityDate: new Date(body.invalidityDate) } : {}),
+      ...(body.ca ? { issuerId: body.ca } : {}),
+      by: token.id,
+      via: 'api',
+    });
+    res.json({ ...r, ocspWithinSeconds: deps.revocationSeconds.ocsp, crlWithinSeconds: deps.revocationSeconds.crl });
   });
 
   app.use((_req, _res) => {

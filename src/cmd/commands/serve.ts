@@ -6,6 +6,7 @@ import { frontHandler, listen, type RunningServer } from '../../http/front.js';
 import type { Logger } from '../../http/log.js';
 import { toPem } from '../../pki/pem.js';
 import { TokenVerifier } from '../../tokens/tokens.js';
+import { RevocationAuthority } from '../../ra/revoke.js';
 import { IssuerRegistry, keystoreFor, openInstance, registrationAuthority, type Instance } from '../instance.js';
 import { issueServerCertificate } from './responder.js';
 
@@ -37,7 +38,15 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
     const keystore = keystoreFor(instance, opts.passphrase);
     const issuers = await IssuerRegistry.unlock(instance, keystore);
     if (issuers.all().length === 0) throw new PkiError('invalidConfig', 'no active issuing CA to serve');
-    const app = createApp({ ra: registrationAuthority(instance, issuers), tokens: new TokenVerifier(instance.store.tokens, instance.clock), log: opts.log, bodyLimitBytes: instance.config.server.bodyLimitBytes });
+    const revocation = new RevocationAuthority({ certificates: instance.store.certificates, audit: instance.audit, clock: instance.clock });
+    const app = createApp({
+      ra: registrationAuthority(instance, issuers),
+      revocation,
+      revocationSeconds: { ocsp: instance.config.revocation.ocspSeconds, crl: instance.config.revocation.crlSeconds },
+      tokens: new TokenVerifier(instance.store.tokens, instance.clock),
+      log: opts.log,
+      bodyLimitBytes: instance.config.server.bodyLimitBytes,
+    });
     const caDer = new Map(instance.cas.map((c) => [c.id, c.certDer]));
     let ready = false;
     const handler = frontHandler({ app, caCertificate: (id) => caDer.get(id), ready: () => ready, log: opts.log, clock: instance.clock, accessLog: opts.accessLog ?? true });

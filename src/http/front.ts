@@ -18,6 +18,8 @@ export interface FrontDeps {
   clock: Clock;
   /** Log every request (off in benchmarks). */
   accessLog?: boolean;
+  /** Hot-path handlers tried in order before express (OCSP, CRLs); each returns true when it took the request. */
+  hot?: ((req: http.IncomingMessage, res: http.ServerResponse) => boolean)[];
 }
 
 const caPath = /^\/ca\/([a-z0-9][a-z0-9-]{0,62})\.(cer|crt|der)$/;
@@ -31,6 +33,7 @@ export function frontHandler(deps: FrontDeps): http.RequestListener {
       });
     }
     const url = req.url ?? '/';
+    for (const h of deps.hot ?? []) if (h(req, res)) return;
     if (req.method === 'GET' || req.method === 'HEAD') {
       if (url === '/healthz') {
         const ok = deps.ready();

@@ -97,7 +97,7 @@ describe('revocation', () => {
       expect(await res.json()).toMatchObject({ status: 'revoked', reason: 'keyCompromise', ocspWithinSeconds: 5, crlWithinSeconds: 60 });
       const again = await post(c.serialHex, admin, { reason: 'keyCompromise' });
       expect(again.status).toBe(400);
-      expect((await again.json()).type).toBe('urn:trellis:problem:alreadyRevoked');
+      expect(((await again.json()) as { type: string }).type).toBe('urn:trellis:problem:alreadyRevoked');
     });
 
     test.each([
@@ -109,7 +109,7 @@ describe('revocation', () => {
       const res = await post('4abcdef0123456789abcdef012345678', who === 'admin' ? admin : issuer, body);
       expect(res.status).toBe(status);
       expect(res.headers.get('content-type')).toMatch(/problem\+json/);
-      expect((await res.json()).type).toBe(`urn:trellis:problem:${type}`);
+      expect(((await res.json()) as { type: string }).type).toBe(`urn:trellis:problem:${type}`);
     });
   });
 });

@@ -1,5 +1,6 @@
+/** CA records: a ceremony inserts one, never overwrites it. */
 import type { CaRecord, CaRepository } from '../ca/ports.js';
-import { buf, conflictOr, type Db } from './client.js';
+import { buf, bytes, rethrowAs, type Db } from './client.js';
 
 type Row = Awaited<ReturnType<Db['certificateAuthority']['findUniqueOrThrow']>>;
 const toRecord = (r: Row): CaRecord => ({
@@ -17,26 +18,31 @@ const toRecord = (r: Row): CaRecord => ({
   createdAt: r.createdAt,
 });
 
+/** {@link CaRepository} over Prisma. */
 export function caRepository(db: Db): CaRepository {
   return {
     async insert(ca) {
       try {
-        await db.certificateAuthority.create({ data: { ...ca, certDer: new Uint8Array(ca.certDer) } });
+        await db.certificateAuthority.create({ data: { ...ca, certDer: bytes(ca.certDer) } });
       } catch (err) {
-        conflictOr(err, `a CA named "${ca.id}" already exists`);
+        rethrowAs(err, { conflict: `a CA with id "${ca.id}" or name "${ca.name}" already exists` });
       }
     },
-    findById: async (id) => {
+    async findById(id) {
       const r = await db.certificateAuthority.findUnique({ where: { id } });
       return r && toRecord(r);
     },
-    findByName: async (name) => {
+    async findByName(name) {
       const r = await db.certificateAuthority.findUnique({ where: { name } });
       return r && toRecord(r);
     },
     list: async () => (await db.certificateAuthority.findMany({ orderBy: { id: 'asc' } })).map(toRecord),
     async setState(id, state) {
-      await db.certificateAuthority.update({ where: { id }, data: { state } });
+      try {
+        await db.certificateAuthority.update({ where: { id }, data: { state } });
+      } catch (err) {
+        rethrowAs(err, { notFound: `no CA "${id}"` });
+      }
     },
   };
 }

@@ -1,5 +1,7 @@
+/** Certificate records: intents, issued certificates, revocation state. */
 import type { CertificateRecord, CertificateRepository, CertificateStatus, RequestedVia } from '../ca/ports.js';
-import { buf, bufOrNull, conflictOr, Prisma, type Db, type Kind } from './client.js';
+import { PkiError } from '../errors/pki-error.js';
+import { buf, bufOrNull, bytes, rethrowAs, type Db, type Kind } from './client.js';
 import type { SqliteHotPath } from './sqlite-hot-path.js';
 import { crlReasons } from '../pki/crl-reason.js';
 
@@ -31,14 +33,20 @@ const toRecord = (r: Row): CertificateRecord => ({
 
 const byIssuer = <T extends { issuerId: string }>(items: T[]) => {
   const m = new Map<string, T[]>();
-  for (const i of items) m.set(i.issuerId, [...(m.get(i.issuerId) ?? []), i]);
+  for (const i of items) {
+    const group = m.get(i.issuerId);
+    if (group) group.push(i);
+    else m.set(i.issuerId, [i]);
+  }
   return m;
 };
 
+/**
+ * {@link CertificateRepository}. On SQLite the issuance batches go through
+ * `hot` (prepared statements); on PostgreSQL each batch is one statement:
+ * createMany for intents, one UPDATE … FROM unnest(…) for completions.
+ */
 export function certificateRepository(db: Db, kind: Kind, hot?: SqliteHotPath): CertificateRepository {
-  // PostgreSQL needs the parameter types spelled out inside CASE.
-  const bytea = kind === 'postgres' ? Prisma.raw('::bytea') : Prisma.empty;
-  const text = kind === 'postgres' ? Prisma.raw('::text') : Prisma.empty;
   return {
     async insertIntents(intents) {
       if (intents.length === 0) return;
@@ -46,38 +54,51 @@ export function certificateRepository(db: Db, kind: Kind, hot?: SqliteHotPath): 
       try {
         // One INSERT statement: all rows or none.
         await db.certificate.createMany({
-          data: intents.map((i) => ({ ...i, keyId: i.keyId ?? null, lintDer: new Uint8Array(i.lintDer), status: 'pending' })),
+          data: intents.map((i) => ({ ...i, keyId: i.keyId ?? null, lintDer: bytes(i.lintDer), status: 'pending' })),
         });
       } catch (err) {
-        conflictOr(err, 'serial number already used by this issuer');
+        rethrowAs(err, { conflict: 'serial number already used by this issuer', notFound: 'no such issuing CA' });
       }
     },
 
     async completeIssued(items) {
       if (items.length === 0) return;
       if (hot) return hot.completeIssued(items);
-      const issuedAt = items[0]!.issuedAt;
-      for (const [issuerId, group] of byIssuer(items)) {
-        // One UPDATE per issuer per batch: the per-row cost of Prisma updates would dominate issuance.
-        const cases = Prisma.join(group.map((g) => Prisma.sql`WHEN ${g.serialHex}${text} THEN ${new Uint8Array(g.der)}${bytea}`), ' ');
-        const serials = Prisma.join(group.map((g) => g.serialHex));
-        const n = await db.$executeRaw`UPDATE "Certificate" SET "status" = 'valid', "issuedAt" = ${issuedAt}, "der" = CASE "serialHex" ${cases} END
-          WHERE "issuerId" = ${issuerId} AND "status" = 'pending' AND "serialHex" IN (${serials})`;
-        if (n !== group.length) throw new Error(`completeIssued updated ${n} of ${group.length} pending certificates`);
-      }
+      if (kind !== 'postgres') throw new Error('completeIssued: SQLite needs the hot path');
+      // One statement for the whole batch, whatever the issuers; four array
+      // parameters instead of four per row. Inside a transaction so that a
+      // batch with a certificate that is not pending changes nothing.
+      await db.$transaction(async (tx) => {
+        const n = await tx.$executeRaw`UPDATE "Certificate" AS c SET "status" = 'valid', "der" = v.der, "issuedAt" = v.at
+          FROM unnest(${items.map((i) => i.issuerId)}::text[], ${items.map((i) => i.serialHex)}::text[],
+                      ${items.map((i) => i.der.toString('hex'))}::text[], ${items.map((i) => i.issuedAt.toISOString())}::text[])
+               AS v0(issuer, serial, der_hex, at_iso),
+               LATERAL (SELECT decode(v0.der_hex, 'hex') AS der, v0.at_iso::timestamptz AT TIME ZONE 'UTC' AS at) AS v
+          WHERE c."issuerId" = v0.issuer AND c."serialHex" = v0.serial AND c."status" = 'pending'`;
+        if (n !== items.length) throw new PkiError('conflict', `${items.length - n} of ${items.length} certificates are not pending`);
+      });
     },
 
     async markFailed(items) {
-      for (const [issuerId, group] of byIssuer(items)) {
-        await db.certificate.updateMany({ where: { issuerId, status: 'pending', serialHex: { in: group.map((g) => g.serialHex) } }, data: { status: 'failed' } });
-      }
+      if (items.length === 0) return;
+      await db.$transaction(
+        [...byIssuer(items)].map(([issuerId, group]) =>
+          db.certificate.updateMany({ where: { issuerId, status: 'pending', serialHex: { in: group.map((g) => g.serialHex) } }, data: { status: 'failed' } }),
+        ),
+      );
     },
 
-    findBySerial: async (issuerId, serialHex) => {
+    async findBySerial(issuerId, serialHex) {
       const r = await db.certificate.findUnique({ where: { issuerId_serialHex: { issuerId, serialHex } } });
       return r && toRecord(r);
     },
-    findBySerialAnyIssuer: async (serialHex) => (await db.certificate.findMany({ where: { serialHex } })).map(toRecord),
+    async findBySerialAnyIssuer(serialHex) {
+      // Naming the issuers lets the database seek the (issuerId, serialHex)
+      // index once per CA instead of scanning every certificate.
+      const issuers = (await db.certificateAuthority.findMany({ select: { id: true } })).map((c) => c.id);
+      if (issuers.length === 0) return [];
+      return (await db.certificate.findMany({ where: { issuerId: { in: issuers }, serialHex }, orderBy: { id: 'asc' } })).map(toRecord);
+    },
     count: (filter = {}) => db.certificate.count({ where: { ...(filter.issuerId ? { issuerId: filter.issuerId } : {}), ...(filter.status ? { status: filter.status } : {}) } }),
 
     async revoke(issuerId, serialHex, r) {

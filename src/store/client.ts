@@ -5,17 +5,35 @@
 import { PrismaClient as SqliteClient, Prisma } from '../generated/sqlite/client.js';
 import { PkiError } from '../errors/pki-error.js';
 
+/** A Prisma client of either flavour, typed as the SQLite one. */
 export type Db = InstanceType<typeof SqliteClient>;
-export type Tx = Omit<Db, '$connect' | '$disconnect' | '$on' | '$transaction' | '$extends'>;
 export { Prisma };
 
+/** The database flavour behind a store. */
 export type Kind = 'sqlite' | 'postgres';
 
-/** Unique constraint violations (P2002) become `conflict`; anything else is rethrown. */
-export function conflictOr(err: unknown, detail: string): never {
-  if ((err as { code?: string })?.code === 'P2002') throw new PkiError('conflict', detail, { cause: err });
+const codeOf = (err: unknown) => (err as { code?: unknown })?.code;
+
+/**
+ * Turns Prisma's constraint and lookup errors into PkiErrors: unique
+ * violation (P2002) → `conflict`, missing record (P2025) or foreign key
+ * (P2003) → `notFound`. Anything else is rethrown unchanged.
+ */
+export function rethrowAs(err: unknown, details: { conflict?: string; notFound?: string }): never {
+  const code = codeOf(err);
+  if (code === 'P2002' && details.conflict) throw new PkiError('conflict', details.conflict, { cause: err });
+  if ((code === 'P2025' || code === 'P2003') && details.notFound) throw new PkiError('notFound', details.notFound, { cause: err });
   throw err;
 }
 
+/** Prisma returns Bytes as Uint8Array; the ports speak Buffer (a view, no copy). */
 export const buf = (b: Uint8Array): Buffer => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+/** {@link buf} for nullable columns. */
 export const bufOrNull = (b: Uint8Array | null): Buffer | null => (b ? buf(b) : null);
+/** Prisma 7 wants Uint8Array<ArrayBuffer> for Bytes; a Buffer is one, typed loosely. */
+export const bytes = (b: Buffer): Uint8Array<ArrayBuffer> => new Uint8Array(b.buffer as ArrayBuffer, b.byteOffset, b.byteLength);
+
+/** Unique violations (P2002) become a `conflict` PkiError with `detail`; anything else is rethrown. */
+export function conflictOr(err: unknown, detail: string): never {
+  rethrowAs(err, { conflict: detail });
+}

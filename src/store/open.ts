@@ -1,29 +1,37 @@
 /**
- * Opens the database behind a URL: `file:…` is SQLite (better-sqlite3, WAL,
- * writes serialised in-process), `postgresql://…` is PostgreSQL (pg pool).
+ * Opens the database behind a URL. `file:/abs/path.db` is SQLite
+ * (better-sqlite3, WAL, Prisma's connection serialised, issuance on prepared
+ * statements); `postgresql://…` or `postgres://…` is PostgreSQL (pg pool).
  * Only this directory imports Prisma.
  */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
 import { PrismaPg } from '@prisma/adapter-pg';
-import Database from 'better-sqlite3';
-import fs from 'node:fs';
-import pg from 'pg';
-import path from 'node:path';
+import type Database from 'better-sqlite3';
 import type { AuditRepository } from '../audit/ports.js';
 import type { CaRepository, CertificateRepository } from '../ca/ports.js';
+import type { CrlRepository } from '../crl/ports.js';
 import { PkiError } from '../errors/pki-error.js';
 import { PrismaClient as PgClient } from '../generated/pg/client.js';
 import { PrismaClient as SqliteClient } from '../generated/sqlite/client.js';
 import type { KeyBlobRepository } from '../keys/ports.js';
+import type { OcspResponseRepository } from '../ocsp/ports.js';
 import type { TokenRepository } from '../tokens/ports.js';
+import { auditRepository } from './audit-repository.js';
 import { caRepository } from './ca-repository.js';
 import { certificateRepository } from './certificate-repository.js';
 import type { Db, Kind } from './client.js';
-import { applyMigrations, migrationNames, migrationsDirOf } from './migrate.js';
-import { auditRepository, keyBlobRepository, tokenRepository } from './other-repositories.js';
-import { serializedSqlite } from './sqlite-serial.js';
+import { crlRepository } from './crl-repository.js';
+import { keyBlobRepository } from './key-blob-repository.js';
+import { applyMigrations, migrationsDirOf, migrationStatus, openSqlite, sqliteBusyTimeoutMs, type DbTarget, type MigrationStatus } from './migrate.js';
+import { ocspResponseRepository } from './ocsp-repository.js';
 import { sqliteHotPath } from './sqlite-hot-path.js';
+import { SerialQueue, serializedSqlite } from './sqlite-serial.js';
+import { tokenRepository } from './token-repository.js';
 
+/** Every repository of one database, plus its migrations. */
 export interface Store {
   kind: Kind;
   cas: CaRepository;
@@ -31,105 +39,102 @@ export interface Store {
   keyBlobs: KeyBlobRepository;
   tokens: TokenRepository;
   audit: AuditRepository;
-  /** Applies pending migrations; returns their names. */
+  crls: CrlRepository;
+  ocspResponses: OcspResponseRepository;
+  /** Applies pending migrations (safe while other processes use the database); returns their names. */
   migrate(): Promise<string[]>;
+  /** Compares the database with the migrations directory. */
+  migrationStatus(): Promise<MigrationStatus>;
+  /** Closes every connection; the store is unusable afterwards. Idempotent. */
   close(): Promise<void>;
 }
 
+/** Options of {@link openStore}. */
 export interface OpenOptions {
   /** Apply pending migrations on open (default true). */
   migrate?: boolean;
-  /** Migrations directory (tests use a copy to exercise upgrades). */
+  /** Migrations directory (default: the package's prisma/<flavour>/migrations; tests pass a copy). */
   migrationsDir?: string;
+  /** PostgreSQL pool size per process (default 10). */
+  poolSize?: number;
 }
 
-function sqliteFactory(file: string) {
-  // busy timeout: the CLI and a running server share the file; WAL lets readers and one writer proceed.
-  return new PrismaBetterSqlite3({ url: file, timeout: 10_000 });
-}
-
-/** Names of migrations already applied, read with a short-lived raw connection (no engine, no Prisma client). */
-async function appliedMigrations(kind: Kind, target: string): Promise<string[]> {
-  const query = 'SELECT migration_name FROM "_prisma_migrations" WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL';
-  const missingTable = (err: unknown) => /_prisma_migrations|does not exist|no such table/i.test(String((err as Error)?.message));
-  if (kind === 'sqlite') {
-    if (target === ':memory:') return [];
-    const db = new Database(target, { timeout: 10_000 });
-    try {
-      // WAL persists in the file: readers never block the writer, so the CLI works beside a running server.
-      db.pragma('journal_mode = WAL');
-      return (db.prepare(query).all() as { migration_name: string }[]).map((r) => r.migration_name);
-    } catch (err) {
-      if (missingTable(err)) return [];
-      throw err;
-    } finally {
-      db.close();
-    }
-  }
-  const client = new pg.Client({ connectionString: target });
-  await client.connect();
-  try {
-    return (await client.query<{ migration_name: string }>(query)).rows.map((r) => r.migration_name);
-  } catch (err) {
-    if (missingTable(err)) return [];
-    throw err;
-  } finally {
-    await client.end();
-  }
-}
-
-export async function openStore(url: string, opts: OpenOptions = {}): Promise<Store> {
-  let kind: Kind;
-  let target: string;
+/**
+ * Parses a database URL: `file:` + a path (relative paths resolve against the
+ * working directory) or a `postgresql://`/`postgres://` URL. SQLite in memory
+ * is refused: the store opens several connections, and each would see its own
+ * empty database.
+ */
+export function parseDatabaseUrl(url: string): DbTarget {
+  if (/^postgres(ql)?:\/\//.test(url)) return { kind: 'postgres', url };
   if (url.startsWith('file:')) {
-    kind = 'sqlite';
-    target = url.slice('file:'.length);
-    if (target !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(target)), { recursive: true });
-  } else if (/^postgres(ql)?:\/\//.test(url)) {
-    kind = 'postgres';
-    target = url;
-  } else {
-    throw new PkiError('invalidConfig', 'database URL must start with file: (SQLite) or postgresql:// (PostgreSQL)');
+    const file = url.startsWith('file://') ? fileURLToPath(url) : url.slice('file:'.length);
+    if (file === '' || file.startsWith(':memory:') || file.includes('mode=memory')) {
+      throw new PkiError('invalidConfig', 'an in-memory SQLite database cannot be shared by the store\'s connections; use a file');
+    }
+    return { kind: 'sqlite', file: path.resolve(file) };
   }
-  const dir = opts.migrationsDir ?? migrationsDirOf(kind === 'sqlite' ? 'sqlite' : 'pg');
-  const migrate = async (): Promise<string[]> => {
-    const applied = await appliedMigrations(kind, target);
-    // The wasm engine costs a few hundred ms to load: start it only when something is pending.
-    if (migrationNames(dir).every((m) => applied.includes(m))) return [];
-    return applyMigrations(kind === 'sqlite' ? sqliteFactory(target) : new PrismaPg({ connectionString: target }), dir);
-  };
-  // Migrate before the client opens its connection, so the engine never waits on our own lock.
-  if (opts.migrate ?? true) await migrate();
+  throw new PkiError('invalidConfig', 'database URL must start with file: (SQLite) or postgresql:// (PostgreSQL)');
+}
+
+/** Opens the store behind `url`, applying pending migrations unless `opts.migrate` is false. */
+export async function openStore(url: string, opts: OpenOptions = {}): Promise<Store> {
+  return (await openStoreInternals(url, opts)).store;
+}
+
+/**
+ * {@link openStore}, also returning the Prisma client. For the store's own
+ * tests (they race interactive transactions against the repositories); code
+ * outside src/store uses openStore.
+ */
+export async function openStoreInternals(url: string, opts: OpenOptions = {}): Promise<{ store: Store; db: Db }> {
+  const target = parseDatabaseUrl(url);
+  const kind: Kind = target.kind;
+  const dir = opts.migrationsDir ?? migrationsDirOf(kind);
+  if (target.kind === 'sqlite') fs.mkdirSync(path.dirname(target.file), { recursive: true });
+  // Migrate before the client connects: the engine opens connections of its own.
+  if (opts.migrate ?? true) await applyMigrations(target, dir);
 
   let db: Db;
   let raw: Database.Database | undefined;
-  if (kind === 'sqlite') {
-    db = new SqliteClient({ adapter: serializedSqlite(sqliteFactory(target)) as never });
-    raw = new Database(target, { timeout: 10_000 });
-    raw.pragma('synchronous = NORMAL');
+  let queue: SerialQueue | undefined;
+  if (target.kind === 'sqlite') {
+    raw = openSqlite(target.file);
+    queue = new SerialQueue();
+    db = new SqliteClient({ adapter: serializedSqlite(new PrismaBetterSqlite3({ url: target.file, timeout: sqliteBusyTimeoutMs }), queue) });
     try {
-      await db.$executeRawUnsafe('PRAGMA synchronous=NORMAL');
-      await db.$executeRawUnsafe('PRAGMA foreign_keys=ON');
+      // Per-connection settings, as openSqlite sets them on the raw connection.
+      await db.$executeRawUnsafe('PRAGMA synchronous = NORMAL');
+      await db.$executeRawUnsafe('PRAGMA foreign_keys = ON');
     } catch (err) {
       raw.close();
       await db.$disconnect();
       throw err;
     }
   } else {
-    db = new PgClient({ adapter: new PrismaPg({ connectionString: target, max: 10 }) }) as unknown as Db;
+    db = new PgClient({ adapter: new PrismaPg({ connectionString: target.url, max: opts.poolSize ?? 10 }) }) as unknown as Db;
   }
-  const hot = raw && sqliteHotPath(raw);
-  return {
+  const hot = raw && queue && sqliteHotPath(raw, queue);
+  let closed: Promise<void> | undefined;
+  const store: Store = {
     kind,
     cas: caRepository(db),
     certificates: certificateRepository(db, kind, hot),
     keyBlobs: keyBlobRepository(db),
     tokens: tokenRepository(db),
-    audit: auditRepository(db, kind, hot),
-    migrate,
-    async close() {
-      raw?.close();
-      await db.$disconnect();
+    audit: auditRepository(db, hot),
+    crls: crlRepository(db),
+    ocspResponses: ocspResponseRepository(db),
+    migrate: () => applyMigrations(target, dir),
+    migrationStatus: () => migrationStatus(target, dir),
+    close() {
+      closed ??= (async () => {
+        // Let queued hot-path work finish before its connection goes away.
+        if (queue) await queue.run(() => raw?.close());
+        await db.$disconnect();
+      })();
+      return closed;
     },
   };
+  return { store, db };
 }

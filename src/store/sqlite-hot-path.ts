@@ -11,8 +11,9 @@
  * Values are written exactly as Prisma writes them (DateTime as ISO text).
  */
 import type Database from 'better-sqlite3';
+import { genesisHash } from '../audit/audit-log.js';
 import type { AuditDraft, AuditRecord } from '../audit/ports.js';
-import type { CertificateIntent } from '../ca/ports.js';
+import type { CertificateIntent, CertificateStatus, CertificateStatusRow, RevokedEntry } from '../ca/ports.js';
 import { PkiError } from '../errors/pki-error.js';
 import type { SerialQueue } from './sqlite-serial.js';
 
@@ -27,60 +28,97 @@ export interface SqliteHotPath {
   insertIntents(intents: CertificateIntent[]): Promise<void>;
   completeIssued(items: Issued[]): Promise<void>;
   appendAudit(drafts: AuditDraft[], chain: Chain): Promise<AuditRecord[]>;
+  /** Revoked, unexpired certificates of an issuer (one shard or all), by serial, in pages. */
+  revokedEntries(issuerId: string, shard: number | null, notAfterAfter: Date, pageSize: number): AsyncIterable<RevokedEntry[]>;
+  /** OCSP status lookup by serial. */
+  statusOf(issuerId: string, serialHex: string): Promise<CertificateStatusRow | null>;
 }
-
-/** The hash that precedes the first audit event. */
-export const genesisHash = '0'.repeat(64);
 
 /** Builds the hot path over `db` (opened with openSqlite) and the Prisma connection's queue. */
 export function sqliteHotPath(db: Database.Database, queue: SerialQueue): SqliteHotPath {
-  const insert = db.prepare(`INSERT INTO "Certificate" ("issuerId","serialHex","profile","subject","sans","notBefore","notAfter","status","lintDer","crlShard","requestedVia","requestedBy","keyId","createdAt")
-    VALUES (?,?,?,?,?,?,?,'pending',?,?,?,?,?,?)`);
-  const complete = db.prepare(`UPDATE "Certificate" SET "status"='valid', "der"=?, "issuedAt"=? WHERE "issuerId"=? AND "serialHex"=? AND "status"='pending'`);
-  const lastAudit = db.prepare(`SELECT "seq","hash" FROM "AuditEvent" ORDER BY "seq" DESC LIMIT 1`);
-  const insertAudit = db.prepare(`INSERT INTO "AuditEvent" ("seq","at","type","actor","data","prevHash","hash") VALUES (?,?,?,?,?,?,?)`);
-
-  const insertTx = db.transaction((intents: CertificateIntent[], now: string) => {
-    for (const i of intents) {
-      insert.run(i.issuerId, i.serialHex, i.profile, i.subject, i.sans, sqliteDate(i.notBefore), sqliteDate(i.notAfter), i.lintDer, i.crlShard, i.requestedVia, i.requestedBy, i.keyId ?? null, now);
-    }
-  });
-  const completeTx = db.transaction((items: Issued[]) => {
-    for (const i of items) {
-      if (complete.run(i.der, sqliteDate(i.issuedAt), i.issuerId, i.serialHex).changes !== 1) {
-        throw new PkiError('conflict', `certificate ${i.serialHex} of ${i.issuerId} is not pending`);
-      }
-    }
-  });
-  const auditTx = db.transaction((drafts: AuditDraft[], chain: Chain): AuditRecord[] => {
-    const last = lastAudit.get() as { seq: number; hash: string } | undefined;
-    let prevHash = last?.hash ?? genesisHash;
-    let seq = last?.seq ?? 0;
-    return drafts.map((d) => {
-      const data = JSON.stringify(d.data);
-      seq += 1;
-      const hash = chain(prevHash, seq, d, data);
-      insertAudit.run(seq, sqliteDate(d.at), d.type, d.actor, data, prevHash, hash);
-      const row = { seq, at: d.at, type: d.type, actor: d.actor, data, prevHash, hash };
-      prevHash = hash;
-      return row;
-    });
-  });
+  // Prepared on first use: a store opened with migrate: false on an older
+  // database must still open, so that it can migrate itself.
+  let prepared: ReturnType<typeof prepare> | undefined;
+  const stmts = () => (prepared ??= prepare(db));
 
   return {
     insertIntents: (intents) =>
       queue.run(() => {
         try {
           // The row's bookkeeping time, as Prisma's @default(now()) would set it.
-          insertTx.immediate(intents, sqliteDate(new Date(Date.now())));
+          stmts().insertTx.immediate(intents, sqliteDate(new Date(Date.now())));
         } catch (err) {
           throw mapSqliteError(err);
         }
       }),
-    completeIssued: (items) => queue.run(() => completeTx.immediate(items)),
-    appendAudit: (drafts, chain) => queue.run(() => auditTx.immediate(drafts, chain)),
+    completeIssued: (items) => queue.run(() => stmts().completeTx.immediate(items)),
+    appendAudit: (drafts, chain) => queue.run(() => stmts().auditTx.immediate(drafts, chain)),
+
+    statusOf: (issuerId, serialHex) =>
+      queue.run(() => {
+        const r = stmts().status.get(issuerId, serialHex) as { status: string; revokedAt: string | null; revocationReason: number | null; notAfter: string } | undefined;
+        return r ? { status: r.status as CertificateStatus, revokedAt: dateOrNull(r.revokedAt), revocationReason: r.revocationReason, notAfter: new Date(r.notAfter) } : null;
+      }),
+
+    async *revokedEntries(issuerId, shard, notAfterAfter, pageSize) {
+      const notAfter = sqliteDate(notAfterAfter);
+      type Row = { serialHex: string; revokedAt: string; revocationReason: number | null; invalidityDate: string | null };
+      for (let after = ''; ; ) {
+        const { revokedAll, revokedShard } = stmts();
+        const rows = await queue.run(() => (shard === null ? revokedAll.all(issuerId, notAfter, after, pageSize) : revokedShard.all(issuerId, notAfter, after, shard, pageSize)) as Row[]);
+        if (rows.length === 0) return;
+        yield rows.map((r) => ({ serialHex: r.serialHex, revokedAt: new Date(r.revokedAt), reason: r.revocationReason ?? 0, invalidityDate: dateOrNull(r.invalidityDate) }));
+        after = rows[rows.length - 1]!.serialHex;
+      }
+    },
   };
 }
+
+function prepare(db: Database.Database) {
+  const insert = db.prepare(`INSERT INTO "Certificate" ("issuerId","serialHex","profile","subject","sans","notBefore","notAfter","status","lintDer","crlShard","requestedVia","requestedBy","keyId","createdAt")
+    VALUES (?,?,?,?,?,?,?,'pending',?,?,?,?,?,?)`);
+  const complete = db.prepare(`UPDATE "Certificate" SET "status"='valid', "der"=?, "issuedAt"=? WHERE "issuerId"=? AND "serialHex"=? AND "status"='pending'`);
+  const lastAudit = db.prepare(`SELECT "seq","hash" FROM "AuditEvent" ORDER BY "seq" DESC LIMIT 1`);
+  const insertAudit = db.prepare(`INSERT INTO "AuditEvent" ("seq","at","type","actor","data","prevHash","hash") VALUES (?,?,?,?,?,?,?)`);
+  const revokedColumns = `SELECT "serialHex","revokedAt","revocationReason","invalidityDate" FROM "Certificate"
+    WHERE "issuerId"=? AND "status"='revoked' AND "notAfter">? AND "serialHex">?`;
+  return {
+    status: db.prepare(`SELECT "status","revokedAt","revocationReason","notAfter" FROM "Certificate" WHERE "issuerId"=? AND "serialHex"=?`),
+    revokedAll: db.prepare(`${revokedColumns} ORDER BY "serialHex" LIMIT ?`),
+    revokedShard: db.prepare(`${revokedColumns} AND "crlShard"=? ORDER BY "serialHex" LIMIT ?`),
+
+    insertTx: db.transaction((intents: CertificateIntent[], now: string) => {
+      for (const i of intents) {
+        insert.run(i.issuerId, i.serialHex, i.profile, i.subject, i.sans, sqliteDate(i.notBefore), sqliteDate(i.notAfter), i.lintDer, i.crlShard, i.requestedVia, i.requestedBy, i.keyId ?? null, now);
+      }
+    }),
+
+    completeTx: db.transaction((items: Issued[]) => {
+      for (const i of items) {
+        if (complete.run(i.der, sqliteDate(i.issuedAt), i.issuerId, i.serialHex).changes !== 1) {
+          throw new PkiError('conflict', `certificate ${i.serialHex} of ${i.issuerId} is not pending`);
+        }
+      }
+    }),
+
+    auditTx: db.transaction((drafts: AuditDraft[], chain: Chain): AuditRecord[] => {
+      const last = lastAudit.get() as { seq: number; hash: string } | undefined;
+      let prevHash = last?.hash ?? genesisHash;
+      let seq = last?.seq ?? 0;
+      return drafts.map((d) => {
+        const data = JSON.stringify(d.data);
+        seq += 1;
+        const hash = chain(prevHash, seq, d, data);
+        insertAudit.run(seq, sqliteDate(d.at), d.type, d.actor, data, prevHash, hash);
+        const row = { seq, at: d.at, type: d.type, actor: d.actor, data, prevHash, hash };
+        prevHash = hash;
+        return row;
+      });
+    }),
+  };
+}
+
+const dateOrNull = (s: string | null): Date | null => (s === null ? null : new Date(s));
 
 /** Constraint violations from better-sqlite3 as PkiErrors; anything else unchanged. */
 function mapSqliteError(err: unknown): unknown {

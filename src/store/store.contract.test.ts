@@ -1,0 +1,556 @@
+/**
+ * One contract for every database flavour: SQLite (a temp file) always, and
+ * PostgreSQL whenever TRELLIS_TEST_DATABASE_URL names a server (each run
+ * creates its own database there and drops it afterwards). Without that
+ * variable the PostgreSQL block is skipped loudly, or fails when
+ * TRELLIS_REQUIRE_INTEROP=1.
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { chainHash } from '../audit/audit-log.js';
+import type { CaRecord, CertificateIntent } from '../ca/ports.js';
+import { isPkiError } from '../errors/pki-error.js';
+import type { Db } from './client.js';
+import { migrationNames, migrationsDirOf } from './migrate.js';
+import { openStore, openStoreInternals, parseDatabaseUrl, type Store } from './open.js';
+
+const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'trellis-store-'));
+afterAll(() => fs.rmSync(tmpRoot, { recursive: true, force: true }));
+
+/** A fresh, empty database of one flavour; `drop` removes it. */
+interface Fresh {
+  url: string;
+  drop(): Promise<void>;
+}
+interface Flavour {
+  name: 'sqlite' | 'postgres';
+  fresh(): Promise<Fresh>;
+  /** Runs SQL on the database outside the store (to build "old" databases). */
+  exec(url: string, sql: string, params?: unknown[]): Promise<void>;
+}
+
+const sqlite: Flavour = {
+  name: 'sqlite',
+  async fresh() {
+    const file = path.join(tmpRoot, `${randomBytes(6).toString('hex')}.db`);
+    return { url: `file:${file}`, drop: async () => {} };
+  },
+  async exec(url, sql, params = []) {
+    const target = parseDatabaseUrl(url);
+    if (target.kind !== 'sqlite') throw new Error(`not a SQLite URL: ${url}`);
+    const db = new Database(target.file);
+    try {
+      db.prepare(sql).run(...params);
+    } finally {
+      db.close();
+    }
+  },
+};
+
+const pgServer = process.env.TRELLIS_TEST_DATABASE_URL;
+const postgres: Flavour = {
+  name: 'postgres',
+  async fresh() {
+    const name = `trellis_test_${randomBytes(6).toString('hex')}`;
+    const admin = async (sql: string) => {
+      const c = new pg.Client({ connectionString: pgServer });
+      await c.connect();
+      try {
+        await c.query(sql);
+      } finally {
+        await c.end();
+      }
+    };
+    await admin(`CREATE DATABASE ${name}`);
+    const url = new URL(pgServer!);
+    url.pathname = `/${name}`;
+    return { url: url.toString(), drop: () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
+  },
+  async exec(url, sql, params = []) {
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    try {
+      await c.query(sql, params);
+    } finally {
+      await c.end();
+    }
+  },
+};
+
+const flavours: Flavour[] = [sqlite];
+if (pgServer) flavours.push(postgres);
+else if (process.env.TRELLIS_REQUIRE_INTEROP === '1') {
+  test('PostgreSQL store contract', () => {
+    throw new Error('TRELLIS_REQUIRE_INTEROP=1 but TRELLIS_TEST_DATABASE_URL is not set: the PostgreSQL store contract cannot run');
+  });
+} else {
+  console.warn('\n*** SKIPPING the PostgreSQL store contract: set TRELLIS_TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres to run it ***\n');
+}
+
+// ---- fixtures -------------------------------------------------------------
+
+const t0 = new Date('2026-01-02T03:04:05.678Z');
+const later = (seconds: number) => new Date(t0.getTime() + seconds * 1000);
+const serial = () => randomBytes(16).toString('hex');
+
+function caFixture(id: string, role: CaRecord['role'] = 'issuing'): Omit<CaRecord, 'createdAt'> {
+  return {
+    id,
+    name: `${id} name`,
+    role,
+    state: 'active',
+    parentId: null,
+    // Small Buffers come from Node's shared pool: a view with an offset.
+    certDer: Buffer.from(`cert of ${id}`),
+    subject: `CN=${id}`,
+    skiHex: randomBytes(20).toString('hex'),
+    keyRef: JSON.stringify({ type: 'software', keyId: `key-${id}` }),
+    notBefore: t0,
+    notAfter: later(86_400 * 365),
+  };
+}
+
+function intent(issuerId: string, over: Partial<CertificateIntent> = {}): CertificateIntent {
+  return {
+    issuerId,
+    serialHex: serial(),
+    profile: 'server',
+    subject: 'CN=device.example.test',
+    sans: JSON.stringify([{ type: 'dns', value: 'device.example.test' }]),
+    notBefore: t0,
+    notAfter: later(86_400 * 90),
+    lintDer: randomBytes(700),
+    crlShard: 3,
+    requestedVia: 'api',
+    requestedBy: 'token-1',
+    keyId: null,
+    ...over,
+  };
+}
+
+const issued = (i: CertificateIntent, at = later(1)) => ({ issuerId: i.issuerId, serialHex: i.serialHex, der: randomBytes(900), issuedAt: at });
+
+async function rejectsWith(p: Promise<unknown>, type: 'conflict' | 'notFound'): Promise<void> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err, `expected a ${type} PkiError`).toBeDefined();
+  expect(isPkiError(err, type), `expected a ${type} PkiError, got ${String(err)}`).toBe(true);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A copy of the flavour's migrations directory, optionally only its first `n` migrations. */
+function migrationsCopy(kind: Flavour['name'], n?: number): string {
+  const src = migrationsDirOf(kind);
+  const dst = fs.mkdtempSync(path.join(tmpRoot, 'migrations-'));
+  fs.copyFileSync(path.join(src, 'migration_lock.toml'), path.join(dst, 'migration_lock.toml'));
+  for (const name of migrationNames(src).slice(0, n)) fs.cpSync(path.join(src, name), path.join(dst, name), { recursive: true });
+  return dst;
+}
+
+function addMigration(dir: string, name: string, sql: string): void {
+  fs.mkdirSync(path.join(dir, name));
+  fs.writeFileSync(path.join(dir, name, 'migration.sql'), sql);
+}
+
+// ---- the contract ---------------------------------------------------------
+
+describe.each(flavours)('store contract: $name', (flavour) => {
+  let fresh: Fresh;
+  let store: Store;
+  let db: Db;
+  const issuer = caFixture(`ca-${flavour.name}`);
+  const other = caFixture(`other-${flavour.name}`);
+
+  beforeAll(async () => {
+    fresh = await flavour.fresh();
+    ({ store, db } = await openStoreInternals(fresh.url));
+    await store.cas.insert(issuer);
+    await store.cas.insert(other);
+  });
+  afterAll(async () => {
+    await store?.close();
+    await fresh?.drop();
+  });
+
+  describe('migrations', () => {
+    test('a new database gets every migration; applying again changes nothing', async () => {
+      const all = migrationNames(migrationsDirOf(flavour.name));
+      expect(await store.migrationStatus()).toEqual({ applied: all, pending: [], failed: [], edited: [], unknown: [] });
+      expect(await store.migrate()).toEqual([]);
+      const again = await openStore(fresh.url);
+      await again.close();
+      expect((await store.migrationStatus()).applied).toEqual(all);
+    });
+
+    test('an older database is upgraded in place and keeps its rows', async () => {
+      const db2 = await flavour.fresh();
+      try {
+        // Step 1: a database made by the first release (first migration only).
+        const dir = migrationsCopy(flavour.name, 1);
+        const old = await openStore(db2.url, { migrationsDir: dir });
+        expect((await old.migrationStatus()).applied).toHaveLength(1);
+        await old.close();
+        // Step 2: rows written by that release, with the columns it had.
+        const ts = flavour.name === 'sqlite' ? '2026-01-02T03:04:05.678+00:00' : '2026-01-02 03:04:05.678';
+        await flavour.exec(db2.url, `INSERT INTO "CertificateAuthority" ("id","name","role","certDer","subject","skiHex","keyRef","notBefore","notAfter","updatedAt") VALUES ('old-ca','Old CA','issuing',$1,'CN=Old','ab','{}','${ts}','${ts}','${ts}')`.replace('$1', flavour.name === 'sqlite' ? "x'3082'" : "'\\x3082'::bytea"));
+        await flavour.exec(db2.url, `INSERT INTO "Certificate" ("issuerId","serialHex","profile","subject","sans","notBefore","notAfter","status","crlShard","requestedVia") VALUES ('old-ca','0a0b','server','CN=x','[]','${ts}','${ts}','valid',0,'cli')`);
+        // Step 3: every current migration plus one more, made for this test only.
+        const upgraded = migrationsCopy(flavour.name);
+        addMigration(upgraded, '99990101000000_test_probe', 'CREATE TABLE "UpgradeProbe" ("id" INTEGER NOT NULL PRIMARY KEY);\nALTER TABLE "Certificate" ADD COLUMN "probe" TEXT;\n');
+        const now = await openStore(db2.url, { migrationsDir: upgraded, migrate: false });
+        const expected = migrationNames(upgraded).slice(1);
+        expect((await now.migrationStatus()).pending).toEqual(expected);
+        expect(await now.migrate()).toEqual(expected);
+        expect(await now.migrate()).toEqual([]);
+        // Step 4: the old rows are still there, readable through the repositories.
+        expect((await now.cas.findById('old-ca'))?.certDer).toEqual(Buffer.from([0x30, 0x82]));
+        const cert = await now.certificates.findBySerial('old-ca', '0a0b');
+        expect(cert).toMatchObject({ status: 'valid', notBefore: t0, keyId: null, revokedBy: null });
+        await now.close();
+      } finally {
+        await db2.drop();
+      }
+    });
+
+    test('status reports edited, unknown and failed migrations; a failed one blocks the next migrate', async () => {
+      const db2 = await flavour.fresh();
+      try {
+        const dir = migrationsCopy(flavour.name);
+        const s = await openStore(db2.url, { migrationsDir: dir });
+        const names = migrationNames(dir);
+        fs.appendFileSync(path.join(dir, names[0]!, 'migration.sql'), '\n-- edited\n');
+        fs.rmSync(path.join(dir, names.at(-1)!), { recursive: true });
+        addMigration(dir, '99990101000000_test_broken', 'CREATE TABLE "Broken" (;\n');
+        expect(await s.migrationStatus()).toMatchObject({ edited: [names[0]], unknown: [names.at(-1)], pending: ['99990101000000_test_broken'] });
+        await expect(s.migrate()).rejects.toThrow(/migration failed/);
+        expect((await s.migrationStatus()).failed).toEqual(['99990101000000_test_broken']);
+        await expect(s.migrate()).rejects.toThrow(/failed earlier/);
+        await s.close();
+      } finally {
+        await db2.drop();
+      }
+    });
+
+    test('concurrent opens of a new database migrate it once', async () => {
+      const db2 = await flavour.fresh();
+      try {
+        const stores = await Promise.all(Array.from({ length: 4 }, () => openStore(db2.url)));
+        const status = await stores[0]!.migrationStatus();
+        expect(status.applied).toEqual(migrationNames(migrationsDirOf(flavour.name)));
+        expect(status.failed).toEqual([]);
+        await Promise.all(stores.map((s) => s.close()));
+      } finally {
+        await db2.drop();
+      }
+    });
+  });
+
+  describe('CAs, keys and tokens round-trip', () => {
+    test('CA', async () => {
+      const got = await store.cas.findById(issuer.id);
+      expect(got).toEqual({ ...issuer, createdAt: expect.any(Date) });
+      expect(Buffer.isBuffer(got!.certDer)).toBe(true);
+      expect(await store.cas.findByName(issuer.name)).toEqual(got);
+      expect((await store.cas.list()).map((c) => c.id)).toEqual([issuer.id, other.id].sort());
+      await rejectsWith(store.cas.insert(issuer), 'conflict');
+      await rejectsWith(store.cas.insert({ ...caFixture('fresh-id'), name: issuer.name }), 'conflict');
+      const retiring = caFixture(`retiring-${flavour.name}`);
+      await store.cas.insert(retiring);
+      await store.cas.setState(retiring.id, 'retired');
+      expect((await store.cas.findById(retiring.id))?.state).toBe('retired');
+      await rejectsWith(store.cas.setState('no-such-ca', 'retired'), 'notFound');
+      expect(await store.cas.findById('no-such-ca')).toBeNull();
+    });
+
+    test('key blob', async () => {
+      const blob = { id: `k-${serial()}`, algorithm: 'ECDSA-P256', envelope: JSON.stringify({ v: 1, ct: 'abc' }) };
+      await store.keyBlobs.insert(blob);
+      expect(await store.keyBlobs.find(blob.id)).toEqual({ ...blob, state: 'active', createdAt: expect.any(Date) });
+      await rejectsWith(store.keyBlobs.insert({ ...blob, envelope: 'other' }), 'conflict');
+      expect((await store.keyBlobs.find(blob.id))?.envelope).toBe(blob.envelope);
+      await store.keyBlobs.setState(blob.id, 'destroyed');
+      expect((await store.keyBlobs.find(blob.id))?.state).toBe('destroyed');
+      expect(await store.keyBlobs.find('nope')).toBeNull();
+    });
+
+    test('API token', async () => {
+      const token = { id: `t-${serial()}`, name: 'ci', role: 'issuer' as const, hashHex: serial() + serial() };
+      await store.tokens.insert(token);
+      expect(await store.tokens.findByHash(token.hashHex)).toEqual({ ...token, createdAt: expect.any(Date), lastUsedAt: null, revokedAt: null });
+      await rejectsWith(store.tokens.insert({ ...token, id: `t-${serial()}` }), 'conflict');
+      await store.tokens.revoke(token.id, later(60));
+      expect((await store.tokens.findByHash(token.hashHex))?.revokedAt).toEqual(later(60));
+      expect((await store.tokens.list()).map((t) => t.id)).toContain(token.id);
+      await rejectsWith(store.tokens.revoke('no-such-token', t0), 'notFound');
+    });
+  });
+
+  describe('certificates', () => {
+    test('intent → issued round-trips every field', async () => {
+      const a = intent(issuer.id, { keyId: 'key-a', requestedBy: null });
+      const b = intent(issuer.id);
+      await store.certificates.insertIntents([a, b]);
+      const pending = await store.certificates.findBySerial(issuer.id, a.serialHex);
+      expect(pending).toEqual({
+        ...a,
+        id: expect.any(Number),
+        status: 'pending',
+        der: null,
+        revokedAt: null,
+        revocationReason: null,
+        invalidityDate: null,
+        revokedBy: null,
+        holdReleasedAt: null,
+        createdAt: expect.any(Date),
+        issuedAt: null,
+      });
+      expect(Buffer.isBuffer(pending!.lintDer)).toBe(true);
+      const done = [issued(a, later(2)), issued(b, later(3))];
+      await store.certificates.completeIssued(done);
+      const valid = await store.certificates.findBySerial(issuer.id, a.serialHex);
+      expect(valid).toMatchObject({ status: 'valid', der: done[0]!.der, issuedAt: later(2), lintDer: a.lintDer, notAfter: a.notAfter });
+      expect(Buffer.isBuffer(valid!.der)).toBe(true);
+      expect((await store.certificates.findBySerial(issuer.id, b.serialHex))?.issuedAt).toEqual(later(3));
+      expect(await store.certificates.findBySerial(other.id, a.serialHex)).toBeNull();
+    });
+
+    test('one batch may span issuers; findBySerialAnyIssuer finds both', async () => {
+      const s = serial();
+      const batch = [intent(issuer.id, { serialHex: s }), intent(other.id, { serialHex: s })];
+      await store.certificates.insertIntents(batch);
+      await store.certificates.completeIssued(batch.map((i) => issued(i)));
+      const found = await store.certificates.findBySerialAnyIssuer(s);
+      expect(found.map((c) => [c.issuerId, c.status]).sort()).toEqual([
+        [issuer.id, 'valid'],
+        [other.id, 'valid'],
+      ].sort());
+      expect(await store.certificates.findBySerialAnyIssuer(serial())).toEqual([]);
+    });
+
+    test('(issuer, serial) is unique and a conflicting batch writes nothing', async () => {
+      const existing = intent(issuer.id);
+      await store.certificates.insertIntents([existing]);
+      const before = await store.certificates.count();
+      const batch = Array.from({ length: 50 }, () => intent(issuer.id));
+      batch[37] = intent(issuer.id, { serialHex: existing.serialHex });
+      await rejectsWith(store.certificates.insertIntents(batch), 'conflict');
+      const twice = intent(issuer.id);
+      await rejectsWith(store.certificates.insertIntents([twice, intent(issuer.id), { ...twice }]), 'conflict');
+      expect(await store.certificates.count()).toBe(before);
+      for (const i of [batch[0]!, batch[49]!, twice]) expect(await store.certificates.findBySerial(issuer.id, i.serialHex)).toBeNull();
+    });
+
+    test('an unknown issuer is notFound', async () => {
+      await rejectsWith(store.certificates.insertIntents([intent('no-such-ca')]), 'notFound');
+    });
+
+    test('completeIssued is all-or-none; markFailed marks only pending', async () => {
+      const [a, b, c] = [intent(issuer.id), intent(issuer.id), intent(issuer.id)];
+      await store.certificates.insertIntents([a, b, c]);
+      await store.certificates.completeIssued([issued(a)]);
+      // a is no longer pending: the whole batch is refused, b stays pending.
+      await rejectsWith(store.certificates.completeIssued([issued(b), issued(a)]), 'conflict');
+      expect((await store.certificates.findBySerial(issuer.id, b.serialHex))?.status).toBe('pending');
+      await store.certificates.markFailed([b, a].map(({ issuerId, serialHex }) => ({ issuerId, serialHex })));
+      expect((await store.certificates.findBySerial(issuer.id, a.serialHex))?.status).toBe('valid');
+      expect((await store.certificates.findBySerial(issuer.id, b.serialHex))?.status).toBe('failed');
+      expect((await store.certificates.findBySerial(issuer.id, c.serialHex))?.status).toBe('pending');
+      await store.certificates.markFailed([c]);
+    });
+
+    test('count filters by issuer and status', async () => {
+      const total = await store.certificates.count();
+      const mine = await store.certificates.count({ issuerId: other.id });
+      const valid = await store.certificates.count({ status: 'valid' });
+      const i = intent(other.id);
+      await store.certificates.insertIntents([i]);
+      expect(await store.certificates.count()).toBe(total + 1);
+      expect(await store.certificates.count({ issuerId: other.id })).toBe(mine + 1);
+      expect(await store.certificates.count({ issuerId: other.id, status: 'pending' })).toBe(1);
+      await store.certificates.completeIssued([issued(i)]);
+      expect(await store.certificates.count({ status: 'valid' })).toBe(valid + 1);
+      expect(await store.certificates.count({ issuerId: other.id, status: 'pending' })).toBe(0);
+    });
+
+    test('revocation: revoke, hold and release, status, CRL entries, changes', async () => {
+      const ca = caFixture(`rev-${flavour.name}`);
+      await store.cas.insert(ca);
+      const [a, b] = [intent(ca.id, { crlShard: 1 }), intent(ca.id, { crlShard: 2 })];
+      await store.certificates.insertIntents([a, b]);
+      await store.certificates.completeIssued([issued(a), issued(b)]);
+      const since = later(5);
+      expect(await store.certificates.revoke(ca.id, a.serialHex, { reason: 1, revokedAt: later(10), invalidityDate: later(8), revokedBy: 'admin' })).toBe('revoked');
+      expect(await store.certificates.revoke(ca.id, a.serialHex, { reason: 4, revokedAt: later(11), invalidityDate: null, revokedBy: 'admin' })).toBe('alreadyRevoked');
+      expect(await store.certificates.revoke(ca.id, serial(), { reason: 1, revokedAt: later(10), invalidityDate: null, revokedBy: 'admin' })).toBe('notFound');
+      expect(await store.certificates.statusOf(ca.id, a.serialHex)).toEqual({ status: 'revoked', revokedAt: later(10), revocationReason: 1, notAfter: a.notAfter });
+      expect(await store.certificates.statusOf(ca.id, serial())).toBeNull();
+      // certificateHold (6), then released.
+      expect(await store.certificates.revoke(ca.id, b.serialHex, { reason: 6, revokedAt: later(12), invalidityDate: null, revokedBy: 'admin' })).toBe('revoked');
+      const entries = [];
+      for await (const page of store.certificates.revokedEntries(ca.id, null, { notAfterAfter: t0, pageSize: 1 })) entries.push(...page);
+      expect(entries).toEqual(
+        [
+          { serialHex: a.serialHex, revokedAt: later(10), reason: 1, invalidityDate: later(8) },
+          { serialHex: b.serialHex, revokedAt: later(12), reason: 6, invalidityDate: null },
+        ].sort((x, y) => x.serialHex.localeCompare(y.serialHex)),
+      );
+      const shard2 = [];
+      for await (const page of store.certificates.revokedEntries(ca.id, 2, { notAfterAfter: t0 })) shard2.push(...page);
+      expect(shard2.map((e) => e.serialHex)).toEqual([b.serialHex]);
+      expect(await store.certificates.releaseHold(ca.id, b.serialHex, later(20))).toBe('released');
+      expect(await store.certificates.releaseHold(ca.id, b.serialHex, later(21))).toBe('notOnHold');
+      expect(await store.certificates.releaseHold(ca.id, serial(), later(21))).toBe('notFound');
+      expect((await store.certificates.statusOf(ca.id, b.serialHex))?.status).toBe('valid');
+      const changes = await store.certificates.changedSince(ca.id, null, since);
+      expect(changes).toEqual({ revoked: [{ serialHex: a.serialHex, revokedAt: later(10), reason: 1, invalidityDate: later(8) }], released: [b.serialHex] });
+      const changed = await store.certificates.statusChangedSince(since, 100);
+      expect(changed.filter((c) => c.issuerId === ca.id).sort((x, y) => x.at.getTime() - y.at.getTime())).toEqual([
+        { issuerId: ca.id, serialHex: a.serialHex, at: later(10) },
+        { issuerId: ca.id, serialHex: b.serialHex, at: later(20) },
+      ]);
+    });
+  });
+
+  describe('CRLs and OCSP responses round-trip', () => {
+    test('CRL numbers grow per CA; CRLs are stored, read back and pruned', async () => {
+      const caId = `crl-${flavour.name}`;
+      const numbers = await Promise.all(Array.from({ length: 10 }, () => store.crls.nextCrlNumber(caId)));
+      expect(numbers.map(Number).sort((x, y) => x - y)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+      expect(await store.crls.nextCrlNumber(`${caId}-b`)).toBe(1n);
+      const crl = (n: bigint, scope = 'full') => ({ caId, scope, crlNumber: n, baseCrlNumber: scope === 'delta' ? 1n : null, thisUpdate: t0, nextUpdate: later(3600), entries: 2, der: randomBytes(300) });
+      for (const n of [1n, 2n, 3n]) await store.crls.insert(crl(n));
+      await store.crls.insert(crl(4n, 'delta'));
+      await rejectsWith(store.crls.insert(crl(2n)), 'conflict');
+      const third = crl(3n);
+      expect(await store.crls.latest(caId, 'full')).toEqual({ ...third, der: expect.any(Buffer) });
+      expect((await store.crls.latestAll(caId)).map((c) => [c.scope, c.crlNumber]).sort()).toEqual([
+        ['delta', 4n],
+        ['full', 3n],
+      ]);
+      expect(await store.crls.prune(caId, 1)).toBe(2);
+      expect(await store.crls.latest(caId, 'shard-9')).toBeNull();
+    });
+
+    test('OCSP responses are replaced, listed when expiring, deleted', async () => {
+      const r = (serialHex: string, next: Date) => ({ issuerId: issuer.id, serialHex, der: randomBytes(200), thisUpdate: t0, nextUpdate: next });
+      const [x, y] = [r(serial(), later(100)), r(serial(), later(200))];
+      await store.ocspResponses.putMany([x, y]);
+      const x2 = r(x.serialHex, later(300));
+      await store.ocspResponses.putMany([x2]);
+      expect(await store.ocspResponses.get(issuer.id, x.serialHex)).toEqual(x2);
+      expect(await store.ocspResponses.expiring(later(250), 10)).toEqual([{ issuerId: issuer.id, serialHex: y.serialHex }]);
+      await store.ocspResponses.delete(issuer.id, y.serialHex);
+      expect(await store.ocspResponses.get(issuer.id, y.serialHex)).toBeNull();
+    });
+  });
+
+  describe('audit chain', () => {
+    test('concurrent appenders, in this process and through a second store, get seq 1..N with every back-link', async () => {
+      const second = await openStore(fresh.url, { migrate: false });
+      const drafts = (i: number) => [{ at: later(i), type: 'test.event', actor: `actor-${i}`, data: { i, nested: { ok: true } } }];
+      await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? second : store).audit.append(drafts(i), chainHash)));
+      // A batch of three stays contiguous.
+      const batch = await store.audit.append([0, 1, 2].map((i) => drafts(100 + i)[0]!), chainHash);
+      expect(batch.map((r) => r.seq)).toEqual([41, 42, 43]);
+      await second.close();
+      const all = await store.audit.range(1, 1000);
+      expect(all.map((r) => r.seq)).toEqual(Array.from({ length: 43 }, (_, i) => i + 1));
+      let prev = '0'.repeat(64);
+      for (const r of all) {
+        expect(r.prevHash).toBe(prev);
+        expect(r.hash).toBe(chainHash(prev, r.seq, r, r.data));
+        prev = r.hash;
+      }
+      expect(await store.audit.last()).toEqual(all.at(-1));
+      expect((await store.audit.range(10, 5)).map((r) => r.seq)).toEqual([10, 11, 12, 13, 14]);
+      expect(JSON.parse(all[0]!.data)).toMatchObject({ nested: { ok: true } });
+    });
+
+    test('an append whose hashing throws writes nothing', async () => {
+      const before = await store.audit.last();
+      const boom = () => {
+        throw new Error('boom');
+      };
+      await expect(store.audit.append([{ at: t0, type: 'x', actor: 'y', data: {} }], boom)).rejects.toThrow('boom');
+      expect(await store.audit.last()).toEqual(before);
+    });
+  });
+
+  describe('transactions and concurrency', () => {
+    test('an interactive transaction that throws rolls back', async () => {
+      const ca = caFixture(`tx-${flavour.name}`);
+      await expect(
+        db.$transaction(async (tx) => {
+          await tx.certificateAuthority.create({ data: { ...ca, certDer: new Uint8Array(ca.certDer) } });
+          expect(await tx.certificateAuthority.count({ where: { id: ca.id } })).toBe(1);
+          throw new Error('abort');
+        }),
+      ).rejects.toThrow('abort');
+      expect(await store.cas.findById(ca.id)).toBeNull();
+    });
+
+    test('500 concurrent issuance flows, interleaved with transactions that roll back, store exactly 500 certificates', async () => {
+      const ca = caFixture(`conc-${flavour.name}`);
+      await store.cas.insert(ca);
+      const flow = async () => {
+        const i = intent(ca.id);
+        await store.certificates.insertIntents([i]);
+        await sleep(Math.random() * 5);
+        await store.certificates.completeIssued([issued(i)]);
+      };
+      // Each writes a certificate of the same CA, waits (other requests run
+      // meanwhile) and rolls back. None of the flows' writes may be swept
+      // into it, and none of its rows may survive.
+      const doomed = async (k: number) =>
+        db
+          .$transaction(async (tx) => {
+            await tx.certificate.create({ data: { ...intent(ca.id), serialHex: `doomed-${k}`, lintDer: new Uint8Array(8), keyId: null } });
+            await sleep(5);
+            await tx.certificate.create({ data: { ...intent(ca.id), serialHex: `doomed-${k}-b`, lintDer: new Uint8Array(8), keyId: null } });
+            throw new Error('rolled back on purpose');
+          })
+          .catch((err: unknown) => {
+            if (!String(err).includes('rolled back on purpose')) throw err;
+          });
+      const work: Promise<void>[] = [];
+      for (let k = 0; k < 500; k++) {
+        work.push(flow());
+        if (k % 25 === 0) work.push(doomed(k));
+      }
+      await Promise.all(work);
+      expect(await store.certificates.count({ issuerId: ca.id })).toBe(500);
+      expect(await store.certificates.count({ issuerId: ca.id, status: 'valid' })).toBe(500);
+      expect(await db.certificate.count({ where: { issuerId: ca.id, serialHex: { startsWith: 'doomed' } } })).toBe(0);
+    });
+
+    test('batches of 500 intents and completions', async () => {
+      const ca = caFixture(`batch-${flavour.name}`);
+      await store.cas.insert(ca);
+      const batches = Array.from({ length: 4 }, () => Array.from({ length: 500 }, () => intent(ca.id)));
+      await Promise.all(
+        batches.map(async (b) => {
+          await store.certificates.insertIntents(b);
+          await store.certificates.completeIssued(b.map((i) => issued(i)));
+        }),
+      );
+      expect(await store.certificates.count({ issuerId: ca.id, status: 'valid' })).toBe(2000);
+    });
+  });
+});
+
+test('database URLs: file paths, PostgreSQL, and refusals', () => {
+  expect(parseDatabaseUrl('file:/var/lib/trellis/db.sqlite')).toEqual({ kind: 'sqlite', file: '/var/lib/trellis/db.sqlite' });
+  expect(parseDatabaseUrl('file:///var/lib/trellis/db.sqlite')).toEqual({ kind: 'sqlite', file: '/var/lib/trellis/db.sqlite' });
+  expect(parseDatabaseUrl('file:rel.db')).toEqual({ kind: 'sqlite', file: path.resolve('rel.db') });
+  expect(parseDatabaseUrl('postgres://u@h/db')).toEqual({ kind: 'postgres', url: 'postgres://u@h/db' });
+  expect(() => parseDatabaseUrl('file::memory:')).toThrow(/in-memory/);
+  expect(() => parseDatabaseUrl('mysql://h/db')).toThrow(/file: \(SQLite\) or postgresql/);
+});

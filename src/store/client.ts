@@ -12,17 +12,28 @@ export { Prisma };
 /** The database flavour behind a store. */
 export type Kind = 'sqlite' | 'postgres';
 
-const codeOf = (err: unknown) => (err as { code?: unknown })?.code;
+/**
+ * The constraint an error violated, whichever way Prisma reports it: model
+ * queries give P2002/P2003/P2025, raw queries P2010 with the driver
+ * adapter's error kind inside.
+ */
+function violation(err: unknown): 'unique' | 'missing' | undefined {
+  const e = err as { code?: unknown; meta?: { driverAdapterError?: { cause?: { kind?: unknown } } } } | null;
+  const kind = e?.code === 'P2010' ? e.meta?.driverAdapterError?.cause?.kind : undefined;
+  if (e?.code === 'P2002' || kind === 'UniqueConstraintViolation') return 'unique';
+  if (e?.code === 'P2025' || e?.code === 'P2003' || kind === 'ForeignKeyConstraintViolation') return 'missing';
+  return undefined;
+}
 
 /**
- * Turns Prisma's constraint and lookup errors into PkiErrors: unique
- * violation (P2002) → `conflict`, missing record (P2025) or foreign key
- * (P2003) → `notFound`. Anything else is rethrown unchanged.
+ * Turns constraint and lookup errors into PkiErrors: a unique violation
+ * becomes `conflict`, a missing record or foreign key `notFound` (when a
+ * detail is given for it). Anything else is rethrown unchanged.
  */
 export function rethrowAs(err: unknown, details: { conflict?: string; notFound?: string }): never {
-  const code = codeOf(err);
-  if (code === 'P2002' && details.conflict) throw new PkiError('conflict', details.conflict, { cause: err });
-  if ((code === 'P2025' || code === 'P2003') && details.notFound) throw new PkiError('notFound', details.notFound, { cause: err });
+  const v = violation(err);
+  if (v === 'unique' && details.conflict) throw new PkiError('conflict', details.conflict, { cause: err });
+  if (v === 'missing' && details.notFound) throw new PkiError('notFound', details.notFound, { cause: err });
   throw err;
 }
 

@@ -119,7 +119,7 @@ export async function openStoreInternals(url: string, opts: OpenOptions = {}): P
   const store: Store = {
     kind,
     cas: caRepository(db),
-    certificates: certificateRepository(db, kind, hot),
+    certificates: certificateRepository(db, hot),
     keyBlobs: keyBlobRepository(db),
     tokens: tokenRepository(db),
     audit: auditRepository(db, hot),

@@ -92,6 +92,8 @@ export interface CertificateRepository {
   /** Finds by serial across all issuers (serials are random 127-bit values). */
   findBySerialAnyIssuer(serialHex: string): Promise<CertificateRecord[]>;
   count(filter?: { issuerId?: string; status?: CertificateStatus }): Promise<number>;
+  /** The valid certificate of `profile` from `issuerId` whose key Trellis holds, latest notAfter first (the OCSP responder). */
+  latestHeld(issuerId: string, profile: string): Promise<CertificateRecord | null>;
 
   /**
    * Revokes atomically: only a 'valid' certificate, or one on certificateHold

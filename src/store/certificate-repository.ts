@@ -109,6 +109,10 @@ export function certificateRepository(db: Db, hot?: SqliteHotPath): CertificateR
       if (issuers.length === 0) return [];
       return (await db.certificate.findMany({ where: { issuerId: { in: issuers }, serialHex }, orderBy: { id: 'asc' } })).map(toRecord);
     },
+    async latestHeld(issuerId, profile) {
+      const r = await db.certificate.findFirst({ where: { issuerId, profile, status: 'valid', keyId: { not: null } }, orderBy: { notAfter: 'desc' } });
+      return r && toRecord(r);
+    },
     count: (filter = {}) => db.certificate.count({ where: { ...(filter.issuerId ? { issuerId: filter.issuerId } : {}), ...(filter.status ? { status: filter.status } : {}) } }),
 
     async revoke(issuerId, serialHex, r) {

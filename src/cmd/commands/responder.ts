@@ -50,3 +50,28 @@ export async function issueServerCertificate(instance: Instance, issuer: Issuer,
   });
   return { issued, keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string };
 }
+
+/** What an OCSP responder needs per issuing CA: the CA, its delegated responder certificate and that certificate's key. */
+export interface ResponderMaterial {
+  issuer: Issuer;
+  responderCertDer: Buffer;
+  responderKey: SigningKey;
+  notAfter: Date;
+}
+
+/**
+ * The current responder certificate of an issuing CA, issued anew when there
+ * is none or when less than a third of its life is left (RFC 6960 §4.2.2.2.1:
+ * with ocsp-nocheck it cannot be revoked, so it stays short-lived and rotates).
+ */
+export async function currentResponder(instance: Instance, keystore: Keystore, issuer: Issuer, actor: string): Promise<ResponderMaterial> {
+  const now = instance.clock.now().getTime();
+  let rec = await instance.store.certificates.latestHeld(issuer.id, 'ocsp-responder');
+  const fresh = (r: NonNullable<typeof rec>) => r.notAfter.getTime() - now > (r.notAfter.getTime() - r.notBefore.getTime()) / 3;
+  if (!rec || !rec.der || !fresh(rec)) {
+    await issueOcspResponder(instance, keystore, issuer, actor);
+    rec = await instance.store.certificates.latestHeld(issuer.id, 'ocsp-responder');
+  }
+  if (!rec?.der || !rec.keyId) throw new Error(`no OCSP responder certificate for ${issuer.id}`);
+  return { issuer, responderCertDer: rec.der, responderKey: await keystore.load(rec.keyId), notAfter: rec.notAfter };
+}

@@ -84,6 +84,19 @@ describe('trellis CLI', () => {
     expect(list.map((c) => [c.id, c.role])).toEqual([['issuing-1', 'issuing'], ['root', 'root']].sort());
   });
 
+  test('revoke says when OCSP and the CRL will show it; twice is alreadyRevoked', async () => {
+    const { csrPath } = await makeCsr(tmp.dir, 'rev', '/CN=rev.example.test');
+    const issued = JSON.parse((await trellis(['issue', '--profile', 'server', '--csr', csrPath, '--json'])).stdout) as { serialHex: string };
+    const r = await trellis(['revoke', '--serial', issued.serialHex, '--reason', 'keyCompromise']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(new RegExp(`revoked ${issued.serialHex} \\(keyCompromise\\).*within 5 s.*within 60 s`));
+    const again = await trellis(['revoke', '--serial', issued.serialHex, '--reason', 'keyCompromise']);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/already revoked/);
+    const bad = await trellis(['revoke', '--serial', issued.serialHex, '--reason', 'bored']);
+    expect(bad.stderr).toMatch(/unknown reason "bored"/);
+  });
+
   test('audit verify reports an intact chain', async () => {
     const r = await trellis(['audit', 'verify']);
     expect(r.code).toBe(0);

@@ -16,6 +16,7 @@ import type { AuditDraft, AuditRecord } from '../audit/ports.js';
 import type { CertificateIntent, CertificateStatus, CertificateStatusRow, RevokedEntry } from '../ca/ports.js';
 import { PkiError } from '../errors/pki-error.js';
 import type { SerialQueue } from './sqlite-serial.js';
+import { sqliteBusyTimeoutMs } from './migrate.js';
 
 /** Prisma's SQLite DateTime text form (adapter option timestampFormat 'iso8601'). */
 export const sqliteDate = (d: Date): string => d.toISOString().replace('Z', '+00:00');
@@ -35,7 +36,28 @@ export interface SqliteHotPath {
 }
 
 /** Builds the hot path over `db` (opened with openSqlite) and the Prisma connection's queue. */
+/**
+ * Runs an IMMEDIATE transaction, waiting for another process's write lock
+ * without blocking the event loop: SQLite's own busy handler sleeps inside the
+ * call (up to 100 ms per step), which would stall every request of this
+ * process while a cluster sibling or the CLI writes. Here the connection has
+ * busy_timeout 0 and a busy attempt is retried after a short async backoff.
+ */
+async function withWriteLock<T>(run: () => T): Promise<T> {
+  const deadline = Date.now() + sqliteBusyTimeoutMs;
+  for (let delayMs = 0.5; ; delayMs = Math.min(delayMs * 2, 8)) {
+    try {
+      return run();
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if ((code !== 'SQLITE_BUSY' && code !== 'SQLITE_BUSY_SNAPSHOT') || Date.now() > deadline) throw err;
+    }
+    await new Promise((r) => setTimeout(r, delayMs * (0.5 + Math.random())));
+  }
+}
+
 export function sqliteHotPath(db: Database.Database, queue: SerialQueue): SqliteHotPath {
+  db.pragma('busy_timeout = 0');
   // Prepared on first use: a store opened with migrate: false on an older
   // database must still open, so that it can migrate itself.
   let prepared: ReturnType<typeof prepare> | undefined;
@@ -43,16 +65,14 @@ export function sqliteHotPath(db: Database.Database, queue: SerialQueue): Sqlite
 
   return {
     insertIntents: (intents) =>
-      queue.run(() => {
-        try {
-          // The row's bookkeeping time, as Prisma's @default(now()) would set it.
-          stmts().insertTx.immediate(intents, sqliteDate(new Date(Date.now())));
-        } catch (err) {
+      queue.run(() =>
+        // The row's bookkeeping time, as Prisma's @default(now()) would set it.
+        withWriteLock(() => stmts().insertTx.immediate(intents, sqliteDate(new Date(Date.now())))).catch((err: unknown) => {
           throw mapSqliteError(err);
-        }
-      }),
-    completeIssued: (items) => queue.run(() => stmts().completeTx.immediate(items)),
-    appendAudit: (drafts, chain) => queue.run(() => stmts().auditTx.immediate(drafts, chain)),
+        }),
+      ),
+    completeIssued: (items) => queue.run(() => withWriteLock(() => stmts().completeTx.immediate(items))),
+    appendAudit: (drafts, chain) => queue.run(() => withWriteLock(() => stmts().auditTx.immediate(drafts, chain))),
 
     statusOf: (issuerId, serialHex) =>
       queue.run(() => {

@@ -1,6 +1,6 @@
 /** `trellis init --yes [--data DIR] [--base-url URL] [--db URL]` */
 import { parse, UsageError } from '../../cli/args.js';
-import { initInstance, type InitResult } from './init.js';
+import type { InitResult } from './init.js';
 import { actorOf, dataDirOf, out, passphraseFor } from './common.js';
 import type { Output } from '../../cli/output.js';
 
@@ -8,6 +8,7 @@ export async function run(argv: string[]): Promise<number> {
   const { values } = parse(argv, { yes: { type: 'boolean', short: 'y' }, 'base-url': { type: 'string' }, db: { type: 'string' } });
   if (!values.yes) throw new UsageError('init creates new CA keys; confirm with --yes');
   const passphrase = await passphraseFor(values, { confirm: true, forNew: true });
+  const { initInstance } = await import('./init.js');
   const result = await initInstance({
     dataDir: dataDirOf(values.data),
     baseUrl: values['base-url'] ?? 'http://localhost:8080',

@@ -7,9 +7,7 @@ import { parse, UsageError } from '../../cli/args.js';
 import { configFile } from '../../config/instance-config.js';
 import { jsonLogger } from '../../http/log.js';
 import { systemClock } from '../../clock/clock.js';
-import { initInstance } from './init.js';
 import { printInit } from './cli-init.js';
-import { serve } from './serve.js';
 import { actorOf, dataDirOf, out, passphraseFor } from './common.js';
 
 const serveFlags = { host: { type: 'string' }, port: { type: 'string' }, tls: { type: 'boolean' }, 'base-url': { type: 'string' }, db: { type: 'string' }, workers: { type: 'string' } } as const;
@@ -90,6 +88,8 @@ async function start(values: ServeValues, passphrase: string): Promise<number> {
   if (workers > 1 && cluster.isPrimary) return startCluster(passphrase, workers);
   const log = jsonLogger(systemClock);
   const port = portOf(values.port);
+  // Imported here, not at the top: a cluster primary only forks and never loads the CA, Prisma or express.
+  const { serve } = await import('./serve.js');
   const db = values.db ?? process.env.TRELLIS_DATABASE_URL;
   const serving = await serve({
     dataDir: dataDirOf(values.data),
@@ -132,6 +132,7 @@ export async function runQuickstart(argv: string[]): Promise<number> {
     const port = portOf(values.port) ?? 8080;
     const scheme = values.tls ? 'https' : 'http';
     const db = values.db ?? process.env.TRELLIS_DATABASE_URL;
+    const { initInstance } = await import('./init.js');
     const result = await initInstance({ dataDir, baseUrl: values['base-url'] ?? `${scheme}://localhost:${port}`, ...(db ? { databaseUrl: db } : {}), passphrase, actor: actorOf() });
     printInit(out(values), result);
     if (generated) {

@@ -63,3 +63,8 @@ export function issuerFrom(record: CaRecord, key: SigningKey, opts: { crlShards:
     chainDer: record.role === 'root' ? [] : [record.certDer, ...(opts.parentChainDer ?? [])],
   };
 }
+
+/** The CRL-signing view of an issuer (CRLs sign through the CA, never with the key directly). */
+export function crlSignerOf(issuer: Issuer): { subjectDer: Buffer; keyIdentifier: Buffer; signatureAlgorithm: Buffer; sign(tbs: Buffer): Promise<Buffer> } {
+  return { subjectDer: issuer.cert.subjectDer, keyIdentifier: issuer.keyIdentifier, signatureAlgorithm: issuer.signatureAlgorithm, sign: (tbs) => issuer.key.sign(tbs) };
+}

@@ -27,6 +27,8 @@ Certificates
                              create an API token (shown once)
   revoke --serial HEX [--reason REASON] [--invalidity-date ISO] [--ca ID]
                              revoke (reasons: RFC 5280; certificateHold suspends, removeFromCRL lifts it)
+  crl publish [--out DIR] [--root]
+                             regenerate every CRL (shards, full, delta) and write DER + PEM files
 
 Ceremonies
   ceremony root --id ID --cn NAME [--o ORG] [--algorithm ecdsa-p384] [--validity 20y] [--path-len N]
@@ -47,6 +49,7 @@ const commands: Record<string, () => Promise<{ run(argv: string[]): Promise<numb
   ca: () => import('./commands/cli-ca.js'),
   token: () => import('./commands/cli-token.js'),
   revoke: () => import('./commands/cli-revoke.js'),
+  crl: () => import('./commands/cli-crl.js'),
   ceremony: () => import('./commands/cli-ceremony.js'),
   db: () => import('./commands/cli-db.js'),
   audit: () => import('./commands/cli-audit.js'),

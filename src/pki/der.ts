@@ -42,6 +42,9 @@ export function tlv(tag: number, ...contents: Uint8Array[]): Buffer {
 
 export const seq = (...items: Uint8Array[]): Buffer => tlv(Tag.SEQUENCE, ...items);
 
+/** SEQUENCE of an array of any length (spreading a million arguments would overflow the stack). */
+export const seqOf = (items: readonly Uint8Array[]): Buffer => tlv(Tag.SEQUENCE, Buffer.concat(items));
+
 /** SET OF with DER ordering (X.690 §11.6: components sorted by their encodings). */
 export const setOf = (...items: Buffer[]): Buffer => tlv(Tag.SET, ...[...items].sort(Buffer.compare));
 

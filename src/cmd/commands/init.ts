@@ -8,6 +8,7 @@ import type { Keystore } from '../../keys/signing-key.js';
 import { fingerprint } from '../../pki/certificate.js';
 import { defaultProfilesDir } from '../../profiles/load.js';
 import { issueOcspResponder } from './responder.js';
+import { publishArl } from './crl.js';
 import { keystoreFor, openWithConfig, profile, unlockCa, type Instance } from '../instance.js';
 
 export interface InitOptions {
@@ -51,6 +52,8 @@ export async function initInstance(opts: InitOptions): Promise<InitResult> {
     await instance.reloadCas();
     const issuing = await unlockCa(instance, keystore, 'issuing-1');
     const responder = await issueOcspResponder(instance, keystore, issuing, opts.actor);
+    // The root's ARL is signed now, while its key is unlocked; issuing CAs' CRLs are kept fresh by `serve`.
+    await publishArl(instance, root);
     writeInstanceConfig(opts.dataDir, { ...config, defaultIssuer: 'issuing-1' });
     await instance.audit.record('instance.initialized', opts.actor, { baseUrl: config.baseUrl, database: instance.store.kind });
     return {

@@ -7,6 +7,8 @@ import type { Logger } from '../../http/log.js';
 import { toPem } from '../../pki/pem.js';
 import { TokenVerifier } from '../../tokens/tokens.js';
 import { RevocationAuthority } from '../../ra/revoke.js';
+import { crlHandler } from '../../crl/http.js';
+import { crlPublisher } from './crl.js';
 import { IssuerRegistry, keystoreFor, openInstance, registrationAuthority, type Instance } from '../instance.js';
 import { issueServerCertificate } from './responder.js';
 
@@ -34,11 +36,17 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
   const instance = await openInstance(opts.dataDir, opts.databaseUrl ? { databaseUrl: opts.databaseUrl } : {});
   let running: RunningServer | undefined;
   let renewTimer: NodeJS.Timeout | undefined;
+  let stopCrls: () => Promise<void> = async () => {};
   try {
     const keystore = keystoreFor(instance, opts.passphrase);
     const issuers = await IssuerRegistry.unlock(instance, keystore);
     if (issuers.all().length === 0) throw new PkiError('invalidConfig', 'no active issuing CA to serve');
-    const revocation = new RevocationAuthority({ certificates: instance.store.certificates, audit: instance.audit, clock: instance.clock });
+    const crls = crlPublisher(instance, issuers.all(), opts.log);
+    // First pass before we answer: every shard has a CRL to serve.
+    await crls.tick();
+    crls.start();
+    stopCrls = () => crls.stop();
+    const revocation = new RevocationAuthority({ certificates: instance.store.certificates, audit: instance.audit, clock: instance.clock, listeners: [crls] });
     const app = createApp({
       ra: registrationAuthority(instance, issuers),
       revocation,
@@ -49,7 +57,15 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
     });
     const caDer = new Map(instance.cas.map((c) => [c.id, c.certDer]));
     let ready = false;
-    const handler = frontHandler({ app, caCertificate: (id) => caDer.get(id), ready: () => ready, log: opts.log, clock: instance.clock, accessLog: opts.accessLog ?? true });
+    const handler = frontHandler({
+      app,
+      caCertificate: (id) => caDer.get(id),
+      ready: () => ready,
+      log: opts.log,
+      clock: instance.clock,
+      accessLog: opts.accessLog ?? true,
+      hot: [crlHandler(crls, () => instance.clock.now())],
+    });
     const host = opts.host ?? instance.config.server.host;
     const port = opts.port ?? instance.config.server.port;
     if (opts.tls) {
@@ -84,11 +100,13 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
         ready = false;
         clearInterval(renewTimer);
         await r.close();
+        await stopCrls();
         await instance.close();
       },
     };
   } catch (err) {
     clearInterval(renewTimer);
+    await stopCrls();
     await running?.close(0);
     await instance.close();
     throw err;

@@ -1,0 +1,33 @@
+/** Wiring of the CRL publisher: which CAs it signs for on this node. */
+import { crlSignerOf, type Issuer } from '../../ca/issuer.js';
+import { CrlPublisher } from '../../crl/crl-publisher.js';
+import type { Instance } from '../instance.js';
+
+/**
+ * A publisher for every CA of the instance; `signers` are the CAs whose keys
+ * are unlocked here (the issuing CAs on a server; the root only in a ceremony).
+ */
+export function crlPublisher(instance: Instance, signers: Issuer[], log?: (e: Record<string, unknown>) => void): CrlPublisher {
+  const publisher = new CrlPublisher({
+    crls: instance.store.crls,
+    certificates: instance.store.certificates,
+    audit: instance.audit,
+    clock: instance.clock,
+    urls: instance.urls,
+    validitySeconds: instance.config.revocation.crlValiditySeconds,
+    delaySeconds: instance.config.revocation.crlSeconds,
+    ...(log ? { log } : {}),
+  });
+  for (const ca of instance.cas) {
+    const signer = signers.find((s) => s.id === ca.id);
+    publisher.addIssuer({ id: ca.id, shards: ca.role === 'root' ? 1 : instance.config.crlShards, signer: signer ? crlSignerOf(signer) : null });
+  }
+  return publisher;
+}
+
+/** The root's CRL (ARL): the issuing-CA certificates it revoked. Made when the root key is unlocked, in a ceremony. */
+export async function publishArl(instance: Instance, root: Issuer): Promise<void> {
+  const p = crlPublisher(instance, [root]);
+  await p.generate(root.id, 'shard-0');
+  await p.generate(root.id, 'full');
+}

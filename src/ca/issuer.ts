@@ -68,3 +68,13 @@ export function issuerFrom(record: CaRecord, key: SigningKey, opts: { crlShards:
 export function crlSignerOf(issuer: Issuer): { subjectDer: Buffer; keyIdentifier: Buffer; signatureAlgorithm: Buffer; sign(tbs: Buffer): Promise<Buffer> } {
   return { subjectDer: issuer.cert.subjectDer, keyIdentifier: issuer.keyIdentifier, signatureAlgorithm: issuer.signatureAlgorithm, sign: (tbs) => issuer.key.sign(tbs) };
 }
+
+/**
+ * The signing view of a delegated OCSP responder (RFC 6960 §4.2.2.2): its
+ * certificate, the SHA-1 key hash that names it (ResponderID byKey), and its key.
+ */
+export function responderSignerOf(certDer: Buffer, key: SigningKey): { keyHash: Buffer; signatureAlgorithm: Buffer; certDer: Buffer; sign(tbs: Buffer): Promise<Buffer> } {
+  const cert = parseCertificate(certDer);
+  if (!cert.spkiDer.equals(key.spkiDer)) throw new PkiError('keyIntegrity', `key ${key.keyId} does not match the OCSP responder certificate`);
+  return { keyHash: createHash('sha1').update(cert.subjectPublicKey).digest(), signatureAlgorithm: signatureAlgorithmDer(key.algorithm), certDer, sign: (tbs) => key.sign(tbs) };
+}

@@ -8,9 +8,12 @@ import { toPem } from '../../pki/pem.js';
 import { TokenVerifier } from '../../tokens/tokens.js';
 import { RevocationAuthority } from '../../ra/revoke.js';
 import { crlHandler } from '../../crl/http.js';
+import { ocspHandler } from '../../ocsp/http.js';
+import { OcspResponder } from '../../ocsp/responder.js';
+import { responderSignerOf } from '../../ca/issuer.js';
 import { crlPublisher } from './crl.js';
 import { IssuerRegistry, keystoreFor, openInstance, registrationAuthority, type Instance } from '../instance.js';
-import { issueServerCertificate } from './responder.js';
+import { currentResponder, issueServerCertificate } from './responder.js';
 
 export interface ServeOptions {
   dataDir: string;
@@ -46,7 +49,37 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
     await crls.tick();
     crls.start();
     stopCrls = () => crls.stop();
-    const revocation = new RevocationAuthority({ certificates: instance.store.certificates, audit: instance.audit, clock: instance.clock, listeners: [crls] });
+    const ocsp = new OcspResponder({
+      certificates: instance.store.certificates,
+      clock: instance.clock,
+      validitySeconds: instance.config.revocation.ocspValiditySeconds,
+      pollSeconds: Math.max(1, Math.floor(instance.config.revocation.ocspSeconds / 3)),
+      log: opts.log,
+    });
+    const responders = new Map<string, Date>();
+    const loadResponders = async () => {
+      for (const issuer of issuers.all()) {
+        const m = await currentResponder(instance, keystore, issuer, 'trellis-serve');
+        if (responders.get(issuer.id)?.getTime() === m.notAfter.getTime()) continue;
+        ocsp.setCa({ id: issuer.id, subjectDer: issuer.cert.subjectDer, subjectPublicKey: issuer.cert.subjectPublicKey, signer: responderSignerOf(m.responderCertDer, m.responderKey) });
+        responders.set(issuer.id, m.notAfter);
+      }
+    };
+    await loadResponders();
+    ocsp.start();
+    // Responder certificates are short-lived: check hourly, renew at two thirds of their life.
+    const responderTimer = setInterval(() => loadResponders().catch((err) => opts.log({ level: 'error', msg: 'OCSP responder renewal failed', error: String(err) })), 3600_000);
+    responderTimer.unref();
+    const stopOcsp = () => {
+      clearInterval(responderTimer);
+      ocsp.stop();
+    };
+    const previousStop = stopCrls;
+    stopCrls = async () => {
+      stopOcsp();
+      await previousStop();
+    };
+    const revocation = new RevocationAuthority({ certificates: instance.store.certificates, audit: instance.audit, clock: instance.clock, listeners: [crls, ocsp] });
     const app = createApp({
       ra: registrationAuthority(instance, issuers),
       revocation,
@@ -64,7 +97,7 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
       log: opts.log,
       clock: instance.clock,
       accessLog: opts.accessLog ?? true,
-      hot: [crlHandler(crls, () => instance.clock.now())],
+      hot: [ocspHandler(ocsp, () => instance.clock.now(), opts.log), crlHandler(crls, () => instance.clock.now())],
     });
     const host = opts.host ?? instance.config.server.host;
     const port = opts.port ?? instance.config.server.port;

@@ -1,79 +1,332 @@
 /**
- * Streaming CRL encoder (RFC 5280 §5). Revoked entries are encoded page by
- * page into DER buffers as they come from the store, the TBS is assembled once
- * and signed once: a million entries never exist as objects at the same time.
+ * Streaming CRL encoder (RFC 5280 §5). Revoked entries are written as DER
+ * straight into one buffer per page while the pages come from the store; the
+ * TBSCertList is laid out once, in the buffer that becomes the CertificateList,
+ * and signed once. A million entries never exist as objects at the same time:
+ * peak memory is about twice the CRL's DER size plus one page of entries.
  */
-import { ctx, generalizedTime, int, seq, seqOf, tlv, Tag, time, uintFromBytes } from '../pki/der.js';
-import { authorityKeyIdentifierExtension, distributionPointName, extension as ext } from '../pki/extensions.js';
-import { OID } from '../pki/oids.js';
+import type { Issuer } from '../ca/issuer.js';
 import type { RevokedEntry } from '../ca/ports.js';
+import { PkiError } from '../errors/pki-error.js';
+import { ctx, generalizedTime, int, seq, tlv, Tag, time } from '../pki/der.js';
+import { authorityKeyIdentifierExtension, distributionPointName, extension } from '../pki/extensions.js';
+import { crlReasons } from '../pki/crl-reason.js';
+import { OID } from '../pki/oids.js';
 
-/** Who signs the CRL: the CA's name, key identifier and signature. */
+/** Who signs a CRL: the CA's name, key identifier, signature algorithm and its SigningKey's sign. */
 export interface CrlSigner {
+  /** DER Name of the CA (the CRL's issuer field, byte for byte as in the CA certificate). */
   subjectDer: Buffer;
+  /** Goes into the CRL's authorityKeyIdentifier (RFC 5280 §5.2.1: MUST be present). */
   keyIdentifier: Buffer;
+  /** DER AlgorithmIdentifier, used in the TBS and in the outer CertificateList. */
   signatureAlgorithm: Buffer;
+  /** Signs the TBS; ECDSA signatures as DER `ECDSA-Sig-Value`. */
   sign(tbs: Buffer): Promise<Buffer>;
 }
 
-export interface CrlOptions {
+/** The CRL-signing view of an unlocked CA (CRLs sign through the CA's SigningKey, never a key of their own). */
+export function signerOf(issuer: Issuer): CrlSigner {
+  return {
+    subjectDer: issuer.cert.subjectDer,
+    keyIdentifier: issuer.keyIdentifier,
+    signatureAlgorithm: issuer.signatureAlgorithm,
+    sign: (tbs) => issuer.key.sign(tbs),
+  };
+}
+
+/** Everything in a CRL except its entries. */
+export interface CrlContent {
+  /** cRLNumber (RFC 5280 §5.2.3), drawn from the database sequence. */
   crlNumber: bigint;
   thisUpdate: Date;
   nextUpdate: Date;
-  /** Critical issuingDistributionPoint naming this URL (shards and their deltas). */
+  /**
+   * The URL certificates of this scope carry in their CRL distribution point:
+   * written as the critical issuingDistributionPoint's fullName (§5.2.5).
+   * Omitted for a CRL that covers every certificate of the CA.
+   */
   distributionPointUrl?: string;
-  /** Complete CRLs: freshestCRL pointing at their delta. */
+  /** IDP onlyContainsCACerts: the root's CRL of CA certificates (ARL). */
+  onlyCaCerts?: boolean;
+  /** Complete CRLs: freshestCRL naming their delta CRL (§5.2.6). */
   freshestUrl?: string;
-  /** Delta CRLs: the complete CRL number they build on (deltaCRLIndicator). */
+  /** Delta CRLs: the number of the complete CRL they build on (deltaCRLIndicator, §5.2.4). */
   baseCrlNumber?: bigint;
-  /** Delta CRLs: serials whose hold was lifted (removeFromCRL entries, RFC 5280 §5.3.1). */
-  released?: { serialHex: string; at: Date }[];
 }
 
-const reasonCache = new Map<number, Buffer>();
-// reasonCode ::= { CRLReason } (ENUMERATED), non-critical; omitted for unspecified (RFC 5280 §5.3.1 SHOULD).
-function reasonExtension(code: number): Buffer {
-  let e = reasonCache.get(code);
-  if (!e) reasonCache.set(code, (e = ext(OID.reasonCode, false, tlv(Tag.ENUMERATED, Buffer.from([code])))));
-  return e;
+/** A hold lifted since the base CRL: a removeFromCRL entry in a delta CRL (§5.3.1). */
+export interface RemovedEntry {
+  serialHex: string;
+  removedAt: Date;
 }
 
-// revokedCertificates SEQUENCE OF SEQUENCE { userCertificate CertificateSerialNumber,
-//   revocationDate Time, crlEntryExtensions Extensions OPTIONAL }
-export function encodeEntry(serialHex: string, date: Date, reason: number, invalidityDate: Date | null): Buffer {
-  const exts: Buffer[] = [];
-  if (reason !== 0) exts.push(reasonExtension(reason));
-  if (invalidityDate) exts.push(ext(OID.invalidityDate, false, generalizedTime(invalidityDate)));
-  const serial = uintFromBytes(Buffer.from(serialHex, 'hex'));
-  return exts.length ? seq(serial, time(date), seq(...exts)) : seq(serial, time(date));
+/** A built CRL. */
+export interface BuiltCrl {
+  der: Buffer;
+  /** Number of revokedCertificates entries (removeFromCRL entries included). */
+  entries: number;
 }
 
-/** Encodes one page of entries (appending to `out`); returns the count. */
-export function encodeEntries(page: readonly RevokedEntry[], out: Buffer[]): number {
-  for (const e of page) out.push(encodeEntry(e.serialHex, e.revokedAt, e.reason, e.invalidityDate));
-  return page.length;
+// ---------------------------------------------------------------- entries
+
+// Extension ::= SEQUENCE { extnID, critical DEFAULT FALSE, extnValue OCTET STRING }
+// reasonCode ::= { CRLReason } (ENUMERATED). RFC 5280 §5.3.1: omitted rather than
+// written as unspecified (0). One ready-made encoding per code.
+const reasonExtensions = new Map<number, Buffer>(
+  Object.values(crlReasons)
+    .filter((code) => code !== crlReasons.unspecified)
+    .map((code) => [code, extension(OID.reasonCode, false, tlv(Tag.ENUMERATED, Buffer.from([code])))]),
+);
+
+// invalidityDate ::= GeneralizedTime (§5.3.2). Everything before the
+// GeneralizedTime (17 octets) is the same for every entry, so it is copied
+// from one encoding made by the generic writer.
+const invalidityPrefix = (() => {
+  const sample = extension(OID.invalidityDate, false, generalizedTime(new Date(0)));
+  return sample.subarray(0, sample.length - 17);
+})();
+
+/** Upper bound of one entry's encoding apart from its serial's value octets. */
+const entryOverhead = 4 + 3 + 17 + 4 + 12 + invalidityPrefix.length + 17;
+
+/** Writes DER length octets at `off`; returns the new offset. */
+function writeLength(buf: Buffer, off: number, len: number): number {
+  if (len < 0x80) {
+    buf[off] = len;
+    return off + 1;
+  }
+  const n = len < 0x100 ? 1 : len < 0x10000 ? 2 : len < 0x1000000 ? 3 : 4;
+  buf[off++] = 0x80 | n;
+  for (let i = n - 1; i >= 0; i--) buf[off++] = (len / 2 ** (8 * i)) & 0xff;
+  return off;
+}
+
+const lengthSize = (len: number): number => (len < 0x80 ? 1 : len < 0x100 ? 2 : len < 0x10000 ? 3 : len < 0x1000000 ? 4 : 5);
+
+function write2(buf: Buffer, off: number, n: number): void {
+  buf[off] = 0x30 + ((n / 10) | 0);
+  buf[off + 1] = 0x30 + (n % 10);
 }
 
 /**
- * Builds and signs a CRL from already-encoded entries.
- * TBSCertList ::= SEQUENCE { version Version OPTIONAL (v2), signature AlgorithmIdentifier, issuer Name,
- *   thisUpdate Time, nextUpdate Time OPTIONAL, revokedCertificates … OPTIONAL, crlExtensions [0] EXPLICIT Extensions OPTIONAL }
+ * Time (RFC 5280 §4.1.2.5 / §5.1.2.4: UTCTime through 2049, GeneralizedTime
+ * from 2050; seconds, Z) or always GeneralizedTime (invalidityDate), written in
+ * place; the same rule as `der.time`.
  */
-export async function signCrl(signer: CrlSigner, entries: Buffer[], o: CrlOptions): Promise<Buffer> {
-  const released = (o.released ?? []).map((r) => encodeEntry(r.serialHex, r.at, 8, null));
-  const all = released.length ? entries.concat(released) : entries;
-  const crlExts: Buffer[] = [authorityKeyIdentifierExtension(signer.keyIdentifier), ext(OID.cRLNumber, false, int(o.crlNumber))];
-  if (o.baseCrlNumber !== undefined) crlExts.push(ext(OID.deltaCRLIndicator, true, int(o.baseCrlNumber)));
-  // IssuingDistributionPoint ::= SEQUENCE { distributionPoint [0] DistributionPointName OPTIONAL, … } — critical (§5.2.5).
-  if (o.distributionPointUrl) crlExts.push(ext(OID.issuingDistributionPoint, true, seq(distributionPointName(o.distributionPointUrl))));
-  // FreshestCRL ::= CRLDistributionPoints (§5.2.6), non-critical.
-  if (o.freshestUrl) crlExts.push(ext(OID.freshestCRL, false, seq(seq(distributionPointName(o.freshestUrl)))));
-  const parts = [int(1), signer.signatureAlgorithm, signer.subjectDer, time(o.thisUpdate), time(o.nextUpdate)];
-  if (all.length) parts.push(seqOf(all));
-  parts.push(ctx(0, true, seq(...crlExts)));
-  const tbs = seq(...parts);
-  const signature = await signer.sign(tbs);
-  // CertificateList ::= SEQUENCE { tbsCertList, signatureAlgorithm, signatureValue BIT STRING }
-  return seq(tbs, signer.signatureAlgorithm, tlv(Tag.BIT_STRING, Buffer.from([0]), signature));
+function writeTime(buf: Buffer, off: number, d: Date, generalized: boolean, what: string): number {
+  const y = d.getUTCFullYear();
+  if (!Number.isFinite(y) || y < 0 || y > 9999) throw new PkiError('malformed', `CRL ${what} is not a valid date`);
+  const utc = !generalized && y >= 1950 && y < 2050;
+  buf[off++] = utc ? Tag.UTCTime : Tag.GeneralizedTime;
+  buf[off++] = utc ? 13 : 15;
+  if (!utc) {
+    write2(buf, off, (y / 100) | 0);
+    off += 2;
+  }
+  write2(buf, off, y % 100);
+  write2(buf, off + 2, d.getUTCMonth() + 1);
+  write2(buf, off + 4, d.getUTCDate());
+  write2(buf, off + 6, d.getUTCHours());
+  write2(buf, off + 8, d.getUTCMinutes());
+  write2(buf, off + 10, d.getUTCSeconds());
+  buf[off + 12] = 0x5a; // 'Z'
+  return off + 13;
 }
 
+/**
+ * Encodes revokedCertificates entries page by page, each page into one
+ * Buffer of exactly its size.
+ *
+ *   revokedCertificates SEQUENCE OF SEQUENCE {
+ *     userCertificate    CertificateSerialNumber,
+ *     revocationDate     Time,
+ *     crlEntryExtensions Extensions OPTIONAL }
+ */
+export class EntryEncoder {
+  private scratch = Buffer.allocUnsafe(64 * 1024);
+  private readonly chunks: Buffer[] = [];
+  /** Entries encoded so far. */
+  count = 0;
+  /** Bytes encoded so far (the revokedCertificates contents). */
+  length = 0;
+
+  /** Encodes one page of revoked entries. */
+  addRevoked(page: readonly RevokedEntry[]): void {
+    let off = 0;
+    for (const e of page) {
+      off = this.ensure(off, e.serialHex.length);
+      if (e.reason === crlReasons.removeFromCRL) throw new PkiError('malformed', `serial ${e.serialHex}: removeFromCRL is not a revocation reason`);
+      const reasonExt = e.reason === crlReasons.unspecified ? undefined : reasonExtensions.get(e.reason);
+      if (e.reason !== crlReasons.unspecified && !reasonExt) throw new PkiError('malformed', `serial ${e.serialHex}: CRLReason ${e.reason} is not defined by RFC 5280`);
+      off = this.writeEntry(off, e.serialHex, e.revokedAt, reasonExt, e.invalidityDate);
+    }
+    this.flush(off, page.length);
+  }
+
+  /** Encodes removeFromCRL entries (delta CRLs only: holds lifted since the base CRL). */
+  addRemoved(removed: readonly RemovedEntry[]): void {
+    let off = 0;
+    for (const r of removed) {
+      off = this.ensure(off, r.serialHex.length);
+      off = this.writeEntry(off, r.serialHex, r.removedAt, reasonExtensions.get(crlReasons.removeFromCRL), null);
+    }
+    this.flush(off, removed.length);
+  }
+
+  /** The encoded pages; the encoder is empty afterwards. */
+  take(): Buffer[] {
+    return this.chunks.splice(0);
+  }
+
+  private ensure(off: number, serialChars: number): number {
+    const need = off + entryOverhead + ((serialChars + 1) >> 1) + 2;
+    if (need > this.scratch.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(need, this.scratch.length * 2));
+      this.scratch.copy(bigger, 0, 0, off);
+      this.scratch = bigger;
+    }
+    return off;
+  }
+
+  private writeEntry(start: number, serialHex: string, at: Date, reasonExt: Buffer | undefined, invalidity: Date | null): number {
+    const buf = this.scratch;
+    // CertificateSerialNumber ::= INTEGER, positive (§4.1.2.2): minimal octets,
+    // a leading 0x00 when the high bit is set.
+    let hex = serialHex.length % 2 ? `0${serialHex}` : serialHex;
+    let skip = 0;
+    while (skip + 2 < hex.length && hex.charCodeAt(skip) === 0x30 && hex.charCodeAt(skip + 1) === 0x30) skip += 2;
+    if (skip) hex = hex.slice(skip);
+    const valueOctets = hex.length >> 1;
+    if (valueOctets === 0) throw new PkiError('malformed', 'empty serial number in a revoked entry');
+    const signOctet = hex.charCodeAt(0) >= 0x38 ? 1 : 0; // first hex digit 8-f
+    const intLen = valueOctets + signOctet;
+    const timeLen = 2 + (at.getUTCFullYear() >= 1950 && at.getUTCFullYear() < 2050 ? 13 : 15);
+    const extsContent = (reasonExt?.length ?? 0) + (invalidity ? invalidityPrefix.length + 17 : 0);
+    const content = 1 + lengthSize(intLen) + intLen + timeLen + (extsContent ? 1 + lengthSize(extsContent) + extsContent : 0);
+
+    let off = start;
+    buf[off++] = Tag.SEQUENCE;
+    off = writeLength(buf, off, content);
+    buf[off++] = Tag.INTEGER;
+    off = writeLength(buf, off, intLen);
+    if (signOctet) buf[off++] = 0;
+    if (buf.write(hex, off, valueOctets, 'hex') !== valueOctets) throw new PkiError('malformed', `serial "${serialHex}" is not hexadecimal`);
+    off += valueOctets;
+    off = writeTime(buf, off, at, false, `revocationDate of ${serialHex}`);
+    if (extsContent) {
+      buf[off++] = Tag.SEQUENCE;
+      off = writeLength(buf, off, extsContent);
+      if (reasonExt) off += reasonExt.copy(buf, off);
+      if (invalidity) {
+        off += invalidityPrefix.copy(buf, off);
+        off = writeTime(buf, off, invalidity, true, `invalidityDate of ${serialHex}`);
+      }
+    }
+    return off;
+  }
+
+  private flush(bytes: number, entries: number): void {
+    if (bytes === 0) return;
+    this.chunks.push(Buffer.from(this.scratch.subarray(0, bytes)));
+    this.count += entries;
+    this.length += bytes;
+  }
+}
+
+// ---------------------------------------------------------------- CRL
+
+/** crlExtensions in the order they are written. */
+function crlExtensions(signer: CrlSigner, c: CrlContent): Buffer {
+  const exts: Buffer[] = [
+    // §5.2.1 authorityKeyIdentifier (keyIdentifier method), §5.2.3 cRLNumber: both MUST.
+    authorityKeyIdentifierExtension(signer.keyIdentifier),
+    extension(OID.cRLNumber, false, int(c.crlNumber)),
+  ];
+  // §5.2.4 deltaCRLIndicator ::= BaseCRLNumber, critical.
+  if (c.baseCrlNumber !== undefined) exts.push(extension(OID.deltaCRLIndicator, true, int(c.baseCrlNumber)));
+  // §5.2.5 IssuingDistributionPoint ::= SEQUENCE {
+  //   distributionPoint [0] DistributionPointName OPTIONAL, onlyContainsUserCerts [1] BOOLEAN DEFAULT FALSE,
+  //   onlyContainsCACerts [2] BOOLEAN DEFAULT FALSE, … }, critical. Never an empty SEQUENCE.
+  if (c.distributionPointUrl || c.onlyCaCerts) {
+    const idp: Buffer[] = [];
+    if (c.distributionPointUrl) idp.push(distributionPointName(c.distributionPointUrl));
+    if (c.onlyCaCerts) idp.push(ctx(2, false, Buffer.from([0xff])));
+    exts.push(extension(OID.issuingDistributionPoint, true, seq(...idp)));
+  }
+  // §5.2.6 FreshestCRL ::= CRLDistributionPoints, non-critical.
+  if (c.freshestUrl) exts.push(extension(OID.freshestCRL, false, seq(seq(distributionPointName(c.freshestUrl)))));
+  return ctx(0, true, seq(...exts));
+}
+
+/** Room for the signature after the TBS (RSA-4096 is 512 octets; ECDSA P-384 at most 104). */
+const signatureRoom = 1024;
+
+function header(buf: Buffer, off: number, tag: number, len: number): number {
+  buf[off] = tag;
+  return writeLength(buf, off + 1, len);
+}
+
+/**
+ * Builds and signs one CRL from entries streamed in pages (ordered or not),
+ * plus removeFromCRL entries for a delta CRL.
+ *
+ *   CertificateList ::= SEQUENCE { tbsCertList TBSCertList, signatureAlgorithm AlgorithmIdentifier, signatureValue BIT STRING }
+ *   TBSCertList ::= SEQUENCE { version Version OPTIONAL -- v2 --, signature AlgorithmIdentifier, issuer Name,
+ *     thisUpdate Time, nextUpdate Time OPTIONAL, revokedCertificates SEQUENCE OF … OPTIONAL,
+ *     crlExtensions [0] EXPLICIT Extensions OPTIONAL }
+ */
+export async function buildCrl(
+  signer: CrlSigner,
+  content: CrlContent,
+  revoked: AsyncIterable<readonly RevokedEntry[]> | Iterable<readonly RevokedEntry[]>,
+  removed: readonly RemovedEntry[] = [],
+): Promise<BuiltCrl> {
+  if (content.nextUpdate <= content.thisUpdate) throw new PkiError('invalidConfig', 'CRL nextUpdate must be after thisUpdate');
+  if (removed.length && content.baseCrlNumber === undefined) throw new PkiError('malformed', 'removeFromCRL entries belong in delta CRLs only');
+  const encoder = new EntryEncoder();
+  for await (const page of revoked) encoder.addRevoked(page);
+  encoder.addRemoved(removed);
+
+  // §5.1.2.1 version v2 (INTEGER 1) because the CRL has extensions.
+  const prefix = Buffer.concat([int(1), signer.signatureAlgorithm, signer.subjectDer, time(content.thisUpdate), time(content.nextUpdate)]);
+  const extensions = crlExtensions(signer, content);
+  // §5.1.2.6: when there are no revoked certificates, the list is absent (not empty).
+  const listLen = encoder.count ? 1 + lengthSize(encoder.length) + encoder.length : 0;
+  const tbsContent = prefix.length + listLen + extensions.length;
+  const tbsLen = 1 + lengthSize(tbsContent) + tbsContent;
+  const alg = signer.signatureAlgorithm;
+
+  // One allocation holds the whole CertificateList: room for its header, the
+  // TBS, then the algorithm and signature written after signing.
+  const lead = 6;
+  const out = Buffer.allocUnsafe(lead + tbsLen + alg.length + 6 + signatureRoom);
+  let off = header(out, lead, Tag.SEQUENCE, tbsContent);
+  off += prefix.copy(out, off);
+  if (encoder.count) {
+    off = header(out, off, Tag.SEQUENCE, encoder.length);
+    const chunks = encoder.take();
+    for (let i = 0; i < chunks.length; i++) {
+      off += chunks[i]!.copy(out, off);
+      chunks[i] = Buffer.alloc(0); // let the page go as soon as it is copied
+    }
+  }
+  off += extensions.copy(out, off);
+  const tbs = out.subarray(lead, off);
+
+  const signature = await signer.sign(tbs);
+  const bitLen = 1 + signature.length;
+  const outerContent = tbsLen + alg.length + 1 + lengthSize(bitLen) + bitLen;
+  if (signature.length > signatureRoom) {
+    // A signature bigger than the room left (RSA over 8192 bits): one more copy.
+    const der = seq(tbs, alg, tlv(Tag.BIT_STRING, Buffer.from([0]), signature));
+    return { der, entries: encoder.count };
+  }
+  off += alg.copy(out, off);
+  off = header(out, off, Tag.BIT_STRING, bitLen);
+  out[off++] = 0; // no unused bits
+  off += signature.copy(out, off);
+  const start = lead - 1 - lengthSize(outerContent);
+  header(out, start, Tag.SEQUENCE, outerContent);
+  return { der: out.subarray(start, off), entries: encoder.count };
+}

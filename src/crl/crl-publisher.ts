@@ -1,117 +1,244 @@
 /**
- * Publishes CRLs for every CA this node knows: one complete CRL per shard
- * (the URL each certificate carries), a full CRL for tools that want one, and
- * a delta CRL of the full CRL. Numbers come from the database sequence, so
- * several nodes never publish two CRLs under one number; every node serves
- * the highest number it has seen. A failed generation keeps the last good CRL.
+ * Keeps every CRL of every CA current and serves them from memory.
+ *
+ * Per CA: one complete CRL per shard (the URL each certificate carries), a
+ * full CRL for tools that want one, and a delta of the full CRL. CRL numbers
+ * come from the database sequence, so several nodes never publish two CRLs
+ * under one number, and every node serves the highest number it has seen.
+ *
+ * Schedule (docs/crl.md): a pass every few seconds (at most a quarter of
+ * `delaySeconds`) picks up status changes — told directly on this node, polled
+ * from the database for other nodes — and regenerates the shards they touch
+ * plus the full CRL's delta, so many revocations make one CRL per shard. Every
+ * scope is also regenerated at half its validity. The full CRL, the expensive
+ * one, is regenerated on that schedule only (or when its delta grows large);
+ * its delta carries the changes in between. A failed generation is logged and
+ * audited, the last good CRL stays served, and the scope is retried with backoff.
  */
+import { createHash } from 'node:crypto';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { CaUrls } from '../ca/issuer.js';
+import type { CertificateRepository, RevokedEntry } from '../ca/ports.js';
 import { crlShardOf } from '../ca/serial.js';
-import type { CertificateRepository } from '../ca/ports.js';
 import type { Clock } from '../clock/clock.js';
-import { encodeEntries, signCrl, type CrlSigner } from './encode-crl.js';
+import { PkiError } from '../errors/pki-error.js';
+import { buildCrl, type CrlContent, type CrlSigner, type RemovedEntry } from './build.js';
 import type { CrlRecord, CrlRepository } from './ports.js';
+import { crlUrl, parseScope, shardScope } from './scope.js';
 
-/** A CA whose CRLs this node publishes. `signer` is null when its key is not here (an offline root): its CRLs are only served. */
+/** A CA whose CRLs this node publishes or serves. */
 export interface CrlIssuer {
   id: string;
+  /** CRL shards of the certificates it issues (1 for a root). */
   shards: number;
+  /** Null when its key is not unlocked on this node (an offline root): its CRLs are served, never made. */
   signer: CrlSigner | null;
+  /** nextUpdate - thisUpdate for this CA; defaults to the publisher's (an offline root's ARL lives longer). */
+  validitySeconds?: number;
+  /** Only CA certificates in scope (the root's ARL): IDP onlyContainsCACerts. */
+  onlyCaCerts?: boolean;
+  /** Publish a delta of the full CRL (default true; false for an offline root, whose CRLs change only in ceremonies). */
+  deltas?: boolean;
 }
 
+/** The scopes a CA publishes: its shards, the full CRL, and the full CRL's delta unless it has none. */
+export function scopesOf(issuer: CrlIssuer): string[] {
+  const shards = Array.from({ length: issuer.shards }, (_, n) => shardScope(n));
+  return issuer.deltas === false ? [...shards, 'full'] : [...shards, 'full', 'full-delta'];
+}
+
+/** What the publisher needs; all parameters, no defaults from libraries. */
 export interface CrlPublisherOptions {
   crls: CrlRepository;
   certificates: CertificateRepository;
   audit: AuditLog;
   clock: Clock;
   urls: CaUrls;
-  /** nextUpdate - thisUpdate. */
+  /** nextUpdate - thisUpdate; every scope is regenerated at half of it. */
   validitySeconds: number;
-  /** A revocation reaches its shard CRL within this many seconds. */
+  /** A status change reaches its shard CRL and the full CRL's delta within this many seconds. */
   delaySeconds: number;
   log?: (event: Record<string, unknown>) => void;
+  /** Revoked entries per store page (default 10,000): the most entry objects held at once. */
+  pageSize?: number;
+  /** CRLs kept per scope in the database (default 3). */
+  keep?: number;
 }
 
-/** Scope names: 'shard-<n>', 'full', 'full-delta'. URLs: /crl/{ca}/{n}.crl, /crl/{ca}/full.crl, /crl/{ca}/full-delta.crl. */
-export const scopeOfPath = (file: string): string | null => {
-  const m = /^(\d{1,4}|full|full-delta)\.crl$/.exec(file);
-  return m ? (/^\d/.test(m[1]!) ? `shard-${Number(m[1])}` : m[1]!) : null;
-};
+/** Status changes older than the base CRL by this much still go into its delta (commit lag, clock skew between nodes). */
+const deltaOverlapMs = 5 * 60_000;
+/** Polls for other nodes' changes overlap by this much (a revokedAt is stamped before its commit). */
+const pollOverlapMs = 10_000;
+/** The full CRL is rebuilt when its delta holds more than this many entries (or a tenth of the base). */
+const deltaRebaseEntries = 1_000;
+const maxBackoffMs = 5 * 60_000;
+const pruneEveryMs = 10 * 60_000;
+
+interface Dirty {
+  shards: Set<number>;
+  delta: boolean;
+}
 
 export class CrlPublisher {
   private readonly issuers = new Map<string, CrlIssuer>();
-  /** Newest CRL per `${caId}/${scope}` held in memory: serving is a lookup. */
+  /** Newest CRL per `${caId}/${scope}`: serving is a map lookup. */
   private readonly current = new Map<string, CrlRecord>();
-  private readonly dirty = new Map<string, Set<number>>();
-  private lastFull = new Map<string, number>();
-  private timer: NodeJS.Timeout | undefined;
+  private readonly dirty = new Map<string, Dirty>();
+  private readonly failures = new Map<string, { count: number; retryAt: number }>();
+  /** Changes this node was told about directly: `${issuer}/${serial}` → when. Polling skips them. */
+  private readonly told = new Map<string, number>();
   private polledAt: Date;
+  private prunedAt = 0;
+  private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> = Promise.resolve();
+  private queued: Promise<void> | null = null;
 
   constructor(private readonly o: CrlPublisherOptions) {
-    this.polledAt = o.clock.now();
+    // Start polling a little in the past: a change another node made just
+    // before this one started, but did not publish, is picked up.
+    this.polledAt = new Date(o.clock.now().getTime() - o.delaySeconds * 1000 - pollOverlapMs);
   }
 
+  /** Adds (or replaces) a CA. */
   addIssuer(issuer: CrlIssuer): void {
+    if (!Number.isInteger(issuer.shards) || issuer.shards < 1) throw new PkiError('invalidConfig', `CA ${issuer.id}: CRL shards must be a positive integer`);
     this.issuers.set(issuer.id, issuer);
   }
 
-  /** The CRL to serve, or undefined. */
+  /** The CRL to serve for a scope (newest held), or undefined. A memory lookup. */
   get(caId: string, scope: string): CrlRecord | undefined {
     return this.current.get(`${caId}/${scope}`);
   }
 
-  /** Tells the publisher a certificate's status changed (this node); other nodes' changes arrive by polling. */
-  statusChanged(issuerId: string, _serialHex: string, crlShard: number): void {
-    const set = this.dirty.get(issuerId) ?? new Set<number>();
-    set.add(crlShard);
-    this.dirty.set(issuerId, set);
+  /** Every CRL held, one per CA and scope. */
+  held(): CrlRecord[] {
+    return [...this.current.values()];
   }
 
-  private url(caId: string, scope: string): string {
-    return scope === 'full' ? this.o.urls.crl(caId, 0).replace(/\/0\.crl$/, '/full.crl') : scope === 'full-delta' ? this.o.urls.crl(caId, 0).replace(/\/0\.crl$/, '/full-delta.crl') : this.o.urls.crl(caId, Number(scope.slice(6)));
+  /** The CAs known to this publisher. */
+  cas(): CrlIssuer[] {
+    return [...this.issuers.values()];
   }
 
-  /** Builds, signs and stores one CRL of a scope; returns it. */
-  async generate(caId: string, scope: string): Promise<CrlRecord> {
+  /** RevocationListener: a certificate of `issuerId` in `crlShard` changed status on this node. */
+  statusChanged(issuerId: string, serialHex: string, crlShard: number): void {
+    this.told.set(`${issuerId}/${serialHex}`, this.o.clock.now().getTime());
+    this.markDirty(issuerId, crlShard);
+  }
+
+  /** Schedules shard `shard` of `issuerId` (and the full CRL's delta) for the next pass. */
+  markDirty(issuerId: string, shard: number): void {
+    let d = this.dirty.get(issuerId);
+    if (!d) this.dirty.set(issuerId, (d = { shards: new Set(), delta: false }));
+    d.shards.add(shard);
+    d.delta = true;
+  }
+
+  /**
+   * Builds, signs, stores and starts serving one CRL of a scope; throws when
+   * it cannot (no key here, no base CRL for a delta, store or signing failure).
+   */
+  async generate(caId: string, scope: string, opts: { validitySeconds?: number } = {}): Promise<CrlRecord> {
     const issuer = this.issuers.get(caId);
-    if (!issuer?.signer) throw new Error(`no signing key for CA ${caId} on this node`);
+    if (!issuer) throw new PkiError('notFound', `CA ${caId} has no CRLs here`);
+    if (!issuer.signer) throw new PkiError('notFound', `the key of CA ${caId} is not unlocked on this node`);
+    const parsed = parseScope(scope);
+    if (!parsed || (parsed.kind === 'shard' && parsed.shard >= issuer.shards) || (parsed.kind === 'full-delta' && issuer.deltas === false)) throw new PkiError('malformed', `CA ${caId} has no CRL scope "${scope}"`);
+    const started = performance.now();
     const now = this.o.clock.now();
     const thisUpdate = new Date(Math.floor(now.getTime() / 1000) * 1000);
-    const nextUpdate = new Date(thisUpdate.getTime() + this.o.validitySeconds * 1000);
-    const entries: Buffer[] = [];
-    let released: { serialHex: string; at: Date }[] = [];
-    let baseCrlNumber: bigint | undefined;
-    if (scope === 'full-delta') {
-      // RFC 5280 §5.2.4: changes since the complete CRL it builds on.
-      const base = await this.latest(caId, 'full');
-      if (!base) throw new Error(`no complete CRL for ${caId} yet`);
-      baseCrlNumber = base.crlNumber;
-      const changes = await this.o.certificates.changedSince(caId, null, base.thisUpdate);
-      encodeEntries(changes.revoked, entries);
-      released = changes.released.map((serialHex) => ({ serialHex, at: thisUpdate }));
-    } else {
-      const shard = scope === 'full' ? null : Number(scope.slice(6));
-      for await (const page of this.o.certificates.revokedEntries(caId, shard, { notAfterAfter: now })) encodeEntries(page, entries);
-    }
+    const nextUpdate = new Date(thisUpdate.getTime() + (opts.validitySeconds ?? issuer.validitySeconds ?? this.o.validitySeconds) * 1000);
+
+    // Step 1: draw the number before reading. Every status change committed
+    // before the draw is then in this CRL, and a later change makes its node
+    // draw a higher number: the highest number is never missing a change
+    // that a lower one has (docs/crl.md, "several nodes").
     const crlNumber = await this.o.crls.nextCrlNumber(caId);
-    const der = await signCrl(issuer.signer, entries, {
-      crlNumber,
-      thisUpdate,
-      nextUpdate,
-      // A shard names its URL in a critical IDP so relying parties know it covers only part of the CA (RFC 5280
-      // §5.2.5). With one shard (a root's ARL) the CRL is complete for the CA and carries no IDP: OpenSSL's
-      // -crl_check_all then also accepts it for the self-signed root, which has no distribution point.
-      ...(scope.startsWith('shard-') && issuer.shards > 1 ? { distributionPointUrl: this.url(caId, scope) } : {}),
-      ...(scope === 'full' ? { freshestUrl: this.url(caId, 'full-delta') } : {}),
-      ...(baseCrlNumber !== undefined ? { baseCrlNumber, released } : {}),
-    });
-    const rec: CrlRecord = { caId, scope, crlNumber, baseCrlNumber: baseCrlNumber ?? null, thisUpdate, nextUpdate, entries: entries.length + released.length, der };
+
+    // Step 2: the scope's content, streamed page by page into the encoder.
+    const content: CrlContent = { crlNumber, thisUpdate, nextUpdate, ...(issuer.onlyCaCerts ? { onlyCaCerts: true } : {}) };
+    let revoked: AsyncIterable<RevokedEntry[]> | Iterable<RevokedEntry[]>;
+    let removed: RemovedEntry[] = [];
+    let baseCrlNumber: bigint | null = null;
+    switch (parsed.kind) {
+      case 'shard':
+        // RFC 5280 §5.2.5: the IDP names exactly the URL in the certificates' CDP.
+        // A CA with one shard (a root) has no IDP name: its CRL covers every
+        // certificate it issued, so it also serves for a certificate without
+        // a CDP, like the root itself under `openssl verify -crl_check_all`.
+        if (issuer.shards > 1) content.distributionPointUrl = crlUrl(this.o.urls, caId, scope);
+        revoked = this.o.certificates.revokedEntries(caId, parsed.shard, { notAfterAfter: now, pageSize: this.o.pageSize ?? 10_000 });
+        break;
+      case 'full':
+        // Complete for the whole CA, so no IDP (a CRL with an IDP covers only
+        // certificates whose CDP matches it, §6.3.3); the delta carries changes.
+        if (issuer.deltas !== false) content.freshestUrl = crlUrl(this.o.urls, caId, 'full-delta');
+        revoked = this.o.certificates.revokedEntries(caId, null, { notAfterAfter: now, pageSize: this.o.pageSize ?? 10_000 });
+        break;
+      case 'full-delta': {
+        // §5.2.4: changes since the complete CRL it names, same scope (no IDP).
+        const base = await this.o.crls.latest(caId, 'full');
+        if (!base) throw new PkiError('notFound', `CA ${caId} has no full CRL yet to base a delta on`);
+        this.remember(base);
+        baseCrlNumber = content.baseCrlNumber = base.crlNumber;
+        const changes = await this.o.certificates.changedSince(caId, null, new Date(base.thisUpdate.getTime() - deltaOverlapMs));
+        revoked = [changes.revoked];
+        removed = changes.released.map((serialHex) => ({ serialHex, removedAt: thisUpdate }));
+        break;
+      }
+    }
+
+    // Step 3: sign once, store, serve; the audit event carries the digest of what was published.
+    const built = await buildCrl(issuer.signer, content, revoked, removed);
+    const rec: CrlRecord = { caId, scope, crlNumber, baseCrlNumber, thisUpdate, nextUpdate, entries: built.entries, der: built.der };
     await this.o.crls.insert(rec);
     this.remember(rec);
+    const ms = Math.round(performance.now() - started);
+    await this.o.audit.record('crl.published', 'trellis', {
+      ca: caId, scope, crlNumber: crlNumber.toString(), entries: built.entries, sha256: createHash('sha256').update(built.der).digest('hex'),
+      thisUpdate: thisUpdate.toISOString(), nextUpdate: nextUpdate.toISOString(),
+    });
+    this.o.log?.({ level: 'info', msg: 'CRL published', ca: caId, scope, crlNumber: crlNumber.toString(), entries: built.entries, bytes: built.der.length, ms });
     return rec;
   }
+
+  /** Loads the newest CRL of every scope of every CA from the database (what other nodes published). */
+  async refresh(): Promise<void> {
+    for (const issuer of this.issuers.values()) await this.loadNewer(issuer.id);
+  }
+
+  /**
+   * One pass: pick up what other nodes published and changed, then regenerate
+   * what is dirty or past half its life. Passes never overlap; calls made
+   * while one runs share the next. Never rejects: failures are logged and audited.
+   */
+  tick(): Promise<void> {
+    if (this.queued) return this.queued;
+    const next = this.running.then(() => {
+      this.queued = null;
+      return this.pass();
+    });
+    this.queued = next.catch((err: unknown) => this.report('CRL pass failed', {}, err));
+    this.running = this.queued;
+    return this.queued;
+  }
+
+  /** Starts the schedule. */
+  start(): void {
+    if (this.timer) return;
+    const passMs = Math.min(5000, Math.max(1000, Math.floor((this.o.delaySeconds * 1000) / 4)));
+    this.timer = setInterval(() => void this.tick(), passMs);
+    this.timer.unref();
+  }
+
+  /** Stops the schedule and waits for a running pass. */
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    await this.running;
+  }
+
+  // ------------------------------------------------------------ internals
 
   private remember(rec: CrlRecord): void {
     const k = `${rec.caId}/${rec.scope}`;
@@ -119,68 +246,116 @@ export class CrlPublisher {
     if (!have || have.crlNumber < rec.crlNumber) this.current.set(k, rec);
   }
 
-  private async latest(caId: string, scope: string): Promise<CrlRecord | null> {
-    const rec = await this.o.crls.latest(caId, scope);
-    if (rec) this.remember(rec);
-    return this.current.get(`${caId}/${scope}`) ?? rec;
-  }
-
-  /** Generates, keeping the last good CRL and auditing the failure when it fails. */
-  private async safeGenerate(caId: string, scope: string): Promise<void> {
-    try {
-      await this.generate(caId, scope);
-    } catch (err) {
-      this.o.log?.({ level: 'error', msg: 'CRL generation failed; serving the last good CRL', ca: caId, scope, error: String((err as Error)?.message ?? err) });
-      await this.o.audit.record('crl.generation_failed', 'trellis', { ca: caId, scope, error: String((err as Error)?.message ?? err) });
+  private async loadNewer(caId: string): Promise<void> {
+    for (const meta of await this.o.crls.latestAll(caId)) {
+      const have = this.current.get(`${caId}/${meta.scope}`);
+      if (have && have.crlNumber >= meta.crlNumber) continue;
+      const rec = await this.o.crls.latest(caId, meta.scope);
+      if (rec) this.remember(rec);
     }
   }
 
-  /**
-   * One pass: load what other nodes published, pick up status changes made on
-   * other nodes, then regenerate what is dirty or past half its life.
-   */
-  async tick(): Promise<void> {
-    const run = this.running.then(() => this.pass());
-    this.running = run.catch(() => undefined);
-    return run;
+  /** Status changes made on other nodes (and this one, skipped when it was told directly). */
+  private async pollChanges(now: Date): Promise<void> {
+    const since = new Date(this.polledAt.getTime() - pollOverlapMs);
+    const limit = 10_000;
+    const changes = await this.o.certificates.statusChangedSince(since, limit);
+    this.polledAt = now;
+    if (changes.length >= limit) {
+      // More than one page of changes: every shard may be touched.
+      for (const issuer of this.issuers.values()) for (let n = 0; n < issuer.shards; n++) this.markDirty(issuer.id, n);
+      return;
+    }
+    for (const c of changes) {
+      const issuer = this.issuers.get(c.issuerId);
+      if (!issuer) continue;
+      const toldAt = this.told.get(`${c.issuerId}/${c.serialHex}`);
+      if (toldAt !== undefined && toldAt >= c.at.getTime()) continue;
+      this.markDirty(c.issuerId, crlShardOf(c.serialHex, issuer.shards));
+      this.told.set(`${c.issuerId}/${c.serialHex}`, now.getTime());
+    }
+    for (const [k, at] of this.told) if (at < since.getTime() - pollOverlapMs) this.told.delete(k);
+  }
+
+  /** True when a scope has no CRL yet or is past half its life. */
+  private due(caId: string, scope: string, now: number): boolean {
+    const c = this.current.get(`${caId}/${scope}`);
+    return !c || now >= c.thisUpdate.getTime() + (c.nextUpdate.getTime() - c.thisUpdate.getTime()) / 2;
+  }
+
+  private deltaTooBig(caId: string): boolean {
+    const base = this.current.get(`${caId}/full`);
+    const delta = this.current.get(`${caId}/full-delta`);
+    return !!base && !!delta && delta.baseCrlNumber === base.crlNumber && delta.entries > Math.max(deltaRebaseEntries, base.entries / 10);
+  }
+
+  /** Generates unless the scope is backing off after failures; true when a new CRL was published. */
+  private async safeGenerate(issuer: CrlIssuer, scope: string, now: number): Promise<boolean> {
+    const k = `${issuer.id}/${scope}`;
+    const failed = this.failures.get(k);
+    if (failed && now < failed.retryAt) return false;
+    try {
+      await this.generate(issuer.id, scope);
+      this.failures.delete(k);
+      return true;
+    } catch (err) {
+      const count = (failed?.count ?? 0) + 1;
+      this.failures.set(k, { count, retryAt: now + Math.min(maxBackoffMs, 1000 * 2 ** Math.min(count, 16)) });
+      await this.report('CRL generation failed; serving the last good CRL', { ca: issuer.id, scope, failures: count }, err);
+      return false;
+    }
+  }
+
+  /** Logs a failure and records it in the audit log; an audit failure is logged too (never thrown into the schedule). */
+  private async report(msg: string, data: Record<string, unknown>, err: unknown): Promise<void> {
+    const error = err instanceof Error ? err.message : String(err);
+    this.o.log?.({ level: 'error', msg, ...data, error });
+    try {
+      await this.o.audit.record('crl.generation_failed', 'trellis', { ...data, error });
+    } catch (auditErr) {
+      this.o.log?.({ level: 'error', msg: 'audit event for a CRL failure could not be written', error: auditErr instanceof Error ? auditErr.message : String(auditErr) });
+    }
   }
 
   private async pass(): Promise<void> {
     const now = this.o.clock.now();
-    for (const c of await this.o.certificates.statusChangedSince(this.polledAt, 10_000)) this.statusChanged(c.issuerId, c.serialHex, crlShardOf(c.serialHex, this.issuers.get(c.issuerId)?.shards ?? 1));
-    this.polledAt = now;
+    const t = now.getTime();
+    await this.pollChanges(now);
     for (const issuer of this.issuers.values()) {
-      for (const meta of await this.o.crls.latestAll(issuer.id)) {
-        const have = this.current.get(`${issuer.id}/${meta.scope}`);
-        if (!have || have.crlNumber < meta.crlNumber) await this.latest(issuer.id, meta.scope);
-      }
+      await this.loadNewer(issuer.id);
       if (!issuer.signer) continue;
-      const stale = (scope: string) => {
-        const c = this.current.get(`${issuer.id}/${scope}`);
-        return !c || now.getTime() >= c.thisUpdate.getTime() + (c.nextUpdate.getTime() - c.thisUpdate.getTime()) / 2;
-      };
-      const dirty = this.dirty.get(issuer.id) ?? new Set<number>();
+      const dirty = this.dirty.get(issuer.id);
       this.dirty.delete(issuer.id);
-      for (let n = 0; n < issuer.shards; n++) if (dirty.has(n) || stale(`shard-${n}`)) await this.safeGenerate(issuer.id, `shard-${n}`);
-      // The full CRL can be large: regenerate it on schedule, and after changes at most once per delay.
-      const fullDue = stale('full') || (dirty.size > 0 && now.getTime() - (this.lastFull.get(issuer.id) ?? 0) >= this.o.delaySeconds * 1000);
-      if (fullDue) {
-        await this.safeGenerate(issuer.id, 'full');
-        this.lastFull.set(issuer.id, now.getTime());
+      const retry = (shard?: number) => {
+        if (shard !== undefined) this.markDirty(issuer.id, shard);
+        else {
+          const d = this.dirty.get(issuer.id) ?? { shards: new Set<number>(), delta: false };
+          d.delta = true;
+          this.dirty.set(issuer.id, d);
+        }
+      };
+      // Shards first: they are what certificates point at.
+      for (let n = 0; n < issuer.shards; n++) {
+        const scope = shardScope(n);
+        const wanted = dirty?.shards.has(n) === true;
+        if ((wanted || this.due(issuer.id, scope, t)) && !(await this.safeGenerate(issuer, scope, t)) && wanted) retry(n);
       }
-      if (fullDue || dirty.size > 0 || stale('full-delta')) await this.safeGenerate(issuer.id, 'full-delta');
+      const fullNew = (this.due(issuer.id, 'full', t) || this.deltaTooBig(issuer.id)) && (await this.safeGenerate(issuer, 'full', t));
+      const deltaWanted = dirty?.delta === true;
+      if (issuer.deltas !== false && (fullNew || deltaWanted || this.due(issuer.id, 'full-delta', t)) && this.current.has(`${issuer.id}/full`)) {
+        if (!(await this.safeGenerate(issuer, 'full-delta', t)) && deltaWanted) retry();
+      }
     }
-  }
-
-  /** Starts the schedule: a pass every few seconds, so changes show within `delaySeconds`. */
-  start(): void {
-    const every = Math.max(1, Math.min(5, Math.floor(this.o.delaySeconds / 4))) * 1000;
-    this.timer = setInterval(() => void this.tick(), every);
-    this.timer.unref();
-  }
-
-  async stop(): Promise<void> {
-    clearInterval(this.timer);
-    await this.running;
+    if (t - this.prunedAt >= pruneEveryMs) {
+      this.prunedAt = t;
+      for (const issuer of this.issuers.values()) {
+        if (!issuer.signer) continue;
+        try {
+          await this.o.crls.prune(issuer.id, this.o.keep ?? 3);
+        } catch (err) {
+          await this.report('pruning old CRLs failed', { ca: issuer.id }, err);
+        }
+      }
+    }
   }
 }

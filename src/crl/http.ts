@@ -1,33 +1,55 @@
-/** Serves CRLs at their distribution point URLs from memory (node:http hot path). */
+/** Serves CRLs at their distribution point URLs from memory (the node:http hot path, no express). */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { scopeOfPath, type CrlPublisher } from './crl-publisher.js';
+import { systemClock } from '../clock/clock.js';
+import type { CrlRecord } from './ports.js';
+import { scopeOfFile } from './scope.js';
 
-const path = /^\/crl\/([a-z0-9][a-z0-9-]{0,62})\/([a-z0-9-]{1,16}\.crl)$/;
+/** What the handler needs of a publisher: the CRL held for a scope. */
+export interface CrlSource {
+  get(caId: string, scope: string): CrlRecord | undefined;
+}
+
+const crlPath = /^\/crl\/([a-z0-9][a-z0-9-]{0,62})\/([a-z0-9-]{1,20}\.crl)$/;
+
+/** RFC 9457 problem document for an unknown CRL. */
+const notFoundBody = JSON.stringify({ type: 'about:blank', title: 'Not Found', status: 404, detail: 'no such CRL' });
 
 /**
- * GET/HEAD /crl/{ca}/{n}.crl, /crl/{ca}/full.crl, /crl/{ca}/full-delta.crl:
- * DER `application/pkix-crl`, cacheable until nextUpdate. Returns true when it answered.
+ * GET/HEAD `/crl/{caId}/{n}.crl`, `/crl/{caId}/full.crl`, `/crl/{caId}/full-delta.crl`:
+ * 200 `application/pkix-crl` DER (RFC 5280 §4.2.1.13, RFC 2585 §4.2), cacheable
+ * until nextUpdate; 304 on a matching If-None-Match; 404 problem+json for an
+ * unknown CA or scope. Returns true when it answered, false for any other path
+ * or method (the caller goes on to express). Never throws.
  */
-export function crlHandler(publisher: CrlPublisher, now: () => Date): (req: IncomingMessage, res: ServerResponse) => boolean {
+export function crlHandler(publisher: CrlSource, now: () => Date = () => systemClock.now()): (req: IncomingMessage, res: ServerResponse) => boolean {
   return (req, res) => {
-    const m = path.exec(req.url ?? '');
-    if (!m || (req.method !== 'GET' && req.method !== 'HEAD')) return false;
-    const scope = scopeOfPath(m[2]!);
-    const crl = scope ? publisher.get(m[1]!, scope) : undefined;
+    if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+    const url = req.url ?? '';
+    if (!url.startsWith('/crl/')) return false;
+    const m = crlPath.exec(url.split('?', 1)[0]!);
+    const scope = m ? scopeOfFile(m[2]!) : null;
+    const crl = m && scope ? publisher.get(m[1]!, scope) : undefined;
     if (!crl) {
-      res.writeHead(404, { 'content-type': 'application/problem+json' });
-      res.end(JSON.stringify({ type: 'urn:trellis:problem:notFound', title: 'Not found', status: 404, detail: 'no such CRL' }));
+      res.writeHead(404, { 'content-type': 'application/problem+json', 'content-length': Buffer.byteLength(notFoundBody), 'cache-control': 'no-store' });
+      res.end(req.method === 'HEAD' ? undefined : notFoundBody);
       return true;
     }
+    // Caches may hold the CRL until nextUpdate, never beyond (a stale CRL is
+    // still served after a failed regeneration, with max-age 0).
     const maxAge = Math.max(0, Math.floor((crl.nextUpdate.getTime() - now().getTime()) / 1000));
-    res.writeHead(200, {
-      'content-type': 'application/pkix-crl',
-      'content-length': crl.der.length,
-      'cache-control': `public, max-age=${maxAge}, no-transform, must-revalidate`,
+    const etag = `"${crl.crlNumber.toString()}"`;
+    const headers = {
+      'cache-control': `public, max-age=${maxAge}, no-transform`,
       expires: crl.nextUpdate.toUTCString(),
       'last-modified': crl.thisUpdate.toUTCString(),
-      etag: `"${crl.crlNumber.toString(16)}"`,
-    });
+      etag,
+    };
+    if (req.headers['if-none-match']?.split(/\s*,\s*/).includes(etag)) {
+      res.writeHead(304, headers);
+      res.end();
+      return true;
+    }
+    res.writeHead(200, { ...headers, 'content-type': 'application/pkix-crl', 'content-length': crl.der.length });
     res.end(req.method === 'HEAD' ? undefined : crl.der);
     return true;
   };

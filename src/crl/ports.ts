@@ -1,4 +1,4 @@
-/** A CRL as published. `scope` is 'full', 'shard-<n>', 'delta' or 'delta-shard-<n>'. */
+/** A CRL as published. `scope` is 'shard-<n>', 'full' or 'full-delta' (src/crl/scope.ts). */
 export interface CrlRecord {
   caId: string;
   scope: string;

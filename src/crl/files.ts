@@ -1,0 +1,71 @@
+/**
+ * `trellis crl publish`: writes every current CRL to files for offline
+ * distribution, in the same layout as the URLs (`<dir>/<caId>/<n>.crl`), so
+ * the directory can be copied to any web server under `/crl/`.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { scopesOf, type CrlPublisher } from './crl-publisher.js';
+import { fileOfScope } from './scope.js';
+
+/** One CRL written: DER at `derPath`, PEM (RFC 7468 "X509 CRL") at `pemPath`. */
+export interface PublishedCrlFile {
+  caId: string;
+  scope: string;
+  crlNumber: bigint;
+  entries: number;
+  thisUpdate: Date;
+  nextUpdate: Date;
+  derPath: string;
+  pemPath: string;
+}
+
+/** PEM without building one string per line (a million-entry CRL is 49 MB of DER). */
+function writePem(file: string, der: Buffer): void {
+  const fd = fs.openSync(file, 'w', 0o644);
+  try {
+    fs.writeSync(fd, '-----BEGIN X509 CRL-----\n');
+    const step = 48 * 1024; // 48 octets = one 64-character line
+    for (let i = 0; i < der.length; i += step) {
+      const b64 = der.subarray(i, Math.min(der.length, i + step)).toString('base64');
+      let text = '';
+      for (let j = 0; j < b64.length; j += 64) text += `${b64.slice(j, j + 64)}\n`;
+      fs.writeSync(fd, text);
+    }
+    fs.writeSync(fd, '-----END X509 CRL-----\n');
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Writes through a temporary file and a rename, so a reader never sees half a CRL. */
+function writeAtomically(file: string, write: (tmp: string) => void): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  write(tmp);
+  fs.renameSync(tmp, file);
+}
+
+/**
+ * Writes every CRL of every CA the publisher knows: first, with `regenerate`,
+ * a new CRL of every scope of each CA whose key is unlocked here (throws if
+ * one fails); then the newest of each scope from the database. Files are
+ * replaced (a newer CRL supersedes the older one). Returns what was written.
+ */
+export async function publishCrlFiles(publisher: CrlPublisher, outDir: string, opts: { regenerate?: boolean } = {}): Promise<PublishedCrlFile[]> {
+  if (opts.regenerate) {
+    for (const ca of publisher.cas()) if (ca.signer) for (const scope of scopesOf(ca)) await publisher.generate(ca.id, scope);
+  }
+  await publisher.refresh();
+  const written: PublishedCrlFile[] = [];
+  const held = publisher.held().sort((a, b) => a.caId.localeCompare(b.caId) || a.scope.localeCompare(b.scope, 'en', { numeric: true }));
+  for (const crl of held) {
+    const dir = path.join(outDir, crl.caId);
+    fs.mkdirSync(dir, { recursive: true });
+    const derPath = path.join(dir, fileOfScope(crl.scope));
+    const pemPath = derPath.replace(/\.crl$/, '.pem');
+    writeAtomically(derPath, (tmp) => fs.writeFileSync(tmp, crl.der, { mode: 0o644 }));
+    writeAtomically(pemPath, (tmp) => writePem(tmp, crl.der));
+    written.push({ caId: crl.caId, scope: crl.scope, crlNumber: crl.crlNumber, entries: crl.entries, thisUpdate: crl.thisUpdate, nextUpdate: crl.nextUpdate, derPath, pemPath });
+  }
+  return written;
+}

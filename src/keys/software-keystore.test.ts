@@ -1,7 +1,8 @@
 import { verify } from 'node:crypto';
 import { inspect } from 'node:util';
 import { describe, expect, test } from 'vitest';
-import { isPkiError, PkiError } from '../errors/pki-error.js';
+import { PkiError } from '../errors/pki-error.js';
+import { refusal } from '../../test/helpers/errors.js';
 import type { KeyBlobRecord, KeyBlobRepository } from './ports.js';
 import { SoftwareKeystore } from './software-keystore.js';
 import { keyAlgorithms } from './signing-key.js';
@@ -29,16 +30,6 @@ function memoryBlobs(): KeyBlobRepository & { rows: Map<string, KeyBlobRecord> }
 const fast = { N: 2 ** 10, r: 8, p: 1 };
 const pass = 'correct horse battery staple';
 
-async function rejection(p: Promise<unknown>): Promise<PkiError> {
-  try {
-    await p;
-  } catch (err) {
-    if (isPkiError(err)) return err;
-    throw err;
-  }
-  throw new Error('expected a rejection');
-}
-
 describe('SoftwareKeystore', () => {
   test.each(keyAlgorithms)('round trip: %s generated, stored encrypted, reloaded, signs verifiably', async (alg) => {
     const blobs = memoryBlobs();
@@ -59,7 +50,7 @@ describe('SoftwareKeystore', () => {
     expect(envelope).not.toMatch(/PRIVATE KEY/);
     expect(inspect(key)).toBe('NodeSigningKey(ca-key, ecdsa-p256)');
     expect(JSON.stringify(key)).toBe('{"keyId":"ca-key","algorithm":"ecdsa-p256"}');
-    const err = await rejection(new SoftwareKeystore({ blobs, passphrase: 'wrong passphrase', scrypt: fast }).load('ca-key'));
+    const err = await refusal(new SoftwareKeystore({ blobs, passphrase: 'wrong passphrase', scrypt: fast }).load('ca-key'));
     const all = `${err.message}\n${err.stack}\n${String(err.cause ?? '')}`;
     expect(all).not.toMatch(/PRIVATE KEY|MIG/);
   });
@@ -68,7 +59,7 @@ describe('SoftwareKeystore', () => {
     const blobs = memoryBlobs();
     await new SoftwareKeystore({ blobs, passphrase: pass, scrypt: fast }).generate('ecdsa-p256', { id: 'k1' });
     const before = JSON.stringify([...blobs.rows]);
-    const err = await rejection(new SoftwareKeystore({ blobs, passphrase: 'not the passphrase', scrypt: fast }).load('k1'));
+    const err = await refusal(new SoftwareKeystore({ blobs, passphrase: 'not the passphrase', scrypt: fast }).load('k1'));
     expect(err.type).toBe('badPassphrase');
     expect(err.message).toMatch(/wrong passphrase for key "k1"/);
     expect(JSON.stringify([...blobs.rows])).toBe(before);
@@ -95,7 +86,7 @@ describe('SoftwareKeystore', () => {
     const env = JSON.parse(row.envelope);
     tamper(env);
     row.envelope = JSON.stringify(env);
-    const err = await rejection(new SoftwareKeystore({ blobs, passphrase: pass, scrypt: fast }).load('k1'));
+    const err = await refusal(new SoftwareKeystore({ blobs, passphrase: pass, scrypt: fast }).load('k1'));
     expect(err.type).toBe(type);
   });
 
@@ -103,7 +94,7 @@ describe('SoftwareKeystore', () => {
     const blobs = memoryBlobs();
     await new SoftwareKeystore({ blobs, passphrase: pass, scrypt: fast }).generate('ecdsa-p256', { id: 'k1' });
     blobs.rows.set('k2', { ...blobs.rows.get('k1')!, id: 'k2' });
-    const err = await rejection(new SoftwareKeystore({ blobs, passphrase: pass, scrypt: fast }).load('k2'));
+    const err = await refusal(new SoftwareKeystore({ blobs, passphrase: pass, scrypt: fast }).load('k2'));
     expect(['badPassphrase', 'keyIntegrity']).toContain(err.type);
   });
 
@@ -111,15 +102,15 @@ describe('SoftwareKeystore', () => {
     const blobs = memoryBlobs();
     await new SoftwareKeystore({ blobs, passphrase: pass, scrypt: fast }).generate('ecdsa-p256', { id: 'k1' });
     blobs.rows.get('k1')!.algorithm = 'ecdsa-p384';
-    expect((await rejection(new SoftwareKeystore({ blobs, passphrase: pass, scrypt: fast }).load('k1'))).type).toMatch(/badPassphrase|keyIntegrity/);
+    expect((await refusal(new SoftwareKeystore({ blobs, passphrase: pass, scrypt: fast }).load('k1'))).type).toMatch(/badPassphrase|keyIntegrity/);
   });
 
   test('generate never overwrites an existing id; unknown ids are notFound', async () => {
     const blobs = memoryBlobs();
     const ks = new SoftwareKeystore({ blobs, passphrase: pass, scrypt: fast });
     await ks.generate('ed25519', { id: 'same' });
-    expect((await rejection(ks.generate('ed25519', { id: 'same' }))).type).toBe('conflict');
-    expect((await rejection(ks.load('missing'))).type).toBe('notFound');
+    expect((await refusal(ks.generate('ed25519', { id: 'same' }))).type).toBe('conflict');
+    expect((await refusal(ks.load('missing'))).type).toBe('notFound');
   });
 
   test('default scrypt parameters work (N=2^17)', async () => {

@@ -6,6 +6,7 @@ import { RevocationAuthority } from '../../src/ra/revoke.js';
 import { createToken } from '../../src/tokens/tokens.js';
 import { isPkiError } from '../../src/errors/pki-error.js';
 import { makeCsr } from '../helpers/openssl.js';
+import { refusal } from '../helpers/errors.js';
 import { testPki, testPassphrase, type TestPki } from '../helpers/test-pki.js';
 
 let pki: TestPki;
@@ -19,16 +20,6 @@ afterAll(() => pki?.close());
 async function leaf(name: string) {
   const { csrPem } = await makeCsr(pki.dir, name, `/serialNumber=${name}`);
   return pki.issue('device', csrPem, name);
-}
-
-async function refusal(p: Promise<unknown>) {
-  try {
-    await p;
-  } catch (err) {
-    if (isPkiError(err)) return err;
-    throw err;
-  }
-  throw new Error('expected a refusal');
 }
 
 describe('revocation', () => {

@@ -110,6 +110,17 @@ describe('known answer', () => {
     expect(der.toString('hex')).toBe(katHex);
   });
 
+  test.each([
+    ['too small (entries overflow into pages)', 60],
+    ['exact', 200],
+    ['far too big', 1_000_000],
+  ])('a size hint %s gives the same bytes', async (_name, sizeHint) => {
+    const pages = [katEntries.slice(0, 1), katEntries.slice(1)];
+    const { der } = await buildCrl(katSigner, katContent, pages, [], { sizeHint });
+    expect(der.toString('hex')).toBe(katHex);
+    expect(der.buffer.byteLength).toBeLessThan(4 * der.length + 8192); // no large hint kept alive behind the CRL
+  });
+
   test('the known answer is a v2 CRL whose signature verifies with the CA key', async () => {
     const crl = parseCrl(Buffer.from(katHex, 'hex'));
     expect(crl.version).toBe(1);

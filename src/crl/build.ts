@@ -135,8 +135,9 @@ function writeTime(buf: Buffer, off: number, d: Date, generalized: boolean, what
 }
 
 /**
- * Encodes revokedCertificates entries page by page, each page into one
- * Buffer of exactly its size.
+ * Encodes revokedCertificates entries page by page. Entries go straight into
+ * a target buffer while they fit (when the caller knows roughly how big the
+ * CRL will be), otherwise into one Buffer per page.
  *
  *   revokedCertificates SEQUENCE OF SEQUENCE {
  *     userCertificate    CertificateSerialNumber,
@@ -150,6 +151,14 @@ export class EntryEncoder {
   count = 0;
   /** Bytes encoded so far (the revokedCertificates contents). */
   length = 0;
+  /** Bytes written into the target, from `targetStart`. */
+  inTarget = 0;
+
+  constructor(
+    private readonly target: Buffer | null = null,
+    private readonly targetStart = 0,
+    private readonly targetEnd = 0,
+  ) {}
 
   /** Encodes one page of revoked entries. */
   addRevoked(page: readonly RevokedEntry[]): void {
@@ -174,7 +183,12 @@ export class EntryEncoder {
     this.flush(off, removed.length);
   }
 
-  /** The encoded pages; the encoder is empty afterwards. */
+  /** True when some entries did not fit in the target. */
+  get overflowed(): boolean {
+    return this.chunks.length > 0;
+  }
+
+  /** The pages that did not fit in the target; the encoder forgets them. */
   take(): Buffer[] {
     return this.chunks.splice(0);
   }
@@ -228,7 +242,13 @@ export class EntryEncoder {
 
   private flush(bytes: number, entries: number): void {
     if (bytes === 0) return;
-    this.chunks.push(Buffer.from(this.scratch.subarray(0, bytes)));
+    const at = this.targetStart + this.inTarget;
+    if (this.target && this.chunks.length === 0 && at + bytes <= this.targetEnd) {
+      this.scratch.copy(this.target, at, 0, bytes);
+      this.inTarget += bytes;
+    } else {
+      this.chunks.push(Buffer.from(this.scratch.subarray(0, bytes)));
+    }
     this.count += entries;
     this.length += bytes;
   }
@@ -271,6 +291,10 @@ function header(buf: Buffer, off: number, tag: number, len: number): number {
  * Builds and signs one CRL from entries streamed in pages (ordered or not),
  * plus removeFromCRL entries for a delta CRL.
  *
+ * `sizeHint` (octets, e.g. the previous CRL of the scope plus some room) lets
+ * the entries be written in place in the buffer that becomes the CRL: peak
+ * memory is then about one CRL instead of two. A wrong hint costs a copy.
+ *
  *   CertificateList ::= SEQUENCE { tbsCertList TBSCertList, signatureAlgorithm AlgorithmIdentifier, signatureValue BIT STRING }
  *   TBSCertList ::= SEQUENCE { version Version OPTIONAL -- v2 --, signature AlgorithmIdentifier, issuer Name,
  *     thisUpdate Time, nextUpdate Time OPTIONAL, revokedCertificates SEQUENCE OF … OPTIONAL,
@@ -281,52 +305,67 @@ export async function buildCrl(
   content: CrlContent,
   revoked: AsyncIterable<readonly RevokedEntry[]> | Iterable<readonly RevokedEntry[]>,
   removed: readonly RemovedEntry[] = [],
+  opts: { sizeHint?: number } = {},
 ): Promise<BuiltCrl> {
   if (content.nextUpdate <= content.thisUpdate) throw new PkiError('invalidConfig', 'CRL nextUpdate must be after thisUpdate');
   if (removed.length && content.baseCrlNumber === undefined) throw new PkiError('malformed', 'removeFromCRL entries belong in delta CRLs only');
-  const encoder = new EntryEncoder();
-  for await (const page of revoked) encoder.addRevoked(page);
-  encoder.addRemoved(removed);
-
   // §5.1.2.1 version v2 (INTEGER 1) because the CRL has extensions.
   const prefix = Buffer.concat([int(1), signer.signatureAlgorithm, signer.subjectDer, time(content.thisUpdate), time(content.nextUpdate)]);
   const extensions = crlExtensions(signer, content);
-  // §5.1.2.6: when there are no revoked certificates, the list is absent (not empty).
-  const listLen = encoder.count ? 1 + lengthSize(encoder.length) + encoder.length : 0;
-  const tbsContent = prefix.length + listLen + extensions.length;
-  const tbsLen = 1 + lengthSize(tbsContent) + tbsContent;
   const alg = signer.signatureAlgorithm;
 
-  // One allocation holds the whole CertificateList: room for its header, the
-  // TBS, then the algorithm and signature written after signing.
-  const lead = 6;
-  const out = Buffer.allocUnsafe(lead + tbsLen + alg.length + 6 + signatureRoom);
-  let off = header(out, lead, Tag.SEQUENCE, tbsContent);
-  off += prefix.copy(out, off);
-  if (encoder.count) {
-    off = header(out, off, Tag.SEQUENCE, encoder.length);
+  // Layout of the buffer that becomes the CertificateList: the entries start
+  // at `entriesAt`; the headers (at most 6 octets each) and the prefix are
+  // written right-aligned before them once the entries' length is known; the
+  // extensions, algorithm and signature follow them.
+  const entriesAt = 6 + 6 + prefix.length + 6;
+  const tail = extensions.length + alg.length + 6 + signatureRoom;
+  const hint = Math.max(0, Math.floor(opts.sizeHint ?? 0));
+  let out = hint > 0 ? Buffer.allocUnsafe(entriesAt + hint + tail) : null;
+  const encoder = new EntryEncoder(out, entriesAt, out ? out.length - tail : 0);
+  for await (const page of revoked) encoder.addRevoked(page);
+  encoder.addRemoved(removed);
+  if (!out || encoder.overflowed) {
+    // No hint, or too small a one: one buffer of the exact size, the entries moved in.
+    const exact = Buffer.allocUnsafe(entriesAt + encoder.length + tail);
+    let off = entriesAt;
+    if (out) off += out.copy(exact, off, entriesAt, entriesAt + encoder.inTarget);
     const chunks = encoder.take();
     for (let i = 0; i < chunks.length; i++) {
-      off += chunks[i]!.copy(out, off);
+      off += chunks[i]!.copy(exact, off);
       chunks[i] = Buffer.alloc(0); // let the page go as soon as it is copied
     }
+    out = exact;
   }
-  off += extensions.copy(out, off);
-  const tbs = out.subarray(lead, off);
+
+  let end = entriesAt + encoder.length;
+  end += extensions.copy(out, end);
+  let start = entriesAt;
+  // §5.1.2.6: when there are no revoked certificates, the list is absent (not empty).
+  if (encoder.count) {
+    start -= 1 + lengthSize(encoder.length);
+    header(out, start, Tag.SEQUENCE, encoder.length);
+  }
+  start -= prefix.length;
+  prefix.copy(out, start);
+  const tbsContent = end - start;
+  start -= 1 + lengthSize(tbsContent);
+  header(out, start, Tag.SEQUENCE, tbsContent);
+  const tbs = out.subarray(start, end);
 
   const signature = await signer.sign(tbs);
-  const bitLen = 1 + signature.length;
-  const outerContent = tbsLen + alg.length + 1 + lengthSize(bitLen) + bitLen;
   if (signature.length > signatureRoom) {
     // A signature bigger than the room left (RSA over 8192 bits): one more copy.
-    const der = seq(tbs, alg, tlv(Tag.BIT_STRING, Buffer.from([0]), signature));
-    return { der, entries: encoder.count };
+    return { der: seq(tbs, alg, tlv(Tag.BIT_STRING, Buffer.from([0]), signature)), entries: encoder.count };
   }
-  off += alg.copy(out, off);
-  off = header(out, off, Tag.BIT_STRING, bitLen);
-  out[off++] = 0; // no unused bits
-  off += signature.copy(out, off);
-  const start = lead - 1 - lengthSize(outerContent);
+  end += alg.copy(out, end);
+  end = header(out, end, Tag.BIT_STRING, 1 + signature.length);
+  out[end++] = 0; // no unused bits
+  end += signature.copy(out, end);
+  const outerContent = end - start;
+  start -= 1 + lengthSize(outerContent);
   header(out, start, Tag.SEQUENCE, outerContent);
-  return { der: out.subarray(start, off), entries: encoder.count };
+  const der = out.subarray(start, end);
+  // A hint far above the result would keep the excess alive as long as the CRL.
+  return { der: der.length < out.length * 0.75 ? Buffer.from(der) : der, entries: encoder.count };
 }

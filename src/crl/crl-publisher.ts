@@ -189,7 +189,9 @@ export class CrlPublisher {
     }
 
     // Step 3: sign once, store, serve; the audit event carries the digest of what was published.
-    const built = await buildCrl(issuer.signer, content, revoked, removed);
+    // The previous CRL of the scope sizes the buffer, so the entries are written in place.
+    const previous = this.current.get(`${caId}/${scope}`);
+    const built = await buildCrl(issuer.signer, content, revoked, removed, previous ? { sizeHint: Math.ceil(previous.der.length * 1.05) + 65_536 } : {});
     const rec: CrlRecord = { caId, scope, crlNumber, baseCrlNumber, thisUpdate, nextUpdate, entries: built.entries, der: built.der };
     await this.o.crls.insert(rec);
     this.remember(rec);

@@ -2,12 +2,12 @@ import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sig
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { RevokedEntry } from '../ca/ports.js';
-import { isPkiError } from '../errors/pki-error.js';
 import { children, oid, readOne, readOid, readTime, readUnsigned, seq, Tag, value, type Tlv } from '../pki/der.js';
 import { parseCertificate } from '../pki/certificate.js';
 import { encodeName } from '../pki/name.js';
 import { OID } from '../pki/oids.js';
 import { toPem } from '../pki/pem.js';
+import { refusal } from '../../test/helpers/errors.js';
 import { buildCrl, type CrlContent, type CrlSigner } from './build.js';
 
 // A fixed Ed25519 key (RFC 8032 signatures are deterministic), so the whole
@@ -146,16 +146,6 @@ describe('known answer', () => {
 const content = (over: Partial<CrlContent> = {}): CrlContent => ({ crlNumber: 7n, thisUpdate: at('2026-03-01T00:00:00Z'), nextUpdate: at('2026-03-02T00:00:00Z'), ...over });
 const entry = (serialHex: string, reason = 0, invalidityDate: Date | null = null, revokedAt = at('2026-02-01T10:00:00Z')): RevokedEntry => ({ serialHex, revokedAt, reason, invalidityDate });
 
-async function refusal(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    if (isPkiError(err)) return err.type;
-    throw err;
-  }
-  throw new Error('expected a refusal');
-}
-
 describe('encoding rules', () => {
   test('OpenSSL verifies the signature against the CA certificate', async () => {
     const { der } = await buildCrl(caSigner, content(), [[entry('01', 1)], [entry('02', 4)]]);
@@ -226,12 +216,12 @@ describe('encoding rules', () => {
     ['rejects: a serial that is not hexadecimal', [entry('0g')], 'malformed'],
     ['rejects: an invalid revocation date', [entry('01', 0, null, new Date(NaN))], 'malformed'],
   ])('%s', async (_name, page, type) => {
-    expect(await refusal(buildCrl(caSigner, content(), [page]))).toBe(type);
+    expect((await refusal(buildCrl(caSigner, content(), [page]))).type).toBe(type);
   });
 
   test('rejects: removeFromCRL entries in a complete CRL; nextUpdate not after thisUpdate', async () => {
-    expect(await refusal(buildCrl(caSigner, content(), [], [{ serialHex: '01', removedAt: at('2026-03-01T00:00:00Z') }]))).toBe('malformed');
-    expect(await refusal(buildCrl(caSigner, content({ nextUpdate: at('2026-03-01T00:00:00Z') }), []))).toBe('invalidConfig');
+    expect((await refusal(buildCrl(caSigner, content(), [], [{ serialHex: '01', removedAt: at('2026-03-01T00:00:00Z') }]))).type).toBe('malformed');
+    expect((await refusal(buildCrl(caSigner, content({ nextUpdate: at('2026-03-01T00:00:00Z') }), []))).type).toBe('invalidConfig');
   });
 
   test('streams pages from an async iterator: 200,000 entries, every one present, in order, verified by OpenSSL', async () => {

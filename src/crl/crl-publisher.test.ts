@@ -1,0 +1,477 @@
+import { generateKeyPairSync, sign } from 'node:crypto';
+import fs from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { afterAll, beforeEach, describe, expect, test } from 'vitest';
+import type { AuditLog } from '../audit/audit-log.js';
+import { caUrls } from '../ca/issuer.js';
+import type { CertificateRepository, RevokedEntry } from '../ca/ports.js';
+import { crlShardOf } from '../ca/serial.js';
+import { fixedClock } from '../clock/clock.js';
+import { PkiError } from '../errors/pki-error.js';
+import { children, oid, readOid, readOne, seq, Tag, value } from '../pki/der.js';
+import { encodeName } from '../pki/name.js';
+import { OID } from '../pki/oids.js';
+import type { CrlSigner } from './build.js';
+import { CrlPublisher, scopesOf } from './crl-publisher.js';
+import { publishCrlFiles } from './files.js';
+import { crlHandler } from './http.js';
+import type { CrlRecord, CrlRepository } from './ports.js';
+import { crlUrl, fileOfScope, parseScope, scopeOfFile } from './scope.js';
+
+// ---------------------------------------------------------------- in-memory repositories
+
+/** A CrlRepository over arrays; `failInserts` makes inserts fail (a database outage). */
+function memoryCrls(): CrlRepository & { rows: CrlRecord[]; failInserts: boolean } {
+  const seq = new Map<string, bigint>();
+  const rows: CrlRecord[] = [];
+  const newest = (caId: string, scope: string) => rows.filter((r) => r.caId === caId && r.scope === scope).sort((a, b) => (a.crlNumber < b.crlNumber ? 1 : -1))[0] ?? null;
+  const repo = {
+    rows,
+    failInserts: false,
+    async nextCrlNumber(caId: string) {
+      const n = (seq.get(caId) ?? 0n) + 1n;
+      seq.set(caId, n);
+      return n;
+    },
+    async insert(crl: CrlRecord) {
+      if (repo.failInserts) throw new Error('database unavailable');
+      if (rows.some((r) => r.caId === crl.caId && r.scope === crl.scope && r.crlNumber === crl.crlNumber)) throw new PkiError('conflict', 'duplicate CRL');
+      rows.push(crl);
+    },
+    async latest(caId: string, scope: string) {
+      return newest(caId, scope);
+    },
+    async latestAll(caId: string) {
+      const scopes = new Set(rows.filter((r) => r.caId === caId).map((r) => r.scope));
+      return [...scopes].map((s) => {
+        const { der: _der, ...meta } = newest(caId, s)!;
+        return meta;
+      });
+    },
+    async prune(caId: string, keep: number) {
+      let n = 0;
+      for (const scope of new Set(rows.filter((r) => r.caId === caId).map((r) => r.scope))) {
+        const old = rows.filter((r) => r.caId === caId && r.scope === scope).sort((a, b) => (a.crlNumber < b.crlNumber ? 1 : -1)).slice(keep);
+        for (const o of old) rows.splice(rows.indexOf(o), 1);
+        n += old.length;
+      }
+      return n;
+    },
+  };
+  return repo;
+}
+
+interface MemoryCert {
+  issuerId: string;
+  serialHex: string;
+  crlShard: number;
+  notAfter: Date;
+  status: 'valid' | 'revoked';
+  revokedAt: Date | null;
+  reason: number;
+  invalidityDate: Date | null;
+  holdReleasedAt: Date | null;
+}
+
+/** The revocation part of CertificateRepository over a Map, with helpers to revoke and release. */
+function memoryCertificates(shards: number) {
+  const certs = new Map<string, MemoryCert>();
+  const key = (issuerId: string, serialHex: string) => `${issuerId}/${serialHex}`;
+  const entry = (c: MemoryCert): RevokedEntry => ({ serialHex: c.serialHex, revokedAt: c.revokedAt!, reason: c.reason, invalidityDate: c.invalidityDate });
+  const repo: Pick<CertificateRepository, 'revokedEntries' | 'changedSince' | 'statusChangedSince'> = {
+    async *revokedEntries(issuerId, shard, opts) {
+      const all = [...certs.values()]
+        .filter((c) => c.issuerId === issuerId && c.status === 'revoked' && c.notAfter > opts.notAfterAfter && (shard === null || c.crlShard === shard))
+        .sort((a, b) => a.serialHex.localeCompare(b.serialHex));
+      const size = opts.pageSize ?? 10_000;
+      for (let i = 0; i < all.length; i += size) yield all.slice(i, i + size).map(entry);
+    },
+    async changedSince(issuerId, shard, since) {
+      const mine = [...certs.values()].filter((c) => c.issuerId === issuerId && (shard === null || c.crlShard === shard));
+      return {
+        revoked: mine.filter((c) => c.status === 'revoked' && c.revokedAt! > since).map(entry),
+        released: mine.filter((c) => c.status === 'valid' && c.holdReleasedAt && c.holdReleasedAt > since).map((c) => c.serialHex),
+      };
+    },
+    async statusChangedSince(since, limit) {
+      return [...certs.values()]
+        .flatMap((c) => [c.revokedAt, c.holdReleasedAt].filter((d): d is Date => !!d && d > since).map((at) => ({ issuerId: c.issuerId, serialHex: c.serialHex, at })))
+        .slice(0, limit);
+    },
+  };
+  return {
+    repo: repo as CertificateRepository,
+    /** Adds a valid certificate; returns its shard. */
+    add(issuerId: string, serialHex: string, notAfter: Date): number {
+      const crlShard = crlShardOf(serialHex, shards);
+      certs.set(key(issuerId, serialHex), { issuerId, serialHex, crlShard, notAfter, status: 'valid', revokedAt: null, reason: 0, invalidityDate: null, holdReleasedAt: null });
+      return crlShard;
+    },
+    revoke(issuerId: string, serialHex: string, at: Date, reason: number, invalidityDate: Date | null = null): void {
+      Object.assign(certs.get(key(issuerId, serialHex))!, { status: 'revoked', revokedAt: at, reason, invalidityDate });
+    },
+    release(issuerId: string, serialHex: string, at: Date): void {
+      Object.assign(certs.get(key(issuerId, serialHex))!, { status: 'valid', holdReleasedAt: at });
+    },
+  };
+}
+
+// ---------------------------------------------------------------- set-up
+
+const { privateKey } = generateKeyPairSync('ed25519');
+const goodSigner: CrlSigner = {
+  subjectDer: encodeName({ O: 'Trellis', CN: 'Publisher Test CA' }),
+  keyIdentifier: Buffer.alloc(20, 7),
+  signatureAlgorithm: seq(oid(OID.ed25519)),
+  sign: async (tbs) => sign(null, tbs, privateKey),
+};
+const urls = caUrls('http://pki.test:8080');
+const shards = 4;
+const start = new Date('2026-05-01T00:00:00Z');
+const inAYear = new Date('2027-05-01T00:00:00Z');
+
+/** Serials of a CRL and its extension OIDs, read back with the DER reader. */
+function readCrl(der: Buffer) {
+  const tbs = children(children(readOne(der, Tag.SEQUENCE))[0]!);
+  const list = tbs.find((t, i) => i > 4 && t.tag === Tag.SEQUENCE);
+  const exts = children(children(tbs.find((t) => t.tag === 0xa0)!)[0]!).map((e) => readOid(children(e)[0]!));
+  const entries = list
+    ? children(list).map((e) => {
+        const c = children(e);
+        const reasonExt = c[2] && children(c[2]).find((x) => readOid(children(x)[0]!) === OID.reasonCode);
+        return { serialHex: value(c[0]!).toString('hex'), reason: reasonExt ? value(readOne(value(children(reasonExt)[1]!)))[0] : 0 };
+      })
+    : [];
+  return { entries, exts };
+}
+
+function setup(o: { delaySeconds?: number; signer?: CrlSigner } = {}) {
+  const clock = fixedClock(start);
+  const crls = memoryCrls();
+  const certs = memoryCertificates(shards);
+  const events: { type: string; data: Record<string, unknown> }[] = [];
+  const audit = {
+    record: async (type: string, _actor: string, data: Record<string, unknown>) => {
+      events.push({ type, data });
+      return {};
+    },
+  } as unknown as AuditLog;
+  const logs: Record<string, unknown>[] = [];
+  const make = () => {
+    const p = new CrlPublisher({ crls, certificates: certs.repo, audit, clock, urls, validitySeconds: 86_400, delaySeconds: o.delaySeconds ?? 60, log: (e) => logs.push(e) });
+    p.addIssuer({ id: 'ca', shards, signer: o.signer ?? goodSigner });
+    return p;
+  };
+  return { clock, crls, certs, events, logs, publisher: make(), another: make };
+}
+
+/** A serial in shard `n`. */
+function serialIn(n: number, i = 0): string {
+  for (let k = i * 1000; ; k++) {
+    const s = `7a${k.toString(16).padStart(6, '0')}0102030405060708`;
+    if (crlShardOf(s, shards) === n) return s;
+  }
+}
+
+const numbers = (p: CrlPublisher) => Object.fromEntries(p.held().map((c) => [c.scope, c.crlNumber]));
+
+describe('CrlPublisher', () => {
+  test('the first pass publishes every scope: one CRL per shard, the full CRL and its delta', async () => {
+    const { publisher, certs, crls, events } = setup();
+    const s = serialIn(2);
+    certs.add('ca', s, inAYear);
+    certs.revoke('ca', s, start, 1);
+    await publisher.tick();
+    expect(publisher.held().map((c) => c.scope).sort()).toEqual(['full', 'full-delta', 'shard-0', 'shard-1', 'shard-2', 'shard-3']);
+    expect(new Set(crls.rows.map((r) => r.crlNumber)).size).toBe(6);
+    expect(readCrl(publisher.get('ca', 'shard-2')!.der).entries).toEqual([{ serialHex: s, reason: 1 }]);
+    expect(readCrl(publisher.get('ca', 'shard-1')!.der).entries).toEqual([]);
+    expect(readCrl(publisher.get('ca', 'full')!.der).entries.map((e) => e.serialHex)).toEqual([s]);
+    expect(events.filter((e) => e.type === 'crl.published')).toHaveLength(6);
+  });
+
+  test('extensions per scope: shards name their URL in a critical IDP; full has none and points at its delta; the delta names its base', async () => {
+    const { publisher } = setup();
+    await publisher.tick();
+    expect(readCrl(publisher.get('ca', 'shard-1')!.der).exts).toEqual([OID.authorityKeyIdentifier, OID.cRLNumber, OID.issuingDistributionPoint]);
+    expect(readCrl(publisher.get('ca', 'full')!.der).exts).toEqual([OID.authorityKeyIdentifier, OID.cRLNumber, OID.freshestCRL]);
+    expect(readCrl(publisher.get('ca', 'full-delta')!.der).exts).toEqual([OID.authorityKeyIdentifier, OID.cRLNumber, OID.deltaCRLIndicator]);
+    expect(publisher.get('ca', 'full-delta')!.baseCrlNumber).toBe(publisher.get('ca', 'full')!.crlNumber);
+    expect(publisher.get('ca', 'shard-1')!.der.includes(Buffer.from('http://pki.test:8080/crl/ca/1.crl'))).toBe(true);
+  });
+
+  test('a revocation told on this node: the next pass regenerates its shard and the delta, nothing else', async () => {
+    const { publisher, certs, clock } = setup();
+    await publisher.tick();
+    const before = numbers(publisher);
+    const s = serialIn(3);
+    certs.add('ca', s, inAYear);
+    clock.advance(1000);
+    certs.revoke('ca', s, clock.now(), 4);
+    publisher.statusChanged('ca', s, 3);
+    await publisher.tick();
+    const after = numbers(publisher);
+    expect(Object.keys(after).filter((k) => after[k] !== before[k]).sort()).toEqual(['full-delta', 'shard-3']);
+    expect(after['shard-3']).toBeGreaterThan(before['full-delta']!);
+    expect(readCrl(publisher.get('ca', 'shard-3')!.der).entries).toEqual([{ serialHex: s, reason: 4 }]);
+    expect(readCrl(publisher.get('ca', 'full-delta')!.der).entries).toEqual([{ serialHex: s, reason: 4 }]);
+  });
+
+  test('many revocations before a pass make one CRL per shard touched', async () => {
+    const { publisher, certs, clock, crls } = setup();
+    await publisher.tick();
+    const rowsBefore = crls.rows.length;
+    clock.advance(1000);
+    for (let i = 0; i < 50; i++) {
+      const s = serialIn(i % 2, i);
+      certs.add('ca', s, inAYear);
+      certs.revoke('ca', s, clock.now(), 1);
+      publisher.statusChanged('ca', s, i % 2);
+    }
+    await Promise.all([publisher.tick(), publisher.tick(), publisher.tick()]);
+    expect(crls.rows.slice(rowsBefore).map((r) => r.scope).sort()).toEqual(['full-delta', 'shard-0', 'shard-1']);
+    expect(readCrl(publisher.get('ca', 'shard-0')!.der).entries).toHaveLength(25);
+  });
+
+  test('a revocation made on another node is found by polling the database', async () => {
+    const { publisher, certs, clock } = setup();
+    await publisher.tick();
+    const before = numbers(publisher);
+    const s = serialIn(0);
+    certs.add('ca', s, inAYear);
+    clock.advance(2000);
+    certs.revoke('ca', s, clock.now(), 1);
+    await publisher.tick();
+    expect(numbers(publisher)['shard-0']).toBeGreaterThan(before['full-delta']!);
+    expect(numbers(publisher)['shard-1']).toBe(before['shard-1']);
+    expect(readCrl(publisher.get('ca', 'shard-0')!.der).entries.map((e) => e.serialHex)).toEqual([s]);
+  });
+
+  test('every scope is regenerated at half its validity, not before', async () => {
+    const { publisher, clock } = setup();
+    await publisher.tick();
+    const first = numbers(publisher);
+    clock.advance(43_199_000);
+    await publisher.tick();
+    expect(numbers(publisher)).toEqual(first);
+    clock.advance(1000);
+    await publisher.tick();
+    const second = numbers(publisher);
+    for (const scope of Object.keys(first)) expect(second[scope]).toBeGreaterThan(first[scope]!);
+  });
+
+  test('the delta lists revocations since its base and removeFromCRL for lifted holds; the base is rebuilt when the delta grows large', async () => {
+    const { publisher, certs, clock } = setup();
+    const held = serialIn(1);
+    certs.add('ca', held, inAYear);
+    certs.revoke('ca', held, start, 6);
+    await publisher.tick();
+    expect(readCrl(publisher.get('ca', 'full')!.der).entries).toEqual([{ serialHex: held, reason: 6 }]);
+    clock.advance(600_000);
+    certs.release('ca', held, clock.now());
+    publisher.statusChanged('ca', held, 1);
+    await publisher.tick();
+    expect(readCrl(publisher.get('ca', 'full-delta')!.der).entries).toEqual([{ serialHex: held, reason: 8 }]);
+    expect(readCrl(publisher.get('ca', 'shard-1')!.der).entries).toEqual([]);
+    const base = publisher.get('ca', 'full')!.crlNumber;
+    clock.advance(1000);
+    for (let i = 0; i < 1001; i++) {
+      const s = serialIn(i % shards, i + 10);
+      certs.add('ca', s, inAYear);
+      certs.revoke('ca', s, clock.now(), 1);
+    }
+    await publisher.tick(); // the delta takes them all
+    expect(publisher.get('ca', 'full-delta')!.entries).toBe(1002);
+    await publisher.tick(); // too big: a new full CRL, and an empty delta on it
+    expect(publisher.get('ca', 'full')!.crlNumber).toBeGreaterThan(base);
+    expect(publisher.get('ca', 'full')!.entries).toBe(1001);
+    expect(publisher.get('ca', 'full-delta')!.baseCrlNumber).toBe(publisher.get('ca', 'full')!.crlNumber);
+  });
+
+  test('expired certificates leave the CRLs (RFC 5280 §3.3)', async () => {
+    const { publisher, certs } = setup();
+    const s = serialIn(2);
+    certs.add('ca', s, new Date(start.getTime() - 1000));
+    certs.revoke('ca', s, new Date(start.getTime() - 5000), 1);
+    await publisher.tick();
+    expect(publisher.get('ca', 'shard-2')!.entries).toBe(0);
+  });
+
+  test('a failed generation keeps the last good CRL served, is logged and audited, backs off, then recovers', async () => {
+    let broken = false;
+    const signer: CrlSigner = { ...goodSigner, sign: async (tbs) => (broken ? Promise.reject(new Error('HSM unreachable')) : goodSigner.sign(tbs)) };
+    const { publisher, clock, events, logs, certs } = setup({ signer });
+    await publisher.tick();
+    const good = publisher.get('ca', 'shard-2')!;
+    broken = true;
+    const s = serialIn(2);
+    certs.add('ca', s, inAYear);
+    clock.advance(1000);
+    certs.revoke('ca', s, clock.now(), 1);
+    publisher.statusChanged('ca', s, 2);
+    await expect(publisher.tick()).resolves.toBeUndefined();
+    expect(publisher.get('ca', 'shard-2')).toBe(good);
+    expect(events.filter((e) => e.type === 'crl.generation_failed').map((e) => e.data.scope)).toEqual(['shard-2', 'full-delta']);
+    expect(logs.some((l) => l.level === 'error' && l.error === 'HSM unreachable')).toBe(true);
+    // Within the backoff nothing is retried; afterwards the still-dirty shard is.
+    clock.advance(500);
+    await publisher.tick();
+    expect(events.filter((e) => e.type === 'crl.generation_failed')).toHaveLength(2);
+    broken = false;
+    clock.advance(5000);
+    await publisher.tick();
+    expect(publisher.get('ca', 'shard-2')!.crlNumber).toBeGreaterThan(good.crlNumber);
+    expect(readCrl(publisher.get('ca', 'shard-2')!.der).entries.map((e) => e.serialHex)).toEqual([s]);
+  });
+
+  test('a failed database insert is not served either (the CRL only counts once stored)', async () => {
+    const { publisher, crls } = setup();
+    await publisher.tick();
+    const good = publisher.get('ca', 'shard-0')!;
+    crls.failInserts = true;
+    await expect(publisher.generate('ca', 'shard-0')).rejects.toThrow(/database unavailable/);
+    expect(publisher.get('ca', 'shard-0')).toBe(good);
+  });
+
+  test('two nodes on one database: numbers never collide and both serve the highest', async () => {
+    const { publisher: a, another, crls, clock } = setup();
+    const b = another();
+    await a.tick();
+    clock.advance(1000);
+    await b.generate('ca', 'shard-0');
+    await a.tick();
+    expect(a.get('ca', 'shard-0')!.crlNumber).toBe(b.get('ca', 'shard-0')!.crlNumber);
+    await Promise.all([a.generate('ca', 'shard-1'), b.generate('ca', 'shard-1'), a.generate('ca', 'full'), b.generate('ca', 'full')]);
+    await Promise.all([a.tick(), b.tick()]);
+    const numbersSeen = crls.rows.map((r) => r.crlNumber);
+    expect(new Set(numbersSeen).size).toBe(numbersSeen.length);
+    for (const scope of ['shard-1', 'full']) {
+      const highest = crls.rows.filter((r) => r.scope === scope).reduce((m, r) => (r.crlNumber > m ? r.crlNumber : m), 0n);
+      expect(a.get('ca', scope)!.crlNumber).toBe(highest);
+      expect(b.get('ca', scope)!.crlNumber).toBe(highest);
+    }
+  });
+
+  test('a CA without its key here (an offline root) is served, never generated', async () => {
+    const { publisher, crls } = setup();
+    publisher.addIssuer({ id: 'root', shards: 1, signer: null });
+    await expect(publisher.generate('root', 'shard-0')).rejects.toThrow(PkiError);
+    const signer = new CrlPublisher({ crls, certificates: memoryCertificates(1).repo, audit: { record: async () => ({}) } as unknown as AuditLog, clock: fixedClock(start), urls, validitySeconds: 86_400, delaySeconds: 60 });
+    signer.addIssuer({ id: 'root', shards: 1, signer: goodSigner, onlyCaCerts: true, deltas: false });
+    await signer.generate('root', 'shard-0');
+    await publisher.tick();
+    expect(publisher.get('root', 'shard-0')).toBeDefined();
+    expect(publisher.get('root', 'full')).toBeUndefined();
+    expect(crls.rows.filter((r) => r.caId === 'root')).toHaveLength(1);
+  });
+
+  test('rejects: unknown CA, a shard beyond the CA, an unknown scope, a delta for a CA without deltas', async () => {
+    const { publisher } = setup();
+    publisher.addIssuer({ id: 'root', shards: 1, signer: goodSigner, deltas: false });
+    await expect(publisher.generate('nope', 'full')).rejects.toMatchObject({ type: 'notFound' });
+    await expect(publisher.generate('ca', 'shard-4')).rejects.toMatchObject({ type: 'malformed' });
+    await expect(publisher.generate('ca', 'delta')).rejects.toMatchObject({ type: 'malformed' });
+    await expect(publisher.generate('root', 'full-delta')).rejects.toMatchObject({ type: 'malformed' });
+    await expect(publisher.generate('ca', 'full-delta')).rejects.toMatchObject({ type: 'notFound' }); // no base yet
+    expect(scopesOf({ id: 'root', shards: 1, signer: null, deltas: false })).toEqual(['shard-0', 'full']);
+  });
+
+  test('old CRLs are pruned, the newest few of each scope kept', async () => {
+    const { publisher, crls, clock } = setup();
+    for (let i = 0; i < 6; i++) {
+      await publisher.generate('ca', 'shard-0');
+      clock.advance(1000);
+    }
+    clock.advance(11 * 60_000);
+    await publisher.tick();
+    expect(crls.rows.filter((r) => r.scope === 'shard-0').length).toBeLessThanOrEqual(3);
+  });
+});
+
+describe('scopes and URLs', () => {
+  test.each([
+    ['0.crl', 'shard-0'],
+    ['15.crl', 'shard-15'],
+    ['4095.crl', 'shard-4095'],
+    ['full.crl', 'full'],
+    ['full-delta.crl', 'full-delta'],
+  ])('%s ↔ %s', (file, scope) => {
+    expect(scopeOfFile(file)).toBe(scope);
+    expect(fileOfScope(scope)).toBe(file);
+    expect(parseScope(scope)).not.toBeNull();
+  });
+
+  test.each(['4096.crl', '01.crl', '-1.crl', 'full.pem', 'delta.crl', '3-delta.crl', '.crl'])('no scope: %s', (file) => {
+    expect(scopeOfFile(file)).toBeNull();
+  });
+
+  test('URLs: shards exactly as written into certificates; full and delta beside them', () => {
+    expect(crlUrl(urls, 'issuing-1', 'shard-7')).toBe(urls.crl('issuing-1', 7));
+    expect(crlUrl(urls, 'issuing-1', 'full')).toBe('http://pki.test:8080/crl/issuing-1/full.crl');
+    expect(crlUrl(urls, 'issuing-1', 'full-delta')).toBe('http://pki.test:8080/crl/issuing-1/full-delta.crl');
+  });
+});
+
+describe('crlHandler', () => {
+  const rec: CrlRecord = {
+    caId: 'issuing-1', scope: 'shard-3', crlNumber: 17n, baseCrlNumber: null,
+    thisUpdate: new Date('2026-05-01T00:00:00Z'), nextUpdate: new Date('2026-05-02T00:00:00Z'), entries: 0, der: Buffer.from('3003020101', 'hex'),
+  };
+  const source = { get: (caId: string, scope: string) => (caId === rec.caId && scope === rec.scope ? rec : undefined) };
+  const handle = crlHandler(source, () => new Date('2026-05-01T12:00:00Z'));
+  function call(method: string, url: string, headers: Record<string, string> = {}) {
+    const res = { status: 0, headers: {} as Record<string, unknown>, body: undefined as unknown, writeHead(s: number, h: Record<string, unknown>) { this.status = s; this.headers = h; return this; }, end(b?: unknown) { this.body = b; } };
+    const took = handle({ method, url, headers } as unknown as IncomingMessage, res as unknown as ServerResponse);
+    return { took, ...res };
+  }
+
+  test('200 with DER and caching headers until nextUpdate', () => {
+    const r = call('GET', '/crl/issuing-1/3.crl');
+    expect(r.took).toBe(true);
+    expect(r.status).toBe(200);
+    expect(r.body).toBe(rec.der);
+    expect(r.headers).toMatchObject({
+      'content-type': 'application/pkix-crl', 'content-length': 5, 'cache-control': 'public, max-age=43200, no-transform',
+      expires: 'Sat, 02 May 2026 00:00:00 GMT', 'last-modified': 'Fri, 01 May 2026 00:00:00 GMT', etag: '"17"',
+    });
+  });
+
+  test('HEAD has the headers and no body; a matching If-None-Match gets 304', () => {
+    const head = call('HEAD', '/crl/issuing-1/3.crl');
+    expect([head.status, head.body]).toEqual([200, undefined]);
+    expect(call('GET', '/crl/issuing-1/3.crl', { 'if-none-match': '"16", "17"' }).status).toBe(304);
+  });
+
+  test('404 problem+json for an unknown CA or scope; other paths and methods are not taken', () => {
+    for (const url of ['/crl/issuing-1/4.crl', '/crl/nope/3.crl', '/crl/issuing-1/x.crl', '/crl/../3.crl']) {
+      const r = call('GET', url);
+      expect([r.took, r.status, r.headers['content-type']]).toEqual([true, 404, 'application/problem+json']);
+      expect(JSON.parse(r.body as string)).toMatchObject({ status: 404 });
+    }
+    expect(call('GET', '/ocsp/abc').took).toBe(false);
+    expect(call('POST', '/crl/issuing-1/3.crl').took).toBe(false);
+  });
+});
+
+describe('publishCrlFiles', () => {
+  let dir: string | undefined;
+  beforeEach(() => {
+    dir = fs.mkdtempSync('/tmp/trellis-crl-files-');
+  });
+  afterAll(() => {
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('writes DER and PEM of every CRL in the URL layout, regenerating first when asked', async () => {
+    const { publisher } = setup();
+    const written = await publishCrlFiles(publisher, dir!, { regenerate: true });
+    expect(written.map((w) => w.derPath.slice(dir!.length)).sort()).toEqual(['/ca/0.crl', '/ca/1.crl', '/ca/2.crl', '/ca/3.crl', '/ca/full-delta.crl', '/ca/full.crl']);
+    for (const w of written) {
+      expect(fs.readFileSync(w.derPath)).toEqual(publisher.get('ca', w.scope)!.der);
+      const pem = fs.readFileSync(w.pemPath, 'utf8');
+      expect(pem).toMatch(/^-----BEGIN X509 CRL-----\n([A-Za-z0-9+/=]{1,64}\n)+-----END X509 CRL-----\n$/);
+      expect(Buffer.from(pem.replace(/-----[^-]+-----|\n/g, ''), 'base64')).toEqual(publisher.get('ca', w.scope)!.der);
+    }
+    expect(fs.readdirSync(`${dir}/ca`).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  });
+});

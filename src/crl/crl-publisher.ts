@@ -177,9 +177,9 @@ export class CrlPublisher {
         break;
       case 'full-delta': {
         // §5.2.4: changes since the complete CRL it names, same scope (no IDP).
-        const base = await this.o.crls.latest(caId, 'full');
+        // The newest full CRL of any node, by its metadata (its DER can be 49 MB).
+        const base = (await this.o.crls.latestAll(caId)).find((m) => m.scope === 'full');
         if (!base) throw new PkiError('notFound', `CA ${caId} has no full CRL yet to base a delta on`);
-        this.remember(base);
         baseCrlNumber = content.baseCrlNumber = base.crlNumber;
         const changes = await this.o.certificates.changedSince(caId, null, new Date(base.thisUpdate.getTime() - deltaOverlapMs));
         revoked = [changes.revoked];

@@ -5,6 +5,7 @@
  * and signed once. A million entries never exist as objects at the same time:
  * peak memory is about twice the CRL's DER size plus one page of entries.
  */
+import { setImmediate } from 'node:timers/promises';
 import type { Issuer } from '../ca/issuer.js';
 import type { RevokedEntry } from '../ca/ports.js';
 import { PkiError } from '../errors/pki-error.js';
@@ -323,7 +324,13 @@ export async function buildCrl(
   const hint = Math.max(0, Math.floor(opts.sizeHint ?? 0));
   let out = hint > 0 ? Buffer.allocUnsafe(entriesAt + hint + tail) : null;
   const encoder = new EntryEncoder(out, entriesAt, out ? out.length - tail : 0);
-  for await (const page of revoked) encoder.addRevoked(page);
+  for await (const page of revoked) {
+    encoder.addRevoked(page);
+    // Let the event loop run between pages: the store reads synchronously
+    // (better-sqlite3), and a server keeps answering OCSP and CRL requests
+    // while a large CRL is built.
+    await setImmediate();
+  }
   encoder.addRemoved(removed);
   if (!out || encoder.overflowed) {
     // No hint, or too small a one: one buffer of the exact size, the entries moved in.

@@ -59,7 +59,10 @@ export interface CrlPublisherOptions {
   /** A status change reaches its shard CRL and the full CRL's delta within this many seconds. */
   delaySeconds: number;
   log?: (event: Record<string, unknown>) => void;
-  /** Revoked entries per store page (default 10,000): the most entry objects held at once. */
+  /**
+   * Revoked entries per store page (default 2,000): the most entry objects
+   * held at once, and the longest the store blocks the event loop in one go.
+   */
   pageSize?: number;
   /** CRLs kept per scope in the database (default 3). */
   keep?: number;
@@ -72,6 +75,7 @@ const pollOverlapMs = 10_000;
 /** The full CRL is rebuilt when its delta holds more than this many entries (or a tenth of the base). */
 const deltaRebaseEntries = 1_000;
 const maxBackoffMs = 5 * 60_000;
+const defaultPageSize = 2_000;
 const pruneEveryMs = 10 * 60_000;
 
 interface Dirty {
@@ -167,13 +171,13 @@ export class CrlPublisher {
         // certificate it issued, so it also serves for a certificate without
         // a CDP, like the root itself under `openssl verify -crl_check_all`.
         if (issuer.shards > 1) content.distributionPointUrl = crlUrl(this.o.urls, caId, scope);
-        revoked = this.o.certificates.revokedEntries(caId, parsed.shard, { notAfterAfter: now, pageSize: this.o.pageSize ?? 10_000 });
+        revoked = this.o.certificates.revokedEntries(caId, parsed.shard, { notAfterAfter: now, pageSize: this.o.pageSize ?? defaultPageSize });
         break;
       case 'full':
         // Complete for the whole CA, so no IDP (a CRL with an IDP covers only
         // certificates whose CDP matches it, §6.3.3); the delta carries changes.
         if (issuer.deltas !== false) content.freshestUrl = crlUrl(this.o.urls, caId, 'full-delta');
-        revoked = this.o.certificates.revokedEntries(caId, null, { notAfterAfter: now, pageSize: this.o.pageSize ?? 10_000 });
+        revoked = this.o.certificates.revokedEntries(caId, null, { notAfterAfter: now, pageSize: this.o.pageSize ?? defaultPageSize });
         break;
       case 'full-delta': {
         // §5.2.4: changes since the complete CRL it names, same scope (no IDP).

@@ -1,66 +1,152 @@
-/** OCSP over HTTP (RFC 6960 Appendix A, RFC 5019 §5–6) on the node:http hot path. */
-import { createHash } from 'node:crypto';
+/** OCSP over HTTP (RFC 6960 Appendix A.1, RFC 5019 §5–6) on the node:http hot path. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { errorResponse } from './response.js';
-import type { OcspResult, OcspResponder } from './responder.js';
+import type { OcspResponder, OcspResult } from './responder.js';
 
-/** RFC 5019 §5: requests are small; anything bigger is refused. */
+/** RFC 5019 §5 requests are a few hundred octets; anything above this is refused with 413. */
 export const maxOcspRequestBytes = 16 * 1024;
 
-function send(res: ServerResponse, r: OcspResult, now: Date, get: boolean): void {
+export interface OcspHttpOptions {
+  /** Current time for the max-age computation (the instance clock). */
+  now: () => Date;
+  log?: (e: Record<string, unknown>) => void;
+  /** Body limit of POST and decoded GET requests (default `maxOcspRequestBytes`). */
+  maxRequestBytes?: number;
+  /** URL path of the responder (default `/ocsp`, as in the AIA of issued certificates). */
+  path?: string;
+}
+
+export type HotHandler = (req: IncomingMessage, res: ServerResponse) => boolean;
+
+const malformed = (): OcspResult => ({ der: errorResponse('malformedRequest'), cache: null });
+
+function send(res: ServerResponse, r: OcspResult, now: Date, cacheable: boolean, head: boolean): void {
   const headers: Record<string, string | number> = { 'content-type': 'application/ocsp-response', 'content-length': r.der.length };
-  if (get && r.cache) {
-    // RFC 5019 §6.2: caching headers so a CDN can hold the response until nextUpdate.
+  if (cacheable && r.cache) {
+    // RFC 5019 §6.2: a CDN or proxy may hold the response until nextUpdate, and must not rewrite it.
     const maxAge = Math.max(0, Math.floor((r.cache.nextUpdate.getTime() - now.getTime()) / 1000));
     headers['cache-control'] = `max-age=${maxAge}, public, no-transform, must-revalidate`;
     headers['last-modified'] = r.cache.thisUpdate.toUTCString();
     headers.expires = r.cache.nextUpdate.toUTCString();
-    headers.etag = `"${createHash('sha256').update(r.der).digest('hex').slice(0, 32)}"`;
+    headers.etag = r.cache.etag;
   } else headers['cache-control'] = 'no-store';
   res.writeHead(200, headers);
-  res.end(r.der);
+  res.end(head ? undefined : r.der);
 }
 
-/** Returns a handler that takes POST /ocsp and GET /ocsp/{base64 request}. */
-export function ocspHandler(responder: OcspResponder, now: () => Date, log?: (e: Record<string, unknown>) => void): (req: IncomingMessage, res: ServerResponse) => boolean {
+/** RFC 7232 §3.2: If-None-Match with our strong ETag (or `*`) gets 304. */
+function notModified(req: IncomingMessage, etag: string): boolean {
+  const inm = req.headers['if-none-match'];
+  if (!inm) return false;
+  return inm.split(',').some((t) => {
+    const v = t.trim();
+    return v === '*' || v === etag || v === `W/${etag}`;
+  });
+}
+
+/**
+ * Decodes the GET path segment: RFC 6960 Appendix A.1 says
+ * url-encoding-of-base64-encoding-of-the-DER; base64url and missing padding
+ * are accepted too. Null when it is not base64 at all.
+ */
+export function decodeGetRequest(segment: string): Buffer | null {
+  let text: string;
+  try {
+    text = decodeURIComponent(segment);
+  } catch {
+    return null; // bad percent-encoding
+  }
+  // Some clients leave '+' unescaped; in a path it is a literal plus either way.
+  const b64 = text.replace(/-/g, '+').replace(/_/g, '/').replace(/\s/g, '');
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64) || b64.length % 4 === 1) return null;
+  return Buffer.from(b64, 'base64');
+}
+
+/**
+ * The hot-path handler for `POST {path}` (application/ocsp-request body)
+ * and `GET|HEAD {path}/{base64 DER}`: returns true when it took the request.
+ * Answers are always 200 with an OCSPResponse (malformedRequest for bodies
+ * that do not parse), 413 for an oversize body, 405 for other methods on the
+ * path; never 500. GET answers carry RFC 5019 §6.2 caching headers.
+ * The Content-Type of a POST is not enforced: a body that parses is answered.
+ */
+export function ocspHandler(responder: OcspResponder, opts: OcspHttpOptions): HotHandler;
+/** @deprecated the positional form; pass `{ now, log }`. */
+export function ocspHandler(responder: OcspResponder, now: () => Date, log?: (e: Record<string, unknown>) => void): HotHandler;
+export function ocspHandler(responder: OcspResponder, optsOrNow: OcspHttpOptions | (() => Date), legacyLog?: (e: Record<string, unknown>) => void): HotHandler {
+  const opts: OcspHttpOptions = typeof optsOrNow === 'function' ? { now: optsOrNow, ...(legacyLog ? { log: legacyLog } : {}) } : optsOrNow;
+  const base = (opts.path ?? '/ocsp').replace(/\/+$/, '');
+  const limit = opts.maxRequestBytes ?? maxOcspRequestBytes;
   const fail = (res: ServerResponse, err: unknown) => {
-    log?.({ level: 'error', msg: 'OCSP handler failed', error: String(err) });
-    if (!res.headersSent) send(res, { der: errorResponse('internalError'), cache: null }, now(), false);
+    opts.log?.({ level: 'error', msg: 'OCSP handler failed', error: String(err) });
+    if (!res.headersSent) send(res, { der: errorResponse('internalError'), cache: null }, opts.now(), false, false);
+    else res.destroy();
+  };
+  const reply = (req: IncomingMessage, res: ServerResponse, der: Buffer | null, get: boolean) => {
+    const answered = der === null ? Promise.resolve(malformed()) : responder.answer(der);
+    answered.then(
+      (r) => {
+        if (res.destroyed) return;
+        if (get && r.cache && notModified(req, r.cache.etag)) {
+          res.writeHead(304, { etag: r.cache.etag, 'cache-control': `max-age=${Math.max(0, Math.floor((r.cache.nextUpdate.getTime() - opts.now().getTime()) / 1000))}, public, no-transform, must-revalidate`, expires: r.cache.nextUpdate.toUTCString() });
+          res.end();
+          return;
+        }
+        send(res, r, opts.now(), get, req.method === 'HEAD');
+      },
+      (err) => fail(res, err),
+    );
   };
   return (req, res) => {
     const url = req.url ?? '';
-    if (req.method === 'POST' && (url === '/ocsp' || url === '/ocsp/')) {
+    const q = url.indexOf('?');
+    const path = q === -1 ? url : url.slice(0, q);
+    if (path !== base && !path.startsWith(`${base}/`)) return false;
+    const rest = path.slice(base.length + 1);
+    if (req.method === 'POST' && rest === '') {
+      const declared = Number(req.headers['content-length']);
+      const tooBig = () => {
+        // 413 and close: the rest of the body is not read.
+        res.writeHead(413, { 'content-type': 'text/plain', connection: 'close', 'cache-control': 'no-store' });
+        res.end('OCSP request too large\n');
+        res.on('finish', () => req.destroy());
+      };
+      if (declared > limit) {
+        tooBig();
+        return true;
+      }
       const chunks: Buffer[] = [];
       let size = 0;
       let refused = false;
       req.on('data', (c: Buffer) => {
+        if (refused) return;
         size += c.length;
-        if (size > maxOcspRequestBytes && !refused) {
+        if (size > limit) {
           refused = true;
-          send(res, { der: errorResponse('malformedRequest'), cache: null }, now(), false);
-          req.destroy();
-        } else if (!refused) chunks.push(c);
+          tooBig();
+        } else chunks.push(c);
       });
       req.on('end', () => {
-        if (refused) return;
-        responder.respond(Buffer.concat(chunks)).then((r) => send(res, r, now(), false), (err) => fail(res, err));
+        if (!refused) reply(req, res, Buffer.concat(chunks, size), false);
       });
-      req.on('error', () => undefined);
+      req.on('error', (err) => {
+        // The client went away mid-body: nothing to answer.
+        opts.log?.({ level: 'debug', msg: 'OCSP request aborted', error: String(err) });
+      });
       return true;
     }
-    if ((req.method === 'GET' || req.method === 'HEAD') && url.startsWith('/ocsp/')) {
-      // The request is base64 (RFC 4648 §4), URL-encoded; accept base64url as well.
-      let der: Buffer;
-      try {
-        const b64 = decodeURIComponent(url.slice('/ocsp/'.length)).replace(/-/g, '+').replace(/_/g, '/');
-        der = Buffer.from(b64, 'base64');
-      } catch {
-        der = Buffer.alloc(0); // bad percent-encoding: answered as a malformed request below
-      }
-      if (der.length > maxOcspRequestBytes) der = Buffer.alloc(0);
-      responder.respond(der).then((r) => send(res, r, now(), true), (err) => fail(res, err));
+    if ((req.method === 'GET' || req.method === 'HEAD') && rest !== '') {
+      const der = decodeGetRequest(rest);
+      reply(req, res, der && der.length <= limit ? der : null, true);
       return true;
     }
-    return false;
+    if (req.method === 'GET' || req.method === 'HEAD' || req.method === 'POST') {
+      // GET /ocsp without a request, or POST /ocsp/…: an OCSP client error all the same.
+      reply(req, res, null, false);
+      return true;
+    }
+    res.writeHead(405, { allow: 'GET, HEAD, POST', 'content-type': 'text/plain', 'cache-control': 'no-store' });
+    res.end('method not allowed\n');
+    return true;
   };
 }

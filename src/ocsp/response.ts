@@ -1,15 +1,26 @@
-/** OCSP responses (RFC 6960 §4.2), encoded with the lean DER writer. */
-import { bitString, ctx, generalizedTime, oid, octetString, seq, seqOf, tlv, Tag } from '../pki/der.js';
+/** OCSP responses (RFC 6960 §4.2), encoded with the lean DER writer, and read back for the pre-signed cache. */
+import { bitString, children, ctx, expectTag, generalizedTime, oid, octetString, readOid, readOne, readTime, readTlv, seq, seqOf, tlv, Tag, value, type Tlv } from '../pki/der.js';
 import { extension } from '../pki/extensions.js';
 import { OID } from '../pki/oids.js';
 
-/** OCSPResponseStatus ::= ENUMERATED (RFC 6960 §4.2.1). */
+/** OCSPResponseStatus ::= ENUMERATED (RFC 6960 §4.2.1); 4 is not used. */
 export const responseStatus = { successful: 0, malformedRequest: 1, internalError: 2, tryLater: 3, sigRequired: 5, unauthorized: 6 } as const;
 export type ResponseStatusName = keyof typeof responseStatus;
+export type ErrorStatusName = Exclude<ResponseStatusName, 'successful'>;
 
-/** OCSPResponse without responseBytes, for every status but successful. */
-export const errorResponse = (status: Exclude<ResponseStatusName, 'successful'>): Buffer => seq(tlv(Tag.ENUMERATED, Buffer.from([responseStatus[status]])));
+const errorDer = Object.fromEntries(
+  Object.entries(responseStatus)
+    .filter(([k]) => k !== 'successful')
+    .map(([k, v]) => [k, seq(tlv(Tag.ENUMERATED, Buffer.from([v])))]),
+) as Record<ErrorStatusName, Buffer>;
 
+/**
+ * OCSPResponse ::= SEQUENCE { responseStatus OCSPResponseStatus, responseBytes [0] EXPLICIT ResponseBytes OPTIONAL }
+ * without responseBytes: RFC 6960 §4.2.1 sends them only with successful.
+ */
+export const errorResponse = (status: ErrorStatusName): Buffer => errorDer[status];
+
+/** What one SingleResponse says about a certificate; `reason` is a CRLReason code (RFC 5280 §5.3.1). */
 export type SingleStatus = { status: 'good' } | { status: 'unknown' } | { status: 'revoked'; revokedAt: Date; reason: number | null };
 
 export interface SingleResponseInput {
@@ -19,41 +30,124 @@ export interface SingleResponseInput {
   nextUpdate: Date;
 }
 
+/** The delegated responder: built by `responderSignerOf` in src/ca from the certificate and its key. */
 export interface ResponderSigner {
-  /** SHA-1 of the responder's public key (ResponderID byKey). */
+  /** SHA-1 of the responder's subjectPublicKey bits (ResponderID byKey, RFC 6960 §4.2.1). */
   keyHash: Buffer;
+  /** AlgorithmIdentifier DER for the responder key's signature. */
   signatureAlgorithm: Buffer;
+  /** The responder certificate, sent in `certs` so clients can check the delegation. */
   certDer: Buffer;
   sign(tbs: Buffer): Promise<Buffer>;
 }
+
+// RFC 5280 §5.3.1 CRLReason; 7 is unused and removeFromCRL (8) never appears in OCSP.
+const isReason = (n: number): boolean => Number.isInteger(n) && n >= 0 && n <= 10 && n !== 7 && n !== 8;
 
 // CertStatus ::= CHOICE { good [0] IMPLICIT NULL, revoked [1] IMPLICIT RevokedInfo, unknown [2] IMPLICIT NULL }
 // RevokedInfo ::= SEQUENCE { revocationTime GeneralizedTime, revocationReason [0] EXPLICIT CRLReason OPTIONAL }
 function certStatus(s: SingleStatus): Buffer {
   switch (s.status) {
     case 'good':
-      return ctx(0, false, Buffer.alloc(0));
+      return ctx(0, false);
     case 'unknown':
-      return ctx(2, false, Buffer.alloc(0));
-    case 'revoked':
-      return ctx(1, true, generalizedTime(s.revokedAt), ...(s.reason !== null && s.reason !== 0 ? [ctx(0, true, tlv(Tag.ENUMERATED, Buffer.from([s.reason])))] : []));
+      return ctx(2, false);
+    case 'revoked': {
+      if (s.reason !== null && !isReason(s.reason)) throw new RangeError(`not a CRLReason for OCSP: ${s.reason}`);
+      // unspecified (0) is left out, as RFC 5280 §5.3.1 asks of CRL entries.
+      const reason = s.reason !== null && s.reason !== 0 ? [ctx(0, true, tlv(Tag.ENUMERATED, Buffer.from([s.reason])))] : [];
+      return ctx(1, true, generalizedTime(s.revokedAt), ...reason);
+    }
   }
 }
 
-// SingleResponse ::= SEQUENCE { certID, certStatus, thisUpdate GeneralizedTime, nextUpdate [0] EXPLICIT GeneralizedTime OPTIONAL, … }
+// SingleResponse ::= SEQUENCE { certID CertID, certStatus CertStatus, thisUpdate GeneralizedTime,
+//   nextUpdate [0] EXPLICIT GeneralizedTime OPTIONAL, singleExtensions [1] EXPLICIT Extensions OPTIONAL }
 const singleResponse = (r: SingleResponseInput): Buffer => seq(r.certIdDer, certStatus(r.status), generalizedTime(r.thisUpdate), ctx(0, true, generalizedTime(r.nextUpdate)));
 
 /**
- * BasicOCSPResponse ::= SEQUENCE { tbsResponseData ResponseData, signatureAlgorithm, signature BIT STRING, certs [0] EXPLICIT SEQUENCE OF Certificate OPTIONAL }
- * ResponseData ::= SEQUENCE { version [0] EXPLICIT DEFAULT v1, responderID ResponderID, producedAt GeneralizedTime,
- *   responses SEQUENCE OF SingleResponse, responseExtensions [1] EXPLICIT Extensions OPTIONAL }
- * ResponderID ::= CHOICE { byName [1] Name, byKey [2] KeyHash }
- * wrapped in OCSPResponse ::= SEQUENCE { responseStatus, responseBytes [0] EXPLICIT ResponseBytes { responseType, response OCTET STRING } }
+ * Signs a successful response with the delegated responder.
+ *
+ *   BasicOCSPResponse ::= SEQUENCE { tbsResponseData ResponseData, signatureAlgorithm AlgorithmIdentifier,
+ *     signature BIT STRING, certs [0] EXPLICIT SEQUENCE OF Certificate OPTIONAL }
+ *   ResponseData ::= SEQUENCE { version [0] EXPLICIT Version DEFAULT v1, responderID ResponderID,
+ *     producedAt GeneralizedTime, responses SEQUENCE OF SingleResponse, responseExtensions [1] EXPLICIT Extensions OPTIONAL }
+ *   ResponderID ::= CHOICE { byName [1] Name, byKey [2] KeyHash }
+ *   OCSPResponse ::= SEQUENCE { responseStatus, responseBytes [0] EXPLICIT ResponseBytes }
+ *   ResponseBytes ::= SEQUENCE { responseType OBJECT IDENTIFIER, response OCTET STRING }
+ *
+ * ResponderID is byKey (RFC 5019 §2.2.3 allows either; the key hash stays
+ * the same across subject changes). The nonce, when given, is echoed in
+ * responseExtensions (RFC 8954 §2.1); version is v1 and so left out (DER).
  */
 export async function signedResponse(signer: ResponderSigner, producedAt: Date, responses: SingleResponseInput[], nonce: Buffer | null): Promise<Buffer> {
+  if (responses.length === 0) throw new RangeError('a response answers at least one CertID');
   const parts = [ctx(2, true, octetString(signer.keyHash)), generalizedTime(producedAt), seqOf(responses.map(singleResponse))];
   if (nonce) parts.push(ctx(1, true, seq(extension(OID.ocspNonce, false, octetString(nonce)))));
   const tbs = seq(...parts);
   const basic = seq(tbs, signer.signatureAlgorithm, bitString(await signer.sign(tbs)), ctx(0, true, seq(signer.certDer)));
-  return seq(tlv(Tag.ENUMERATED, Buffer.from([0])), ctx(0, true, seq(oid(OID.ocspBasic), octetString(basic))));
+  return seq(tlv(Tag.ENUMERATED, Buffer.from([responseStatus.successful])), ctx(0, true, seq(oid(OID.ocspBasic), octetString(basic))));
+}
+
+/** The first SingleResponse of a successful response: what a pre-signed response says, so it can be checked against the store. */
+export interface ResponseSummary {
+  producedAt: Date;
+  certIdDer: Buffer;
+  status: SingleStatus;
+  thisUpdate: Date;
+  nextUpdate: Date | null;
+}
+
+const first = (t: Tlv, what: string): Tlv => {
+  const c = children(t);
+  if (c.length !== 1) throw new RangeError(`${what}: expected one element`);
+  return c[0]!;
+};
+
+function readCertStatus(t: Tlv): SingleStatus {
+  switch (t.tag) {
+    case 0x80:
+      return { status: 'good' };
+    case 0x82:
+      return { status: 'unknown' };
+    case 0xa1: {
+      const [time, reason] = children(t);
+      const revokedAt = readTime(expectTag(time, Tag.GeneralizedTime, 'revocationTime'));
+      if (!reason) return { status: 'revoked', revokedAt, reason: null };
+      const code = value(expectTag(first(expectTag(reason, 0xa0, 'revocationReason'), 'revocationReason'), Tag.ENUMERATED, 'CRLReason'));
+      if (code.length !== 1) throw new RangeError('CRLReason is one octet');
+      return { status: 'revoked', revokedAt, reason: code[0]! };
+    }
+    default:
+      throw new RangeError(`unknown CertStatus tag 0x${t.tag.toString(16)}`);
+  }
+}
+
+/** Reads back a successful OCSPResponse written by `signedResponse` (throws on anything else; the signature is not checked). */
+export function readResponseSummary(der: Buffer): ResponseSummary {
+  const [status, bytes] = children(readOne(der, Tag.SEQUENCE));
+  if (value(expectTag(status, Tag.ENUMERATED, 'responseStatus'))[0] !== responseStatus.successful || !bytes) throw new RangeError('not a successful OCSP response');
+  const [type, octets] = children(expectTag(first(expectTag(bytes, 0xa0, 'responseBytes'), 'responseBytes'), Tag.SEQUENCE, 'ResponseBytes'));
+  if (readOid(expectTag(type, Tag.OID, 'responseType')) !== OID.ocspBasic) throw new RangeError('not a BasicOCSPResponse');
+  const basic = readOne(value(expectTag(octets, Tag.OCTET_STRING, 'response')), Tag.SEQUENCE);
+  const tbs = children(expectTag(readTlv(basic.buf, basic.start, basic.end), Tag.SEQUENCE, 'tbsResponseData'));
+  let i = tbs[0]?.tag === 0xa0 ? 1 : 0;
+  i++; // responderID
+  const producedAt = readTime(expectTag(tbs[i++], Tag.GeneralizedTime, 'producedAt'));
+  const single = children(expectTag(children(expectTag(tbs[i], Tag.SEQUENCE, 'responses'))[0], Tag.SEQUENCE, 'SingleResponse'));
+  const next = single[3]?.tag === 0xa0 ? readTime(expectTag(first(single[3], 'nextUpdate'), Tag.GeneralizedTime, 'nextUpdate')) : null;
+  return {
+    producedAt,
+    certIdDer: single[0]!.buf.subarray(single[0]!.headerStart, single[0]!.end),
+    status: readCertStatus(single[1]!),
+    thisUpdate: readTime(expectTag(single[2], Tag.GeneralizedTime, 'thisUpdate')),
+    nextUpdate: next,
+  };
+}
+
+/** True when two statuses say the same thing at OCSP's one-second resolution (unspecified and no reason are the same). */
+export function sameStatus(a: SingleStatus, b: SingleStatus): boolean {
+  if (a.status !== b.status) return false;
+  if (a.status !== 'revoked' || b.status !== 'revoked') return true;
+  return Math.floor(a.revokedAt.getTime() / 1000) === Math.floor(b.revokedAt.getTime() / 1000) && (a.reason ?? 0) === (b.reason ?? 0);
 }

@@ -1,0 +1,410 @@
+import { createHash, createPrivateKey, sign, type KeyObject } from 'node:crypto';
+import fs from 'node:fs';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { signatureAlgorithmDer } from '../ca/algorithms.js';
+import type { CertificateStatusRow } from '../ca/ports.js';
+import { fixedClock, systemClock } from '../clock/clock.js';
+import { parseCertificate, type ParsedCertificate } from '../pki/certificate.js';
+import { ctx, int, octetString, oid, seq } from '../pki/der.js';
+import { pemBlocks } from '../pki/pem.js';
+import { openssl, opensslRun, tempDir } from '../../test/helpers/openssl.js';
+import type { OcspResponseRepository, StoredOcspResponse } from './ports.js';
+import { encodeCertId, hashOids, issuerHashes, type CertIdHash } from './request.js';
+import { OcspResponder, type ResponderCa, type ResponderOptions } from './responder.js';
+import { errorResponse, readResponseSummary, type ResponderSigner } from './response.js';
+
+// ---- fixture: an issuing CA and its delegated responder, made by openssl ---------------------
+
+const tmp = tempDir('trellis-ocsp-responder-');
+const day = 86_400_000;
+interface Pki {
+  caPem: string;
+  ca: ParsedCertificate;
+  responder: ResponderCa;
+  other: ParsedCertificate;
+  /** A responder certificate without id-kp-OCSPSigning. */
+  noEkuDer: Buffer;
+  respNotAfter: Date;
+}
+let pki: Pki;
+
+const certOf = (file: string) => parseCertificate(pemBlocks(fs.readFileSync(file, 'utf8'))[0]!.der);
+const keyOf = (file: string): KeyObject => createPrivateKey(fs.readFileSync(file));
+
+async function makePki(): Promise<Pki> {
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+  await openssl('req', '-x509', ...ec, '-keyout', tmp.file('ca.key'), '-subj', '/O=Trellis Test/CN=Unit Issuing CA', '-days', '30', '-addext', 'keyUsage=critical,keyCertSign,cRLSign', '-out', tmp.file('ca.pem'));
+  await openssl('req', '-x509', ...ec, '-keyout', tmp.file('other.key'), '-subj', '/CN=Someone Else CA', '-days', '30', '-out', tmp.file('other.pem'));
+  fs.writeFileSync(tmp.file('resp.ext'), 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=OCSPSigning\nnoCheck=ignored\n');
+  fs.writeFileSync(tmp.file('noeku.ext'), 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n');
+  for (const [name, ext] of [['resp', 'resp.ext'], ['noeku', 'noeku.ext']] as const) {
+    await openssl('req', '-new', ...ec, '-keyout', tmp.file(`${name}.key`), '-subj', `/CN=${name}`, '-out', tmp.file(`${name}.csr`));
+    await openssl('x509', '-req', '-in', tmp.file(`${name}.csr`), '-CA', tmp.file('ca.pem'), '-CAkey', tmp.file('ca.key'), '-set_serial', '0x5151', '-days', '7', '-extfile', tmp.file(ext), '-out', tmp.file(`${name}.pem`));
+  }
+  const ca = certOf(tmp.file('ca.pem'));
+  const resp = certOf(tmp.file('resp.pem'));
+  const key = keyOf(tmp.file('resp.key'));
+  const signer: ResponderSigner = {
+    keyHash: createHash('sha1').update(resp.subjectPublicKey).digest(),
+    signatureAlgorithm: signatureAlgorithmDer('ecdsa-p256'),
+    certDer: resp.der,
+    sign: async (tbs) => sign('sha256', tbs, key),
+  };
+  return {
+    caPem: tmp.file('ca.pem'),
+    ca,
+    responder: { id: 'issuing-1', subjectDer: ca.subjectDer, subjectPublicKey: ca.subjectPublicKey, signer },
+    other: certOf(tmp.file('other.pem')),
+    noEkuDer: certOf(tmp.file('noeku.pem')).der,
+    respNotAfter: resp.notAfter,
+  };
+}
+
+beforeAll(async () => {
+  pki = await makePki();
+});
+afterAll(() => tmp.cleanup());
+
+// ---- in-memory repositories ---------------------------------------------------------------------
+
+function memCertificates() {
+  const rows = new Map<string, CertificateStatusRow & { changedAt: Date | null }>();
+  const calls = { statusOf: 0 };
+  let gate: Promise<void> | null = null;
+  let failPoll = false;
+  return {
+    rows,
+    calls,
+    /** Holds statusOf answers until the returned function is called. */
+    hold(): () => void {
+      let release!: () => void;
+      gate = new Promise((r) => (release = r));
+      return () => {
+        gate = null;
+        release();
+      };
+    },
+    failPolls(v: boolean) {
+      failPoll = v;
+    },
+    set(serialHex: string, row: Partial<CertificateStatusRow> = {}) {
+      rows.set(`issuing-1:${serialHex}`, { status: 'valid', revokedAt: null, revocationReason: null, notAfter: new Date(systemClock.now().getTime() + 30 * day), changedAt: null, ...row });
+    },
+    revoke(serialHex: string, at: Date, reason: number) {
+      const r = rows.get(`issuing-1:${serialHex}`)!;
+      Object.assign(r, { status: 'revoked', revokedAt: at, revocationReason: reason, changedAt: at });
+    },
+    async statusOf(issuerId: string, serialHex: string) {
+      calls.statusOf++;
+      const row = rows.get(`${issuerId}:${serialHex}`);
+      const snapshot = row ? { status: row.status, revokedAt: row.revokedAt, revocationReason: row.revocationReason, notAfter: row.notAfter } : null;
+      if (gate) await gate;
+      return snapshot;
+    },
+    async statusChangedSince(since: Date, limit: number) {
+      if (failPoll) throw new Error('database unreachable');
+      return [...rows]
+        .filter(([, r]) => r.changedAt && r.changedAt > since)
+        .slice(0, limit)
+        .map(([k, r]) => ({ issuerId: k.split(':')[0]!, serialHex: k.split(':')[1]!, at: r.changedAt! }));
+    },
+  };
+}
+
+function memResponses(): OcspResponseRepository & { rows: Map<string, StoredOcspResponse>; puts: number } {
+  const rows = new Map<string, StoredOcspResponse>();
+  return {
+    rows,
+    puts: 0,
+    async get(issuerId, serialHex) {
+      return rows.get(`${issuerId}:${serialHex}`) ?? null;
+    },
+    async putMany(responses) {
+      this.puts += responses.length;
+      for (const r of responses) rows.set(`${r.issuerId}:${r.serialHex}`, r);
+    },
+    async expiring(before, limit) {
+      return [...rows.values()]
+        .filter((r) => r.nextUpdate < before)
+        .sort((a, b) => a.nextUpdate.getTime() - b.nextUpdate.getTime())
+        .slice(0, limit)
+        .map((r) => ({ issuerId: r.issuerId, serialHex: r.serialHex }));
+    },
+    async delete(issuerId, serialHex) {
+      rows.delete(`${issuerId}:${serialHex}`);
+    },
+  };
+}
+
+// ---- requests -----------------------------------------------------------------------------------
+
+const certIdFor = (serialHex: string, hash: CertIdHash = 'sha1', ca: ParsedCertificate = pki.ca) => {
+  const h = issuerHashes(hash, ca.subjectDer, ca.subjectPublicKey);
+  return encodeCertId(hash, h.issuerNameHash, h.issuerKeyHash, serialHex);
+};
+const nonceExt = (n: Buffer) => seq(oid('1.3.6.1.5.5.7.48.1.2'), octetString(octetString(n)));
+const request = (certIds: Buffer[], nonce?: Buffer) => seq(seq(seq(...certIds.map((c) => seq(c))), ...(nonce ? [ctx(2, true, seq(nonceExt(nonce)))] : [])));
+
+function setup(over: Partial<ResponderOptions> = {}) {
+  const clock = fixedClock(systemClock.now());
+  const certificates = memCertificates();
+  const responses = memResponses();
+  const logs: Record<string, unknown>[] = [];
+  const responder = new OcspResponder({ certificates, responses, clock, validitySeconds: 86_400, pollSeconds: 1, log: (e) => logs.push(e), ...over });
+  responder.setCa(pki.responder);
+  return { clock, certificates, responses, responder, logs };
+}
+
+/** `openssl ocsp -respin` on a response: verifies the signature against the CA and prints each serial's status. */
+async function opensslCheck(der: Buffer, serials: string[], extra: string[] = []): Promise<string> {
+  const f = tmp.file(`resp-${Math.random().toString(36).slice(2)}.der`);
+  fs.writeFileSync(f, der);
+  const r = await opensslRun(['ocsp', '-respin', f, '-issuer', pki.caPem, '-CAfile', pki.caPem, '-no_nonce', ...extra, ...serials.flatMap((s) => ['-serial', `0x${s}`])]);
+  return r.stdout + r.stderr;
+}
+
+// ---- tests --------------------------------------------------------------------------------------
+
+describe('OcspResponder: answers checked by openssl', () => {
+  test('good, revoked with reason, unknown (never issued and still pending)', async () => {
+    const { certificates, responder } = setup();
+    certificates.set('1001');
+    certificates.set('1002');
+    certificates.revoke('1002', new Date(systemClock.now().getTime() - 60_000), 1);
+    certificates.set('1003', { status: 'pending' });
+    const out = await opensslCheck(await responder.respond(request([certIdFor('1001'), certIdFor('1002'), certIdFor('1003'), certIdFor('1004')])), ['1001', '1002', '1003', '1004']);
+    expect(out).toMatch(/Response verify OK/);
+    expect(out).toMatch(/0x1001: good/);
+    expect(out).toMatch(/0x1002: revoked[\s\S]*Reason: keyCompromise/);
+    expect(out).toMatch(/0x1003: unknown/);
+    expect(out).toMatch(/0x1004: unknown/);
+  });
+
+  test('SHA-256 CertIDs are answered in kind', async () => {
+    const { certificates, responder } = setup();
+    certificates.set('2001');
+    const out = await opensslCheck(await responder.respond(request([certIdFor('2001', 'sha256')])), ['2001'], ['-sha256']);
+    expect(out).toMatch(/Response verify OK/);
+    expect(out).toMatch(/0x2001: good/);
+  });
+
+  test('the nonce is echoed and verified by openssl; a nonce request is signed every time', async () => {
+    const { certificates, responder } = setup();
+    certificates.set('3001');
+    const nonce = Buffer.alloc(16, 0x42);
+    const reqFile = tmp.file('nonce-req.der');
+    fs.writeFileSync(reqFile, request([certIdFor('3001')], nonce));
+    const der = await responder.respond(request([certIdFor('3001')], nonce));
+    const respFile = tmp.file('nonce-resp.der');
+    fs.writeFileSync(respFile, der);
+    const r = await opensslRun(['ocsp', '-reqin', reqFile, '-respin', respFile, '-CAfile', pki.caPem, '-resp_text']);
+    expect(r.stdout + r.stderr).toMatch(/Response verify OK/);
+    expect(r.stdout).toMatch(/OCSP Nonce:\s*\n\s*0410(42){16}/i);
+    await responder.respond(request([certIdFor('3001')], nonce));
+    expect(responder.stats().signed).toBe(2);
+    expect(responder.stats().lruEntries).toBe(0);
+  });
+
+  test('nextUpdate never passes the responder certificate notAfter; an expired responder answers tryLater', async () => {
+    const { clock, certificates, responder } = setup({ validitySeconds: 30 * 86_400 });
+    certificates.set('4001');
+    const s = readResponseSummary(await responder.respond(request([certIdFor('4001')])));
+    expect(s.nextUpdate!.getTime()).toBeLessThanOrEqual(pki.respNotAfter.getTime());
+    clock.advance(pki.respNotAfter.getTime() - clock.now().getTime() + 1000);
+    expect(await responder.respond(request([certIdFor('4001'), certIdFor('4002')]))).toEqual(errorResponse('tryLater'));
+  });
+});
+
+describe('OcspResponder: error statuses, never a throw', () => {
+  test('unauthorized for an issuer we do not serve, and for CertIDs of two issuers', async () => {
+    const { responder } = setup();
+    expect(await responder.respond(request([certIdFor('01', 'sha1', pki.other)]))).toEqual(errorResponse('unauthorized'));
+    expect(await responder.respond(request([certIdFor('01'), certIdFor('01', 'sha1', pki.other)]))).toEqual(errorResponse('unauthorized'));
+  });
+
+  test('malformedRequest for garbage, an empty body and too many CertIDs', async () => {
+    const { responder } = setup();
+    for (const body of [Buffer.from('junk'), Buffer.alloc(0), request(Array.from({ length: 11 }, () => certIdFor('01')))]) expect(await responder.respond(body)).toEqual(errorResponse('malformedRequest'));
+  });
+
+  test('internalError (logged) when the store fails', async () => {
+    const { certificates, responder, logs } = setup();
+    certificates.statusOf = async () => {
+      throw new Error('disk on fire');
+    };
+    expect(await responder.respond(request([certIdFor('01')]))).toEqual(errorResponse('internalError'));
+    expect(JSON.stringify(logs)).toMatch(/disk on fire/);
+    expect(responder.stats().errors).toBe(1);
+  });
+
+  test('setCa refuses a responder certificate without id-kp-OCSPSigning or from another CA', () => {
+    const { responder } = setup();
+    expect(() => responder.setCa({ ...pki.responder, signer: { ...pki.responder.signer, certDer: pki.noEkuDer } })).toThrow(/OCSPSigning/);
+    expect(() => responder.setCa({ ...pki.responder, subjectDer: pki.other.subjectDer })).toThrow(/not issued/);
+  });
+});
+
+describe('OcspResponder: pre-signed responses', () => {
+  test('a repeated nonce-less request is answered from memory, byte for byte, with caching facts', async () => {
+    const { certificates, responder } = setup();
+    certificates.set('5001');
+    const a = await responder.answer(request([certIdFor('5001')]));
+    const b = await responder.answer(request([certIdFor('5001')]));
+    expect(b.der.equals(a.der)).toBe(true);
+    expect(b.cache?.etag).toBe(a.cache?.etag);
+    expect(b.cache!.nextUpdate.getTime() - b.cache!.thisUpdate.getTime()).toBe(86_400_000);
+    expect(responder.stats()).toMatchObject({ signed: 1, lruHits: 1 });
+  });
+
+  test('unknown answers are held briefly in memory and never stored', async () => {
+    const { responses, responder } = setup();
+    const r = await responder.answer(request([certIdFor('5101')]));
+    await responder.flush();
+    expect(r.cache!.nextUpdate.getTime() - r.cache!.thisUpdate.getTime()).toBe(300_000);
+    expect(responses.rows.size).toBe(0);
+  });
+
+  test('a CertID without NULL hash parameters is answered live (echoed exactly), never from the cache', async () => {
+    const { certificates, responder } = setup();
+    certificates.set('5201');
+    const h = issuerHashes('sha1', pki.ca.subjectDer, pki.ca.subjectPublicKey);
+    const odd = seq(seq(oid(hashOids.sha1)), octetString(h.issuerNameHash), octetString(h.issuerKeyHash), int(0x5201));
+    const r1 = await responder.answer(request([odd]));
+    await responder.answer(request([odd]));
+    expect(r1.cache).toBeNull();
+    expect(readResponseSummary(r1.der).certIdDer.equals(odd)).toBe(true);
+    expect(responder.stats().signed).toBe(2);
+  });
+
+  test('invalidate replaces a cached good answer at once (RevocationListener)', async () => {
+    const { certificates, responder } = setup();
+    certificates.set('6001');
+    await responder.respond(request([certIdFor('6001')]));
+    certificates.revoke('6001', systemClock.now(), 1);
+    expect(readResponseSummary(await responder.respond(request([certIdFor('6001')]))).status.status).toBe('good'); // not told yet
+    responder.statusChanged('issuing-1', '6001');
+    const out = await opensslCheck(await responder.respond(request([certIdFor('6001')])), ['6001']);
+    expect(out).toMatch(/0x6001: revoked/);
+  });
+
+  test('a load that started before an invalidation is answered but not cached', async () => {
+    const { certificates, responder } = setup();
+    certificates.set('6101');
+    const release = certificates.hold();
+    const pending = responder.answer(request([certIdFor('6101')]));
+    await new Promise((r) => setImmediate(r));
+    certificates.revoke('6101', systemClock.now(), 4);
+    responder.invalidate('issuing-1', '6101');
+    // A request arriving now must not join the stale load.
+    const second = responder.answer(request([certIdFor('6101')]));
+    release();
+    expect(readResponseSummary((await pending).der).status.status).toBe('good');
+    expect(readResponseSummary((await second).der).status).toMatchObject({ status: 'revoked', reason: 4 });
+    await responder.flush();
+    expect(readResponseSummary((await responder.answer(request([certIdFor('6101')]))).der).status.status).toBe('revoked');
+  });
+
+  test('the LRU is bounded', async () => {
+    const { certificates, responder } = setup({ cacheEntries: 3 });
+    for (let i = 0; i < 6; i++) {
+      certificates.set(`70${i}0`);
+      await responder.respond(request([certIdFor(`70${i}0`)]));
+    }
+    expect(responder.stats().lruEntries).toBe(3);
+  });
+
+  test('a second node answers from the database without signing; a stale row is never served', async () => {
+    const a = setup();
+    a.certificates.set('8001');
+    a.certificates.set('8002');
+    const first = await a.responder.respond(request([certIdFor('8001')]));
+    await a.responder.respond(request([certIdFor('8002')]));
+    await a.responder.flush();
+    expect(a.responses.rows.size).toBe(2);
+    const b = new OcspResponder({ certificates: a.certificates, responses: a.responses, clock: a.clock, validitySeconds: 86_400, pollSeconds: 1 });
+    b.setCa(pki.responder);
+    expect((await b.respond(request([certIdFor('8001')]))).equals(first)).toBe(true);
+    expect(b.stats()).toMatchObject({ dbHits: 1, signed: 0 });
+    // Revoked on a third node: b has not polled, but the stored good row no longer matches the store.
+    a.certificates.revoke('8002', systemClock.now(), 1);
+    expect(readResponseSummary(await b.respond(request([certIdFor('8002')]))).status.status).toBe('revoked');
+    // SHA-256 CertIDs stay in memory only.
+    await b.respond(request([certIdFor('8001', 'sha256')]));
+    await b.flush();
+    expect(b.stats().signed).toBe(2);
+  });
+
+  test('served until half-life, then signed again', async () => {
+    const { clock, certificates, responder } = setup();
+    certificates.set('9001');
+    await responder.respond(request([certIdFor('9001')]));
+    clock.advance(11 * 3600_000);
+    await responder.respond(request([certIdFor('9001')]));
+    expect(responder.stats().signed).toBe(1);
+    clock.advance(2 * 3600_000);
+    await responder.respond(request([certIdFor('9001')]));
+    expect(responder.stats().signed).toBe(2);
+  });
+});
+
+describe('OcspResponder: other nodes, polling and refresh', () => {
+  test('poll picks up a revocation made elsewhere, once', async () => {
+    const { clock, certificates, responder } = setup();
+    certificates.set('a001');
+    await responder.respond(request([certIdFor('a001')]));
+    clock.advance(500);
+    certificates.revoke('a001', clock.now(), 1);
+    clock.advance(500);
+    await responder.poll();
+    expect(readResponseSummary(await responder.respond(request([certIdFor('a001')]))).status.status).toBe('revoked');
+    clock.advance(1000);
+    await responder.poll(); // the same change again in the overlap window: no second invalidation
+    expect(responder.stats()).toMatchObject({ invalidations: 1, lruHits: 0 });
+    await responder.respond(request([certIdFor('a001')]));
+    expect(responder.stats().lruHits).toBe(1);
+  });
+
+  test('when polling fails for longer than maxStalenessSeconds, memory is bypassed', async () => {
+    const { clock, certificates, responder } = setup({ maxStalenessSeconds: 5 });
+    certificates.set('b001');
+    responder.start();
+    try {
+      await responder.respond(request([certIdFor('b001')]));
+      await responder.respond(request([certIdFor('b001')]));
+      expect(responder.stats().lruHits).toBe(1);
+      certificates.failPolls(true);
+      await expect(responder.poll()).rejects.toThrow();
+      clock.advance(6000);
+      const before = certificates.calls.statusOf;
+      await responder.respond(request([certIdFor('b001')]));
+      expect(certificates.calls.statusOf).toBe(before + 1);
+      certificates.failPolls(false);
+      await responder.poll();
+      // The catch-up poll covered the gap, so what memory held before is good again.
+      await responder.respond(request([certIdFor('b001')]));
+      expect(responder.stats().lruHits).toBe(2);
+    } finally {
+      responder.stop();
+    }
+  });
+
+  test('refresh re-signs rows nearing half-life with the current status and drops expired certificates', async () => {
+    const { clock, certificates, responses, responder } = setup({ refreshSeconds: 60 });
+    certificates.set('c001');
+    certificates.set('c002');
+    certificates.set('c003', { notAfter: new Date(clock.now().getTime() + 3600_000) });
+    for (const s of ['c001', 'c002', 'c003']) await responder.respond(request([certIdFor(s)]));
+    await responder.flush();
+    expect(await responder.refresh()).toBe(0);
+    clock.advance(12 * 3600_000 - 60_000);
+    certificates.revoke('c002', clock.now(), 5);
+    expect(await responder.refresh()).toBe(3);
+    expect(responses.rows.has('issuing-1:c003')).toBe(false);
+    const r1 = responses.rows.get('issuing-1:c001')!;
+    expect(r1.thisUpdate.getTime()).toBe(Math.floor(clock.now().getTime() / 1000) * 1000);
+    // The clock is 12 h ahead of openssl's: allow that much skew.
+    const out = await opensslCheck(responses.rows.get('issuing-1:c002')!.der, ['c002'], ['-validity_period', '86400']);
+    expect(out).toMatch(/Response verify OK/);
+    expect(out).toMatch(/0xC002: revoked[\s\S]*Reason: cessationOfOperation/i);
+  });
+});

@@ -1,0 +1,149 @@
+import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
+import { describe, expect, test } from 'vitest';
+import { children, oid, readOid, readOne, readTlv, seq, Tag, value, whole } from '../pki/der.js';
+import { OID } from '../pki/oids.js';
+import { encodeCertId } from './request.js';
+import { errorResponse, readResponseSummary, responseStatus, sameStatus, signedResponse, type ResponderSigner, type SingleStatus } from './response.js';
+
+// A fixed Ed25519 key: RFC 8032 signatures are deterministic, so the whole response is a known answer.
+const seed = Buffer.from('1f1e1d1c1b1a191817161514131211100f0e0d0c0b0a09080706050403020100', 'hex');
+const key = createPrivateKey({ key: Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), seed]), format: 'der', type: 'pkcs8' });
+const rawPublic = (k: KeyObject): Buffer => {
+  const spki = createPublicKey(k).export({ type: 'spki', format: 'der' });
+  return spki.subarray(spki.length - 32);
+};
+// certs [0] carries whatever the signer holds; a placeholder keeps the known answer short.
+const signer: ResponderSigner = {
+  keyHash: createHash('sha1').update(rawPublic(key)).digest(),
+  signatureAlgorithm: seq(oid(OID.ed25519)),
+  certDer: seq(oid('1.2.3')),
+  sign: async (tbs) => sign(null, tbs, key),
+};
+
+const at = (iso: string) => new Date(iso);
+const certId = encodeCertId('sha1', Buffer.alloc(20, 0xaa), Buffer.alloc(20, 0xbb), '4a5b');
+const thisUpdate = at('2026-03-04T05:06:07Z');
+const nextUpdate = at('2026-03-05T05:06:07Z');
+const one = (status: SingleStatus, nonce: Buffer | null = null) => signedResponse(signer, thisUpdate, [{ certIdDer: certId, status, thisUpdate, nextUpdate }], nonce);
+
+/** BasicOCSPResponse parts, read with the DER reader. */
+function basicOf(der: Buffer) {
+  const [status, bytes] = children(readOne(der, Tag.SEQUENCE));
+  expect(value(status!)[0]).toBe(0);
+  const [type, octets] = children(children(bytes!)[0]!);
+  expect(readOid(type!)).toBe(OID.ocspBasic);
+  const [tbs, alg, sig, certs] = children(readOne(value(octets!), Tag.SEQUENCE));
+  return { tbs: tbs!, alg: alg!, sig: sig!, certs: certs! };
+}
+
+// Produced once by this encoder and read with `openssl asn1parse -inform DER -i` (responseStatus 0,
+// id-pkix-ocsp-basic, [2] byKey, producedAt, one SingleResponse revoked 2026-03-01 keyCompromise,
+// thisUpdate/nextUpdate, the nonce extension, Ed25519); any change to these bytes is a change to review.
+const katHex = [
+  '308201380a0100a08201313082012d06092b06010505073001010482011e3082011a3081c3a2160414095527132572c58c41226977aa57f426ed8182',
+  '3b180f32303236303330343035303630375a307b3079303b300906052b0e03021a05000414aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa0414bb',
+  'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb02024a5ba116180f32303236303330313030303030305aa0030a0101180f3230323630333034303530',
+  '3630375aa011180f32303236303330353035303630375aa11b3019301706092b0601050507300102040a04080102030405060708300506032b657003',
+  '41004f9dd37024077d4d1ac854fee363ba100d4ad02ebcd5f438519f9aacc78e45e2ed876dc5b7a0dbc4d0509995e08549abd76a091025675a56c0c4',
+  'a1259ea10e01a0083006300406022a03',
+].join('');
+
+describe('errorResponse', () => {
+  test.each(['malformedRequest', 'internalError', 'tryLater', 'sigRequired', 'unauthorized'] as const)('%s is a bare OCSPResponse', (s) => {
+    expect(errorResponse(s).toString('hex')).toBe(`30030a01${responseStatus[s].toString(16).padStart(2, '0')}`);
+  });
+});
+
+describe('signedResponse', () => {
+  test('known answer: revoked with reason and a nonce, byte for byte', async () => {
+    const der = await one({ status: 'revoked', revokedAt: at('2026-03-01T00:00:00Z'), reason: 1 }, Buffer.from('0102030405060708', 'hex'));
+    expect(der.toString('hex')).toBe(katHex);
+  });
+
+  test('responderID byKey, producedAt, SingleResponse fields, certs, and a signature over the TBS', async () => {
+    const der = await one({ status: 'good' });
+    const { tbs, alg, sig, certs } = basicOf(der);
+    const [rid, producedAt, responses, ...rest] = children(tbs);
+    expect(rest).toHaveLength(0); // no nonce, no version (v1 is DEFAULT)
+    expect(rid!.tag).toBe(0xa2);
+    expect(value(readOne(value(rid!), Tag.OCTET_STRING)).equals(signer.keyHash)).toBe(true);
+    expect(value(producedAt!).toString()).toBe('20260304050607Z');
+    const [single] = children(responses!);
+    const [cid, status, tu, nu] = children(single!);
+    expect(whole(cid!).equals(certId)).toBe(true);
+    expect(whole(status!).toString('hex')).toBe('8000');
+    expect(value(tu!).toString()).toBe('20260304050607Z');
+    expect(nu!.tag).toBe(0xa0);
+    expect(whole(alg).equals(signer.signatureAlgorithm)).toBe(true);
+    expect(verify(null, whole(tbs), createPublicKey(key), value(sig).subarray(1))).toBe(true);
+    expect(whole(children(certs)[0]!).equals(seq(signer.certDer))).toBe(true);
+  });
+
+  test('the nonce is echoed in responseExtensions (RFC 8954)', async () => {
+    const { tbs } = basicOf(await one({ status: 'good' }, Buffer.from('nonce-value')));
+    const exts = children(tbs).at(-1)!;
+    expect(exts.tag).toBe(0xa1);
+    const [ext] = children(children(exts)[0]!);
+    const [extnId, extnValue] = children(ext!);
+    expect(readOid(extnId!)).toBe(OID.ocspNonce);
+    expect(value(readOne(value(extnValue!), Tag.OCTET_STRING)).toString()).toBe('nonce-value');
+  });
+
+  test('unknown is [2] NULL; revoked unspecified carries no reason; certificateHold does', async () => {
+    const statusDer = async (s: SingleStatus) => {
+      const { tbs } = basicOf(await one(s));
+      const single = children(children(children(tbs)[2]!)[0]!);
+      return whole(single[1]!).toString('hex');
+    };
+    expect(await statusDer({ status: 'unknown' })).toBe('8200');
+    expect(await statusDer({ status: 'revoked', revokedAt: at('2026-01-01T00:00:00Z'), reason: 0 })).toBe('a111180f32303236303130313030303030305a');
+    expect(await statusDer({ status: 'revoked', revokedAt: at('2026-01-01T00:00:00Z'), reason: null })).toBe('a111180f32303236303130313030303030305a');
+    expect(await statusDer({ status: 'revoked', revokedAt: at('2026-01-01T00:00:00Z'), reason: 6 })).toBe('a116180f32303236303130313030303030305aa0030a0106');
+  });
+
+  test('refuses reasons OCSP cannot carry, and an empty response list', async () => {
+    await expect(one({ status: 'revoked', revokedAt: thisUpdate, reason: 7 })).rejects.toThrow(RangeError);
+    await expect(one({ status: 'revoked', revokedAt: thisUpdate, reason: 8 })).rejects.toThrow(RangeError);
+    await expect(one({ status: 'revoked', revokedAt: thisUpdate, reason: 11 })).rejects.toThrow(RangeError);
+    await expect(signedResponse(signer, thisUpdate, [], null)).rejects.toThrow(RangeError);
+  });
+
+  test('several SingleResponses in request order', async () => {
+    const ids = ['01', '02', '03'].map((s) => encodeCertId('sha1', Buffer.alloc(20), Buffer.alloc(20), s));
+    const der = await signedResponse(
+      signer,
+      thisUpdate,
+      ids.map((certIdDer, i) => ({ certIdDer, status: i === 1 ? { status: 'unknown' as const } : { status: 'good' as const }, thisUpdate, nextUpdate })),
+      null,
+    );
+    const singles = children(children(basicOf(der).tbs)[2]!);
+    expect(singles.map((s) => whole(children(s)[0]!).toString('hex'))).toEqual(ids.map((i) => i.toString('hex')));
+    expect(singles.map((s) => children(s)[1]!.tag)).toEqual([0x80, 0x82, 0x80]);
+  });
+});
+
+describe('readResponseSummary and sameStatus', () => {
+  test.each<SingleStatus>([{ status: 'good' }, { status: 'unknown' }, { status: 'revoked', revokedAt: at('2026-02-02T02:02:02Z'), reason: 1 }, { status: 'revoked', revokedAt: at('2026-02-02T02:02:02Z'), reason: null }])('round trip: %o', async (s) => {
+    const summary = readResponseSummary(await one(s));
+    expect(summary.producedAt).toEqual(thisUpdate);
+    expect(summary.thisUpdate).toEqual(thisUpdate);
+    expect(summary.nextUpdate).toEqual(nextUpdate);
+    expect(summary.certIdDer.equals(certId)).toBe(true);
+    expect(sameStatus(summary.status, s)).toBe(true);
+  });
+
+  test('error responses and garbage are refused', () => {
+    expect(() => readResponseSummary(errorResponse('tryLater'))).toThrow();
+    expect(() => readResponseSummary(Buffer.from('junk'))).toThrow();
+    expect(readTlv(errorResponse('unauthorized')).tag).toBe(Tag.SEQUENCE);
+  });
+
+  test('sameStatus compares at one-second resolution; unspecified equals no reason', () => {
+    const r = (ms: number, reason: number | null): SingleStatus => ({ status: 'revoked', revokedAt: new Date(ms), reason });
+    expect(sameStatus(r(1_000_500, 0), r(1_000_000, null))).toBe(true);
+    expect(sameStatus(r(1_000_000, 1), r(1_000_000, 6))).toBe(false);
+    expect(sameStatus(r(1_000_000, 1), r(2_000_000, 1))).toBe(false);
+    expect(sameStatus({ status: 'good' }, r(1, 1))).toBe(false);
+    expect(sameStatus({ status: 'good' }, { status: 'good' })).toBe(true);
+  });
+});

@@ -1,0 +1,497 @@
+#!/usr/bin/env node
+/**
+ * `npm run bench:ocsp`: cached OCSP answers per second and latency on
+ * loopback, Trellis against `openssl ocsp`, both serving the same 100,000
+ * certificate serials (10 % revoked) and loaded by the same client, `ab`
+ * (HTTP/1.0, a new connection per request, a fixed count: `openssl ocsp`
+ * loops forever on a connection closed without a request, and keep-alive
+ * clients make it spin, so `ab` is the one client both survive; see
+ * /work/shared/notes/anchors.md §2).
+ *
+ * Trellis: `trellis init`, the certificates inserted straight into its
+ * SQLite database (only issuer, serial and status matter to OCSP), then
+ * `trellis serve` with its access log off. The requests are one good
+ * serial's nonce-less SHA-1 CertID, as GET /ocsp/{base64} and as POST
+ * /ocsp, so they are answered from the pre-signed cache.
+ *
+ * Baseline: `openssl ocsp -index index.txt -port P -rsigner resp.pem -rkey
+ * resp.key -CA ca.pem` over the same serials, with its own P-256 CA and
+ * delegated P-256 responder (Trellis's keys are encrypted at rest and stay
+ * there); it signs every answer. It binds every interface, so it runs in a
+ * private network namespace (`unshare -n`) with `ab` inside the same
+ * namespace, and a fresh process serves each run.
+ *
+ * Extra rows (not in the RESULT): Trellis with keep-alive (`ab -k`), POST
+ * with a nonce (signed live every time), and a first-touch pass over
+ * BENCH_COLD distinct serials (store lookup + signature per request).
+ * Every response kind is checked once with `openssl ocsp -respin`.
+ *
+ * Environment: BENCH_CERTS (100000), BENCH_REQUESTS (per ab run, 20000),
+ * BENCH_CONCURRENCY (8), BENCH_RUNS (3; the median is reported),
+ * BENCH_WORKERS (trellis serve --workers, 1), BENCH_COLD (5000; 0 skips),
+ * BENCH_KEEP=1 (keep the temp dir).
+ *
+ * Last line:
+ *   RESULT ocsp_get <req/s> req/s baseline <openssl req/s> ratio <x>
+ * Exit code 1 when a response was wrong (non-200, failed ab requests other
+ * than openssl's ±1-byte signature lengths, a response that does not verify).
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort, installCleanup, killAll, machineBusy, requireTools, run, runOk, sampleProcess, startChild, waitReady, wasInterrupted, which } from './lib/harness.mjs';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+function envInt(name, def, min = 1) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return def;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name}: expected an integer >= ${min}, got ${raw}`);
+  return n;
+}
+
+const cfg = {
+  certs: envInt('BENCH_CERTS', 100_000, 100),
+  requests: envInt('BENCH_REQUESTS', 20_000, 100),
+  concurrency: envInt('BENCH_CONCURRENCY', 8),
+  runs: envInt('BENCH_RUNS', 3),
+  workers: envInt('BENCH_WORKERS', 1),
+  cold: envInt('BENCH_COLD', 5_000, 0),
+  keep: process.env.BENCH_KEEP === '1',
+};
+const revokedShare = 0.1;
+const passphrase = 'bench-passphrase-not-secret';
+const failures = [];
+const fail = (msg) => {
+  failures.push(msg);
+  console.log(`FAIL: ${msg}`);
+};
+const warn = (msg) => console.log(`WARNING: ${msg}`);
+const log = (msg) => process.stderr.write(`bench: ${msg}\n`);
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'trellis-bench-ocsp-'));
+installCleanup(() => {
+  if (!cfg.keep) fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const fmtInt = (x) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : 'n/a');
+const fmtMs = (x) => (Number.isFinite(x) ? x.toFixed(2) : 'n/a');
+
+// ---- certificates -----------------------------------------------------------
+
+/** 16 random octets, top bit clear and first octet non-zero: the form Trellis stores (no sign or leading zero octet). */
+function serials(n) {
+  const rnd = crypto.randomBytes(16 * n);
+  const out = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const b = rnd.subarray(i * 16, i * 16 + 16);
+    b[0] = (b[0] & 0x7f) | 0x01;
+    out[i] = b.toString('hex');
+  }
+  return out;
+}
+
+const ymd = (d) => d.toISOString().slice(2, 19).replace(/[-T:]/g, '') + 'Z'; // index.txt: YYMMDDHHMMSSZ
+
+async function insertCertificates(dataDir, list) {
+  const { default: Database } = await import('better-sqlite3');
+  const { crlShardOf } = await import(path.join(root, 'dist', 'ca', 'serial.js'));
+  const config = JSON.parse(fs.readFileSync(path.join(dataDir, 'trellis.json'), 'utf8'));
+  const db = new Database(path.join(dataDir, 'trellis.db'));
+  try {
+    const caId = db.prepare(`SELECT id FROM "CertificateAuthority" WHERE role = 'issuing' AND state = 'active'`).get().id;
+    const iso = (d) => d.toISOString().replace('Z', '+00:00'); // the store's DateTime text (src/store/sqlite-hot-path.ts)
+    const now = Date.now();
+    const notBefore = new Date(now - 30 * 86_400_000);
+    const notAfter = new Date(now + 365 * 86_400_000);
+    const revokedAt = new Date(now - 86_400_000);
+    const insert = db.prepare(`INSERT INTO "Certificate" ("issuerId","serialHex","profile","subject","sans","notBefore","notAfter","status","crlShard","requestedVia","requestedBy","revokedAt","revocationReason","revokedBy","createdAt","issuedAt")
+      VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`);
+    const shards = config.crlShards ?? 16;
+    db.transaction(() => {
+      for (const c of list) {
+        const r = c.revoked;
+        insert.run(caId, c.serialHex, 'device', 'CN=bench', '[]', iso(notBefore), iso(notAfter), r ? 'revoked' : 'valid', crlShardOf(c.serialHex, shards), 'cli', 'bench', r ? iso(revokedAt) : null, r ? 1 : null, r ? 'bench' : null, iso(notBefore), iso(notBefore));
+      }
+    })();
+    return { caId, expiry: notAfter, revokedAt };
+  } finally {
+    db.close();
+  }
+}
+
+function writeIndex(file, list, expiry, revokedAt) {
+  const lines = list.map((c) => (c.revoked ? `R\t${ymd(expiry)}\t${ymd(revokedAt)},keyCompromise\t${c.serialHex.toUpperCase()}\tunknown\t/CN=bench\n` : `V\t${ymd(expiry)}\t\t${c.serialHex.toUpperCase()}\tunknown\t/CN=bench\n`));
+  fs.writeFileSync(file, lines.join(''));
+  fs.writeFileSync(`${file}.attr`, 'unique_subject = no\n');
+}
+
+// ---- ab ---------------------------------------------------------------------
+
+function abArgs({ url, body, keepAlive, csv, n }) {
+  return ['-q', '-n', String(n ?? cfg.requests), '-c', String(cfg.concurrency), ...(keepAlive ? ['-k'] : []), '-e', csv, ...(body ? ['-p', body, '-T', 'application/ocsp-request'] : []), url];
+}
+
+/** ab's summary and its percentile CSV (milliseconds with µs resolution). */
+function parseAb(text, csvFile, { lengthVaries }) {
+  const num = (re) => {
+    const m = re.exec(text);
+    return m ? Number(m[1]) : NaN;
+  };
+  const pct = {};
+  if (fs.existsSync(csvFile)) {
+    for (const line of fs.readFileSync(csvFile, 'utf8').split('\n').slice(1)) {
+      const [p, ms] = line.split(',');
+      if (p) pct[Number(p)] = Number(ms);
+    }
+  }
+  const r = {
+    rps: num(/Requests per second:\s+([\d.]+)/),
+    complete: num(/Complete requests:\s+(\d+)/),
+    failed: num(/Failed requests:\s+(\d+)/),
+    lengthFailed: num(/Length: (\d+)/) || 0,
+    non2xx: num(/Non-2xx responses:\s+(\d+)/) || 0,
+    docLength: num(/Document Length:\s+(\d+)/),
+    p50: pct[50],
+    p99: pct[99],
+    raw: text,
+  };
+  // ECDSA signatures vary by a byte or two: ab counts those as "Length" failures. Anything else is a real failure.
+  r.bad = r.non2xx + (r.failed || 0) - (lengthVaries ? r.lengthFailed : 0);
+  if (!Number.isFinite(r.rps) || !(r.complete > 0)) r.bad = Math.max(r.bad, 1);
+  return r;
+}
+
+// ---- verification -------------------------------------------------------------
+
+async function checkResponse(tools, der, { issuer, rootCa, serialHex, expect: status, label }) {
+  const f = path.join(tmp, `check-${label.replace(/\W+/g, '-')}.der`);
+  fs.writeFileSync(f, der);
+  const r = await run(tools.openssl, ['ocsp', '-respin', f, '-issuer', issuer, '-CAfile', rootCa, '-no_nonce', '-serial', `0x${serialHex}`]);
+  const out = r.stdout + r.stderr;
+  if (!/Response verify OK/.test(out)) fail(`${label}: openssl does not verify the response: ${out.trim().slice(0, 300)}`);
+  else if (!new RegExp(`0x${serialHex}: ${status}`, 'i').test(out)) fail(`${label}: expected ${status}, openssl says: ${out.trim().slice(0, 300)}`);
+}
+
+function request(url, { method = 'GET', body, headers = {} } = {}) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method, headers: { ...headers, ...(body ? { 'content-length': body.length } : {}) } }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+// ---- Trellis -------------------------------------------------------------------
+
+async function benchTrellis(tools, list, good, revoked) {
+  const bin = path.join(root, 'bin', 'trellis.js');
+  if (!fs.existsSync(path.join(root, 'dist', 'cmd', 'main.js'))) throw new Error('dist/ is missing: run `npm run build` first');
+  const dir = path.join(tmp, 'trellis');
+  const data = path.join(dir, 'data');
+  fs.mkdirSync(dir, { recursive: true });
+  const env = { ...process.env, TRELLIS_PASSPHRASE: passphrase, TRELLIS_ACCESS_LOG: 'off' };
+  delete env.NODE_OPTIONS;
+  const cli = (...args) => runOk(process.execPath, [bin, ...args, '--data', data], { env, cwd: dir });
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  log('trellis: init');
+  await cli('init', '--yes', '--base-url', base);
+  const issuing = path.join(dir, 'issuing.pem');
+  const rootCa = path.join(dir, 'root.pem');
+  fs.writeFileSync(issuing, (await cli('ca', 'cert')).stdout);
+  fs.writeFileSync(rootCa, (await cli('ca', 'cert', '--root')).stdout);
+  log(`trellis: inserting ${list.length.toLocaleString('en-US')} certificates`);
+  const t0 = performance.now();
+  await insertCertificates(data, list);
+  log(`trellis: inserted in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+
+  const reqFor = async (serialHex, name, nonce = false) => {
+    const f = path.join(dir, `${name}.der`);
+    await runOk(tools.openssl, ['ocsp', '-issuer', issuing, '-serial', `0x${serialHex}`, ...(nonce ? [] : ['-no_nonce']), '-reqout', f]);
+    return f;
+  };
+  const goodReq = await reqFor(good, 'good-req');
+  const revokedReq = await reqFor(revoked, 'revoked-req');
+  const nonceReq = await reqFor(good, 'nonce-req', true);
+  const getPath = (f) => `/ocsp/${encodeURIComponent(fs.readFileSync(f).toString('base64'))}`;
+
+  const serverLog = path.join(dir, 'serve.log');
+  const server = startChild(process.execPath, [bin, 'serve', '--data', data, '--port', String(port), ...(cfg.workers > 1 ? ['--workers', String(cfg.workers)] : [])], { env, cwd: dir, logFile: serverLog });
+  await waitReady(async () => (await fetch(`${base}/healthz`)).status === 200, { child: server, what: `trellis serve (log: ${serverLog})` });
+  log(`trellis: serving on ${base} (pid ${server.pid}, ${cfg.workers} worker(s))`);
+  const rssIdle = sampleProcess(server.pid).stop().lastKiB;
+
+  // Every response kind, checked by openssl once.
+  const check = async (label, res, serialHex, status) => {
+    if (res.status !== 200 || res.headers['content-type'] !== 'application/ocsp-response') fail(`${label}: HTTP ${res.status} ${res.headers['content-type']}`);
+    await checkResponse(tools, res.body, { issuer: issuing, rootCa, serialHex, expect: status, label });
+  };
+  await check('trellis GET good', await request(`${base}${getPath(goodReq)}`), good, 'good');
+  await check('trellis POST revoked', await request(`${base}/ocsp`, { method: 'POST', body: fs.readFileSync(revokedReq), headers: { 'content-type': 'application/ocsp-request' } }), revoked, 'revoked');
+  const getRes = await request(`${base}${getPath(goodReq)}`);
+  if (!/max-age=\d+, public, no-transform, must-revalidate/.test(getRes.headers['cache-control'] ?? '')) fail(`trellis GET: Cache-Control ${getRes.headers['cache-control']}`);
+
+  const phases = [
+    { name: 'GET', url: `${base}${getPath(goodReq)}` },
+    { name: 'POST', url: `${base}/ocsp`, body: goodReq },
+    { name: 'GET keep-alive', url: `${base}${getPath(goodReq)}`, keepAlive: true, extra: true },
+    { name: 'POST nonce (signed live)', url: `${base}/ocsp`, body: nonceReq, extra: true, lengthVaries: true },
+  ];
+  log('trellis: warm-up');
+  for (const p of phases) await run(tools.ab, abArgs({ ...p, csv: path.join(dir, 'warm.csv'), n: 3000 }));
+  const results = {};
+  const rss = sampleProcess(server.pid, 100);
+  for (const p of phases) {
+    const runs = [];
+    for (let i = 0; i < cfg.runs; i++) {
+      const csv = path.join(dir, `ab-${p.name.replace(/\W+/g, '-')}-${i}.csv`);
+      const r = await run(tools.ab, abArgs({ ...p, csv }));
+      const a = parseAb(r.stdout + r.stderr, csv, { lengthVaries: !!p.lengthVaries });
+      if (a.bad) fail(`trellis ${p.name} run ${i + 1}: ${a.bad} bad responses (non-2xx ${a.non2xx}, failed ${a.failed})\n${a.raw.slice(-1200)}`);
+      runs.push(a);
+    }
+    results[p.name] = { runs, extra: !!p.extra };
+  }
+  const mem = rss.stop();
+
+  let cold = null;
+  if (cfg.cold > 0) cold = await coldPass(tools, base, issuing, list, server);
+  const stats = { rssIdleKiB: rssIdle, peakKiB: mem.peakKiB, serverCores: mem.serverCores };
+  const code = await server.stop(10_000);
+  if (code !== 0) warn(`trellis serve exited with ${code} (log: ${serverLog})`);
+  return { results, stats, cold };
+}
+
+/**
+ * First touch of `cfg.cold` distinct serials over GET (8 keep-alive
+ * connections from this process): each is a cache miss, so a store lookup
+ * and a signature. A second pass over the same serials is all hits.
+ */
+async function coldPass(tools, base, issuing, list, server) {
+  log(`trellis: first-touch pass over ${cfg.cold.toLocaleString('en-US')} distinct serials`);
+  // Build the requests with openssl once (-reqout with many serials is one request; we need one each), batched 200 per call.
+  const picked = list.slice(0, cfg.cold);
+  const paths = [];
+  const batch = 200;
+  for (let i = 0; i < picked.length; i += batch) {
+    const chunk = picked.slice(i, i + batch);
+    const f = path.join(tmp, 'cold.der');
+    await runOk(tools.openssl, ['ocsp', '-issuer', issuing, '-no_nonce', ...chunk.flatMap((c) => ['-serial', `0x${c.serialHex}`]), '-reqout', f]);
+    paths.push(...splitRequest(fs.readFileSync(f)).map((der) => `/ocsp/${encodeURIComponent(der.toString('base64'))}`));
+  }
+  const agent = new http.Agent({ keepAlive: true, maxSockets: cfg.concurrency });
+  const pass = async () => {
+    let next = 0;
+    let bad = 0;
+    const t0 = performance.now();
+    await Promise.all(
+      Array.from({ length: cfg.concurrency }, async () => {
+        while (next < paths.length) {
+          const p = paths[next++];
+          const r = await new Promise((resolve, reject) => {
+            http.get(`${base}${p}`, { agent }, (res) => {
+              res.resume();
+              res.on('end', () => resolve(res.statusCode));
+            }).on('error', reject);
+          });
+          if (r !== 200) bad++;
+        }
+      }),
+    );
+    return { rps: paths.length / ((performance.now() - t0) / 1000), bad };
+  };
+  const rss = sampleProcess(server.pid, 100);
+  const first = await pass();
+  const second = await pass();
+  const mem = rss.stop();
+  agent.destroy();
+  if (first.bad + second.bad) fail(`trellis first-touch pass: ${first.bad + second.bad} non-200 answers`);
+  return { first: first.rps, second: second.rps, peakKiB: mem.peakKiB, n: paths.length };
+}
+
+/**
+ * One OCSPRequest with many CertIDs → one request per CertID: the
+ * requestList entries are copied into single-entry requests (DER lengths
+ * recomputed by hand, no library).
+ */
+function splitRequest(der) {
+  const tlvAt = (buf, off) => {
+    let p = off + 1;
+    let len = buf[p++];
+    if (len & 0x80) {
+      const n = len & 0x7f;
+      len = 0;
+      for (let i = 0; i < n; i++) len = len * 256 + buf[p++];
+    }
+    return { start: p, end: p + len, headerStart: off };
+  };
+  const lenBytes = (n) => (n < 0x80 ? Buffer.from([n]) : n < 0x100 ? Buffer.from([0x81, n]) : Buffer.from([0x82, n >> 8, n & 0xff]));
+  const seq = (...parts) => {
+    const body = Buffer.concat(parts);
+    return Buffer.concat([Buffer.from([0x30]), lenBytes(body.length), body]);
+  };
+  const top = tlvAt(der, 0);
+  const tbs = tlvAt(der, top.start);
+  const list = tlvAt(der, tbs.start); // no version, no requestorName in openssl's -no_nonce requests
+  const out = [];
+  for (let p = list.start; p < list.end; ) {
+    const r = tlvAt(der, p);
+    out.push(seq(seq(seq(der.subarray(r.headerStart, r.end)))));
+    p = r.end;
+  }
+  return out;
+}
+
+// ---- openssl ocsp ---------------------------------------------------------------
+
+async function benchOpenssl(tools, list, good, revoked) {
+  const dir = path.join(tmp, 'openssl');
+  fs.mkdirSync(dir, { recursive: true });
+  const f = (n) => path.join(dir, n);
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+  await runOk(tools.openssl, ['req', '-x509', ...ec, '-keyout', f('ca.key'), '-subj', '/O=Bench/CN=Bench openssl CA', '-days', '30', '-addext', 'keyUsage=critical,keyCertSign,cRLSign', '-out', f('ca.pem')]);
+  fs.writeFileSync(f('resp.ext'), 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=OCSPSigning\nnoCheck=ignored\n');
+  await runOk(tools.openssl, ['req', '-new', ...ec, '-keyout', f('resp.key'), '-subj', '/CN=Bench openssl OCSP responder', '-out', f('resp.csr')]);
+  await runOk(tools.openssl, ['x509', '-req', '-in', f('resp.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-set_serial', '0x1234', '-days', '7', '-extfile', f('resp.ext'), '-out', f('resp.pem')]);
+  const now = Date.now();
+  writeIndex(f('index.txt'), list, new Date(now + 365 * 86_400_000), new Date(now - 86_400_000));
+  await runOk(tools.openssl, ['ocsp', '-issuer', f('ca.pem'), '-serial', `0x${good}`, '-no_nonce', '-reqout', f('good-req.der')]);
+  await runOk(tools.openssl, ['ocsp', '-issuer', f('ca.pem'), '-serial', `0x${revoked}`, '-no_nonce', '-reqout', f('revoked-req.der')]);
+  const getPath = `/${encodeURIComponent(fs.readFileSync(f('good-req.der')).toString('base64'))}`;
+
+  /**
+   * One fresh responder in a fresh network namespace: bring up lo, start it,
+   * wait until a real OCSP request is answered (never a bare connect, which
+   * would make it spin), run the client, record peak RSS, stop it.
+   */
+  const inNamespace = async (name, clientCmd) => {
+    const port = 8000 + Math.floor(Math.random() * 1000);
+    const sh = f(`${name}.sh`);
+    fs.writeFileSync(
+      sh,
+      `set -u
+ip link set lo up
+cd ${JSON.stringify(dir)}
+timeout 300 ${tools.openssl} ocsp -index index.txt -port ${port} -rsigner resp.pem -rkey resp.key -CA ca.pem -nmin 60 > ${name}-server.log 2>&1 &
+P=$!
+trap 'kill $P 2>/dev/null' EXIT INT TERM
+ok=0
+for i in $(seq 1 100); do
+  if ${tools.openssl} ocsp -reqin good-req.der -url http://127.0.0.1:${port}/ -respout ${name}-probe.der -noverify -no_nonce >/dev/null 2>&1; then ok=1; break; fi
+  sleep 0.05
+done
+[ $ok = 1 ] || { echo "openssl ocsp did not answer" >&2; exit 3; }
+${clientCmd(`http://127.0.0.1:${port}`)}
+grep VmHWM /proc/$P/status | awk '{print "HWM_KIB", $2}'
+`,
+    );
+    const r = await run(tools.unshare, ['-n', 'sh', sh]);
+    if (r.code !== 0) throw new Error(`openssl ${name} in a network namespace failed (${r.code}): ${r.stderr}${r.stdout}`);
+    return r;
+  };
+
+  // Correctness once: good and revoked, verified against its CA.
+  await inNamespace('check', (url) => `${tools.openssl} ocsp -reqin revoked-req.der -url ${url}/ -respout revoked-resp.der -noverify -no_nonce >/dev/null 2>&1 && ${tools.curl ? `${tools.curl} -s -o get-resp.der '${url}${getPath}'` : 'true'}`);
+  await checkResponse(tools, fs.readFileSync(f('check-probe.der')), { issuer: f('ca.pem'), rootCa: f('ca.pem'), serialHex: good, expect: 'good', label: 'openssl POST good' });
+  await checkResponse(tools, fs.readFileSync(f('revoked-resp.der')), { issuer: f('ca.pem'), rootCa: f('ca.pem'), serialHex: revoked, expect: 'revoked', label: 'openssl POST revoked' });
+  if (tools.curl) await checkResponse(tools, fs.readFileSync(f('get-resp.der')), { issuer: f('ca.pem'), rootCa: f('ca.pem'), serialHex: good, expect: 'good', label: 'openssl GET good' });
+
+  const results = {};
+  let peakKiB = 0;
+  for (const p of [
+    { name: 'GET', path: getPath },
+    { name: 'POST', path: '/', body: 'good-req.der' },
+  ]) {
+    const runs = [];
+    for (let i = 0; i < cfg.runs; i++) {
+      const csv = f(`ab-${p.name}-${i}.csv`);
+      const r = await inNamespace(`${p.name}-${i}`, (url) => `${tools.ab} ${abArgs({ url: `${url}${p.path}`, body: p.body ? f(p.body) : undefined, csv }).map((a) => `'${a}'`).join(' ')} 2>&1 || true`);
+      const hwm = /HWM_KIB (\d+)/.exec(r.stdout);
+      if (hwm) peakKiB = Math.max(peakKiB, Number(hwm[1]));
+      const a = parseAb(r.stdout, csv, { lengthVaries: true });
+      if (a.bad) fail(`openssl ${p.name} run ${i + 1}: ${a.bad} bad responses\n${a.raw.slice(-1200)}`);
+      runs.push(a);
+    }
+    results[p.name] = { runs };
+  }
+  return { results, peakKiB };
+}
+
+// ---- main -----------------------------------------------------------------------
+
+function row(server, mode, runs, rssMiB) {
+  const rps = runs.map((r) => r.rps);
+  return [server, mode, fmtInt(median(rps)), `${fmtInt(Math.min(...rps))}–${fmtInt(Math.max(...rps))}`, fmtMs(median(runs.map((r) => r.p50))), fmtMs(median(runs.map((r) => r.p99))), rssMiB];
+}
+
+async function main() {
+  const tools = requireTools({
+    ab: 'ApacheBench, the load generator (Debian: apt-get install apache2-utils)',
+    openssl: 'the baseline responder and the verifier (Debian: apt-get install openssl)',
+    unshare: 'private network namespace for openssl ocsp (Debian: util-linux)',
+    ip: 'brings up lo in the namespace (Debian: apt-get install iproute2)',
+  });
+  tools.curl = which('curl'); // optional: openssl's GET answer is checked with it
+  log(`temp dir ${tmp}${cfg.keep ? ' (kept)' : ''}`);
+  const busyBefore = await machineBusy(1000);
+
+  const list = serials(cfg.certs).map((serialHex, i) => ({ serialHex, revoked: i % Math.round(1 / revokedShare) === 0 }));
+  const good = list.find((c, i) => !c.revoked && i > list.length / 2).serialHex;
+  const revoked = list.find((c, i) => c.revoked && i > list.length / 2).serialHex;
+
+  const trellis = await benchTrellis(tools, list, good, revoked);
+  const openssl = await benchOpenssl(tools, list, good, revoked);
+
+  console.log('');
+  console.log(
+    `OCSP on loopback: ${fmtInt(cfg.certs)} certificates (${revokedShare * 100}% revoked), ab -n ${cfg.requests} -c ${cfg.concurrency} (HTTP/1.0, a connection per request unless keep-alive), median of ${cfg.runs} runs, ${os.cpus().length} CPUs, machine ${(100 * busyBefore).toFixed(0)}% busy before; trellis serve with ${cfg.workers} worker(s)`,
+  );
+  if (busyBefore > 0.2) warn(`CPU was ${(100 * busyBefore).toFixed(0)}% busy before the run: other work on this machine skews the figures`);
+  const mib = (kib) => `${(kib / 1024).toFixed(0)}`;
+  const rows = [
+    ['server', 'request', 'req/s', 'min–max', 'p50 ms', 'p99 ms', 'peak RSS MiB'],
+    ...Object.entries(trellis.results).map(([mode, r]) => row('trellis', mode, r.runs, mib(trellis.stats.peakKiB))),
+    ...Object.entries(openssl.results).map(([mode, r]) => row('openssl ocsp', mode, r.runs, mib(openssl.peakKiB))),
+  ];
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  for (const r of rows) console.log('  ' + r.map((cell, i) => (i < 2 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  '));
+  console.log(`trellis RSS: ${mib(trellis.stats.rssIdleKiB)} MiB after start with ${fmtInt(cfg.certs)} certificates in the store, peak ${mib(trellis.stats.peakKiB)} MiB under load (server used ${trellis.stats.serverCores.toFixed(2)} cores)`);
+  if (trellis.cold) {
+    console.log(
+      `trellis first touch of ${fmtInt(trellis.cold.n)} distinct serials (store lookup + signature each, 8 keep-alive connections): ${fmtInt(trellis.cold.first)} req/s; the same serials again (cached): ${fmtInt(trellis.cold.second)} req/s; peak RSS ${mib(trellis.cold.peakKiB)} MiB`,
+    );
+  }
+  const tGet = median(trellis.results.GET.runs.map((r) => r.rps));
+  const oGet = median(openssl.results.GET.runs.map((r) => r.rps));
+  const tP99 = Math.max(median(trellis.results.GET.runs.map((r) => r.p99)), median(trellis.results.POST.runs.map((r) => r.p99)));
+  const ratio = oGet > 0 ? tGet / oGet : NaN;
+  console.log(`goals: ≥ 2× openssl ocsp (GET ${ratio.toFixed(2)}×, POST ${(median(trellis.results.POST.runs.map((r) => r.rps)) / median(openssl.results.POST.runs.map((r) => r.rps))).toFixed(2)}×), cached p99 < 5 ms (${fmtMs(tP99)} ms)`);
+  if (failures.length) console.log(`${failures.length} failure(s), see FAIL lines above`);
+  console.log(`RESULT ocsp_get ${tGet.toFixed(1)} req/s baseline ${oGet.toFixed(1)} ratio ${ratio.toFixed(2)}`);
+  return failures.length ? 1 : 0;
+}
+
+main().then(
+  async (code) => {
+    await killAll();
+    process.exit(code);
+  },
+  async (err) => {
+    if (wasInterrupted()) return;
+    console.error(`bench: ${err?.stack ?? err}`);
+    await killAll();
+    process.exit(2);
+  },
+);

@@ -64,11 +64,6 @@ export function issuerFrom(record: CaRecord, key: SigningKey, opts: { crlShards:
   };
 }
 
-/** The CRL-signing view of an issuer (CRLs sign through the CA, never with the key directly). */
-export function crlSignerOf(issuer: Issuer): { subjectDer: Buffer; keyIdentifier: Buffer; signatureAlgorithm: Buffer; sign(tbs: Buffer): Promise<Buffer> } {
-  return { subjectDer: issuer.cert.subjectDer, keyIdentifier: issuer.keyIdentifier, signatureAlgorithm: issuer.signatureAlgorithm, sign: (tbs) => issuer.key.sign(tbs) };
-}
-
 /**
  * The signing view of a delegated OCSP responder (RFC 6960 §4.2.2.2): its
  * certificate, the SHA-1 key hash that names it (ResponderID byKey), and its key.

@@ -1,8 +1,7 @@
 /** `trellis crl publish [--out DIR] [--root]`: regenerate every CRL and write the files for offline distribution. */
-import fs from 'node:fs';
 import path from 'node:path';
 import { parse, UsageError } from '../../cli/args.js';
-import { toPem } from '../../pki/pem.js';
+import { publishCrlFiles } from '../../crl/files.js';
 import { IssuerRegistry, keystoreFor, openInstance, unlockCa } from '../instance.js';
 import { crlPublisher } from './crl.js';
 import { dataDirOf, out, passphraseFor } from './common.js';
@@ -20,18 +19,7 @@ export async function run(argv: string[]): Promise<number> {
     if (values.root) for (const ca of instance.cas.filter((c) => c.role === 'root' && c.state === 'active')) signers.push(await unlockCa(instance, keystore, ca.id));
     const publisher = crlPublisher(instance, signers);
     const dir = path.resolve(values.out ?? path.join(instance.dataDir, 'crl'));
-    fs.mkdirSync(dir, { recursive: true });
-    const written: { ca: string; scope: string; crlNumber: string; entries: number; file: string }[] = [];
-    for (const s of signers) {
-      const scopes = [...Array.from({ length: s.crlShards }, (_, n) => `shard-${n}`), 'full', 'full-delta'];
-      for (const scope of scopes) {
-        const crl = await publisher.generate(s.id, scope);
-        const base = path.join(dir, `${s.id}-${scope.replace('shard-', '')}`);
-        fs.writeFileSync(`${base}.crl`, crl.der);
-        fs.writeFileSync(`${base}.pem`, toPem('X509 CRL', crl.der));
-        written.push({ ca: s.id, scope, crlNumber: crl.crlNumber.toString(), entries: crl.entries, file: `${base}.crl` });
-      }
-    }
+    const written = (await publishCrlFiles(publisher, dir, { regenerate: true })).map((w) => ({ ca: w.caId, scope: w.scope, crlNumber: w.crlNumber.toString(), entries: w.entries, file: w.derPath }));
     const o = out(values);
     o.result(written);
     o.say(`wrote ${written.length} CRLs to ${dir}`);

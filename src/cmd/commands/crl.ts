@@ -1,5 +1,7 @@
 /** Wiring of the CRL publisher: which CAs it signs for on this node. */
-import { crlSignerOf, type Issuer } from '../../ca/issuer.js';
+import type { Issuer } from '../../ca/issuer.js';
+import { makeArl, rootCrlIssuer } from '../../crl/arl.js';
+import { signerOf } from '../../crl/build.js';
 import { CrlPublisher } from '../../crl/crl-publisher.js';
 import type { Instance } from '../instance.js';
 
@@ -19,15 +21,14 @@ export function crlPublisher(instance: Instance, signers: Issuer[], log?: (e: Re
     ...(log ? { log } : {}),
   });
   for (const ca of instance.cas) {
-    const signer = signers.find((s) => s.id === ca.id);
-    publisher.addIssuer({ id: ca.id, shards: ca.role === 'root' ? 1 : instance.config.crlShards, signer: signer ? crlSignerOf(signer) : null });
+    const signer = signers.find((s) => s.id === ca.id) ?? null;
+    if (ca.role === 'root') publisher.addIssuer(rootCrlIssuer(ca.id, signer));
+    else publisher.addIssuer({ id: ca.id, shards: instance.config.crlShards, signer: signer && signerOf(signer) });
   }
   return publisher;
 }
 
-/** The root's CRL (ARL): the issuing-CA certificates it revoked. Made when the root key is unlocked, in a ceremony. */
+/** The root's CRL (ARL, a year): the issuing-CA certificates it revoked. Made when the root key is unlocked, in a ceremony. */
 export async function publishArl(instance: Instance, root: Issuer): Promise<void> {
-  const p = crlPublisher(instance, [root]);
-  await p.generate(root.id, 'shard-0');
-  await p.generate(root.id, 'full');
+  await makeArl(crlPublisher(instance, [root]), root);
 }

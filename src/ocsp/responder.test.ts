@@ -304,6 +304,13 @@ describe('OcspResponder: pre-signed responses', () => {
     expect(readResponseSummary((await responder.answer(request([certIdFor('6101')]))).der).status.status).toBe('revoked');
   });
 
+  test('cached answers own their memory (no slice of an 8 KiB pool slab is pinned)', async () => {
+    const { certificates, responder } = setup();
+    certificates.set('7101');
+    const r = await responder.answer(request([certIdFor('7101')]));
+    expect(r.der.buffer.byteLength).toBe(r.der.length);
+  });
+
   test('the LRU is bounded', async () => {
     const { certificates, responder } = setup({ cacheEntries: 3 });
     for (let i = 0; i < 6; i++) {

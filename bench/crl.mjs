@@ -22,20 +22,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { installCleanup, machineBusy, requireTools, run, runOk } from './lib/harness.mjs';
+import { envInt, installCleanup, machineBusy, requireTools, run, runOk } from './lib/harness.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dist = (p) => pathToFileURL(path.join(root, 'dist', p)).href;
 const passphrase = 'bench-passphrase-not-secret';
 const caId = 'issuing-1';
-
-function envInt(name, def, min = 1) {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return def;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min) throw new Error(`${name}: expected an integer >= ${min}, got ${raw}`);
-  return n;
-}
 
 /** Peak and current resident set of this process, MiB (Linux /proc). */
 function memory() {

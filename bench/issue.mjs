@@ -24,6 +24,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import {
+  envInt,
   freePort,
   installCleanup,
   killAll,
@@ -41,14 +42,6 @@ import {
 } from './lib/harness.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-
-function envInt(name, def, min = 1) {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return def;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min) throw new Error(`${name}: expected an integer >= ${min}, got ${raw}`);
-  return n;
-}
 
 const cfg = {
   seconds: envInt('BENCH_SECONDS', 10),

@@ -42,17 +42,9 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, installCleanup, killAll, machineBusy, requireTools, run, runOk, sampleProcess, startChild, waitReady, wasInterrupted, which } from './lib/harness.mjs';
+import { envInt, freePort, installCleanup, killAll, machineBusy, requireTools, run, runOk, sampleProcess, startChild, waitReady, wasInterrupted, which } from './lib/harness.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-
-function envInt(name, def, min = 1) {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return def;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min) throw new Error(`${name}: expected an integer >= ${min}, got ${raw}`);
-  return n;
-}
 
 const cfg = {
   certs: envInt('BENCH_CERTS', 100_000, 100),

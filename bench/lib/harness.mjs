@@ -384,3 +384,12 @@ export async function runWrk(wrkPath, { url, script, seconds, connections, threa
   const socketErrors = s.err_connect + s.err_read + s.err_write + s.err_timeout;
   return { ...s, seconds: secs, okPerSec: s.ok / secs, reqPerSec: s.requests / secs, socketErrors, raw: r.stdout, args };
 }
+
+/** An integer from the environment (BENCH_* settings), `def` when unset; anything else below `min` is an error. */
+export function envInt(name, def, min = 1) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return def;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name}: expected an integer >= ${min}, got ${raw}`);
+  return n;
+}

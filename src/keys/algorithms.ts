@@ -6,6 +6,7 @@
 import { generateKeyPair, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
 import type { KeyAlgorithm } from './signing-key.js';
+import { describeKey, type PublicKeyInfo } from '../pki/public-key.js';
 
 /** The hash node:crypto signs with for `algorithm` (null: Ed25519 hashes internally, RFC 8032). */
 export function hashFor(algorithm: KeyAlgorithm): 'sha256' | 'sha384' | null {
@@ -40,39 +41,16 @@ export function signatureAlgorithmOf(algorithm: KeyAlgorithm): SignatureAlgorith
   }
 }
 
-/** A public (or private) key described in the terms key policy uses. */
-export type PublicKeyDescription =
-  | { kind: 'rsa'; bits: number; publicExponent: bigint }
-  | { kind: 'ec'; curve: string }
-  | { kind: 'ed25519' }
-  | { kind: 'other'; type: string };
-
-// OpenSSL's curve names → the NIST names profiles use.
-const curveNames: Record<string, string> = { prime256v1: 'P-256', secp384r1: 'P-384', secp521r1: 'P-521', secp224r1: 'P-224', prime192v1: 'P-192' };
-
-/** Describes an asymmetric KeyObject (public or private). RSA-PSS keys are 'other'. */
-export function describePublicKey(key: KeyObject): PublicKeyDescription {
-  const details = key.asymmetricKeyDetails ?? {};
-  switch (key.asymmetricKeyType) {
-    case 'rsa':
-      return { kind: 'rsa', bits: details.modulusLength ?? 0, publicExponent: details.publicExponent ?? 0n };
-    case 'ec': {
-      const curve = details.namedCurve ?? 'unknown';
-      return { kind: 'ec', curve: curveNames[curve] ?? curve };
-    }
-    case 'ed25519':
-      return { kind: 'ed25519' };
-    default:
-      return { kind: 'other', type: key.asymmetricKeyType ?? key.type };
-  }
-}
+/** A public (or private) key described in the terms key policy uses (the one description, from pki/). */
+export type PublicKeyDescription = PublicKeyInfo;
+export { describeKey as describePublicKey };
 
 /**
  * The KeyAlgorithm `key` is, or its description when it is none of them (for
  * a policy check to say why it is refused). RSA counts only with e = 65537.
  */
 export function keyAlgorithmOfPublicKey(key: KeyObject): KeyAlgorithm | PublicKeyDescription {
-  const d = describePublicKey(key);
+  const d = describeKey(key);
   switch (d.kind) {
     case 'rsa':
       if (d.publicExponent !== 65537n) return d;

@@ -37,8 +37,3 @@ export function keyGenParams(algorithm: KeyAlgorithm): { type: 'ec' | 'rsa' | 'e
       return { type: 'ed25519', options: {} };
   }
 }
-
-/** The hash node:crypto uses with this algorithm (null: EdDSA hashes internally). */
-export function hashOf(algorithm: KeyAlgorithm): 'sha256' | 'sha384' | null {
-  return algorithm === 'ecdsa-p384' ? 'sha384' : algorithm === 'ed25519' ? null : 'sha256';
-}

@@ -16,7 +16,7 @@ import { sha256Hex } from '../pki/certificate.js';
 import { readTlv } from '../pki/der.js';
 import { formatName } from '../pki/name.js';
 import type { Profile } from '../profiles/types.js';
-import { hashOf } from './algorithms.js';
+import { hashFor } from '../keys/algorithms.js';
 import { ExtensionTemplate } from './extensions.js';
 import type { CaUrls, Issuer } from './issuer.js';
 import { checkKeyPolicy, checkSanPolicy, checkSubjectPolicy } from './policy.js';
@@ -70,7 +70,7 @@ function assertSignerRole(issuer: Issuer, profile: Profile): void {
 export async function signTbs(issuer: { id: string; key: Issuer['key']; signatureAlgorithm: Buffer }, prepared: Prepared): Promise<Buffer> {
   const tbsDer = prepared.token.take(issuer.id);
   const signature = await issuer.key.sign(tbsDer);
-  if (issuer.key.algorithm.startsWith('rsa') && !nodeVerify(hashOf(issuer.key.algorithm), tbsDer, issuer.key.publicKey, signature)) {
+  if (issuer.key.algorithm.startsWith('rsa') && !nodeVerify(hashFor(issuer.key.algorithm), tbsDer, issuer.key.publicKey, signature)) {
     throw new PkiError('serverInternal', `signature by CA "${issuer.id}" does not verify`);
   }
   const certDer = encodeCertificate(tbsDer, issuer.signatureAlgorithm, signature);

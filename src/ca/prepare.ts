@@ -14,7 +14,8 @@ import type { GeneralName } from '../pki/general-name.js';
 import { encodeName, type NameAttribute } from '../pki/name.js';
 import type { PublicKeyInfo } from '../pki/public-key.js';
 import type { Profile } from '../profiles/types.js';
-import { hashOf, keyGenParams } from './algorithms.js';
+import { hashFor } from '../keys/algorithms.js';
+import { keyGenParams } from './algorithms.js';
 import type { ExtensionTemplate } from './extensions.js';
 import { crlShardOf, newSerial, type RandomSource } from './serial.js';
 import { encodeCertificate, encodeTbs } from './tbs.js';
@@ -120,7 +121,7 @@ export function prepare(signer: PrepareSigner, template: ExtensionTemplate, req:
     extensions: template.build(subjectPublicKey, req.sans, Object.keys(req.subject).length === 0, crlShard),
   });
   // Step 2: lint the exact bytes that will be signed.
-  const lintSig = nodeSign(hashOf(signer.algorithm), tbsDer, { key: lintKey(signer.algorithm), dsaEncoding: 'der' });
+  const lintSig = nodeSign(hashFor(signer.algorithm), tbsDer, { key: lintKey(signer.algorithm), dsaEncoding: 'der' });
   const lintCertDer = encodeCertificate(tbsDer, signer.signatureAlgorithm, lintSig);
   const lintCert = parseCertificate(lintCertDer);
   assertLintClean({ cert: lintCert, issuer: signer.cert });

@@ -1,0 +1,188 @@
+/**
+ * What the ACME registration authority needs from storage (RFC 8555 objects:
+ * accounts, orders, authorizations with their challenges, used nonces, EAB
+ * keys, and RFC 9773 renewal windows). Implemented in `store/acme-repository.ts`
+ * for SQLite and PostgreSQL. Every state change is a compare-and-set on the
+ * current status, so two nodes (or two concurrent requests) never both win.
+ */
+
+/** RFC 8555 §7.1.6 account states. */
+export type AccountStatus = 'valid' | 'deactivated' | 'revoked';
+
+export interface AcmeAccountRecord {
+  /** Random id, used in the `kid` URL (`/acme/acct/{id}`). */
+  id: string;
+  /** RFC 7638 JWK thumbprint (base64url SHA-256) of the account key; unique. */
+  thumbprint: string;
+  /** The public JWK as JSON text (only the required members, RFC 7638 order). */
+  jwk: string;
+  status: AccountStatus;
+  /** mailto: URLs. */
+  contact: string[];
+  termsAgreed: boolean;
+  /** Key id of the external account binding used at creation, if any. */
+  eabKeyId: string | null;
+  createdAt: Date;
+}
+
+export interface Identifier {
+  type: 'dns' | 'ip';
+  /** DNS names lower case without a trailing dot, wildcard prefix kept in orders (`*.example.com`); IPs in canonical text form. */
+  value: string;
+}
+
+/**
+ * Stored order states. `ready` is not stored: an order is ready when it is
+ * `pending` and every authorization is valid; it is `invalid` when stored so
+ * or when an authorization is invalid, deactivated, expired or revoked.
+ */
+export type StoredOrderStatus = 'pending' | 'processing' | 'valid' | 'invalid';
+
+/** An RFC 8555 problem as stored on an order or a challenge. */
+export interface StoredProblem {
+  type: string;
+  detail: string;
+  status?: number;
+}
+
+export interface AcmeOrderRecord {
+  id: string;
+  accountId: string;
+  /** Profile chosen by the directory the order came through. */
+  profile: string;
+  status: StoredOrderStatus;
+  expires: Date;
+  /** Sorted, as requested (wildcards kept). */
+  identifiers: Identifier[];
+  /** One per identifier, same order. */
+  authorizationIds: string[];
+  notBefore: Date | null;
+  notAfter: Date | null;
+  error: StoredProblem | null;
+  /** Set when status is 'valid'. */
+  issuerId: string | null;
+  certificateSerial: string | null;
+  /** RFC 9773 `replaces`: the ARI certificate id of the certificate this order replaces. */
+  replaces: string | null;
+  createdAt: Date;
+}
+
+export type AuthorizationStatus = 'pending' | 'valid' | 'invalid' | 'deactivated' | 'expired' | 'revoked';
+export type ChallengeType = 'http-01' | 'tls-alpn-01';
+export type ChallengeStatus = 'pending' | 'processing' | 'valid' | 'invalid';
+
+export interface AcmeChallenge {
+  type: ChallengeType;
+  /** base64url, 128 bits of entropy at least (RFC 8555 §8.3). */
+  token: string;
+  status: ChallengeStatus;
+  validated: Date | null;
+  error: StoredProblem | null;
+}
+
+export interface AcmeAuthorizationRecord {
+  id: string;
+  accountId: string;
+  /** The identifier to validate (for a wildcard order: the base name, `wildcard` true). */
+  identifier: Identifier;
+  wildcard: boolean;
+  status: AuthorizationStatus;
+  expires: Date;
+  challenges: AcmeChallenge[];
+  createdAt: Date;
+}
+
+/** ACME accounts. */
+export interface AcmeAccountRepository {
+  /**
+   * Inserts the account unless one with the same thumbprint exists; returns the
+   * stored account and whether it was created. Concurrent calls with one key
+   * create one account.
+   */
+  createOrGet(account: AcmeAccountRecord): Promise<{ account: AcmeAccountRecord; created: boolean }>;
+  findById(id: string): Promise<AcmeAccountRecord | null>;
+  findByThumbprint(thumbprint: string): Promise<AcmeAccountRecord | null>;
+  /** Updates contact and/or status of a 'valid' account; null when not found or not valid. */
+  update(id: string, patch: { contact?: string[]; status?: AccountStatus }): Promise<AcmeAccountRecord | null>;
+  /**
+   * RFC 8555 §7.3.5 key rollover: replaces the key only if the account still has
+   * `oldThumbprint`. 'conflict' when another account already uses the new key.
+   */
+  changeKey(id: string, oldThumbprint: string, next: { thumbprint: string; jwk: string }): Promise<'changed' | 'conflict' | 'notFound'>;
+}
+
+/** Orders and authorizations. */
+export interface AcmeOrderRepository {
+  /** Inserts the order and its new authorizations (reused ones already exist) in one transaction. */
+  createOrder(order: AcmeOrderRecord, newAuthorizations: AcmeAuthorizationRecord[]): Promise<void>;
+  findOrder(id: string): Promise<AcmeOrderRecord | null>;
+  /** Orders of an account, newest first, at most `limit` (RFC 8555 §7.1.2.1 orders list). */
+  listOrders(accountId: string, limit: number): Promise<AcmeOrderRecord[]>;
+  findAuthorization(id: string): Promise<AcmeAuthorizationRecord | null>;
+  findAuthorizations(ids: readonly string[]): Promise<AcmeAuthorizationRecord[]>;
+  /**
+   * A 'valid' (or, when `includePending`, 'pending') authorization of this
+   * account for exactly this identifier and wildcard flag that expires after
+   * `expiresAfter`; the latest-expiring one.
+   */
+  findReusableAuthorization(accountId: string, identifier: Identifier, wildcard: boolean, expiresAfter: Date, includePending: boolean): Promise<AcmeAuthorizationRecord | null>;
+  /**
+   * Compare-and-set: writes `next` (status and challenges) only if the stored
+   * status is still `expected`. Returns false when another writer got there first.
+   */
+  updateAuthorization(id: string, expected: AuthorizationStatus, next: { status: AuthorizationStatus; challenges: AcmeChallenge[] }): Promise<boolean>;
+  /** Compare-and-set on the order's status; the patch fields are written together. */
+  updateOrder(
+    id: string,
+    expected: StoredOrderStatus,
+    next: { status: StoredOrderStatus; error?: StoredProblem | null; issuerId?: string; certificateSerial?: string },
+  ): Promise<boolean>;
+  /** True when an order other than `exceptOrderId` that is not 'invalid' has this `replaces` value. */
+  isReplaced(replaces: string, exceptOrderId?: string): Promise<boolean>;
+}
+
+/** Nonces are HMAC-checked statelessly; only redemption touches the database. */
+export interface AcmeNonceRepository {
+  /** Records `nonce` as used; false when it was used before (on any node). Atomic. */
+  redeem(nonce: string, expiresAt: Date): Promise<boolean>;
+  /** Forgets used nonces that expired before `before` (they fail the expiry check anyway). */
+  prune(before: Date): Promise<number>;
+}
+
+/** External account binding keys (RFC 8555 §7.3.4), created by `trellis acme eab create`. */
+export interface AcmeEabKeyRecord {
+  keyId: string;
+  /** The HMAC key (shown to the operator once; needed to verify bindings). */
+  hmacKey: Buffer;
+  /** Directory (profile name) it is valid for; null for every directory. */
+  directory: string | null;
+  createdAt: Date;
+  boundAccountId: string | null;
+  boundAt: Date | null;
+}
+
+export interface AcmeEabKeyRepository {
+  /** A duplicate key id is a `conflict` PkiError. */
+  create(key: Omit<AcmeEabKeyRecord, 'boundAccountId' | 'boundAt'>): Promise<void>;
+  find(keyId: string): Promise<AcmeEabKeyRecord | null>;
+  /** Binds an unbound key to an account (once); false when already bound. */
+  bind(keyId: string, accountId: string, at: Date): Promise<boolean>;
+  list(): Promise<AcmeEabKeyRecord[]>;
+}
+
+/** Secrets of this instance shared by every node (e.g. the nonce HMAC key). */
+export interface InstanceSecretRepository {
+  /** The secret called `name`; the first caller's `create()` wins on every node. */
+  getOrCreate(name: string, create: () => Buffer): Promise<Buffer>;
+}
+
+/** RFC 9773 renewal windows an operator pulled forward; absent = computed from validity. */
+export interface RenewalWindowRepository {
+  /** Window set for one certificate, or null. */
+  windowOf(issuerId: string, serialHex: string): Promise<{ start: Date; end: Date } | null>;
+  /**
+   * Sets the window of every valid, unexpired certificate matching the filter
+   * (all given fields must match); returns how many changed.
+   */
+  setWindow(filter: { issuerId?: string; serialHexes?: string[]; profile?: string; issuedBefore?: Date }, window: { start: Date; end: Date }): Promise<number>;
+}

@@ -7,6 +7,42 @@ import path from 'node:path';
 import { z } from 'zod';
 import { PkiError } from '../errors/pki-error.js';
 
+const perHour = (n: number) => z.number().int().min(0).max(10_000_000).default(n);
+
+/** ACME settings; every field has a default, so older trellis.json files parse unchanged. */
+export const acmeConfigSchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    /** Profile behind `/acme/directory`. */
+    defaultProfile: z.string().min(1).default('server'),
+    /** Profiles that get `/acme/{profile}/directory`; absent = every issuing profile with DNS or IP SAN rules. */
+    profiles: z.array(z.string().min(1)).optional(),
+    /** Profiles whose directory requires external account binding (RFC 8555 §7.3.4). */
+    externalAccountRequired: z.array(z.string().min(1)).default([]),
+    /** `meta.termsOfService` URL; clients must then agree (termsOfServiceAgreed). */
+    termsOfService: z.string().url().optional(),
+    /** Pending orders and authorizations expire after this. */
+    orderLifetimeSeconds: z.number().int().min(60).max(30 * 86400).default(7 * 86400),
+    /** A valid authorization is reused for new orders of the same account for this long. */
+    authorizationLifetimeSeconds: z.number().int().min(60).max(90 * 86400).default(30 * 86400),
+    /** Nonces are accepted for this long after they were handed out. */
+    nonceLifetimeSeconds: z.number().int().min(10).max(86400).default(3600),
+    /** Per node; 0 switches a limit off. */
+    rateLimits: z
+      .object({
+        newOrdersPerAccountPerHour: perHour(3000),
+        newOrdersPerAddressPerHour: perHour(10000),
+        failedValidationsPerAccountPerHour: perHour(60),
+        failedValidationsPerAddressPerHour: perHour(300),
+        newAccountsPerAddressPerHour: perHour(300),
+      })
+      .strict()
+      .default({ newOrdersPerAccountPerHour: 3000, newOrdersPerAddressPerHour: 10000, failedValidationsPerAccountPerHour: 60, failedValidationsPerAddressPerHour: 300, newAccountsPerAddressPerHour: 300 }),
+  })
+  .strict();
+
+export type AcmeConfig = z.infer<typeof acmeConfigSchema>;
+
 export const instanceConfigSchema = z
   .object({
     version: z.literal(1),
@@ -34,6 +70,8 @@ export const instanceConfigSchema = z
       })
       .strict()
       .default({ ocspSeconds: 5, crlSeconds: 60, crlValiditySeconds: 86400, ocspValiditySeconds: 86400 }),
+    /** The ACME server (RFC 8555): one directory per leaf profile that accepts DNS names or IP addresses. */
+    acme: acmeConfigSchema.default(acmeConfigSchema.parse({})),
     /** Directory of profile YAML files, relative to the data directory. */
     profilesDir: z.string().default('profiles'),
     server: z

@@ -1,6 +1,7 @@
 /** The registration authority: the one entry point for certificate requests (CLI, REST API, later ACME and EST). */
 import type { CertificateAuthority, IssuedCertificate } from '../ca/authority.js';
 import type { Issuer } from '../ca/issuer.js';
+import type { IssueRequest } from '../ca/prepare.js';
 import { PkiError } from '../errors/pki-error.js';
 import { parseCsr } from '../pki/csr.js';
 import type { Profile } from '../profiles/types.js';
@@ -22,6 +23,12 @@ export interface CertificateRequestInput extends RequestMeta {
   issuer?: string;
 }
 
+/** A request the RA accepted, and the CA that will sign it. */
+export interface CheckedRequest {
+  issuer: Issuer;
+  request: IssueRequest;
+}
+
 export class RegistrationAuthority {
   constructor(
     private readonly deps: { ca: CertificateAuthority; profiles: ReadonlyMap<string, Profile>; issuers: IssuerDirectory },
@@ -29,12 +36,21 @@ export class RegistrationAuthority {
 
   /** Checks a CSR against a leaf profile and has the CA issue it. */
   async requestCertificate(input: CertificateRequestInput): Promise<IssuedCertificate> {
+    return this.issue(this.checkRequest(input));
+  }
+
+  /** Every RA check of {@link requestCertificate}, without issuing: the request the CA would get. */
+  checkRequest(input: CertificateRequestInput): CheckedRequest {
     const profile = this.deps.profiles.get(input.profile);
     if (!profile) throw new PkiError('badProfile', `unknown profile "${input.profile}" (known: ${[...this.deps.profiles.keys()].join(', ')})`);
     if (profile.signer !== 'issuing') throw new PkiError('badProfile', `profile "${profile.name}" is used only in ceremonies`);
     const issuer = this.deps.issuers.issuerFor(profile, input.issuer);
     const csr = parseCsr(input.csr);
-    const request = requestFromCsr(csr, profile, input, this.deps.issuers.caSpkis());
-    return this.deps.ca.issue(issuer, request);
+    return { issuer, request: requestFromCsr(csr, profile, input, this.deps.issuers.caSpkis()) };
+  }
+
+  /** Has the CA issue a request that passed {@link checkRequest} (the CA checks it again). */
+  issue(checked: CheckedRequest): Promise<IssuedCertificate> {
+    return this.deps.ca.issue(checked.issuer, checked.request);
   }
 }

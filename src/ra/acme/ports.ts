@@ -6,6 +6,8 @@
  * current status, so two nodes (or two concurrent requests) never both win.
  */
 
+import type { ErrorType } from '../../errors/pki-error.js';
+
 /** RFC 8555 §7.1.6 account states. */
 export type AccountStatus = 'valid' | 'deactivated' | 'revoked';
 
@@ -119,6 +121,7 @@ export interface AcmeOrderRepository {
   /** Orders of an account, newest first, at most `limit` (RFC 8555 §7.1.2.1 orders list). */
   listOrders(accountId: string, limit: number): Promise<AcmeOrderRecord[]>;
   findAuthorization(id: string): Promise<AcmeAuthorizationRecord | null>;
+  /** The authorizations with these ids, in the order of `ids`; unknown ids are left out. */
   findAuthorizations(ids: readonly string[]): Promise<AcmeAuthorizationRecord[]>;
   /**
    * A 'valid' (or, when `includePending`, 'pending') authorization of this
@@ -127,18 +130,22 @@ export interface AcmeOrderRepository {
    */
   findReusableAuthorization(accountId: string, identifier: Identifier, wildcard: boolean, expiresAfter: Date, includePending: boolean): Promise<AcmeAuthorizationRecord | null>;
   /**
-   * Compare-and-set: writes `next` (status and challenges) only if the stored
+   * Compare-and-set: writes `next` (status, challenges, and `expires` when given) only if the stored
    * status is still `expected`. Returns false when another writer got there first.
    */
-  updateAuthorization(id: string, expected: AuthorizationStatus, next: { status: AuthorizationStatus; challenges: AcmeChallenge[] }): Promise<boolean>;
+  updateAuthorization(id: string, expected: AuthorizationStatus, next: { status: AuthorizationStatus; challenges: AcmeChallenge[]; expires?: Date }): Promise<boolean>;
   /** Compare-and-set on the order's status; the patch fields are written together. */
   updateOrder(
     id: string,
     expected: StoredOrderStatus,
     next: { status: StoredOrderStatus; error?: StoredProblem | null; issuerId?: string; certificateSerial?: string },
   ): Promise<boolean>;
-  /** True when an order other than `exceptOrderId` that is not 'invalid' has this `replaces` value. */
-  isReplaced(replaces: string, exceptOrderId?: string): Promise<boolean>;
+  /**
+   * True when an order other than `exceptOrderId` that is not 'invalid' has this `replaces` value.
+   * With `now`, a 'pending' order that expired at or before `now` no longer counts (it can never
+   * become valid, and nothing may ever store it as invalid).
+   */
+  isReplaced(replaces: string, exceptOrderId?: string, now?: Date): Promise<boolean>;
 }
 
 /** Nonces are HMAC-checked statelessly; only redemption touches the database. */
@@ -181,8 +188,26 @@ export interface RenewalWindowRepository {
   /** Window set for one certificate, or null. */
   windowOf(issuerId: string, serialHex: string): Promise<{ start: Date; end: Date } | null>;
   /**
-   * Sets the window of every valid, unexpired certificate matching the filter
-   * (all given fields must match); returns how many changed.
+   * Sets the window of every valid certificate unexpired at `now` (default:
+   * the store's clock) matching the filter (all given fields must match;
+   * `issuedBefore` compares the issuance time); returns how many changed.
    */
-  setWindow(filter: { issuerId?: string; serialHexes?: string[]; profile?: string; issuedBefore?: Date }, window: { start: Date; end: Date }): Promise<number>;
+  setWindow(filter: { issuerId?: string; serialHexes?: string[]; profile?: string; issuedBefore?: Date }, window: { start: Date; end: Date }, now?: Date): Promise<number>;
+}
+
+/** What the RA asks the validation authority (src/va) to check. */
+export interface ValidationRequest {
+  type: ChallengeType;
+  identifier: Identifier;
+  token: string;
+  /** RFC 8555 §8.1: token "." base64url(JWK thumbprint). */
+  keyAuthorization: string;
+}
+
+/** The validation authority's verdict; remote failures are verdicts, not exceptions. */
+export type ValidationVerdict = { status: 'valid' } | { status: 'invalid'; error: { type: ErrorType; detail: string } };
+
+/** The validation authority as the RA uses it (only the RA calls it). */
+export interface ChallengeValidator {
+  validate(req: ValidationRequest): Promise<ValidationVerdict>;
 }

@@ -1,0 +1,60 @@
+/**
+ * Anti-replay nonces (RFC 8555 §6.5). A nonce is minted without touching the
+ * database: 6 octets of issue time (ms), 10 random octets, and a 16-octet
+ * HMAC-SHA-256 tag over both under a secret every node shares. Redeeming one
+ * checks the tag in constant time and the age, then records it as used in the
+ * database, whose primary key makes the second use fail on every node, even
+ * under concurrent requests.
+ */
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Clock } from '../../clock/clock.js';
+import { PkiError } from '../../errors/pki-error.js';
+import type { AcmeNonceRepository, InstanceSecretRepository } from './ports.js';
+
+const bodyBytes = 16;
+const tagBytes = 16;
+const nonceChars = Math.ceil(((bodyBytes + tagBytes) * 4) / 3);
+
+export class NonceService {
+  private constructor(
+    private readonly key: Buffer,
+    private readonly repo: AcmeNonceRepository,
+    private readonly clock: Clock,
+    private readonly lifetimeMs: number,
+  ) {}
+
+  /** Loads (or creates, once for all nodes) the shared HMAC key. */
+  static async open(deps: { secrets: InstanceSecretRepository; nonces: AcmeNonceRepository; clock: Clock; lifetimeSeconds: number }): Promise<NonceService> {
+    const key = await deps.secrets.getOrCreate('acme-nonce-hmac', () => randomBytes(32));
+    return new NonceService(key, deps.nonces, deps.clock, deps.lifetimeSeconds * 1000);
+  }
+
+  private tag(body: Buffer): Buffer {
+    return createHmac('sha256', this.key).update(body).digest().subarray(0, tagBytes);
+  }
+
+  /** A fresh nonce (base64url, 43 characters). */
+  issue(): string {
+    const body = randomBytes(bodyBytes);
+    body.writeUIntBE(this.clock.now().getTime(), 0, 6);
+    return Buffer.concat([body, this.tag(body)]).toString('base64url');
+  }
+
+  /** Accepts a nonce once; anything else is `badNonce` (the caller sends a fresh Replay-Nonce). */
+  async redeem(nonce: unknown): Promise<void> {
+    if (typeof nonce !== 'string' || nonce.length === 0) throw new PkiError('badNonce', 'the protected header has no "nonce"');
+    const raw = nonce.length === nonceChars && /^[A-Za-z0-9_-]+$/.test(nonce) ? Buffer.from(nonce, 'base64url') : Buffer.alloc(0);
+    if (raw.length !== bodyBytes + tagBytes) throw new PkiError('badNonce', 'this server did not issue that nonce');
+    const body = raw.subarray(0, bodyBytes);
+    if (!timingSafeEqual(raw.subarray(bodyBytes), this.tag(body))) throw new PkiError('badNonce', 'this server did not issue that nonce');
+    const issuedAt = body.readUIntBE(0, 6);
+    const now = this.clock.now().getTime();
+    if (now - issuedAt > this.lifetimeMs) throw new PkiError('badNonce', 'the nonce has expired; use the fresh one in Replay-Nonce');
+    if (!(await this.repo.redeem(nonce, new Date(issuedAt + this.lifetimeMs)))) throw new PkiError('badNonce', 'the nonce was already used');
+  }
+
+  /** Forgets used nonces that can no longer pass the age check. */
+  prune(): Promise<number> {
+    return this.repo.prune(this.clock.now());
+  }
+}

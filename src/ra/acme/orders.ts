@@ -1,0 +1,331 @@
+/**
+ * ACME orders, authorizations and challenges (RFC 8555 §7.1.3–§7.5.1, §7.4).
+ * The stored order status is pending → processing → valid | invalid; `ready`
+ * and the expiry of pending objects are derived on read from the
+ * authorizations and the clock, so no background job has to flip states.
+ * Every transition is a compare-and-set in the store.
+ */
+import { randomBytes } from 'node:crypto';
+import type { AuditLog } from '../../audit/audit-log.js';
+import type { IssuedCertificate } from '../../ca/authority.js';
+import type { CertificateRecord, CertificateRepository } from '../../ca/ports.js';
+import type { Clock } from '../../clock/clock.js';
+import { isPkiError, PkiError } from '../../errors/pki-error.js';
+import { problemFor } from '../../errors/problem.js';
+import type { Profile } from '../../profiles/types.js';
+import type { RegistrationAuthority } from '../registration.js';
+import { identifiersOfSans, orderIdentifiers, sameIdentifiers } from './identifiers.js';
+import type {
+  AcmeAccountRecord,
+  AcmeAuthorizationRecord,
+  AcmeChallenge,
+  AcmeOrderRecord,
+  AcmeOrderRepository,
+  AuthorizationStatus,
+  ChallengeType,
+  ChallengeValidator,
+  Identifier,
+  StoredProblem,
+  ValidationVerdict,
+} from './ports.js';
+import type { RateLimiter } from './rate-limit.js';
+import { parseAriCertId } from './renewal-info.js';
+
+/** RFC 8555 §7.1.6 order states as clients see them. */
+export type OrderStatus = 'pending' | 'ready' | 'processing' | 'valid' | 'invalid';
+
+export interface OrderView {
+  order: AcmeOrderRecord;
+  status: OrderStatus;
+}
+
+export interface AuthorizationView {
+  authorization: AcmeAuthorizationRecord;
+  status: AuthorizationStatus;
+}
+
+export interface NewOrderInput {
+  identifiers: unknown;
+  notBefore?: string | undefined;
+  notAfter?: string | undefined;
+  replaces?: string | undefined;
+}
+
+export interface OrderLimits {
+  newOrdersPerAccount: RateLimiter;
+  newOrdersPerAddress: RateLimiter;
+  failedValidationsPerAccount: RateLimiter;
+  failedValidationsPerAddress: RateLimiter;
+}
+
+export interface AcmeOrdersDeps {
+  orders: AcmeOrderRepository;
+  certificates: CertificateRepository;
+  ra: RegistrationAuthority;
+  validator: ChallengeValidator;
+  audit: AuditLog;
+  clock: Clock;
+  profiles: ReadonlyMap<string, Profile>;
+  limits: OrderLimits;
+  orderLifetimeSeconds: number;
+  authorizationLifetimeSeconds: number;
+  /** Validations that finish within this are answered with their final state; slower ones get Retry-After. */
+  syncValidationMs?: number;
+  /** Issuer id of a CA by its key identifier (hex), for ARI certificate ids. */
+  issuerByKeyId: (keyIdHex: string) => string | undefined;
+  /** Is this directory closed to accounts without an external account binding for it? */
+  eabAllows: (account: AcmeAccountRecord, directory: string) => Promise<boolean>;
+}
+
+const challengeTypes: readonly ChallengeType[] = ['http-01', 'tls-alpn-01'];
+const newId = () => randomBytes(12).toString('base64url');
+/** RFC 8555 §8.3: tokens carry at least 128 bits of entropy; 256 here. */
+const newToken = () => randomBytes(32).toString('base64url');
+const stored = (err: PkiError): StoredProblem => {
+  const p = problemFor(err, 'acme');
+  return { type: p.type, detail: p.detail, status: p.status };
+};
+
+/** An authorization's status at `now`: pending and valid ones past `expires` are expired (RFC 8555 §7.1.6). */
+export function authorizationStatus(a: AcmeAuthorizationRecord, now: Date): AuthorizationStatus {
+  return (a.status === 'pending' || a.status === 'valid') && a.expires <= now ? 'expired' : a.status;
+}
+
+/** An order's status from its stored status, its authorizations and the clock. */
+export function orderStatus(o: AcmeOrderRecord, authzs: readonly AcmeAuthorizationRecord[], now: Date): OrderStatus {
+  if (o.status !== 'pending') return o.status;
+  if (o.expires <= now) return 'invalid';
+  const states = authzs.map((a) => authorizationStatus(a, now));
+  if (states.length !== o.authorizationIds.length || states.some((s) => s !== 'pending' && s !== 'valid')) return 'invalid';
+  return states.every((s) => s === 'valid') ? 'ready' : 'pending';
+}
+
+export class AcmeOrders {
+  private readonly inFlight = new Map<string, Promise<void>>();
+
+  constructor(private readonly deps: AcmeOrdersDeps) {}
+
+  private profile(name: string): Profile {
+    const p = this.deps.profiles.get(name);
+    if (!p) throw new PkiError('notFound', `no ACME directory for profile "${name}"`);
+    return p;
+  }
+
+  private owned<T extends { accountId: string }>(account: AcmeAccountRecord, item: T | null, what: string): T {
+    if (!item) throw new PkiError('notFound', `no such ${what}`);
+    // Objects of other accounts are not disclosed: same answer as for a missing one.
+    if (item.accountId !== account.id) throw new PkiError('unauthorized', `this ${what} belongs to another account`);
+    return item;
+  }
+
+  private async view(order: AcmeOrderRecord): Promise<OrderView> {
+    const authzs = order.status === 'pending' ? await this.deps.orders.findAuthorizations(order.authorizationIds) : [];
+    return { order, status: orderStatus(order, authzs, this.deps.clock.now()) };
+  }
+
+  /** newOrder (RFC 8555 §7.4): reuses the account's valid (or pending) authorizations per identifier. */
+  async newOrder(account: AcmeAccountRecord, directory: string, input: NewOrderInput, address: string): Promise<OrderView> {
+    const profile = this.profile(directory);
+    if (!(await this.deps.eabAllows(account, directory))) throw new PkiError('externalAccountRequired', `directory "${directory}" needs an account created with an external account binding for it`);
+    const { newOrdersPerAccount, newOrdersPerAddress } = this.deps.limits;
+    newOrdersPerAccount.check(account.id);
+    newOrdersPerAddress.check(address);
+    const identifiers = orderIdentifiers(input.identifiers, profile);
+    const now = this.deps.clock.now();
+    // The CA backdates notBefore itself (profile backdate); a client-chosen start is not supported.
+    if (input.notBefore !== undefined) throw new PkiError('malformed', '"notBefore" is not supported; certificates start now (backdated by the profile)');
+    let notAfter: Date | null = null;
+    if (input.notAfter !== undefined) {
+      notAfter = new Date(input.notAfter);
+      if (Number.isNaN(notAfter.getTime()) || notAfter <= now) throw new PkiError('malformed', '"notAfter" must be an RFC 3339 time in the future');
+      if (notAfter.getTime() - now.getTime() > profile.validity.maxSeconds * 1000) throw new PkiError('malformed', `"notAfter" is beyond the profile's ${profile.validity.maxSeconds} s maximum validity`);
+    }
+    if (input.replaces !== undefined) await this.checkReplaces(account, input.replaces);
+
+    const orderExpires = new Date(now.getTime() + this.deps.orderLifetimeSeconds * 1000);
+    const fresh: AcmeAuthorizationRecord[] = [];
+    const authzIds: string[] = [];
+    let expires = orderExpires;
+    for (const identifier of identifiers) {
+      // Reuse only what outlives the new order's first hour, so an order is never born about to expire.
+      const reusable = await this.deps.orders.findReusableAuthorization(account.id, identifier, false, new Date(now.getTime() + 3600_000), true);
+      const authz = reusable ?? this.newAuthorization(account, identifier, orderExpires, now);
+      if (!reusable) fresh.push(authz);
+      authzIds.push(authz.id);
+      if (authz.expires < expires) expires = authz.expires;
+    }
+    const order: AcmeOrderRecord = {
+      id: newId(),
+      accountId: account.id,
+      profile: profile.name,
+      status: 'pending',
+      expires,
+      identifiers,
+      authorizationIds: authzIds,
+      notBefore: null,
+      notAfter,
+      error: null,
+      issuerId: null,
+      certificateSerial: null,
+      replaces: input.replaces ?? null,
+      createdAt: now,
+    };
+    await this.deps.orders.createOrder(order, fresh);
+    newOrdersPerAccount.hit(account.id);
+    newOrdersPerAddress.hit(address);
+    return this.view(order);
+  }
+
+  private newAuthorization(account: AcmeAccountRecord, identifier: Identifier, expires: Date, now: Date): AcmeAuthorizationRecord {
+    return {
+      id: newId(),
+      accountId: account.id,
+      identifier,
+      wildcard: false,
+      status: 'pending',
+      expires,
+      challenges: challengeTypes.map((type) => ({ type, token: newToken(), status: 'pending', validated: null, error: null })),
+      createdAt: now,
+    };
+  }
+
+  /** RFC 9773 §5: `replaces` names a certificate of this account that no other order replaces yet. */
+  private async checkReplaces(account: AcmeAccountRecord, certId: string): Promise<void> {
+    const { issuerKeyIdHex, serialHex } = parseAriCertId(certId);
+    const issuerId = this.deps.issuerByKeyId(issuerKeyIdHex);
+    const cert = issuerId ? await this.deps.certificates.findBySerial(issuerId, serialHex) : null;
+    if (!cert || cert.status === 'pending' || cert.status === 'failed') throw new PkiError('malformed', '"replaces" names no certificate this server issued');
+    if (cert.requestedVia !== 'acme' || cert.requestedBy !== account.id) throw new PkiError('unauthorized', '"replaces" names a certificate of another account');
+    if (await this.deps.orders.isReplaced(certId)) throw new PkiError('alreadyReplaced', 'another order already replaces that certificate');
+  }
+
+  async order(account: AcmeAccountRecord, id: string): Promise<OrderView> {
+    return this.view(this.owned(account, await this.deps.orders.findOrder(id), 'order'));
+  }
+
+  /** RFC 8555 §7.1.2.1: the account's orders (newest first). */
+  async orderIds(account: AcmeAccountRecord): Promise<string[]> {
+    return (await this.deps.orders.listOrders(account.id, 1000)).map((o) => o.id);
+  }
+
+  async authorization(account: AcmeAccountRecord, id: string): Promise<AuthorizationView> {
+    const a = this.owned(account, await this.deps.orders.findAuthorization(id), 'authorization');
+    return { authorization: a, status: authorizationStatus(a, this.deps.clock.now()) };
+  }
+
+  /** RFC 8555 §7.5.2: a client may deactivate a pending or valid authorization. */
+  async deactivateAuthorization(account: AcmeAccountRecord, id: string): Promise<AuthorizationView> {
+    const { authorization: a, status } = await this.authorization(account, id);
+    if (status !== 'pending' && status !== 'valid') throw new PkiError('malformed', `an authorization that is ${status} cannot be deactivated`);
+    if (!(await this.deps.orders.updateAuthorization(a.id, a.status, { status: 'deactivated', challenges: a.challenges }))) {
+      throw new PkiError('conflict', 'the authorization changed meanwhile; fetch it again');
+    }
+    return this.authorization(account, id);
+  }
+
+  /**
+   * Responding to a challenge (RFC 8555 §7.5.1): validation starts at once;
+   * when it ends within `syncValidationMs` the answer carries the final state,
+   * otherwise `retryAfter` tells the client when to poll.
+   */
+  async respondChallenge(account: AcmeAccountRecord, authzId: string, type: string, address: string): Promise<{ view: AuthorizationView; challenge: AcmeChallenge; retryAfterSeconds?: number }> {
+    let view = await this.authorization(account, authzId);
+    const pick = (v: AuthorizationView) => {
+      const c = v.authorization.challenges.find((ch) => ch.type === type);
+      if (!c) throw new PkiError('notFound', `no ${type} challenge in this authorization`);
+      return c;
+    };
+    const challenge = pick(view);
+    if (view.status !== 'pending' || challenge.status !== 'pending') return { view, challenge };
+    const { failedValidationsPerAccount, failedValidationsPerAddress } = this.deps.limits;
+    failedValidationsPerAccount.check(account.id);
+    failedValidationsPerAddress.check(address);
+    let run = this.inFlight.get(authzId);
+    if (!run) {
+      run = this.validate(account, view.authorization, challenge, address).finally(() => this.inFlight.delete(authzId));
+      this.inFlight.set(authzId, run);
+    }
+    const waitMs = this.deps.syncValidationMs ?? 2000;
+    let timer: NodeJS.Timeout | undefined;
+    const finished = await Promise.race([run.then(() => true), new Promise<false>((r) => (timer = setTimeout(() => r(false), waitMs)))]);
+    clearTimeout(timer);
+    view = await this.authorization(account, authzId);
+    return finished ? { view, challenge: pick(view) } : { view, challenge: { ...pick(view), status: 'processing' }, retryAfterSeconds: 1 };
+  }
+
+  private async validate(account: AcmeAccountRecord, authz: AcmeAuthorizationRecord, challenge: AcmeChallenge, address: string): Promise<void> {
+    let unexpected: string | undefined;
+    const verdict: ValidationVerdict = await this.deps.validator
+      .validate({ type: challenge.type, identifier: authz.identifier, token: challenge.token, keyAuthorization: `${challenge.token}.${account.thumbprint}` })
+      .catch((err: unknown) => {
+        // The validator reports remote failures as verdicts; a throw is our bug: keep it in the audit log, not in the answer.
+        unexpected = String((err as Error)?.message ?? err).slice(0, 500);
+        return { status: 'invalid', error: { type: 'serverInternal', detail: 'validation failed unexpectedly' } };
+      });
+    const now = this.deps.clock.now();
+    const ok = verdict.status === 'valid';
+    const challenges = authz.challenges.map((c) =>
+      c.type !== challenge.type ? c : { ...c, status: ok ? ('valid' as const) : ('invalid' as const), validated: ok ? now : null, error: ok ? null : stored(new PkiError(verdict.error.type, verdict.error.detail)) },
+    );
+    // A valid authorization lives on for reuse; RFC 8555 §7.1.4 lets the server choose how long.
+    const next = ok ? { status: 'valid' as const, challenges, expires: new Date(now.getTime() + this.deps.authorizationLifetimeSeconds * 1000) } : { status: 'invalid' as const, challenges };
+    const won = await this.deps.orders.updateAuthorization(authz.id, 'pending', next);
+    if (!won) return;
+    if (!ok) {
+      this.deps.limits.failedValidationsPerAccount.hit(account.id);
+      this.deps.limits.failedValidationsPerAddress.hit(address);
+    }
+    await this.deps.audit.record(ok ? 'acme.authorization_valid' : 'acme.authorization_invalid', `acme:${account.id}`, {
+      authorization: authz.id,
+      identifier: `${authz.identifier.type}:${authz.identifier.value}`,
+      challenge: challenge.type,
+      ...(ok ? {} : { error: verdict.error.type, detail: verdict.error.detail }),
+      ...(unexpected ? { unexpected } : {}),
+    });
+  }
+
+  /**
+   * finalize (RFC 8555 §7.4): the CSR goes through the same RA checks as the
+   * REST API and must name exactly the order's identifiers; only then does
+   * the order move to processing, and the CA issues.
+   */
+  async finalize(account: AcmeAccountRecord, orderId: string, csrDer: Buffer): Promise<OrderView> {
+    const { order, status } = await this.order(account, orderId);
+    if (status !== 'ready') throw new PkiError('orderNotReady', `order is ${status}, not ready`);
+    const validitySeconds = order.notAfter ? Math.floor((order.notAfter.getTime() - this.deps.clock.now().getTime()) / 1000) : undefined;
+    const checked = this.deps.ra.checkRequest({ profile: order.profile, csr: csrDer, requestedVia: 'acme', requestedBy: account.id, ...(validitySeconds ? { validitySeconds } : {}) });
+    const { identifiers, other } = identifiersOfSans(checked.request.sans);
+    if (other.length) throw new PkiError('badCSR', `the CSR names ${other.map((s) => `${s.type}:${s.value}`).join(', ')}, which ACME orders cannot authorize`);
+    if (!sameIdentifiers(identifiers, order.identifiers)) {
+      throw new PkiError('badCSR', `the CSR names ${identifiers.map((i) => i.value).join(', ') || 'nothing'}; the order is for ${order.identifiers.map((i) => i.value).join(', ')}`);
+    }
+    if (!(await this.deps.orders.updateOrder(order.id, 'pending', { status: 'processing' }))) throw new PkiError('orderNotReady', 'the order is already being finalized');
+    let issued: IssuedCertificate;
+    try {
+      issued = await this.deps.ra.issue(checked);
+    } catch (err) {
+      await this.deps.orders.updateOrder(order.id, 'processing', { status: 'invalid', error: stored(isPkiError(err) ? err : new PkiError('serverInternal', 'issuance failed')) });
+      throw err;
+    }
+    await this.deps.orders.updateOrder(order.id, 'processing', { status: 'valid', issuerId: issued.issuerId, certificateSerial: issued.serialHex });
+    return this.order(account, orderId);
+  }
+
+  /** The certificate of one of the account's orders (RFC 8555 §7.4.2). */
+  async certificate(account: AcmeAccountRecord, issuerId: string, serialHex: string): Promise<CertificateRecord> {
+    const cert = await this.deps.certificates.findBySerial(issuerId, serialHex);
+    if (!cert || !cert.der || cert.requestedVia !== 'acme') throw new PkiError('notFound', 'no such certificate');
+    if (cert.requestedBy !== account.id) throw new PkiError('unauthorized', 'this certificate belongs to another account');
+    return cert;
+  }
+
+  /** True when the account holds a valid authorization for every identifier (RFC 8555 §7.6, revocation by a third account). */
+  async authorizedFor(account: AcmeAccountRecord, identifiers: readonly Identifier[]): Promise<boolean> {
+    const now = this.deps.clock.now();
+    for (const id of identifiers) {
+      const a = await this.deps.orders.findReusableAuthorization(account.id, id, false, now, false);
+      if (!a) return false;
+    }
+    return identifiers.length > 0;
+  }
+}

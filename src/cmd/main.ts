@@ -30,6 +30,16 @@ Certificates
   crl publish [--out DIR] [--root]
                              regenerate every CRL (shards, full, delta) and write DER + PEM files
 
+ACME (served by \`serve\` at /acme/directory and /acme/{profile}/directory)
+  serve [--acme-http01-port N] [--acme-tlsalpn01-port N] [--acme-resolver HOST:PORT]
+        [--acme-allow-address CIDR ...]
+                             where challenges are validated; loopback and private ranges are denied unless allowed
+  acme eab create [--directory PROFILE]
+                             external account binding key id + HMAC key (shown once, one account)
+  acme eab list              EAB keys and the accounts they created
+  acme renew-early (--serial HEX ... | --ca ID | --profile P | --issued-before ISO | --all) [--within 1h]
+                             pull the ARI renewal window of those certificates forward to now
+
 Ceremonies
   ceremony root --id ID --cn NAME [--o ORG] [--algorithm ecdsa-p384] [--validity 20y] [--path-len N]
   ceremony issuing --id ID --cn NAME [--parent root] [--algorithm ecdsa-p256] [--validity 5y] [--path-len N]
@@ -53,6 +63,7 @@ const commands: Record<string, () => Promise<{ run(argv: string[]): Promise<numb
   ceremony: () => import('./commands/cli-ceremony.js'),
   db: () => import('./commands/cli-db.js'),
   audit: () => import('./commands/cli-audit.js'),
+  acme: () => import('./commands/cli-acme.js'),
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -66,3 +66,13 @@ export function problemFor(err: unknown, flavour: 'api' | 'acme' = 'api'): Probl
     ...(e?.subproblems?.length ? { subproblems: e.subproblems.map((sp) => ({ ...sp, type: typeUri(sp.type) })) } : {}),
   };
 }
+
+/** body-parser errors carry a `type`; turn them into precise problems (anything else is returned unchanged). */
+export function fromBodyParserError(err: unknown): unknown {
+  const e = err as { type?: string };
+  if (e?.type === 'entity.too.large') return new PkiError('payloadTooLarge', 'request body exceeds the size limit');
+  if (e?.type === 'entity.parse.failed') return new PkiError('malformed', 'request body is not valid JSON');
+  if (e?.type === 'encoding.unsupported' || e?.type === 'charset.unsupported') return new PkiError('unsupportedMediaType', 'unsupported body encoding');
+  if (e?.type === 'request.aborted') return new PkiError('malformed', 'request aborted');
+  return err;
+}

@@ -7,6 +7,7 @@ import { PkiError } from '../errors/pki-error.js';
 import { toPem } from '../pki/pem.js';
 import { assertRole, type TokenVerifier } from '../tokens/tokens.js';
 import type { Logger } from './log.js';
+import { fromBodyParserError } from '../errors/problem.js';
 import { sendProblem, problemFor } from './problem.js';
 import { z } from 'zod';
 
@@ -18,6 +19,8 @@ export interface AppDeps {
   tokens: TokenVerifier;
   log: Logger;
   bodyLimitBytes: number;
+  /** The ACME server (RFC 8555), mounted at /acme; it renders its own problems. */
+  acme?: express.Router;
 }
 
 const issueBody = z
@@ -100,25 +103,17 @@ export function createApp(deps: AppDeps): express.Express {
     res.json({ ...r, ocspWithinSeconds: deps.revocationSeconds.ocsp, crlWithinSeconds: deps.revocationSeconds.crl });
   });
 
+  if (deps.acme) app.use('/acme', deps.acme);
+
   app.use((_req, _res) => {
     throw new PkiError('notFound', 'no such resource');
   });
 
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    const mapped = mapExpressError(err);
+    const mapped = fromBodyParserError(err);
     const doc = sendProblem(res, mapped);
     if (doc.status >= 500) deps.log({ level: 'error', msg: 'request failed', path: req.path, error: String((err as Error)?.stack ?? err) });
     else res.locals.problem = problemFor(mapped).type;
   });
   return app;
-}
-
-/** body-parser errors carry a `type`; turn them into precise problems. */
-function mapExpressError(err: unknown): unknown {
-  const e = err as { type?: string; status?: number };
-  if (e?.type === 'entity.too.large') return new PkiError('payloadTooLarge', 'request body exceeds the size limit');
-  if (e?.type === 'entity.parse.failed') return new PkiError('malformed', 'request body is not valid JSON');
-  if (e?.type === 'encoding.unsupported' || e?.type === 'charset.unsupported') return new PkiError('unsupportedMediaType', 'unsupported body encoding');
-  if (e?.type === 'request.aborted') return new PkiError('malformed', 'request aborted');
-  return err;
 }

@@ -10,16 +10,51 @@ import { systemClock } from '../../clock/clock.js';
 import { printInit } from './cli-init.js';
 import { actorOf, dataDirOf, out, passphraseFor } from './common.js';
 
-const serveFlags = { host: { type: 'string' }, port: { type: 'string' }, tls: { type: 'boolean' }, 'base-url': { type: 'string' }, db: { type: 'string' }, workers: { type: 'string' } } as const;
+const serveFlags = {
+  host: { type: 'string' },
+  port: { type: 'string' },
+  tls: { type: 'boolean' },
+  'base-url': { type: 'string' },
+  db: { type: 'string' },
+  workers: { type: 'string' },
+  // ACME validation: where challenges are fetched and names resolved, and which private addresses may be reached.
+  'acme-http01-port': { type: 'string' },
+  'acme-tlsalpn01-port': { type: 'string' },
+  'acme-resolver': { type: 'string' },
+  'acme-allow-address': { type: 'string', multiple: true },
+} as const;
 
-function portOf(text: string | undefined): number | undefined {
+function portOf(text: string | undefined, flag = 'port'): number | undefined {
   if (text === undefined) return undefined;
   const p = Number(text);
-  if (!Number.isInteger(p) || p < 0 || p > 65535) throw new UsageError(`--port: not a port number: ${text}`);
+  if (!Number.isInteger(p) || p < 0 || p > 65535) throw new UsageError(`--${flag}: not a port number: ${text}`);
   return p;
 }
 
-type ServeValues = { data?: string | undefined; host?: string | undefined; port?: string | undefined; tls?: boolean | undefined; db?: string | undefined; workers?: string | undefined };
+type ServeValues = {
+  data?: string | undefined;
+  host?: string | undefined;
+  port?: string | undefined;
+  tls?: boolean | undefined;
+  db?: string | undefined;
+  workers?: string | undefined;
+  'acme-http01-port'?: string | undefined;
+  'acme-tlsalpn01-port'?: string | undefined;
+  'acme-resolver'?: string | undefined;
+  'acme-allow-address'?: string[] | undefined;
+};
+
+/** The `--acme-*` flags, checked before anything starts (a bad CIDR or resolver fails at once). */
+async function acmeOptionsOf(values: ServeValues) {
+  const { parseCidrs, parseResolverAddress } = await import('../../va/index.js');
+  const http01Port = portOf(values['acme-http01-port'], 'acme-http01-port');
+  const tlsAlpn01Port = portOf(values['acme-tlsalpn01-port'], 'acme-tlsalpn01-port');
+  const resolver = values['acme-resolver'];
+  if (resolver !== undefined) parseResolverAddress(resolver);
+  const allowAddresses = values['acme-allow-address'] ?? [];
+  parseCidrs(allowAddresses);
+  return { ...(http01Port !== undefined ? { http01Port } : {}), ...(tlsAlpn01Port !== undefined ? { tlsAlpn01Port } : {}), ...(resolver !== undefined ? { resolver } : {}), allowAddresses };
+}
 
 function workersOf(text: string | undefined): number {
   if (text === undefined) return 1;
@@ -88,6 +123,7 @@ async function start(values: ServeValues, passphrase: string): Promise<number> {
   if (workers > 1 && cluster.isPrimary) return startCluster(passphrase, workers);
   const log = jsonLogger(systemClock);
   const port = portOf(values.port);
+  const acme = await acmeOptionsOf(values);
   // Imported here, not at the top: a cluster primary only forks and never loads the CA, Prisma or express.
   const { serve } = await import('./serve.js');
   const db = values.db ?? process.env.TRELLIS_DATABASE_URL;
@@ -101,6 +137,7 @@ async function start(values: ServeValues, passphrase: string): Promise<number> {
     // One log line per request unless TRELLIS_ACCESS_LOG=off (benchmarks, or a proxy that logs already).
     accessLog: process.env.TRELLIS_ACCESS_LOG !== 'off',
     ...(db ? { databaseUrl: db } : {}),
+    acme,
   });
   if (cluster.isWorker) process.send?.({ type: 'listening', url: serving.url });
   else process.stderr.write(`Trellis is serving on ${serving.url} (Ctrl-C to stop)\n`);

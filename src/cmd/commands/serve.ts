@@ -11,6 +11,7 @@ import { crlHandler } from '../../crl/http.js';
 import { ocspHandler } from '../../ocsp/http.js';
 import { OcspResponder } from '../../ocsp/responder.js';
 import { responderSignerOf } from '../../ca/issuer.js';
+import { buildAcme, type AcmeServeOptions } from './acme.js';
 import { crlPublisher } from './crl.js';
 import { IssuerRegistry, keystoreFor, openInstance, registrationAuthority, type Instance } from '../instance.js';
 import { currentResponder, issueServerCertificate } from './responder.js';
@@ -24,6 +25,8 @@ export interface ServeOptions {
   log: Logger;
   accessLog?: boolean;
   databaseUrl?: string;
+  /** ACME validation settings (`--acme-*` flags) or a replacement validator. */
+  acme?: AcmeServeOptions;
 }
 
 export interface Serving {
@@ -80,7 +83,14 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
       await previousStop();
     };
     const revocation = new RevocationAuthority({ certificates: instance.store.certificates, audit: instance.audit, clock: instance.clock, listeners: [crls, ocsp] });
+    const acme = instance.config.acme.enabled ? await buildAcme(instance, issuers, revocation, opts.acme ?? {}, opts.log) : undefined;
+    const stopBeforeAcme = stopCrls;
+    stopCrls = async () => {
+      acme?.close();
+      await stopBeforeAcme();
+    };
     const app = createApp({
+      ...(acme ? { acme: acme.router } : {}),
       ra: registrationAuthority(instance, issuers),
       revocation,
       revocationSeconds: { ocsp: instance.config.revocation.ocspSeconds, crl: instance.config.revocation.crlSeconds },

@@ -1,0 +1,136 @@
+/**
+ * The request pipeline every ACME POST goes through (RFC 8555 §6.2–§6.5), in
+ * order: media type, size, JWS structure, algorithm, the "url" header against
+ * the URL requested, the key ("jwk" or "kid" as the endpoint demands), the
+ * signature, and last the nonce, which is redeemed only for a request that
+ * verified. Handlers receive `req.acme` and never see an unverified body.
+ */
+import type { KeyObject } from 'node:crypto';
+import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import { PkiError } from '../errors/pki-error.js';
+import { fromBodyParserError, problemFor } from '../errors/problem.js';
+import type { AccountKey, AcmeAccounts } from '../ra/acme/accounts.js';
+import type { NonceService } from '../ra/acme/nonces.js';
+import type { AcmeAccountRecord } from '../ra/acme/ports.js';
+import { importJwk } from './jwk.js';
+import { checkRequestHeader, parseJws, parsePayloadJson, verifyJws, type FlattenedJws } from './jws.js';
+import { Links } from './links.js';
+
+/** What a verified request carries. */
+export interface AcmeRequest {
+  jws: FlattenedJws;
+  links: Links;
+  /** The exact URL the client signed. */
+  url: string;
+  /** Present for "kid" requests. */
+  account?: AcmeAccountRecord;
+  /** Present for "jwk" requests. */
+  key?: AccountKey & { keyObject: KeyObject };
+  /** The parsed payload; undefined for POST-as-GET (empty payload). */
+  payload: unknown;
+  postAsGet: boolean;
+  address: string;
+}
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    acme?: AcmeRequest;
+  }
+}
+
+/** Which key identifies the signer (RFC 8555 §6.2). */
+export type KeyRule = 'jwk' | 'kid' | 'either';
+
+export interface PipelineDeps {
+  accounts: AcmeAccounts;
+  nonces: NonceService;
+  bodyLimitBytes: number;
+}
+
+/** The origin the client addressed: scheme of this connection and its Host header. */
+export function originOf(req: Request): string {
+  const tls = (req.socket as { encrypted?: boolean }).encrypted === true;
+  return `${tls ? 'https' : 'http'}://${req.headers.host ?? 'localhost'}`;
+}
+
+/**
+ * Account keys by account id: importing a JWK costs more than verifying a
+ * P-256 signature, and the same accounts sign request after request. Bounded;
+ * an entry is dropped when its key changes.
+ */
+class KeyCache {
+  private readonly map = new Map<string, { thumbprint: string; key: KeyObject }>();
+  constructor(private readonly max = 10_000) {}
+  get(account: AcmeAccountRecord): KeyObject {
+    const hit = this.map.get(account.id);
+    if (hit && hit.thumbprint === account.thumbprint) return hit.key;
+    const key = importJwk(JSON.parse(account.jwk)).key;
+    if (this.map.size >= this.max) this.map.delete(this.map.keys().next().value!);
+    this.map.set(account.id, { thumbprint: account.thumbprint, key });
+    return key;
+  }
+}
+
+/** Adds a fresh Replay-Nonce (RFC 8555 §6.5: on every response to a POST, errors included) and the index link. */
+export function nonceHeaders(nonces: NonceService, links: Links, profile: string, res: Response): void {
+  res.set('Replay-Nonce', nonces.issue());
+  res.append('Link', `<${links.directory(profile)}>;rel="index"`);
+  res.set('Cache-Control', 'no-store');
+}
+
+/** Builds the verifying middleware for one endpoint. */
+export function verifiedPost(deps: PipelineDeps, rule: KeyRule): RequestHandler[] {
+  const json = express.json({ type: () => true, limit: deps.bodyLimitBytes, strict: true });
+  const keys = new KeyCache();
+  const verify: RequestHandler = async (req, _res, next) => {
+    const links = new Links(originOf(req));
+    const url = links.origin + req.originalUrl;
+    const jws = parseJws(req.body);
+    // url (RFC 8555 §6.4), nonce present (§6.5), and the key reference this endpoint takes (§6.2).
+    const ref = checkRequestHeader(jws.header, { url, key: rule });
+    let account: AcmeAccountRecord | undefined;
+    let key: AcmeRequest['key'];
+    let keyObject: KeyObject;
+    if (ref.kind === 'kid') {
+      const id = links.accountIdOf(ref.kid);
+      if (!id) throw new PkiError('accountDoesNotExist', '"kid" is not an account URL of this server');
+      account = await deps.accounts.byId(id);
+      keyObject = keys.get(account);
+    } else {
+      const imported = importJwk(ref.jwk);
+      keyObject = imported.key;
+      key = { thumbprint: imported.thumbprint, jwk: imported.canonicalJson, keyObject };
+    }
+    if (!verifyJws(jws, keyObject)) throw new PkiError('malformed', account ? 'the JWS signature does not verify with the account key' : 'the JWS signature does not verify with its "jwk"');
+    await deps.nonces.redeem(ref.nonce);
+    const postAsGet = jws.payload.length === 0;
+    const payload = postAsGet ? undefined : parsePayloadJson(jws, 'JWS payload');
+    req.acme = { jws, links, url, payload, postAsGet, address: req.socket.remoteAddress ?? 'unknown', ...(account ? { account } : {}), ...(key ? { key } : {}) };
+    next();
+  };
+  const mediaType: RequestHandler = (req, _res, next) => {
+    // RFC 8555 §6.2: requests carry application/jose+json.
+    if (!req.is('application/jose+json')) throw new PkiError('unsupportedMediaType', 'ACME requests are application/jose+json');
+    next();
+  };
+  return [mediaType, json, verify];
+}
+
+/** The error middleware of the ACME router: RFC 8555 problems, a fresh nonce, Retry-After where due. */
+export function acmeErrors(nonces: NonceService, defaultProfile: string, log: (e: Record<string, unknown>) => void) {
+  return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const mapped = fromBodyParserError(err);
+    const doc = problemFor(mapped, 'acme');
+    const links = new Links(originOf(req));
+    nonceHeaders(nonces, links, String(req.params?.profile ?? defaultProfile), res);
+    if (mapped instanceof PkiError && mapped.retryAfterSeconds !== undefined) res.set('Retry-After', String(mapped.retryAfterSeconds));
+    // RFC 8555 §7.3.5: a key already in use answers 409 with the other account's URL.
+    if (mapped instanceof PkiError && mapped.type === 'conflict' && typeof mapped.extra?.accountId === 'string') {
+      res.location(links.account(mapped.extra.accountId));
+      delete doc.accountId;
+    }
+    if (doc.status >= 500) log({ level: 'error', msg: 'ACME request failed', path: req.path, error: String((err as Error)?.stack ?? err) });
+    res.locals.problem = doc.type;
+    res.status(doc.status).type('application/problem+json').send(JSON.stringify(doc));
+  };
+}

@@ -1,0 +1,72 @@
+/**
+ * A running Trellis ACME server for integration tests: a test PKI, `serve`
+ * over HTTP on a free port with the real validation authority, an http-01
+ * and a tls-alpn-01 responder on loopback (allowed with 127.0.0.0/8) and a
+ * test DNS server every name resolves through. `acme` patches the instance's
+ * acme settings in trellis.json before the server starts.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { serve, type Serving } from '../../src/cmd/commands/serve.js';
+import type { AcmeConfig } from '../../src/config/instance-config.js';
+import { silentLogger } from '../../src/http/log.js';
+import { startDnsServer, type DnsEntry, type TestDnsServer } from '../../src/va/testing/dns-server.js';
+import { AcmeClient, assertOk, startHttp01Responder, startTlsAlpn01Responder, type AcmeClientOptions, type Http01Responder, type TlsAlpn01Responder } from './acme-client.js';
+import { testPki, testPassphrase, type TestPki } from './test-pki.js';
+
+export interface AcmeTestServer {
+  pki: TestPki;
+  server: Serving;
+  http01: Http01Responder;
+  tlsAlpn: TlsAlpn01Responder;
+  dns: TestDnsServer;
+  /** `/acme/directory`, or `/acme/{profile}/directory`. */
+  directoryUrl(profile?: string): string;
+  /** A client with a new account (ES256 unless `opts.key` says otherwise). */
+  client(opts?: Partial<AcmeClientOptions> & { profile?: string }): Promise<AcmeClient>;
+  close(): Promise<void>;
+}
+
+export async function startAcmeServer(opts: { acme?: Partial<AcmeConfig>; zone?: Record<string, DnsEntry> } = {}): Promise<AcmeTestServer> {
+  const pki = await testPki();
+  const configPath = path.join(pki.dataDir, 'trellis.json');
+  const config = JSON.parse(fs.readFileSync(configPath, 'utf8'));
+  config.acme = { ...config.acme, ...opts.acme };
+  fs.writeFileSync(configPath, JSON.stringify(config, null, 2));
+  await pki.instance.close();
+  const http01 = await startHttp01Responder();
+  const tlsAlpn = await startTlsAlpn01Responder();
+  const dns = await startDnsServer(opts.zone ?? {});
+  const server = await serve({
+    dataDir: pki.dataDir,
+    port: 0,
+    passphrase: testPassphrase,
+    log: silentLogger,
+    accessLog: false,
+    acme: { http01Port: http01.port, tlsAlpn01Port: tlsAlpn.port, resolver: dns.address, allowAddresses: ['127.0.0.0/8'] },
+  });
+  const clients: AcmeClient[] = [];
+  const directoryUrl = (profile?: string) => `${server.url}/acme/${profile ? `${profile}/` : ''}directory`;
+  return {
+    pki,
+    server,
+    http01,
+    tlsAlpn,
+    dns,
+    directoryUrl,
+    async client(o = {}) {
+      const { profile, ...rest } = o;
+      const c = await AcmeClient.create({ directoryUrl: directoryUrl(profile), ...rest });
+      clients.push(c);
+      if (!rest.accountUrl) assertOk(await c.newAccount({ termsOfServiceAgreed: true }), 'newAccount', [201]);
+      return c;
+    },
+    async close() {
+      for (const c of clients) c.close();
+      await server.close();
+      await Promise.all([http01.close(), tlsAlpn.close(), dns.close()]);
+      // Closing the store again is a no-op; this removes the files.
+      await pki.close();
+    },
+  };
+}

@@ -50,7 +50,16 @@ export function orderIdentifiers(raw: unknown, profile: Profile): Identifier[] {
   const seen = new Map<string, Identifier>();
   const subproblems: NonNullable<ConstructorParameters<typeof PkiError>[2]>['subproblems'] = [];
   for (const item of raw) {
-    const id = normaliseIdentifier(item);
+    let id: Identifier;
+    try {
+      id = normaliseIdentifier(item);
+    } catch (err) {
+      // Structure errors fail the request; policy refusals are reported per identifier.
+      if (!(err instanceof PkiError) || err.type === 'malformed') throw err;
+      const r = item as { type?: unknown; value?: unknown };
+      subproblems.push({ type: err.type, detail: err.message, identifier: { type: String(r.type), value: String(r.value) } });
+      continue;
+    }
     if (!types.includes(id.type)) {
       subproblems.push({ type: 'unsupportedIdentifier', detail: `profile "${profile.name}" does not accept ${id.type} identifiers`, identifier: id });
       continue;

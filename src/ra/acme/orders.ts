@@ -5,7 +5,7 @@
  * authorizations and the clock, so no background job has to flip states.
  * Every transition is a compare-and-set in the store.
  */
-import { randomBytes } from 'node:crypto';
+import { createPublicKey, randomBytes } from 'node:crypto';
 import type { AuditLog } from '../../audit/audit-log.js';
 import type { IssuedCertificate } from '../../ca/authority.js';
 import type { CertificateRecord, CertificateRepository } from '../../ca/ports.js';
@@ -294,6 +294,10 @@ export class AcmeOrders {
     if (status !== 'ready') throw new PkiError('orderNotReady', `order is ${status}, not ready`);
     const validitySeconds = order.notAfter ? Math.floor((order.notAfter.getTime() - this.deps.clock.now().getTime()) / 1000) : undefined;
     const checked = this.deps.ra.checkRequest({ profile: order.profile, csr: csrDer, requestedVia: 'acme', requestedBy: account.id, ...(validitySeconds ? { validitySeconds } : {}) });
+    // As Boulder does: a certificate key that is also the account key would let whoever holds one act as the other.
+    if (checked.request.spkiDer.equals(createPublicKey({ key: JSON.parse(account.jwk), format: 'jwk' }).export({ type: 'spki', format: 'der' }))) {
+      throw new PkiError('badCSR', 'the CSR uses the account key; certificates need a key of their own');
+    }
     const { identifiers, other } = identifiersOfSans(checked.request.sans);
     if (other.length) throw new PkiError('badCSR', `the CSR names ${other.map((s) => `${s.type}:${s.value}`).join(', ')}, which ACME orders cannot authorize`);
     if (!sameIdentifiers(identifiers, order.identifiers)) {

@@ -1050,7 +1050,7 @@ export interface Http01Responder {
   host: string;
   port: number;
   /** Serves `keyAuthorization` (or a custom answer) at /.well-known/acme-challenge/{token}. */
-  set(token: string, answer: string | { status?: number; body?: string | Buffer; headers?: Record<string, string>; redirect?: string }): void;
+  set(token: string, answer: string | { status?: number; body?: string | Buffer; headers?: Record<string, string>; redirect?: string; delayMs?: number }): void;
   delete(token: string): void;
   /** Every request seen (path and Host header), for assertions on what the validator fetched. */
   requests: Array<{ path: string; host: string | undefined; method: string }>;
@@ -1079,7 +1079,9 @@ export async function startHttp01Responder(opts: { host?: string; port?: number 
       res.writeHead(a.status ?? 302, { location: a.redirect, ...a.headers }).end();
       return;
     }
-    res.writeHead(a.status ?? 200, { 'content-type': 'application/octet-stream', ...a.headers }).end(a.body ?? '');
+    const answer = () => res.writeHead(a.status ?? 200, { 'content-type': 'application/octet-stream', ...a.headers }).end(a.body ?? '');
+    if (a.delayMs) setTimeout(answer, a.delayMs);
+    else answer();
   });
   await listenOn(server, host, opts.port ?? 0);
   const sockets = trackSockets(server);

@@ -1,19 +1,8 @@
 import { createHmac, generateKeyPairSync } from 'node:crypto';
 import { describe, expect, test } from 'vitest';
-import { PkiError, type ErrorType } from '../errors/pki-error.js';
+import type { ErrorType } from '../errors/pki-error.js';
 import { verifyExternalAccountBinding } from './eab.js';
 import { importJwk } from './jwk.js';
-
-/** The PkiError the promise rejects with; fails the test when it resolves or rejects with something else. */
-async function rejection(p: Promise<unknown>): Promise<PkiError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof PkiError) return err;
-    throw err;
-  }
-  throw new Error('expected a PkiError, the promise resolved');
-}
 
 const url = 'https://ca.test/acme/new-account';
 const keyId = 'kid-3f9a';
@@ -91,15 +80,12 @@ describe('verifyExternalAccountBinding', () => {
   ];
   test.each(cases)('%s', async (_name, body, type, detail, asked) => {
     const l = lookup();
-    const err = await rejection(verifyExternalAccountBinding(body, outer, l.fn));
-    expect(err.type).toBe(type);
-    expect(err.message).toMatch(detail);
+    await expect(verifyExternalAccountBinding(body, outer, l.fn)).rejects.toMatchObject({ type, message: expect.stringMatching(detail) });
     // Structure and url are judged before the key store is asked.
     expect(l.asked).toEqual(asked);
   });
 
   test('rejects: HS512 with a 256-bit key lists the algorithms the key allows', async () => {
-    const err = await rejection(verifyExternalAccountBinding(eab({ ...header, alg: 'HS512' }), outer, lookup().fn));
-    expect(err.extra).toEqual({ algorithms: ['HS256'] });
+    await expect(verifyExternalAccountBinding(eab({ ...header, alg: 'HS512' }), outer, lookup().fn)).rejects.toMatchObject({ type: 'badSignatureAlgorithm', extra: { algorithms: ['HS256'] } });
   });
 });

@@ -18,12 +18,27 @@ import { PrismaClient as PgClient } from '../generated/pg/client.js';
 import { PrismaClient as SqliteClient } from '../generated/sqlite/client.js';
 import type { KeyBlobRepository } from '../keys/ports.js';
 import type { OcspResponseRepository } from '../ocsp/ports.js';
+import type {
+  AcmeAccountRepository,
+  AcmeEabKeyRepository,
+  AcmeNonceRepository,
+  AcmeOrderRepository,
+  InstanceSecretRepository,
+  RenewalWindowRepository,
+} from '../ra/acme/ports.js';
 import type { TokenRepository } from '../tokens/ports.js';
+import { acmeAccountRepository } from './acme-account-repository.js';
+import { acmeEabKeyRepository } from './acme-eab-repository.js';
+import { acmeNonceRepository } from './acme-nonce-repository.js';
+import { acmeOrderRepository } from './acme-order-repository.js';
+import { renewalWindowRepository } from './acme-renewal-window-repository.js';
+import { acmeSqliteHotPath } from './acme-sqlite.js';
 import { auditRepository } from './audit-repository.js';
 import { caRepository } from './ca-repository.js';
 import { certificateRepository } from './certificate-repository.js';
 import type { Db, Kind } from './client.js';
 import { crlRepository } from './crl-repository.js';
+import { instanceSecretRepository } from './instance-secret-repository.js';
 import { keyBlobRepository } from './key-blob-repository.js';
 import { applyMigrations, migrationsDirOf, migrationStatus, openSqlite, sqliteBusyTimeoutMs, type DbTarget, type MigrationStatus } from './migrate.js';
 import { ocspResponseRepository } from './ocsp-repository.js';
@@ -41,6 +56,14 @@ export interface Store {
   audit: AuditRepository;
   crls: CrlRepository;
   ocspResponses: OcspResponseRepository;
+  acmeAccounts: AcmeAccountRepository;
+  acmeOrders: AcmeOrderRepository;
+  acmeNonces: AcmeNonceRepository;
+  acmeEabKeys: AcmeEabKeyRepository;
+  /** Secrets shared by every node of the instance. */
+  secrets: InstanceSecretRepository;
+  /** RFC 9773 renewal windows set by an operator. */
+  renewalWindows: RenewalWindowRepository;
   /** Applies pending migrations (safe while other processes use the database); returns their names. */
   migrate(): Promise<string[]>;
   /** Compares the database with the migrations directory. */
@@ -115,6 +138,8 @@ export async function openStoreInternals(url: string, opts: OpenOptions = {}): P
     db = new PgClient({ adapter: new PrismaPg({ connectionString: target.url, max: opts.poolSize ?? 10 }) }) as unknown as Db;
   }
   const hot = raw && queue && sqliteHotPath(raw, queue);
+  // After sqliteHotPath, which sets busy_timeout 0 on the shared raw connection.
+  const acmeHot = raw && queue && acmeSqliteHotPath(raw, queue);
   let closed: Promise<void> | undefined;
   const store: Store = {
     kind,
@@ -125,6 +150,12 @@ export async function openStoreInternals(url: string, opts: OpenOptions = {}): P
     audit: auditRepository(db, hot),
     crls: crlRepository(db),
     ocspResponses: ocspResponseRepository(db),
+    acmeAccounts: acmeAccountRepository(db, acmeHot?.accounts),
+    acmeOrders: acmeOrderRepository(db, acmeHot?.orders),
+    acmeNonces: acmeNonceRepository(db, acmeHot?.nonces),
+    acmeEabKeys: acmeEabKeyRepository(db),
+    secrets: instanceSecretRepository(db),
+    renewalWindows: renewalWindowRepository(db),
     migrate: () => applyMigrations(target, dir),
     migrationStatus: () => migrationStatus(target, dir),
     close() {

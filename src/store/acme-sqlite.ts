@@ -1,0 +1,211 @@
+/**
+ * The ACME hot path on SQLite: every ACME request redeems a nonce and most
+ * read or move an account, order or authorization, so those run as
+ * better-sqlite3 prepared statements (a few µs) rather than Prisma queries
+ * (100–200 µs). Same connection and same rules as sqlite-hot-path.ts: writes
+ * take the Prisma connection's queue, then the database write lock, waiting
+ * for another process's lock asynchronously, and concurrent writes share one
+ * commit (acme-sqlite-writes.ts); values are written exactly as Prisma writes
+ * them (`sqliteDate`, Boolean as 0/1, JSON as text).
+ *
+ * Reads do not take the queue: a statement runs to completion synchronously,
+ * and in WAL mode it never waits for a writer, so queuing it behind Prisma
+ * queries would only add latency.
+ */
+import type Database from 'better-sqlite3';
+import { PkiError } from '../errors/pki-error.js';
+import type { AcmeAccountRepository, AcmeNonceRepository, AcmeOrderRepository } from '../ra/acme/ports.js';
+import {
+  accountColumns,
+  accountFromSqlite,
+  authorizationColumns,
+  authorizationFromSqlite,
+  challengesJson,
+  inIdOrder,
+  orderColumns,
+  orderFromSqlite,
+  problemJson,
+  toAccount,
+  toAuthorization,
+  toOrder,
+  type AccountRow,
+  type AuthorizationRow,
+  type OrderRow,
+  type SqliteRow,
+} from './acme-rows.js';
+import { groupCommit } from './acme-sqlite-writes.js';
+import { sqliteDate } from './sqlite-hot-path.js';
+import type { SerialQueue } from './sqlite-serial.js';
+
+/** The repository methods the SQLite hot path implements; the rest go through Prisma. */
+export interface AcmeSqliteHotPath {
+  accounts: Pick<AcmeAccountRepository, 'createOrGet' | 'findById' | 'findByThumbprint'>;
+  orders: Pick<AcmeOrderRepository, 'createOrder' | 'findOrder' | 'findAuthorization' | 'findAuthorizations' | 'findReusableAuthorization' | 'updateAuthorization' | 'updateOrder' | 'isReplaced'>;
+  nonces: AcmeNonceRepository;
+}
+
+/** Used nonces deleted per write when pruning, so that other writers get a turn in between. */
+const pruneBatch = 5_000;
+
+/** Constraint violations as PkiErrors with `what` in the detail; anything else unchanged. */
+function mapConstraint(err: unknown, conflict: string, notFound: string): unknown {
+  switch ((err as { code?: string }).code) {
+    case 'SQLITE_CONSTRAINT_UNIQUE':
+    case 'SQLITE_CONSTRAINT_PRIMARYKEY':
+      return new PkiError('conflict', conflict, { cause: err });
+    case 'SQLITE_CONSTRAINT_FOREIGNKEY':
+      return new PkiError('notFound', notFound, { cause: err });
+    default:
+      return err;
+  }
+}
+
+const d = sqliteDate;
+const dOrNull = (x: Date | null): string | null => (x === null ? null : sqliteDate(x));
+const bit = (b: boolean): number => (b ? 1 : 0);
+
+/**
+ * Builds the ACME hot path over `db` (the raw connection of sqliteHotPath,
+ * busy_timeout 0) and the Prisma connection's queue.
+ */
+export function acmeSqliteHotPath(db: Database.Database, queue: SerialQueue): AcmeSqliteHotPath {
+  // Prepared on first use, like sqliteHotPath: an older database without the
+  // ACME tables must still open so that it can migrate itself.
+  let prepared: ReturnType<typeof prepare> | undefined;
+  const s = () => (prepared ??= prepare(db));
+  const write = groupCommit(db, queue);
+
+  const account = (r: SqliteRow<AccountRow> | undefined) => (r ? toAccount(accountFromSqlite(r)) : null);
+  const authorization = (r: SqliteRow<AuthorizationRow> | undefined) => (r ? toAuthorization(authorizationFromSqlite(r)) : null);
+
+  return {
+    accounts: {
+      async createOrGet(a) {
+        try {
+          // One write: insert unless the thumbprint exists, else read the winner.
+          return await write(() => s().createOrGetTx(a));
+        } catch (err) {
+          throw mapConstraint(err, `account id "${a.id}" already exists`, 'no such account');
+        }
+      },
+      findById: async (id) => account(s().accountById.get(id) as SqliteRow<AccountRow> | undefined),
+      findByThumbprint: async (thumbprint) => account(s().accountByThumbprint.get(thumbprint) as SqliteRow<AccountRow> | undefined),
+    },
+
+    orders: {
+      async createOrder(order, newAuthorizations) {
+        try {
+          await write(() => s().createOrderTx(order, newAuthorizations));
+        } catch (err) {
+          throw mapConstraint(err, `order "${order.id}" or one of its authorizations already exists`, `no account "${order.accountId}"`);
+        }
+      },
+      async findOrder(id) {
+        const r = s().orderById.get(id) as SqliteRow<OrderRow> | undefined;
+        return r ? toOrder(orderFromSqlite(r)) : null;
+      },
+      findAuthorization: async (id) => authorization(s().authorizationById.get(id) as SqliteRow<AuthorizationRow> | undefined),
+      async findAuthorizations(ids) {
+        if (ids.length === 0) return [];
+        // One statement for any number of ids: the list travels as one JSON parameter.
+        const rows = s().authorizationsByIds.all(JSON.stringify(ids)) as SqliteRow<AuthorizationRow>[];
+        return inIdOrder(ids, rows).map((r) => toAuthorization(authorizationFromSqlite(r)));
+      },
+      findReusableAuthorization: async (accountId, identifier, wildcard, expiresAfter, includePending) =>
+        authorization(
+          s().reusableAuthorization.get(accountId, identifier.type, identifier.value, bit(wildcard), includePending ? 'pending' : 'valid', d(expiresAfter)) as
+            | SqliteRow<AuthorizationRow>
+            | undefined,
+        ),
+      updateAuthorization: (id, expected, next) => write(() => s().updateAuthorization.run(next.status, challengesJson(next.challenges), id, expected).changes === 1),
+      updateOrder: (id, expected, next) =>
+        write(
+          () =>
+            s().updateOrder.run({
+              id,
+              expected,
+              status: next.status,
+              setError: next.error === undefined ? 0 : 1,
+              error: next.error === undefined ? null : problemJson(next.error),
+              issuerId: next.issuerId ?? null,
+              certificateSerial: next.certificateSerial ?? null,
+            }).changes === 1,
+        ),
+      isReplaced: async (replaces, exceptOrderId, now) => s().replacedBy.get({ replaces, except: exceptOrderId ?? null, now: now ? d(now) : null }) !== undefined,
+    },
+
+    nonces: {
+      // The primary key decides: of concurrent inserts (any process, any
+      // connection) exactly one changes a row. ON CONFLICT DO NOTHING rather
+      // than catching the violation: a replayed nonce is an expected answer.
+      redeem: (nonce, expiresAt) => write(() => s().redeem.run(nonce, d(expiresAt)).changes === 1),
+      async prune(before) {
+        let total = 0;
+        for (;;) {
+          const n = await write(() => s().pruneNonces.run(d(before), pruneBatch).changes);
+          total += n;
+          if (n < pruneBatch) return total;
+        }
+      },
+    },
+  };
+}
+
+const accountSelect = `SELECT "id","thumbprint","jwk","status","contact","termsAgreed","eabKeyId","createdAt" FROM "AcmeAccount"`;
+const orderSelect = `SELECT "id","accountId","profile","status","expires","identifiers","authorizationIds","notBefore","notAfter","error","issuerId","certificateSerial","replaces","createdAt" FROM "AcmeOrder"`;
+const authorizationSelect = `SELECT "id","accountId","identifierType","identifierValue","wildcard","status","expires","challenges","createdAt" FROM "AcmeAuthorization"`;
+
+function prepare(db: Database.Database) {
+  const insertAccount = db.prepare(`INSERT INTO "AcmeAccount" ("id","thumbprint","jwk","status","contact","termsAgreed","eabKeyId","createdAt")
+    VALUES (?,?,?,?,?,?,?,?) ON CONFLICT ("thumbprint") DO NOTHING`);
+  const accountByThumbprint = db.prepare(`${accountSelect} WHERE "thumbprint" = ?`);
+  const insertOrder = db.prepare(`INSERT INTO "AcmeOrder" ("id","accountId","profile","status","expires","identifiers","authorizationIds","notBefore","notAfter","error","issuerId","certificateSerial","replaces","createdAt")
+    VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`);
+  const insertAuthorization = db.prepare(`INSERT INTO "AcmeAuthorization" ("id","accountId","identifierType","identifierValue","wildcard","status","expires","challenges","createdAt")
+    VALUES (?,?,?,?,?,?,?,?,?)`);
+  type Account = Parameters<AcmeSqliteHotPath['accounts']['createOrGet']>[0];
+  type Order = Parameters<AcmeSqliteHotPath['orders']['createOrder']>;
+
+  return {
+    accountById: db.prepare(`${accountSelect} WHERE "id" = ?`),
+    accountByThumbprint,
+    orderById: db.prepare(`${orderSelect} WHERE "id" = ?`),
+    authorizationById: db.prepare(`${authorizationSelect} WHERE "id" = ?`),
+    authorizationsByIds: db.prepare(`${authorizationSelect} WHERE "id" IN (SELECT "value" FROM json_each(?))`),
+    // The second status is 'pending' when pending ones may be reused, else 'valid' again.
+    reusableAuthorization: db.prepare(`${authorizationSelect}
+      WHERE "accountId" = ? AND "identifierType" = ? AND "identifierValue" = ? AND "wildcard" = ? AND "status" IN ('valid', ?) AND "expires" > ?
+      ORDER BY "expires" DESC LIMIT 1`),
+    updateAuthorization: db.prepare(`UPDATE "AcmeAuthorization" SET "status" = ?, "challenges" = ? WHERE "id" = ? AND "status" = ?`),
+    // Fields absent from the patch keep their value; `error` may be set to null on purpose, hence setError.
+    updateOrder: db.prepare(`UPDATE "AcmeOrder" SET "status" = @status,
+        "error" = CASE WHEN @setError THEN @error ELSE "error" END,
+        "issuerId" = COALESCE(@issuerId, "issuerId"),
+        "certificateSerial" = COALESCE(@certificateSerial, "certificateSerial")
+      WHERE "id" = @id AND "status" = @expected`),
+    replacedBy: db.prepare(`SELECT 1 FROM "AcmeOrder"
+      WHERE "replaces" = @replaces AND "status" <> 'invalid' AND (@except IS NULL OR "id" <> @except)
+        AND (@now IS NULL OR "status" <> 'pending' OR "expires" > @now)
+      LIMIT 1`),
+    redeem: db.prepare(`INSERT INTO "AcmeUsedNonce" ("nonce","expiresAt") VALUES (?, ?) ON CONFLICT DO NOTHING`),
+    pruneNonces: db.prepare(`DELETE FROM "AcmeUsedNonce" WHERE rowid IN (SELECT rowid FROM "AcmeUsedNonce" WHERE "expiresAt" < ? LIMIT ?)`),
+
+    createOrGetTx: db.transaction((a: Account) => {
+      const c = accountColumns(a);
+      if (insertAccount.run(c.id, c.thumbprint, c.jwk, c.status, c.contact, bit(c.termsAgreed), c.eabKeyId, d(c.createdAt)).changes === 1) {
+        return { account: a, created: true };
+      }
+      const winner = accountByThumbprint.get(a.thumbprint) as SqliteRow<AccountRow>;
+      return { account: toAccount(accountFromSqlite(winner)), created: false };
+    }),
+
+    createOrderTx: db.transaction((order: Order[0], authorizations: Order[1]) => {
+      for (const z of authorizations) {
+        const c = authorizationColumns(z);
+        insertAuthorization.run(c.id, c.accountId, c.identifierType, c.identifierValue, bit(c.wildcard), c.status, d(c.expires), c.challenges, d(c.createdAt));
+      }
+      const o = orderColumns(order);
+      insertOrder.run(o.id, o.accountId, o.profile, o.status, d(o.expires), o.identifiers, o.authorizationIds, dOrNull(o.notBefore), dOrNull(o.notAfter), o.error, o.issuerId, o.certificateSerial, o.replaces, d(o.createdAt));
+    }),
+  };
+}

@@ -62,6 +62,18 @@ export interface RemovedEntry {
   removedAt: Date;
 }
 
+/**
+ * revokedCertificates elements already in DER (a run of unchanged entries
+ * copied from the previous CRL of the scope), and how many there are.
+ */
+export interface EncodedEntries {
+  der: Buffer;
+  count: number;
+}
+
+/** One page of a CRL's entries: entries to encode, or entries already encoded. */
+export type EntryPage = readonly RevokedEntry[] | EncodedEntries;
+
 /** A built CRL. */
 export interface BuiltCrl {
   der: Buffer;
@@ -174,6 +186,20 @@ export class EntryEncoder {
     this.flush(off, page.length);
   }
 
+  /** Takes entries that are already DER (trusted: they come from a CRL this CA signed). */
+  addEncoded(page: EncodedEntries): void {
+    if (page.der.length === 0) return;
+    const at = this.targetStart + this.inTarget;
+    if (this.target && this.chunks.length === 0 && at + page.der.length <= this.targetEnd) {
+      page.der.copy(this.target, at);
+      this.inTarget += page.der.length;
+    } else {
+      this.chunks.push(page.der);
+    }
+    this.count += page.count;
+    this.length += page.der.length;
+  }
+
   /** Encodes removeFromCRL entries (delta CRLs only: holds lifted since the base CRL). */
   addRemoved(removed: readonly RemovedEntry[]): void {
     let off = 0;
@@ -280,6 +306,8 @@ function crlExtensions(signer: CrlSigner, c: CrlContent): Buffer {
   return ctx(0, true, seq(...exts));
 }
 
+const isEncoded = (page: EntryPage): page is EncodedEntries => !Array.isArray(page);
+
 /** Room for the signature after the TBS (RSA-4096 is 512 octets; ECDSA P-384 at most 104). */
 const signatureRoom = 1024;
 
@@ -289,8 +317,9 @@ function header(buf: Buffer, off: number, tag: number, len: number): number {
 }
 
 /**
- * Builds and signs one CRL from entries streamed in pages (ordered or not),
- * plus removeFromCRL entries for a delta CRL.
+ * Builds and signs one CRL from entries streamed in pages (ordered or not;
+ * entries to encode, or runs already in DER from a previous CRL of the same
+ * scope), plus removeFromCRL entries for a delta CRL.
  *
  * `sizeHint` (octets, e.g. the previous CRL of the scope plus some room) lets
  * the entries be written in place in the buffer that becomes the CRL: peak
@@ -304,7 +333,7 @@ function header(buf: Buffer, off: number, tag: number, len: number): number {
 export async function buildCrl(
   signer: CrlSigner,
   content: CrlContent,
-  revoked: AsyncIterable<readonly RevokedEntry[]> | Iterable<readonly RevokedEntry[]>,
+  revoked: AsyncIterable<EntryPage> | Iterable<EntryPage>,
   removed: readonly RemovedEntry[] = [],
   opts: { sizeHint?: number } = {},
 ): Promise<BuiltCrl> {
@@ -325,6 +354,10 @@ export async function buildCrl(
   let out = hint > 0 ? Buffer.allocUnsafe(entriesAt + hint + tail) : null;
   const encoder = new EntryEncoder(out, entriesAt, out ? out.length - tail : 0);
   for await (const page of revoked) {
+    if (isEncoded(page)) {
+      encoder.addEncoded(page);
+      continue;
+    }
     encoder.addRevoked(page);
     // Let the event loop run between pages: the store reads synchronously
     // (better-sqlite3), and a server keeps answering OCSP and CRL requests

@@ -388,6 +388,89 @@ describe('CrlPublisher', () => {
   });
 });
 
+describe('CrlPublisher: shards regenerated from their previous CRL', () => {
+  const fromOf = (logs: Record<string, unknown>[], scope: string) => logs.filter((l) => l.msg === 'CRL published' && l.scope === scope).map((l) => l.from);
+
+  test('a dirty shard starts from its previous CRL and reads only the changes; the same entries as a complete read', async () => {
+    const { publisher, certs, clock, logs } = setup();
+    const old = [serialIn(2, 1), serialIn(2, 2), serialIn(2, 3)];
+    for (const s of old) {
+      certs.add('ca', s, inAYear);
+      certs.revoke('ca', s, start, 6);
+    }
+    await publisher.tick();
+    expect(fromOf(logs, 'shard-2')).toEqual(['store']);
+    clock.advance(60_000);
+    const s = serialIn(2, 4);
+    certs.add('ca', s, inAYear);
+    certs.revoke('ca', s, clock.now(), 1);
+    certs.revoke('ca', old[0]!, clock.now(), 1); // a hold made final
+    certs.release('ca', old[1]!, clock.now()); // a hold lifted
+    for (const x of [s, old[0]!, old[1]!]) publisher.statusChanged('ca', x, 2);
+    let read = false;
+    const revokedEntries = certs.repo.revokedEntries;
+    certs.repo.revokedEntries = (...args) => ((read = true), revokedEntries(...args));
+    await publisher.tick();
+    expect(read).toBe(false);
+    expect(fromOf(logs, 'shard-2')).toEqual(['store', 'previous']);
+    const expected = [{ serialHex: old[0]!, reason: 1 }, { serialHex: old[2]!, reason: 6 }, { serialHex: s, reason: 1 }].sort((a, b) => a.serialHex.localeCompare(b.serialHex));
+    expect(readCrl(publisher.get('ca', 'shard-2')!.der).entries).toEqual(expected);
+    // A complete read of the same shard lists the same.
+    certs.repo.revokedEntries = revokedEntries;
+    const complete = await publisher.generate('ca', 'shard-2');
+    expect(readCrl(complete.der).entries).toEqual(expected);
+  });
+
+  test('a revocation stamped before the previous CRL but committed after it is still picked up (the overlap window)', async () => {
+    const { publisher, certs, clock } = setup();
+    await publisher.tick();
+    const previous = publisher.get('ca', 'shard-1')!;
+    clock.advance(30_000);
+    const s = serialIn(1, 5);
+    certs.add('ca', s, inAYear);
+    // Stamped 2 minutes before the previous shard CRL's thisUpdate, visible only now.
+    certs.revoke('ca', s, new Date(previous.thisUpdate.getTime() - 120_000), 1);
+    publisher.statusChanged('ca', s, 1);
+    await publisher.tick();
+    expect(readCrl(publisher.get('ca', 'shard-1')!.der).entries.map((e) => e.serialHex)).toEqual([s]);
+  });
+
+  test('at half-life a shard is read whole from the store again, which drops certificates that expired', async () => {
+    const { publisher, certs, clock, logs } = setup();
+    const soon = serialIn(3, 1);
+    certs.add('ca', soon, new Date(start.getTime() + 3_600_000));
+    certs.revoke('ca', soon, start, 1);
+    await publisher.tick();
+    clock.advance(7_200_000); // expired, but the shard's CRL is not due yet
+    const s = serialIn(3, 2);
+    certs.add('ca', s, inAYear);
+    certs.revoke('ca', s, clock.now(), 1);
+    publisher.statusChanged('ca', s, 3);
+    await publisher.tick();
+    expect(readCrl(publisher.get('ca', 'shard-3')!.der).entries.map((e) => e.serialHex).sort()).toEqual([soon, s].sort());
+    clock.advance(43_200_000);
+    await publisher.tick();
+    expect(fromOf(logs, 'shard-3')).toEqual(['store', 'previous', 'store']);
+    expect(readCrl(publisher.get('ca', 'shard-3')!.der).entries.map((e) => e.serialHex)).toEqual([s]);
+  });
+
+  test('a previous CRL that cannot be walked: logged, and the shard is read whole instead', async () => {
+    const { publisher, certs, clock, logs } = setup();
+    await publisher.tick();
+    const held = publisher.get('ca', 'shard-0')!;
+    held.der = Buffer.from('300a3008020101170353', 'hex'); // not a CRL any more
+    clock.advance(1000);
+    const s = serialIn(0, 1);
+    certs.add('ca', s, inAYear);
+    certs.revoke('ca', s, clock.now(), 1);
+    publisher.statusChanged('ca', s, 0);
+    await publisher.tick();
+    expect(logs.some((l) => l.level === 'warn' && l.msg === 'previous CRL not reusable; reading the whole shard')).toBe(true);
+    expect(fromOf(logs, 'shard-0').at(-1)).toBe('store');
+    expect(readCrl(publisher.get('ca', 'shard-0')!.der).entries.map((e) => e.serialHex)).toEqual([s]);
+  });
+});
+
 describe('scopes and URLs', () => {
   test.each([
     ['0.crl', 'shard-0'],

@@ -18,11 +18,12 @@
 import { createHash } from 'node:crypto';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { CaUrls } from '../ca/issuer.js';
-import type { CertificateRepository, RevokedEntry } from '../ca/ports.js';
+import type { CertificateRepository } from '../ca/ports.js';
 import { crlShardOf } from '../ca/serial.js';
 import type { Clock } from '../clock/clock.js';
 import { PkiError } from '../errors/pki-error.js';
-import { buildCrl, type CrlContent, type CrlSigner, type RemovedEntry } from './build.js';
+import { buildCrl, type CrlContent, type CrlSigner, type EntryPage, type RemovedEntry } from './build.js';
+import { mergeEntries, revokedListOf } from './incremental.js';
 import type { CrlRecord, CrlRepository } from './ports.js';
 import { crlUrl, parseScope, shardScope } from './scope.js';
 
@@ -141,8 +142,11 @@ export class CrlPublisher {
   /**
    * Builds, signs, stores and starts serving one CRL of a scope; throws when
    * it cannot (no key here, no base CRL for a delta, store or signing failure).
+   * `incremental` (shards only): start from the CRL of the scope held here and
+   * read only the certificates whose status changed since it from the store,
+   * instead of the whole shard; without a CRL held, a complete read.
    */
-  async generate(caId: string, scope: string, opts: { validitySeconds?: number } = {}): Promise<CrlRecord> {
+  async generate(caId: string, scope: string, opts: { validitySeconds?: number; incremental?: boolean } = {}): Promise<CrlRecord> {
     const issuer = this.issuers.get(caId);
     if (!issuer) throw new PkiError('notFound', `CA ${caId} has no CRLs here`);
     if (!issuer.signer) throw new PkiError('notFound', `the key of CA ${caId} is not unlocked on this node`);
@@ -161,18 +165,23 @@ export class CrlPublisher {
 
     // Step 2: the scope's content, streamed page by page into the encoder.
     const content: CrlContent = { crlNumber, thisUpdate, nextUpdate, ...(issuer.onlyCaCerts ? { onlyCaCerts: true } : {}) };
-    let revoked: AsyncIterable<RevokedEntry[]> | Iterable<RevokedEntry[]>;
+    let revoked: AsyncIterable<EntryPage> | Iterable<EntryPage>;
     let removed: RemovedEntry[] = [];
     let baseCrlNumber: bigint | null = null;
+    const previous = this.current.get(`${caId}/${scope}`);
+    let builtFrom: 'store' | 'previous' = 'store';
     switch (parsed.kind) {
-      case 'shard':
+      case 'shard': {
         // RFC 5280 §5.2.5: the IDP names exactly the URL in the certificates' CDP.
         // A CA with one shard (a root) has no IDP name: its CRL covers every
         // certificate it issued, so it also serves for a certificate without
         // a CDP, like the root itself under `openssl verify -crl_check_all`.
         if (issuer.shards > 1) content.distributionPointUrl = crlUrl(this.o.urls, caId, scope);
-        revoked = this.o.certificates.revokedEntries(caId, parsed.shard, { notAfterAfter: now, pageSize: this.o.pageSize ?? defaultPageSize });
+        const merged = opts.incremental && previous ? await this.mergedPages(caId, parsed.shard, previous) : null;
+        if (merged) builtFrom = 'previous';
+        revoked = merged ?? this.o.certificates.revokedEntries(caId, parsed.shard, { notAfterAfter: now, pageSize: this.o.pageSize ?? defaultPageSize });
         break;
+      }
       case 'full':
         // Complete for the whole CA, so no IDP (a CRL with an IDP covers only
         // certificates whose CDP matches it, §6.3.3); the delta carries changes.
@@ -194,18 +203,34 @@ export class CrlPublisher {
 
     // Step 3: sign once, store, serve; the audit event carries the digest of what was published.
     // The previous CRL of the scope sizes the buffer, so the entries are written in place.
-    const previous = this.current.get(`${caId}/${scope}`);
     const built = await buildCrl(issuer.signer, content, revoked, removed, previous ? { sizeHint: Math.ceil(previous.der.length * 1.05) + 65_536 } : {});
     const rec: CrlRecord = { caId, scope, crlNumber, baseCrlNumber, thisUpdate, nextUpdate, entries: built.entries, der: built.der };
     await this.o.crls.insert(rec);
     this.remember(rec);
-    const ms = Math.round(performance.now() - started);
+    const ms = Math.round((performance.now() - started) * 10) / 10;
     await this.o.audit.record('crl.published', 'trellis', {
       ca: caId, scope, crlNumber: crlNumber.toString(), entries: built.entries, sha256: createHash('sha256').update(built.der).digest('hex'),
       thisUpdate: thisUpdate.toISOString(), nextUpdate: nextUpdate.toISOString(),
     });
-    this.o.log?.({ level: 'info', msg: 'CRL published', ca: caId, scope, crlNumber: crlNumber.toString(), entries: built.entries, bytes: built.der.length, ms });
+    this.o.log?.({ level: 'info', msg: 'CRL published', ca: caId, scope, crlNumber: crlNumber.toString(), entries: built.entries, bytes: built.der.length, from: builtFrom, ms });
     return rec;
+  }
+
+  /**
+   * The entries of a shard's next CRL from its previous one and the store's
+   * changes since (src/crl/incremental.ts); null when the previous DER cannot
+   * be walked, so the caller reads the whole shard instead.
+   */
+  private async mergedPages(caId: string, shard: number, previous: CrlRecord): Promise<EntryPage[] | null> {
+    // The same window as a delta's: a change stamped before the previous
+    // thisUpdate may have committed after its number was drawn.
+    const changes = await this.o.certificates.changedSince(caId, shard, new Date(previous.thisUpdate.getTime() - deltaOverlapMs));
+    try {
+      return mergeEntries(revokedListOf(previous.der), changes);
+    } catch (err) {
+      this.o.log?.({ level: 'warn', msg: 'previous CRL not reusable; reading the whole shard', ca: caId, shard, crlNumber: previous.crlNumber.toString(), error: err instanceof Error ? err.message : String(err) });
+      return null;
+    }
   }
 
   /** Loads the newest CRL of every scope of every CA from the database (what other nodes published). */
@@ -296,12 +321,12 @@ export class CrlPublisher {
   }
 
   /** Generates unless the scope is backing off after failures; true when a new CRL was published. */
-  private async safeGenerate(issuer: CrlIssuer, scope: string, now: number): Promise<boolean> {
+  private async safeGenerate(issuer: CrlIssuer, scope: string, now: number, opts: { incremental?: boolean } = {}): Promise<boolean> {
     const k = `${issuer.id}/${scope}`;
     const failed = this.failures.get(k);
     if (failed && now < failed.retryAt) return false;
     try {
-      await this.generate(issuer.id, scope);
+      await this.generate(issuer.id, scope, opts);
       this.failures.delete(k);
       return true;
     } catch (err) {
@@ -340,11 +365,14 @@ export class CrlPublisher {
           this.dirty.set(issuer.id, d);
         }
       };
-      // Shards first: they are what certificates point at.
+      // Shards first: they are what certificates point at. A shard that is
+      // only dirty starts from its previous CRL; one at half-life is read
+      // whole from the store (which also drops entries that expired).
       for (let n = 0; n < issuer.shards; n++) {
         const scope = shardScope(n);
         const wanted = dirty?.shards.has(n) === true;
-        if ((wanted || this.due(issuer.id, scope, t)) && !(await this.safeGenerate(issuer, scope, t)) && wanted) retry(n);
+        const due = this.due(issuer.id, scope, t);
+        if ((wanted || due) && !(await this.safeGenerate(issuer, scope, t, { incremental: !due })) && wanted) retry(n);
       }
       const fullNew = (this.due(issuer.id, 'full', t) || this.deltaTooBig(issuer.id)) && (await this.safeGenerate(issuer, 'full', t));
       const deltaWanted = dirty?.delta === true;

@@ -1,5 +1,5 @@
 /** Certificate records: intents, issued certificates, revocation state. */
-import type { CertificateRecord, CertificateRepository, CertificateStatus, RequestedVia } from '../ca/ports.js';
+import type { CertificateRecord, CertificateRepository, CertificateStatus, RequestedVia, RevokedEntry } from '../ca/ports.js';
 import { PkiError } from '../errors/pki-error.js';
 import { buf, bufOrNull, bytes, rethrowAs, type Db } from './client.js';
 import type { SqliteHotPath } from './sqlite-hot-path.js';
@@ -40,6 +40,13 @@ const byIssuer = <T extends { issuerId: string }>(items: T[]) => {
   }
   return m;
 };
+
+const bySerial = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+/** changedSince's answer in serial order (the few changed rows are sorted here, not by an ORDER BY that would pick the serial index). */
+const sortedBySerial = (c: { revoked: RevokedEntry[]; released: string[] }) => ({
+  revoked: c.revoked.sort((a, b) => bySerial(a.serialHex, b.serialHex)),
+  released: c.released.sort(bySerial),
+});
 
 /**
  * {@link CertificateRepository}. SQLite stores must pass `hot`; without it the
@@ -155,18 +162,19 @@ export function certificateRepository(db: Db, hot?: SqliteHotPath): CertificateR
     },
 
     async changedSince(issuerId, shard, since) {
+      if (hot) return sortedBySerial(await hot.changedSince(issuerId, shard, since));
       const scope = { issuerId, ...(shard === null ? {} : { crlShard: shard }) };
-      // No ORDER BY in SQL: it would make SQLite walk the serial index instead of the revokedAt /
-      // holdReleasedAt indexes (seconds at a million certificates). The few changed rows are sorted here.
-      const bySerial = <T extends { serialHex: string }>(rows: T[]) => rows.sort((a, b) => (a.serialHex < b.serialHex ? -1 : a.serialHex > b.serialHex ? 1 : 0));
+      // PostgreSQL (SQLite goes through the hot path, which steers its planner).
+      // No ORDER BY in SQL: it could make the planner walk the serial index
+      // instead of the revokedAt / holdReleasedAt indexes. The few changed rows are sorted here.
       const [revoked, released] = await Promise.all([
-        db.certificate.findMany({ where: { ...scope, status: 'revoked', revokedAt: { gt: since } }, select: { serialHex: true, revokedAt: true, revocationReason: true, invalidityDate: true } }).then(bySerial),
-        db.certificate.findMany({ where: { ...scope, status: 'valid', holdReleasedAt: { gt: since } }, select: { serialHex: true } }).then(bySerial),
+        db.certificate.findMany({ where: { ...scope, status: 'revoked', revokedAt: { gt: since } }, select: { serialHex: true, revokedAt: true, revocationReason: true, invalidityDate: true } }),
+        db.certificate.findMany({ where: { ...scope, status: 'valid', holdReleasedAt: { gt: since } }, select: { serialHex: true } }),
       ]);
-      return {
+      return sortedBySerial({
         revoked: revoked.map((x) => ({ serialHex: x.serialHex, revokedAt: x.revokedAt!, reason: x.revocationReason ?? 0, invalidityDate: x.invalidityDate })),
         released: released.map((x) => x.serialHex),
-      };
+      });
     },
 
     async statusChangedSince(since, limit) {

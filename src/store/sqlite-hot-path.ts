@@ -31,6 +31,12 @@ export interface SqliteHotPath {
   appendAudit(drafts: AuditDraft[], chain: Chain): Promise<AuditRecord[]>;
   /** Revoked, unexpired certificates of an issuer (one shard or all), by serial, in pages. */
   revokedEntries(issuerId: string, shard: number | null, notAfterAfter: Date, pageSize: number): AsyncIterable<RevokedEntry[]>;
+  /**
+   * Revocations and lifted holds of an issuer (one shard or all) after `since`
+   * (delta CRLs, incremental shard CRLs), through the revokedAt and
+   * holdReleasedAt indexes.
+   */
+  changedSince(issuerId: string, shard: number | null, since: Date): Promise<{ revoked: RevokedEntry[]; released: string[] }>;
   /** OCSP status lookup by serial. */
   statusOf(issuerId: string, serialHex: string): Promise<CertificateStatusRow | null>;
 }
@@ -80,6 +86,19 @@ export function sqliteHotPath(db: Database.Database, queue: SerialQueue): Sqlite
         return r ? { status: r.status as CertificateStatus, revokedAt: dateOrNull(r.revokedAt), revocationReason: r.revocationReason, notAfter: new Date(r.notAfter) } : null;
       }),
 
+    changedSince: (issuerId, shard, since) =>
+      queue.run(() => {
+        const { revokedSince, releasedSince } = stmts();
+        const at = sqliteDate(since);
+        const shardArg = shard === null ? null : shard;
+        const revoked = revokedSince.all(at, issuerId, shardArg, shardArg) as { serialHex: string; revokedAt: string; revocationReason: number | null; invalidityDate: string | null }[];
+        const released = releasedSince.all(at, issuerId, shardArg, shardArg) as { serialHex: string }[];
+        return {
+          revoked: revoked.map((r) => ({ serialHex: r.serialHex, revokedAt: new Date(r.revokedAt), reason: r.revocationReason ?? 0, invalidityDate: dateOrNull(r.invalidityDate) })),
+          released: released.map((r) => r.serialHex),
+        };
+      }),
+
     async *revokedEntries(issuerId, shard, notAfterAfter, pageSize) {
       const notAfter = sqliteDate(notAfterAfter);
       type Row = { serialHex: string; revokedAt: string; revocationReason: number | null; invalidityDate: string | null };
@@ -106,6 +125,14 @@ function prepare(db: Database.Database) {
     status: db.prepare(`SELECT "status","revokedAt","revocationReason","notAfter" FROM "Certificate" WHERE "issuerId"=? AND "serialHex"=?`),
     revokedAll: db.prepare(`${revokedColumns} ORDER BY "serialHex" LIMIT ?`),
     revokedShard: db.prepare(`${revokedColumns} AND "crlShard"=? ORDER BY "serialHex" LIMIT ?`),
+    // The unary + keeps SQLite off the (status, issuerId) and (issuerId,
+    // crlShard, status, serialHex) indexes, which it prefers for their
+    // equality terms and which would walk every revoked certificate of the
+    // issuer (seconds at a million); the time range is the selective term.
+    revokedSince: db.prepare(`SELECT "serialHex","revokedAt","revocationReason","invalidityDate" FROM "Certificate"
+      WHERE "revokedAt">? AND +"issuerId"=? AND +"status"='revoked' AND (? IS NULL OR +"crlShard"=?)`),
+    releasedSince: db.prepare(`SELECT "serialHex" FROM "Certificate"
+      WHERE "holdReleasedAt">? AND +"issuerId"=? AND +"status"='valid' AND (? IS NULL OR +"crlShard"=?)`),
 
     insertTx: db.transaction((intents: CertificateIntent[], now: string) => {
       for (const i of intents) {

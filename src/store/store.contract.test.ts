@@ -411,6 +411,11 @@ describe.each(flavours)('store contract: $name', (flavour) => {
       expect((await store.certificates.statusOf(ca.id, b.serialHex))?.status).toBe('valid');
       const changes = await store.certificates.changedSince(ca.id, null, since);
       expect(changes).toEqual({ revoked: [{ serialHex: a.serialHex, revokedAt: later(10), reason: 1, invalidityDate: later(8) }], released: [b.serialHex] });
+      // One shard (incremental shard CRLs), and strictly after `since`.
+      expect(await store.certificates.changedSince(ca.id, 1, since)).toEqual({ revoked: [{ serialHex: a.serialHex, revokedAt: later(10), reason: 1, invalidityDate: later(8) }], released: [] });
+      expect(await store.certificates.changedSince(ca.id, 2, since)).toEqual({ revoked: [], released: [b.serialHex] });
+      expect(await store.certificates.changedSince(ca.id, 1, later(10))).toEqual({ revoked: [], released: [] });
+      expect(await store.certificates.changedSince(`${ca.id}-other`, null, since)).toEqual({ revoked: [], released: [] });
       const changed = await store.certificates.statusChangedSince(since, 100);
       expect(changed.filter((c) => c.issuerId === ca.id).sort((x, y) => x.at.getTime() - y.at.getTime())).toEqual([
         { issuerId: ca.id, serialHex: a.serialHex, at: later(10) },

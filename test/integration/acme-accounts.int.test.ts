@@ -77,9 +77,9 @@ describe('update, deactivate, key rollover', () => {
   test('contact update; deactivation; a deactivated account authorizes nothing more', async () => {
     const c = await t.client();
     const upd = await c.updateAccount({ contact: ['mailto:new@example.org'] });
-    expect(upd.json.contact).toEqual(['mailto:new@example.org']);
+    expect(upd.json!.contact).toEqual(['mailto:new@example.org']);
     const off = await c.deactivateAccount();
-    expect(off.json.status).toBe('deactivated');
+    expect(off.json!.status).toBe('deactivated');
     const after = await c.newOrder({ identifiers: ['127.0.0.1'] });
     expect(after.status).toBe(401);
     expect(acmeType(after)).toBe('unauthorized');

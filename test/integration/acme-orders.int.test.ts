@@ -38,10 +38,10 @@ describe('newOrder', () => {
     const c = await t.client();
     const res = await c.newOrder({ identifiers: ['WWW.Shop.Test.', '127.0.0.1'] });
     expect(res.status).toBe(201);
-    expect(res.json.status).toBe('pending');
+    expect(res.json!.status).toBe('pending');
     // Normalised (lower case, no trailing dot) and sorted.
-    expect(res.json.identifiers).toEqual([{ type: 'dns', value: 'www.shop.test' }, { type: 'ip', value: '127.0.0.1' }]);
-    const authzs = await c.getAuthorizations(res.json);
+    expect(res.json!.identifiers).toEqual([{ type: 'dns', value: 'www.shop.test' }, { type: 'ip', value: '127.0.0.1' }]);
+    const authzs = await c.getAuthorizations(res.json!);
     expect(authzs.map((a) => a.challenges.map((ch) => ch.type).sort())).toEqual([['http-01', 'tls-alpn-01'], ['http-01', 'tls-alpn-01']]);
     for (const a of authzs) for (const ch of a.challenges) expect(ch.token).toMatch(/^[A-Za-z0-9_-]{43}$/);
   });
@@ -92,7 +92,7 @@ describe('challenges', () => {
   test('a wrong key authorization makes the challenge and the order invalid (incorrectResponse)', async () => {
     const c = await t.client();
     const res = await c.newOrder({ identifiers: ['www.shop.test'] });
-    const [authz] = await c.getAuthorizations(res.json);
+    const [authz] = await c.getAuthorizations(res.json!);
     const ch = authz!.challenges.find((x) => x.type === 'http-01')!;
     t.http01.set(ch.token, `${ch.token}.not-the-thumbprint`);
     const answer = assertOk(await c.respondToChallenge(ch.url));
@@ -104,7 +104,7 @@ describe('challenges', () => {
   test('an address on the deny list is never contacted (connection error)', async () => {
     const c = await t.client();
     const res = await c.newOrder({ identifiers: ['intranet.shop.test'] });
-    const [authz] = await c.getAuthorizations(res.json);
+    const [authz] = await c.getAuthorizations(res.json!);
     const answer = assertOk(await c.respondToChallenge(authz!.challenges.find((x) => x.type === 'http-01')!.url));
     expect(answer.status).toBe('invalid');
     expect(answer.error?.type).toBe('urn:ietf:params:acme:error:connection');
@@ -114,7 +114,7 @@ describe('challenges', () => {
   test('a name that does not resolve fails with a dns error', async () => {
     const c = await t.client();
     const res = await c.newOrder({ identifiers: ['nowhere.shop.test'] });
-    const [authz] = await c.getAuthorizations(res.json);
+    const [authz] = await c.getAuthorizations(res.json!);
     const answer = assertOk(await c.respondToChallenge(authz!.challenges[0]!.url));
     expect(answer.error?.type).toBe('urn:ietf:params:acme:error:dns');
   });
@@ -124,7 +124,7 @@ describe('finalize and certificates', () => {
   test('rejects: finalize before the order is ready (orderNotReady)', async () => {
     const c = await t.client();
     const res = await c.newOrder({ identifiers: ['www.shop.test'] });
-    const fin = await c.finalize(res.json.finalize, buildCsr({ identifiers: ['www.shop.test'] }).csrDer);
+    const fin = await c.finalize(res.json!.finalize, buildCsr({ identifiers: ['www.shop.test'] }).csrDer);
     expect(fin.status).toBe(403);
     expect(acmeType(fin)).toBe('orderNotReady');
   });

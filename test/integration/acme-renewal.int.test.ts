@@ -70,7 +70,7 @@ describe('renewalInfo', () => {
     expect(acmeType(await stranger.newOrder({ identifiers: ['127.0.0.1'], replaces: id }))).toBe('unauthorized');
     const renewed = await c.newOrder({ identifiers: ['127.0.0.1'], replaces: id });
     expect(renewed.status, renewed.text).toBe(201);
-    expect(renewed.json.replaces).toBe(id);
+    expect(renewed.json!.replaces).toBe(id);
     const again = await c.newOrder({ identifiers: ['127.0.0.1'], replaces: id });
     expect(again.status).toBe(409);
     expect(acmeType(again)).toBe('alreadyReplaced');
@@ -98,7 +98,7 @@ describe('rate limits', () => {
       const order = assertOk(await c.newOrder({ identifiers: [`fail${i}.rate.test`] }), 'newOrder', [201]);
       const [authz] = await c.getAuthorizations(order);
       const res = await c.respondToChallenge(authz!.challenges[0]!.url);
-      types.push(res.status === 200 ? res.json.status : acmeType(res));
+      types.push(res.status === 200 ? res.json!.status : acmeType(res));
     }
     expect(types).toEqual(['invalid', 'invalid', 'rateLimited']);
   });
@@ -111,7 +111,7 @@ test('a slow validation answers processing with Retry-After: 1, and completes in
   const ch = authz!.challenges.find((x) => x.type === 'http-01')!;
   t.http01.set(ch.token, { body: keyAuthorization(ch.token, c.key), delayMs: 2600 });
   const res = await c.respondToChallenge(ch.url);
-  expect(res.json.status).toBe('processing');
+  expect(res.json!.status).toBe('processing');
   expect(res.headers['retry-after']).toBe('1');
   const done = assertOk(await c.pollAuthorization(order.authorizations[0]!, { timeoutMs: 15_000 }));
   expect(done.status).toBe('valid');

@@ -11,17 +11,28 @@ import { rethrowAs, type Db } from './client.js';
 /**
  * {@link AcmeOrderRepository}. SQLite stores must pass `hot`; without it the
  * database is PostgreSQL. On SQLite every method but listOrders runs on
- * prepared statements; on PostgreSQL each is one Prisma query (createOrder:
- * one transaction of two).
+ * prepared statements; on PostgreSQL each is one Prisma query.
  */
 export function acmeOrderRepository(db: Db, hot?: AcmeSqliteHotPath['orders']): AcmeOrderRepository {
   const viaPrisma: AcmeOrderRepository = {
     async createOrder(order, newAuthorizations) {
+      const o = orderColumns(order);
+      const z = newAuthorizations.map(authorizationColumns);
+      const iso = (d: Date | null) => d?.toISOString() ?? null;
       try {
-        await db.$transaction([
-          db.acmeAuthorization.createMany({ data: newAuthorizations.map(authorizationColumns) }),
-          db.acmeOrder.create({ data: orderColumns(order) }),
-        ]);
+        // One statement, so atomic without a transaction and one round trip: a
+        // Prisma batch (createMany + create) cost ~1 ms of client CPU, this ~0.2 ms.
+        // Times travel as UTC ISO text, as in certificate-repository.ts.
+        await db.$executeRaw`WITH z AS (
+            INSERT INTO "AcmeAuthorization" ("id","accountId","identifierType","identifierValue","wildcard","status","expires","challenges","createdAt")
+            SELECT id, acct, t, v, w, st, ex::timestamp(3), ch, cr::timestamp(3)
+            FROM unnest(${z.map((x) => x.id)}::text[], ${z.map((x) => x.accountId)}::text[], ${z.map((x) => x.identifierType)}::text[],
+                        ${z.map((x) => x.identifierValue)}::text[], ${z.map((x) => x.wildcard)}::boolean[], ${z.map((x) => x.status)}::text[],
+                        ${z.map((x) => iso(x.expires))}::text[], ${z.map((x) => x.challenges)}::text[], ${z.map((x) => iso(x.createdAt))}::text[])
+              AS u(id, acct, t, v, w, st, ex, ch, cr))
+          INSERT INTO "AcmeOrder" ("id","accountId","profile","status","expires","identifiers","authorizationIds","notBefore","notAfter","error","issuerId","certificateSerial","replaces","createdAt")
+          VALUES (${o.id}, ${o.accountId}, ${o.profile}, ${o.status}, ${iso(o.expires)}::timestamp(3), ${o.identifiers}, ${o.authorizationIds},
+                  ${iso(o.notBefore)}::timestamp(3), ${iso(o.notAfter)}::timestamp(3), ${o.error}, ${o.issuerId}, ${o.certificateSerial}, ${o.replaces}, ${iso(o.createdAt)}::timestamp(3))`;
       } catch (err) {
         rethrowAs(err, { conflict: `order "${order.id}" or one of its authorizations already exists`, notFound: `no account "${order.accountId}"` });
       }

@@ -10,11 +10,15 @@ function memoryNonces(): AcmeNonceRepository & { rows: Map<string, Date> } {
   const rows = new Map<string, Date>();
   return {
     rows,
-    redeem: async (n, exp) => (rows.has(n) ? false : (rows.set(n, exp), true)),
-    prune: async (before) => {
-      let n = 0;
-      for (const [k, v] of rows) if (v < before) (rows.delete(k), n++);
-      return n;
+    async redeem(n, exp) {
+      if (rows.has(n)) return false;
+      rows.set(n, exp);
+      return true;
+    },
+    async prune(before) {
+      const expired = [...rows].filter(([, v]) => v < before);
+      for (const [k] of expired) rows.delete(k);
+      return expired.length;
     },
   };
 }

@@ -1,0 +1,520 @@
+#!/usr/bin/env node
+/**
+ * `npm run bench:acme`: complete ACME orders per second on loopback (new
+ * order → authorization → challenge → finalize with a fresh P-256 CSR →
+ * certificate download, every certificate parsed and counted), Trellis
+ * against Debian's pebble, driven by the same client (bench/lib/acme-client.mjs):
+ * many concurrent clients, each its own ES256 account made before timing
+ * starts, each running one order after another.
+ *
+ * Validation is mocked at the validation component only:
+ * - pebble: PEBBLE_VA_ALWAYS_VALID=1 PEBBLE_VA_NOSLEEP=1 (and
+ *   PEBBLE_WFE_NONCEREJECT=0, PEBBLE_AUTHZREUSE=0: no deliberate badNonce,
+ *   a fresh authorization per order as on Trellis);
+ * - Trellis: `serve()` from dist/ with `acme: { validator }`, a stub that
+ *   answers valid at once; everything else (JWS, nonces, store, RA checks,
+ *   CA signing, audit) is the real server. It runs in a child process (this
+ *   script with --trellis-server), with BENCH_WORKERS cluster workers.
+ *
+ * Pebble 2.4 can deadlock near 50 concurrent clients
+ * (/work/shared/notes/anchors.md §4c), so it gets at most 20; a run where
+ * pebble stops answering is restarted once.
+ *
+ * Clients poll only when the server says the object is not ready yet,
+ * waiting Retry-After (at least ACME_MIN_POLL_MS); they finalize as soon as
+ * the authorization is valid, as lego does.
+ *
+ * Environment: ACME_CLIENTS (Trellis clients, 32), ACME_PEBBLE_CLIENTS (16,
+ * at most 20), BENCH_SECONDS (measured seconds, 10), BENCH_WARMUP (seconds,
+ * 2), ACME_ORDERS (instead of a duration: this many measured orders per
+ * server, bounded by ACME_MAX_SECONDS, 120), ACME_CSRS (size of the
+ * pre-made CSR pool, 12000; a run that empties it ends early, with a
+ * warning), ACME_MIN_POLL_MS (10), BENCH_WORKERS (Trellis cluster workers,
+ * 2), ACME_ONLY (pebble or trellis), BENCH_DIST (compiled Trellis, default
+ * dist/), BENCH_KEEP=1 (keep the temp dir).
+ *
+ * Last line:
+ *   RESULT acme_orders <trellis orders/s> orders/s baseline <pebble orders/s> ratio <x>
+ * Exit code 1 when an order failed or a certificate did not parse, 2 on a
+ * setup error; when the Trellis ACME server is not in dist/ the RESULT says
+ * n/a and the reason is printed above it.
+ */
+import cluster from 'node:cluster';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import Database from 'better-sqlite3';
+import { BenchAcmeClient, makeAgent, p256Csr } from './lib/acme-client.mjs';
+import { envInt, freePort, installCleanup, killAll, machineBusy, mapLimit, requireTools, run, runOk, sampleProcess, startChild, waitReady, wasInterrupted } from './lib/harness.mjs';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const passphrase = 'bench-passphrase-not-secret';
+
+// ---- the Trellis server child (`node bench/acme.mjs --trellis-server`) ----------------
+
+/**
+ * Runs `serve()` from the compiled Trellis with the always-valid validator;
+ * with BENCH_WORKERS > 1, as node:cluster workers sharing the port (like
+ * `trellis serve --workers`). Settings come from the environment the parent
+ * sets: BENCH_DIST, BENCH_TRELLIS_DATA, BENCH_TRELLIS_PORT, TRELLIS_PASSPHRASE.
+ */
+async function trellisServerMain() {
+  const workers = Number(process.env.BENCH_WORKERS ?? '1');
+  const log = (event) => process.stdout.write(`${JSON.stringify({ t: new Date().toISOString(), pid: process.pid, ...event })}\n`);
+  if (workers > 1 && cluster.isPrimary) {
+    for (let i = 0; i < workers; i++) cluster.fork();
+    let stopping = false;
+    cluster.on('exit', (w, code, signal) => {
+      if (!stopping) {
+        log({ level: 'error', msg: 'bench worker died', code, signal });
+        process.exit(1);
+      }
+    });
+    const stop = () => {
+      stopping = true;
+      const alive = Object.values(cluster.workers ?? {}).filter((w) => w && !w.isDead());
+      let left = alive.length;
+      if (!left) process.exit(0);
+      for (const w of alive) {
+        w.once('exit', () => --left === 0 && process.exit(0));
+        w.process.kill('SIGTERM');
+      }
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+    return;
+  }
+  const dist = process.env.BENCH_DIST;
+  const { serve } = await import(pathToFileURL(path.join(dist, 'cmd', 'commands', 'serve.js')).href);
+  let validations = 0;
+  // The stub replaces only the validation component: "valid", at once, for any challenge.
+  const validator = {
+    async validate() {
+      validations++;
+      return { status: 'valid', validatedAt: new Date(), address: '127.0.0.1', records: [] };
+    },
+  };
+  const serving = await serve({
+    dataDir: process.env.BENCH_TRELLIS_DATA,
+    port: Number(process.env.BENCH_TRELLIS_PORT),
+    tls: true,
+    passphrase: process.env.TRELLIS_PASSPHRASE,
+    log,
+    accessLog: false,
+    acme: { validator },
+  });
+  log({ msg: 'bench serving', url: serving.url });
+  const stop = () =>
+    serving.close().then(
+      () => {
+        log({ msg: 'bench stopped', validations });
+        process.exit(0);
+      },
+      (err) => {
+        log({ level: 'error', msg: 'close failed', error: String(err) });
+        process.exit(1);
+      },
+    );
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+}
+
+if (process.argv[2] === '--trellis-server') {
+  trellisServerMain().catch((err) => {
+    process.stdout.write(`${JSON.stringify({ level: 'error', msg: 'bench server failed', error: String(err?.stack ?? err) })}\n`);
+    process.exit(1);
+  });
+} else {
+  benchMain();
+}
+
+// ---- the benchmark ------------------------------------------------------------------------
+
+function benchMain() {
+  const cfg = {
+    clients: envInt('ACME_CLIENTS', 32),
+    pebbleClients: envInt('ACME_PEBBLE_CLIENTS', 8),
+    seconds: envInt('BENCH_SECONDS', 10),
+    warmup: envInt('BENCH_WARMUP', 2, 0),
+    orders: envInt('ACME_ORDERS', 0, 0),
+    maxSeconds: envInt('ACME_MAX_SECONDS', 120),
+    csrs: envInt('ACME_CSRS', 12_000, 10),
+    minPollMs: envInt('ACME_MIN_POLL_MS', 5, 0),
+    timeoutMs: envInt('ACME_REQUEST_TIMEOUT_MS', 10_000),
+    stallMs: envInt('ACME_STALL_MS', 5_000),
+    pebbleAttempts: envInt('ACME_PEBBLE_ATTEMPTS', 4),
+    workers: envInt('BENCH_WORKERS', 2),
+    only: process.env.ACME_ONLY ?? '',
+    dist: path.resolve(process.env.BENCH_DIST ?? path.join(root, 'dist')),
+    keep: process.env.BENCH_KEEP === '1',
+  };
+  if (cfg.only && !['pebble', 'trellis'].includes(cfg.only)) throw new Error(`ACME_ONLY: pebble or trellis, not ${cfg.only}`);
+
+  const failures = [];
+  const fail = (msg) => {
+    failures.push(msg);
+    console.log(`FAIL: ${msg}`);
+  };
+  const warn = (msg) => console.log(`WARNING: ${msg}`);
+  const log = (msg) => process.stderr.write(`bench: ${msg}\n`);
+
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'trellis-bench-acme-'));
+  installCleanup(() => {
+    if (!cfg.keep) fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  // ---- helpers ----
+
+  const pct = (sorted, p) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : NaN);
+  const fmt = (x, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
+
+  /** Waits up to 30 s for the machine to be < 15 % busy; returns the last reading. */
+  async function waitIdle(label) {
+    let busy = 1;
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline) {
+      busy = await machineBusy(1000);
+      if (busy < 0.15) return busy;
+    }
+    warn(`machine still ${(100 * busy).toFixed(0)}% busy before the ${label} run: other work skews its figures`);
+    return busy;
+  }
+
+  /** The pre-made orders: a unique name and a CSR with a fresh P-256 key each; timed to show the client's cost. */
+  function makeCsrPool(n) {
+    const t0 = performance.now();
+    const pool = [];
+    for (let i = 0; i < n; i++) {
+      const name = `o${i}-${crypto.randomBytes(3).toString('hex')}.bench.example`;
+      pool.push({ name, csrDer: p256Csr([name]) });
+    }
+    return { pool, usPerCsr: ((performance.now() - t0) * 1000) / n };
+  }
+
+  /**
+   * Makes `clients` accounts, warms up, then runs orders until the time (or
+   * the count) is up. Every downloaded chain is parsed; the leaf must name
+   * the order's identifier.
+   */
+  async function runLoad({ label, directoryUrl, caPem, pinLocalhost, clients, pool, serverPid }) {
+    const agent = makeAgent({ url: directoryUrl, caPem, maxSockets: clients * 2, pinLocalhost });
+    const accounts = await mapLimit(
+      Array.from({ length: clients }, (_, i) => i),
+      4,
+      async () => (await new BenchAcmeClient({ directoryUrl, agent, minPollMs: cfg.minPollMs, timeoutMs: cfg.timeoutMs }).init()).newAccount(),
+    );
+    log(`${label}: ${clients} accounts made`);
+    let next = 0;
+    const phases = { newOrder: [], authz: [], challenge: [], finalize: [], download: [], order: [] };
+    const errors = new Map();
+    const counters = { ok: 0, failed: 0, badCert: 0 };
+    // Pebble's store can deadlock (anchors §4c): when no order completes for
+    // ACME_STALL_MS, stop, drop the sockets (so that in-flight requests fail
+    // now rather than at their timeout) and report the run as stalled.
+    let lastProgress = Date.now();
+    let stalled = false;
+    const watchdog = setInterval(() => {
+      if (Date.now() - lastProgress < cfg.stallMs) return;
+      stalled = true;
+      agent.destroy();
+    }, 250);
+
+    /** Each client runs orders back to back while `more()` holds; only `record` runs are counted. */
+    const drive = (more, record) =>
+      Promise.all(
+        accounts.map(async (c) => {
+          while (!stalled && more() && next < pool.length) {
+            const item = pool[next++];
+            const t0 = performance.now();
+            try {
+              const chainPem = await c.completeOrder(item.name, item.csrDer, record ? (p, ms) => phases[p].push(ms) : () => {});
+              const first = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(chainPem);
+              const leaf = first ? new crypto.X509Certificate(first[0]) : undefined;
+              const good = leaf && (leaf.subjectAltName ?? '').split(', ').includes(`DNS:${item.name}`);
+              lastProgress = Date.now();
+              if (!record) continue;
+              if (good) {
+                counters.ok++;
+                phases.order.push(performance.now() - t0);
+              } else {
+                counters.badCert++;
+                if (counters.badCert === 1) fail(`${label}: certificate for ${item.name} does not parse or does not name it: ${chainPem.slice(0, 200)}`);
+              }
+            } catch (err) {
+              if (stalled) continue;
+              if (!record) {
+                errors.set(`warm-up: ${err.message}`, (errors.get(`warm-up: ${err.message}`) ?? 0) + 1);
+                continue;
+              }
+              counters.failed++;
+              const key = String(err.message).slice(0, 300);
+              errors.set(key, (errors.get(key) ?? 0) + 1);
+            }
+          }
+        }),
+      );
+
+    if (cfg.warmup > 0) {
+      log(`${label}: warm-up ${cfg.warmup} s`);
+      const end = Date.now() + cfg.warmup * 1000;
+      await drive(() => Date.now() < end, false);
+    }
+    const stats0 = accounts.reduce((s, c) => ({ badNonce: s.badNonce + c.stats.badNonce, polls: s.polls + c.stats.polls, requests: s.requests + c.stats.requests }), { badNonce: 0, polls: 0, requests: 0 });
+    const measured0 = next;
+    const limit = cfg.orders ? `${cfg.orders} orders (at most ${cfg.maxSeconds} s)` : `${cfg.seconds} s`;
+    log(`${label}: measuring ${limit}, ${clients} clients`);
+    const cpu0 = process.cpuUsage();
+    const sampler = serverPid ? sampleProcess(serverPid, 200) : undefined;
+    const t0 = performance.now();
+    const end = Date.now() + (cfg.orders ? cfg.maxSeconds : cfg.seconds) * 1000;
+    const stopAt = cfg.orders ? measured0 + cfg.orders : Infinity;
+    await drive(() => Date.now() < end && next < stopAt, true);
+    const seconds = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
+    const mem = sampler?.stop();
+    clearInterval(watchdog);
+    agent.destroy();
+    if (stalled) return { label, stalled: true, seconds };
+    const stats = accounts.reduce((s, c) => ({ badNonce: s.badNonce + c.stats.badNonce, polls: s.polls + c.stats.polls, requests: s.requests + c.stats.requests }), { badNonce: 0, polls: 0, requests: 0 });
+    if (next >= pool.length) warn(`${label}: the CSR pool (${pool.length}) ran out after ${seconds.toFixed(1)} s: raise ACME_CSRS`);
+    for (const [msg, n] of errors) (msg.startsWith('warm-up') ? warn : fail)(`${label}: ${n} order(s) failed: ${msg}`);
+    for (const k of Object.keys(phases)) phases[k].sort((a, b) => a - b);
+    const ordersDone = counters.ok;
+    return {
+      label,
+      clients,
+      ...counters,
+      seconds,
+      perSec: ordersDone / seconds,
+      phases,
+      badNonce: stats.badNonce - stats0.badNonce,
+      pollsPerOrder: ordersDone ? (stats.polls - stats0.polls) / ordersDone : NaN,
+      requestsPerOrder: ordersDone ? (stats.requests - stats0.requests) / ordersDone : NaN,
+      clientCores: (cpu.user + cpu.system) / 1e6 / seconds,
+      serverCores: mem?.serverCores ?? NaN,
+      peakKiB: mem?.peakKiB ?? NaN,
+      machineBusy: mem?.machineBusy ?? NaN,
+    };
+  }
+
+  // ---- pebble ----
+
+  async function startPebble(tools) {
+    const dir = fs.mkdtempSync(path.join(tmp, 'pebble-'));
+    const f = (n) => path.join(dir, n);
+    await runOk(tools.openssl, ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', f('key.pem'), '-out', f('cert.pem'), '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost']);
+    const [port, mport, httpPort, tlsPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+    fs.writeFileSync(
+      f('config.json'),
+      JSON.stringify({ pebble: { listenAddress: `127.0.0.1:${port}`, managementListenAddress: `127.0.0.1:${mport}`, certificate: f('cert.pem'), privateKey: f('key.pem'), httpPort, tlsPort, ocspResponderURL: '', externalAccountBindingRequired: false } }),
+    );
+    const env = { ...process.env, PEBBLE_VA_ALWAYS_VALID: '1', PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: '0', PEBBLE_AUTHZREUSE: '0' };
+    const logFile = f('pebble.log');
+    const server = startChild(tools.pebble, ['-config', f('config.json')], { env, cwd: dir, logFile });
+    const directoryUrl = `https://127.0.0.1:${port}/dir`;
+    const caPem = fs.readFileSync(f('cert.pem'), 'utf8');
+    await waitReady(async () => /Listening on/.test(fs.readFileSync(logFile, 'utf8')), { child: server, what: `pebble (log: ${logFile})` });
+    return { server, directoryUrl, caPem, logFile };
+  }
+
+  async function benchPebble(tools, pool) {
+    let clients = cfg.pebbleClients;
+    if (clients > 20) {
+      warn(`ACME_PEBBLE_CLIENTS=${clients}: pebble 2.4 deadlocks under load (anchors §4c); using 20`);
+      clients = 20;
+    }
+    for (let attempt = 1; ; attempt++) {
+      await waitIdle('pebble');
+      const p = await startPebble(tools);
+      log(`pebble: ${p.directoryUrl} (pid ${p.server.pid}), attempt ${attempt}`);
+      const r = await runLoad({ label: 'pebble', directoryUrl: p.directoryUrl, caPem: p.caPem, pinLocalhost: false, clients, pool, serverPid: p.server.pid });
+      await p.server.stop(5_000);
+      if (!r.stalled) return { ...r, attempts: attempt };
+      const msg = `pebble stopped answering after ${r.seconds.toFixed(1)} s of attempt ${attempt} (its in-memory store deadlocks, anchors §4c; log: ${p.logFile})`;
+      if (attempt >= cfg.pebbleAttempts) {
+        fail(`${msg}; giving up after ${attempt} attempts (lower ACME_PEBBLE_CLIENTS)`);
+        return { label: 'pebble', missing: msg };
+      }
+      warn(`${msg}; restarting it and measuring again`);
+    }
+  }
+
+  // ---- Trellis ----
+
+  /** Why the compiled Trellis cannot serve ACME yet, or ''. */
+  function trellisMissing() {
+    const serveJs = path.join(cfg.dist, 'cmd', 'commands', 'serve.js');
+    if (!fs.existsSync(path.join(cfg.dist, 'cmd', 'main.js'))) return `${cfg.dist} is missing: run \`npm run build\` first`;
+    if (!fs.existsSync(serveJs)) return `${serveJs} is missing`;
+    const src = fs.readFileSync(serveJs, 'utf8');
+    if (!/acme/i.test(src)) return `${serveJs} has no ACME wiring yet (serve() must accept { acme: { validator } })`;
+    return '';
+  }
+
+  async function benchTrellis(pool) {
+    const missing = trellisMissing();
+    if (missing) return { missing };
+    const dir = path.join(tmp, 'trellis');
+    const data = path.join(dir, 'data');
+    fs.mkdirSync(dir, { recursive: true });
+    const env = { ...process.env, TRELLIS_PASSPHRASE: passphrase, TRELLIS_ACCESS_LOG: 'off' };
+    delete env.NODE_OPTIONS;
+    const main = path.join(cfg.dist, 'cmd', 'main.js');
+    const cli = (...args) => runOk(process.execPath, [main, ...args, '--data', data], { env, cwd: dir });
+    const port = await freePort();
+    const base = `https://localhost:${port}`;
+    log('trellis: init');
+    await cli('init', '--yes', '--base-url', base);
+    const caPem = (await cli('ca', 'cert', '--root')).stdout;
+    // Per-account and per-address limits would stop a loopback benchmark (every client is 127.0.0.1): off (0).
+    const configFile = path.join(data, 'trellis.json');
+    const conf = JSON.parse(fs.readFileSync(configFile, 'utf8'));
+    conf.acme = { ...conf.acme, rateLimits: { ...conf.acme?.rateLimits, newOrdersPerAccountPerHour: 0, newOrdersPerAddressPerHour: 0, newAccountsPerAddressPerHour: 0 } };
+    fs.writeFileSync(configFile, `${JSON.stringify(conf, null, 2)}\n`);
+    const rowsBefore = countRows(path.join(data, 'trellis.db'));
+
+    await waitIdle('trellis');
+    const serverLog = path.join(dir, 'serve.log');
+    const server = startChild(process.execPath, [fileURLToPath(import.meta.url), '--trellis-server'], {
+      env: { ...env, BENCH_DIST: cfg.dist, BENCH_TRELLIS_DATA: data, BENCH_TRELLIS_PORT: String(port), BENCH_WORKERS: String(cfg.workers) },
+      cwd: dir,
+      logFile: serverLog,
+    });
+    const directoryUrl = `${base}/acme/directory`;
+    const probeAgent = makeAgent({ url: directoryUrl, caPem, pinLocalhost: true });
+    try {
+      await waitReady(async () => !!(await new BenchAcmeClient({ directoryUrl, agent: probeAgent, timeoutMs: 2000 }).init()), { child: server, what: `trellis ACME directory ${directoryUrl} (log: ${serverLog})`, timeoutMs: 60_000 });
+    } catch (err) {
+      await server.stop(10_000);
+      const tail = fs.existsSync(serverLog) ? fs.readFileSync(serverLog, 'utf8').split('\n').slice(-15).join('\n') : '';
+      return { missing: `${err.message}\n${tail}` };
+    } finally {
+      probeAgent.destroy();
+    }
+    log(`trellis: ${directoryUrl} (pid ${server.pid}, ${cfg.workers} worker(s))`);
+    const r = await runLoad({ label: 'trellis', directoryUrl, caPem, pinLocalhost: true, clients: cfg.clients, pool, serverPid: server.pid });
+    const code = await server.stop(30_000);
+    if (r.stalled) {
+      fail(`trellis: no order completed for ${cfg.stallMs} ms (after ${r.seconds.toFixed(1)} s; log: ${serverLog})`);
+      return { missing: 'stalled' };
+    }
+    if (code !== 0) warn(`trellis server exited with ${code} (log: ${serverLog})`);
+    const validations = fs.existsSync(serverLog) ? [...fs.readFileSync(serverLog, 'utf8').matchAll(/"validations":(\d+)/g)].reduce((s, m) => s + Number(m[1]), 0) : NaN;
+    const rows = countRows(path.join(data, 'trellis.db'));
+    const newValid = rows && rowsBefore ? (rows.valid ?? 0) - (rowsBefore.valid ?? 0) : NaN;
+    if (Number.isFinite(newValid) && newValid < r.ok) fail(`trellis: ${newValid} new 'valid' certificate rows < ${r.ok} certificates downloaded`);
+    return { ...r, validations, newValid };
+  }
+
+  /** Certificate rows by status, or undefined when the table cannot be read. */
+  function countRows(dbFile) {
+    try {
+      const db = new Database(dbFile, { readonly: true, fileMustExist: true });
+      try {
+        const out = {};
+        for (const r of db.prepare('SELECT status, count(*) AS n FROM "Certificate" GROUP BY status').all()) out[r.status] = r.n;
+        return out;
+      } finally {
+        db.close();
+      }
+    } catch (err) {
+      warn(`cannot count certificate rows in ${dbFile}: ${err.message}`);
+      return undefined;
+    }
+  }
+
+  /** Which code is measured. */
+  async function buildInfo() {
+    const head = await run('git', ['-C', root, 'rev-parse', '--short', 'HEAD']).catch(() => ({ code: 1 }));
+    const dirty = await run('git', ['-C', root, 'status', '--porcelain', '--', 'src']).catch(() => ({ code: 1 }));
+    let newest = 0;
+    const walk = (d) => {
+      for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+        const p = path.join(d, e.name);
+        if (e.isDirectory()) walk(p);
+        else if (e.name.endsWith('.js')) newest = Math.max(newest, fs.statSync(p).mtimeMs);
+      }
+    };
+    try {
+      walk(cfg.dist);
+    } catch {
+      /* reported by benchTrellis */
+    }
+    const changed = dirty.code === 0 ? dirty.stdout.split('\n').filter(Boolean).length : NaN;
+    return `HEAD ${head.code === 0 ? head.stdout.trim() : '?'}, ${Number.isNaN(changed) ? '?' : changed} uncommitted path(s) under src/, ${cfg.dist} built ${newest ? new Date(newest).toISOString() : '?'}`;
+  }
+
+  function printRows(results) {
+    const table = (rows) => {
+      const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
+      for (const r of rows) console.log('  ' + r.map((c, i) => (i === 0 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join('  '));
+    };
+    table([
+      ['server', 'clients', 'orders/s', 'orders', 'failed', 'bad cert', 'seconds', 'req/order', 'polls/order', 'badNonce', 'client cores', 'server cores', 'peak RSS MiB', 'machine busy %'],
+      ...results.map((r) => [r.label, r.clients, fmt(r.perSec), r.ok, r.failed, r.badCert, fmt(r.seconds), fmt(r.requestsPerOrder, 2), fmt(r.pollsPerOrder, 2), r.badNonce, fmt(r.clientCores, 2), fmt(r.serverCores, 2), fmt(r.peakKiB / 1024, 0), fmt(100 * r.machineBusy, 0)]),
+    ]);
+    console.log('latency ms, p50 / p99 (challenge: POST until the authorization is valid; finalize: until the order is valid):');
+    const names = ['newOrder', 'authz', 'challenge', 'finalize', 'download', 'order'];
+    table([['server', ...names], ...results.map((r) => [r.label, ...names.map((n) => `${fmt(pct(r.phases[n], 50), 2)} / ${fmt(pct(r.phases[n], 99), 2)}`)])]);
+  }
+
+  // ---- main ----
+
+  async function main() {
+    const tools = requireTools({
+      pebble: 'the ACME peer (Debian: apt-get install pebble)',
+      openssl: "pebble's TLS certificate (Debian: apt-get install openssl)",
+    });
+    log(`temp dir ${tmp}${cfg.keep ? ' (kept)' : ''}`);
+    const build = await buildInfo();
+    log(`making ${cfg.csrs} P-256 keys and CSRs`);
+    const { pool, usPerCsr } = makeCsrPool(cfg.csrs);
+    log(`${usPerCsr.toFixed(0)} µs per key + CSR`);
+
+    const results = [];
+    let pebble;
+    let trellis;
+    if (cfg.only !== 'trellis') {
+      pebble = await benchPebble(tools, pool);
+      if (pebble.missing) pebble = undefined;
+      else results.push(pebble);
+    }
+    if (cfg.only !== 'pebble') {
+      trellis = await benchTrellis(pool);
+      if (trellis.missing) {
+        console.log(`Trellis ACME server not available: ${trellis.missing}`);
+        trellis = undefined;
+      } else results.push(trellis);
+    }
+
+    console.log('');
+    console.log(
+      `ACME orders on loopback: ${cfg.orders ? `${cfg.orders} orders` : `${cfg.seconds} s`} after ${cfg.warmup} s warm-up, one dns identifier per order, fresh P-256 key + CSR per order (pre-made, ${usPerCsr.toFixed(0)} µs each), ES256 accounts, ${os.cpus().length} CPUs; trellis: serve() with an always-valid validator, ${cfg.workers} worker(s); pebble: PEBBLE_VA_ALWAYS_VALID=1 PEBBLE_VA_NOSLEEP=1`,
+    );
+    console.log(`trellis build: ${build}`);
+    if (results.length) printRows(results);
+    if (pebble?.attempts > 1) console.log(`pebble: measured on attempt ${pebble.attempts}; the earlier attempts deadlocked`);
+    if (trellis) console.log(`trellis rows: ${trellis.newValid} new 'valid' certificates for ${trellis.ok} downloaded; stub validations: ${trellis.validations}`);
+    if (failures.length) console.log(`${failures.length} failure(s), see FAIL lines above`);
+    const t = trellis?.perSec;
+    const b = pebble?.perSec;
+    const ratio = t !== undefined && b ? t / b : NaN;
+    console.log(`RESULT acme_orders ${t !== undefined ? t.toFixed(1) : 'n/a'} orders/s baseline ${b !== undefined ? b.toFixed(1) : 'n/a'} orders/s ratio ${Number.isFinite(ratio) ? ratio.toFixed(2) : 'n/a'}`);
+    return failures.length ? 1 : 0;
+  }
+
+  main().then(
+    async (code) => {
+      await killAll();
+      process.exit(code);
+    },
+    async (err) => {
+      if (wasInterrupted()) return;
+      console.error(`bench: ${err?.stack ?? err}`);
+      await killAll();
+      process.exit(2);
+    },
+  );
+}

@@ -66,7 +66,7 @@ export function acmeOrderRepository(db: Db, hot?: AcmeSqliteHotPath['orders']): 
       return r && toAuthorization(r);
     },
     async updateAuthorization(id, expected, next) {
-      const { count } = await db.acmeAuthorization.updateMany({ where: { id, status: expected }, data: { status: next.status, challenges: challengesJson(next.challenges) } });
+      const { count } = await db.acmeAuthorization.updateMany({ where: { id, status: expected }, data: { status: next.status, challenges: challengesJson(next.challenges), ...(next.expires ? { expires: next.expires } : {}) } });
       return count === 1;
     },
     async updateOrder(id, expected, next) {

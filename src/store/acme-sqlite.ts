@@ -117,7 +117,8 @@ export function acmeSqliteHotPath(db: Database.Database, queue: SerialQueue): Ac
             | SqliteRow<AuthorizationRow>
             | undefined,
         ),
-      updateAuthorization: (id, expected, next) => write(() => s().updateAuthorization.run(next.status, challengesJson(next.challenges), id, expected).changes === 1),
+      updateAuthorization: (id, expected, next) =>
+        write(() => s().updateAuthorization.run(next.status, challengesJson(next.challenges), next.expires ? d(next.expires) : null, id, expected).changes === 1),
       updateOrder: (id, expected, next) =>
         write(
           () =>
@@ -176,7 +177,7 @@ function prepare(db: Database.Database) {
     reusableAuthorization: db.prepare(`${authorizationSelect}
       WHERE "accountId" = ? AND "identifierType" = ? AND "identifierValue" = ? AND "wildcard" = ? AND "status" IN ('valid', ?) AND "expires" > ?
       ORDER BY "expires" DESC LIMIT 1`),
-    updateAuthorization: db.prepare(`UPDATE "AcmeAuthorization" SET "status" = ?, "challenges" = ? WHERE "id" = ? AND "status" = ?`),
+    updateAuthorization: db.prepare(`UPDATE "AcmeAuthorization" SET "status" = ?, "challenges" = ?, "expires" = COALESCE(?, "expires") WHERE "id" = ? AND "status" = ?`),
     // Fields absent from the patch keep their value; `error` may be set to null on purpose, hence setError.
     updateOrder: db.prepare(`UPDATE "AcmeOrder" SET "status" = @status,
         "error" = CASE WHEN @setError THEN @error ELSE "error" END,

@@ -385,6 +385,16 @@ describe.each(flavours)('ACME store contract: $name', (flavour) => {
       expect(await store.acmeOrders.updateAuthorization('no-such-authz', 'pending', { status: 'valid', challenges: [] })).toBe(false);
     });
 
+    test('updateAuthorization writes expires when given and keeps it otherwise', async () => {
+      const z = authorization(acct.id);
+      await store.acmeOrders.createOrder(order(acct.id, [z]), [z]);
+      const longer = later(30 * 86400);
+      expect(await store.acmeOrders.updateAuthorization(z.id, 'pending', { status: 'valid', challenges: z.challenges, expires: longer })).toBe(true);
+      expect((await store.acmeOrders.findAuthorization(z.id))?.expires).toEqual(longer);
+      expect(await store.acmeOrders.updateAuthorization(z.id, 'valid', { status: 'deactivated', challenges: z.challenges })).toBe(true);
+      expect((await store.acmeOrders.findAuthorization(z.id))?.expires).toEqual(longer);
+    });
+
     test('updateOrder is compare-and-set and writes its patch fields together', async () => {
       const z = authorization(acct.id, { status: 'valid' });
       const o = order(acct.id, [z]);

@@ -66,6 +66,9 @@ describe('newOrder', () => {
   test('a valid authorization is reused by the next order of the same account, not by another account', async () => {
     const c = await t.client();
     const { order } = await readyOrder(c, ['www.shop.test']);
+    // Valid authorizations live on for reuse (acme.authorizationLifetimeSeconds, 30 days).
+    const validAuthz = assertOk(await c.getAuthorization(order.authorizations[0]!));
+    expect(Date.parse(validAuthz.expires!) - Date.now()).toBeGreaterThan(29 * 86400_000);
     const again = assertOk(await c.newOrder({ identifiers: ['www.shop.test'] }), 'newOrder', [201]);
     expect(again.status).toBe('ready');
     expect(again.authorizations).toEqual(order.authorizations);

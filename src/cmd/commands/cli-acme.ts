@@ -78,6 +78,7 @@ async function renewEarly(argv: string[]): Promise<number> {
     const changed = await instance.store.renewalWindows.setWindow(
       { ...(values.ca ? { issuerId: values.ca } : {}), ...(serialHexes ? { serialHexes } : {}), ...(values.profile ? { profile: values.profile } : {}), ...(issuedBefore ? { issuedBefore } : {}) },
       window,
+      now,
     );
     await instance.audit.record('acme.renewal_window_pulled_forward', actorOf(), { certificates: changed, start: window.start.toISOString(), end: window.end.toISOString(), ca: values.ca ?? null, profile: values.profile ?? null, serials: serialHexes?.length ?? null, issuedBefore: issuedBefore?.toISOString() ?? null });
     const o = out(values);

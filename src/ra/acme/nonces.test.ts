@@ -22,7 +22,7 @@ function memoryNonces(): AcmeNonceRepository & { rows: Map<string, Date> } {
     },
   };
 }
-const secrets = (key = randomBytes(32)): InstanceSecretRepository => ({ getOrCreate: async () => key });
+const secrets = (key: Buffer = randomBytes(32)): InstanceSecretRepository => ({ getOrCreate: async () => key });
 
 async function service(clock = fixedClock(new Date('2026-12-01T00:00:00Z')), key?: Buffer) {
   const nonces = memoryNonces();

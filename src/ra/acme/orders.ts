@@ -196,7 +196,8 @@ export class AcmeOrders {
     const cert = issuerId ? await this.deps.certificates.findBySerial(issuerId, serialHex) : null;
     if (!cert || cert.status === 'pending' || cert.status === 'failed') throw new PkiError('malformed', '"replaces" names no certificate this server issued');
     if (cert.requestedVia !== 'acme' || cert.requestedBy !== account.id) throw new PkiError('unauthorized', '"replaces" names a certificate of another account');
-    if (await this.deps.orders.isReplaced(certId)) throw new PkiError('alreadyReplaced', 'another order already replaces that certificate');
+    // An abandoned renewal order that expired no longer blocks the next one.
+    if (await this.deps.orders.isReplaced(certId, undefined, this.deps.clock.now())) throw new PkiError('alreadyReplaced', 'another order already replaces that certificate');
   }
 
   async order(account: AcmeAccountRecord, id: string): Promise<OrderView> {

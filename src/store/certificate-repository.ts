@@ -2,7 +2,7 @@
 import type { CertificateRecord, CertificateRepository, CertificateStatus, RequestedVia, RevokedEntry } from '../ca/ports.js';
 import { PkiError } from '../errors/pki-error.js';
 import { buf, bufOrNull, bytes, rethrowAs, type Db } from './client.js';
-import type { SqliteHotPath } from './sqlite-hot-path.js';
+import { attachHotPath, type SqliteHotPath } from './sqlite-hot-path.js';
 import { crlReasons } from '../pki/crl-reason.js';
 
 type Row = Awaited<ReturnType<Db['certificate']['findUniqueOrThrow']>>;
@@ -57,6 +57,7 @@ const sortedBySerial = (c: { revoked: RevokedEntry[]; released: string[] }) => (
  * (createMany: ~2.7k/s).
  */
 export function certificateRepository(db: Db, hot?: SqliteHotPath): CertificateRepository {
+  if (hot) attachHotPath(db, hot);
   return {
     async insertIntents(intents) {
       if (intents.length === 0) return;

@@ -444,6 +444,35 @@ describe.each(flavours)('store contract: $name', (flavour) => {
       expect(await store.crls.latest(caId, 'shard-9')).toBeNull();
     });
 
+    test('a large CRL round-trips byte for byte, with numbers past 2^53, and Prisma reads its metadata', async () => {
+      const caId = `crl-big-${flavour.name}`;
+      const der = randomBytes(3 * 1024 * 1024);
+      const rec = { caId, scope: 'shard-3', crlNumber: 2n ** 60n + 7n, baseCrlNumber: null, thisUpdate: t0, nextUpdate: later(86_400), entries: 62_500, der };
+      await store.crls.insert(rec);
+      await rejectsWith(store.crls.insert({ ...rec, der: randomBytes(10) }), 'conflict');
+      const back = await store.crls.latest(caId, 'shard-3');
+      expect(back).toEqual({ ...rec, der: expect.any(Buffer) });
+      expect(back!.der.equals(der)).toBe(true);
+      expect(await store.crls.latestAll(caId)).toEqual([{ caId, scope: 'shard-3', crlNumber: rec.crlNumber, baseCrlNumber: null, thisUpdate: t0, nextUpdate: later(86_400), entries: 62_500 }]);
+      const delta = { ...rec, scope: 'full-delta', crlNumber: rec.crlNumber + 1n, baseCrlNumber: rec.crlNumber, der: randomBytes(100) };
+      await store.crls.insert(delta);
+      expect((await store.crls.latest(caId, 'full-delta'))!.baseCrlNumber).toBe(rec.crlNumber);
+      expect(await store.crls.prune(caId, 1)).toBe(0);
+    });
+
+    test.runIf(flavour.name === 'sqlite')('SQLite: CRLs are written and read without Prisma (the DER never goes through its transport)', async () => {
+      const caId = 'crl-no-prisma';
+      const model = db.crl as unknown as Record<string, unknown>;
+      const saved = { create: model.create, findFirst: model.findFirst };
+      model.create = model.findFirst = () => Promise.reject(new Error('CRL DER went through Prisma'));
+      try {
+        await store.crls.insert({ caId, scope: 'full', crlNumber: 1n, baseCrlNumber: null, thisUpdate: t0, nextUpdate: later(60), entries: 0, der: randomBytes(64) });
+        expect((await store.crls.latest(caId, 'full'))!.crlNumber).toBe(1n);
+      } finally {
+        Object.assign(model, saved);
+      }
+    });
+
     test('OCSP responses are replaced, listed when expiring, deleted', async () => {
       const r = (serialHex: string, next: Date) => ({ issuerId: issuer.id, serialHex, der: randomBytes(200), thisUpdate: t0, nextUpdate: next });
       const [x, y] = [r(serial(), later(100)), r(serial(), later(200))];

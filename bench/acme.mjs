@@ -31,7 +31,10 @@
  * pre-made CSR pool, 12000; a run that empties it ends early, with a
  * warning), ACME_MIN_POLL_MS (10), BENCH_WORKERS (Trellis cluster workers,
  * 2), ACME_ONLY (pebble or trellis), BENCH_DIST (compiled Trellis, default
- * dist/), BENCH_KEEP=1 (keep the temp dir).
+ * dist/), BENCH_CPU_PROF=1 (run the Trellis server under `node --cpu-prof`
+ * and summarise the profiles with bench/profile-summary.mjs),
+ * BENCH_PROFILE_DIR (where they go; default a kept temp dir),
+ * BENCH_KEEP=1 (keep the temp dir).
  *
  * Last line:
  *   RESULT acme_orders <trellis orders/s> orders/s baseline <pebble orders/s> ratio <x>
@@ -149,6 +152,7 @@ function benchMain() {
     only: process.env.ACME_ONLY ?? '',
     dist: path.resolve(process.env.BENCH_DIST ?? path.join(root, 'dist')),
     keep: process.env.BENCH_KEEP === '1',
+    cpuProf: process.env.BENCH_CPU_PROF === '1',
   };
   if (cfg.only && !['pebble', 'trellis'].includes(cfg.only)) throw new Error(`ACME_ONLY: pebble or trellis, not ${cfg.only}`);
 
@@ -377,7 +381,16 @@ function benchMain() {
 
     await waitIdle('trellis');
     const serverLog = path.join(dir, 'serve.log');
-    const server = startChild(process.execPath, [fileURLToPath(import.meta.url), '--trellis-server'], {
+    // Cluster workers inherit the parent's execArgv, so each writes its own profile at exit.
+    let profDir;
+    const nodeArgs = [];
+    if (cfg.cpuProf) {
+      profDir = process.env.BENCH_PROFILE_DIR ? path.resolve(process.env.BENCH_PROFILE_DIR) : fs.mkdtempSync(path.join(os.tmpdir(), 'trellis-bench-acme-prof-'));
+      fs.mkdirSync(profDir, { recursive: true });
+      nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${profDir}`);
+    }
+    const serverStarted = Date.now();
+    const server = startChild(process.execPath, [...nodeArgs, fileURLToPath(import.meta.url), '--trellis-server'], {
       env: { ...env, BENCH_DIST: cfg.dist, BENCH_TRELLIS_DATA: data, BENCH_TRELLIS_PORT: String(port), BENCH_WORKERS: String(cfg.workers) },
       cwd: dir,
       logFile: serverLog,
@@ -405,7 +418,15 @@ function benchMain() {
     const rows = countRows(path.join(data, 'trellis.db'));
     const newValid = rows && rowsBefore ? (rows.valid ?? 0) - (rowsBefore.valid ?? 0) : NaN;
     if (Number.isFinite(newValid) && newValid < r.ok) fail(`trellis: ${newValid} new 'valid' certificate rows < ${r.ok} certificates downloaded`);
-    return { ...r, validations, newValid };
+    const profiles = profDir
+      ? fs
+          .readdirSync(profDir)
+          .filter((f) => f.endsWith('.cpuprofile'))
+          .map((f) => path.join(profDir, f))
+          .filter((f) => fs.statSync(f).mtimeMs >= serverStarted)
+      : [];
+    if (profDir && !profiles.length) warn(`no .cpuprofile written in ${profDir} (did the server exit cleanly?)`);
+    return { ...r, validations, newValid, profiles };
   }
 
   /** Certificate rows by status, or undefined when the table cannot be read. */
@@ -497,6 +518,12 @@ function benchMain() {
     if (results.length) printRows(results);
     if (pebble?.attempts > 1) console.log(`pebble: measured on attempt ${pebble.attempts}; the earlier attempts deadlocked`);
     if (trellis) console.log(`trellis rows: ${trellis.newValid} new 'valid' certificates for ${trellis.ok} downloaded; stub validations: ${trellis.validations}`);
+    if (trellis?.profiles?.length) {
+      console.log(`cpu profile(s): ${trellis.profiles.join(' ')}`);
+      const summary = await run(process.execPath, [path.join(root, 'bench', 'profile-summary.mjs'), ...trellis.profiles]);
+      console.log(summary.stdout.trimEnd());
+      if (summary.code !== 0) warn(`profile-summary failed: ${summary.stderr.trim()}`);
+    }
     if (failures.length) console.log(`${failures.length} failure(s), see FAIL lines above`);
     const t = trellis?.perSec;
     const b = pebble?.perSec;

@@ -14,6 +14,13 @@
  *   given `--no-random-sleep`, and renews only within `--days` (default 30) of
  *   expiry: `legoRenew` passes both.
  * - It trusts only the PEM files in LEGO_CA_CERTIFICATES (system roots are dropped).
+ * - It sends an IP address given to --domains as a `dns` identifier (pebble
+ *   answers malformed), so RFC 8738 IP certificates are tested with the
+ *   in-test client (./acme-client.ts), not with lego.
+ * - Measured here: against pebble with real validation one `run` takes
+ *   5.6–6.3 s (pebble validates asynchronously and sends no Retry-After, so
+ *   lego sleeps 5 s); against Trellis, which validates inside the challenge
+ *   POST, 0.16–0.23 s (renew ~0.09 s, revoke ~0.03–0.05 s).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';

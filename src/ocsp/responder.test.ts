@@ -101,12 +101,16 @@ function memCertificates() {
       if (gate) await gate;
       return snapshot;
     },
+    /** As the store does it: by change time, never ending a page inside a run of equal times. */
     async statusChangedSince(since: Date, limit: number) {
       if (failPoll) throw new Error('database unreachable');
-      return [...rows]
+      const all = [...rows]
         .filter(([, r]) => r.changedAt && r.changedAt > since)
-        .slice(0, limit)
+        .sort(([, a], [, b]) => a.changedAt!.getTime() - b.changedAt!.getTime())
         .map(([k, r]) => ({ issuerId: k.split(':')[0]!, serialHex: k.split(':')[1]!, at: r.changedAt! }));
+      if (all.length <= limit) return all;
+      const last = all[limit - 1]!.at.getTime();
+      return all.filter((c) => c.at.getTime() <= last);
     },
   };
 }
@@ -369,6 +373,51 @@ describe('OcspResponder: other nodes, polling and refresh', () => {
     expect(responder.stats()).toMatchObject({ invalidations: 1, lruHits: 0 });
     await responder.respond(request([certIdFor('a001')]));
     expect(responder.stats().lruHits).toBe(1);
+  });
+
+  test('more changes in one poll than a page: every one is invalidated (ties across the page boundary too), and nothing else is forgotten', async () => {
+    const { clock, certificates, responder, logs } = setup();
+    for (const s of ['d001', 'd002', 'd003']) {
+      certificates.set(s);
+      await responder.respond(request([certIdFor(s)]));
+    }
+    const changed = Array.from({ length: 10_050 }, (_, i) => `e${i.toString(16).padStart(5, '0')}`);
+    for (const s of changed.slice(9_990, 10_010)) {
+      certificates.set(s);
+      await responder.respond(request([certIdFor(s)]));
+    }
+    clock.advance(500);
+    const t = clock.now().getTime();
+    // A bulk revocation: 20 certificates per millisecond, so a run of equal times straddles the 10,000th change.
+    changed.forEach((s, i) => {
+      if (!certificates.rows.has(`issuing-1:${s}`)) certificates.set(s);
+      certificates.revoke(s, new Date(t - 400 + Math.floor(i / 20)), 1);
+    });
+    clock.advance(500);
+    await responder.poll();
+    expect(logs.some((l) => /clearing the cache/.test(String(l.msg)))).toBe(false);
+    expect(responder.stats().invalidations).toBe(10_050);
+    for (const s of changed.slice(9_990, 10_010)) expect(readResponseSummary(await responder.respond(request([certIdFor(s)]))).status.status).toBe('revoked');
+    const hits = responder.stats().lruHits;
+    for (const s of ['d001', 'd002', 'd003']) await responder.respond(request([certIdFor(s)]));
+    expect(responder.stats().lruHits).toBe(hits + 3);
+  });
+
+  test('more changes in one poll than the cache holds: the cache is cleared instead of read on', async () => {
+    const { clock, certificates, responder, logs } = setup({ cacheEntries: 4, pollPageSize: 2 });
+    certificates.set('f001');
+    await responder.respond(request([certIdFor('f001')]));
+    clock.advance(500);
+    for (let i = 0; i < 8; i++) {
+      certificates.set(`f1${i}`);
+      certificates.revoke(`f1${i}`, new Date(clock.now().getTime() - i), 1);
+    }
+    clock.advance(500);
+    await responder.poll();
+    expect(logs.some((l) => /clearing the cache/.test(String(l.msg)))).toBe(true);
+    const before = certificates.calls.statusOf;
+    await responder.respond(request([certIdFor('f001')]));
+    expect(certificates.calls.statusOf).toBe(before + 1);
   });
 
   test('when polling fails for longer than maxStalenessSeconds, memory is bypassed', async () => {

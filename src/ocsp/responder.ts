@@ -82,6 +82,12 @@ export interface ResponderOptions {
   refreshBatch?: number;
   /** Entries of the in-memory LRU (default 50,000; about 1 KiB each). */
   cacheEntries?: number;
+  /**
+   * statusChangedSince rows per page (default 10,000). A poll reads pages
+   * until it has every change; only when one poll finds more changes than the
+   * LRU can hold is the LRU cleared instead.
+   */
+  pollPageSize?: number;
   log?: (e: Record<string, unknown>) => void;
 }
 
@@ -115,8 +121,8 @@ interface CaState extends ResponderCa {
 }
 
 const hashes: readonly CertIdHash[] = ['sha1', 'sha256'];
-/** statusChangedSince rows per poll; more than that in one interval clears the LRU. */
-const pollLimit = 10_000;
+/** statusChangedSince rows per page of a poll (default of `pollPageSize`). */
+const defaultPollPage = 10_000;
 /** Polls overlap by this much: a change committed while we read, or stamped by a node whose clock is a little behind, is seen next time. */
 const pollOverlapMs = 2_000;
 /** A load that takes longer than this is not cached (its invalidation record may be gone). */
@@ -407,21 +413,38 @@ export class OcspResponder {
     return this.flushing;
   }
 
-  /** Reads status changes made anywhere (other nodes, the CLI) since the last poll and invalidates them. */
+  /**
+   * Reads status changes made anywhere (other nodes, the CLI) since the last
+   * poll and invalidates them, page by page: the store orders changes by
+   * time and never ends a page inside a run of equal times, so the last time
+   * of a page is where the next one starts, and no change is skipped.
+   */
   async poll(): Promise<void> {
     const startedMs = this.o.clock.now().getTime();
     const since = new Date(this.polledAtMs - pollOverlapMs);
-    const rows = await this.o.certificates.statusChangedSince(since, pollLimit);
-    for (const r of rows) {
-      const k = `${r.issuerId}:${r.serialHex}:${r.at.getTime()}`;
-      if (this.seen.has(k)) continue; // already handled in the overlap of the previous poll
-      this.seen.set(k, r.at.getTime());
-      this.invalidate(r.issuerId, r.serialHex);
-    }
-    if (rows.length >= pollLimit) {
-      // Cannot tell what else changed: forget everything this node holds (database rows are checked on load anyway).
-      this.o.log?.({ level: 'warn', msg: 'more OCSP status changes than one poll reads; clearing the cache', limit: pollLimit });
-      this.clearAll();
+    const pageSize = this.o.pollPageSize ?? defaultPollPage;
+    let cursor = since;
+    let read = 0;
+    for (;;) {
+      const rows = await this.o.certificates.statusChangedSince(cursor, pageSize);
+      for (const r of rows) {
+        const k = `${r.issuerId}:${r.serialHex}:${r.at.getTime()}`;
+        if (this.seen.has(k)) continue; // already handled in the overlap of the previous poll
+        this.seen.set(k, r.at.getTime());
+        this.invalidate(r.issuerId, r.serialHex);
+      }
+      read += rows.length;
+      if (rows.length < pageSize) break;
+      const last = rows[rows.length - 1]!.at;
+      if (read > this.maxEntries || last.getTime() <= cursor.getTime()) {
+        // More changes than this node can hold answers for (clearing costs less
+        // than reading on), or a store that does not order its pages: forget
+        // everything held (database rows are checked on load anyway).
+        this.o.log?.({ level: 'warn', msg: 'more OCSP status changes than the cache holds; clearing the cache', read, cacheEntries: this.maxEntries });
+        this.clearAll();
+        break;
+      }
+      cursor = last;
     }
     for (const [k, at] of this.seen) if (at <= since.getTime()) this.seen.delete(k);
     for (const [id, c] of this.changed) if (c.atMs < startedMs - 2 * maxLoadMs) this.changed.delete(id);

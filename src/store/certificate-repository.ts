@@ -179,12 +179,35 @@ export function certificateRepository(db: Db, hot?: SqliteHotPath): CertificateR
     },
 
     async statusChangedSince(since, limit) {
-      const rows = await db.certificate.findMany({
-        where: { OR: [{ revokedAt: { gt: since } }, { holdReleasedAt: { gt: since } }] },
-        select: { issuerId: true, serialHex: true, revokedAt: true, holdReleasedAt: true },
-        take: limit,
-      });
-      return rows.map((r) => ({ issuerId: r.issuerId, serialHex: r.serialHex, at: [r.revokedAt, r.holdReleasedAt].filter((d): d is Date => !!d && d > since).sort((a, b) => b.getTime() - a.getTime())[0]! }));
+      // Ordered by change time, and a page never ends inside a run of equal
+      // change times: the last row's `at` is then a cursor for the next call
+      // that skips nothing (a burst stamped in one millisecond makes the page
+      // longer than `limit` instead). One index range scan per column (an
+      // OR of the two is not served well by Prisma's SQL on SQLite: 0.2–0.7 s
+      // at a million rows), merged here.
+      const revoked = await db.certificate.findMany({ where: { revokedAt: { gt: since } }, orderBy: { revokedAt: 'asc' }, take: limit, select: { issuerId: true, serialHex: true, revokedAt: true } });
+      const released = await db.certificate.findMany({ where: { holdReleasedAt: { gt: since } }, orderBy: { holdReleasedAt: 'asc' }, take: limit, select: { issuerId: true, serialHex: true, holdReleasedAt: true } });
+      const changes = new Map<string, { issuerId: string; serialHex: string; at: Date }>();
+      const add = (issuerId: string, serialHex: string, at: Date) => {
+        const k = `${issuerId}/${serialHex}`;
+        const have = changes.get(k);
+        if (!have || have.at < at) changes.set(k, { issuerId, serialHex, at });
+      };
+      for (const r of revoked) add(r.issuerId, r.serialHex, r.revokedAt!);
+      for (const r of released) add(r.issuerId, r.serialHex, r.holdReleasedAt!);
+      const byTime = (a: { at: Date }, b: { at: Date }) => a.at.getTime() - b.at.getTime();
+      const page = [...changes.values()].sort(byTime);
+      if (page.length < limit) return page;
+      // Every change before the limit-th change time is in one of the two
+      // scans (each is ordered and holds `limit` rows); the rows at exactly that
+      // time may not be, so they are all read.
+      const last = page[limit - 1]!.at;
+      const [sameRevoked, sameReleased] = await Promise.all([
+        db.certificate.findMany({ where: { revokedAt: last }, select: { issuerId: true, serialHex: true } }),
+        db.certificate.findMany({ where: { holdReleasedAt: last }, select: { issuerId: true, serialHex: true } }),
+      ]);
+      for (const r of [...sameRevoked, ...sameReleased]) add(r.issuerId, r.serialHex, last);
+      return [...changes.values()].filter((c) => c.at <= last).sort(byTime);
     },
 
     async statusOf(issuerId, serialHex) {

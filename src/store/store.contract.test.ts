@@ -424,6 +424,42 @@ describe.each(flavours)('store contract: $name', (flavour) => {
     });
   });
 
+    test('statusChangedSince: ordered by change time; a page never ends inside a run of equal times, so its last time is a cursor that skips nothing', async () => {
+      const ca = caFixture(`chg-${flavour.name}`);
+      await store.cas.insert(ca);
+      const certs = Array.from({ length: 30 }, () => intent(ca.id));
+      await store.certificates.insertIntents(certs);
+      await store.certificates.completeIssued(certs.map((c) => issued(c)));
+      const base = 50_000; // after every other change in this database
+      const revokeAt = (c: CertificateIntent, s: number, reason = 1) => store.certificates.revoke(ca.id, c.serialHex, { reason, revokedAt: later(base + s), invalidityDate: null, revokedBy: 't' });
+      // 3 changes at distinct times, then 12 in one millisecond (a bulk revocation), 10 more, 5 holds lifted.
+      for (let i = 0; i < 3; i++) await revokeAt(certs[i]!, i + 1);
+      for (let i = 3; i < 15; i++) await revokeAt(certs[i]!, 10);
+      for (let i = 15; i < 25; i++) await revokeAt(certs[i]!, 11 + (i % 4));
+      for (let i = 25; i < 30; i++) await revokeAt(certs[i]!, 5, 6);
+      for (let i = 25; i < 30; i++) await store.certificates.releaseHold(ca.id, certs[i]!.serialHex, later(base + 20 + i));
+      const expected = new Map(certs.map((c, i) => [c.serialHex, i < 3 ? later(base + i + 1) : i < 15 ? later(base + 10) : i < 25 ? later(base + 11 + (i % 4)) : later(base + 20 + i)]));
+
+      const first = await store.certificates.statusChangedSince(later(base), 5);
+      expect(first.map((c) => c.at)).toEqual([...first.map((c) => c.at)].sort((x, y) => x.getTime() - y.getTime()));
+      expect(first).toHaveLength(15); // 3, then all 12 of the millisecond the fifth falls in
+      const seen = new Map<string, Date>();
+      let cursor = later(base);
+      for (let pages = 0; pages < 20; pages++) {
+        const page = await store.certificates.statusChangedSince(cursor, 5);
+        for (let i = 1; i < page.length; i++) expect(page[i]!.at.getTime()).toBeGreaterThanOrEqual(page[i - 1]!.at.getTime());
+        for (const c of page) {
+          expect(c.issuerId).toBe(ca.id);
+          expect(seen.has(c.serialHex)).toBe(false);
+          seen.set(c.serialHex, c.at);
+        }
+        if (page.length < 5) break;
+        cursor = page[page.length - 1]!.at;
+      }
+      expect(seen).toEqual(expected);
+      expect(await store.certificates.statusChangedSince(later(base + 48), 5)).toEqual([{ issuerId: ca.id, serialHex: certs[29]!.serialHex, at: later(base + 49) }]);
+    });
+
   describe('CRLs and OCSP responses round-trip', () => {
     test('CRL numbers grow per CA; CRLs are stored, read back and pruned', async () => {
       const caId = `crl-${flavour.name}`;

@@ -264,6 +264,10 @@ function benchMain() {
       log(`${label}: warm-up ${cfg.warmup} s`);
       const end = Date.now() + cfg.warmup * 1000;
       await drive(() => Date.now() < end, false);
+      if (stalled) {
+        clearInterval(watchdog);
+        return { label, stalled: true, when: 'during the warm-up' };
+      }
     }
     const stats0 = accounts.reduce((s, c) => ({ badNonce: s.badNonce + c.stats.badNonce, polls: s.polls + c.stats.polls, requests: s.requests + c.stats.requests }), { badNonce: 0, polls: 0, requests: 0 });
     const measured0 = next;
@@ -280,7 +284,7 @@ function benchMain() {
     const mem = sampler?.stop();
     clearInterval(watchdog);
     agent.destroy();
-    if (stalled) return { label, stalled: true, seconds };
+    if (stalled) return { label, stalled: true, when: `${Math.max(0, seconds - cfg.stallMs / 1000).toFixed(1)} s into the measured run` };
     const stats = accounts.reduce((s, c) => ({ badNonce: s.badNonce + c.stats.badNonce, polls: s.polls + c.stats.polls, requests: s.requests + c.stats.requests }), { badNonce: 0, polls: 0, requests: 0 });
     if (next >= pool.length) warn(`${label}: the CSR pool (${pool.length}) ran out after ${seconds.toFixed(1)} s: raise ACME_CSRS`);
     for (const [msg, n] of errors) (msg.startsWith('warm-up') ? warn : fail)(`${label}: ${n} order(s) failed: ${msg}`);
@@ -336,7 +340,7 @@ function benchMain() {
       const r = await runLoad({ label: 'pebble', directoryUrl: p.directoryUrl, caPem: p.caPem, pinLocalhost: false, clients, pool, serverPid: p.server.pid });
       await p.server.stop(5_000);
       if (!r.stalled) return { ...r, attempts: attempt };
-      const msg = `pebble stopped answering after ${r.seconds.toFixed(1)} s of attempt ${attempt} (its in-memory store deadlocks, anchors §4c; log: ${p.logFile})`;
+      const msg = `pebble stopped answering ${r.when}, attempt ${attempt} (its in-memory store deadlocks, anchors §4c; log: ${p.logFile})`;
       if (attempt >= cfg.pebbleAttempts) {
         fail(`${msg}; giving up after ${attempt} attempts (lower ACME_PEBBLE_CLIENTS)`);
         return { label: 'pebble', missing: msg };
@@ -410,7 +414,7 @@ function benchMain() {
     const r = await runLoad({ label: 'trellis', directoryUrl, caPem, pinLocalhost: true, clients: cfg.clients, pool, serverPid: server.pid });
     const code = await server.stop(30_000);
     if (r.stalled) {
-      fail(`trellis: no order completed for ${cfg.stallMs} ms (after ${r.seconds.toFixed(1)} s; log: ${serverLog})`);
+      fail(`trellis: no order completed for ${cfg.stallMs} ms, ${r.when} (log: ${serverLog})`);
       return { missing: 'stalled' };
     }
     if (code !== 0) warn(`trellis server exited with ${code} (log: ${serverLog})`);

@@ -107,6 +107,7 @@ export function certificateRepository(db: Db, hot?: SqliteHotPath): CertificateR
     },
 
     async findBySerial(issuerId, serialHex) {
+      if (hot) return hot.findBySerial(issuerId, serialHex);
       const r = await db.certificate.findUnique({ where: { issuerId_serialHex: { issuerId, serialHex } } });
       return r && toRecord(r);
     },

@@ -13,7 +13,7 @@
 import type Database from 'better-sqlite3';
 import { genesisHash } from '../audit/audit-log.js';
 import type { AuditDraft, AuditRecord } from '../audit/ports.js';
-import type { CertificateIntent, CertificateStatus, CertificateStatusRow, RevokedEntry } from '../ca/ports.js';
+import type { CertificateIntent, CertificateRecord, CertificateStatus, CertificateStatusRow, RequestedVia, RevokedEntry } from '../ca/ports.js';
 import type { CrlRecord } from '../crl/ports.js';
 import { PkiError } from '../errors/pki-error.js';
 import type { SerialQueue } from './sqlite-serial.js';
@@ -40,6 +40,8 @@ export interface SqliteHotPath {
   changedSince(issuerId: string, shard: number | null, since: Date): Promise<{ revoked: RevokedEntry[]; released: string[] }>;
   /** OCSP status lookup by serial. */
   statusOf(issuerId: string, serialHex: string): Promise<CertificateStatusRow | null>;
+  /** One certificate record (ACME downloads and ownership checks run this per order). */
+  findBySerial(issuerId: string, serialHex: string): Promise<CertificateRecord | null>;
   /**
    * Stores a CRL with its DER bound as one blob. Through Prisma a CRL costs
    * about nine times its size in memory on the way in and out (49 MB at a
@@ -113,6 +115,12 @@ export function sqliteHotPath(db: Database.Database, queue: SerialQueue): Sqlite
         return r ? { status: r.status as CertificateStatus, revokedAt: dateOrNull(r.revokedAt), revocationReason: r.revocationReason, notAfter: new Date(r.notAfter) } : null;
       }),
 
+    findBySerial: (issuerId, serialHex) =>
+      queue.run(() => {
+        const r = stmts().certificate.get(issuerId, serialHex) as CertificateRow | undefined;
+        return r ? certificateFromRow(r) : null;
+      }),
+
     changedSince: (issuerId, shard, since) =>
       queue.run(() => {
         const { revokedSince, releasedSince } = stmts();
@@ -167,6 +175,7 @@ function prepare(db: Database.Database) {
     WHERE "issuerId"=? AND "status"='revoked' AND "notAfter">? AND "serialHex">?`;
   return {
     status: db.prepare(`SELECT "status","revokedAt","revocationReason","notAfter" FROM "Certificate" WHERE "issuerId"=? AND "serialHex"=?`),
+    certificate: db.prepare(`SELECT * FROM "Certificate" WHERE "issuerId"=? AND "serialHex"=?`),
     revokedAll: db.prepare(`${revokedColumns} ORDER BY "serialHex" LIMIT ?`),
     revokedShard: db.prepare(`${revokedColumns} AND "crlShard"=? ORDER BY "serialHex" LIMIT ?`),
     // The unary + keeps SQLite off the (status, issuerId) and (issuerId,
@@ -213,6 +222,60 @@ function prepare(db: Database.Database) {
 }
 
 const dateOrNull = (s: string | null): Date | null => (s === null ? null : new Date(s));
+
+/** A Certificate row as better-sqlite3 returns it (DateTime as Prisma's ISO text, Bytes as Buffer). */
+interface CertificateRow {
+  id: number;
+  issuerId: string;
+  serialHex: string;
+  profile: string;
+  subject: string;
+  sans: string;
+  notBefore: string;
+  notAfter: string;
+  status: string;
+  lintDer: Buffer | null;
+  der: Buffer | null;
+  crlShard: number;
+  requestedVia: string;
+  requestedBy: string | null;
+  keyId: string | null;
+  revokedAt: string | null;
+  revocationReason: number | null;
+  invalidityDate: string | null;
+  revokedBy: string | null;
+  holdReleasedAt: string | null;
+  createdAt: string;
+  issuedAt: string | null;
+}
+
+/** The same record Prisma's findUnique maps a row to (the contract suite compares both). */
+function certificateFromRow(r: CertificateRow): CertificateRecord {
+  return {
+    id: r.id,
+    issuerId: r.issuerId,
+    serialHex: r.serialHex,
+    profile: r.profile,
+    subject: r.subject,
+    sans: r.sans,
+    notBefore: new Date(r.notBefore),
+    notAfter: new Date(r.notAfter),
+    status: r.status as CertificateStatus,
+    lintDer: r.lintDer ?? Buffer.alloc(0),
+    der: r.der,
+    crlShard: r.crlShard,
+    requestedVia: r.requestedVia as RequestedVia,
+    requestedBy: r.requestedBy,
+    keyId: r.keyId,
+    revokedAt: dateOrNull(r.revokedAt),
+    revocationReason: r.revocationReason,
+    invalidityDate: dateOrNull(r.invalidityDate),
+    revokedBy: r.revokedBy,
+    holdReleasedAt: dateOrNull(r.holdReleasedAt),
+    createdAt: new Date(r.createdAt),
+    issuedAt: dateOrNull(r.issuedAt),
+  };
+}
 
 /** Constraint violations from better-sqlite3 as PkiErrors; anything else unchanged. */
 function mapSqliteError(err: unknown): unknown {

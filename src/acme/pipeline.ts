@@ -10,6 +10,7 @@ import express, { type NextFunction, type Request, type RequestHandler, type Res
 import { PkiError } from '../errors/pki-error.js';
 import { fromBodyParserError, problemFor } from '../errors/problem.js';
 import type { AccountKey, AcmeAccounts } from '../ra/acme/accounts.js';
+import { AccountKeyCache } from '../ra/acme/account-key-cache.js';
 import type { NonceService } from '../ra/acme/nonces.js';
 import type { AcmeAccountRecord } from '../ra/acme/ports.js';
 import { importJwk } from './jwk.js';
@@ -45,30 +46,17 @@ export interface PipelineDeps {
   accounts: AcmeAccounts;
   nonces: NonceService;
   bodyLimitBytes: number;
+  /** Account KeyObjects, shared by every endpoint (see {@link accountKeyObjects}). */
+  accountKeys: AccountKeyCache<KeyObject>;
 }
+
+/** The cache of imported account keys a router's endpoints share. */
+export const accountKeyObjects = (): AccountKeyCache<KeyObject> => new AccountKeyCache((a) => importJwk(JSON.parse(a.jwk)).key);
 
 /** The origin the client addressed: scheme of this connection and its Host header. */
 export function originOf(req: Request): string {
   const tls = (req.socket as { encrypted?: boolean }).encrypted === true;
   return `${tls ? 'https' : 'http'}://${req.headers.host ?? 'localhost'}`;
-}
-
-/**
- * Account keys by account id: importing a JWK costs more than verifying a
- * P-256 signature, and the same accounts sign request after request. Bounded;
- * an entry is dropped when its key changes.
- */
-class KeyCache {
-  private readonly map = new Map<string, { thumbprint: string; key: KeyObject }>();
-  constructor(private readonly max = 10_000) {}
-  get(account: AcmeAccountRecord): KeyObject {
-    const hit = this.map.get(account.id);
-    if (hit && hit.thumbprint === account.thumbprint) return hit.key;
-    const key = importJwk(JSON.parse(account.jwk)).key;
-    if (this.map.size >= this.max) this.map.delete(this.map.keys().next().value!);
-    this.map.set(account.id, { thumbprint: account.thumbprint, key });
-    return key;
-  }
 }
 
 /** Adds a fresh Replay-Nonce (RFC 8555 §6.5: on every response to a POST, errors included) and the index link. */
@@ -81,7 +69,6 @@ export function nonceHeaders(nonces: NonceService, links: Links, profile: string
 /** Builds the verifying middleware for one endpoint. */
 export function verifiedPost(deps: PipelineDeps, rule: KeyRule): RequestHandler[] {
   const json = express.json({ type: () => true, limit: deps.bodyLimitBytes, strict: true });
-  const keys = new KeyCache();
   const verify: RequestHandler = async (req, _res, next) => {
     const links = new Links(originOf(req));
     const url = links.origin + req.originalUrl;
@@ -95,7 +82,7 @@ export function verifiedPost(deps: PipelineDeps, rule: KeyRule): RequestHandler[
       const id = links.accountIdOf(ref.kid);
       if (!id) throw new PkiError('accountDoesNotExist', '"kid" is not an account URL of this server');
       account = await deps.accounts.byId(id);
-      keyObject = keys.get(account);
+      keyObject = deps.accountKeys.get(account);
     } else {
       const imported = importJwk(ref.jwk);
       keyObject = imported.key;

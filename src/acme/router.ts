@@ -15,7 +15,7 @@ import { decodeBase64url } from './jwk.js';
 import { verifyExternalAccountBinding } from './eab.js';
 import { parseKeyChange } from './jws.js';
 import { Links } from './links.js';
-import { acmeErrors, nonceHeaders, originOf, verifiedPost, type AcmeRequest } from './pipeline.js';
+import { accountKeyObjects, acmeErrors, nonceHeaders, originOf, verifiedPost, type AcmeRequest } from './pipeline.js';
 import { renderAccount, renderAuthorization, renderChallenge, renderOrder } from './render.js';
 import { accountUpdatePayload, authorizationPayload, finalizePayload, newAccountPayload, newOrderPayload, parsePayload, revokePayload } from './schemas.js';
 
@@ -50,7 +50,8 @@ const param = (req: Request, name: string) => String(req.params[name]);
 export function acmeRouter(deps: AcmeRouterDeps): express.Router {
   const router = express.Router({ strict: true });
   const { accounts, orders, revocation, nonces, directories } = deps;
-  const post = (rule: 'jwk' | 'kid' | 'either') => verifiedPost({ accounts, nonces, bodyLimitBytes: deps.bodyLimitBytes }, rule);
+  const pipeline = { accounts, nonces, bodyLimitBytes: deps.bodyLimitBytes, accountKeys: accountKeyObjects() };
+  const post = (rule: 'jwk' | 'kid' | 'either') => verifiedPost(pipeline, rule);
   const profileOf = (req: Request) => {
     const p = req.params.profile === undefined ? directories.defaultProfile : String(req.params.profile);
     if (!directories.profiles.includes(p)) throw new PkiError('notFound', `no ACME directory for profile "${p.slice(0, 64)}"`);

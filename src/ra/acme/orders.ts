@@ -14,6 +14,7 @@ import { isPkiError, PkiError } from '../../errors/pki-error.js';
 import { problemFor } from '../../errors/problem.js';
 import type { Profile } from '../../profiles/types.js';
 import type { RegistrationAuthority } from '../registration.js';
+import { AccountKeyCache } from './account-key-cache.js';
 import { identifiersOfSans, orderIdentifiers, sameIdentifiers } from './identifiers.js';
 import type {
   AcmeAccountRecord,
@@ -104,6 +105,9 @@ export class AcmeOrders {
   private readonly inFlight = new Map<string, Promise<void>>();
 
   constructor(private readonly deps: AcmeOrdersDeps) {}
+
+  /** The account key as SPKI DER (finalize refuses CSRs with the account key). */
+  private readonly accountSpkis = new AccountKeyCache((a) => createPublicKey({ key: JSON.parse(a.jwk), format: 'jwk' }).export({ type: 'spki', format: 'der' }));
 
   private profile(name: string): Profile {
     const p = this.deps.profiles.get(name);
@@ -296,7 +300,7 @@ export class AcmeOrders {
     const validitySeconds = order.notAfter ? Math.floor((order.notAfter.getTime() - this.deps.clock.now().getTime()) / 1000) : undefined;
     const checked = this.deps.ra.checkRequest({ profile: order.profile, csr: csrDer, requestedVia: 'acme', requestedBy: account.id, ...(validitySeconds ? { validitySeconds } : {}) });
     // As Boulder does: a certificate key that is also the account key would let whoever holds one act as the other.
-    if (checked.request.spkiDer.equals(createPublicKey({ key: JSON.parse(account.jwk), format: 'jwk' }).export({ type: 'spki', format: 'der' }))) {
+    if (checked.request.spkiDer.equals(this.accountSpkis.get(account))) {
       throw new PkiError('badCSR', 'the CSR uses the account key; certificates need a key of their own');
     }
     const { identifiers, other } = identifiersOfSans(checked.request.sans);

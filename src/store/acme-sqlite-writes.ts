@@ -8,7 +8,7 @@
  * each keeps its own result, and a write that fails takes only itself back.
  */
 import type Database from 'better-sqlite3';
-import { sqliteBusyTimeoutMs } from './migrate.js';
+import { withWriteLock } from './sqlite-hot-path.js';
 import type { SerialQueue } from './sqlite-serial.js';
 
 /**
@@ -22,25 +22,6 @@ export type GroupWrite = <T>(run: () => T) => Promise<T>;
 
 type Pending = { run: () => unknown; resolve: (value: unknown) => void; reject: (err: unknown) => void };
 type Outcome = { ok: true; value: unknown } | { ok: false; err: unknown };
-
-/**
- * The retry loop of sqlite-hot-path.ts: runs `run` (an IMMEDIATE transaction)
- * and, while another process holds the write lock (SQLITE_BUSY with
- * busy_timeout 0), tries again after a short async backoff instead of
- * sleeping inside SQLite, which would stall the event loop.
- */
-async function withWriteLock<T>(run: () => T): Promise<T> {
-  const deadline = Date.now() + sqliteBusyTimeoutMs;
-  for (let delayMs = 0.5; ; delayMs = Math.min(delayMs * 2, 8)) {
-    try {
-      return run();
-    } catch (err) {
-      const code = (err as { code?: string }).code;
-      if ((code !== 'SQLITE_BUSY' && code !== 'SQLITE_BUSY_SNAPSHOT') || Date.now() > deadline) throw err;
-    }
-    await new Promise((r) => setTimeout(r, delayMs * (0.5 + Math.random())));
-  }
-}
 
 /**
  * Group commit over `db` (busy_timeout 0). A group forms while the Prisma

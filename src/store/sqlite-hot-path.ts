@@ -78,7 +78,7 @@ export function hotPathOf(db: object): SqliteHotPath | undefined {
  * process while a cluster sibling or the CLI writes. Here the connection has
  * busy_timeout 0 and a busy attempt is retried after a short async backoff.
  */
-async function withWriteLock<T>(run: () => T): Promise<T> {
+export async function withWriteLock<T>(run: () => T): Promise<T> {
   const deadline = Date.now() + sqliteBusyTimeoutMs;
   for (let delayMs = 0.5; ; delayMs = Math.min(delayMs * 2, 8)) {
     try {

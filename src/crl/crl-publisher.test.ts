@@ -21,13 +21,24 @@ import { crlUrl, fileOfScope, parseScope, scopeOfFile } from './scope.js';
 // ---------------------------------------------------------------- in-memory repositories
 
 /** A CrlRepository over arrays; `failInserts` makes inserts fail (a database outage). */
-function memoryCrls(): CrlRepository & { rows: CrlRecord[]; failInserts: boolean } {
+function memoryCrls(): CrlRepository & { rows: CrlRecord[]; failInserts: boolean; leases: Map<string, { holder: number; untilMs: number }> } {
   const seq = new Map<string, bigint>();
+  const leases = new Map<string, { holder: number; untilMs: number }>();
   const rows: CrlRecord[] = [];
   const newest = (caId: string, scope: string) => rows.filter((r) => r.caId === caId && r.scope === scope).sort((a, b) => (a.crlNumber < b.crlNumber ? 1 : -1))[0] ?? null;
   const repo = {
     rows,
+    leases,
     failInserts: false,
+    async acquireLease(caId: string, holder: number, now: Date, until: Date) {
+      const l = leases.get(caId);
+      if (l && l.holder !== holder && l.untilMs > now.getTime()) return false;
+      leases.set(caId, { holder, untilMs: until.getTime() });
+      return true;
+    },
+    async releaseLease(caId: string, holder: number) {
+      if (leases.get(caId)?.holder === holder) leases.delete(caId);
+    },
     async nextCrlNumber(caId: string) {
       const n = (seq.get(caId) ?? 0n) + 1n;
       seq.set(caId, n);
@@ -468,6 +479,120 @@ describe('CrlPublisher: shards regenerated from their previous CRL', () => {
     expect(logs.some((l) => l.level === 'warn' && l.msg === 'previous CRL not reusable; reading the whole shard')).toBe(true);
     expect(fromOf(logs, 'shard-0').at(-1)).toBe('store');
     expect(readCrl(publisher.get('ca', 'shard-0')!.der).entries.map((e) => e.serialHex)).toEqual([s]);
+  });
+});
+
+describe('CrlPublisher: one publisher per database (lease)', () => {
+  /** Publishers on one database, each with its own lease holder id and log. */
+  function cluster(n: number, leaseSeconds = 30) {
+    const clock = fixedClock(start);
+    const crls = memoryCrls();
+    const certs = memoryCertificates(shards);
+    const audit = { record: async () => ({}) } as unknown as AuditLog;
+    const nodes = Array.from({ length: n }, (_, i) => {
+      const logs: Record<string, unknown>[] = [];
+      const p = new CrlPublisher({ crls, certificates: certs.repo, audit, clock, urls, validitySeconds: 86_400, delaySeconds: 60, log: (e) => logs.push(e), lease: { holder: i + 1, seconds: leaseSeconds } });
+      p.addIssuer({ id: 'ca', shards, signer: goodSigner });
+      return { p, logs, made: () => logs.filter((l) => l.msg === 'CRL published').map((l) => l.scope as string) };
+    });
+    return { clock, crls, certs, nodes };
+  }
+
+  test('the lease holder publishes; the others make nothing and serve what it stored', async () => {
+    const { nodes, crls } = cluster(3);
+    for (const n of nodes) await n.p.tick();
+    expect(nodes[0]!.made().sort()).toEqual(['full', 'full-delta', 'shard-0', 'shard-1', 'shard-2', 'shard-3']);
+    expect(nodes[1]!.made()).toEqual([]);
+    expect(nodes[2]!.made()).toEqual([]);
+    expect(crls.rows).toHaveLength(6);
+    for (const n of nodes.slice(1)) expect(numbers(n.p)).toEqual(numbers(nodes[0]!.p));
+    expect(nodes.map((n) => n.p.isPublisher('ca'))).toEqual([true, false, false]);
+  });
+
+  test('a revocation made on another node is published once, by the holder, and served by every node', async () => {
+    const { nodes, certs, clock, crls } = cluster(2);
+    const [a, b] = nodes as [(typeof nodes)[0], (typeof nodes)[0]];
+    await a.p.tick();
+    await b.p.tick();
+    const rows = crls.rows.length;
+    clock.advance(2000);
+    const s = serialIn(2, 7);
+    certs.add('ca', s, inAYear);
+    certs.revoke('ca', s, clock.now(), 1);
+    b.p.statusChanged('ca', s, 2); // revoked through node b's API
+    await b.p.tick(); // b does not publish it: a will
+    clock.advance(1000);
+    await a.p.tick();
+    clock.advance(1000);
+    await b.p.tick();
+    expect(crls.rows.slice(rows).map((r) => r.scope).sort()).toEqual(['full-delta', 'shard-2']);
+    expect(readCrl(b.p.get('ca', 'shard-2')!.der).entries.map((e) => e.serialHex)).toEqual([s]);
+    // Long after: b never publishes it itself (a's CRL was made after the change).
+    clock.advance(120_000);
+    await a.p.tick();
+    await b.p.tick();
+    expect(b.made()).toEqual([]);
+  });
+
+  test('the holder stops cleanly: another node takes the lease at its next pass and catches up', async () => {
+    const { nodes, certs, clock } = cluster(2);
+    const [a, b] = nodes as [(typeof nodes)[0], (typeof nodes)[0]];
+    await a.p.tick();
+    await b.p.tick();
+    clock.advance(1000);
+    const s = serialIn(1, 8);
+    certs.add('ca', s, inAYear);
+    certs.revoke('ca', s, clock.now(), 1); // by the CLI: nobody was told
+    await a.p.stop(); // before its next pass
+    clock.advance(1000);
+    await b.p.tick();
+    expect(b.p.isPublisher('ca')).toBe(true);
+    expect(b.logs.some((l) => l.msg === 'CRL publisher lease taken')).toBe(true);
+    expect(readCrl(b.p.get('ca', 'shard-1')!.der).entries.map((e) => e.serialHex)).toEqual([s]);
+    expect(b.made().sort()).toEqual(['full-delta', 'shard-0', 'shard-1', 'shard-2', 'shard-3']);
+  });
+
+  test('the holder dies: its own changes are published by a node after delaySeconds; the lease passes on when it expires', async () => {
+    const { nodes, certs, clock } = cluster(2, 300);
+    const [a, b] = nodes as [(typeof nodes)[0], (typeof nodes)[0]];
+    await a.p.tick();
+    await b.p.tick();
+    // a is gone (no stop, no more passes); its lease runs for 300 s.
+    clock.advance(1000);
+    const s = serialIn(3, 9);
+    certs.add('ca', s, inAYear);
+    certs.revoke('ca', s, clock.now(), 1);
+    b.p.statusChanged('ca', s, 3);
+    clock.advance(10_000);
+    await b.p.tick();
+    expect(b.made()).toEqual([]); // the holder may still publish it
+    clock.advance(50_000); // 60 s after the change: the promise of delaySeconds is due
+    await b.p.tick();
+    expect(readCrl(b.p.get('ca', 'shard-3')!.der).entries.map((e) => e.serialHex)).toEqual([s]);
+    expect(b.made().sort()).toEqual(['full-delta', 'shard-3']);
+    expect(b.p.isPublisher('ca')).toBe(false);
+    clock.advance(240_000); // a's lease has expired: b takes it, and catches up on every shard
+    await b.p.tick();
+    expect(b.p.isPublisher('ca')).toBe(true);
+    expect(b.made().filter((x) => x.startsWith('shard-')).sort()).toEqual(['shard-0', 'shard-1', 'shard-2', 'shard-3', 'shard-3']);
+  });
+
+  test('a holder that keeps the lease but fails to renew CRLs: another node steps in at three quarters of their life', async () => {
+    const { nodes, clock } = cluster(2);
+    const [a, b] = nodes as [(typeof nodes)[0], (typeof nodes)[0]];
+    await a.p.tick();
+    await b.p.tick();
+    // a renews its lease every pass but its CRLs are not renewed (its signer is broken, say).
+    const renewLease = async () => a.p['holdLease']('ca', clock.now().getTime());
+    clock.advance(43_200_000 + 1000); // past half-life: a's job
+    await renewLease();
+    await b.p.tick();
+    expect(b.made()).toEqual([]);
+    clock.advance(21_600_000); // three quarters
+    await renewLease();
+    await b.p.tick();
+    expect(b.made().sort()).toEqual(['full', 'full-delta', 'shard-0', 'shard-1', 'shard-2', 'shard-3']);
+    expect(b.p.isPublisher('ca')).toBe(false);
   });
 });
 

@@ -67,6 +67,20 @@ export interface CrlPublisherOptions {
   pageSize?: number;
   /** CRLs kept per scope in the database (default 3). */
   keep?: number;
+  /**
+   * Publish through a lease shared by every process on the database
+   * (`trellis serve`, and each of its workers): per CA, only the holder runs
+   * the schedule; the others serve what it stores, and step in only for what
+   * it leaves undone (a scope with no CRL, a CRL past three quarters of its
+   * life, a change of their own not published within `delaySeconds`).
+   * Without it this publisher publishes everything itself (the CLI, tests).
+   */
+  lease?: {
+    /** This process's holder id, an integer in [1, 2^21), random per process. */
+    holder: number;
+    /** The lease lasts this long unless renewed (every pass and before each CRL). */
+    seconds: number;
+  };
 }
 
 /** Status changes older than the base CRL by this much still go into its delta (commit lag, clock skew between nodes). */
@@ -79,9 +93,10 @@ const maxBackoffMs = 5 * 60_000;
 const defaultPageSize = 2_000;
 const pruneEveryMs = 10 * 60_000;
 
+/** Scopes to regenerate, each with the time (ms) of its oldest change not yet published. */
 interface Dirty {
-  shards: Set<number>;
-  delta: boolean;
+  shards: Map<number, number>;
+  delta: number | null;
 }
 
 export class CrlPublisher {
@@ -93,6 +108,8 @@ export class CrlPublisher {
   /** Changes this node was told about directly: `${issuer}/${serial}` → when. Polling skips them. */
   private readonly told = new Map<string, number>();
   private polledAt: Date;
+  /** CAs whose lease this process held at its last attempt. */
+  private readonly leased = new Set<string>();
   private prunedAt = 0;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> = Promise.resolve();
@@ -132,11 +149,15 @@ export class CrlPublisher {
   }
 
   /** Schedules shard `shard` of `issuerId` (and the full CRL's delta) for the next pass. */
-  markDirty(issuerId: string, shard: number): void {
+  markDirty(issuerId: string, shard: number, atMs = this.o.clock.now().getTime()): void {
+    this.markScopes(issuerId, [shard], atMs, atMs);
+  }
+
+  private markScopes(issuerId: string, shards: Iterable<number>, shardAtMs: number, deltaAtMs: number | null): void {
     let d = this.dirty.get(issuerId);
-    if (!d) this.dirty.set(issuerId, (d = { shards: new Set(), delta: false }));
-    d.shards.add(shard);
-    d.delta = true;
+    if (!d) this.dirty.set(issuerId, (d = { shards: new Map(), delta: null }));
+    for (const n of shards) d.shards.set(n, Math.min(d.shards.get(n) ?? shardAtMs, shardAtMs));
+    if (deltaAtMs !== null) d.delta = Math.min(d.delta ?? deltaAtMs, deltaAtMs);
   }
 
   /**
@@ -262,11 +283,26 @@ export class CrlPublisher {
     this.timer.unref();
   }
 
-  /** Stops the schedule and waits for a running pass. */
+  /** Stops the schedule, waits for a running pass, and gives up the leases held (another process takes over at its next pass). */
   async stop(): Promise<void> {
     clearInterval(this.timer);
     this.timer = undefined;
     await this.running;
+    const lease = this.o.lease;
+    if (!lease) return;
+    for (const caId of this.leased) {
+      try {
+        await this.o.crls.releaseLease(caId, lease.holder);
+      } catch (err) {
+        this.o.log?.({ level: 'warn', msg: 'CRL lease not released; it expires by itself', ca: caId, error: err instanceof Error ? err.message : String(err) });
+      }
+    }
+    this.leased.clear();
+  }
+
+  /** True when this process publishes the CA's CRLs: it holds the lease, or publishes without one. */
+  isPublisher(caId: string): boolean {
+    return !this.o.lease || this.leased.has(caId);
   }
 
   // ------------------------------------------------------------ internals
@@ -292,14 +328,16 @@ export class CrlPublisher {
     const limit = 10_000;
     const changes = await this.o.certificates.statusChangedSince(since, limit);
     this.polledAt = now;
+    // With a lease, changes made elsewhere are the holder's to publish; the
+    // others take them all up if they take the lease over (holdLease).
     if (changes.length >= limit) {
       // More than one page of changes: every shard may be touched.
-      for (const issuer of this.issuers.values()) for (let n = 0; n < issuer.shards; n++) this.markDirty(issuer.id, n);
+      for (const issuer of this.issuers.values()) if (this.isPublisher(issuer.id)) this.markScopes(issuer.id, Array.from({ length: issuer.shards }, (_, n) => n), now.getTime(), now.getTime());
       return;
     }
     for (const c of changes) {
       const issuer = this.issuers.get(c.issuerId);
-      if (!issuer) continue;
+      if (!issuer || !this.isPublisher(c.issuerId)) continue;
       const toldAt = this.told.get(`${c.issuerId}/${c.serialHex}`);
       if (toldAt !== undefined && toldAt >= c.at.getTime()) continue;
       this.markDirty(c.issuerId, crlShardOf(c.serialHex, issuer.shards));
@@ -348,42 +386,106 @@ export class CrlPublisher {
     }
   }
 
+  /**
+   * Takes or renews the CA's lease (always true without leases). A failure
+   * to reach the database counts as not holding it: other work of the pass
+   * still runs, and the CRLs this node serves are kept.
+   */
+  private async holdLease(caId: string, t: number): Promise<boolean> {
+    const lease = this.o.lease;
+    if (!lease) return true;
+    let held = false;
+    try {
+      held = await this.o.crls.acquireLease(caId, lease.holder, new Date(t), new Date(t + lease.seconds * 1000));
+    } catch (err) {
+      this.o.log?.({ level: 'warn', msg: 'CRL lease not reachable; publishing only what is overdue', ca: caId, error: err instanceof Error ? err.message : String(err) });
+    }
+    if (held && !this.leased.has(caId)) {
+      this.o.log?.({ level: 'info', msg: 'CRL publisher lease taken', ca: caId, holder: lease.holder });
+      // Whatever the previous holder saw but did not publish (it may have
+      // died mid-pass; this process, not holding the lease, did not note other
+      // processes' changes): every shard and the delta once, from their
+      // previous CRLs.
+      const issuer = this.issuers.get(caId);
+      if (issuer) this.markScopes(caId, Array.from({ length: issuer.shards }, (_, n) => n), t, t);
+    }
+    if (held) this.leased.add(caId);
+    else this.leased.delete(caId);
+    return held;
+  }
+
+  /** True when a scope's newest CRL is past three quarters of its life: the process that should have renewed it at half-life did not. */
+  private overdue(caId: string, scope: string, now: number): boolean {
+    const c = this.current.get(`${caId}/${scope}`);
+    return !c || now >= c.thisUpdate.getTime() + ((c.nextUpdate.getTime() - c.thisUpdate.getTime()) * 3) / 4;
+  }
+
+  /**
+   * Whether a change noted at `markMs` (after its commit) still needs a CRL
+   * of `scope`: not when the CRL held was made after it (its number was drawn
+   * after its thisUpdate), by this process or another. thisUpdate has whole
+   * seconds, so a CRL of the same second proves nothing; `sameSecond` counts
+   * it anyway. That is for a process without the lease, whose only job is to
+   * step in when the holder does not publish: counting it avoids making the
+   * holder's CRL a second time, and should that CRL have been drawn just
+   * before the change, the holder still publishes the change (it polls it),
+   * or whoever takes the lease over does.
+   */
+  private stillDirty(caId: string, scope: string, markMs: number | undefined | null, sameSecond = false): boolean {
+    if (markMs === undefined || markMs === null) return false;
+    const c = this.current.get(`${caId}/${scope}`);
+    return !c || c.thisUpdate.getTime() < (sameSecond ? Math.floor(markMs / 1000) * 1000 : markMs);
+  }
+
   private async pass(): Promise<void> {
     const now = this.o.clock.now();
     const t = now.getTime();
+    const delayMs = this.o.delaySeconds * 1000;
     await this.pollChanges(now);
     for (const issuer of this.issuers.values()) {
       await this.loadNewer(issuer.id);
       if (!issuer.signer) continue;
+      const leader = await this.holdLease(issuer.id, t);
       const dirty = this.dirty.get(issuer.id);
       this.dirty.delete(issuer.id);
-      const retry = (shard?: number) => {
-        if (shard !== undefined) this.markDirty(issuer.id, shard);
-        else {
-          const d = this.dirty.get(issuer.id) ?? { shards: new Set<number>(), delta: false };
-          d.delta = true;
-          this.dirty.set(issuer.id, d);
-        }
+      // What is left for a later pass (a failure, or work the lease holder is expected to do).
+      const keep = (shard: number | 'delta', atMs: number) => (shard === 'delta' ? this.markScopes(issuer.id, [], atMs, atMs) : this.markScopes(issuer.id, [shard], atMs, null));
+      // The lease holder does the schedule; another process only what the
+      // holder leaves undone: a scope without a CRL, a CRL past three quarters
+      // of its life, a change of its own still unpublished after delaySeconds.
+      const run = async (scope: string, opts: { incremental?: boolean } = {}) => {
+        // A long pass renews the lease before each CRL, so it does not lapse half way.
+        if (leader) await this.holdLease(issuer.id, this.o.clock.now().getTime());
+        return this.safeGenerate(issuer, scope, t, opts);
       };
+
       // Shards first: they are what certificates point at. A shard that is
       // only dirty starts from its previous CRL; one at half-life is read
       // whole from the store (which also drops entries that expired).
       for (let n = 0; n < issuer.shards; n++) {
         const scope = shardScope(n);
-        const wanted = dirty?.shards.has(n) === true;
+        const mark = dirty?.shards.get(n);
+        const wanted = this.stillDirty(issuer.id, scope, mark, !leader);
         const due = this.due(issuer.id, scope, t);
-        if ((wanted || due) && !(await this.safeGenerate(issuer, scope, t, { incremental: !due })) && wanted) retry(n);
+        const go = leader ? wanted || due : !this.current.has(`${issuer.id}/${scope}`) || this.overdue(issuer.id, scope, t) || (wanted && t - mark! >= delayMs);
+        if (go) {
+          if (!(await run(scope, { incremental: !due })) && wanted) keep(n, mark!);
+        } else if (wanted) keep(n, mark!);
       }
-      const fullNew = (this.due(issuer.id, 'full', t) || this.deltaTooBig(issuer.id)) && (await this.safeGenerate(issuer, 'full', t));
-      const deltaWanted = dirty?.delta === true;
-      if (issuer.deltas !== false && (fullNew || deltaWanted || this.due(issuer.id, 'full-delta', t)) && this.current.has(`${issuer.id}/full`)) {
-        if (!(await this.safeGenerate(issuer, 'full-delta', t)) && deltaWanted) retry();
-      }
+      const fullGo = leader ? this.due(issuer.id, 'full', t) || this.deltaTooBig(issuer.id) : this.overdue(issuer.id, 'full', t);
+      const fullNew = fullGo && (await run('full'));
+      const deltaWanted = this.stillDirty(issuer.id, 'full-delta', dirty?.delta, !leader);
+      if (issuer.deltas !== false && this.current.has(`${issuer.id}/full`)) {
+        const go = leader ? fullNew || deltaWanted || this.due(issuer.id, 'full-delta', t) : fullNew || this.overdue(issuer.id, 'full-delta', t) || (deltaWanted && t - dirty!.delta! >= delayMs);
+        if (go) {
+          if (!(await run('full-delta')) && deltaWanted) keep('delta', dirty!.delta!);
+        } else if (deltaWanted) keep('delta', dirty!.delta!);
+      } else if (deltaWanted) keep('delta', dirty!.delta!);
     }
     if (t - this.prunedAt >= pruneEveryMs) {
       this.prunedAt = t;
       for (const issuer of this.issuers.values()) {
-        if (!issuer.signer) continue;
+        if (!issuer.signer || !this.isPublisher(issuer.id)) continue;
         try {
           await this.o.crls.prune(issuer.id, this.o.keep ?? 3);
         } catch (err) {

@@ -25,4 +25,16 @@ export interface CrlRepository {
   latestAll(caId: string): Promise<Omit<CrlRecord, 'der'>[]>;
   /** Deletes all but the newest `keep` CRLs of each scope. */
   prune(caId: string, keep: number): Promise<number>;
+  /**
+   * Takes or renews the lease on publishing a CA's CRLs, shared by every
+   * process on the database, for `holder` (a positive integer below 2^21)
+   * until `until`: atomically, true when the lease was free, had expired at
+   * `now`, or was already `holder`'s. Times are the caller's clock.
+   */
+  acquireLease(caId: string, holder: number, now: Date, until: Date): Promise<boolean>;
+  /** Gives the lease up at once if `holder` holds it (a clean shutdown: another process takes over at its next pass). */
+  releaseLease(caId: string, holder: number): Promise<void>;
 }
+
+/** Holder ids of {@link CrlRepository.acquireLease} are below this. */
+export const leaseHolderLimit = 2 ** 21;

@@ -3,9 +3,16 @@
  * better-sqlite3 connection (one blob, no Prisma transport: a 49 MB full CRL
  * would cost ~440 MiB to insert through Prisma); metadata and the rest stay on Prisma.
  */
-import type { CrlRecord, CrlRepository } from '../crl/ports.js';
+import { leaseHolderLimit, type CrlRecord, type CrlRepository } from '../crl/ports.js';
+import { PkiError } from '../errors/pki-error.js';
 import { buf, conflictOr, type Db } from './client.js';
 import { hotPathOf, type SqliteHotPath } from './sqlite-hot-path.js';
+
+const holderSpan = BigInt(leaseHolderLimit);
+const leaseKey = (caId: string) => `lease:${caId}`;
+const checkHolder = (holder: number) => {
+  if (!Number.isInteger(holder) || holder < 1 || holder >= leaseHolderLimit) throw new PkiError('malformed', `CRL lease holder must be an integer in [1, 2^21), got ${holder}`);
+};
 
 /**
  * {@link CrlRepository}. `hot` is the SQLite hot path; when it is not passed,
@@ -45,6 +52,23 @@ export function crlRepository(db: Db, hot?: SqliteHotPath): CrlRepository {
         select: { caId: true, scope: true, crlNumber: true, baseCrlNumber: true, thisUpdate: true, nextUpdate: true, entries: true },
       });
       return rows satisfies Omit<CrlRecord, 'der'>[];
+    },
+    // The lease lives in the CrlSequence table (no schema change): one row per
+    // CA under the key `lease:<caId>`, which no CA id can take (ids are
+    // [a-z0-9-]), holding expiry (ms) × 2^21 + holder in its BIGINT. One
+    // statement takes, renews or refuses it, on SQLite ≥ 3.35 and PostgreSQL.
+    async acquireLease(caId, holder, now, until) {
+      checkHolder(holder);
+      const value = BigInt(until.getTime()) * holderSpan + BigInt(holder);
+      const rows = await db.$queryRaw<{ last: bigint | number }[]>`INSERT INTO "CrlSequence" ("caId", "last") VALUES (${leaseKey(caId)}, ${value})
+        ON CONFLICT ("caId") DO UPDATE SET "last" = ${value}
+        WHERE "CrlSequence"."last" / ${holderSpan} <= ${BigInt(now.getTime())} OR "CrlSequence"."last" % ${holderSpan} = ${BigInt(holder)}
+        RETURNING "last"`;
+      return rows.length === 1;
+    },
+    async releaseLease(caId, holder) {
+      checkHolder(holder);
+      await db.$executeRaw`UPDATE "CrlSequence" SET "last" = 0 WHERE "caId" = ${leaseKey(caId)} AND "last" % ${holderSpan} = ${BigInt(holder)}`;
     },
     async prune(caId, keep) {
       let deleted = 0;

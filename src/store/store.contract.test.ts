@@ -135,7 +135,7 @@ function intent(issuerId: string, over: Partial<CertificateIntent> = {}): Certif
 
 const issued = (i: CertificateIntent, at = later(1)) => ({ issuerId: i.issuerId, serialHex: i.serialHex, der: randomBytes(900), issuedAt: at });
 
-async function rejectsWith(p: Promise<unknown>, type: 'conflict' | 'notFound'): Promise<void> {
+async function rejectsWith(p: Promise<unknown>, type: 'conflict' | 'notFound' | 'malformed'): Promise<void> {
   const err = await p.then(
     () => undefined,
     (e: unknown) => e,
@@ -478,6 +478,29 @@ describe.each(flavours)('store contract: $name', (flavour) => {
       ]);
       expect(await store.crls.prune(caId, 1)).toBe(2);
       expect(await store.crls.latest(caId, 'shard-9')).toBeNull();
+    });
+
+    test('the CRL publishing lease: one holder at a time, renewed by its holder, taken over once expired, given up on release', async () => {
+      const caId = `lease-${flavour.name}`;
+      const at = (s: number) => later(100_000 + s);
+      expect(await store.crls.acquireLease(caId, 1, at(0), at(30))).toBe(true);
+      expect(await store.crls.acquireLease(caId, 2, at(1), at(31))).toBe(false);
+      expect(await store.crls.acquireLease(caId, 1, at(10), at(40))).toBe(true); // renewed
+      expect(await store.crls.acquireLease(caId, 2, at(39), at(69))).toBe(false);
+      expect(await store.crls.acquireLease(caId, 2, at(40), at(70))).toBe(true); // expired at 40
+      expect(await store.crls.acquireLease(caId, 1, at(41), at(71))).toBe(false);
+      await store.crls.releaseLease(caId, 1); // not the holder: nothing happens
+      expect(await store.crls.acquireLease(caId, 1, at(42), at(72))).toBe(false);
+      await store.crls.releaseLease(caId, 2);
+      expect(await store.crls.acquireLease(caId, 1, at(43), at(73))).toBe(true);
+      expect(await store.crls.acquireLease(`${caId}-other`, 2, at(43), at(73))).toBe(true); // per CA
+      // Many processes at once: exactly one wins.
+      const race = `${caId}-race`;
+      const won = await Promise.all(Array.from({ length: 10 }, (_, i) => store.crls.acquireLease(race, i + 1, at(0), at(30))));
+      expect(won.filter(Boolean)).toHaveLength(1);
+      // The CA's CRL numbers are a different row.
+      expect(await store.crls.nextCrlNumber(caId)).toBe(1n);
+      await rejectsWith(store.crls.acquireLease(caId, 2 ** 21, at(0), at(1)), 'malformed');
     });
 
     test('a large CRL round-trips byte for byte, with numbers past 2^53, and Prisma reads its metadata', async () => {

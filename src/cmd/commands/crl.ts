@@ -1,15 +1,20 @@
 /** Wiring of the CRL publisher: which CAs it signs for on this node. */
+import { randomInt } from 'node:crypto';
 import type { Issuer } from '../../ca/issuer.js';
 import { makeArl, rootCrlIssuer } from '../../crl/arl.js';
 import { signerOf } from '../../crl/build.js';
 import { CrlPublisher } from '../../crl/crl-publisher.js';
+import { leaseHolderLimit } from '../../crl/ports.js';
 import type { Instance } from '../instance.js';
 
 /**
  * A publisher for every CA of the instance; `signers` are the CAs whose keys
  * are unlocked here (the issuing CAs on a server; the root only in a ceremony).
+ * `lease` (servers): only the process holding the database lease of a CA
+ * runs its schedule, so `serve --workers N` and several nodes publish each
+ * CRL once; the lease lasts half of crlSeconds (at least 15 s) unless renewed.
  */
-export function crlPublisher(instance: Instance, signers: Issuer[], log?: (e: Record<string, unknown>) => void): CrlPublisher {
+export function crlPublisher(instance: Instance, signers: Issuer[], log?: (e: Record<string, unknown>) => void, opts: { lease?: boolean } = {}): CrlPublisher {
   const publisher = new CrlPublisher({
     crls: instance.store.crls,
     certificates: instance.store.certificates,
@@ -19,6 +24,7 @@ export function crlPublisher(instance: Instance, signers: Issuer[], log?: (e: Re
     validitySeconds: instance.config.revocation.crlValiditySeconds,
     delaySeconds: instance.config.revocation.crlSeconds,
     ...(log ? { log } : {}),
+    ...(opts.lease ? { lease: { holder: randomInt(1, leaseHolderLimit), seconds: Math.max(15, Math.ceil(instance.config.revocation.crlSeconds / 2)) } } : {}),
   });
   for (const ca of instance.cas) {
     const signer = signers.find((s) => s.id === ca.id) ?? null;

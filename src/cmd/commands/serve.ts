@@ -47,7 +47,8 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
     const keystore = keystoreFor(instance, opts.passphrase);
     const issuers = await IssuerRegistry.unlock(instance, keystore);
     if (issuers.all().length === 0) throw new PkiError('invalidConfig', 'no active issuing CA to serve');
-    const crls = crlPublisher(instance, issuers.all(), opts.log);
+    // One publisher per database (lease): every worker and node serves the CRLs it stores.
+    const crls = crlPublisher(instance, issuers.all(), opts.log, { lease: true });
     // First pass before we answer: every shard has a CRL to serve.
     await crls.tick();
     crls.start();

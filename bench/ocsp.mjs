@@ -21,18 +21,27 @@
  * private network namespace (`unshare -n`) with `ab` inside the same
  * namespace, and a fresh process serves each run.
  *
- * Extra rows (not in the RESULT): Trellis with keep-alive (`ab -k`), POST
- * with a nonce (signed live every time), and a first-touch pass over
- * BENCH_COLD distinct serials (store lookup + signature per request).
- * Every response kind is checked once with `openssl ocsp -respin`.
+ * Rows: GET and POST with a new connection per request (`ab`), and the
+ * same with `ab -k` against both servers: the same load generator with the
+ * same flags, where Trellis keeps the connection open and `openssl ocsp`
+ * closes it after every answer (it does not do keep-alive), so ab opens a
+ * new one. Trellis is measured with each `serve --workers` count of
+ * BENCH_WORKERS. Extra Trellis rows: POST with a nonce (signed live every
+ * time), and a first-touch pass over BENCH_COLD distinct serials (store
+ * lookup + signature per request). Every response kind is checked once with
+ * `openssl ocsp -respin`. A comparison line per pair of rows says whether it
+ * meets the goal (≥ 2× openssl's req/s, Trellis p99 < 5 ms).
  *
  * Environment: BENCH_CERTS (100000), BENCH_REQUESTS (per ab run, 20000),
  * BENCH_CONCURRENCY (8), BENCH_RUNS (3; the median is reported),
- * BENCH_WORKERS (trellis serve --workers, 1), BENCH_COLD (5000; 0 skips),
- * BENCH_KEEP=1 (keep the temp dir).
+ * BENCH_WORKERS (trellis serve --workers counts, comma-separated, "1,2,2/none";
+ * "/none" sets NODE_CLUSTER_SCHED_POLICY=none for that run),
+ * BENCH_COLD (5000; 0 skips), BENCH_KEEP=1 (keep the temp dir).
  *
- * Last line:
- *   RESULT ocsp_get <req/s> req/s baseline <openssl req/s> ratio <x>
+ * Last line: cached GET, a new connection per request for both servers
+ * (`ab` without -k, the only client `openssl ocsp` is usually benchmarked
+ * with), Trellis as one process:
+ *   RESULT ocsp_get_new_connection_1_process <req/s> req/s baseline <openssl req/s> ratio <x>
  * Exit code 1 when a response was wrong (non-200, failed ab requests other
  * than openssl's ±1-byte signature lengths, a response that does not verify).
  */
@@ -51,7 +60,15 @@ const cfg = {
   requests: envInt('BENCH_REQUESTS', 20_000, 100),
   concurrency: envInt('BENCH_CONCURRENCY', 8),
   runs: envInt('BENCH_RUNS', 3),
-  workers: envInt('BENCH_WORKERS', 1),
+  // "N" runs `serve --workers N` as shipped; "N/none" the same with
+  // NODE_CLUSTER_SCHED_POLICY=none (the workers accept connections
+  // themselves instead of the primary handing each one over).
+  workers: (process.env.BENCH_WORKERS ?? '1,2,2/none').split(',').map((w) => {
+    const m = /^(\d+)(\/none)?$/.exec(w.trim());
+    const n = Number(m?.[1]);
+    if (!m || n < 1 || n > 64 || (m[2] && n === 1)) throw new Error(`BENCH_WORKERS: expected worker counts like 1,2,2/none, got ${process.env.BENCH_WORKERS}`);
+    return { n, schedNone: !!m[2] };
+  }),
   cold: envInt('BENCH_COLD', 5_000, 0),
   keep: process.env.BENCH_KEEP === '1',
 };
@@ -187,7 +204,8 @@ function request(url, { method = 'GET', body, headers = {} } = {}) {
 
 // ---- Trellis -------------------------------------------------------------------
 
-async function benchTrellis(tools, list, good, revoked) {
+/** `trellis init`, the certificates, and the request files: once for every worker count. */
+async function setupTrellis(tools, list, good, revoked) {
   const bin = path.join(root, 'bin', 'trellis.js');
   if (!fs.existsSync(path.join(root, 'dist', 'cmd', 'main.js'))) throw new Error('dist/ is missing: run `npm run build` first');
   const dir = path.join(tmp, 'trellis');
@@ -217,12 +235,21 @@ async function benchTrellis(tools, list, good, revoked) {
   const goodReq = await reqFor(good, 'good-req');
   const revokedReq = await reqFor(revoked, 'revoked-req');
   const nonceReq = await reqFor(good, 'nonce-req', true);
-  const getPath = (f) => `/ocsp/${encodeURIComponent(fs.readFileSync(f).toString('base64'))}`;
+  return { bin, dir, data, env, port, base, issuing, rootCa, goodReq, revokedReq, nonceReq, good, revoked };
+}
 
-  const serverLog = path.join(dir, 'serve.log');
-  const server = startChild(process.execPath, [bin, 'serve', '--data', data, '--port', String(port), ...(cfg.workers > 1 ? ['--workers', String(cfg.workers)] : [])], { env, cwd: dir, logFile: serverLog });
+/** One `trellis serve --workers N` over the set-up instance: checks, ab phases, RSS; the first-touch pass when asked. */
+async function benchTrellis(tools, list, t, { n: workers, schedNone }, { cold: withCold }) {
+  const { bin, dir, data, port, base, issuing, rootCa, goodReq, revokedReq, nonceReq, good, revoked } = t;
+  const env = { ...t.env, ...(schedNone ? { NODE_CLUSTER_SCHED_POLICY: 'none' } : {}) };
+  if (!schedNone) delete env.NODE_CLUSTER_SCHED_POLICY;
+  const getPath = (f) => `/ocsp/${encodeURIComponent(fs.readFileSync(f).toString('base64'))}`;
+  const serverLog = path.join(dir, `serve-${workers}${schedNone ? '-none' : ''}.log`);
+  const server = startChild(process.execPath, [bin, 'serve', '--data', data, '--port', String(port), ...(workers > 1 ? ['--workers', String(workers)] : [])], { env, cwd: dir, logFile: serverLog });
   await waitReady(async () => (await fetch(`${base}/healthz`)).status === 200, { child: server, what: `trellis serve (log: ${serverLog})` });
-  log(`trellis: serving on ${base} (pid ${server.pid}, ${cfg.workers} worker(s))`);
+  // A cluster answers /healthz as soon as one worker listens: wait for all of them.
+  await waitReady(async () => (fs.readFileSync(serverLog, 'utf8').match(/"msg":"serving"/g) ?? []).length >= workers, { child: server, what: `${workers} trellis workers (log: ${serverLog})` });
+  log(`trellis: serving on ${base} (pid ${server.pid}, ${workers} worker(s)${schedNone ? ', NODE_CLUSTER_SCHED_POLICY=none' : ''})`);
   const rssIdle = sampleProcess(server.pid).stop().lastKiB;
 
   // Every response kind, checked by openssl once.
@@ -238,7 +265,8 @@ async function benchTrellis(tools, list, good, revoked) {
   const phases = [
     { name: 'GET', url: `${base}${getPath(goodReq)}` },
     { name: 'POST', url: `${base}/ocsp`, body: goodReq },
-    { name: 'GET keep-alive', url: `${base}${getPath(goodReq)}`, keepAlive: true, extra: true },
+    { name: 'GET ab -k', url: `${base}${getPath(goodReq)}`, keepAlive: true },
+    { name: 'POST ab -k', url: `${base}/ocsp`, body: goodReq, keepAlive: true },
     { name: 'POST nonce (signed live)', url: `${base}/ocsp`, body: nonceReq, extra: true, lengthVaries: true },
   ];
   log('trellis: warm-up');
@@ -259,7 +287,7 @@ async function benchTrellis(tools, list, good, revoked) {
   const mem = rss.stop();
 
   let cold = null;
-  if (cfg.cold > 0) cold = await coldPass(tools, base, issuing, list, server);
+  if (withCold && cfg.cold > 0) cold = await coldPass(tools, base, issuing, list, server);
   const stats = { rssIdleKiB: rssIdle, peakKiB: mem.peakKiB, serverCores: mem.serverCores };
   const code = await server.stop(10_000);
   if (code !== 0) warn(`trellis serve exited with ${code} (log: ${serverLog})`);
@@ -402,14 +430,19 @@ grep VmHWM /proc/$P/status | awk '{print "HWM_KIB", $2}'
 
   const results = {};
   let peakKiB = 0;
+  // ab -k: ab asks for keep-alive; openssl ocsp answers HTTP/1.0 and closes
+  // the connection after every response, so each request still pays for one.
   for (const p of [
     { name: 'GET', path: getPath },
     { name: 'POST', path: '/', body: 'good-req.der' },
+    { name: 'GET ab -k', path: getPath, keepAlive: true },
+    { name: 'POST ab -k', path: '/', body: 'good-req.der', keepAlive: true },
   ]) {
     const runs = [];
     for (let i = 0; i < cfg.runs; i++) {
-      const csv = f(`ab-${p.name}-${i}.csv`);
-      const r = await inNamespace(`${p.name}-${i}`, (url) => `${tools.ab} ${abArgs({ url: `${url}${p.path}`, body: p.body ? f(p.body) : undefined, csv }).map((a) => `'${a}'`).join(' ')} 2>&1 || true`);
+      const tag = `${p.name.replace(/\W+/g, '-')}-${i}`;
+      const csv = f(`ab-${tag}.csv`);
+      const r = await inNamespace(tag, (url) => `${tools.ab} ${abArgs({ url: `${url}${p.path}`, body: p.body ? f(p.body) : undefined, keepAlive: p.keepAlive, csv }).map((a) => `'${a}'`).join(' ')} 2>&1 || true`);
       const hwm = /HWM_KIB (\d+)/.exec(r.stdout);
       if (hwm) peakKiB = Math.max(peakKiB, Number(hwm[1]));
       const a = parseAb(r.stdout, csv, { lengthVaries: true });
@@ -443,35 +476,49 @@ async function main() {
   const good = list.find((c, i) => !c.revoked && i > list.length / 2).serialHex;
   const revoked = list.find((c, i) => c.revoked && i > list.length / 2).serialHex;
 
-  const trellis = await benchTrellis(tools, list, good, revoked);
+  const setup = await setupTrellis(tools, list, good, revoked);
+  const trellis = [];
+  for (const [i, w] of cfg.workers.entries()) trellis.push({ workers: w.n, schedNone: w.schedNone, ...(await benchTrellis(tools, list, setup, w, { cold: i === 0 })) });
   const openssl = await benchOpenssl(tools, list, good, revoked);
 
   console.log('');
   console.log(
-    `OCSP on loopback: ${fmtInt(cfg.certs)} certificates (${revokedShare * 100}% revoked), ab -n ${cfg.requests} -c ${cfg.concurrency} (HTTP/1.0, a connection per request unless keep-alive), median of ${cfg.runs} runs, ${os.cpus().length} CPUs, machine ${(100 * busyBefore).toFixed(0)}% busy before; trellis serve with ${cfg.workers} worker(s)`,
+    `OCSP on loopback: ${fmtInt(cfg.certs)} certificates (${revokedShare * 100}% revoked), ab -n ${cfg.requests} -c ${cfg.concurrency} (HTTP/1.0; a connection per request, or ab -k), median of ${cfg.runs} runs, ${os.cpus().length} CPUs shared by server and ab, machine ${(100 * busyBefore).toFixed(0)}% busy before`,
   );
   if (busyBefore > 0.2) warn(`CPU was ${(100 * busyBefore).toFixed(0)}% busy before the run: other work on this machine skews the figures`);
   const mib = (kib) => `${(kib / 1024).toFixed(0)}`;
+  const label = (t) => (t.workers === 1 ? 'trellis' : `trellis --workers ${t.workers}${t.schedNone ? ' SCHED_NONE' : ''}`);
   const rows = [
     ['server', 'request', 'req/s', 'min–max', 'p50 ms', 'p99 ms', 'peak RSS MiB'],
-    ...Object.entries(trellis.results).map(([mode, r]) => row('trellis', mode, r.runs, mib(trellis.stats.peakKiB))),
+    ...trellis.flatMap((t) => Object.entries(t.results).map(([mode, r]) => row(label(t), mode, r.runs, mib(t.stats.peakKiB)))),
     ...Object.entries(openssl.results).map(([mode, r]) => row('openssl ocsp', mode, r.runs, mib(openssl.peakKiB))),
   ];
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   for (const r of rows) console.log('  ' + r.map((cell, i) => (i < 2 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  '));
-  console.log(`trellis RSS: ${mib(trellis.stats.rssIdleKiB)} MiB after start with ${fmtInt(cfg.certs)} certificates in the store, peak ${mib(trellis.stats.peakKiB)} MiB under load (server used ${trellis.stats.serverCores.toFixed(2)} cores)`);
-  if (trellis.cold) {
-    console.log(
-      `trellis first touch of ${fmtInt(trellis.cold.n)} distinct serials (store lookup + signature each, 8 keep-alive connections): ${fmtInt(trellis.cold.first)} req/s; the same serials again (cached): ${fmtInt(trellis.cold.second)} req/s; peak RSS ${mib(trellis.cold.peakKiB)} MiB`,
-    );
+  console.log('  (ab -k against openssl ocsp: it answers HTTP/1.0 and closes every connection, so ab opens a new one per request; against trellis the connections stay open)');
+  for (const t of trellis) {
+    console.log(`${label(t)} RSS: ${mib(t.stats.rssIdleKiB)} MiB after start with ${fmtInt(cfg.certs)} certificates in the store, peak ${mib(t.stats.peakKiB)} MiB under load (all processes; server used ${t.stats.serverCores.toFixed(2)} cores)`);
   }
-  const tGet = median(trellis.results.GET.runs.map((r) => r.rps));
-  const oGet = median(openssl.results.GET.runs.map((r) => r.rps));
-  const tP99 = Math.max(median(trellis.results.GET.runs.map((r) => r.p99)), median(trellis.results.POST.runs.map((r) => r.p99)));
-  const ratio = oGet > 0 ? tGet / oGet : NaN;
-  console.log(`goals: ≥ 2× openssl ocsp (GET ${ratio.toFixed(2)}×, POST ${(median(trellis.results.POST.runs.map((r) => r.rps)) / median(openssl.results.POST.runs.map((r) => r.rps))).toFixed(2)}×), cached p99 < 5 ms (${fmtMs(tP99)} ms)`);
+  const cold = trellis[0].cold;
+  if (cold) {
+    console.log(`trellis first touch of ${fmtInt(cold.n)} distinct serials (store lookup + signature each, 8 keep-alive connections): ${fmtInt(cold.first)} req/s; the same serials again (cached): ${fmtInt(cold.second)} req/s; peak RSS ${mib(cold.peakKiB)} MiB`);
+  }
+  // The goal, row by row: ≥ 2× openssl ocsp's req/s with the same ab flags, Trellis p99 < 5 ms.
+  const rps = (r) => median(r.runs.map((x) => x.rps));
+  const p99 = (r) => median(r.runs.map((x) => x.p99));
+  for (const t of trellis) {
+    for (const mode of ['GET', 'POST', 'GET ab -k', 'POST ab -k']) {
+      const ratio = rps(t.results[mode]) / rps(openssl.results[mode]);
+      const met = ratio >= 2 && p99(t.results[mode]) < 5;
+      console.log(`goal ${met ? 'MET    ' : 'NOT MET'}: ${label(t)} ${mode} ${fmtInt(rps(t.results[mode]))} req/s = ${ratio.toFixed(2)}× openssl ocsp ${mode} (${fmtInt(rps(openssl.results[mode]))}), p99 ${fmtMs(p99(t.results[mode]))} ms`);
+    }
+  }
   if (failures.length) console.log(`${failures.length} failure(s), see FAIL lines above`);
-  console.log(`RESULT ocsp_get ${tGet.toFixed(1)} req/s baseline ${oGet.toFixed(1)} ratio ${ratio.toFixed(2)}`);
+  const first = trellis[0];
+  const tGet = rps(first.results.GET);
+  const oGet = rps(openssl.results.GET);
+  const name = first.workers === 1 ? 'ocsp_get_new_connection_1_process' : `ocsp_get_new_connection_${first.workers}_workers${first.schedNone ? '_sched_none' : ''}`;
+  console.log(`RESULT ${name} ${tGet.toFixed(1)} req/s baseline ${oGet.toFixed(1)} ratio ${(tGet / oGet).toFixed(2)}`);
   return failures.length ? 1 : 0;
 }
 

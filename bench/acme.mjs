@@ -67,6 +67,8 @@ async function trellisServerMain() {
   const workers = Number(process.env.BENCH_WORKERS ?? '1');
   const log = (event) => process.stdout.write(`${JSON.stringify({ t: new Date().toISOString(), pid: process.pid, ...event })}\n`);
   if (workers > 1 && cluster.isPrimary) {
+    // As `trellis serve --workers`: the workers accept connections themselves.
+    cluster.schedulingPolicy = cluster.SCHED_NONE;
     for (let i = 0; i < workers; i++) cluster.fork();
     let stopping = false;
     cluster.on('exit', (w, code, signal) => {

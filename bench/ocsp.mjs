@@ -34,8 +34,9 @@
  *
  * Environment: BENCH_CERTS (100000), BENCH_REQUESTS (per ab run, 20000),
  * BENCH_CONCURRENCY (8), BENCH_RUNS (3; the median is reported),
- * BENCH_WORKERS (trellis serve --workers counts, comma-separated, "1,2,2/none";
- * "/none" sets NODE_CLUSTER_SCHED_POLICY=none for that run),
+ * BENCH_WORKERS (trellis serve --workers counts, comma-separated, "1,2,2/rr";
+ * "/rr" sets NODE_CLUSTER_SCHED_POLICY=rr for that run: the primary accepts
+ * and hands connections over, Node's default that serve no longer uses),
  * BENCH_COLD (5000; 0 skips), BENCH_KEEP=1 (keep the temp dir).
  *
  * Last line: cached GET, a new connection per request for both servers
@@ -60,14 +61,14 @@ const cfg = {
   requests: envInt('BENCH_REQUESTS', 20_000, 100),
   concurrency: envInt('BENCH_CONCURRENCY', 8),
   runs: envInt('BENCH_RUNS', 3),
-  // "N" runs `serve --workers N` as shipped; "N/none" the same with
-  // NODE_CLUSTER_SCHED_POLICY=none (the workers accept connections
-  // themselves instead of the primary handing each one over).
-  workers: (process.env.BENCH_WORKERS ?? '1,2,2/none').split(',').map((w) => {
-    const m = /^(\d+)(\/none)?$/.exec(w.trim());
+  // "N" runs `serve --workers N` as shipped (workers accept connections
+  // themselves, SCHED_NONE); "N/rr" the same with NODE_CLUSTER_SCHED_POLICY=rr
+  // (the primary accepts every connection and hands it to a worker).
+  workers: (process.env.BENCH_WORKERS ?? '1,2,2/rr').split(',').map((w) => {
+    const m = /^(\d+)(\/rr)?$/.exec(w.trim());
     const n = Number(m?.[1]);
-    if (!m || n < 1 || n > 64 || (m[2] && n === 1)) throw new Error(`BENCH_WORKERS: expected worker counts like 1,2,2/none, got ${process.env.BENCH_WORKERS}`);
-    return { n, schedNone: !!m[2] };
+    if (!m || n < 1 || n > 64 || (m[2] && n === 1)) throw new Error(`BENCH_WORKERS: expected worker counts like 1,2,2/rr, got ${process.env.BENCH_WORKERS}`);
+    return { n, roundRobin: !!m[2] };
   }),
   cold: envInt('BENCH_COLD', 5_000, 0),
   keep: process.env.BENCH_KEEP === '1',
@@ -239,17 +240,17 @@ async function setupTrellis(tools, list, good, revoked) {
 }
 
 /** One `trellis serve --workers N` over the set-up instance: checks, ab phases, RSS; the first-touch pass when asked. */
-async function benchTrellis(tools, list, t, { n: workers, schedNone }, { cold: withCold }) {
+async function benchTrellis(tools, list, t, { n: workers, roundRobin }, { cold: withCold }) {
   const { bin, dir, data, port, base, issuing, rootCa, goodReq, revokedReq, nonceReq, good, revoked } = t;
-  const env = { ...t.env, ...(schedNone ? { NODE_CLUSTER_SCHED_POLICY: 'none' } : {}) };
-  if (!schedNone) delete env.NODE_CLUSTER_SCHED_POLICY;
+  const env = { ...t.env, ...(roundRobin ? { NODE_CLUSTER_SCHED_POLICY: 'rr' } : {}) };
+  if (!roundRobin) delete env.NODE_CLUSTER_SCHED_POLICY;
   const getPath = (f) => `/ocsp/${encodeURIComponent(fs.readFileSync(f).toString('base64'))}`;
-  const serverLog = path.join(dir, `serve-${workers}${schedNone ? '-none' : ''}.log`);
+  const serverLog = path.join(dir, `serve-${workers}${roundRobin ? '-rr' : ''}.log`);
   const server = startChild(process.execPath, [bin, 'serve', '--data', data, '--port', String(port), ...(workers > 1 ? ['--workers', String(workers)] : [])], { env, cwd: dir, logFile: serverLog });
   await waitReady(async () => (await fetch(`${base}/healthz`)).status === 200, { child: server, what: `trellis serve (log: ${serverLog})` });
   // A cluster answers /healthz as soon as one worker listens: wait for all of them.
   await waitReady(async () => (fs.readFileSync(serverLog, 'utf8').match(/"msg":"serving"/g) ?? []).length >= workers, { child: server, what: `${workers} trellis workers (log: ${serverLog})` });
-  log(`trellis: serving on ${base} (pid ${server.pid}, ${workers} worker(s)${schedNone ? ', NODE_CLUSTER_SCHED_POLICY=none' : ''})`);
+  log(`trellis: serving on ${base} (pid ${server.pid}, ${workers} worker(s)${roundRobin ? ', NODE_CLUSTER_SCHED_POLICY=rr' : ''})`);
   const rssIdle = sampleProcess(server.pid).stop().lastKiB;
 
   // Every response kind, checked by openssl once.
@@ -478,7 +479,7 @@ async function main() {
 
   const setup = await setupTrellis(tools, list, good, revoked);
   const trellis = [];
-  for (const [i, w] of cfg.workers.entries()) trellis.push({ workers: w.n, schedNone: w.schedNone, ...(await benchTrellis(tools, list, setup, w, { cold: i === 0 })) });
+  for (const [i, w] of cfg.workers.entries()) trellis.push({ workers: w.n, roundRobin: w.roundRobin, ...(await benchTrellis(tools, list, setup, w, { cold: i === 0 })) });
   const openssl = await benchOpenssl(tools, list, good, revoked);
 
   console.log('');
@@ -487,7 +488,7 @@ async function main() {
   );
   if (busyBefore > 0.2) warn(`CPU was ${(100 * busyBefore).toFixed(0)}% busy before the run: other work on this machine skews the figures`);
   const mib = (kib) => `${(kib / 1024).toFixed(0)}`;
-  const label = (t) => (t.workers === 1 ? 'trellis' : `trellis --workers ${t.workers}${t.schedNone ? ' SCHED_NONE' : ''}`);
+  const label = (t) => (t.workers === 1 ? 'trellis' : `trellis --workers ${t.workers}${t.roundRobin ? ' round-robin' : ''}`);
   const rows = [
     ['server', 'request', 'req/s', 'min–max', 'p50 ms', 'p99 ms', 'peak RSS MiB'],
     ...trellis.flatMap((t) => Object.entries(t.results).map(([mode, r]) => row(label(t), mode, r.runs, mib(t.stats.peakKiB)))),
@@ -517,7 +518,7 @@ async function main() {
   const first = trellis[0];
   const tGet = rps(first.results.GET);
   const oGet = rps(openssl.results.GET);
-  const name = first.workers === 1 ? 'ocsp_get_new_connection_1_process' : `ocsp_get_new_connection_${first.workers}_workers${first.schedNone ? '_sched_none' : ''}`;
+  const name = first.workers === 1 ? 'ocsp_get_new_connection_1_process' : `ocsp_get_new_connection_${first.workers}_workers${first.roundRobin ? '_round_robin' : ''}`;
   console.log(`RESULT ${name} ${tGet.toFixed(1)} req/s baseline ${oGet.toFixed(1)} ratio ${(tGet / oGet).toFixed(2)}`);
   return failures.length ? 1 : 0;
 }

@@ -110,7 +110,12 @@ export interface CertificateRepository {
   revokedEntries(issuerId: string, shard: number | null, opts: { notAfterAfter: Date; pageSize?: number }): AsyncIterable<RevokedEntry[]>;
   /** Delta CRL content: revocations after `since`, and holds lifted after `since`. */
   changedSince(issuerId: string, shard: number | null, since: Date): Promise<{ revoked: RevokedEntry[]; released: string[] }>;
-  /** Serials whose status changed (revoked or hold lifted) after `since`, across issuers (OCSP cache invalidation on every node). */
+  /**
+   * Serials whose status changed (revoked or hold lifted) after `since`, across
+   * issuers (OCSP cache invalidation on every node), ordered by change time. A
+   * page never ends inside a run of equal times (it grows past `limit`
+   * instead), so its last `at` is a cursor for the next page that skips nothing.
+   */
   statusChangedSince(since: Date, limit: number): Promise<{ issuerId: string; serialHex: string; at: Date }[]>;
   /** OCSP status lookup by serial. */
   statusOf(issuerId: string, serialHex: string): Promise<CertificateStatusRow | null>;

@@ -69,6 +69,11 @@ function workersOf(text: string | undefined): number {
  * passphrase reaches them over the IPC channel, never through argv or env.
  */
 async function startCluster(passphrase: string, workers: number): Promise<number> {
+  // Workers accept connections themselves (the kernel spreads them) instead of
+  // the primary accepting each and passing it over IPC: new-connection OCSP
+  // load went from 8.5k to 18.7k GET/s on 2 cores (docs/ocsp.md).
+  // NODE_CLUSTER_SCHED_POLICY=rr still chooses Node's round-robin.
+  if (!process.env.NODE_CLUSTER_SCHED_POLICY) cluster.schedulingPolicy = cluster.SCHED_NONE;
   const log = jsonLogger(systemClock);
   let stopping = false;
   let announced = false;

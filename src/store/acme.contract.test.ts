@@ -9,9 +9,6 @@
  * database (another process or node, as far as the database can tell).
  */
 import { randomBytes } from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -21,32 +18,14 @@ import type { AcmeAccountRecord, AcmeAuthorizationRecord, AcmeChallenge, AcmeOrd
 import { toAuthorization } from './acme-rows.js';
 import type { Db } from './client.js';
 import { openStore, openStoreInternals, parseDatabaseUrl, type Store } from './open.js';
+import { contractFlavours, type Flavour, type FreshDatabase } from './testing/flavours.js';
 
-const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'trellis-acme-store-'));
-afterAll(() => fs.rmSync(tmpRoot, { recursive: true, force: true }));
-
-/** A fresh, empty database of one flavour; `drop` removes it. */
-interface Fresh {
-  url: string;
-  drop(): Promise<void>;
-}
-interface Flavour {
-  name: 'sqlite' | 'postgres';
-  fresh(): Promise<Fresh>;
-  /**
-   * Another connection inserts a used nonce in a transaction it keeps open
-   * (holding the SQLite write lock, or the PostgreSQL row) until `end`.
-   */
-  holdNonce(url: string, nonce: string): Promise<{ end(commit: boolean): Promise<void> }>;
-}
-
-const sqlite: Flavour = {
-  name: 'sqlite',
-  async fresh() {
-    const file = path.join(tmpRoot, `${randomBytes(6).toString('hex')}.db`);
-    return { url: `file:${file}`, drop: async () => {} };
-  },
-  async holdNonce(url, nonce) {
+/**
+ * Another connection inserts a used nonce in a transaction it keeps open
+ * (holding the SQLite write lock, or the PostgreSQL row) until `end`.
+ */
+const holdNonce: Record<Flavour['name'], (url: string, nonce: string) => Promise<{ end(commit: boolean): Promise<void> }>> = {
+  async sqlite(url, nonce) {
     const target = parseDatabaseUrl(url);
     if (target.kind !== 'sqlite') throw new Error(`not a SQLite URL: ${url}`);
     const db = new Database(target.file);
@@ -59,28 +38,7 @@ const sqlite: Flavour = {
       },
     };
   },
-};
-
-const pgServer = process.env.TRELLIS_TEST_DATABASE_URL;
-const postgres: Flavour = {
-  name: 'postgres',
-  async fresh() {
-    const name = `trellis_test_${randomBytes(6).toString('hex')}`;
-    const admin = async (sql: string) => {
-      const c = new pg.Client({ connectionString: pgServer });
-      await c.connect();
-      try {
-        await c.query(sql);
-      } finally {
-        await c.end();
-      }
-    };
-    await admin(`CREATE DATABASE ${name}`);
-    const url = new URL(pgServer!);
-    url.pathname = `/${name}`;
-    return { url: url.toString(), drop: () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
-  },
-  async holdNonce(url, nonce) {
+  async postgres(url, nonce) {
     const c = new pg.Client({ connectionString: url });
     await c.connect();
     await c.query('BEGIN');
@@ -94,15 +52,7 @@ const postgres: Flavour = {
   },
 };
 
-const flavours: Flavour[] = [sqlite];
-if (pgServer) flavours.push(postgres);
-else if (process.env.TRELLIS_REQUIRE_INTEROP === '1') {
-  test('PostgreSQL ACME store contract', () => {
-    throw new Error('TRELLIS_REQUIRE_INTEROP=1 but TRELLIS_TEST_DATABASE_URL is not set: the PostgreSQL ACME store contract cannot run');
-  });
-} else {
-  console.warn('\n*** SKIPPING the PostgreSQL ACME store contract: set TRELLIS_TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres to run it ***\n');
-}
+const flavours = contractFlavours('ACME store contract').map((f) => ({ ...f, holdNonce: holdNonce[f.name] }));
 
 // ---- fixtures -------------------------------------------------------------
 
@@ -193,7 +143,7 @@ const wins = (results: boolean[]) => results.filter(Boolean).length;
 // ---- the contract ---------------------------------------------------------
 
 describe.each(flavours)('ACME store contract: $name', (flavour) => {
-  let fresh: Fresh;
+  let fresh: FreshDatabase;
   let store: Store;
   /** A second store on the same database: its own connections, as another process would have. */
   let second: Store;

@@ -18,29 +18,14 @@ import { isPkiError } from '../errors/pki-error.js';
 import type { Db } from './client.js';
 import { migrationNames, migrationsDirOf } from './migrate.js';
 import { openStore, openStoreInternals, parseDatabaseUrl, type Store } from './open.js';
+import { contractFlavours, type Flavour, type FreshDatabase } from './testing/flavours.js';
 
-const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'trellis-store-'));
+const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'trellis-store-migrations-'));
 afterAll(() => fs.rmSync(tmpRoot, { recursive: true, force: true }));
 
-/** A fresh, empty database of one flavour; `drop` removes it. */
-interface Fresh {
-  url: string;
-  drop(): Promise<void>;
-}
-interface Flavour {
-  name: 'sqlite' | 'postgres';
-  fresh(): Promise<Fresh>;
-  /** Runs SQL on the database outside the store (to build "old" databases). */
-  exec(url: string, sql: string, params?: unknown[]): Promise<void>;
-}
-
-const sqlite: Flavour = {
-  name: 'sqlite',
-  async fresh() {
-    const file = path.join(tmpRoot, `${randomBytes(6).toString('hex')}.db`);
-    return { url: `file:${file}`, drop: async () => {} };
-  },
-  async exec(url, sql, params = []) {
+/** Runs SQL on a database outside the store (to build "old" databases). */
+const exec: Record<Flavour['name'], (url: string, sql: string, params?: unknown[]) => Promise<void>> = {
+  async sqlite(url, sql, params = []) {
     const target = parseDatabaseUrl(url);
     if (target.kind !== 'sqlite') throw new Error(`not a SQLite URL: ${url}`);
     const db = new Database(target.file);
@@ -50,28 +35,7 @@ const sqlite: Flavour = {
       db.close();
     }
   },
-};
-
-const pgServer = process.env.TRELLIS_TEST_DATABASE_URL;
-const postgres: Flavour = {
-  name: 'postgres',
-  async fresh() {
-    const name = `trellis_test_${randomBytes(6).toString('hex')}`;
-    const admin = async (sql: string) => {
-      const c = new pg.Client({ connectionString: pgServer });
-      await c.connect();
-      try {
-        await c.query(sql);
-      } finally {
-        await c.end();
-      }
-    };
-    await admin(`CREATE DATABASE ${name}`);
-    const url = new URL(pgServer!);
-    url.pathname = `/${name}`;
-    return { url: url.toString(), drop: () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
-  },
-  async exec(url, sql, params = []) {
+  async postgres(url, sql, params = []) {
     const c = new pg.Client({ connectionString: url });
     await c.connect();
     try {
@@ -82,15 +46,7 @@ const postgres: Flavour = {
   },
 };
 
-const flavours: Flavour[] = [sqlite];
-if (pgServer) flavours.push(postgres);
-else if (process.env.TRELLIS_REQUIRE_INTEROP === '1') {
-  test('PostgreSQL store contract', () => {
-    throw new Error('TRELLIS_REQUIRE_INTEROP=1 but TRELLIS_TEST_DATABASE_URL is not set: the PostgreSQL store contract cannot run');
-  });
-} else {
-  console.warn('\n*** SKIPPING the PostgreSQL store contract: set TRELLIS_TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres to run it ***\n');
-}
+const flavours = contractFlavours('store contract').map((f) => ({ ...f, exec: exec[f.name] }));
 
 // ---- fixtures -------------------------------------------------------------
 
@@ -163,7 +119,7 @@ function addMigration(dir: string, name: string, sql: string): void {
 // ---- the contract ---------------------------------------------------------
 
 describe.each(flavours)('store contract: $name', (flavour) => {
-  let fresh: Fresh;
+  let fresh: FreshDatabase;
   let store: Store;
   let db: Db;
   const issuer = caFixture(`ca-${flavour.name}`);

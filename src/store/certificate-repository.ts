@@ -1,35 +1,10 @@
 /** Certificate records: intents, issued certificates, revocation state. */
-import type { CertificateRecord, CertificateRepository, CertificateStatus, RequestedVia, RevokedEntry } from '../ca/ports.js';
+import type { CertificateRepository, CertificateStatus, RevokedEntry } from '../ca/ports.js';
 import { PkiError } from '../errors/pki-error.js';
-import { buf, bufOrNull, bytes, rethrowAs, type Db } from './client.js';
+import { bytes, rethrowAs, type Db } from './client.js';
+import { toRecord } from './certificate-rows.js';
 import { attachHotPath, type SqliteHotPath } from './sqlite-hot-path.js';
 import { crlReasons } from '../pki/crl-reason.js';
-
-type Row = Awaited<ReturnType<Db['certificate']['findUniqueOrThrow']>>;
-const toRecord = (r: Row): CertificateRecord => ({
-  id: r.id,
-  issuerId: r.issuerId,
-  serialHex: r.serialHex,
-  profile: r.profile,
-  subject: r.subject,
-  sans: r.sans,
-  notBefore: r.notBefore,
-  notAfter: r.notAfter,
-  status: r.status as CertificateStatus,
-  lintDer: buf(r.lintDer ?? new Uint8Array()),
-  der: bufOrNull(r.der),
-  crlShard: r.crlShard,
-  requestedVia: r.requestedVia as RequestedVia,
-  requestedBy: r.requestedBy,
-  keyId: r.keyId,
-  revokedAt: r.revokedAt,
-  revocationReason: r.revocationReason,
-  invalidityDate: r.invalidityDate,
-  revokedBy: r.revokedBy,
-  holdReleasedAt: r.holdReleasedAt,
-  createdAt: r.createdAt,
-  issuedAt: r.issuedAt,
-});
 
 const byIssuer = <T extends { issuerId: string }>(items: T[]) => {
   const m = new Map<string, T[]>();

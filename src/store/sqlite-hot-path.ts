@@ -13,9 +13,10 @@
 import type Database from 'better-sqlite3';
 import { genesisHash } from '../audit/audit-log.js';
 import type { AuditDraft, AuditRecord } from '../audit/ports.js';
-import type { CertificateIntent, CertificateRecord, CertificateStatus, CertificateStatusRow, RequestedVia, RevokedEntry } from '../ca/ports.js';
+import type { CertificateIntent, CertificateRecord, CertificateStatus, CertificateStatusRow, RevokedEntry } from '../ca/ports.js';
 import type { CrlRecord } from '../crl/ports.js';
 import { PkiError } from '../errors/pki-error.js';
+import { fromSqliteRow } from './certificate-rows.js';
 import type { SerialQueue } from './sqlite-serial.js';
 import { sqliteBusyTimeoutMs } from './migrate.js';
 
@@ -117,8 +118,8 @@ export function sqliteHotPath(db: Database.Database, queue: SerialQueue): Sqlite
 
     findBySerial: (issuerId, serialHex) =>
       queue.run(() => {
-        const r = stmts().certificate.get(issuerId, serialHex) as CertificateRow | undefined;
-        return r ? certificateFromRow(r) : null;
+        const r = stmts().certificate.get(issuerId, serialHex) as Parameters<typeof fromSqliteRow>[0] | undefined;
+        return r ? fromSqliteRow(r) : null;
       }),
 
     changedSince: (issuerId, shard, since) =>
@@ -223,59 +224,6 @@ function prepare(db: Database.Database) {
 
 const dateOrNull = (s: string | null): Date | null => (s === null ? null : new Date(s));
 
-/** A Certificate row as better-sqlite3 returns it (DateTime as Prisma's ISO text, Bytes as Buffer). */
-interface CertificateRow {
-  id: number;
-  issuerId: string;
-  serialHex: string;
-  profile: string;
-  subject: string;
-  sans: string;
-  notBefore: string;
-  notAfter: string;
-  status: string;
-  lintDer: Buffer | null;
-  der: Buffer | null;
-  crlShard: number;
-  requestedVia: string;
-  requestedBy: string | null;
-  keyId: string | null;
-  revokedAt: string | null;
-  revocationReason: number | null;
-  invalidityDate: string | null;
-  revokedBy: string | null;
-  holdReleasedAt: string | null;
-  createdAt: string;
-  issuedAt: string | null;
-}
-
-/** The same record Prisma's findUnique maps a row to (the contract suite compares both). */
-function certificateFromRow(r: CertificateRow): CertificateRecord {
-  return {
-    id: r.id,
-    issuerId: r.issuerId,
-    serialHex: r.serialHex,
-    profile: r.profile,
-    subject: r.subject,
-    sans: r.sans,
-    notBefore: new Date(r.notBefore),
-    notAfter: new Date(r.notAfter),
-    status: r.status as CertificateStatus,
-    lintDer: r.lintDer ?? Buffer.alloc(0),
-    der: r.der,
-    crlShard: r.crlShard,
-    requestedVia: r.requestedVia as RequestedVia,
-    requestedBy: r.requestedBy,
-    keyId: r.keyId,
-    revokedAt: dateOrNull(r.revokedAt),
-    revocationReason: r.revocationReason,
-    invalidityDate: dateOrNull(r.invalidityDate),
-    revokedBy: r.revokedBy,
-    holdReleasedAt: dateOrNull(r.holdReleasedAt),
-    createdAt: new Date(r.createdAt),
-    issuedAt: dateOrNull(r.issuedAt),
-  };
-}
 
 /** Constraint violations from better-sqlite3 as PkiErrors; anything else unchanged. */
 function mapSqliteError(err: unknown): unknown {

@@ -48,15 +48,28 @@ export interface PipelineDeps {
   bodyLimitBytes: number;
   /** Account KeyObjects, shared by every endpoint (see {@link accountKeyObjects}). */
   accountKeys: AccountKeyCache<KeyObject>;
+  /** See {@link originResolver}. */
+  originOf: (req: Request) => string;
 }
 
 /** The cache of imported account keys a router's endpoints share. */
 export const accountKeyObjects = (): AccountKeyCache<KeyObject> => new AccountKeyCache((a) => importJwk(JSON.parse(a.jwk)).key);
 
-/** The origin the client addressed: scheme of this connection and its Host header. */
-export function originOf(req: Request): string {
-  const tls = (req.socket as { encrypted?: boolean }).encrypted === true;
-  return `${tls ? 'https' : 'http'}://${req.headers.host ?? 'localhost'}`;
+/**
+ * The origin the client addressed, from which every ACME URL is built. A
+ * request whose Host is the public base URL's host gets the base URL's
+ * scheme, so a TLS-terminating proxy in front (Host kept, plain HTTP behind
+ * it) still yields the https URLs the client signed; any other Host gets the
+ * scheme of this connection.
+ */
+export function originResolver(publicBaseUrl?: string): (req: Request) => string {
+  const base = publicBaseUrl ? new URL(publicBaseUrl) : undefined;
+  return (req) => {
+    const host = req.headers.host ?? 'localhost';
+    if (base && host.toLowerCase() === base.host) return base.origin;
+    const tls = (req.socket as { encrypted?: boolean }).encrypted === true;
+    return `${tls ? 'https' : 'http'}://${host}`;
+  };
 }
 
 /** Adds a fresh Replay-Nonce (RFC 8555 §6.5: on every response to a POST, errors included) and the index link. */
@@ -70,7 +83,7 @@ export function nonceHeaders(nonces: NonceService, links: Links, profile: string
 export function verifiedPost(deps: PipelineDeps, rule: KeyRule): RequestHandler[] {
   const json = express.json({ type: () => true, limit: deps.bodyLimitBytes, strict: true });
   const verify: RequestHandler = async (req, _res, next) => {
-    const links = new Links(originOf(req));
+    const links = new Links(deps.originOf(req));
     const url = links.origin + req.originalUrl;
     const jws = parseJws(req.body);
     // url (RFC 8555 §6.4), nonce present (§6.5), and the key reference this endpoint takes (§6.2).
@@ -104,7 +117,7 @@ export function verifiedPost(deps: PipelineDeps, rule: KeyRule): RequestHandler[
 }
 
 /** The error middleware of the ACME router: RFC 8555 problems, a fresh nonce, Retry-After where due. */
-export function acmeErrors(nonces: NonceService, defaultProfile: string, log: (e: Record<string, unknown>) => void) {
+export function acmeErrors(nonces: NonceService, defaultProfile: string, originOf: (req: Request) => string, log: (e: Record<string, unknown>) => void) {
   return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const mapped = fromBodyParserError(err);
     const doc = problemFor(mapped, 'acme');

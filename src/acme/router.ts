@@ -15,7 +15,7 @@ import { decodeBase64url } from './jwk.js';
 import { verifyExternalAccountBinding } from './eab.js';
 import { parseKeyChange } from './jws.js';
 import { Links } from './links.js';
-import { accountKeyObjects, acmeErrors, nonceHeaders, originOf, verifiedPost, type AcmeRequest } from './pipeline.js';
+import { accountKeyObjects, acmeErrors, nonceHeaders, originResolver, verifiedPost, type AcmeRequest } from './pipeline.js';
 import { renderAccount, renderAuthorization, renderChallenge, renderOrder } from './render.js';
 import { accountUpdatePayload, authorizationPayload, finalizePayload, newAccountPayload, newOrderPayload, parsePayload, revokePayload } from './schemas.js';
 
@@ -37,6 +37,8 @@ export interface AcmeRouterDeps {
   /** Chains above a leaf of `issuerId`, preferred first (DER, leaf excluded). */
   chains(issuerId: string): Buffer[][];
   bodyLimitBytes: number;
+  /** The instance's base URL: requests for its host get its scheme (see originResolver). */
+  publicBaseUrl?: string;
   log: (event: Record<string, unknown>) => void;
 }
 
@@ -50,7 +52,8 @@ const param = (req: Request, name: string) => String(req.params[name]);
 export function acmeRouter(deps: AcmeRouterDeps): express.Router {
   const router = express.Router({ strict: true });
   const { accounts, orders, revocation, nonces, directories } = deps;
-  const pipeline = { accounts, nonces, bodyLimitBytes: deps.bodyLimitBytes, accountKeys: accountKeyObjects() };
+  const originOf = originResolver(deps.publicBaseUrl);
+  const pipeline = { accounts, nonces, bodyLimitBytes: deps.bodyLimitBytes, accountKeys: accountKeyObjects(), originOf };
   const post = (rule: 'jwk' | 'kid' | 'either') => verifiedPost(pipeline, rule);
   const profileOf = (req: Request) => {
     const p = req.params.profile === undefined ? directories.defaultProfile : String(req.params.profile);
@@ -215,6 +218,6 @@ export function acmeRouter(deps: AcmeRouterDeps): express.Router {
   router.use((_req, _res) => {
     throw new PkiError('notFound', 'no such ACME resource');
   });
-  router.use(acmeErrors(nonces, directories.defaultProfile, deps.log));
+  router.use(acmeErrors(nonces, directories.defaultProfile, originOf, deps.log));
   return router;
 }

@@ -27,8 +27,8 @@ export interface AcmeTestServer {
   close(): Promise<void>;
 }
 
-export async function startAcmeServer(opts: { acme?: Partial<AcmeConfig>; zone?: Record<string, DnsEntry> } = {}): Promise<AcmeTestServer> {
-  const pki = await testPki();
+export async function startAcmeServer(opts: { acme?: Partial<AcmeConfig>; zone?: Record<string, DnsEntry>; baseUrl?: string } = {}): Promise<AcmeTestServer> {
+  const pki = await testPki(opts.baseUrl ? { baseUrl: opts.baseUrl } : {});
   const configPath = path.join(pki.dataDir, 'trellis.json');
   const config = JSON.parse(fs.readFileSync(configPath, 'utf8'));
   config.acme = { ...config.acme, ...opts.acme };

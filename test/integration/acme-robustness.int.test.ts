@@ -3,6 +3,7 @@
  * validly signed junk payloads, answers a 4xx problem document with a fresh
  * nonce, and the server keeps serving.
  */
+import http from 'node:http';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { assertOk, type AcmeClient } from '../helpers/acme-client.js';
 import { startAcmeServer, type AcmeTestServer } from '../helpers/acme-server.js';
@@ -11,7 +12,8 @@ let t: AcmeTestServer;
 let c: AcmeClient;
 let endpoints: string[];
 beforeAll(async () => {
-  t = await startAcmeServer();
+  // The public base URL is https (a TLS-terminating proxy in front); the test talks plain HTTP to the node.
+  t = await startAcmeServer({ baseUrl: 'https://acme.example.test' });
   c = await t.client();
   const orderRes = await c.newOrder({ identifiers: ['127.0.0.1'] });
   const order = assertOk(orderRes, 'newOrder', [201]);
@@ -46,4 +48,17 @@ test('validly signed junk payloads on every endpoint: never a 500', async () => 
   }
   // Still serving.
   expect((await c.newOrder({ identifiers: ['127.0.0.1'] })).status).toBe(201);
+});
+
+test('behind a TLS-terminating proxy: requests for the base URL\'s host get its https URLs; other hosts their own scheme', async () => {
+  const get = (host: string) =>
+    new Promise<Record<string, string>>((resolve, reject) => {
+      http.get(`${t.server.url}/acme/directory`, { headers: { host } }, (res) => {
+        let body = '';
+        res.on('data', (d) => (body += d));
+        res.on('end', () => resolve(JSON.parse(body)));
+      }).on('error', reject);
+    });
+  expect((await get('acme.example.test')).newOrder).toBe('https://acme.example.test/acme/server/new-order');
+  expect((await get('127.0.0.1:1234')).newOrder).toBe('http://127.0.0.1:1234/acme/server/new-order');
 });

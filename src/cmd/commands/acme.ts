@@ -112,6 +112,7 @@ export async function buildAcme(instance: Instance, issuers: IssuerRegistry, rev
       return root ? [chain, [...chain, root.certDer]] : [chain];
     },
     bodyLimitBytes: instance.config.server.bodyLimitBytes,
+    publicBaseUrl: instance.config.baseUrl,
     log,
   });
   const prune = setInterval(() => {

@@ -117,7 +117,7 @@ export class AcmeOrders {
 
   private owned<T extends { accountId: string }>(account: AcmeAccountRecord, item: T | null, what: string): T {
     if (!item) throw new PkiError('notFound', `no such ${what}`);
-    // Objects of other accounts are not disclosed: same answer as for a missing one.
+    // RFC 8555 §7.5: an account acts only on its own objects (as Boulder, unauthorized for another's).
     if (item.accountId !== account.id) throw new PkiError('unauthorized', `this ${what} belongs to another account`);
     return item;
   }
@@ -148,14 +148,14 @@ export class AcmeOrders {
 
     const orderExpires = new Date(now.getTime() + this.deps.orderLifetimeSeconds * 1000);
     const fresh: AcmeAuthorizationRecord[] = [];
-    const authzIds: string[] = [];
+    const authzs: AcmeAuthorizationRecord[] = [];
     let expires = orderExpires;
     for (const identifier of identifiers) {
       // Reuse only what outlives the new order's first hour, so an order is never born about to expire.
       const reusable = await this.deps.orders.findReusableAuthorization(account.id, identifier, false, new Date(now.getTime() + 3600_000), true);
       const authz = reusable ?? this.newAuthorization(account, identifier, orderExpires, now);
       if (!reusable) fresh.push(authz);
-      authzIds.push(authz.id);
+      authzs.push(authz);
       if (authz.expires < expires) expires = authz.expires;
     }
     const order: AcmeOrderRecord = {
@@ -165,7 +165,7 @@ export class AcmeOrders {
       status: 'pending',
       expires,
       identifiers,
-      authorizationIds: authzIds,
+      authorizationIds: authzs.map((a) => a.id),
       notBefore: null,
       notAfter,
       error: null,
@@ -177,7 +177,7 @@ export class AcmeOrders {
     await this.deps.orders.createOrder(order, fresh);
     newOrdersPerAccount.hit(account.id);
     newOrdersPerAddress.hit(address);
-    return this.view(order);
+    return { order, status: orderStatus(order, authzs, now) };
   }
 
   private newAuthorization(account: AcmeAccountRecord, identifier: Identifier, expires: Date, now: Date): AcmeAuthorizationRecord {

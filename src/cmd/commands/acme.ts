@@ -91,6 +91,7 @@ export async function buildAcme(instance: Instance, issuers: IssuerRegistry, rev
     orderLifetimeSeconds: c.orderLifetimeSeconds,
     authorizationLifetimeSeconds: c.authorizationLifetimeSeconds,
     issuerByKeyId,
+    log,
     async eabAllows(account, directory) {
       if (!c.externalAccountRequired.includes(directory)) return true;
       const key = account.eabKeyId ? await instance.store.acmeEabKeys.find(account.eabKeyId) : null;

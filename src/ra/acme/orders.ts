@@ -76,6 +76,8 @@ export interface AcmeOrdersDeps {
   issuerByKeyId: (keyIdHex: string) => string | undefined;
   /** Is this directory closed to accounts without an external account binding for it? */
   eabAllows: (account: AcmeAccountRecord, directory: string) => Promise<boolean>;
+  /** Where a validation that outlived its request reports a failure to store its result. */
+  log: (event: Record<string, unknown>) => void;
 }
 
 const challengeTypes: readonly ChallengeType[] = ['http-01', 'tls-alpn-01'];
@@ -249,11 +251,20 @@ export class AcmeOrders {
     if (!run) {
       run = this.validate(account, view.authorization, challenge, address).finally(() => this.inFlight.delete(authzId));
       this.inFlight.set(authzId, run);
+      // The request may have answered already (Retry-After); a failure to store the result must still be seen.
+      run.catch((err: unknown) => this.deps.log({ level: 'error', msg: 'storing an ACME validation result failed', authorization: authzId, error: String(err) }));
     }
     const waitMs = this.deps.syncValidationMs ?? 2000;
     let timer: NodeJS.Timeout | undefined;
-    const finished = await Promise.race([run.then(() => true), new Promise<false>((r) => (timer = setTimeout(() => r(false), waitMs)))]);
+    // `settled` never rejects: a failure after the answer went out is logged above, one before it is thrown here.
+    const settled = run.then(
+      () => true as const,
+      (err: unknown) => ({ err }),
+    );
+    const outcome = await Promise.race([settled, new Promise<false>((r) => (timer = setTimeout(() => r(false), waitMs)))]);
     clearTimeout(timer);
+    if (outcome !== true && outcome !== false) throw outcome.err;
+    const finished = outcome;
     view = await this.authorization(account, authzId);
     return finished ? { view, challenge: pick(view) } : { view, challenge: { ...pick(view), status: 'processing' }, retryAfterSeconds: 1 };
   }

@@ -50,7 +50,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
 import { BenchAcmeClient, makeAgent, p256Csr } from './lib/acme-client.mjs';
-import { envInt, freePort, installCleanup, killAll, machineBusy, mapLimit, requireTools, run, runOk, sampleProcess, startChild, waitReady, wasInterrupted } from './lib/harness.mjs';
+import { buildInfo, envInt, freePort, installCleanup, machineBusy, mapLimit, requireTools, run, runMain, runOk, sampleProcess, startChild, waitReady } from './lib/harness.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const passphrase = 'bench-passphrase-not-secret';
@@ -452,26 +452,6 @@ function benchMain() {
     }
   }
 
-  /** Which code is measured. */
-  async function buildInfo() {
-    const head = await run('git', ['-C', root, 'rev-parse', '--short', 'HEAD']).catch(() => ({ code: 1 }));
-    const dirty = await run('git', ['-C', root, 'status', '--porcelain', '--', 'src']).catch(() => ({ code: 1 }));
-    let newest = 0;
-    const walk = (d) => {
-      for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-        const p = path.join(d, e.name);
-        if (e.isDirectory()) walk(p);
-        else if (e.name.endsWith('.js')) newest = Math.max(newest, fs.statSync(p).mtimeMs);
-      }
-    };
-    try {
-      walk(cfg.dist);
-    } catch {
-      /* reported by benchTrellis */
-    }
-    const changed = dirty.code === 0 ? dirty.stdout.split('\n').filter(Boolean).length : NaN;
-    return `HEAD ${head.code === 0 ? head.stdout.trim() : '?'}, ${Number.isNaN(changed) ? '?' : changed} uncommitted path(s) under src/, ${cfg.dist} built ${newest ? new Date(newest).toISOString() : '?'}`;
-  }
 
   function printRows(results) {
     const table = (rows) => {
@@ -495,7 +475,7 @@ function benchMain() {
       openssl: "pebble's TLS certificate (Debian: apt-get install openssl)",
     });
     log(`temp dir ${tmp}${cfg.keep ? ' (kept)' : ''}`);
-    const build = await buildInfo();
+    const build = await buildInfo(root, cfg.dist);
     log(`making ${cfg.csrs} P-256 keys and CSRs`);
     const { pool, usPerCsr } = makeCsrPool(cfg.csrs);
     log(`${usPerCsr.toFixed(0)} µs per key + CSR`);
@@ -538,16 +518,5 @@ function benchMain() {
     return failures.length ? 1 : 0;
   }
 
-  main().then(
-    async (code) => {
-      await killAll();
-      process.exit(code);
-    },
-    async (err) => {
-      if (wasInterrupted()) return;
-      console.error(`bench: ${err?.stack ?? err}`);
-      await killAll();
-      process.exit(2);
-    },
-  );
+  runMain(main);
 }

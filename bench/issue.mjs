@@ -24,20 +24,20 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import {
+  buildInfo,
   envInt,
   freePort,
   installCleanup,
-  killAll,
   mapLimit,
   requireTools,
   run,
+  runMain,
   runOk,
   runWrk,
   machineBusy,
   sampleProcess,
   startChild,
   waitReady,
-  wasInterrupted,
   writeWrkScript,
 } from './lib/harness.mjs';
 
@@ -310,26 +310,6 @@ async function benchCfssl(tools, csrs) {
   return res;
 }
 
-/** Which code is measured: HEAD, uncommitted changes under src/, and when dist/ was last written. */
-async function buildInfo() {
-  const head = await run('git', ['-C', root, 'rev-parse', '--short', 'HEAD']).catch(() => ({ code: 1 }));
-  const dirty = await run('git', ['-C', root, 'status', '--porcelain', '--', 'src']).catch(() => ({ code: 1 }));
-  let newest = 0;
-  const walk = (d) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.name.endsWith('.js')) newest = Math.max(newest, fs.statSync(p).mtimeMs);
-    }
-  };
-  try {
-    walk(path.join(root, 'dist'));
-  } catch {
-    /* reported by benchTrellis */
-  }
-  const changed = dirty.code === 0 ? dirty.stdout.split('\n').filter(Boolean).length : NaN;
-  return `HEAD ${head.code === 0 ? head.stdout.trim() : '?'}, ${Number.isNaN(changed) ? '?' : changed} uncommitted path(s) under src/, dist/ built ${newest ? new Date(newest).toISOString() : '?'}`;
-}
 
 // ---- main -------------------------------------------------------------------
 
@@ -341,7 +321,7 @@ async function main() {
   });
   log(`temp dir ${tmp}${cfg.keep ? ' (kept)' : ''}`);
   const busyBefore = await machineBusy(1000);
-  const build = await buildInfo();
+  const build = await buildInfo(root, path.join(root, 'dist'));
 
   log('node P-256 bound (2 s)');
   const bound = nodeP256Bound(2000);
@@ -387,15 +367,4 @@ async function main() {
   return failures.length ? 1 : 0;
 }
 
-main().then(
-  async (code) => {
-    await killAll();
-    process.exit(code);
-  },
-  async (err) => {
-    if (wasInterrupted()) return; // the signal handler stops children and exits
-    console.error(`bench: ${err?.stack ?? err}`);
-    await killAll();
-    process.exit(2);
-  },
-);
+runMain(main);

@@ -52,7 +52,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { envInt, freePort, installCleanup, killAll, machineBusy, requireTools, run, runOk, sampleProcess, startChild, waitReady, wasInterrupted, which } from './lib/harness.mjs';
+import { envInt, freePort, installCleanup, machineBusy, requireTools, run, runMain, runOk, sampleProcess, startChild, waitReady, which } from './lib/harness.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -523,15 +523,4 @@ async function main() {
   return failures.length ? 1 : 0;
 }
 
-main().then(
-  async (code) => {
-    await killAll();
-    process.exit(code);
-  },
-  async (err) => {
-    if (wasInterrupted()) return;
-    console.error(`bench: ${err?.stack ?? err}`);
-    await killAll();
-    process.exit(2);
-  },
-);
+runMain(main);

@@ -393,3 +393,41 @@ export function envInt(name, def, min = 1) {
   if (!Number.isInteger(n) || n < min) throw new Error(`${name}: expected an integer >= ${min}, got ${raw}`);
   return n;
 }
+
+// ---- reporting ---------------------------------------------------------------
+
+/**
+ * Which code a benchmark measures: HEAD, the uncommitted changes under src/,
+ * and when `distDir` (the compiled Trellis it runs) was last written.
+ */
+export async function buildInfo(root, distDir) {
+  const head = await run('git', ['-C', root, 'rev-parse', '--short', 'HEAD']).catch(() => ({ code: 1 }));
+  const dirty = await run('git', ['-C', root, 'status', '--porcelain', '--', 'src']).catch(() => ({ code: 1 }));
+  let newest = 0;
+  const walk = (d) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name.endsWith('.js')) newest = Math.max(newest, fs.statSync(p).mtimeMs);
+    }
+  };
+  if (fs.existsSync(distDir)) walk(distDir); // a missing dist/ is reported by the benchmark itself
+  const changed = dirty.code === 0 ? dirty.stdout.split('\n').filter(Boolean).length : NaN;
+  return `HEAD ${head.code === 0 ? head.stdout.trim() : '?'}, ${Number.isNaN(changed) ? '?' : changed} uncommitted path(s) under src/, ${path.relative(root, distDir) || distDir}/ built ${newest ? new Date(newest).toISOString() : '?'}`;
+}
+
+/** Runs a benchmark's main(): exit with its code (2 on a crash), children stopped either way. */
+export function runMain(main) {
+  main().then(
+    async (code) => {
+      await killAll();
+      process.exit(code);
+    },
+    async (err) => {
+      if (wasInterrupted()) return; // the signal handler stops children and exits
+      console.error(`bench: ${err?.stack ?? err}`);
+      await killAll();
+      process.exit(2);
+    },
+  );
+}

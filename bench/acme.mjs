@@ -52,7 +52,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
 import { BenchAcmeClient, makeAgent, p256Csr } from './lib/acme-client.mjs';
-import { buildInfo, envInt, freePort, installCleanup, machineBusy, mapLimit, requireTools, run, runMain, runOk, sampleProcess, startChild, waitReady } from './lib/harness.mjs';
+import { buildInfo, envInt, freePort, benchTempDir, machineBusy, mapLimit, reporter, requireTools, run, runMain, runOk, sampleProcess, startChild, waitReady } from './lib/harness.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const passphrase = 'bench-passphrase-not-secret';
@@ -162,18 +162,8 @@ function benchMain() {
   };
   if (cfg.only && !['pebble', 'trellis'].includes(cfg.only)) throw new Error(`ACME_ONLY: pebble or trellis, not ${cfg.only}`);
 
-  const failures = [];
-  const fail = (msg) => {
-    failures.push(msg);
-    console.log(`FAIL: ${msg}`);
-  };
-  const warn = (msg) => console.log(`WARNING: ${msg}`);
-  const log = (msg) => process.stderr.write(`bench: ${msg}\n`);
-
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'trellis-bench-acme-'));
-  installCleanup(() => {
-    if (!cfg.keep) fs.rmSync(tmp, { recursive: true, force: true });
-  });
+  const { failures, fail, warn, log } = reporter();
+  const tmp = benchTempDir('acme', cfg.keep);
 
   // ---- helpers ----
 

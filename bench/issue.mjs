@@ -27,8 +27,9 @@ import {
   buildInfo,
   envInt,
   freePort,
-  installCleanup,
+  benchTempDir,
   mapLimit,
+  reporter,
   requireTools,
   run,
   runMain,
@@ -57,18 +58,8 @@ const cfg = {
 };
 
 const passphrase = 'bench-passphrase-not-secret';
-const failures = [];
-const fail = (msg) => {
-  failures.push(msg);
-  console.log(`FAIL: ${msg}`);
-};
-const warn = (msg) => console.log(`WARNING: ${msg}`);
-const log = (msg) => process.stderr.write(`bench: ${msg}\n`);
-
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'trellis-bench-issue-'));
-installCleanup(() => {
-  if (!cfg.keep) fs.rmSync(tmp, { recursive: true, force: true });
-});
+const { failures, fail, warn, log } = reporter();
+const tmp = benchTempDir('issue', cfg.keep);
 
 // ---- helpers ----------------------------------------------------------------
 

@@ -52,7 +52,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { envInt, freePort, installCleanup, machineBusy, requireTools, run, runMain, runOk, sampleProcess, startChild, waitReady, which } from './lib/harness.mjs';
+import { envInt, freePort, benchTempDir, machineBusy, reporter, requireTools, run, runMain, runOk, sampleProcess, startChild, waitReady, which } from './lib/harness.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -75,18 +75,8 @@ const cfg = {
 };
 const revokedShare = 0.1;
 const passphrase = 'bench-passphrase-not-secret';
-const failures = [];
-const fail = (msg) => {
-  failures.push(msg);
-  console.log(`FAIL: ${msg}`);
-};
-const warn = (msg) => console.log(`WARNING: ${msg}`);
-const log = (msg) => process.stderr.write(`bench: ${msg}\n`);
-
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'trellis-bench-ocsp-'));
-installCleanup(() => {
-  if (!cfg.keep) fs.rmSync(tmp, { recursive: true, force: true });
-});
+const { failures, fail, warn, log } = reporter();
+const tmp = benchTempDir('ocsp', cfg.keep);
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);

@@ -431,3 +431,30 @@ export function runMain(main) {
     },
   );
 }
+
+/**
+ * What every benchmark reports through: `fail` (a FAIL line on stdout, kept
+ * in `failures` for the exit code), `warn` (a WARNING line) and `log`
+ * (progress on stderr).
+ */
+export function reporter() {
+  const failures = [];
+  return {
+    failures,
+    fail: (msg) => {
+      failures.push(msg);
+      console.log(`FAIL: ${msg}`);
+    },
+    warn: (msg) => console.log(`WARNING: ${msg}`),
+    log: (msg) => process.stderr.write(`bench: ${msg}\n`),
+  };
+}
+
+/** A temp dir for one benchmark run, removed at exit unless `keep` (BENCH_KEEP=1). */
+export function benchTempDir(name, keep) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `trellis-bench-${name}-`));
+  installCleanup(() => {
+    if (!keep) fs.rmSync(dir, { recursive: true, force: true });
+  });
+  return dir;
+}

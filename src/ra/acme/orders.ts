@@ -327,7 +327,9 @@ export class AcmeOrders {
       await this.deps.orders.updateOrder(order.id, 'processing', { status: 'invalid', error: stored(isPkiError(err) ? err : new PkiError('serverInternal', 'issuance failed')) });
       throw err;
     }
-    await this.deps.orders.updateOrder(order.id, 'processing', { status: 'valid', issuerId: issued.issuerId, certificateSerial: issued.serialHex });
+    const next = { status: 'valid' as const, issuerId: issued.issuerId, certificateSerial: issued.serialHex };
+    // This request moved the order to processing, so the write normally wins; only then is the stored state known without a read.
+    if (await this.deps.orders.updateOrder(order.id, 'processing', next)) return { order: { ...order, ...next }, status: 'valid' };
     return this.order(account, orderId);
   }
 

@@ -5,13 +5,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { interopAvailable } from './interop.js';
 
 export function pgAvailable(): boolean {
-  const url = process.env.TRELLIS_TEST_DATABASE_URL;
-  if (url) return true;
-  if (process.env.TRELLIS_REQUIRE_INTEROP === '1') throw new Error('TRELLIS_REQUIRE_INTEROP=1 but TRELLIS_TEST_DATABASE_URL is not set: PostgreSQL tests cannot run');
-  console.warn('\n*** SKIPPING PostgreSQL tests: set TRELLIS_TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres to run them ***\n');
-  return false;
+  return interopAvailable(!!process.env.TRELLIS_TEST_DATABASE_URL, 'PostgreSQL (TRELLIS_TEST_DATABASE_URL)', 'set TRELLIS_TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres');
 }
 
 /** Creates a fresh database on the test server; `drop` removes it. */

@@ -15,6 +15,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startMockDns, type MockDns } from '../helpers/dns.js';
+import { interopAvailable } from '../helpers/interop.js';
 import { freePort, legoRenew, legoRevoke, legoRun, startTool, stopAllTools, type LegoOptions, type ToolProcess } from '../helpers/lego.js';
 import { openssl, opensslRun, tempDir } from '../helpers/openssl.js';
 
@@ -23,10 +24,7 @@ const passphrase = 'lego end to end passphrase';
 
 function haveTools(): boolean {
   const missing = ['lego', 'pebble-challtestsrv'].filter((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0);
-  if (missing.length === 0) return true;
-  if (process.env.TRELLIS_REQUIRE_INTEROP === '1') throw new Error(`TRELLIS_REQUIRE_INTEROP=1 but ${missing.join(', ')} not installed (apt-get install lego pebble): the lego end-to-end test cannot run`);
-  console.warn(`\n*** SKIPPING the lego end-to-end test: ${missing.join(', ')} not installed (apt-get install lego pebble) ***\n`);
-  return false;
+  return interopAvailable(missing.length === 0, missing.join(', '), 'apt-get install lego pebble');
 }
 
 const trellis = (args: string[], data: string) =>

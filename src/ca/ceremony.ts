@@ -80,7 +80,11 @@ function recordFor(id: string, role: 'root' | 'issuing', parentId: string | null
   };
 }
 
-/** Creates a self-signed root CA with a new key. */
+/**
+ * Creates a self-signed root CA with a new key. `deps.keystore` must be the
+ * offline keystore (root passphrase): the record marks the key offline, so
+ * `serve` and every online command refuse to unlock it.
+ */
 export async function createRootCa(deps: CeremonyDeps, opts: NewCaOptions): Promise<CaRecord> {
   await assertNewCa(deps.cas, opts.id);
   if (opts.profile.signer !== 'self') throw new PkiError('badProfile', `profile "${opts.profile.name}" is not a root profile`);
@@ -100,7 +104,7 @@ export async function createRootCa(deps: CeremonyDeps, opts: NewCaOptions): Prom
   // A self-signed root has no issuer record to hold its intent: the audit log does.
   await deps.audit.record('ceremony.root.signing', deps.actor, { ca: opts.id, serialHex: prepared.serialHex, lintSha256: sha256Hex(prepared.lintCertDer) });
   const certDer = await signTbs({ id: opts.id, key, signatureAlgorithm }, prepared);
-  const record = recordFor(opts.id, 'root', null, certDer, { type: 'software', keyId: key.keyId });
+  const record = recordFor(opts.id, 'root', null, certDer, { type: 'software', keyId: key.keyId, offline: true });
   await deps.cas.insert(record);
   await deps.audit.record('ceremony.root.created', deps.actor, { ca: opts.id, serialHex: prepared.serialHex, sha256: sha256Hex(certDer), subject: record.subject });
   return { ...record, createdAt: deps.clock.now() };

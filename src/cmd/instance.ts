@@ -80,23 +80,62 @@ export async function openWithConfig(dataDir: string, config: InstanceConfig, op
   return instance;
 }
 
-export function keystoreFor(instance: Instance, passphrase: string): Keystore {
+export function keystoreFor(instance: Instance, passphrase: string | Buffer): SoftwareKeystore {
   return new SoftwareKeystore({ blobs: instance.store.keyBlobs, passphrase });
 }
 
+/**
+ * The keystores a command holds. `online` opens the keys `serve` signs with;
+ * `offline` (root passphrase, ceremonies only) opens the root's key and any
+ * CA key marked offline. Each SoftwareKeystore draws its own scrypt salt, so
+ * the two secrets never share a master key.
+ */
+export interface CaKeystores {
+  online: Keystore;
+  offline?: Keystore;
+}
+
+interface KeyRef {
+  type: string;
+  keyId?: string;
+  /** Opens only with the root passphrase, never in `serve`. */
+  offline?: boolean;
+}
+
+const keyRefOf = (ca: CaRecord): KeyRef => JSON.parse(ca.keyRef) as KeyRef;
+
 /** The key id behind a CA record (software keystore only for now). */
 export function keyIdOf(ca: CaRecord): string {
-  const ref = JSON.parse(ca.keyRef) as { type: string; keyId?: string };
+  const ref = keyRefOf(ca);
   if (ref.type !== 'software' || !ref.keyId) throw new PkiError('invalidConfig', `CA "${ca.id}" has no key held by this instance (${ref.type})`);
   return ref.keyId;
 }
 
-/** Unlocks one CA for signing. */
-export async function unlockCa(instance: Instance, keystore: Keystore, id: string): Promise<Issuer> {
+/** True when this instance holds the CA's key (not an external root). */
+export const holdsKey = (ca: CaRecord): boolean => keyRefOf(ca).type === 'software';
+
+/** True when the CA's key is protected by the root passphrase (roots made since the keys were split). */
+export const isOfflineCa = (ca: CaRecord): boolean => keyRefOf(ca).offline === true;
+
+/**
+ * Unlocks one CA for signing: an offline CA only with `keys.offline`, any
+ * other with `keys.online`. A root made before the split (no `offline` mark)
+ * still opens with the online passphrase.
+ */
+export async function unlockCa(instance: Instance, keys: CaKeystores, id: string): Promise<Issuer> {
   const ca = instance.cas.find((c) => c.id === id);
   if (!ca) throw new PkiError('notFound', `no CA "${id}"`);
   if (ca.state !== 'active') throw new PkiError('forbidden', `CA "${id}" is ${ca.state}`);
-  const key = await keystore.load(keyIdOf(ca));
+  const offline = isOfflineCa(ca);
+  const keystore = offline ? keys.offline : keys.online;
+  if (!keystore) throw new PkiError('forbidden', `CA "${id}" is offline: its key opens only with the root passphrase (TRELLIS_ROOT_PASSPHRASE or --root-passphrase-file), in a ceremony`);
+  let key;
+  try {
+    key = await keystore.load(keyIdOf(ca));
+  } catch (err) {
+    if (err instanceof PkiError && err.type === 'badPassphrase') throw new PkiError('badPassphrase', `wrong ${offline ? 'root' : 'online'} passphrase for CA "${id}"`, { cause: err });
+    throw err;
+  }
   const parentChain = chainAbove(instance.cas, ca);
   return issuerFrom(ca, key, { crlShards: instance.config.crlShards, parentChainDer: parentChain });
 }
@@ -115,10 +154,11 @@ export class IssuerRegistry implements IssuerDirectory {
     private readonly issuers: Map<string, Issuer>,
   ) {}
 
+  /** Unlocks every active online issuing CA; offline CAs are never unlocked here. */
   static async unlock(instance: Instance, keystore: Keystore): Promise<IssuerRegistry> {
     const issuers = new Map<string, Issuer>();
     for (const ca of instance.cas) {
-      if (ca.role === 'issuing' && ca.state === 'active') issuers.set(ca.id, await unlockCa(instance, keystore, ca.id));
+      if (ca.role === 'issuing' && ca.state === 'active' && !isOfflineCa(ca)) issuers.set(ca.id, await unlockCa(instance, { online: keystore }, ca.id));
     }
     return new IssuerRegistry(instance, issuers);
   }

@@ -1,4 +1,10 @@
-/** Where the CA key passphrase comes from: TRELLIS_PASSPHRASE, --passphrase-file, or a prompt without echo. */
+/**
+ * Where CA key passphrases come from. Two secrets, never the same: the online
+ * passphrase (TRELLIS_PASSPHRASE, --passphrase-file) opens the issuing CAs'
+ * keys that `serve` uses; the root passphrase (TRELLIS_ROOT_PASSPHRASE,
+ * --root-passphrase-file) opens the root's key (and any CA key marked
+ * offline), only in ceremonies. Either may also come from a prompt without echo.
+ */
 import fs from 'node:fs';
 import { PkiError } from '../errors/pki-error.js';
 
@@ -7,6 +13,11 @@ export interface PassphraseSource {
   file?: string | undefined;
   /** Prompt on the terminal; absent when stdin is not a TTY. */
   prompt?: ((question: string) => Promise<string>) | undefined;
+  /** What the secret opens, for prompts and errors (default "CA key"). */
+  label?: string;
+  /** Names of the sources, for the error when none is given. */
+  envName?: string;
+  fileFlag?: string;
 }
 
 /** Minimum passphrase length for new instances (NIST SP 800-63B §5.1.1.2 asks at least 8 for memorised secrets; CA keys deserve more). */
@@ -22,10 +33,10 @@ export async function readPassphrase(src: PassphraseSource, opts: { confirm?: bo
       throw new PkiError('invalidConfig', `cannot read passphrase file ${src.file}`, { cause: err });
     }
   } else if (src.prompt) {
-    pass = await src.prompt('CA key passphrase: ');
+    pass = await src.prompt(`${src.label ?? 'CA key'} passphrase: `);
     if (opts.confirm && (await src.prompt('Repeat passphrase: ')) !== pass) throw new PkiError('badPassphrase', 'passphrases do not match');
   } else {
-    throw new PkiError('badPassphrase', 'no passphrase: set TRELLIS_PASSPHRASE, pass --passphrase-file, or run on a terminal');
+    throw new PkiError('badPassphrase', `no ${src.label ?? 'CA key'} passphrase: set ${src.envName ?? 'TRELLIS_PASSPHRASE'}, pass --${src.fileFlag ?? 'passphrase-file'}, or run on a terminal`);
   }
   if (opts.forNew && pass.length < minPassphraseLength) throw new PkiError('badPassphrase', `passphrase must have at least ${minPassphraseLength} characters`);
   if (pass.length === 0) throw new PkiError('badPassphrase', 'empty passphrase');

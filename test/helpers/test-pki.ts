@@ -13,6 +13,8 @@ import type { IssuedCertificate } from '../../src/ca/authority.js';
 import { tempDir } from './openssl.js';
 
 export const testPassphrase = 'correct horse battery staple';
+/** Opens the root's key only (ceremonies); never the same as the online passphrase. */
+export const testRootPassphrase = 'root of trust kept offline';
 
 export interface TestPki {
   dir: string;
@@ -33,7 +35,7 @@ export interface TestPki {
 export async function testPki(opts: { databaseUrl?: string; baseUrl?: string } = {}): Promise<TestPki> {
   const tmp = tempDir();
   const dataDir = path.join(tmp.dir, 'data');
-  await initInstance({ dataDir, baseUrl: opts.baseUrl ?? 'http://pki.test:8080', passphrase: testPassphrase, actor: 'test', ...(opts.databaseUrl ? { databaseUrl: opts.databaseUrl } : {}) });
+  await initInstance({ dataDir, baseUrl: opts.baseUrl ?? 'http://pki.test:8080', passphrase: testPassphrase, rootPassphrase: testRootPassphrase, actor: 'test', ...(opts.databaseUrl ? { databaseUrl: opts.databaseUrl } : {}) });
   const instance = await openInstance(dataDir, opts.databaseUrl ? { databaseUrl: opts.databaseUrl } : {});
   const issuers = await IssuerRegistry.unlock(instance, keystoreFor(instance, testPassphrase));
   const ra = registrationAuthority(instance, issuers);

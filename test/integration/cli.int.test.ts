@@ -9,10 +9,11 @@ const bin = path.join(import.meta.dirname, '../../bin/trellis.js');
 const tmp = tempDir('trellis-cli-');
 const data = tmp.file('data');
 const passphrase = 'a long test passphrase 123';
+const rootPassphrase = 'a long root passphrase 456';
 
 function trellis(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [bin, ...args], { env: { ...process.env, TRELLIS_PASSPHRASE: passphrase, TRELLIS_DATA: data, ...env }, encoding: 'utf8' }, (err, stdout, stderr) => {
+    execFile(process.execPath, [bin, ...args], { env: { ...process.env, TRELLIS_PASSPHRASE: passphrase, TRELLIS_ROOT_PASSPHRASE: rootPassphrase, TRELLIS_DATA: data, ...env }, encoding: 'utf8' }, (err, stdout, stderr) => {
       resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
     });
   });

@@ -16,7 +16,7 @@ import { parseCertificate } from '../../src/pki/certificate.js';
 import { toPem } from '../../src/pki/pem.js';
 import { RevocationAuthority } from '../../src/ra/revoke.js';
 import { makeCsr, openssl, opensslRun } from '../helpers/openssl.js';
-import { testPki, testPassphrase, type TestPki } from '../helpers/test-pki.js';
+import { testPki, testPassphrase, testRootPassphrase, type TestPki } from '../helpers/test-pki.js';
 
 let pki: TestPki;
 
@@ -49,7 +49,7 @@ afterAll(() => pki?.close());
 
 describe('the root ARL (ceremony)', () => {
   test('made with the root key: only CA certificates, a year long; -crl_check_all accepts a good chain and rejects a revoked issuing CA', async () => {
-    const root = await unlockCa(pki.instance, keystoreFor(pki.instance, testPassphrase), 'root');
+    const root = await unlockCa(pki.instance, { online: keystoreFor(pki.instance, testPassphrase), offline: keystoreFor(pki.instance, testRootPassphrase) }, 'root');
     const publisher = publisherFor(pki.instance);
     const leaf = await device('arl-leaf');
     const [arl] = await makeArl(publisher, root);
@@ -115,7 +115,7 @@ describe('delta CRLs applied by OpenSSL (-use_deltas)', () => {
     const before = await publisher.generate('issuing-1', 'shard-0');
     const reopened = await openInstance(pki.dataDir);
     try {
-      const issuing = await unlockCa(reopened, keystoreFor(reopened, testPassphrase), 'issuing-1');
+      const issuing = await unlockCa(reopened, { online: keystoreFor(reopened, testPassphrase) }, 'issuing-1');
       const after = publisherFor(reopened, [issuing]);
       await after.refresh();
       expect(after.get('issuing-1', 'shard-0')!.crlNumber).toBe(before.crlNumber);

@@ -10,15 +10,17 @@ import { keyAlgorithms, type KeyAlgorithm } from '../../keys/signing-key.js';
 import { fingerprint } from '../../pki/certificate.js';
 import type { NameAttribute } from '../../pki/name.js';
 import { derFromPemOrDer, toPem } from '../../pki/pem.js';
-import { keystoreFor, openInstance, profile, unlockCa } from '../instance.js';
+import { isOfflineCa, keystoreFor, openInstance, profile, unlockCa } from '../instance.js';
+import type { SoftwareKeystore } from '../../keys/software-keystore.js';
 import { ceremonyDeps } from './init.js';
 import { issueOcspResponder } from './responder.js';
-import { actorOf, dataDirOf, out, passphraseFor } from './common.js';
+import { actorOf, assertDistinct, dataDirOf, out, passphraseFor, rootPassphraseFlag, rootPassphraseFor } from './common.js';
 
 const flags = {
   id: { type: 'string' }, cn: { type: 'string' }, o: { type: 'string' }, ou: { type: 'string' }, c: { type: 'string' },
   algorithm: { type: 'string' }, validity: { type: 'string' }, 'path-len': { type: 'string' }, parent: { type: 'string' },
   'csr-out': { type: 'string' }, 'import-cert': { type: 'string' }, 'root-cert': { type: 'string' }, 'root-id': { type: 'string' },
+  ...rootPassphraseFlag,
 } as const;
 
 function algorithmOf(text: string | undefined, fallback: KeyAlgorithm): KeyAlgorithm {
@@ -54,11 +56,22 @@ export async function run(argv: string[]): Promise<number> {
   if (values.cn) subject.CN = values.cn;
   const validitySeconds = values.validity ? parseDurationFlag(values.validity, 'validity') : undefined;
   const pathLen = pathLenOf(values['path-len']);
-  const passphrase = await passphraseFor(values);
   const instance = await openInstance(dataDirOf(values.data));
   const o = out(values);
+  const keys: { online?: SoftwareKeystore; offline?: SoftwareKeystore } = {};
   try {
-    const keystore = keystoreFor(instance, passphrase);
+    if (sub === 'root') {
+      // A new root: its key goes under the root passphrase only; the online passphrase is not needed.
+      const rootPassphrase = await rootPassphraseFor(values, { confirm: true, forNew: true });
+      if (process.env.TRELLIS_PASSPHRASE) assertDistinct(process.env.TRELLIS_PASSPHRASE, rootPassphrase);
+      keys.offline = keystoreFor(instance, rootPassphrase);
+    } else {
+      keys.online = keystoreFor(instance, await passphraseFor(values));
+      const parent = instance.cas.find((c) => c.id === (values.parent ?? 'root'));
+      // Signing with an offline parent (the root) needs the root passphrase as well.
+      if (!values['csr-out'] && !values['import-cert'] && parent && isOfflineCa(parent)) keys.offline = keystoreFor(instance, await rootPassphraseFor(values));
+    }
+    const keystore = keys.online ?? keys.offline!;
     const deps = ceremonyDeps(instance, keystore, actorOf());
     const common = { id, subject, ...(validitySeconds ? { validitySeconds } : {}), ...(pathLen !== undefined ? { pathLen } : {}) };
     let record;
@@ -80,17 +93,19 @@ export async function run(argv: string[]): Promise<number> {
     } else {
       required(values.cn, 'cn');
       await instance.reloadCas();
-      const root = await unlockCa(instance, keystore, values.parent ?? 'root');
+      const root = await unlockCa(instance, { online: keys.online!, ...keys }, values.parent ?? 'root');
       record = await createIssuingCa(deps, root, { ...common, algorithm: algorithmOf(values.algorithm, 'ecdsa-p256'), profile: profile(instance, 'issuing-ca') });
     }
     if (record.role === 'issuing') {
       await instance.reloadCas();
-      await issueOcspResponder(instance, keystore, await unlockCa(instance, keystore, record.id), actorOf());
+      await issueOcspResponder(instance, keystore, await unlockCa(instance, { online: keystore }, record.id), actorOf());
     }
     o.result({ id: record.id, role: record.role, subject: record.subject, notAfter: record.notAfter, sha256: fingerprint(record.certDer) });
     o.say(`created ${record.role} CA "${record.id}": ${record.subject}\n  valid until ${record.notAfter.toISOString()}\n  SHA-256 ${fingerprint(record.certDer)}`);
     return 0;
   } finally {
+    keys.online?.close();
+    keys.offline?.close();
     await instance.close();
   }
 }

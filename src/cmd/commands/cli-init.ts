@@ -1,29 +1,38 @@
 /** `trellis init --yes [--data DIR] [--base-url URL] [--db URL]` */
 import { parse, UsageError } from '../../cli/args.js';
 import type { InitResult } from './init.js';
-import { actorOf, dataDirOf, out, passphraseFor } from './common.js';
+import { actorOf, dataDirOf, out, passphraseFor, rootPassphraseFlag, rootPassphraseFor, rootPassphraseGiven } from './common.js';
 import type { Output } from '../../cli/output.js';
 
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parse(argv, { yes: { type: 'boolean', short: 'y' }, 'base-url': { type: 'string' }, db: { type: 'string' } });
+  const { values } = parse(argv, { yes: { type: 'boolean', short: 'y' }, 'base-url': { type: 'string' }, db: { type: 'string' }, ...rootPassphraseFlag });
   if (!values.yes) throw new UsageError('init creates new CA keys; confirm with --yes');
   const passphrase = await passphraseFor(values, { confirm: true, forNew: true });
+  // Without TRELLIS_ROOT_PASSPHRASE or --root-passphrase-file, init generates the root passphrase and shows it once.
+  const rootPassphrase = rootPassphraseGiven(values) ? await rootPassphraseFor(values, { forNew: true }) : undefined;
   const { initInstance } = await import('./init.js');
   const result = await initInstance({
     dataDir: dataDirOf(values.data),
     baseUrl: values['base-url'] ?? 'http://localhost:8080',
     ...(values.db ?? process.env.TRELLIS_DATABASE_URL ? { databaseUrl: values.db ?? process.env.TRELLIS_DATABASE_URL } : {}),
     passphrase,
+    ...(rootPassphrase !== undefined ? { rootPassphrase } : {}),
     actor: actorOf(),
   });
   printInit(out(values), result);
   return 0;
 }
 
+/** Prints what init made; a generated root passphrase goes to stderr once (in the JSON result with --json). */
 export function printInit(o: Output, r: InitResult): void {
   o.result(r);
   o.say(`Initialised Trellis in ${r.dataDir} (${r.database})`);
   o.say(`Base URL: ${r.baseUrl}`);
   for (const c of r.cas) o.say(`  ${c.role.padEnd(8)} ${c.id.padEnd(10)} ${c.subject}\n           valid until ${c.notAfter.toISOString()}\n           SHA-256 ${c.sha256}`);
   o.say(`  OCSP responder certificate ${r.ocspResponder.serialHex}, valid until ${r.ocspResponder.notAfter.toISOString()}`);
+  if (r.generatedRootPassphrase && !o.json) {
+    process.stderr.write(
+      `\nRoot key passphrase (shown once; keep it offline, apart from the online passphrase; needed for ceremonies and the root's CRL, never by serve):\n\n    ${r.generatedRootPassphrase}\n\n`,
+    );
+  }
 }

@@ -2,13 +2,12 @@
 import cluster from 'node:cluster';
 import fs from 'node:fs';
 import os from 'node:os';
-import { randomBytes } from 'node:crypto';
 import { parse, UsageError } from '../../cli/args.js';
 import { configFile } from '../../config/instance-config.js';
 import { jsonLogger } from '../../http/log.js';
 import { systemClock } from '../../clock/clock.js';
 import { printInit } from './cli-init.js';
-import { actorOf, dataDirOf, out, passphraseFor } from './common.js';
+import { actorOf, assertDistinct, dataDirOf, generatedPassphrase, out, passphraseFor, rootPassphraseFlag, rootPassphraseFor, rootPassphraseGiven } from './common.js';
 
 const serveFlags = {
   host: { type: 'string' },
@@ -22,6 +21,8 @@ const serveFlags = {
   'acme-tlsalpn01-port': { type: 'string' },
   'acme-resolver': { type: 'string' },
   'acme-allow-address': { type: 'string', multiple: true },
+  // quickstart only: the root passphrase for a new instance (serve never reads it).
+  ...rootPassphraseFlag,
 } as const;
 
 function portOf(text: string | undefined, flag = 'port'): number | undefined {
@@ -64,11 +65,26 @@ function workersOf(text: string | undefined): number {
 }
 
 /**
- * With --workers N the primary process forks N workers that share the
- * listening socket (node:cluster); each unlocks the CAs itself. The
- * passphrase reaches them over the IPC channel, never through argv or env.
+ * Takes the passphrases out of this process's environment before anything
+ * starts, so no child (cluster worker, OpenSSL, a shell) inherits them. The
+ * root passphrase has no business in a server's environment at all.
  */
-async function startCluster(passphrase: string, workers: number): Promise<number> {
+function scrubEnvironment(log: ReturnType<typeof jsonLogger>): void {
+  delete process.env.TRELLIS_PASSPHRASE;
+  if (process.env.TRELLIS_ROOT_PASSPHRASE !== undefined) {
+    delete process.env.TRELLIS_ROOT_PASSPHRASE;
+    log({ level: 'warn', msg: 'TRELLIS_ROOT_PASSPHRASE is set in the environment of serve, which never uses it; remove it from the service definition' });
+  }
+}
+
+/**
+ * With --workers N the primary process forks N workers that share the
+ * listening socket (node:cluster); each unlocks the CAs itself. The online
+ * passphrase reaches them over the IPC channel, never through argv or env.
+ * The primary keeps it (a Buffer, never a string it cannot clear) only to
+ * start a replacement for a worker that died; it never opens a key itself.
+ */
+async function startCluster(passphrase: Buffer, workers: number): Promise<number> {
   // Workers accept connections themselves (the kernel spreads them) instead of
   // the primary accepting each and passing it over IPC: new-connection OCSP
   // load went from 8.5k to 18.7k GET/s on 2 cores (docs/ocsp.md).
@@ -79,8 +95,13 @@ async function startCluster(passphrase: string, workers: number): Promise<number
   let announced = false;
   const fork = () => {
     const w = cluster.fork();
+    let sent = false;
     w.on('message', (m: { type?: string; url?: string }) => {
-      if (m.type === 'need-passphrase') w.send({ type: 'passphrase', passphrase });
+      // Once per worker: a worker asks before it opens its keys, and never again.
+      if (m.type === 'need-passphrase' && !sent) {
+        sent = true;
+        w.send({ type: 'passphrase', passphrase: passphrase.toString('base64') });
+      }
       if (m.type === 'listening' && !announced) {
         announced = true;
         process.stderr.write(`Trellis is serving on ${m.url} with ${workers} workers (Ctrl-C to stop)\n`);
@@ -96,6 +117,7 @@ async function startCluster(passphrase: string, workers: number): Promise<number
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
+    passphrase.fill(0);
     log({ msg: 'shutting down', signal });
     const alive = Object.values(cluster.workers ?? {}).filter((w) => w && !w.isDead());
     let left = alive.length;
@@ -111,19 +133,27 @@ async function startCluster(passphrase: string, workers: number): Promise<number
 }
 
 /** In a cluster worker: the passphrase arrives from the primary. */
-function passphraseFromPrimary(): Promise<string> {
+function passphraseFromPrimary(): Promise<Buffer> {
   return new Promise((resolve) => {
     const onMessage = (m: { type?: string; passphrase?: string }) => {
       if (m.type !== 'passphrase') return;
       process.off('message', onMessage);
-      resolve(m.passphrase ?? '');
+      resolve(Buffer.from(m.passphrase ?? '', 'base64'));
     };
     process.on('message', onMessage);
     process.send?.({ type: 'need-passphrase' });
   });
 }
 
-async function start(values: ServeValues, passphrase: string): Promise<number> {
+/** The online passphrase of a serving process: from the primary in a worker, else from its usual sources. */
+async function servePassphrase(values: ServeValues & { 'passphrase-file'?: string | undefined }): Promise<Buffer> {
+  if (cluster.isWorker) return passphraseFromPrimary();
+  const passphrase = Buffer.from(await passphraseFor(values), 'utf8');
+  scrubEnvironment(jsonLogger(systemClock));
+  return passphrase;
+}
+
+async function start(values: ServeValues, passphrase: Buffer): Promise<number> {
   const workers = workersOf(values.workers);
   if (workers > 1 && cluster.isPrimary) return startCluster(passphrase, workers);
   const log = jsonLogger(systemClock);
@@ -143,7 +173,7 @@ async function start(values: ServeValues, passphrase: string): Promise<number> {
     accessLog: process.env.TRELLIS_ACCESS_LOG !== 'off',
     ...(db ? { databaseUrl: db } : {}),
     acme,
-  });
+  }).finally(() => passphrase.fill(0));
   if (cluster.isWorker) process.send?.({ type: 'listening', url: serving.url });
   else process.stderr.write(`Trellis is serving on ${serving.url} (Ctrl-C to stop)\n`);
   const stop = (signal: string) => {
@@ -160,30 +190,42 @@ async function start(values: ServeValues, passphrase: string): Promise<number> {
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parse(argv, serveFlags);
-  return start(values, cluster.isWorker ? await passphraseFromPrimary() : await passphraseFor(values));
+  if (values['root-passphrase-file']) throw new UsageError('serve never opens the root key: --root-passphrase-file belongs to ceremonies');
+  return start(values, await servePassphrase(values));
 }
 
-/** init when there is no CA yet (showing a generated passphrase once unless TRELLIS_PASSPHRASE is set), then serve. */
+/**
+ * init when there is no CA yet, then serve. Passphrases the operator did not
+ * give (TRELLIS_PASSPHRASE / --passphrase-file, TRELLIS_ROOT_PASSPHRASE /
+ * --root-passphrase-file) are generated and shown once; the root passphrase
+ * is then dropped before serving.
+ */
 export async function runQuickstart(argv: string[]): Promise<number> {
   const { values } = parse(argv, serveFlags);
   const dataDir = dataDirOf(values.data);
-  let passphrase: string;
-  if (!fs.existsSync(configFile(dataDir))) {
-    const generated = !process.env.TRELLIS_PASSPHRASE && !values['passphrase-file'];
-    passphrase = generated ? randomBytes(18).toString('base64url') : await passphraseFor(values, { forNew: true });
-    const port = portOf(values.port) ?? 8080;
-    const scheme = values.tls ? 'https' : 'http';
-    const db = values.db ?? process.env.TRELLIS_DATABASE_URL;
-    const { initInstance } = await import('./init.js');
-    const result = await initInstance({ dataDir, baseUrl: values['base-url'] ?? `${scheme}://localhost:${port}`, ...(db ? { databaseUrl: db } : {}), passphrase, actor: actorOf() });
-    printInit(out(values), result);
-    if (generated) {
-      process.stderr.write(
-        `\nCA key passphrase (shown once, store it safely; needed to restart):\n\n    ${passphrase}\n\nRestart later with: TRELLIS_PASSPHRASE='<passphrase>' npx trellis quickstart\n\n`,
-      );
-    }
-  } else {
-    passphrase = cluster.isWorker ? await passphraseFromPrimary() : await passphraseFor(values);
+  if (fs.existsSync(configFile(dataDir)) || cluster.isWorker) return start(values, await servePassphrase(values));
+  const generated = !process.env.TRELLIS_PASSPHRASE && !values['passphrase-file'];
+  const passphrase = generated ? generatedPassphrase() : await passphraseFor(values, { forNew: true });
+  const rootPassphrase = rootPassphraseGiven(values) ? await rootPassphraseFor(values, { forNew: true }) : undefined;
+  if (rootPassphrase !== undefined) assertDistinct(passphrase, rootPassphrase);
+  scrubEnvironment(jsonLogger(systemClock));
+  const port = portOf(values.port) ?? 8080;
+  const scheme = values.tls ? 'https' : 'http';
+  const db = values.db ?? process.env.TRELLIS_DATABASE_URL;
+  const { initInstance } = await import('./init.js');
+  const result = await initInstance({
+    dataDir,
+    baseUrl: values['base-url'] ?? `${scheme}://localhost:${port}`,
+    ...(db ? { databaseUrl: db } : {}),
+    passphrase,
+    ...(rootPassphrase !== undefined ? { rootPassphrase } : {}),
+    actor: actorOf(),
+  });
+  printInit(out(values), result);
+  if (generated) {
+    process.stderr.write(
+      `\nOnline CA key passphrase (shown once, store it safely; needed to restart):\n\n    ${passphrase}\n\nRestart later with: TRELLIS_PASSPHRASE='<passphrase>' npx trellis quickstart\n\n`,
+    );
   }
-  return start(values, passphrase);
+  return start(values, Buffer.from(passphrase, 'utf8'));
 }

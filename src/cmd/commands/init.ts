@@ -8,6 +8,7 @@ import type { Keystore } from '../../keys/signing-key.js';
 import { fingerprint } from '../../pki/certificate.js';
 import { defaultProfilesDir } from '../../profiles/load.js';
 import { issueOcspResponder } from './responder.js';
+import { assertDistinct, generatedPassphrase } from './common.js';
 import { publishArl } from './crl.js';
 import { keystoreFor, openWithConfig, profile, unlockCa, type Instance } from '../instance.js';
 
@@ -15,7 +16,10 @@ export interface InitOptions {
   dataDir: string;
   baseUrl: string;
   databaseUrl?: string;
+  /** Online passphrase: issuing CA, OCSP responder and audit keys. */
   passphrase: string;
+  /** Root passphrase: the root's key only. Generated (and returned once) when absent. */
+  rootPassphrase?: string;
   actor: string;
 }
 
@@ -25,6 +29,8 @@ export interface InitResult {
   database: string;
   cas: { id: string; role: string; subject: string; notAfter: Date; sha256: string }[];
   ocspResponder: { serialHex: string; notAfter: Date };
+  /** The root passphrase when init generated it: shown once, stored nowhere. */
+  generatedRootPassphrase?: string;
 }
 
 export function ceremonyDeps(instance: Instance, keystore: Keystore, actor: string): CeremonyDeps {
@@ -34,6 +40,8 @@ export function ceremonyDeps(instance: Instance, keystore: Keystore, actor: stri
 /** Initialises a new instance; refuses to touch a directory that already holds one. */
 export async function initInstance(opts: InitOptions): Promise<InitResult> {
   if (fs.existsSync(configFile(opts.dataDir))) throw new PkiError('conflict', `${opts.dataDir} already holds a Trellis instance; init never overwrites one`);
+  const rootPassphrase = opts.rootPassphrase ?? generatedPassphrase();
+  assertDistinct(opts.passphrase, rootPassphrase);
   const created = !fs.existsSync(opts.dataDir);
   const config = instanceConfigSchema.parse({ version: 1, baseUrl: opts.baseUrl, ...(opts.databaseUrl ? { databaseUrl: opts.databaseUrl } : {}) });
   let instance: Instance | undefined;
@@ -44,16 +52,20 @@ export async function initInstance(opts: InitOptions): Promise<InitResult> {
     instance = await openWithConfig(opts.dataDir, config, opts.databaseUrl ? { databaseUrl: opts.databaseUrl } : {});
     if (instance.cas.length) throw new PkiError('conflict', 'the database already holds CAs; use `trellis ceremony` to add more');
     const keystore = keystoreFor(instance, opts.passphrase);
+    // The root's key lives under its own passphrase (and its own scrypt salt): the online one never opens it.
+    const rootKeystore = keystoreFor(instance, rootPassphrase);
+    const keys = { online: keystore, offline: rootKeystore };
     const deps = ceremonyDeps(instance, keystore, opts.actor);
-    await createRootCa(deps, { id: 'root', subject: { O: 'Trellis', CN: 'Trellis Root CA' }, algorithm: 'ecdsa-p384', profile: profile(instance, 'root-ca') });
+    await createRootCa({ ...deps, keystore: rootKeystore }, { id: 'root', subject: { O: 'Trellis', CN: 'Trellis Root CA' }, algorithm: 'ecdsa-p384', profile: profile(instance, 'root-ca') });
     await instance.reloadCas();
-    const root = await unlockCa(instance, keystore, 'root');
+    const root = await unlockCa(instance, keys, 'root');
     await createIssuingCa(deps, root, { id: 'issuing-1', subject: { O: 'Trellis', CN: 'Trellis Issuing CA 1' }, algorithm: 'ecdsa-p256', profile: profile(instance, 'issuing-ca') });
     await instance.reloadCas();
-    const issuing = await unlockCa(instance, keystore, 'issuing-1');
+    const issuing = await unlockCa(instance, keys, 'issuing-1');
     const responder = await issueOcspResponder(instance, keystore, issuing, opts.actor);
     // The root's ARL is signed now, while its key is unlocked; issuing CAs' CRLs are kept fresh by `serve`.
     await publishArl(instance, root);
+    rootKeystore.close();
     writeInstanceConfig(opts.dataDir, { ...config, defaultIssuer: 'issuing-1' });
     await instance.audit.record('instance.initialized', opts.actor, { baseUrl: config.baseUrl, database: instance.store.kind });
     return {
@@ -62,6 +74,7 @@ export async function initInstance(opts: InitOptions): Promise<InitResult> {
       database: instance.store.kind,
       cas: instance.cas.map((c) => ({ id: c.id, role: c.role, subject: c.subject, notAfter: c.notAfter, sha256: fingerprint(c.certDer) })),
       ocspResponder: { serialHex: responder.serialHex, notAfter: responder.notAfter },
+      ...(opts.rootPassphrase === undefined ? { generatedRootPassphrase: rootPassphrase } : {}),
     };
   } catch (err) {
     await instance?.close();

@@ -21,7 +21,8 @@ export interface ServeOptions {
   host?: string;
   port?: number;
   tls?: boolean;
-  passphrase: string;
+  /** The online passphrase; copied into the keystore, which forgets it once the keys are open. The caller clears its Buffer. */
+  passphrase: string | Buffer;
   log: Logger;
   accessLog?: boolean;
   databaseUrl?: string;
@@ -72,6 +73,9 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
       }
     };
     await loadResponders();
+    // Every key serve needs is open: drop the passphrase. Responder renewals generate keys under the cached master key,
+    // which opens only this instance's online envelopes (never the root's, which has its own passphrase and salt).
+    keystore.forgetPassphrase();
     ocsp.start();
     // Responder certificates are short-lived: check hourly, renew at two thirds of their life.
     const responderTimer = setInterval(() => loadResponders().catch((err) => opts.log({ level: 'error', msg: 'OCSP responder renewal failed', error: String(err) })), 3600_000);

@@ -11,7 +11,8 @@
 import { verify as nodeVerify } from 'node:crypto';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Clock } from '../clock/clock.js';
-import { PkiError } from '../errors/pki-error.js';
+import { isPkiError, PkiError } from '../errors/pki-error.js';
+import { lintFindingsOf } from '../lint/index.js';
 import { sha256Hex } from '../pki/certificate.js';
 import { readTlv } from '../pki/der.js';
 import { formatName } from '../pki/name.js';
@@ -19,7 +20,8 @@ import type { Profile } from '../profiles/types.js';
 import { hashFor } from '../keys/algorithms.js';
 import { ExtensionTemplate } from './extensions.js';
 import type { CaUrls, Issuer } from './issuer.js';
-import { checkKeyPolicy, checkSanPolicy, checkSubjectPolicy } from './policy.js';
+import { issuerChainOf, type IssuerChain } from './chain.js';
+import { checkKeyPolicy, checkNameConstraints, checkSanPolicy, checkSubjectPolicy } from './policy.js';
 import type { CertificateIntent, CertificateRepository } from './ports.js';
 import { prepare, type IssueRequest, type Prepared, type PrepareSigner } from './prepare.js';
 import { cryptoRandom, type RandomSource } from './serial.js';
@@ -43,6 +45,12 @@ export interface AuthorityDeps {
   urls: CaUrls;
   /** SPKIs of every CA this instance knows: a request using one of them is refused. */
   caSpkis: () => readonly Buffer[];
+  /**
+   * DER certificates of every CA this instance knows, roots included: the
+   * chain above an issuer is found among them (its name constraints apply).
+   * Without it, only the issuer and `Issuer.chainDer` (which stops below the root) count.
+   */
+  caCertificates?: () => readonly Buffer[];
   random?: RandomSource;
   /** Largest batch per database round trip. */
   maxBatch?: number;
@@ -82,6 +90,8 @@ export async function signTbs(issuer: { id: string; key: Issuer['key']; signatur
 
 export class CertificateAuthority {
   private readonly templates = new Map<string, ExtensionTemplate>();
+  /** Each loaded issuer's chain, parsed and its name constraints decoded once. */
+  private readonly chains = new WeakMap<Issuer, IssuerChain>();
   private readonly queue: Pending[] = [];
   private scheduled = false;
   private readonly random: RandomSource;
@@ -111,11 +121,19 @@ export class CertificateAuthority {
     return t;
   }
 
-  /** Checks a request against its profile: the CA trusts no caller. */
-  checkRequest(req: IssueRequest): void {
+  /** The CA certificates above `issuer` and the name constraints of its chain, computed once per issuer. */
+  chainOf(issuer: Issuer): IssuerChain {
+    let c = this.chains.get(issuer);
+    if (!c) this.chains.set(issuer, (c = issuerChainOf(issuer, this.deps.caCertificates?.() ?? [])));
+    return c;
+  }
+
+  /** Checks a request against its profile, and against the name constraints of the issuer's chain when given: the CA trusts no caller. */
+  checkRequest(req: IssueRequest, issuer?: Issuer): void {
     checkKeyPolicy(req.profile, req.keyInfo, req.spkiDer, this.deps.caSpkis());
     checkSubjectPolicy(req.profile, req.subject);
     checkSanPolicy(req.profile, req.sans);
+    if (issuer) checkNameConstraints(this.chainOf(issuer).constraining, req);
   }
 
   private drain(): void {
@@ -130,14 +148,29 @@ export class CertificateAuthority {
     const { certificates, audit, clock } = this.deps;
     // Steps 1 and 2, per request: policy, serial, TBS, lints. A failure here touches nothing.
     const ready: { p: Pending; prepared: Prepared; intent: CertificateIntent }[] = [];
+    const lintFailures: { p: Pending; err: PkiError }[] = [];
     for (const p of batch) {
       try {
         assertSignerRole(p.issuer, p.req.profile);
-        this.checkRequest(p.req);
-        const prepared = prepare(signerOf(p.issuer), this.template(p.issuer, p.req.profile), p.req, clock, this.random);
+        this.checkRequest(p.req, p.issuer);
+        const prepared = prepare({ ...signerOf(p.issuer), chain: this.chainOf(p.issuer).above }, this.template(p.issuer, p.req.profile), p.req, clock, this.random);
         ready.push({ p, prepared, intent: intentOf(p, prepared) });
       } catch (err) {
-        p.reject(err);
+        if (isPkiError(err, 'lintFailed')) lintFailures.push({ p, err });
+        else p.reject(err);
+      }
+    }
+    // A lint finding means the policy checks let through what must not be
+    // signed: nothing was recorded or signed, but it is audited (and logged by the caller's 5xx path).
+    if (lintFailures.length) {
+      try {
+        await audit.recordMany(lintFailures.map(({ p, err }) => ({
+          type: 'certificate.lint_failed',
+          actor: p.req.requestedBy ?? p.req.requestedVia,
+          data: { issuer: p.issuer.id, profile: p.req.profile.name, via: p.req.requestedVia, lint: (lintFindingsOf(err) ?? []).map((f) => f.id), error: err.message },
+        })));
+      } finally {
+        lintFailures.forEach(({ p, err }) => p.reject(err));
       }
     }
     if (ready.length === 0) return;

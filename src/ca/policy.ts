@@ -5,6 +5,8 @@
 import { BlockList, isIP } from 'node:net';
 import { PkiError } from '../errors/pki-error.js';
 import type { GeneralName } from '../pki/general-name.js';
+import { encodeName } from '../pki/name.js';
+import { constrainedNames, findNameConstraintViolation, sanNames, type ConstrainingCa } from '../pki/name-constraints.js';
 import { keyLabel, type PublicKeyInfo } from '../pki/public-key.js';
 import type { Profile, SubjectAttribute } from '../profiles/types.js';
 
@@ -118,4 +120,22 @@ export function checkSanPolicy(profile: Profile, sans: readonly GeneralName[]): 
         throw reject(`SAN type ${san.value} is not allowed`);
     }
   }
+}
+
+/**
+ * RFC 5280 §4.2.1.10: the subject and SANs of what a CA signs must satisfy
+ * the name constraints of that CA's certificate and of every CA above it
+ * (`chain`: issuing CA first, root included; only those that carry the
+ * extension), or every relying party rejects the certificate. Names outside
+ * are `rejectedIdentifier` (RFC 8555 §6.7: "the server will not issue
+ * certificates for the identifier"), like a name outside the profile's
+ * patterns; a subject DN outside a directoryName constraint is `badCSR`, as
+ * the profile's subject checks are. Both answer 400 with the name and the
+ * constraint.
+ */
+export function checkNameConstraints(chain: readonly ConstrainingCa[], req: { profile: Profile; subject: Partial<Record<SubjectAttribute, string>>; sans: readonly GeneralName[] }): void {
+  if (chain.length === 0) return;
+  const names = constrainedNames(encodeName(req.subject), sanNames(req.sans), !req.profile.basicConstraints.ca);
+  const v = findNameConstraintViolation(names, chain);
+  if (v) throw new PkiError(v.name.type === 'dirName' ? 'badCSR' : 'rejectedIdentifier', v.detail);
 }

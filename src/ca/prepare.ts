@@ -45,6 +45,8 @@ export interface PrepareSigner {
   nameDer: Buffer | null;
   /** The issuer certificate for lints; null when self-signed. */
   cert: ParsedCertificate | null;
+  /** The CA certificates above the issuer, up to the root when known, for lints over the whole chain (name constraints). */
+  chain?: readonly ParsedCertificate[];
   notAfter: Date | null;
   crlShards: number;
 }
@@ -124,6 +126,6 @@ export function prepare(signer: PrepareSigner, template: ExtensionTemplate, req:
   const lintSig = nodeSign(hashFor(signer.algorithm), tbsDer, { key: lintKey(signer.algorithm), dsaEncoding: 'der' });
   const lintCertDer = encodeCertificate(tbsDer, signer.signatureAlgorithm, lintSig);
   const lintCert = parseCertificate(lintCertDer);
-  assertLintClean({ cert: lintCert, issuer: signer.cert });
+  assertLintClean({ cert: lintCert, issuer: signer.cert, ...(signer.chain ? { chain: signer.chain } : {}) });
   return { token: new IssuanceToken(signer.id, tbsDer), serialHex, lintCertDer, lintCert, notBefore, notAfter, crlShard };
 }

@@ -5,7 +5,7 @@ import { extensionUnique } from './rules/extension-unique.js';
 import { issuerName } from './rules/issuer-name.js';
 import { authorityKeyIdentifier, subjectKeyIdentifier } from './rules/key-identifiers.js';
 import { keyUsage } from './rules/key-usage.js';
-import { nameConstraints } from './rules/name-constraints.js';
+import { nameConstraints, nameConstraintsSatisfied } from './rules/name-constraints.js';
 import { ocspSigning } from './rules/ocsp-signing.js';
 import { serialNumber } from './rules/serial.js';
 import { signatureAlgorithmMatch } from './rules/signature-algorithm.js';
@@ -21,6 +21,7 @@ export const lintRules: readonly LintRule[] = [
   versionV3, serialNumber, signatureAlgorithmMatch, issuerName, validityEncoding, validityWithinIssuer,
   extensionUnique, basicConstraints, keyUsage, subjectKeyIdentifier, authorityKeyIdentifier,
   subjectAltName, nameConstraints, ocspSigning,
+  nameConstraintsSatisfied,
 ];
 
 /** Runs every rule; a rule that throws (undecodable extension) is itself a finding. */
@@ -41,7 +42,26 @@ export function runLints(input: LintInput, rules: readonly LintRule[] = lintRule
 /** Throws `lintFailed` listing every error finding (warnings, w_*, pass). */
 export function assertLintClean(input: LintInput, rules?: readonly LintRule[]): LintFinding[] {
   const findings = runLints(input, rules);
-  const errors = findings.filter((f) => f.id.startsWith('e_'));
-  if (errors.length) throw new PkiError('lintFailed', `pre-issuance lint failed: ${errors.map((f) => `${f.id} (${f.detail})`).join('; ')}`);
+  throwOnErrors(findings, 'pre-issuance lint failed');
   return findings;
+}
+
+const findingsOfError = new WeakMap<PkiError, LintFinding[]>();
+
+/**
+ * Throws `lintFailed` when `findings` hold an error (e_*): the message lists
+ * each rule id and detail, and {@link lintFindingsOf} gives the findings back
+ * (for the audit event). `what` starts the message ("CRL lint failed").
+ */
+export function throwOnErrors(findings: readonly LintFinding[], what: string): void {
+  const errors = findings.filter((f) => f.id.startsWith('e_'));
+  if (errors.length === 0) return;
+  const err = new PkiError('lintFailed', `${what}: ${errors.map((f) => `${f.id} (${f.detail})`).join('; ')}`);
+  findingsOfError.set(err, errors);
+  throw err;
+}
+
+/** The error findings behind a `lintFailed` error thrown here; null for any other error. */
+export function lintFindingsOf(err: unknown): LintFinding[] | null {
+  return err instanceof PkiError ? (findingsOfError.get(err) ?? null) : null;
 }

@@ -10,7 +10,7 @@ import {
 } from '../pki/extensions.js';
 import { encodeName } from '../pki/name.js';
 import { OID } from '../pki/oids.js';
-import { lintRules, runLints } from './index.js';
+import { assertLintClean, lintFindingsOf, lintRules, runLints } from './index.js';
 
 const key = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const spkiDer = key.publicKey.export({ type: 'spki', format: 'der' });
@@ -94,5 +94,45 @@ describe('pre-issuance lints', () => {
     const cert = parseCertificate(encodeCertificate(tbs, alg, sign('sha256', tbs, key.privateKey)));
     expect(cert.notBeforeTag).toBe(0x18);
     expect(ids(cert)).toContain('e_validity_invalid');
+  });
+});
+
+describe('e_name_constraints_violated: the TBS against the constraints of the whole chain', () => {
+  const caWith = (nc: Buffer, name = caName) => {
+    const tbs = encodeTbs({
+      serial: Buffer.from('6a1b2c3d4e5f60718293a4b5c6d7e8f9', 'hex'), signatureAlgorithm: alg, issuerName: name,
+      notBefore: new Date('2025-01-01T00:00:00Z'), notAfter: new Date('2030-01-01T00:00:00Z'), subjectName: name, spkiDer,
+      extensions: [basicConstraintsExtension(true, 0), keyUsageExtension(['keyCertSign', 'cRLSign']), subjectKeyIdentifierExtension(keyId), nc],
+    });
+    return parseCertificate(encodeCertificate(tbs, alg, sign('sha256', tbs, key.privateKey)));
+  };
+  const constrained = caWith(nameConstraintsExtension({ dns: ['example.test'] }, { dns: ['bad.example.test'] }));
+  const leafWith = (names: string[]) => build({ extensions: [basicConstraintsExtension(false), keyUsageExtension(['digitalSignature']), subjectKeyIdentifierExtension(keyId), authorityKeyIdentifierExtension(keyId), subjectAltNameExtension(names.map((value) => ({ type: 'dns' as const, value })), false)] });
+
+  test('passes: names inside the issuer\'s permitted subtree', () => {
+    expect(ids(leafWith(['leaf.example.test']), constrained)).not.toContain('e_name_constraints_violated');
+  });
+  test.each([
+    ['a SAN outside the permitted subtree', ['leaf.example.test', 'leaf.other.test'], /dNSName "leaf\.other\.test" is not within the permitted dNSName subtrees \(example\.test\)/],
+    ['a SAN in the excluded subtree', ['x.bad.example.test'], /excluded dNSName subtree bad\.example\.test/],
+  ])('rejects: %s', (_what, names, detail) => {
+    const findings = runLints({ cert: leafWith(names), issuer: constrained });
+    expect(findings.find((f) => f.id === 'e_name_constraints_violated')?.detail).toMatch(detail);
+  });
+  test('rejects: a name excluded by a CA above the issuer (the root)', () => {
+    const root = caWith(nameConstraintsExtension(undefined, { dns: ['leaf.example.test'] }), encodeName({ CN: 'Constrained Root' }));
+    expect(ids(leafWith(['leaf.example.test']), issuer)).not.toContain('e_name_constraints_violated');
+    const findings = runLints({ cert: leafWith(['leaf.example.test']), issuer, chain: [root] });
+    expect(findings.find((f) => f.id === 'e_name_constraints_violated')?.detail).toMatch(/excluded dNSName subtree leaf\.example\.test of CA "CN=Constrained Root"/);
+  });
+  test('assertLintClean throws lintFailed naming the rule, and hands the findings back', () => {
+    let thrown: unknown;
+    try {
+      assertLintClean({ cert: leafWith(['leaf.other.test']), issuer: constrained });
+    } catch (err) {
+      thrown = err;
+    }
+    expect(thrown).toMatchObject({ type: 'lintFailed', message: expect.stringMatching(/^pre-issuance lint failed: e_name_constraints_violated \(/) });
+    expect(lintFindingsOf(thrown)?.map((f) => f.id)).toEqual(['e_name_constraints_violated']);
   });
 });

@@ -5,6 +5,8 @@ export interface LintInput {
   cert: ParsedCertificate;
   /** The issuing CA certificate; null when the certificate is self-signed. */
   issuer: ParsedCertificate | null;
+  /** The CA certificates above the issuer (its parent first, up to the root when known), for rules over the whole chain. */
+  chain?: readonly ParsedCertificate[];
 }
 
 /**

@@ -45,10 +45,14 @@ Ceremonies
   ceremony issuing --id ID --cn NAME [--parent root] [--algorithm ecdsa-p256] [--validity 5y] [--path-len N]
   ceremony issuing --id ID --cn NAME --csr-out FILE          (offline root, step 1)
   ceremony issuing --id ID --import-cert FILE --root-cert FILE (offline root, step 2)
+  ceremony protect-root [--id root]
+                             move a root made before roots had their own passphrase under one
   audit verify               check the audit log's hash chain
 
 Every data command takes --data DIR (env TRELLIS_DATA, default ./trellis-data) and --json.
-The CA key passphrase comes from TRELLIS_PASSPHRASE, --passphrase-file FILE, or a prompt.
+The online passphrase (issuing CA keys) comes from TRELLIS_PASSPHRASE, --passphrase-file FILE, or a prompt.
+The root passphrase (root key, ceremonies only; never serve) comes from TRELLIS_ROOT_PASSPHRASE,
+--root-passphrase-file FILE, or a prompt; init and quickstart generate one when none is given.
 `;
 
 const commands: Record<string, () => Promise<{ run(argv: string[]): Promise<number | void> }>> = {

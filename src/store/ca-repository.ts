@@ -44,5 +44,12 @@ export function caRepository(db: Db): CaRepository {
         rethrowAs(err, { notFound: `no CA "${id}"` });
       }
     },
+    async setKeyRef(id, keyRef) {
+      try {
+        await db.certificateAuthority.update({ where: { id }, data: { keyRef } });
+      } catch (err) {
+        rethrowAs(err, { notFound: `no CA "${id}"` });
+      }
+    },
   };
 }

@@ -20,5 +20,12 @@ export function keyBlobRepository(db: Db): KeyBlobRepository {
         rethrowAs(err, { notFound: `no key "${id}"` });
       }
     },
+    async destroy(id) {
+      try {
+        await db.keyBlob.update({ where: { id }, data: { envelope: '', state: 'destroyed' } });
+      } catch (err) {
+        rethrowAs(err, { notFound: `no key "${id}"` });
+      }
+    },
   };
 }

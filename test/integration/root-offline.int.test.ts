@@ -118,6 +118,57 @@ describe('the root key has its own secret', () => {
   });
 });
 
+describe('ceremony protect-root: a root made before the split moves under its own passphrase', () => {
+  const legacy = tmp.file('data-legacy');
+  const newRootPassphrase = 'a fresh root passphrase 42';
+
+  test('moves the key, destroys the envelope the online passphrase opened, and refuses a second run', async () => {
+    const init = await trellis(['init', '--yes', '--json', '--data', legacy]);
+    const generated = JSON.parse(init.stdout).generatedRootPassphrase as string;
+    // Make the root what earlier versions made: its key under the online passphrase, no offline mark.
+    let instance = await openInstance(legacy);
+    let legacyKeyId: string;
+    try {
+      const { keyId } = await envelopeOf(instance, 'root');
+      legacyKeyId = `${keyId}-legacy`;
+      const offline = new SoftwareKeystore({ blobs: instance.store.keyBlobs, passphrase: generated });
+      await offline.copyTo(keyId, new SoftwareKeystore({ blobs: instance.store.keyBlobs, passphrase }), { id: legacyKeyId });
+      await instance.store.cas.setKeyRef('root', JSON.stringify({ type: 'software', keyId: legacyKeyId }));
+      await instance.store.keyBlobs.destroy(keyId);
+    } finally {
+      await instance.close();
+    }
+    // Such a root still opens with the online passphrase alone (what the command exists to end).
+    const before = await trellis(['ceremony', 'issuing', '--data', legacy, '--id', 'issuing-old', '--cn', 'Old']);
+    expect(before.code).toBe(0);
+
+    const r = await trellis(['ceremony', 'protect-root', '--data', legacy, '--json'], { TRELLIS_ROOT_PASSPHRASE: newRootPassphrase });
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toEqual({ ca: 'root', keyId: `${legacyKeyId}-offline`, destroyedKeyId: legacyKeyId });
+    instance = await openInstance(legacy);
+    try {
+      const old = await instance.store.keyBlobs.find(legacyKeyId);
+      expect(old).toMatchObject({ envelope: '', state: 'destroyed' });
+      const moved = await envelopeOf(instance, 'root');
+      await expect(new SoftwareKeystore({ blobs: instance.store.keyBlobs, passphrase }).load(moved.keyId)).rejects.toMatchObject({ type: 'badPassphrase' });
+    } finally {
+      await instance.close();
+    }
+    const online = await trellis(['ceremony', 'issuing', '--data', legacy, '--id', 'issuing-new', '--cn', 'New']);
+    expect(online.code).toBe(1);
+    expect(online.stderr).toMatch(/no root key passphrase/);
+    const withRoot = await trellis(['ceremony', 'issuing', '--data', legacy, '--id', 'issuing-new', '--cn', 'New'], { TRELLIS_ROOT_PASSPHRASE: newRootPassphrase });
+    expect(withRoot.code).toBe(0);
+    fs.writeFileSync(tmp.file('legacy-root.pem'), (await trellis(['ca', 'cert', '--root', '--data', legacy])).stdout);
+    fs.writeFileSync(tmp.file('legacy-new.pem'), (await trellis(['ca', 'cert', '--ca', 'issuing-new', '--data', legacy])).stdout);
+    await expect(openssl('verify', '-CAfile', tmp.file('legacy-root.pem'), tmp.file('legacy-new.pem'))).resolves.toMatch(/: OK$/m);
+
+    const again = await trellis(['ceremony', 'protect-root', '--data', legacy], { TRELLIS_ROOT_PASSPHRASE: newRootPassphrase });
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/already protected by the root passphrase/);
+  });
+});
+
 describe('serve --workers holds no passphrase where it need not', () => {
   let child: ChildProcess | undefined;
   let url = '';

@@ -44,9 +44,29 @@ function readFileOrFail(file: string): Buffer {
   }
 }
 
+/** `ceremony protect-root`: a root made before roots had their own passphrase moves under one. */
+async function protectRootCommand(argv: string[]): Promise<number> {
+  const { values } = parse(argv, { id: { type: 'string' }, ...rootPassphraseFlag });
+  const passphrase = await passphraseFor(values);
+  const rootPassphrase = await rootPassphraseFor(values, { confirm: true, forNew: true });
+  assertDistinct(passphrase, rootPassphrase);
+  const instance = await openInstance(dataDirOf(values.data));
+  try {
+    const { protectRoot } = await import('./protect-root.js');
+    const r = await protectRoot(instance, { id: values.id ?? 'root', passphrase, rootPassphrase, actor: actorOf() });
+    const o = out(values);
+    o.result(r);
+    o.say(`root CA "${r.ca}": key now opens only with the root passphrase (key ${r.keyId}); the envelope under the online passphrase (${r.destroyedKeyId}) is destroyed`);
+    return 0;
+  } finally {
+    await instance.close();
+  }
+}
+
 export async function run(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
-  if (sub !== 'root' && sub !== 'issuing') throw new UsageError('usage: trellis ceremony root|issuing --id ID …');
+  if (sub === 'protect-root') return protectRootCommand(rest);
+  if (sub !== 'root' && sub !== 'issuing') throw new UsageError('usage: trellis ceremony root|issuing|protect-root --id ID …');
   const { values } = parse(rest, flags);
   const id = required(values.id, 'id');
   const subject: Partial<Record<NameAttribute, string>> = {};

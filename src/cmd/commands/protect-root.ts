@@ -1,0 +1,55 @@
+/**
+ * `trellis ceremony protect-root [--id root]`: moves the key of a root made
+ * before roots had their own passphrase (it opens with the online one) under
+ * the root passphrase, then destroys the old envelope. Run once per such root.
+ *
+ * Step order keeps every crash recoverable by running the command again: the
+ * copy is stored first (as `<old id>-offline`), then the CA record points at
+ * it, then the original is destroyed.
+ */
+import { PkiError } from '../../errors/pki-error.js';
+import { isOfflineCa, keyIdOf, keystoreFor, type Instance } from '../instance.js';
+
+const offlineIdOf = (keyId: string) => `${keyId}-offline`;
+
+export interface ProtectRootResult {
+  ca: string;
+  keyId: string;
+  /** The envelope that opened with the online passphrase, now destroyed. */
+  destroyedKeyId: string;
+}
+
+export async function protectRoot(instance: Instance, opts: { id: string; passphrase: string; rootPassphrase: string; actor: string }): Promise<ProtectRootResult> {
+  const ca = instance.cas.find((c) => c.id === opts.id);
+  if (!ca) throw new PkiError('notFound', `no CA "${opts.id}"`);
+  if (ca.role !== 'root') throw new PkiError('malformed', `CA "${opts.id}" is not a root`);
+  const keyId = keyIdOf(ca);
+  if (isOfflineCa(ca)) {
+    // Already moved; finish a run that stopped before destroying the original.
+    const original = keyId.endsWith('-offline') ? keyId.slice(0, -'-offline'.length) : null;
+    const left = original ? await instance.store.keyBlobs.find(original) : null;
+    if (!left || left.state === 'destroyed') throw new PkiError('conflict', `CA "${opts.id}" is already protected by the root passphrase`);
+    await instance.store.keyBlobs.destroy(left.id);
+    await instance.audit.record('ceremony.root.online_key_destroyed', opts.actor, { ca: ca.id, keyId: left.id });
+    return { ca: ca.id, keyId, destroyedKeyId: left.id };
+  }
+  const online = keystoreFor(instance, opts.passphrase);
+  const offline = keystoreFor(instance, opts.rootPassphrase);
+  try {
+    const newId = offlineIdOf(keyId);
+    // A copy from an interrupted run (same key, already under the root passphrase) is reused.
+    const existing = await instance.store.keyBlobs.find(newId);
+    const copy = existing ? await offline.load(newId) : await online.copyTo(keyId, offline, { id: newId });
+    const original = await online.load(keyId);
+    if (!copy.spkiDer.equals(original.spkiDer)) throw new PkiError('keyIntegrity', `key "${newId}" is not a copy of "${keyId}"`);
+    await instance.audit.record('ceremony.root.key_moved_offline', opts.actor, { ca: ca.id, from: keyId, to: newId });
+    await instance.store.cas.setKeyRef(ca.id, JSON.stringify({ type: 'software', keyId: newId, offline: true }));
+    await instance.store.keyBlobs.destroy(keyId);
+    await instance.audit.record('ceremony.root.online_key_destroyed', opts.actor, { ca: ca.id, keyId });
+    await instance.reloadCas();
+    return { ca: ca.id, keyId: newId, destroyedKeyId: keyId };
+  } finally {
+    online.close();
+    offline.close();
+  }
+}

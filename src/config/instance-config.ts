@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { PkiError } from '../errors/pki-error.js';
+import { makePrivate, makePrivateDir, warnIfSharedDir, writePrivateFile } from './file-permissions.js';
 
 const perHour = (n: number) => z.number().int().min(0).max(10_000_000).default(n);
 
@@ -93,6 +94,9 @@ export const configFile = (dataDir: string): string => path.join(dataDir, 'trell
 /** Reads and validates the config; a missing file says to run `trellis init`. */
 export function readInstanceConfig(dataDir: string): InstanceConfig {
   const file = configFile(dataDir);
+  // It may name a database URL with a password: private, like everything in the data directory.
+  makePrivate(file);
+  warnIfSharedDir(dataDir);
   let raw: unknown;
   try {
     raw = JSON.parse(fs.readFileSync(file, 'utf8'));
@@ -110,8 +114,8 @@ export function readInstanceConfig(dataDir: string): InstanceConfig {
 
 /** Writes a new config; refuses to overwrite one. */
 export function writeInstanceConfig(dataDir: string, config: InstanceConfig): void {
-  fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  fs.writeFileSync(configFile(dataDir), JSON.stringify(config, null, 2) + '\n', { flag: 'wx', mode: 0o600 });
+  makePrivateDir(dataDir);
+  writePrivateFile(configFile(dataDir), JSON.stringify(config, null, 2) + '\n', 'wx');
 }
 
 /** Database URL for an instance: explicit, else `file:<data>/trellis.db`. */

@@ -7,6 +7,7 @@
  */
 import fs from 'node:fs';
 import { PkiError } from '../errors/pki-error.js';
+import { assertPrivateFile } from './file-permissions.js';
 
 export interface PassphraseSource {
   env?: string | undefined;
@@ -27,6 +28,7 @@ export async function readPassphrase(src: PassphraseSource, opts: { confirm?: bo
   let pass: string | undefined;
   if (src.env) pass = src.env;
   else if (src.file) {
+    assertPrivateFile(src.file, `${src.label ?? 'CA key'} passphrase file`);
     try {
       pass = fs.readFileSync(src.file, 'utf8').replace(/\r?\n$/, '');
     } catch (err) {

@@ -33,11 +33,21 @@
  * Version 1 (the first keystore: no copy of id/algorithm, no digest, the
  * scrypt output used directly) is still read; a salt or N edited in a v1
  * envelope reads as `badPassphrase`.
+ *
+ * The same v2 format holds the instance's secret-sealing key (see
+ * secret-sealer.ts): algorithm `secret-aes-256`, and the data layer encrypts
+ * its 32 raw octets instead of a PKCS#8 key.
  */
 import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { PkiError } from '../errors/pki-error.js';
 import { keyAlgorithms, type KeyAlgorithm } from './signing-key.js';
+
+/** Algorithm of the envelope holding the secret-sealing key: 32 random octets for AES-256-GCM, never a signing key. */
+export const secretKeyAlgorithm = 'secret-aes-256' as const;
+/** What an envelope may hold: a signing key of {@link keyAlgorithms}, or the secret-sealing key. */
+export type EnvelopeAlgorithm = KeyAlgorithm | typeof secretKeyAlgorithm;
+const envelopeAlgorithms = [...keyAlgorithms, secretKeyAlgorithm] as const;
 
 /** scrypt cost parameters (RFC 7914 §2): CPU/memory cost N (a power of two), block size r, parallelism p. */
 export interface ScryptParams {
@@ -84,7 +94,7 @@ interface Sealed {
 export interface ParsedEnvelope {
   readonly version: 1 | 2;
   readonly keyId: string;
-  readonly algorithm: KeyAlgorithm;
+  readonly algorithm: EnvelopeAlgorithm;
   readonly kdf: ScryptParams & { readonly salt: Buffer };
   readonly check: Buffer;
   readonly wrap: Sealed;
@@ -104,7 +114,7 @@ const v2Schema = z
   .object({
     v: z.literal(2),
     keyId: z.string(),
-    algorithm: z.enum(keyAlgorithms),
+    algorithm: z.enum(envelopeAlgorithms),
     kdf: z.object(kdfFields).strict(),
     check: b64(16),
     wrap: z.object({ alg: z.literal('A256GCM'), iv: b64(12), dek: b64(32), tag: b64(16) }).strict(),
@@ -182,8 +192,8 @@ function open(key: Buffer, box: Sealed, additional: Buffer): Buffer | null {
 /** What `sealEnvelope` encrypts and under what. */
 export interface SealInput {
   readonly keyId: string;
-  readonly algorithm: KeyAlgorithm;
-  /** The PKCS#8 DER to protect; the caller clears it afterwards. */
+  readonly algorithm: EnvelopeAlgorithm;
+  /** The PKCS#8 DER to protect (raw octets for the secret-sealing key); the caller clears it afterwards. */
   readonly pkcs8: Buffer;
   /** scrypt(passphrase, salt, 32, params). */
   readonly master: Buffer;
@@ -227,8 +237,8 @@ const bytes = (s: string) => Buffer.from(s, 'base64');
  */
 export function parseEnvelope(row: { id: string; algorithm: string; envelope: string }): ParsedEnvelope {
   const keyId = row.id;
-  if (!(keyAlgorithms as readonly string[]).includes(row.algorithm)) throw damaged(keyId, 'stored with an unknown algorithm');
-  const algorithm = row.algorithm as KeyAlgorithm;
+  if (!(envelopeAlgorithms as readonly string[]).includes(row.algorithm)) throw damaged(keyId, 'stored with an unknown algorithm');
+  const algorithm = row.algorithm as EnvelopeAlgorithm;
   let json: unknown;
   try {
     json = JSON.parse(row.envelope);
@@ -254,6 +264,8 @@ export function parseEnvelope(row: { id: string; algorithm: string; envelope: st
       data: { iv: bytes(e.data.iv), ct: bytes(e.data.ciphertext), tag: bytes(e.data.tag) },
     };
   } else if (version === 1) {
+    // Version 1 predates the secret-sealing key: it only ever held signing keys.
+    if (algorithm === secretKeyAlgorithm) throw damaged(keyId, 'a secret-sealing key is never in a v1 envelope');
     const r = v1Schema.safeParse(json);
     if (!r.success) throw new PkiError('keyIntegrity', `key "${keyId}": envelope does not match the v1 format`, { cause: r.error });
     const e = r.data;

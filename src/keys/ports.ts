@@ -13,4 +13,20 @@ export interface KeyBlobRepository {
   insert(blob: { id: string; algorithm: string; envelope: string }): Promise<void>;
   find(id: string): Promise<KeyBlobRecord | null>;
   setState(id: string, state: string): Promise<void>;
+  /** Overwrites the envelope with nothing and marks the key `destroyed`: no secret opens it again. `notFound` for an unknown id. */
+  destroy(id: string): Promise<void>;
+}
+
+/**
+ * Seals small secrets other modules store (ACME EAB HMAC keys, the ACME nonce
+ * key) under the online keystore, the way CA keys are stored. Implemented in
+ * `keys/` (secret-sealer.ts); `store` receives it from `cmd`.
+ */
+export interface SecretSealer {
+  /** True when `stored` is a sealed value (it has the versioned header); a legacy value stored in clear has none. */
+  isSealed(stored: Uint8Array): boolean;
+  /** The stored form of `secret` for one row: `purpose` and `id` are authenticated, so it opens only there. */
+  seal(purpose: string, id: string, secret: Uint8Array): Buffer;
+  /** The secret back; `keyIntegrity` when it does not authenticate (edited, or copied from another row or purpose). */
+  open(purpose: string, id: string, stored: Uint8Array): Buffer;
 }

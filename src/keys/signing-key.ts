@@ -1,4 +1,5 @@
 import type { KeyObject } from 'node:crypto';
+import type { SecretSealer } from './ports.js';
 
 /**
  * Key algorithms Trellis can hold or accept. The name fixes the signature
@@ -33,4 +34,6 @@ export interface Keystore {
   generate(algorithm: KeyAlgorithm, opts?: { id?: string }): Promise<SigningKey>;
   /** Unlocks a stored key. */
   load(keyId: string): Promise<SigningKey>;
+  /** Opens the instance's secret sealer (EAB HMAC keys, the ACME nonce key), creating its key on first use. */
+  openSecretSealer(): Promise<SecretSealer>;
 }

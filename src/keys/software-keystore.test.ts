@@ -28,6 +28,10 @@ function memoryBlobs(): KeyBlobRepository & { rows: Map<string, KeyBlobRecord>; 
       repo.writes += 1;
       rows.get(id)!.state = state;
     },
+    async destroy(id: string) {
+      repo.writes += 1;
+      Object.assign(rows.get(id)!, { envelope: '', state: 'destroyed' });
+    },
   };
   return repo;
 }

@@ -5,13 +5,14 @@
  * for the moment it takes to encrypt or parse it, and is overwritten after.
  * Key bytes never appear in an error, a log line or an exception cause.
  */
-import { createPrivateKey, randomBytes as nodeRandomBytes, scrypt as scryptCb, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createSecretKey, randomBytes as nodeRandomBytes, scrypt as scryptCb, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
 import { PkiError } from '../errors/pki-error.js';
 import { generatePrivateKey, keyAlgorithmOfPublicKey, type PublicKeyDescription } from './algorithms.js';
-import { decryptKey, defaultScrypt, parseEnvelope, scryptOptions, scryptParamsOk, sealEnvelope, unwrapDek, type ParsedEnvelope, type ScryptParams } from './envelope.js';
+import { decryptKey, defaultScrypt, parseEnvelope, scryptOptions, scryptParamsOk, sealEnvelope, secretKeyAlgorithm, unwrapDek, type ParsedEnvelope, type ScryptParams } from './envelope.js';
 import { NodeSigningKey } from './node-signing-key.js';
 import type { KeyBlobRepository } from './ports.js';
+import { SoftwareSecretSealer, secretSealingKeyId } from './secret-sealer.js';
 import type { KeyAlgorithm, Keystore, SigningKey } from './signing-key.js';
 
 export { defaultScrypt, type ScryptParams } from './envelope.js';
@@ -127,6 +128,8 @@ export class SoftwareKeystore implements Keystore {
    */
   async load(keyId: string): Promise<SigningKey> {
     const envelope = await this.#find(keyId, { activeOnly: true });
+    if (envelope.algorithm === secretKeyAlgorithm) throw new PkiError('forbidden', `key "${keyId}" is the secret-sealing key, not a signing key`);
+    const algorithm = envelope.algorithm;
     const dek = await this.#unwrap(envelope);
     let pkcs8: Buffer | undefined;
     try {
@@ -137,7 +140,28 @@ export class SoftwareKeystore implements Keystore {
       } catch (err) {
         throw new PkiError('keyIntegrity', `key "${keyId}": decrypted key is not PKCS#8`, { cause: safeCause(err) });
       }
-      return new NodeSigningKey(keyId, envelope.algorithm, privateKey);
+      return new NodeSigningKey(keyId, algorithm, privateKey);
+    } finally {
+      dek.fill(0);
+      pkcs8?.fill(0);
+    }
+  }
+
+  /**
+   * Stores a copy of key `keyId` (opened with this keystore's passphrase)
+   * under `target`'s passphrase as `opts.id`, and returns the copy unlocked.
+   * The clear PKCS#8 exists only inside this call. Destroying the original is
+   * the caller's next step.
+   */
+  async copyTo(keyId: string, target: SoftwareKeystore, opts: { id: string }): Promise<SigningKey> {
+    const envelope = await this.#find(keyId, { activeOnly: true });
+    const algorithm = envelope.algorithm;
+    if (algorithm === secretKeyAlgorithm) throw new PkiError('forbidden', `key "${keyId}" is the secret-sealing key, not a signing key`);
+    const dek = await this.#unwrap(envelope);
+    let pkcs8: Buffer | undefined;
+    try {
+      pkcs8 = decryptKey(envelope, dek);
+      return await target.importPkcs8(pkcs8, { algorithm, id: opts.id });
     } finally {
       dek.fill(0);
       pkcs8?.fill(0);
@@ -152,6 +176,54 @@ export class SoftwareKeystore implements Keystore {
   async verifyPassphrase(keyId: string): Promise<void> {
     const envelope = await this.#find(keyId, { activeOnly: false });
     (await this.#unwrap(envelope)).fill(0);
+  }
+
+  /**
+   * Opens the instance's secret-sealing key (see secret-sealer.ts) and
+   * returns a sealer holding it, so sealing outlives {@link forgetPassphrase}.
+   * The first call on an instance creates the key, under a master key that
+   * has already opened a stored key (a CA key): a mistyped passphrase can
+   * never create a sealing key of its own, and the new envelope shares the
+   * salt of the keys `serve` unlocks. Before any key was opened that is
+   * `forbidden`; a wrong passphrase is `badPassphrase`. Two processes
+   * creating it at once both end up with the one stored first.
+   */
+  async openSecretSealer(): Promise<SoftwareSecretSealer> {
+    this.#assertOpen();
+    const row = await this.#blobs.find(secretSealingKeyId);
+    if (!row) return this.#createSecretSealingKey();
+    if (row.state !== 'active') throw new PkiError('forbidden', `key "${secretSealingKeyId}" is ${row.state}`);
+    const envelope = parseEnvelope(row);
+    if (envelope.algorithm !== secretKeyAlgorithm) throw new PkiError('keyIntegrity', `key "${secretSealingKeyId}" is not a secret-sealing key`);
+    const dek = await this.#unwrap(envelope);
+    let raw: Buffer | undefined;
+    try {
+      raw = decryptKey(envelope, dek);
+      if (raw.length !== 32) throw new PkiError('keyIntegrity', `key "${secretSealingKeyId}" is not 32 octets`);
+      return new SoftwareSecretSealer(createSecretKey(raw), secretSealingKeyId, this.#random);
+    } finally {
+      dek.fill(0);
+      raw?.fill(0);
+    }
+  }
+
+  async #createSecretSealingKey(): Promise<SoftwareSecretSealer> {
+    const master = [...this.#masters.values()].find((m) => m.verified && m.value);
+    if (!master?.value) throw new PkiError('forbidden', 'the secret-sealing key is created only under a passphrase that has opened a CA key: unlock an issuing CA first');
+    const raw = this.#random(32);
+    try {
+      const envelope = sealEnvelope({ keyId: secretSealingKeyId, algorithm: secretKeyAlgorithm, pkcs8: raw, master: master.value, salt: master.salt, params: master.params, randomBytes: this.#random });
+      try {
+        await this.#blobs.insert({ id: secretSealingKeyId, algorithm: secretKeyAlgorithm, envelope });
+      } catch (err) {
+        // Another process (a sibling worker, the CLI) stored one first: everyone uses that one.
+        if (err instanceof PkiError && err.type === 'conflict') return this.openSecretSealer();
+        throw err;
+      }
+      return new SoftwareSecretSealer(createSecretKey(raw), secretSealingKeyId, this.#random);
+    } finally {
+      raw.fill(0);
+    }
   }
 
   /**

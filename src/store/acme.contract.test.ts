@@ -21,6 +21,7 @@ import { openStore, openStoreInternals, parseDatabaseUrl, type Store } from './o
 import { contractFlavours, type Flavour, type FreshDatabase } from './testing/flavours.js';
 
 /**
+import { testSealer } from './testing/test-sealer.js';
  * Another connection inserts a used nonce in a transaction it keeps open
  * (holding the SQLite write lock, or the PostgreSQL row) until `end`.
  */
@@ -472,7 +473,14 @@ describe.each(flavours)('ACME store contract: $name', (flavour) => {
   });
 
   describe('EAB keys', () => {
-    test('round-trip, duplicate key id, bind once under concurrency, list', async () => {
+    const sealer = testSealer();
+    beforeAll(async () => {
+      await store.sealSecrets(sealer);
+      await second.sealSecrets(sealer);
+    });
+    const storedKey = async (keyId: string) => Buffer.from((await db.acmeEabKey.findUniqueOrThrow({ where: { keyId } })).hmacKey);
+
+    test('round-trip, duplicate key id, bind once under concurrency, list (which never returns the HMAC key)', async () => {
       const k1 = { keyId: `kid-${rid()}`, hmacKey: randomBytes(32), directory: 'device', createdAt: later(1) };
       const k2 = { keyId: `kid-${rid()}`, hmacKey: randomBytes(32), directory: null, createdAt: later(2) };
       await store.acmeEabKeys.create(k1);
@@ -489,9 +497,10 @@ describe.each(flavours)('ACME store contract: $name', (flavour) => {
       expect(await store.acmeEabKeys.find(k1.keyId)).toEqual({ ...k1, boundAccountId: `acct-${winner}`, boundAt: later(10 + winner) });
       expect(await store.acmeEabKeys.bind(k1.keyId, 'acct-late', later(99))).toBe(false);
       expect(await store.acmeEabKeys.bind('no-such-key', 'acct-1', later(99))).toBe(false);
-      expect(await store.acmeEabKeys.list()).toEqual([
-        { ...k1, boundAccountId: `acct-${winner}`, boundAt: later(10 + winner) },
-        { ...k2, boundAccountId: null, boundAt: null },
+      const listed = (await store.acmeEabKeys.list()).filter((k) => k.keyId === k1.keyId || k.keyId === k2.keyId);
+      expect(listed).toEqual([
+        { ...k1, hmacKey: Buffer.alloc(0), boundAccountId: `acct-${winner}`, boundAt: later(10 + winner) },
+        { ...k2, hmacKey: Buffer.alloc(0), boundAccountId: null, boundAt: null },
       ]);
       expect(await store.acmeEabKeys.find('no-such-key')).toBeNull();
     });
@@ -500,9 +509,65 @@ describe.each(flavours)('ACME store contract: $name', (flavour) => {
   describe('instance secrets', () => {
     test('the first creator wins on every store; later calls do not create', async () => {
       const candidates = Array.from({ length: 10 }, () => randomBytes(32));
+
+    test('the HMAC key column holds the sealed key (sealed for this key id), never the key', async () => {
+      const k = { keyId: `kid-${rid()}`, hmacKey: randomBytes(32), directory: null, createdAt: later(3) };
+      await store.acmeEabKeys.create(k);
+      const stored = await storedKey(k.keyId);
+      expect(sealer.isSealed(stored)).toBe(true);
+      expect(stored.includes(k.hmacKey)).toBe(false);
+      expect(sealer.open('acme-eab-hmac', k.keyId, stored)).toEqual(k.hmacKey);
+    });
+
+    test('a key stored in clear (older versions) still works, and is sealed in place when first read', async () => {
+      const k = { keyId: `kid-${rid()}`, hmacKey: randomBytes(32) };
+      await db.acmeEabKey.create({ data: { keyId: k.keyId, hmacKey: new Uint8Array(k.hmacKey), directory: null, createdAt: later(4) } });
+      expect((await second.acmeEabKeys.find(k.keyId))?.hmacKey).toEqual(k.hmacKey);
+      const stored = await storedKey(k.keyId);
+      expect(sealer.isSealed(stored)).toBe(true);
+      expect(sealer.open('acme-eab-hmac', k.keyId, stored)).toEqual(k.hmacKey);
+      expect((await store.acmeEabKeys.find(k.keyId))?.hmacKey).toEqual(k.hmacKey);
+    });
+
+    test('sealSecrets seals every key still in clear and counts them; a second pass finds none', async () => {
+      const clear = [randomBytes(32), randomBytes(32)];
+      const ids = clear.map(() => `kid-${rid()}`);
+      for (const [i, keyId] of ids.entries()) await db.acmeEabKey.create({ data: { keyId, hmacKey: new Uint8Array(clear[i]!), directory: null, createdAt: later(5) } });
+      expect(await store.sealSecrets(sealer)).toBe(2);
+      for (const [i, keyId] of ids.entries()) expect(sealer.open('acme-eab-hmac', keyId, await storedKey(keyId))).toEqual(clear[i]);
+      expect(await second.sealSecrets(sealer)).toBe(0);
+    });
+
+    test('rejects: a sealed key copied onto another key id does not open there (keyIntegrity)', async () => {
+      const [a, b] = [`kid-${rid()}`, `kid-${rid()}`];
+      await store.acmeEabKeys.create({ keyId: a, hmacKey: randomBytes(32), directory: null, createdAt: later(6) });
+      await store.acmeEabKeys.create({ keyId: b, hmacKey: randomBytes(32), directory: null, createdAt: later(6) });
+      await db.acmeEabKey.update({ where: { keyId: b }, data: { hmacKey: new Uint8Array(await storedKey(a)) } });
+      await expect(store.acmeEabKeys.find(b)).rejects.toMatchObject({ type: 'keyIntegrity' });
+    });
+
+    test('rejects: without a sealer, creating or opening a key (forbidden); listing still works', async () => {
+      const unsealed = await openStore(fresh.url, { migrate: false });
+      try {
+        const k = { keyId: `kid-${rid()}`, hmacKey: randomBytes(32), directory: null, createdAt: later(7) };
+        await expect(unsealed.acmeEabKeys.create(k)).rejects.toMatchObject({ type: 'forbidden' });
+        await store.acmeEabKeys.create(k);
+        await expect(unsealed.acmeEabKeys.find(k.keyId)).rejects.toMatchObject({ type: 'forbidden' });
+        expect((await unsealed.acmeEabKeys.list()).map((x) => x.keyId)).toContain(k.keyId);
+      } finally {
+        await unsealed.close();
+      }
+    });
       const got = await Promise.all(candidates.map((c, i) => (i % 2 ? second : store).secrets.getOrCreate('nonce-hmac', () => c)));
       expect(candidates.some((c) => c.equals(got[0]!))).toBe(true);
       for (const g of got) expect(g).toEqual(got[0]);
+    const sealer = testSealer();
+    beforeAll(async () => {
+      await store.sealSecrets(sealer);
+      await second.sealSecrets(sealer);
+    });
+    const storedValue = async (name: string) => Buffer.from((await db.instanceSecret.findUniqueOrThrow({ where: { name } })).value);
+
       const never = () => {
         throw new Error('create must not be called for an existing secret');
       };
@@ -517,6 +582,33 @@ describe.each(flavours)('ACME store contract: $name', (flavour) => {
   describe('renewal windows', () => {
     test('setWindow touches valid, unexpired certificates matching every given filter; windowOf reads it', async () => {
       const ca = `ari-${flavour.name}`;
+
+    test('the value column holds the sealed secret (sealed for its name), never the secret', async () => {
+      const secret = randomBytes(32);
+      expect(await store.secrets.getOrCreate('sealed-one', () => secret)).toEqual(secret);
+      const stored = await storedValue('sealed-one');
+      expect(stored.includes(secret)).toBe(false);
+      expect(sealer.open('instance-secret', 'sealed-one', stored)).toEqual(secret);
+      await db.instanceSecret.create({ data: { name: 'moved', value: new Uint8Array(stored) } });
+      await expect(store.secrets.getOrCreate('moved', () => randomBytes(32))).rejects.toMatchObject({ type: 'keyIntegrity' });
+    });
+
+    test('a secret stored in clear (older versions) keeps its value and is sealed in place when first read', async () => {
+      const clear = randomBytes(32);
+      await db.instanceSecret.create({ data: { name: 'legacy', value: new Uint8Array(clear) } });
+      expect(await second.secrets.getOrCreate('legacy', () => randomBytes(32))).toEqual(clear);
+      expect(sealer.open('instance-secret', 'legacy', await storedValue('legacy'))).toEqual(clear);
+      expect(await store.secrets.getOrCreate('legacy', () => randomBytes(32))).toEqual(clear);
+    });
+
+    test('rejects: without a sealer (forbidden)', async () => {
+      const unsealed = await openStore(fresh.url, { migrate: false });
+      try {
+        await expect(unsealed.secrets.getOrCreate('nonce-hmac', () => randomBytes(32))).rejects.toMatchObject({ type: 'forbidden' });
+      } finally {
+        await unsealed.close();
+      }
+    });
       const otherCa = `ari-other-${flavour.name}`;
       for (const id of [ca, otherCa]) {
         await store.cas.insert({

@@ -69,14 +69,28 @@ interface MigrationRow {
 const selectMigrations = 'SELECT migration_name, checksum, finished_at, rolled_back_at FROM "_prisma_migrations" ORDER BY started_at, migration_name';
 const missingTable = (err: unknown) => /_prisma_migrations/.test(String((err as Error)?.message)) && /no such table|does not exist/i.test(String((err as Error)?.message));
 
+/**
+ * Settings of every connection to a Trellis database (they hold per
+ * connection, not per file), in the order they are set.
+ *
+ * synchronous = FULL: in WAL mode every commit fsyncs the WAL before it
+ * returns, so a certificate handed to a client, an acknowledged revocation
+ * and the audit events beside them survive a power cut, not only a crash of
+ * the process (NORMAL syncs only at checkpoints and could lose the last
+ * commits). Issuance batches and the ACME group commit put many requests in
+ * one commit, so they share one fsync (docs/issuance-cycle.md has the cost).
+ *
+ * secure_delete = FAST: space freed inside a page (a clear secret replaced by
+ * its sealed form, a deleted row) is zeroed when that costs no extra I/O.
+ */
+export const sqliteConnectionPragmas = ['synchronous = FULL', 'foreign_keys = ON', 'secure_delete = FAST'] as const;
+
 /** Opens a raw better-sqlite3 connection with the settings every connection to a Trellis database uses. */
 export function openSqlite(file: string): Database.Database {
   const db = new Database(file, { timeout: sqliteBusyTimeoutMs });
   // WAL persists in the file: readers never block the writer, so the CLI works beside a running server.
   db.pragma('journal_mode = WAL');
-  // NORMAL is durable across process crashes in WAL mode; only a power cut can lose the last commits.
-  db.pragma('synchronous = NORMAL');
-  db.pragma('foreign_keys = ON');
+  for (const pragma of sqliteConnectionPragmas) db.pragma(pragma);
   return db;
 }
 
@@ -197,7 +211,10 @@ async function runEngine(target: DbTarget, dir: string): Promise<string[]> {
     provider: factory.provider,
     connect: async () => {
       const a = track(await factory.connect());
-      return target.kind === 'sqlite' ? sharedSqliteMigrations(a) : a;
+      if (target.kind !== 'sqlite') return a;
+      // The engine writes too: its commits are as durable as the store's.
+      for (const pragma of sqliteConnectionPragmas) await a.executeScript(`PRAGMA ${pragma}`);
+      return sharedSqliteMigrations(a);
     },
     connectToShadowDb: async () => track(await factory.connectToShadowDb()),
   });

@@ -16,7 +16,8 @@ import type { CrlRepository } from '../crl/ports.js';
 import { PkiError } from '../errors/pki-error.js';
 import { PrismaClient as PgClient } from '../generated/pg/client.js';
 import { PrismaClient as SqliteClient } from '../generated/sqlite/client.js';
-import type { KeyBlobRepository } from '../keys/ports.js';
+import { createPrivateFile, makePrivate, makePrivateDir, warnIfSharedDir } from '../config/file-permissions.js';
+import type { KeyBlobRepository, SecretSealer } from '../keys/ports.js';
 import type { OcspResponseRepository } from '../ocsp/ports.js';
 import type {
   AcmeAccountRepository,
@@ -28,7 +29,7 @@ import type {
 } from '../ra/acme/ports.js';
 import type { TokenRepository } from '../tokens/ports.js';
 import { acmeAccountRepository } from './acme-account-repository.js';
-import { acmeEabKeyRepository } from './acme-eab-repository.js';
+import { acmeEabKeyRepository, resealLegacyEabKeys } from './acme-eab-repository.js';
 import { acmeNonceRepository } from './acme-nonce-repository.js';
 import { acmeOrderRepository } from './acme-order-repository.js';
 import { renewalWindowRepository } from './acme-renewal-window-repository.js';
@@ -38,9 +39,9 @@ import { caRepository } from './ca-repository.js';
 import { certificateRepository } from './certificate-repository.js';
 import type { Db, Kind } from './client.js';
 import { crlRepository } from './crl-repository.js';
-import { instanceSecretRepository } from './instance-secret-repository.js';
+import { instanceSecretRepository, resealLegacyInstanceSecrets } from './instance-secret-repository.js';
 import { keyBlobRepository } from './key-blob-repository.js';
-import { applyMigrations, migrationsDirOf, migrationStatus, openSqlite, sqliteBusyTimeoutMs, type DbTarget, type MigrationStatus } from './migrate.js';
+import { applyMigrations, migrationsDirOf, migrationStatus, openSqlite, sqliteBusyTimeoutMs, sqliteConnectionPragmas, type DbTarget, type MigrationStatus } from './migrate.js';
 import { ocspResponseRepository } from './ocsp-repository.js';
 import { sqliteHotPath } from './sqlite-hot-path.js';
 import { SerialQueue, serializedSqlite } from './sqlite-serial.js';
@@ -68,6 +69,13 @@ export interface Store {
   migrate(): Promise<string[]>;
   /** Compares the database with the migrations directory. */
   migrationStatus(): Promise<MigrationStatus>;
+  /**
+   * From now on, EAB HMAC keys and instance secrets are sealed with `sealer`
+   * (cmd binds the online keystore's; before that, reading or creating them
+   * is `forbidden`). Rows an older version stored in clear are sealed now;
+   * returns how many.
+   */
+  sealSecrets(sealer: SecretSealer): Promise<number>;
   /** Closes every connection; the store is unusable afterwards. Idempotent. */
   close(): Promise<void>;
 }
@@ -106,15 +114,16 @@ export async function openStore(url: string, opts: OpenOptions = {}): Promise<St
 }
 
 /**
- * {@link openStore}, also returning the Prisma client. For the store's own
- * tests (they race interactive transactions against the repositories); code
- * outside src/store uses openStore.
+ * {@link openStore}, also returning the Prisma client and, for SQLite, the
+ * raw connection of the hot paths. For the store's own tests (they race
+ * interactive transactions against the repositories, and read each
+ * connection's settings); code outside src/store uses openStore.
  */
-export async function openStoreInternals(url: string, opts: OpenOptions = {}): Promise<{ store: Store; db: Db }> {
+export async function openStoreInternals(url: string, opts: OpenOptions = {}): Promise<{ store: Store; db: Db; raw?: Database.Database }> {
   const target = parseDatabaseUrl(url);
   const kind: Kind = target.kind;
   const dir = opts.migrationsDir ?? migrationsDirOf(kind);
-  if (target.kind === 'sqlite') fs.mkdirSync(path.dirname(target.file), { recursive: true });
+  if (target.kind === 'sqlite') privateSqliteFiles(target.file);
   // Migrate before the client connects: the engine opens connections of its own.
   if (opts.migrate ?? true) await applyMigrations(target, dir);
 
@@ -126,9 +135,8 @@ export async function openStoreInternals(url: string, opts: OpenOptions = {}): P
     queue = new SerialQueue();
     db = new SqliteClient({ adapter: serializedSqlite(new PrismaBetterSqlite3({ url: target.file, timeout: sqliteBusyTimeoutMs }), queue) });
     try {
-      // Per-connection settings, as openSqlite sets them on the raw connection.
-      await db.$executeRawUnsafe('PRAGMA synchronous = NORMAL');
-      await db.$executeRawUnsafe('PRAGMA foreign_keys = ON');
+      // Per-connection settings, the same as openSqlite sets on the raw connection.
+      for (const pragma of sqliteConnectionPragmas) await db.$executeRawUnsafe(`PRAGMA ${pragma}`);
     } catch (err) {
       raw.close();
       await db.$disconnect();
@@ -144,6 +152,8 @@ export async function openStoreInternals(url: string, opts: OpenOptions = {}): P
   const store: Store = {
     kind,
     cas: caRepository(db),
+  let sealer: SecretSealer | null = null;
+  const boundSealer = () => sealer;
     certificates: certificateRepository(db, hot),
     keyBlobs: keyBlobRepository(db),
     tokens: tokenRepository(db),
@@ -153,19 +163,45 @@ export async function openStoreInternals(url: string, opts: OpenOptions = {}): P
     acmeAccounts: acmeAccountRepository(db, acmeHot?.accounts),
     acmeOrders: acmeOrderRepository(db, acmeHot?.orders),
     acmeNonces: acmeNonceRepository(db, acmeHot?.nonces),
-    acmeEabKeys: acmeEabKeyRepository(db),
-    secrets: instanceSecretRepository(db),
+    acmeEabKeys: acmeEabKeyRepository(db, boundSealer),
+    secrets: instanceSecretRepository(db, boundSealer),
     renewalWindows: renewalWindowRepository(db),
     migrate: () => applyMigrations(target, dir),
     migrationStatus: () => migrationStatus(target, dir),
     close() {
       closed ??= (async () => {
         // Let queued hot-path work finish before its connection goes away.
+    async sealSecrets(s) {
+      sealer = s;
+      const sealed = (await resealLegacyEabKeys(db, s)) + (await resealLegacyInstanceSecrets(db, s));
+      // The clear values stay in the WAL's older frames until a checkpoint: fold them into the database
+      // now (secure_delete zeroes the space they leave there). Best effort: a busy reader only delays it.
+      if (sealed > 0 && raw) await queue!.run(() => raw!.pragma('wal_checkpoint(TRUNCATE)'));
+      return sealed;
+    },
         if (queue) await queue.run(() => raw?.close());
         await db.$disconnect();
       })();
       return closed;
     },
   };
-  return { store, db };
+  return { store, db, ...(raw ? { raw } : {}) };
+}
+
+/**
+ * Makes the files of a SQLite database private before any connection opens
+ * it: creates a missing parent directory 0700 and the database file 0600
+ * (SQLite gives -wal, -shm and -journal the database file's mode), and sets
+ * existing files of ours that group or others may read back to 0600 (the
+ * database, its -wal, -shm and -journal, the migration lock and its journal).
+ * A directory the operator made is never changed: one that group or others
+ * may enter gets a warning.
+ */
+function privateSqliteFiles(file: string): void {
+  const dir = path.dirname(file);
+  if (!fs.existsSync(dir)) makePrivateDir(dir);
+  else warnIfSharedDir(dir, 'database directory');
+  createPrivateFile(file);
+  for (const suffix of ['', '-wal', '-shm', '-journal', '.migrate-lock', '.migrate-lock-journal']) makePrivate(`${file}${suffix}`);
+  createPrivateFile(`${file}.migrate-lock`);
 }

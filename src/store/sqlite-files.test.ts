@@ -1,0 +1,88 @@
+/**
+ * The SQLite files of a store: private whatever the umask (issue 9 item 5),
+ * and durable commits on every connection the store opens (item 6).
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from 'vitest';
+import { openStore, openStoreInternals } from './open.js';
+
+const mode = (p: string) => fs.statSync(p).mode & 0o777;
+/** Every file in `dir` (not below) with its mode. */
+const modes = (dir: string) => Object.fromEntries(fs.readdirSync(dir).map((f) => [f, mode(path.join(dir, f))]));
+
+let tmp: string;
+let umask: number;
+beforeAll(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'trellis-sqlite-files-'));
+  umask = process.umask(0);
+});
+afterAll(() => {
+  process.umask(umask);
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+afterEach(() => vi.restoreAllMocks());
+
+describe('file modes', () => {
+  test('a new database under umask 000: its directory 0700, the database, -wal, -shm and the migration lock 0600', async () => {
+    const dir = path.join(tmp, 'fresh', 'data');
+    const store = await openStore(`file:${path.join(dir, 'trellis.db')}`);
+    try {
+      // A write, so the -wal and -shm files exist.
+      await store.acmeNonces.redeem('a-nonce', new Date(Date.now() + 60_000));
+      expect(mode(dir)).toBe(0o700);
+      expect(mode(path.dirname(dir))).toBe(0o700);
+      const files = modes(dir);
+      expect(Object.keys(files).sort()).toEqual(expect.arrayContaining(['trellis.db', 'trellis.db-shm', 'trellis.db-wal', 'trellis.db.migrate-lock']));
+      for (const [f, m] of Object.entries(files)) expect([f, m.toString(8)]).toEqual([f, '600']);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('an existing 0644 database with 0644 -wal and -shm in a 0755 directory: files set to 0600 at open, the directory kept and warned about once', async () => {
+    const dir = path.join(tmp, 'reported');
+    fs.mkdirSync(dir, { mode: 0o755 });
+    const file = path.join(dir, 'trellis.db');
+    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    // An older Trellis (or a copy) left the files readable by everyone; a connection keeps -wal and -shm present.
+    await (await openStore(`file:${file}`)).close();
+    const old = new Database(file);
+    old.exec('INSERT INTO "AcmeUsedNonce" ("nonce","expiresAt") VALUES (\'n\', \'2030-01-01T00:00:00.000+00:00\')');
+    for (const f of fs.readdirSync(dir)) fs.chmodSync(path.join(dir, f), 0o644);
+    const store = await openStore(`file:${file}`);
+    const again = await openStore(`file:${file}`, { migrate: false });
+    try {
+      for (const [f, m] of Object.entries(modes(dir))) expect([f, m.toString(8)]).toEqual([f, '600']);
+      expect(mode(dir)).toBe(0o755);
+      const warnings = stderr.mock.calls.map((c) => String(c[0])).filter((l) => l.includes(dir));
+      expect(warnings).toEqual([`warning: database directory ${dir} is accessible by group or others (mode 0755); its files are private, but consider chmod 700 ${dir}\n`]);
+    } finally {
+      await again.close();
+      await store.close();
+      old.close();
+    }
+  });
+});
+
+describe('durable commits', () => {
+  test('every connection the store opens runs synchronous = FULL (2), in WAL mode', async () => {
+    const url = `file:${path.join(tmp, 'durable', 'trellis.db')}`;
+    const { store, db, raw } = await openStoreInternals(url);
+    const second = await openStoreInternals(url, { migrate: false });
+    try {
+      for (const s of [{ db, raw }, second]) {
+        // Prisma's connection (repositories) and the raw one (issuance, ACME and audit hot paths).
+        const viaPrisma = await s.db.$queryRawUnsafe<{ synchronous: number | bigint }[]>('PRAGMA synchronous');
+        expect(Number(viaPrisma[0]!.synchronous)).toBe(2);
+        expect(s.raw!.pragma('synchronous', { simple: true })).toBe(2);
+        expect(s.raw!.pragma('journal_mode', { simple: true })).toBe('wal');
+      }
+    } finally {
+      await second.store.close();
+      await store.close();
+    }
+  });
+});

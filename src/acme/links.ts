@@ -1,7 +1,10 @@
 /**
- * The ACME URL layout. Every URL is absolute and built from the origin the
- * client used (scheme and Host of the request), so the JWS "url" check
- * (RFC 8555 §6.4) compares like with like behind any port or name.
+ * The ACME URL layout. Every URL is absolute and built from the instance's
+ * base URL (`baseUrl` in trellis.json), never from a request's Host or
+ * X-Forwarded-* headers: a directory is cacheable, so a URL taken from
+ * Host would let anyone point other clients at a host of their choice. The
+ * JWS "url" check (RFC 8555 §6.4) compares against the same URLs, so a
+ * request signed for another name is refused.
  *
  *   /acme/directory                   directory of the default profile
  *   /acme/{profile}/directory         one directory per profile
@@ -12,9 +15,14 @@
  */
 export type DirectoryResource = 'new-nonce' | 'new-account' | 'new-order' | 'revoke-cert' | 'key-change' | 'renewal-info';
 
-/** Absolute URLs for one request's origin. */
+/** Absolute URLs under one base (scheme, host, port and any path prefix, without a trailing slash). */
 export class Links {
   constructor(readonly origin: string) {}
+
+  /** The links of a server whose public base URL is `baseUrl` (a trailing slash is dropped). */
+  static fromBaseUrl(baseUrl: string): Links {
+    return new Links(baseUrl.replace(/\/+$/, ''));
+  }
 
   directory(profile: string): string {
     return `${this.origin}/acme/${profile}/directory`;

@@ -8,7 +8,7 @@
 import type { KeyObject } from 'node:crypto';
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { PkiError } from '../errors/pki-error.js';
-import { fromBodyParserError, problemFor } from '../errors/problem.js';
+import { faultFields, fromBodyParserError, problemFor } from '../errors/problem.js';
 import type { AccountKey, AcmeAccounts } from '../ra/acme/accounts.js';
 import { AccountKeyCache } from '../ra/acme/account-key-cache.js';
 import type { NonceService } from '../ra/acme/nonces.js';
@@ -30,6 +30,7 @@ export interface AcmeRequest {
   /** The parsed payload; undefined for POST-as-GET (empty payload). */
   payload: unknown;
   postAsGet: boolean;
+  /** The client address the front worked out (trusted proxies considered); the key of per-address rate limits. */
   address: string;
 }
 
@@ -48,29 +49,18 @@ export interface PipelineDeps {
   bodyLimitBytes: number;
   /** Account KeyObjects, shared by every endpoint (see {@link accountKeyObjects}). */
   accountKeys: AccountKeyCache<KeyObject>;
-  /** See {@link originResolver}. */
-  originOf: (req: Request) => string;
+  /** The URLs of this server, all built from the instance's base URL (see {@link Links}). */
+  links: Links;
 }
 
 /** The cache of imported account keys a router's endpoints share. */
 export const accountKeyObjects = (): AccountKeyCache<KeyObject> => new AccountKeyCache((a) => importJwk(JSON.parse(a.jwk)).key);
 
 /**
- * The origin the client addressed, from which every ACME URL is built. A
- * request whose Host is the public base URL's host gets the base URL's
- * scheme, so a TLS-terminating proxy in front (Host kept, plain HTTP behind
- * it) still yields the https URLs the client signed; any other Host gets the
- * scheme of this connection.
+ * The client address of a request: what the front recorded (the peer, or
+ * what a trusted proxy forwarded), else the TCP peer itself.
  */
-export function originResolver(publicBaseUrl?: string): (req: Request) => string {
-  const base = publicBaseUrl ? new URL(publicBaseUrl) : undefined;
-  return (req) => {
-    const host = req.headers.host ?? 'localhost';
-    if (base && host.toLowerCase() === base.host) return base.origin;
-    const tls = (req.socket as { encrypted?: boolean }).encrypted === true;
-    return `${tls ? 'https' : 'http'}://${host}`;
-  };
-}
+export const clientAddressOf = (req: Request): string => req.clientAddress ?? req.socket.remoteAddress ?? 'unknown';
 
 /** Adds a fresh Replay-Nonce (RFC 8555 §6.5: on every response to a POST, errors included) and the index link. */
 export function nonceHeaders(nonces: NonceService, links: Links, profile: string, res: Response): void {
@@ -83,7 +73,8 @@ export function nonceHeaders(nonces: NonceService, links: Links, profile: string
 export function verifiedPost(deps: PipelineDeps, rule: KeyRule): RequestHandler[] {
   const json = express.json({ type: () => true, limit: deps.bodyLimitBytes, strict: true });
   const verify: RequestHandler = async (req, _res, next) => {
-    const links = new Links(deps.originOf(req));
+    // RFC 8555 §6.4: the signed "url" must be this server's URL for the resource, from the base URL, never from Host.
+    const links = deps.links;
     const url = links.origin + req.originalUrl;
     const jws = parseJws(req.body);
     // url (RFC 8555 §6.4), nonce present (§6.5), and the key reference this endpoint takes (§6.2).
@@ -105,7 +96,7 @@ export function verifiedPost(deps: PipelineDeps, rule: KeyRule): RequestHandler[
     await deps.nonces.redeem(ref.nonce);
     const postAsGet = jws.payload.length === 0;
     const payload = postAsGet ? undefined : parsePayloadJson(jws, 'JWS payload');
-    req.acme = { jws, links, url, payload, postAsGet, address: req.socket.remoteAddress ?? 'unknown', ...(account ? { account } : {}), ...(key ? { key } : {}) };
+    req.acme = { jws, links, url, payload, postAsGet, address: clientAddressOf(req), ...(account ? { account } : {}), ...(key ? { key } : {}) };
     next();
   };
   const mediaType: RequestHandler = (req, _res, next) => {
@@ -116,12 +107,15 @@ export function verifiedPost(deps: PipelineDeps, rule: KeyRule): RequestHandler[
   return [mediaType, json, verify];
 }
 
-/** The error middleware of the ACME router: RFC 8555 problems, a fresh nonce, Retry-After where due. */
-export function acmeErrors(nonces: NonceService, defaultProfile: string, originOf: (req: Request) => string, log: (e: Record<string, unknown>) => void) {
+/**
+ * The error middleware of the ACME router: RFC 8555 problems, a fresh nonce,
+ * Retry-After where due. A 5xx is logged with the request id and answered
+ * with a generic serverInternal problem that quotes the id.
+ */
+export function acmeErrors(nonces: NonceService, defaultProfile: string, links: Links, log: (e: Record<string, unknown>) => void) {
   return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const mapped = fromBodyParserError(err);
-    const doc = problemFor(mapped, 'acme');
-    const links = new Links(originOf(req));
+    const doc = problemFor(mapped, 'acme', req.requestId);
     nonceHeaders(nonces, links, String(req.params?.profile ?? defaultProfile), res);
     if (mapped instanceof PkiError && mapped.retryAfterSeconds !== undefined) res.set('Retry-After', String(mapped.retryAfterSeconds));
     // RFC 8555 §7.3.5: a key already in use answers 409 with the other account's URL.
@@ -129,7 +123,7 @@ export function acmeErrors(nonces: NonceService, defaultProfile: string, originO
       res.location(links.account(mapped.extra.accountId));
       delete doc.accountId;
     }
-    if (doc.status >= 500) log({ level: 'error', msg: 'ACME request failed', path: req.path, error: String((err as Error)?.stack ?? err) });
+    if (doc.status >= 500) log({ level: 'error', msg: 'ACME request failed', id: req.requestId, path: req.path, ...faultFields(mapped, err) });
     res.locals.problem = doc.type;
     res.status(doc.status).type('application/problem+json').send(JSON.stringify(doc));
   };

@@ -15,7 +15,7 @@ import { decodeBase64url } from './jwk.js';
 import { verifyExternalAccountBinding } from './eab.js';
 import { parseKeyChange } from './jws.js';
 import { Links } from './links.js';
-import { accountKeyObjects, acmeErrors, nonceHeaders, originResolver, verifiedPost, type AcmeRequest } from './pipeline.js';
+import { accountKeyObjects, acmeErrors, nonceHeaders, verifiedPost, type AcmeRequest } from './pipeline.js';
 import { renderAccount, renderAuthorization, renderChallenge, renderOrder } from './render.js';
 import { accountUpdatePayload, authorizationPayload, finalizePayload, newAccountPayload, newOrderPayload, parsePayload, revokePayload } from './schemas.js';
 
@@ -37,8 +37,8 @@ export interface AcmeRouterDeps {
   /** Chains above a leaf of `issuerId`, preferred first (DER, leaf excluded). */
   chains(issuerId: string): Buffer[][];
   bodyLimitBytes: number;
-  /** The instance's base URL: requests for its host get its scheme (see originResolver). */
-  publicBaseUrl?: string;
+  /** The instance's base URL: every ACME URL (directory, Location, Link, the JWS "url" expected) starts with it, whatever Host a request names. */
+  publicBaseUrl: string;
   log: (event: Record<string, unknown>) => void;
 }
 
@@ -52,8 +52,8 @@ const param = (req: Request, name: string) => String(req.params[name]);
 export function acmeRouter(deps: AcmeRouterDeps): express.Router {
   const router = express.Router({ strict: true });
   const { accounts, orders, revocation, nonces, directories } = deps;
-  const originOf = originResolver(deps.publicBaseUrl);
-  const pipeline = { accounts, nonces, bodyLimitBytes: deps.bodyLimitBytes, accountKeys: accountKeyObjects(), originOf };
+  const links = Links.fromBaseUrl(deps.publicBaseUrl);
+  const pipeline = { accounts, nonces, bodyLimitBytes: deps.bodyLimitBytes, accountKeys: accountKeyObjects(), links };
   const post = (rule: 'jwk' | 'kid' | 'either') => verifiedPost(pipeline, rule);
   const profileOf = (req: Request) => {
     const p = req.params.profile === undefined ? directories.defaultProfile : String(req.params.profile);
@@ -61,15 +61,14 @@ export function acmeRouter(deps: AcmeRouterDeps): express.Router {
     return p;
   };
   /** Every answer carries a fresh nonce and the index link of the directory it belongs to. */
-  const answer = (req: Request, res: Response, profile = directories.defaultProfile) => {
-    nonceHeaders(nonces, acmeOf(req)?.links ?? new Links(originOf(req)), profile, res);
+  const answer = (res: Response, profile = directories.defaultProfile) => {
+    nonceHeaders(nonces, links, profile, res);
     return res;
   };
 
   // RFC 8555 §7.1.1: the directory, one per profile.
   const directory = (req: Request, res: Response) => {
     const profile = profileOf(req);
-    const links = new Links(originOf(req));
     res.set('Cache-Control', 'public, max-age=300').json({
       newNonce: links.resource(profile, 'new-nonce'),
       newAccount: links.resource(profile, 'new-account'),
@@ -90,7 +89,7 @@ export function acmeRouter(deps: AcmeRouterDeps): express.Router {
   // §7.2: HEAD answers 200, GET 204; both only carry the nonce.
   const newNonce = (status: number) => (req: Request, res: Response) => {
     const profile = profileOf(req);
-    nonceHeaders(nonces, new Links(originOf(req)), profile, res);
+    nonceHeaders(nonces, links, profile, res);
     res.status(status).end();
   };
   router.head('/:profile/new-nonce', newNonce(200));
@@ -113,7 +112,7 @@ export function acmeRouter(deps: AcmeRouterDeps): express.Router {
       eabKeyId = await verifyExternalAccountBinding(p.externalAccountBinding, { url: acme.url, accountJwkCanonical: key.jwk }, (kid) => accounts.eabKey(kid, profile));
     }
     const { account, created } = await accounts.newAccount({ key, directory: profile, contact: p.contact, termsOfServiceAgreed: p.termsOfServiceAgreed, onlyReturnExisting: p.onlyReturnExisting, eabKeyId, address: acme.address });
-    answer(req, res, profile).status(created ? 201 : 200).location(acme.links.account(account.id)).json(renderAccount(account, acme.links));
+    answer(res, profile).status(created ? 201 : 200).location(acme.links.account(account.id)).json(renderAccount(account, acme.links));
   });
 
   router.post('/acct/:id', ...post('kid'), async (req, res) => {
@@ -121,14 +120,14 @@ export function acmeRouter(deps: AcmeRouterDeps): express.Router {
     if (accountOf(req).id !== param(req, 'id')) throw new PkiError('unauthorized', 'requests for an account must be signed by that account');
     const p = parsePayload(accountUpdatePayload, acme.payload ?? {});
     const account = p.contact || p.status ? await accounts.update(accountOf(req), p) : accountOf(req);
-    answer(req, res).location(acme.links.account(account.id)).json(renderAccount(account, acme.links));
+    answer(res).location(acme.links.account(account.id)).json(renderAccount(account, acme.links));
   });
 
   router.post('/acct/:id/orders', ...post('kid'), async (req, res) => {
     const acme = acmeOf(req);
     if (accountOf(req).id !== param(req, 'id')) throw new PkiError('unauthorized', 'an account lists only its own orders');
     const ids = await orders.orderIds(accountOf(req));
-    answer(req, res).json({ orders: ids.map((id) => acme.links.order(id)) });
+    answer(res).json({ orders: ids.map((id) => acme.links.order(id)) });
   });
 
   router.post('/:profile/key-change', ...post('kid'), async (req, res) => {
@@ -138,7 +137,7 @@ export function acmeRouter(deps: AcmeRouterDeps): express.Router {
     // The inner JWS proves the new key; "account" and "oldKey" must name the signer (RFC 8555 §7.3.5).
     const inner = parseKeyChange(acme.payload, { url: acme.url, kid: acme.links.account(current.id), accountJwkCanonical: current.jwk });
     const account = await accounts.changeKey(current, current.thumbprint, { thumbprint: inner.newKey.thumbprint, jwk: inner.newKey.canonicalJson });
-    answer(req, res, profile).location(acme.links.account(account.id)).json(renderAccount(account, acme.links));
+    answer(res, profile).location(acme.links.account(account.id)).json(renderAccount(account, acme.links));
   });
 
   router.post('/:profile/new-order', ...post('kid'), async (req, res) => {
@@ -146,7 +145,7 @@ export function acmeRouter(deps: AcmeRouterDeps): express.Router {
     const acme = acmeOf(req);
     const p = parsePayload(newOrderPayload, acme.payload);
     const view = await orders.newOrder(accountOf(req), profile, p, acme.address);
-    answer(req, res, profile).status(201).location(acme.links.order(view.order.id)).json(renderOrder(view, acme.links));
+    answer(res, profile).status(201).location(acme.links.order(view.order.id)).json(renderOrder(view, acme.links));
   });
 
   router.post('/order/:id', ...post('kid'), async (req, res) => {
@@ -154,7 +153,7 @@ export function acmeRouter(deps: AcmeRouterDeps): express.Router {
     if (!acme.postAsGet) throw new PkiError('malformed', 'fetch an order with POST-as-GET (empty payload)');
     const view = await orders.order(accountOf(req), param(req, 'id'));
     if (view.status === 'processing') res.set('Retry-After', '1');
-    answer(req, res, view.order.profile).json(renderOrder(view, acme.links));
+    answer(res, view.order.profile).json(renderOrder(view, acme.links));
   });
 
   router.post('/order/:id/finalize', ...post('kid'), async (req, res) => {
@@ -162,7 +161,7 @@ export function acmeRouter(deps: AcmeRouterDeps): express.Router {
     const p = parsePayload(finalizePayload, acme.payload);
     const view = await orders.finalize(accountOf(req), param(req, 'id'), decodeBase64url(p.csr, 'csr'));
     if (view.status === 'processing') res.set('Retry-After', '1');
-    answer(req, res, view.order.profile).location(acme.links.order(view.order.id)).json(renderOrder(view, acme.links));
+    answer(res, view.order.profile).location(acme.links.order(view.order.id)).json(renderOrder(view, acme.links));
   });
 
   router.post('/authz/:id', ...post('kid'), async (req, res) => {
@@ -170,7 +169,7 @@ export function acmeRouter(deps: AcmeRouterDeps): express.Router {
     const p = acme.postAsGet ? {} : parsePayload(authorizationPayload, acme.payload);
     const view = p.status ? await orders.deactivateAuthorization(accountOf(req), param(req, 'id')) : await orders.authorization(accountOf(req), param(req, 'id'));
     if (view.status === 'pending' && view.authorization.challenges.some((c) => c.status === 'processing')) res.set('Retry-After', '1');
-    answer(req, res).json(renderAuthorization(view, acme.links));
+    answer(res).json(renderAuthorization(view, acme.links));
   });
 
   router.post('/chall/:authzId/:type', ...post('kid'), async (req, res) => {
@@ -185,7 +184,7 @@ export function acmeRouter(deps: AcmeRouterDeps): express.Router {
         })
       : await orders.respondChallenge(accountOf(req), authzId, param(req, 'type'), acme.address);
     if (r.retryAfterSeconds) res.set('Retry-After', String(r.retryAfterSeconds));
-    answer(req, res).append('Link', `<${acme.links.authorization(authzId)}>;rel="up"`).json(renderChallenge(authzId, r.challenge, acme.links));
+    answer(res).append('Link', `<${acme.links.authorization(authzId)}>;rel="up"`).json(renderChallenge(authzId, r.challenge, acme.links));
   });
 
   const certificate = async (req: Request, res: Response) => {
@@ -197,7 +196,7 @@ export function acmeRouter(deps: AcmeRouterDeps): express.Router {
     const chains = deps.chains(issuerId);
     const n = req.params.n === undefined ? 0 : Number(req.params.n);
     if (!Number.isInteger(n) || n < 0 || n >= chains.length) throw new PkiError('notFound', 'no such alternate chain');
-    answer(req, res).type('application/pem-certificate-chain');
+    answer(res).type('application/pem-certificate-chain');
     // RFC 8555 §7.4.2: the other chains are offered as Link rel="alternate".
     chains.forEach((_, i) => i !== n && res.append('Link', `<${acme.links.certificate(issuerId, serialHex, i)}>;rel="alternate"`));
     res.send([cert.der!, ...chains[n]!].map((d) => toPem('CERTIFICATE', d)).join(''));
@@ -212,12 +211,12 @@ export function acmeRouter(deps: AcmeRouterDeps): express.Router {
     const certDer = decodeBase64url(p.certificate, 'certificate');
     const revoker = acme.account ? { kind: 'account' as const, account: acme.account } : { kind: 'certificateKey' as const, spkiDer: acme.key!.keyObject.export({ type: 'spki', format: 'der' }) };
     await revocation.revoke(revoker, certDer, p.reason);
-    answer(req, res, profile).status(200).end();
+    answer(res, profile).status(200).end();
   });
 
   router.use((_req, _res) => {
     throw new PkiError('notFound', 'no such ACME resource');
   });
-  router.use(acmeErrors(nonces, directories.defaultProfile, originOf, deps.log));
+  router.use(acmeErrors(nonces, directories.defaultProfile, links, deps.log));
   return router;
 }

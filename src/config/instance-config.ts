@@ -81,9 +81,14 @@ export const instanceConfigSchema = z
         port: z.number().int().min(0).max(65535).default(8080),
         /** Largest accepted request body, bytes. */
         bodyLimitBytes: z.number().int().min(1024).max(10 * 1024 * 1024).default(64 * 1024),
+        /**
+         * Proxies (CIDR blocks or addresses) whose X-Forwarded-For names the client address
+         * (rate limits, access log); checked when `serve` starts. URLs never come from forwarded headers.
+         */
+        trustedProxies: z.array(z.string().min(1).max(64)).max(256).default([]),
       })
       .strict()
-      .default({ host: '127.0.0.1', port: 8080, bodyLimitBytes: 64 * 1024 }),
+      .default({ host: '127.0.0.1', port: 8080, bodyLimitBytes: 64 * 1024, trustedProxies: [] }),
   })
   .strict();
 

@@ -48,15 +48,25 @@ export interface ProblemDocument {
   [member: string]: unknown;
 }
 
+/** The detail of every 5xx problem: nothing about the fault itself, only the id to find it in the log. */
+export const internalErrorDetail = (requestId: string | undefined): string =>
+  requestId ? `internal error; quote request id ${requestId}` : 'internal error; see the server log';
+
 /**
- * The problem for any thrown value. Only PkiError details reach the client;
- * anything else becomes serverInternal and its detail stays in the log.
+ * The problem for any thrown value. Client errors (4xx) carry the PkiError's
+ * detail. Server faults (5xx: lintFailed, keyIntegrity, invalidConfig,
+ * badPassphrase, serverInternal, and anything that is not a PkiError) are
+ * one generic serverInternal problem that names only the request id: their
+ * messages (key ids, lint findings, configuration text) stay in the log.
  */
-export function problemFor(err: unknown, flavour: 'api' | 'acme' = 'api'): ProblemDocument {
+export function problemFor(err: unknown, flavour: 'api' | 'acme' = 'api', requestId?: string): ProblemDocument {
   const e = err instanceof PkiError ? err : null;
   const type: ErrorType = e?.type ?? 'serverInternal';
   const p = problems[type];
   const typeUri = (t: ErrorType) => (flavour === 'acme' ? `urn:ietf:params:acme:error:${problems[t].acme}` : `urn:trellis:problem:${t}`);
+  if (p.status >= 500) {
+    return { type: typeUri('serverInternal'), title: problems.serverInternal.title, status: p.status, detail: internalErrorDetail(requestId) };
+  }
   return {
     ...e?.extra,
     type: typeUri(type),
@@ -67,12 +77,35 @@ export function problemFor(err: unknown, flavour: 'api' | 'acme' = 'api'): Probl
   };
 }
 
-/** body-parser errors carry a `type`; turn them into precise problems (anything else is returned unchanged). */
+/** What the log keeps of a server fault (5xx): the error type, the stack and its cause. */
+export function faultFields(mapped: unknown, err: unknown): Record<string, unknown> {
+  const cause = (err as { cause?: unknown } | null)?.cause;
+  return {
+    ...(mapped instanceof PkiError ? { type: mapped.type } : {}),
+    error: String((err as Error)?.stack ?? err),
+    ...(cause !== undefined ? { cause: String((cause as Error)?.stack ?? cause) } : {}),
+  };
+}
+
+/**
+ * body-parser errors carry a `type`; turn them into precise problems
+ * (anything else is returned unchanged). A body that fails to decode under
+ * its Content-Encoding (corrupt gzip, deflate, br) comes as a 400 http-error
+ * without a type, holding the zlib error: the client's mistake, not ours.
+ */
 export function fromBodyParserError(err: unknown): unknown {
-  const e = err as { type?: string };
-  if (e?.type === 'entity.too.large') return new PkiError('payloadTooLarge', 'request body exceeds the size limit');
-  if (e?.type === 'entity.parse.failed') return new PkiError('malformed', 'request body is not valid JSON');
-  if (e?.type === 'encoding.unsupported' || e?.type === 'charset.unsupported') return new PkiError('unsupportedMediaType', 'unsupported body encoding');
-  if (e?.type === 'request.aborted') return new PkiError('malformed', 'request aborted');
+  const e = err as { type?: string; status?: unknown; expose?: unknown; code?: unknown; encoding?: unknown; charset?: unknown };
+  if (e?.type === 'entity.too.large') return new PkiError('payloadTooLarge', 'request body exceeds the size limit', { cause: err });
+  if (e?.type === 'entity.parse.failed') return new PkiError('malformed', 'request body is not valid JSON', { cause: err });
+  if (e?.type === 'encoding.unsupported') {
+    return new PkiError('unsupportedMediaType', typeof e.encoding === 'string' ? `unsupported Content-Encoding "${e.encoding.slice(0, 32)}" (identity, gzip, deflate, br)` : 'unsupported body encoding', { cause: err });
+  }
+  if (e?.type === 'charset.unsupported') return new PkiError('unsupportedMediaType', typeof e.charset === 'string' ? `unsupported charset "${e.charset.slice(0, 32)}"` : 'unsupported body charset', { cause: err });
+  if (e?.type === 'request.aborted') return new PkiError('malformed', 'request aborted', { cause: err });
+  if (e?.type === 'request.size.invalid') return new PkiError('malformed', 'request body length does not match Content-Length', { cause: err });
+  if (e?.type === undefined && e?.expose === true && e.status === 400) {
+    const zlib = typeof e.code === 'string' && /^(Z_|ERR__ERROR_|ERR_BROTLI|ERR_ZSTD)/.test(e.code);
+    return new PkiError('malformed', zlib ? 'request body does not decode under its Content-Encoding' : 'request body could not be read', { cause: err });
+  }
   return err;
 }

@@ -8,7 +8,7 @@ import { toPem } from '../pki/pem.js';
 import { assertRole, type TokenVerifier } from '../tokens/tokens.js';
 import type { Logger } from './log.js';
 import { fromBodyParserError } from '../errors/problem.js';
-import { sendProblem, problemFor } from './problem.js';
+import { faultFields, sendProblem } from './problem.js';
 import { z } from 'zod';
 
 export interface AppDeps {
@@ -111,9 +111,10 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const mapped = fromBodyParserError(err);
-    const doc = sendProblem(res, mapped);
-    if (doc.status >= 500) deps.log({ level: 'error', msg: 'request failed', path: req.path, error: String((err as Error)?.stack ?? err) });
-    else res.locals.problem = problemFor(mapped).type;
+    const doc = sendProblem(res, mapped, 'api', req.requestId);
+    // A server fault: the client gets the request id only; this log line (same id) has the type, message and stack.
+    if (doc.status >= 500) deps.log({ level: 'error', msg: 'request failed', id: req.requestId, path: req.path, ...faultFields(mapped, err) });
+    res.locals.problem = doc.type;
   });
   return app;
 }

@@ -2,12 +2,15 @@
  * The lean node:http front. Hot, unauthenticated paths (health, CA
  * certificates; OCSP and CRLs next) are answered here without express;
  * everything else goes to the express app. One log line per request.
+ * Every request gets an id (X-Request-Id, the access line, error logs, 5xx
+ * problems) and its client address (see request-context.ts) here, first.
  */
 import http from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { Clock } from '../clock/clock.js';
 import type { Logger } from './log.js';
+import { clientAddress, newRequestId, trustedProxies } from './request-context.js';
 
 export interface FrontDeps {
   app: http.RequestListener;
@@ -20,19 +23,26 @@ export interface FrontDeps {
   accessLog?: boolean;
   /** Hot-path handlers tried in order before express (OCSP, CRLs); each returns true when it took the request. */
   hot?: ((req: http.IncomingMessage, res: http.ServerResponse) => boolean)[];
+  /** CIDRs of proxies whose X-Forwarded-For names the client (default none); a bad entry throws invalidConfig. */
+  trustedProxies?: readonly string[];
 }
 
 const caPath = /^\/ca\/([a-z0-9][a-z0-9-]{0,62})\.(cer|crt|der)$/;
 
 export function frontHandler(deps: FrontDeps): http.RequestListener {
+  const proxies = trustedProxies(deps.trustedProxies ?? []);
   return (req, res) => {
     const started = deps.accessLog === false ? 0 : performance.now();
+    const id = (req.requestId = newRequestId());
+    req.clientAddress = clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], proxies);
+    res.setHeader('X-Request-Id', id);
+    // Kept now: express rewrites req.url inside mounted routers (/acme/x is /x there).
+    const url = req.url ?? '/';
     if (deps.accessLog !== false) {
       res.on('finish', () => {
-        deps.log({ msg: 'request', method: req.method, path: req.url, status: res.statusCode, ms: Math.round((performance.now() - started) * 100) / 100, problem: res.locals?.problem });
+        deps.log({ msg: 'request', id, address: req.clientAddress, method: req.method, path: url, status: res.statusCode, ms: Math.round((performance.now() - started) * 100) / 100, problem: res.locals?.problem });
       });
     }
-    const url = req.url ?? '/';
     for (const h of deps.hot ?? []) if (h(req, res)) return;
     if (req.method === 'GET' || req.method === 'HEAD') {
       if (url === '/healthz') {

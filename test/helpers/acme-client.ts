@@ -452,6 +452,12 @@ export interface AcmeClientOptions {
   /** HTTP keep-alive; default true (close() ends the sockets). */
   keepAlive?: boolean;
   userAgent?: string;
+  /**
+   * Connect to this origin (a proxy or balancer in front of the server)
+   * for every request, while URLs and Host stay those the server handed
+   * out, as `curl --connect-to` does.
+   */
+  connectTo?: string;
 }
 
 export interface NewAccountOptions {
@@ -549,9 +555,11 @@ export class AcmeClient {
   private readonly badNonceRetries: number;
   private readonly userAgent: string;
   private readonly caPem: string | Buffer | undefined;
+  private readonly connectTo: URL | undefined;
 
   private constructor(opts: AcmeClientOptions) {
     this.caPem = opts.caPem;
+    this.connectTo = opts.connectTo ? new URL(opts.connectTo) : undefined;
     this.directoryUrl = opts.directoryUrl;
     this.key = opts.key ?? generateAcmeKey('ES256');
     this.accountUrl = opts.accountUrl;
@@ -559,7 +567,7 @@ export class AcmeClient {
     this.badNonceRetries = opts.badNonceRetries ?? 0;
     this.userAgent = opts.userAgent ?? 'trellis-test-acme-client';
     const keepAlive = opts.keepAlive ?? true;
-    this.agent = opts.directoryUrl.startsWith('https:') ? new https.Agent({ keepAlive, ...(opts.caPem ? { ca: opts.caPem } : {}) }) : new http.Agent({ keepAlive });
+    this.agent = (opts.connectTo ?? opts.directoryUrl).startsWith('https:') ? new https.Agent({ keepAlive, ...(opts.caPem ? { ca: opts.caPem } : {}) }) : new http.Agent({ keepAlive });
   }
 
   /** Fetches the directory and returns a client for it. */
@@ -571,7 +579,7 @@ export class AcmeClient {
 
   /** A second client on the same directory and trust (another account key, say). */
   async fork(opts: Partial<Omit<AcmeClientOptions, 'directoryUrl'>> = {}): Promise<AcmeClient> {
-    const c = new AcmeClient({ directoryUrl: this.directoryUrl, timeoutMs: this.timeoutMs, badNonceRetries: this.badNonceRetries, userAgent: this.userAgent, ...(this.caPem ? { caPem: this.caPem } : {}), ...opts });
+    const c = new AcmeClient({ directoryUrl: this.directoryUrl, timeoutMs: this.timeoutMs, badNonceRetries: this.badNonceRetries, userAgent: this.userAgent, ...(this.caPem ? { caPem: this.caPem } : {}), ...(this.connectTo ? { connectTo: this.connectTo.origin } : {}), ...opts });
     c.directory = this.directory;
     return c;
   }
@@ -586,11 +594,13 @@ export class AcmeClient {
   /** One HTTP request; never throws on an HTTP status. */
   async request<T = any>(method: string, url: string, opts: { body?: string | Buffer; headers?: Record<string, string> } = {}): Promise<AcmeResponse<T>> {
     const u = new URL(url);
-    const mod = u.protocol === 'https:' ? https : http;
-    const headers: Record<string, string | number> = { 'user-agent': this.userAgent, ...opts.headers };
+    const to = this.connectTo ?? u;
+    const mod = to.protocol === 'https:' ? https : http;
+    const headers: Record<string, string | number> = { 'user-agent': this.userAgent, ...(this.connectTo ? { host: u.host } : {}), ...opts.headers };
     if (opts.body !== undefined) headers['content-length'] = Buffer.byteLength(opts.body);
     const raw = await new Promise<{ status: number; headers: http.IncomingHttpHeaders; rawHeaders: string[]; body: Buffer }>((resolve, reject) => {
-      const req = mod.request(u, { method, headers, agent: this.agent, timeout: this.timeoutMs }, (res) => {
+      const target = this.connectTo ? new URL(u.pathname + u.search, this.connectTo) : u;
+      const req = mod.request(target, { method, headers, agent: this.agent, timeout: this.timeoutMs }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, rawHeaders: res.rawHeaders, body: Buffer.concat(chunks) }));

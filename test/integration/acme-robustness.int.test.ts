@@ -12,14 +12,14 @@ let t: AcmeTestServer;
 let c: AcmeClient;
 let endpoints: string[];
 beforeAll(async () => {
-  // The public base URL is https (a TLS-terminating proxy in front); the test talks plain HTTP to the node.
+  // The public base URL is https (a TLS-terminating proxy in front); the clients talk plain HTTP to the node.
   t = await startAcmeServer({ baseUrl: 'https://acme.example.test' });
   c = await t.client();
   const orderRes = await c.newOrder({ identifiers: ['127.0.0.1'] });
   const order = assertOk(orderRes, 'newOrder', [201]);
   const authz = assertOk(await c.getAuthorization(order.authorizations[0]!));
   const d = c.directory;
-  endpoints = [d.newAccount, d.newOrder, d.revokeCert, d.keyChange, c.accountUrl!, `${c.accountUrl}/orders`, orderRes.location!, order.finalize, order.authorizations[0]!, authz.challenges[0]!.url, `${t.server.url}/acme/cert/issuing-1/00`];
+  endpoints = [d.newAccount, d.newOrder, d.revokeCert, d.keyChange, c.accountUrl!, `${c.accountUrl}/orders`, orderRes.location!, order.finalize, order.authorizations[0]!, authz.challenges[0]!.url, `${t.baseUrl}/acme/cert/issuing-1/00`];
 });
 afterAll(() => t?.close());
 
@@ -50,7 +50,7 @@ test('validly signed junk payloads on every endpoint: never a 500', async () => 
   expect((await c.newOrder({ identifiers: ['127.0.0.1'] })).status).toBe(201);
 });
 
-test('behind a TLS-terminating proxy: requests for the base URL\'s host get its https URLs; other hosts their own scheme', async () => {
+test('behind a TLS-terminating proxy: every request gets the base URL\'s https URLs, whatever its Host', async () => {
   const get = (host: string) =>
     new Promise<Record<string, string>>((resolve, reject) => {
       http.get(`${t.server.url}/acme/directory`, { headers: { host } }, (res) => {
@@ -60,5 +60,5 @@ test('behind a TLS-terminating proxy: requests for the base URL\'s host get its 
       }).on('error', reject);
     });
   expect((await get('acme.example.test')).newOrder).toBe('https://acme.example.test/acme/server/new-order');
-  expect((await get('127.0.0.1:1234')).newOrder).toBe('http://127.0.0.1:1234/acme/server/new-order');
+  expect((await get('127.0.0.1:1234')).newOrder).toBe('https://acme.example.test/acme/server/new-order');
 });

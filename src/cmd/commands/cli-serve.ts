@@ -21,6 +21,8 @@ const serveFlags = {
   'acme-tlsalpn01-port': { type: 'string' },
   'acme-resolver': { type: 'string' },
   'acme-allow-address': { type: 'string', multiple: true },
+  // Proxies whose X-Forwarded-For names the client (replaces server.trustedProxies of trellis.json).
+  'trusted-proxy': { type: 'string', multiple: true },
   // quickstart only: the root passphrase for a new instance (serve never reads it).
   ...rootPassphraseFlag,
 } as const;
@@ -43,6 +45,7 @@ type ServeValues = {
   'acme-tlsalpn01-port'?: string | undefined;
   'acme-resolver'?: string | undefined;
   'acme-allow-address'?: string[] | undefined;
+  'trusted-proxy'?: string[] | undefined;
 };
 
 /** The `--acme-*` flags, checked before anything starts (a bad CIDR or resolver fails at once). */
@@ -155,6 +158,9 @@ async function servePassphrase(values: ServeValues & { 'passphrase-file'?: strin
 
 async function start(values: ServeValues, passphrase: Buffer): Promise<number> {
   const workers = workersOf(values.workers);
+  const trustedProxies = values['trusted-proxy'];
+  // Checked before forking: a bad CIDR fails here once, not in every worker.
+  if (trustedProxies) (await import('../../va/index.js')).parseCidrs(trustedProxies);
   if (workers > 1 && cluster.isPrimary) return startCluster(passphrase, workers);
   const log = jsonLogger(systemClock);
   const port = portOf(values.port);
@@ -173,6 +179,7 @@ async function start(values: ServeValues, passphrase: Buffer): Promise<number> {
     accessLog: process.env.TRELLIS_ACCESS_LOG !== 'off',
     ...(db ? { databaseUrl: db } : {}),
     acme,
+    ...(trustedProxies ? { trustedProxies } : {}),
   }).finally(() => passphrase.fill(0));
   if (cluster.isWorker) process.send?.({ type: 'listening', url: serving.url });
   else process.stderr.write(`Trellis is serving on ${serving.url} (Ctrl-C to stop)\n`);

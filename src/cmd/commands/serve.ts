@@ -28,6 +28,8 @@ export interface ServeOptions {
   databaseUrl?: string;
   /** ACME validation settings (`--acme-*` flags) or a replacement validator. */
   acme?: AcmeServeOptions;
+  /** `--trusted-proxy` CIDRs; replace `server.trustedProxies` of trellis.json when given. */
+  trustedProxies?: string[];
 }
 
 export interface Serving {
@@ -113,6 +115,7 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
       clock: instance.clock,
       accessLog: opts.accessLog ?? true,
       hot: [ocspHandler(ocsp, () => instance.clock.now(), opts.log), crlHandler(crls, () => instance.clock.now())],
+      trustedProxies: opts.trustedProxies ?? instance.config.server.trustedProxies,
     });
     const host = opts.host ?? instance.config.server.host;
     const port = opts.port ?? instance.config.server.port;

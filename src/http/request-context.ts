@@ -1,0 +1,75 @@
+/**
+ * What the front door learns about each request before anyone handles it:
+ * a request id (logged with the access line and every error, sent back as
+ * X-Request-Id, quoted in 5xx problems) and the client address (ACME rate
+ * limits per address, the access log).
+ *
+ * The client address is the TCP peer, unless that peer is a proxy the
+ * operator listed (`server.trustedProxies`, `serve --trusted-proxy`); then
+ * X-Forwarded-For is walked from the right over trusted hops only, so a
+ * client cannot pick its own address by sending the header itself.
+ * Forwarded headers never build URLs: those come from the base URL alone.
+ */
+import { randomBytes } from 'node:crypto';
+import { bytesToIp } from '../pki/ip.js';
+import { cidrContains, parseCidrs, parseIpAddress, type Cidr } from '../va/address-policy.js';
+
+declare module 'node:http' {
+  interface IncomingMessage {
+    /** Set by the front (see {@link newRequestId}). */
+    requestId?: string;
+    /** Set by the front (see {@link clientAddress}). */
+    clientAddress?: string;
+  }
+}
+
+let pool = Buffer.alloc(0);
+let used = 0;
+
+/** 16 random hex digits (64 bits), from a pool refilled 512 ids at a time. */
+export function newRequestId(): string {
+  if (used + 8 > pool.length) {
+    pool = randomBytes(4096);
+    used = 0;
+  }
+  const id = pool.toString('hex', used, used + 8);
+  used += 8;
+  return id;
+}
+
+/** The parsed proxy list; throws `invalidConfig` naming a bad entry (so `serve` fails at start). */
+export interface TrustedProxies {
+  readonly cidrs: readonly Cidr[];
+}
+
+export const trustedProxies = (texts: readonly string[]): TrustedProxies => ({ cidrs: parseCidrs(texts) });
+
+/** Octets of an address in canonical form; IPv4-mapped IPv6 (a dual-stack socket's peer) becomes IPv4. */
+function octets(text: string | undefined): Buffer | null {
+  if (!text) return null;
+  const t = text.trim();
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(t);
+  return parseIpAddress(mapped ? mapped[1]! : t.replace(/^\[(.*)\]$/, '$1'));
+}
+
+const trusted = (proxies: TrustedProxies, address: Buffer) => proxies.cidrs.some((c) => cidrContains(c, address));
+
+/**
+ * The client address of one request: `peer` (the socket's remote address)
+ * unless it is a trusted proxy; then the rightmost X-Forwarded-For entry,
+ * and so on while that is trusted too. An entry that is not an IP address
+ * ends the walk at the last trusted hop. 'unknown' without a peer.
+ */
+export function clientAddress(peer: string | undefined, forwardedFor: string | string[] | undefined, proxies: TrustedProxies): string {
+  let current = octets(peer);
+  if (!current) return 'unknown';
+  if (proxies.cidrs.length && forwardedFor !== undefined) {
+    const hops = (Array.isArray(forwardedFor) ? forwardedFor.join(',') : forwardedFor).split(',');
+    while (hops.length && trusted(proxies, current)) {
+      const next = octets(hops.pop());
+      if (!next) break;
+      current = next;
+    }
+  }
+  return bytesToIp(current)!;
+}

@@ -8,7 +8,7 @@ import { encodeName } from '../pki/name.js';
 import { OID } from '../pki/oids.js';
 import { toPem } from '../pki/pem.js';
 import { refusal } from '../../test/helpers/errors.js';
-import { buildCrl, type CrlContent, type CrlSigner } from './build.js';
+import { buildCrl, EntryEncoder, type CrlContent, type CrlSigner } from './build.js';
 
 // A fixed Ed25519 key (RFC 8032 signatures are deterministic), so the whole
 // CRL, signature included, is a known answer.
@@ -160,8 +160,8 @@ describe('encoding rules', () => {
   });
 
   test('serials: minimal INTEGER, sign octet when the high bit is set, odd lengths and leading zeros normalised', async () => {
-    const { der } = await buildCrl(caSigner, content(), [[entry('80'), entry('00ff'), entry('abc'), entry('0000000001'), entry('7f'.repeat(20)), entry('00')]]);
-    expect(parseCrl(der).entries!.map((e) => e.serial.toString('hex'))).toEqual(['0080', '00ff', '0abc', '01', '7f'.repeat(20), '00']);
+    const { der } = await buildCrl(caSigner, content(), [[entry('80'), entry('00ff'), entry('abc'), entry('0000000001'), entry('7f'.repeat(20))]]);
+    expect(parseCrl(der).entries!.map((e) => e.serial.toString('hex'))).toEqual(['0080', '00ff', '0abc', '01', '7f'.repeat(20)]);
   });
 
   test('unspecified (0) writes no reasonCode; others are ENUMERATED; invalidityDate is always GeneralizedTime', async () => {
@@ -176,7 +176,7 @@ describe('encoding rules', () => {
   });
 
   test('dates from 2050 are GeneralizedTime, before are UTCTime (RFC 5280 §5.1.2.4)', async () => {
-    const { der } = await buildCrl(caSigner, content({ nextUpdate: at('2050-01-01T00:00:00Z') }), [[entry('01', 0, null, at('2049-12-31T23:59:59Z')), entry('02', 0, null, at('2050-06-01T00:00:00Z'))]]);
+    const { der } = await buildCrl(caSigner, content({ thisUpdate: at('2049-12-31T12:00:00Z'), nextUpdate: at('2050-01-01T00:00:00Z') }), [[entry('01', 0, null, at('2049-12-31T23:59:59Z')), entry('02', 0, null, at('2050-06-01T00:00:00Z'))]]);
     const crl = parseCrl(der);
     expect(crl.thisUpdate.tag).toBe(Tag.UTCTime);
     expect(crl.nextUpdate!.tag).toBe(Tag.GeneralizedTime);
@@ -224,6 +224,35 @@ describe('encoding rules', () => {
     expect((await refusal(buildCrl(caSigner, content({ nextUpdate: at('2026-03-01T00:00:00Z') }), []))).type).toBe('invalidConfig');
   });
 
+  describe('linted before it is signed (src/lint/crl.ts): refused with lintFailed, the key never asked', () => {
+    const counting = () => {
+      const calls: Buffer[] = [];
+      return { calls, signer: { ...caSigner, sign: async (tbs: Buffer) => (calls.push(tbs), caSigner.sign(tbs)) } as CrlSigner };
+    };
+    // A run of entries already in DER, as the incremental path copies them from the previous CRL (trusted, so not re-checked by the encoder).
+    const encoded = (...entries: RevokedEntry[]) => ({ der: readEntries(entries), count: entries.length });
+    test.each<[string, string, () => Parameters<typeof buildCrl>]>([
+      ['e_crl_serial_duplicate', 'a serial listed twice by the store', () => [caSigner, content(), [[entry('01', 1), entry('02')], [entry('02', 4)]]]],
+      ['e_crl_serial_duplicate', 'a copied run and a new entry for the same serial', () => [caSigner, content(), [encoded(entry('01'), entry('05', 1)), [entry('05', 4)]]]],
+      ['e_crl_entry_invalid', 'a copied entry with removeFromCRL in a complete CRL', () => [caSigner, content(), [{ der: readEntries([], [{ serialHex: '0b', removedAt: at('2026-03-01T00:00:00Z') }]), count: 1 }]]],
+      ['e_crl_entry_invalid', 'a copied entry with serial zero', () => [caSigner, content(), [encoded(entry('00'))]]],
+      ['e_crl_validity_invalid', 'a validity over twelve months', () => [caSigner, content({ nextUpdate: at('2027-03-03T00:00:00Z') }), []]],
+      ['e_crl_number_invalid', 'a CRL number over 20 octets', () => [caSigner, content({ crlNumber: 2n ** 160n }), []]],
+      ['e_crl_delta_indicator_invalid', 'a delta whose base is not below its number', () => [caSigner, content({ crlNumber: 7n, baseCrlNumber: 7n }), []]],
+      ['e_crl_issuing_distribution_point_invalid', "a shard IDP other than the scope's URL", () => [caSigner, content({ distributionPointUrl: 'http://pki.test/crl/ca/3.crl' }), [], [], { expect: { idp: { url: 'http://pki.test/crl/ca/4.crl', onlyCaCerts: false } } }]],
+      ['e_crl_authority_key_identifier_invalid', "an AKI that is not the CA's key", () => [caSigner, content(), [], [], { expect: { keyIdentifier: Buffer.alloc(20, 9) } }]],
+      ['e_crl_issuer_name_mismatch', "an issuer that is not the CA's subject", () => [caSigner, content(), [], [], { expect: { issuerDer: encodeName({ CN: 'Other' }) } }]],
+      ['e_crl_validity_invalid', 'a thisUpdate in the future', () => [caSigner, content(), [], [], { expect: { now: at('2026-02-01T00:00:00Z') } }]],
+    ])('%s: %s', async (id, _what, args) => {
+      const { calls, signer } = counting();
+      const [, c, pages, removed, opts] = args();
+      const err = await refusal(buildCrl(signer, c, pages, removed, opts));
+      expect(err.type).toBe('lintFailed');
+      expect(err.message).toMatch(new RegExp(`^CRL lint failed \\(CRL number \\d+\\): (.*; )?${id} \\(`));
+      expect(calls).toHaveLength(0);
+    });
+  });
+
   test('streams pages from an async iterator: 200,000 entries, every one present, in order, verified by OpenSSL', async () => {
     async function* pages() {
       for (let p = 0; p < 20; p++) {
@@ -247,3 +276,11 @@ describe('encoding rules', () => {
     expect(readOid(children(crl.algT!)[0]!)).toBe(OID.ecdsaWithSHA384);
   });
 });
+
+/** revokedCertificates contents for entries (and removeFromCRL entries), written by the entry encoder alone (nothing lints them there). */
+function readEntries(entries: RevokedEntry[], removed: { serialHex: string; removedAt: Date }[] = []): Buffer {
+  const encoder = new EntryEncoder();
+  encoder.addRevoked(entries);
+  encoder.addRemoved(removed);
+  return Buffer.concat(encoder.take());
+}

@@ -9,6 +9,8 @@ import { setImmediate } from 'node:timers/promises';
 import type { Issuer } from '../ca/issuer.js';
 import type { RevokedEntry } from '../ca/ports.js';
 import { PkiError } from '../errors/pki-error.js';
+import { lintCrl, type CrlExpectations } from '../lint/crl.js';
+import { throwOnErrors } from '../lint/index.js';
 import { ctx, generalizedTime, int, seq, tlv, Tag, time } from '../pki/der.js';
 import { authorityKeyIdentifierExtension, distributionPointName, extension } from '../pki/extensions.js';
 import { crlReasons } from '../pki/crl-reason.js';
@@ -308,6 +310,30 @@ function crlExtensions(signer: CrlSigner, c: CrlContent): Buffer {
 
 const isEncoded = (page: EntryPage): page is EncodedEntries => !Array.isArray(page);
 
+/**
+ * The longest a CRL may live unless the caller says less: twelve months, the
+ * most CA/B Forum BR §4.9.7 allows for any CRL (the root's ARL uses 365 days).
+ */
+export const maxCrlValiditySeconds = 366 * 86_400;
+
+/**
+ * What the lint expects of a CRL built from `content` by `signer`, unless
+ * the caller (the publisher, which knows the scope) says more.
+ */
+export function expectationsOf(signer: CrlSigner, content: CrlContent, over: Partial<CrlExpectations> = {}): CrlExpectations {
+  return {
+    issuerDer: signer.subjectDer,
+    signatureAlgorithm: signer.signatureAlgorithm,
+    keyIdentifier: signer.keyIdentifier,
+    crlNumber: content.crlNumber,
+    ...(content.baseCrlNumber !== undefined ? { baseCrlNumber: content.baseCrlNumber } : {}),
+    idp: content.distributionPointUrl || content.onlyCaCerts ? { url: content.distributionPointUrl ?? null, onlyCaCerts: !!content.onlyCaCerts } : null,
+    freshestUrl: content.freshestUrl ?? null,
+    maxValiditySeconds: maxCrlValiditySeconds,
+    ...over,
+  };
+}
+
 /** Room for the signature after the TBS (RSA-4096 is 512 octets; ECDSA P-384 at most 104). */
 const signatureRoom = 1024;
 
@@ -325,6 +351,10 @@ function header(buf: Buffer, off: number, tag: number, len: number): number {
  * the entries be written in place in the buffer that becomes the CRL: peak
  * memory is then about one CRL instead of two. A wrong hint costs a copy.
  *
+ * The TBS is linted before it is signed (src/lint/crl.ts, against
+ * `expectationsOf(signer, content, opts.expect)`): a finding is a
+ * `lintFailed` error and nothing is signed.
+ *
  *   CertificateList ::= SEQUENCE { tbsCertList TBSCertList, signatureAlgorithm AlgorithmIdentifier, signatureValue BIT STRING }
  *   TBSCertList ::= SEQUENCE { version Version OPTIONAL -- v2 --, signature AlgorithmIdentifier, issuer Name,
  *     thisUpdate Time, nextUpdate Time OPTIONAL, revokedCertificates SEQUENCE OF … OPTIONAL,
@@ -335,7 +365,7 @@ export async function buildCrl(
   content: CrlContent,
   revoked: AsyncIterable<EntryPage> | Iterable<EntryPage>,
   removed: readonly RemovedEntry[] = [],
-  opts: { sizeHint?: number } = {},
+  opts: { sizeHint?: number; expect?: Partial<CrlExpectations> } = {},
 ): Promise<BuiltCrl> {
   if (content.nextUpdate <= content.thisUpdate) throw new PkiError('invalidConfig', 'CRL nextUpdate must be after thisUpdate');
   if (removed.length && content.baseCrlNumber === undefined) throw new PkiError('malformed', 'removeFromCRL entries belong in delta CRLs only');
@@ -393,6 +423,8 @@ export async function buildCrl(
   header(out, start, Tag.SEQUENCE, tbsContent);
   const tbs = out.subarray(start, end);
 
+  // The bytes linted are the bytes signed: one walk over the TBS just written.
+  throwOnErrors(lintCrl(tbs, expectationsOf(signer, content, opts.expect)), `CRL lint failed (CRL number ${content.crlNumber})`);
   const signature = await signer.sign(tbs);
   if (signature.length > signatureRoom) {
     // A signature bigger than the room left (RSA over 8192 bits): one more copy.

@@ -399,6 +399,37 @@ describe('CrlPublisher', () => {
   });
 });
 
+describe('CrlPublisher: every CRL is linted before it is signed', () => {
+  test('a store that returns one serial twice: nothing signed, crl.lint_failed audited with the rule id, the last good CRL still served', async () => {
+    let signed = 0;
+    const counting: CrlSigner = { ...goodSigner, sign: async (tbs) => (signed++, goodSigner.sign(tbs)) };
+    const { publisher, certs, clock, events, crls } = setup({ signer: counting });
+    const s = serialIn(1);
+    certs.add('ca', s, inAYear);
+    certs.revoke('ca', s, start, 1);
+    await publisher.tick();
+    const good = publisher.get('ca', 'full')!;
+    const signedBefore = signed;
+    const rowsBefore = crls.rows.length;
+    // A store fault: every page of the full CRL comes twice.
+    const read = certs.repo.revokedEntries.bind(certs.repo);
+    certs.repo.revokedEntries = async function* (issuerId, shard, opts) {
+      for await (const page of read(issuerId, shard, opts)) yield [...page, ...page];
+    };
+    clock.advance(13 * 3600_000); // past half-life: every scope is regenerated, read whole from the store
+    await publisher.tick();
+    const lintEvents = events.filter((e) => e.type === 'crl.lint_failed');
+    expect(lintEvents.map((e) => [e.data.scope, e.data.lint])).toEqual([['shard-1', ['e_crl_serial_duplicate']], ['full', ['e_crl_serial_duplicate']]]);
+    expect(String(lintEvents[0]!.data.error)).toMatch(/^CRL lint failed \(CRL number \d+\): e_crl_serial_duplicate \(serial [0-9a-f]+ appears twice\)/);
+    // Not audited twice: the lint failure is the generation failure.
+    expect(events.filter((e) => e.type === 'crl.generation_failed')).toEqual([]);
+    // The scopes without the fault were signed; the two that failed were not, and keep their last good CRL.
+    expect(crls.rows.slice(rowsBefore).map((r) => r.scope).sort()).toEqual(['full-delta', 'shard-0', 'shard-2', 'shard-3']);
+    expect(signed - signedBefore).toBe(4);
+    expect(publisher.get('ca', 'full')).toBe(good);
+  });
+});
+
 describe('CrlPublisher: shards regenerated from their previous CRL', () => {
   const fromOf = (logs: Record<string, unknown>[], scope: string) => logs.filter((l) => l.msg === 'CRL published' && l.scope === scope).map((l) => l.from);
 

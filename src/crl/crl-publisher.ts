@@ -22,10 +22,12 @@ import type { CertificateRepository } from '../ca/ports.js';
 import { crlShardOf } from '../ca/serial.js';
 import type { Clock } from '../clock/clock.js';
 import { PkiError } from '../errors/pki-error.js';
-import { buildCrl, type CrlContent, type CrlSigner, type EntryPage, type RemovedEntry } from './build.js';
+import { lintFindingsOf } from '../lint/index.js';
+import type { CrlExpectations } from '../lint/crl.js';
+import { buildCrl, type BuiltCrl, type CrlContent, type CrlSigner, type EntryPage, type RemovedEntry } from './build.js';
 import { mergeEntries, revokedListOf } from './incremental.js';
 import type { CrlRecord, CrlRepository } from './ports.js';
-import { crlUrl, parseScope, shardScope } from './scope.js';
+import { crlUrl, parseScope, shardScope, type CrlScope } from './scope.js';
 
 /** A CA whose CRLs this node publishes or serves. */
 export interface CrlIssuer {
@@ -92,6 +94,18 @@ const deltaRebaseEntries = 1_000;
 const maxBackoffMs = 5 * 60_000;
 const defaultPageSize = 2_000;
 const pruneEveryMs = 10 * 60_000;
+
+/**
+ * The issuingDistributionPoint a scope needs (docs/crl.md, RFC 5280 §5.2.5):
+ * a shard of a CA with several shards names its URL; a CA with one shard, the
+ * full CRL and its delta cover every certificate and carry none, except the
+ * root's ARL, which says onlyContainsCACerts.
+ */
+function scopeIdp(issuer: CrlIssuer, scope: CrlScope, url: string): CrlExpectations['idp'] {
+  const onlyCaCerts = !!issuer.onlyCaCerts;
+  if (scope.kind === 'shard' && issuer.shards > 1) return { url, onlyCaCerts };
+  return onlyCaCerts ? { url: null, onlyCaCerts } : null;
+}
 
 /** Scopes to regenerate, each with the time (ms) of its oldest change not yet published. */
 interface Dirty {
@@ -224,7 +238,23 @@ export class CrlPublisher {
 
     // Step 3: sign once, store, serve; the audit event carries the digest of what was published.
     // The previous CRL of the scope sizes the buffer, so the entries are written in place.
-    const built = await buildCrl(issuer.signer, content, revoked, removed, previous ? { sizeHint: Math.ceil(previous.der.length * 1.05) + 65_536 } : {});
+    // The lint checks the TBS against what the scope needs, derived here from
+    // the scope and the CA (not from `content`): IDP, delta base, freshestCRL, validity.
+    const expect: Partial<CrlExpectations> = {
+      idp: scopeIdp(issuer, parsed, crlUrl(this.o.urls, caId, scope)),
+      freshestUrl: parsed.kind === 'full' && issuer.deltas !== false ? crlUrl(this.o.urls, caId, 'full-delta') : null,
+      maxValiditySeconds: (nextUpdate.getTime() - thisUpdate.getTime()) / 1000,
+      now,
+    };
+    let built: BuiltCrl;
+    try {
+      built = await buildCrl(issuer.signer, content, revoked, removed, { expect, ...(previous ? { sizeHint: Math.ceil(previous.der.length * 1.05) + 65_536 } : {}) });
+    } catch (err) {
+      const findings = lintFindingsOf(err);
+      // Audited like a certificate's lint failure: nothing was signed.
+      if (findings) await this.o.audit.record('crl.lint_failed', 'trellis', { ca: caId, scope, crlNumber: crlNumber.toString(), lint: findings.map((f) => f.id), error: (err as Error).message });
+      throw err;
+    }
     const rec: CrlRecord = { caId, scope, crlNumber, baseCrlNumber, thisUpdate, nextUpdate, entries: built.entries, der: built.der };
     await this.o.crls.insert(rec);
     this.remember(rec);
@@ -379,6 +409,8 @@ export class CrlPublisher {
   private async report(msg: string, data: Record<string, unknown>, err: unknown): Promise<void> {
     const error = err instanceof Error ? err.message : String(err);
     this.o.log?.({ level: 'error', msg, ...data, error });
+    // A lint failure was audited where it happened (crl.lint_failed).
+    if (lintFindingsOf(err)) return;
     try {
       await this.o.audit.record('crl.generation_failed', 'trellis', { ...data, error });
     } catch (auditErr) {

@@ -18,6 +18,7 @@ import { loadProfiles } from '../profiles/load.js';
 import type { Profile } from '../profiles/types.js';
 import { RegistrationAuthority, type IssuerDirectory } from '../ra/registration.js';
 import { openStore, type Store } from '../store/open.js';
+import { sealSecretsWith } from './secrets.js';
 
 export interface Instance {
   dataDir: string;
@@ -160,6 +161,9 @@ export class IssuerRegistry implements IssuerDirectory {
     for (const ca of instance.cas) {
       if (ca.role === 'issuing' && ca.state === 'active' && !isOfflineCa(ca)) issuers.set(ca.id, await unlockCa(instance, { online: keystore }, ca.id));
     }
+    // The online keystore is open and verified here (in serve, before it forgets the passphrase, in every worker):
+    // the store seals EAB keys and the ACME nonce key with it from now on.
+    if (issuers.size > 0) await sealSecretsWith(instance, keystore);
     return new IssuerRegistry(instance, issuers);
   }
 

@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { AcmeClient, generateAcmeKey, type AcmeResponse } from '../helpers/acme-client.js';
 import { startAcmeServer, type AcmeTestServer } from '../helpers/acme-server.js';
+import { testPassphrase } from '../helpers/test-pki.js';
 
 const run = promisify(execFile);
 const bin = path.join(import.meta.dirname, '../../bin/trellis.js');
@@ -22,7 +23,9 @@ afterAll(() => t?.close());
 const acmeType = (res: AcmeResponse) => res.problem?.type.replace('urn:ietf:params:acme:error:', '');
 
 async function eabCreate(directory?: string): Promise<{ keyId: string; hmacKey: string }> {
-  const { stdout } = await run(process.execPath, [bin, 'acme', 'eab', 'create', '--json', '--data', t.pki.dataDir, ...(directory ? ['--directory', directory] : [])]);
+  // The HMAC key is stored sealed under the online passphrase, so creating one needs it.
+  const env = { ...process.env, TRELLIS_PASSPHRASE: testPassphrase };
+  const { stdout } = await run(process.execPath, [bin, 'acme', 'eab', 'create', '--json', '--data', t.pki.dataDir, ...(directory ? ['--directory', directory] : [])], { env });
   return JSON.parse(stdout);
 }
 

@@ -1,14 +1,16 @@
 /**
- * `trellis acme eab create [--directory PROFILE]`, `trellis acme eab list`, and
+ * `trellis acme eab create [--directory PROFILE]` (needs the online
+ * passphrase: the HMAC key is stored sealed under it), `trellis acme eab list`, and
  * `trellis acme renew-early` (RFC 9773: pull the suggested renewal window of a
  * set of certificates forward, e.g. after a CA incident, so every ACME client
  * that asks renewalInfo renews now).
  */
 import { parse, parseDurationFlag, UsageError } from '../../cli/args.js';
+import { PkiError } from '../../errors/pki-error.js';
 import { normaliseSerial } from '../../ra/revoke.js';
-import { openInstance } from '../instance.js';
+import { IssuerRegistry, keystoreFor, openInstance, type Instance } from '../instance.js';
 import { acmeAccounts, acmeProfiles } from './acme.js';
-import { actorOf, dataDirOf, out } from './common.js';
+import { actorOf, dataDirOf, out, passphraseFor } from './common.js';
 
 const usage = `usage: trellis acme eab create [--directory PROFILE]
        trellis acme eab list
@@ -32,6 +34,8 @@ async function eab(argv: string[]): Promise<number> {
   const [action, ...rest] = argv;
   const { values } = parse(rest, { directory: { type: 'string' } });
   if (action !== 'create' && action !== 'list') throw new UsageError(usage);
+  // Listing shows no key, so only create asks for the passphrase.
+  const passphrase = action === 'create' ? await passphraseFor(values) : undefined;
   const instance = await openInstance(dataDirOf(values.data));
   try {
     const o = out(values);
@@ -43,6 +47,7 @@ async function eab(argv: string[]): Promise<number> {
     }
     const directory = values.directory ?? null;
     if (directory !== null && !acmeProfiles(instance).includes(directory)) throw new UsageError(`--directory: no ACME directory "${directory}" (have: ${acmeProfiles(instance).join(', ')})`);
+    await openSecretSealing(instance, passphrase!);
     const { keyId, hmacKey } = await acmeAccounts(instance).createEab(directory, actorOf());
     // The HMAC key is shown once (base64url, as ACME clients take it: lego --eab --kid … --hmac …).
     o.result({ keyId, hmacKey: hmacKey.toString('base64url'), directory });
@@ -53,6 +58,22 @@ async function eab(argv: string[]): Promise<number> {
     return 0;
   } finally {
     await instance.close();
+  }
+}
+
+/**
+ * Seals new EAB keys under the online passphrase, as `serve` opens them:
+ * unlocking the issuing CAs checks the passphrase against their keys (a
+ * mistyped one fails here, before anything is stored) and binds the store's
+ * secret sealer. The keystore is closed after; the sealer keeps its key.
+ */
+async function openSecretSealing(instance: Instance, passphrase: string): Promise<void> {
+  const keystore = keystoreFor(instance, passphrase);
+  try {
+    const issuers = await IssuerRegistry.unlock(instance, keystore);
+    if (issuers.all().length === 0) throw new PkiError('invalidConfig', 'no active issuing CA: EAB keys are sealed under the online passphrase, checked against an issuing CA key');
+  } finally {
+    keystore.close();
   }
 }
 

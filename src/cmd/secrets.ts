@@ -1,0 +1,19 @@
+/**
+ * Wiring of sealed secrets: the online keystore opens the instance's
+ * secret-sealing key, and the store seals EAB HMAC keys and the ACME nonce
+ * key with it (keys/secret-sealer.ts has the format). Only cmd hands a keys
+ * object to the store.
+ */
+import type { Keystore } from '../keys/signing-key.js';
+import type { Instance } from './instance.js';
+
+/**
+ * Binds the online keystore's secret sealer to the instance's store, before
+ * the keystore forgets its passphrase: the sealer keeps the opened sealing
+ * key, so it works for the life of the process. Rows an older version stored
+ * in clear are sealed now, with an audit event saying how many.
+ */
+export async function sealSecretsWith(instance: Instance, keystore: Keystore): Promise<void> {
+  const resealed = await instance.store.sealSecrets(await keystore.openSecretSealer());
+  if (resealed > 0) await instance.audit.record('store.secrets_sealed', 'trellis', { rows: resealed });
+}

@@ -2,9 +2,15 @@
  * `trellis crl publish`: writes every current CRL to files for offline
  * distribution, in the same layout as the URLs (`<dir>/<caId>/<n>.crl`), so
  * the directory can be copied to any web server under `/crl/`.
+ *
+ * Files are private (0600, directories 0700) unless the caller asks for
+ * `access: 'public'`: the default target is the data directory, where
+ * everything Trellis writes is private; a directory a web server reads from
+ * wants 0644 files and 0755 directories.
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { makePrivateDir, privateFileMode } from '../config/file-permissions.js';
 import { scopesOf, type CrlPublisher } from './crl-publisher.js';
 import { fileOfScope } from './scope.js';
 
@@ -20,9 +26,21 @@ export interface PublishedCrlFile {
   pemPath: string;
 }
 
+/** Who may read the files `publishCrlFiles` writes: their owner only, or everyone (a web server's directory). */
+export type CrlFileAccess = 'private' | 'public';
+
+const fileModes = { private: privateFileMode, public: 0o644 } as const;
+
+/** Opens a new file for writing with exactly `mode` (the umask may only have taken bits away). */
+function openExact(file: string, mode: number): number {
+  const fd = fs.openSync(file, 'w', mode);
+  if (process.platform !== 'win32') fs.fchmodSync(fd, mode);
+  return fd;
+}
+
 /** PEM without building one string per line (a million-entry CRL is 49 MB of DER). */
-function writePem(file: string, der: Buffer): void {
-  const fd = fs.openSync(file, 'w', 0o644);
+function writePem(file: string, der: Buffer, mode: number): void {
+  const fd = openExact(file, mode);
   try {
     fs.writeSync(fd, '-----BEGIN X509 CRL-----\n');
     const step = 48 * 1024; // 48 octets = one 64-character line
@@ -51,7 +69,9 @@ function writeAtomically(file: string, write: (tmp: string) => void): void {
  * one fails); then the newest of each scope from the database. Files are
  * replaced (a newer CRL supersedes the older one). Returns what was written.
  */
-export async function publishCrlFiles(publisher: CrlPublisher, outDir: string, opts: { regenerate?: boolean } = {}): Promise<PublishedCrlFile[]> {
+export async function publishCrlFiles(publisher: CrlPublisher, outDir: string, opts: { regenerate?: boolean; access?: CrlFileAccess } = {}): Promise<PublishedCrlFile[]> {
+  const access = opts.access ?? 'private';
+  const mode = fileModes[access];
   if (opts.regenerate) {
     for (const ca of publisher.cas()) if (ca.signer) for (const scope of scopesOf(ca)) await publisher.generate(ca.id, scope);
   }
@@ -60,11 +80,19 @@ export async function publishCrlFiles(publisher: CrlPublisher, outDir: string, o
   const held = publisher.held().sort((a, b) => a.caId.localeCompare(b.caId) || a.scope.localeCompare(b.scope, 'en', { numeric: true }));
   for (const crl of held) {
     const dir = path.join(outDir, crl.caId);
-    fs.mkdirSync(dir, { recursive: true });
+    if (access === 'private') makePrivateDir(dir);
+    else fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
     const derPath = path.join(dir, fileOfScope(crl.scope));
     const pemPath = derPath.replace(/\.crl$/, '.pem');
-    writeAtomically(derPath, (tmp) => fs.writeFileSync(tmp, crl.der, { mode: 0o644 }));
-    writeAtomically(pemPath, (tmp) => writePem(tmp, crl.der));
+    writeAtomically(derPath, (tmp) => {
+      const fd = openExact(tmp, mode);
+      try {
+        fs.writeFileSync(fd, crl.der);
+      } finally {
+        fs.closeSync(fd);
+      }
+    });
+    writeAtomically(pemPath, (tmp) => writePem(tmp, crl.der, mode));
     written.push({ caId: crl.caId, scope: crl.scope, crlNumber: crl.crlNumber, entries: crl.entries, thisUpdate: crl.thisUpdate, nextUpdate: crl.nextUpdate, derPath, pemPath });
   }
   return written;

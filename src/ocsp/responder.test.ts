@@ -241,6 +241,31 @@ describe('OcspResponder: error statuses, never a throw', () => {
     expect(responder.stats().errors).toBe(1);
   });
 
+  test('a response that fails its lint is never signed: internalError, logged, audited at most once a minute per CA', async () => {
+    const events: { type: string; data: Record<string, unknown> }[] = [];
+    const audit = { record: async (type: string, _actor: string, data: Record<string, unknown>) => events.push({ type, data }) };
+    const { certificates, responder, logs, clock } = setup({ audit });
+    let signed = 0;
+    // A signer whose ResponderID does not name its certificate's key.
+    responder.setCa({ ...pki.responder, signer: { ...pki.responder.signer, keyHash: Buffer.alloc(20, 1), sign: async (tbs) => (signed++, pki.responder.signer.sign(tbs)) } });
+    certificates.set('0a01');
+    expect(await responder.respond(request([certIdFor('0a01')]))).toEqual(errorResponse('internalError'));
+    expect(await responder.respond(request([certIdFor('0a01')], Buffer.alloc(16, 7)))).toEqual(errorResponse('internalError'));
+    expect(signed).toBe(0);
+    expect(JSON.stringify(logs)).toMatch(/OCSP response lint failed: e_ocsp_responder_id_invalid/);
+    expect(events).toEqual([{ type: 'ocsp.lint_failed', data: expect.objectContaining({ ca: 'issuing-1', serials: ['0a01'], lint: ['e_ocsp_responder_id_invalid'], suppressedBefore: 0 }) }]);
+    clock.advance(61_000);
+    expect(await responder.respond(request([certIdFor('0a01')], Buffer.alloc(16, 8)))).toEqual(errorResponse('internalError'));
+    expect(events.map((e) => e.data.suppressedBefore)).toEqual([0, 1]);
+  });
+
+  test('a store row that breaks its invariant (revoked without a time) is refused by the lint, not signed as revoked at the epoch', async () => {
+    const { certificates, responder } = setup();
+    certificates.set('0b01', { status: 'revoked', revokedAt: null, revocationReason: 1 });
+    expect(await responder.respond(request([certIdFor('0b01')]))).toEqual(errorResponse('internalError'));
+    expect(responder.stats().signed).toBe(0);
+  });
+
   test('setCa refuses a responder certificate without id-kp-OCSPSigning or from another CA', () => {
     const { responder } = setup();
     expect(() => responder.setCa({ ...pki.responder, signer: { ...pki.responder.signer, certDer: pki.noEkuDer } })).toThrow(/OCSPSigning/);

@@ -26,11 +26,13 @@ import { responderSignerOf, type Issuer } from '../ca/issuer.js';
 import type { CertificateRepository, CertificateStatusRow } from '../ca/ports.js';
 import type { Clock } from '../clock/clock.js';
 import type { SigningKey } from '../keys/signing-key.js';
+import { lintFindingsOf } from '../lint/index.js';
+import type { OcspExpectations } from '../lint/ocsp.js';
 import { children, readOid, readOne, Tag } from '../pki/der.js';
 import { findExtension, parseCertificate } from '../pki/certificate.js';
 import { OID } from '../pki/oids.js';
 import type { OcspResponseRepository, StoredOcspResponse } from './ports.js';
-import { encodeCertId, issuerHashes, MalformedOcspRequest, parseOcspRequest, type CertId, type CertIdHash, type OcspRequest } from './request.js';
+import { encodeCertId, hashOids, issuerHashes, MalformedOcspRequest, parseOcspRequest, type CertId, type CertIdHash, type OcspRequest } from './request.js';
 import { errorResponse, readResponseSummary, sameStatus, signedResponse, type ErrorStatusName, type ResponderSigner, type SingleResponseInput, type SingleStatus } from './response.js';
 
 /** An issuing CA this responder answers for, with its delegated responder. */
@@ -89,6 +91,12 @@ export interface ResponderOptions {
    */
   pollPageSize?: number;
   log?: (e: Record<string, unknown>) => void;
+  /**
+   * Where a response that fails its pre-signing lint is audited
+   * (`ocsp.lint_failed`, at most once a minute per CA: a fault would otherwise
+   * write one event per request). Without it the failure is only logged.
+   */
+  audit?: { record(type: string, actor: string, data: Record<string, unknown>): Promise<unknown> };
 }
 
 /** Counters since start, for tests, benchmarks and health output. */
@@ -118,6 +126,8 @@ interface CaState extends ResponderCa {
   hashes: Record<CertIdHash, { issuerNameHash: Buffer; issuerKeyHash: Buffer }>;
   /** The responder certificate's notAfter: no response outlives it. */
   signerNotAfter: Date;
+  /** What the lint checks every response of this CA against (src/lint/ocsp.ts), from its certificates. */
+  lint: Pick<OcspExpectations, 'responderKeyHash' | 'issuerHashes'>;
 }
 
 const hashes: readonly CertIdHash[] = ['sha1', 'sha256'];
@@ -184,6 +194,8 @@ export class OcspResponder {
   private pollTimer: NodeJS.Timeout | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
   private refreshing = false;
+  /** Per CA: when a lint failure was last audited, and how many since were not. */
+  private readonly lintAudited = new Map<string, { atMs: number; suppressed: number }>();
   private readonly counters = { lruHits: 0, dbHits: 0, signed: 0, refreshed: 0, invalidations: 0, errors: 0 };
   private readonly maxEntries: number;
   private readonly unknownValiditySeconds: number;
@@ -208,10 +220,13 @@ export class OcspResponder {
     if (!cert.issuerDer.equals(ca.subjectDer)) throw new RangeError(`the OCSP responder certificate of ${ca.id} was not issued by that CA (RFC 6960 §4.2.2.2)`);
     const eku = findExtension(cert, OID.extKeyUsage);
     if (!eku || !children(readOne(eku.valueDer, Tag.SEQUENCE)).some((t) => readOid(t) === OID.OCSPSigning)) throw new RangeError(`the OCSP responder certificate of ${ca.id} lacks id-kp-OCSPSigning`);
+    const byHash = { sha1: issuerHashes('sha1', ca.subjectDer, ca.subjectPublicKey), sha256: issuerHashes('sha256', ca.subjectDer, ca.subjectPublicKey) };
     const state: CaState = {
       ...ca,
-      hashes: { sha1: issuerHashes('sha1', ca.subjectDer, ca.subjectPublicKey), sha256: issuerHashes('sha256', ca.subjectDer, ca.subjectPublicKey) },
+      hashes: byHash,
       signerNotAfter: cert.notAfter,
+      // The ResponderID from the responder certificate itself, not from the signer that writes it.
+      lint: { responderKeyHash: createHash('sha1').update(cert.subjectPublicKey).digest(), issuerHashes: { [hashOids.sha1]: byHash.sha1, [hashOids.sha256]: byHash.sha256 } },
     };
     for (const h of hashes) this.byHashes.set(`${h}:${state.hashes[h].issuerNameHash.toString('hex')}:${state.hashes[h].issuerKeyHash.toString('hex')}`, state);
     this.byId.set(ca.id, state);
@@ -328,7 +343,7 @@ export class OcspResponder {
     let entry = row ? this.fromRow(row, status, c.hash, nowMs) : null;
     if (entry) this.counters.dbHits++;
     else {
-      entry = await this.signOne(ca, c.der, status, c.hash, nowMs);
+      entry = await this.signOne(ca, c.der, { serialHex: c.serialHex, record: statusRow }, status, c.hash, nowMs);
       if (repo && status.status !== 'unknown') this.enqueueWrite(id, { issuerId: ca.id, serialHex: c.serialHex, der: entry.der, thisUpdate: entry.thisUpdate, nextUpdate: entry.nextUpdate }, start);
     }
     const doneMs = this.o.clock.now().getTime();
@@ -358,9 +373,40 @@ export class OcspResponder {
     return { thisUpdate, nextUpdate };
   }
 
-  private async signOne(ca: CaState, certIdDer: Buffer, status: SingleStatus, hash: CertIdHash, nowMs: number): Promise<Entry> {
+  /** What the lint expects of a response of `ca` signed at `nowMs` about these certificates. */
+  private expectations(ca: CaState, nowMs: number, singles: OcspExpectations['singles']): OcspExpectations {
+    return { ...ca.lint, now: new Date(nowMs), singles, maxValiditySeconds: this.o.validitySeconds };
+  }
+
+  /** Signs through the lint; a lint failure is audited (at most once a minute per CA) and rethrown. */
+  private async sign(ca: CaState, producedAt: Date, singles: SingleResponseInput[], nonce: Buffer | null, expect: OcspExpectations): Promise<Buffer> {
+    try {
+      return await signedResponse(ca.signer, producedAt, singles, nonce, expect);
+    } catch (err) {
+      const findings = lintFindingsOf(err);
+      if (findings) await this.auditLintFailure(ca, expect, findings.map((f) => f.id), (err as Error).message);
+      throw err;
+    }
+  }
+
+  private async auditLintFailure(ca: CaState, expect: OcspExpectations, lint: string[], error: string): Promise<void> {
+    const nowMs = expect.now.getTime();
+    const last = this.lintAudited.get(ca.id);
+    if (last && nowMs - last.atMs < 60_000) {
+      last.suppressed++;
+      return;
+    }
+    this.lintAudited.set(ca.id, { atMs: nowMs, suppressed: 0 });
+    try {
+      await this.o.audit?.record('ocsp.lint_failed', 'trellis', { ca: ca.id, serials: expect.singles.map((x) => x.serialHex), lint, error, suppressedBefore: last?.suppressed ?? 0 });
+    } catch (auditErr) {
+      this.o.log?.({ level: 'error', msg: 'audit event for an OCSP lint failure could not be written', error: String(auditErr) });
+    }
+  }
+
+  private async signOne(ca: CaState, certIdDer: Buffer, single: OcspExpectations['singles'][number], status: SingleStatus, hash: CertIdHash, nowMs: number): Promise<Entry> {
     const { thisUpdate, nextUpdate } = this.times(ca, nowMs, status);
-    const der = own(await signedResponse(ca.signer, thisUpdate, [{ certIdDer, status, thisUpdate, nextUpdate }], null));
+    const der = own(await this.sign(ca, thisUpdate, [{ certIdDer, status, thisUpdate, nextUpdate }], null, this.expectations(ca, nowMs, [single])));
     this.counters.signed++;
     return { der, thisUpdate, nextUpdate, staleAt: (thisUpdate.getTime() + nextUpdate.getTime()) / 2, etag: etagOf(der), hash };
   }
@@ -373,7 +419,7 @@ export class OcspResponder {
       const status = toStatus(rows[i]!);
       return { certIdDer: c.der, status, ...this.times(ca, nowMs, status) };
     });
-    const der = await signedResponse(ca.signer, floorSecond(nowMs), singles, req.nonce);
+    const der = await this.sign(ca, floorSecond(nowMs), singles, req.nonce, this.expectations(ca, nowMs, req.certIds.map((c, i) => ({ serialHex: c.serialHex, record: rows[i] ?? null }))));
     this.counters.signed++;
     return der;
   }
@@ -486,7 +532,7 @@ export class OcspResponder {
         continue;
       }
       const h = ca.hashes.sha1;
-      const e = await this.signOne(ca, encodeCertId('sha1', h.issuerNameHash, h.issuerKeyHash, d.serialHex), status, 'sha1', nowMs);
+      const e = await this.signOne(ca, encodeCertId('sha1', h.issuerNameHash, h.issuerKeyHash, d.serialHex), { serialHex: d.serialHex, record: row }, status, 'sha1', nowMs);
       if (this.changedSince(id, start)) continue;
       puts.push({ issuerId: d.issuerId, serialHex: d.serialHex, der: e.der, thisUpdate: e.thisUpdate, nextUpdate: e.nextUpdate });
       const key = `${id}:sha1`;

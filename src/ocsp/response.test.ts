@@ -2,7 +2,9 @@ import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyOb
 import { describe, expect, test } from 'vitest';
 import { children, oid, readOid, readOne, readTlv, seq, Tag, value, whole } from '../pki/der.js';
 import { OID } from '../pki/oids.js';
-import { encodeCertId } from './request.js';
+import type { OcspExpectations, OcspRecord } from '../lint/ocsp.js';
+import { refusal } from '../../test/helpers/errors.js';
+import { encodeCertId, hashOids } from './request.js';
 import { errorResponse, readResponseSummary, responseStatus, sameStatus, signedResponse, type ResponderSigner, type SingleStatus } from './response.js';
 
 // A fixed Ed25519 key: RFC 8032 signatures are deterministic, so the whole response is a known answer.
@@ -24,7 +26,15 @@ const at = (iso: string) => new Date(iso);
 const certId = encodeCertId('sha1', Buffer.alloc(20, 0xaa), Buffer.alloc(20, 0xbb), '4a5b');
 const thisUpdate = at('2026-03-04T05:06:07Z');
 const nextUpdate = at('2026-03-05T05:06:07Z');
-const one = (status: SingleStatus, nonce: Buffer | null = null) => signedResponse(signer, thisUpdate, [{ certIdDer: certId, status, thisUpdate, nextUpdate }], nonce);
+/** The store record a status is read from (what the responder's lint compares the response with). */
+const recordOf = (s: SingleStatus): OcspRecord | null =>
+  s.status === 'good' ? { status: 'valid', revokedAt: null, revocationReason: null } : s.status === 'revoked' ? { status: 'revoked', revokedAt: s.revokedAt, revocationReason: s.reason } : null;
+const hashesOf = (name: Buffer, key: Buffer) => ({ [hashOids.sha1]: { issuerNameHash: name, issuerKeyHash: key } });
+const expectFor = (singles: OcspExpectations['singles'], over: Partial<OcspExpectations> = {}): OcspExpectations => ({
+  now: thisUpdate, responderKeyHash: signer.keyHash, issuerHashes: hashesOf(Buffer.alloc(20, 0xaa), Buffer.alloc(20, 0xbb)), singles, maxValiditySeconds: 86_400, ...over,
+});
+const one = (status: SingleStatus, nonce: Buffer | null = null) =>
+  signedResponse(signer, thisUpdate, [{ certIdDer: certId, status, thisUpdate, nextUpdate }], nonce, expectFor([{ serialHex: '4a5b', record: recordOf(status) }]));
 
 /** BasicOCSPResponse parts, read with the DER reader. */
 function basicOf(der: Buffer) {
@@ -105,20 +115,57 @@ describe('signedResponse', () => {
     await expect(one({ status: 'revoked', revokedAt: thisUpdate, reason: 7 })).rejects.toThrow(RangeError);
     await expect(one({ status: 'revoked', revokedAt: thisUpdate, reason: 8 })).rejects.toThrow(RangeError);
     await expect(one({ status: 'revoked', revokedAt: thisUpdate, reason: 11 })).rejects.toThrow(RangeError);
-    await expect(signedResponse(signer, thisUpdate, [], null)).rejects.toThrow(RangeError);
+    await expect(signedResponse(signer, thisUpdate, [], null, expectFor([]))).rejects.toThrow(RangeError);
   });
 
   test('several SingleResponses in request order', async () => {
     const ids = ['01', '02', '03'].map((s) => encodeCertId('sha1', Buffer.alloc(20), Buffer.alloc(20), s));
+    const statuses: SingleStatus[] = [{ status: 'good' }, { status: 'unknown' }, { status: 'good' }];
     const der = await signedResponse(
       signer,
       thisUpdate,
-      ids.map((certIdDer, i) => ({ certIdDer, status: i === 1 ? { status: 'unknown' as const } : { status: 'good' as const }, thisUpdate, nextUpdate })),
+      ids.map((certIdDer, i) => ({ certIdDer, status: statuses[i]!, thisUpdate, nextUpdate })),
       null,
+      expectFor(['01', '02', '03'].map((serialHex, i) => ({ serialHex, record: recordOf(statuses[i]!) })), { issuerHashes: hashesOf(Buffer.alloc(20), Buffer.alloc(20)) }),
     );
     const singles = children(children(basicOf(der).tbs)[2]!);
     expect(singles.map((s) => whole(children(s)[0]!).toString('hex'))).toEqual(ids.map((i) => i.toString('hex')));
     expect(singles.map((s) => children(s)[1]!.tag)).toEqual([0x80, 0x82, 0x80]);
+  });
+});
+
+describe('signedResponse lints before it signs (src/lint/ocsp.ts): refused with lintFailed, the key never asked', () => {
+  const revokedAt = at('2026-03-01T00:00:00Z');
+  const valid: OcspRecord = { status: 'valid', revokedAt: null, revocationReason: null };
+  const revoked: OcspRecord = { status: 'revoked', revokedAt, revocationReason: 1 };
+  test.each<[string, string, SingleStatus, Partial<OcspExpectations> & { record?: OcspRecord | null; serialHex?: string }, { thisUpdate?: Date; nextUpdate?: Date; producedAt?: Date }?]>([
+    ['e_ocsp_status_mismatch', 'good for a revoked certificate', { status: 'good' }, { record: revoked }],
+    ['e_ocsp_status_mismatch', 'good for a certificate the store does not know', { status: 'good' }, { record: null }],
+    ['e_ocsp_status_mismatch', 'good for a certificate still pending', { status: 'good' }, { record: { status: 'pending', revokedAt: null, revocationReason: null } }],
+    ['e_ocsp_status_mismatch', 'revoked for a valid certificate', { status: 'revoked', revokedAt, reason: 1 }, { record: valid }],
+    ['e_ocsp_status_mismatch', 'unknown for a valid certificate', { status: 'unknown' }, { record: valid }],
+    ['e_ocsp_status_mismatch', 'another revocation time', { status: 'revoked', revokedAt: at('2026-03-02T00:00:00Z'), reason: 1 }, { record: revoked }],
+    ['e_ocsp_status_mismatch', 'another reason', { status: 'revoked', revokedAt, reason: 6 }, { record: revoked }],
+    ['e_ocsp_status_mismatch', 'no reason for keyCompromise', { status: 'revoked', revokedAt, reason: null }, { record: revoked }],
+    ['e_ocsp_validity_invalid', 'thisUpdate after now', { status: 'good' }, { record: valid }, { thisUpdate: at('2026-03-04T06:00:00Z') }],
+    ['e_ocsp_validity_invalid', 'nextUpdate not after now', { status: 'good' }, { record: valid, now: nextUpdate }],
+    ['e_ocsp_validity_invalid', 'nextUpdate before thisUpdate', { status: 'good' }, { record: valid }, { nextUpdate: at('2026-03-04T05:06:06Z') }],
+    ['e_ocsp_validity_invalid', 'a validity over the configured one', { status: 'good' }, { record: valid, maxValiditySeconds: 3600 }],
+    ['e_ocsp_produced_at_invalid', 'producedAt an hour off', { status: 'good' }, { record: valid }, { producedAt: at('2026-03-04T04:06:07Z') }],
+    ['e_ocsp_cert_id_invalid', "issuer hashes of another CA", { status: 'good' }, { record: valid, issuerHashes: hashesOf(Buffer.alloc(20, 1), Buffer.alloc(20, 0xbb)) }],
+    ['e_ocsp_cert_id_invalid', 'a CertID hash algorithm the CA is not answered for', { status: 'good' }, { record: valid, issuerHashes: {} }],
+    ['e_ocsp_cert_id_invalid', 'another serial than the one looked up', { status: 'good' }, { record: valid, serialHex: '4a5c' }],
+    ['e_ocsp_responder_id_invalid', "a ResponderID that is not the responder certificate's key", { status: 'good' }, { record: valid, responderKeyHash: Buffer.alloc(20) }],
+    ['e_ocsp_response_invalid', 'more SingleResponses than certificates asked', { status: 'good' }, { record: valid, singles: [] }],
+  ])('%s: %s', async (id, _what, status, over, dates = {}) => {
+    let signed = 0;
+    const counting: ResponderSigner = { ...signer, sign: async (tbs) => (signed++, signer.sign(tbs)) };
+    const { record, serialHex, ...x } = over;
+    const expect_ = expectFor([{ serialHex: serialHex ?? '4a5b', record: record === undefined ? null : record }], x);
+    const err = await refusal(signedResponse(counting, dates.producedAt ?? thisUpdate, [{ certIdDer: certId, status, thisUpdate: dates.thisUpdate ?? thisUpdate, nextUpdate: dates.nextUpdate ?? nextUpdate }], null, expect_));
+    expect(err.type).toBe('lintFailed');
+    expect(err.message).toMatch(new RegExp(`^OCSP response lint failed: (.*; )?${id} \\(`));
+    expect(signed).toBe(0);
   });
 });
 

@@ -2,6 +2,8 @@
 import { bitString, children, ctx, expectTag, generalizedTime, oid, octetString, readOid, readOne, readTime, readTlv, seq, seqOf, tlv, Tag, value, type Tlv } from '../pki/der.js';
 import { extension } from '../pki/extensions.js';
 import { OID } from '../pki/oids.js';
+import { throwOnErrors } from '../lint/index.js';
+import { lintOcspResponseData, type OcspExpectations } from '../lint/ocsp.js';
 
 /** OCSPResponseStatus ::= ENUMERATED (RFC 6960 §4.2.1); 4 is not used. */
 export const responseStatus = { successful: 0, malformedRequest: 1, internalError: 2, tryLater: 3, sigRequired: 5, unauthorized: 6 } as const;
@@ -79,12 +81,18 @@ const singleResponse = (r: SingleResponseInput): Buffer => seq(r.certIdDer, cert
  * ResponderID is byKey (RFC 5019 §2.2.3 allows either; the key hash stays
  * the same across subject changes). The nonce, when given, is echoed in
  * responseExtensions (RFC 8954 §2.1); version is v1 and so left out (DER).
+ *
+ * The ResponseData is linted against `expect` before it is signed
+ * (src/lint/ocsp.ts: each status is its record's, the dates hold now, the
+ * CertIDs name this CA, the responder is identified): a finding is a
+ * `lintFailed` error and nothing is signed.
  */
-export async function signedResponse(signer: ResponderSigner, producedAt: Date, responses: SingleResponseInput[], nonce: Buffer | null): Promise<Buffer> {
+export async function signedResponse(signer: ResponderSigner, producedAt: Date, responses: SingleResponseInput[], nonce: Buffer | null, expect: OcspExpectations): Promise<Buffer> {
   if (responses.length === 0) throw new RangeError('a response answers at least one CertID');
   const parts = [ctx(2, true, octetString(signer.keyHash)), generalizedTime(producedAt), seqOf(responses.map(singleResponse))];
   if (nonce) parts.push(ctx(1, true, seq(extension(OID.ocspNonce, false, octetString(nonce)))));
   const tbs = seq(...parts);
+  throwOnErrors(lintOcspResponseData(tbs, expect), 'OCSP response lint failed');
   const basic = seq(tbs, signer.signatureAlgorithm, bitString(await signer.sign(tbs)), ctx(0, true, seq(signer.certDer)));
   return seq(tlv(Tag.ENUMERATED, Buffer.from([responseStatus.successful])), ctx(0, true, seq(oid(OID.ocspBasic), octetString(basic))));
 }

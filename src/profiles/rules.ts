@@ -5,6 +5,7 @@
  */
 import { isPrintableString } from '../pki/der.js';
 import { durationUnits, formatDuration } from './duration.js';
+import { neverEnrollable } from './enrollment.js';
 import type { ProfileFile } from './schema.js';
 import type { SubjectAttribute } from './types.js';
 
@@ -27,6 +28,7 @@ export function checkProfileRules(f: ProfileFile, report: ReportIssue): void {
   checkSubject(f, report);
   checkSan(f, report);
   checkDeviceId(f, report);
+  checkEnrollment(f, report);
 }
 
 function checkValidity({ validity: v }: ProfileFile, report: ReportIssue): void {
@@ -118,4 +120,10 @@ function checkDeviceId(f: ProfileFile, report: ReportIssue): void {
   d.from.forEach((attr, i) => {
     if (!f.subject.allowed.includes(attr)) report(['deviceId', 'from', i], `${attr} must be in subject.allowed for the CSR to carry it`);
   });
+}
+
+/** CA and OCSP-signer profiles open no enrollment channel, ever (profiles/enrollment.ts says why). */
+function checkEnrollment(f: ProfileFile, report: ReportIssue): void {
+  const never = neverEnrollable(f);
+  if (never && f.enrollment && f.enrollment.length > 0) report(['enrollment'], `${never.what} is never enrollable: ${never.why}; remove enrollment`);
 }

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { parseDuration } from './duration.js';
 import { checkProfileRules } from './rules.js';
 import { cidrProblem, dnsConstraintProblem, emailConstraintProblem, oidProblem, patternProblem, uriConstraintProblem } from './values.js';
-import { extendedKeyUsageNames, keyUsageNames, subjectAttributes, type Profile } from './types.js';
+import { enrollmentChannels, extendedKeyUsageNames, keyUsageNames, subjectAttributes, type Profile } from './types.js';
 
 /** A profile without its name; the name comes from the file name. */
 export type ProfileBody = Omit<Profile, 'name'>;
@@ -112,6 +112,8 @@ export const profileFileShape = z
     policies: uniqueArray(oid).optional(),
     urls: z.object({ ocsp: z.boolean(), caIssuers: z.boolean(), crl: z.boolean() }).strict(),
     ocspNoCheck: z.boolean().optional(),
+    // Absent = no channel: least privilege, only the operator's `trellis issue` may use the profile.
+    enrollment: uniqueArray(z.enum(enrollmentChannels)).optional(),
   })
   .strict();
 
@@ -122,7 +124,7 @@ export type ProfileFile = z.output<typeof profileFileShape>;
  * Strict schema for one profile file: per-field checks, then the cross-field
  * rules of `rules.ts`, then the conversion into a {@link ProfileBody}.
  * Optional YAML keys get their defaults here: backdate 0s, fixed {},
- * required [], policies [], ocspNoCheck false.
+ * required [], policies [], ocspNoCheck false, enrollment [].
  */
 export const profileFileSchema = profileFileShape
   .superRefine((file, ctx) => checkProfileRules(file, (path, message) => ctx.addIssue({ code: 'custom', path, message })))
@@ -155,5 +157,6 @@ function toProfileBody(f: ProfileFile): ProfileBody {
     policies: f.policies ?? [],
     urls: f.urls,
     ocspNoCheck: f.ocspNoCheck ?? false,
+    enrollment: f.enrollment ?? [],
   };
 }

@@ -63,6 +63,12 @@ export interface Profile {
   urls: { ocsp: boolean; caIssuers: boolean; crl: boolean };
   /** id-pkix-ocsp-nocheck (RFC 6960 §4.2.2.2.1), for OCSP responder certificates. */
   ocspNoCheck: boolean;
+  /**
+   * Channels a client may enroll through (YAML `enrollment`; absent = none).
+   * The operator's `trellis issue` needs no listing; CA and OCSP-signer
+   * profiles list none, ever (profiles/enrollment.ts).
+   */
+  enrollment: EnrollmentChannel[];
 }
 
 export interface NameConstraintSet {
@@ -72,6 +78,10 @@ export interface NameConstraintSet {
   email?: string[];
   uri?: string[];
 }
+
+/** Enrollment channels a profile can open: the REST API, ACME, and EST (served later; the value is accepted now). */
+export const enrollmentChannels = ['api', 'acme', 'est'] as const;
+export type EnrollmentChannel = (typeof enrollmentChannels)[number];
 
 export const subjectAttributes = ['C', 'ST', 'L', 'O', 'OU', 'CN', 'serialNumber'] as const;
 export type SubjectAttribute = (typeof subjectAttributes)[number];

@@ -4,6 +4,7 @@ import type { Issuer } from '../ca/issuer.js';
 import type { IssueRequest } from '../ca/prepare.js';
 import { PkiError } from '../errors/pki-error.js';
 import { parseCsr } from '../pki/csr.js';
+import { enrollmentRefusal } from '../profiles/enrollment.js';
 import type { Profile } from '../profiles/types.js';
 import { requestFromCsr, type RequestMeta } from './csr-request.js';
 
@@ -43,7 +44,10 @@ export class RegistrationAuthority {
   checkRequest(input: CertificateRequestInput): CheckedRequest {
     const profile = this.deps.profiles.get(input.profile);
     if (!profile) throw new PkiError('badProfile', `unknown profile "${input.profile}" (known: ${[...this.deps.profiles.keys()].join(', ')})`);
-    if (profile.signer !== 'issuing') throw new PkiError('badProfile', `profile "${profile.name}" is used only in ceremonies`);
+    // Who may enroll: never under a CA or OCSP-signer profile (badProfile, whoever asks, the CLI included);
+    // through api/acme/est only when the profile lists that channel (forbidden); the operator's CLI under any other leaf profile.
+    const refusal = enrollmentRefusal(profile, input.requestedVia);
+    if (refusal) throw refusal;
     const issuer = this.deps.issuers.issuerFor(profile, input.issuer);
     const csr = parseCsr(input.csr);
     return { issuer, request: requestFromCsr(csr, profile, input, this.deps.issuers.caSpkis()) };

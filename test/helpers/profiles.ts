@@ -14,6 +14,7 @@ const base: Omit<Profile, 'name'> = {
   policies: [],
   urls: { ocsp: true, caIssuers: true, crl: true },
   ocspNoCheck: false,
+  enrollment: ['api', 'acme'],
 };
 
 export const serverProfile: Profile = { name: 'server', ...base };

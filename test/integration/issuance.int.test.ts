@@ -77,15 +77,20 @@ describe('issuance per profile', () => {
     expect(days).toBeLessThanOrEqual(366);
   });
 
-  test('ocsp-responder: OCSPSigning and ocsp-nocheck, issued at init', async () => {
+  test('ocsp-responder: OCSPSigning and ocsp-nocheck, issued at init by Trellis itself (never through the RA)', async () => {
     const rows = await pki.instance.store.certificates.count({ status: 'valid' });
     expect(rows).toBeGreaterThanOrEqual(2); // the issuing CA (under the root) and the responder
-    const { csrPem } = await makeCsr(pki.dir, 'ocsp', '/CN=extra responder');
-    const leaf = await pki.issue('ocsp-responder', csrPem);
-    const c = parse(leaf.certDer);
+    const held = await pki.instance.store.certificates.latestHeld('issuing-1', 'ocsp-responder');
+    expect(held?.der).toBeTruthy();
+    const pemPath = `${pki.dir}/responder.pem`;
+    fs.writeFileSync(pemPath, new x509.X509Certificate(held!.der!).toString('pem'));
+    const c = parse(held!.der!);
     expect(c.getExtension(x509.ExtendedKeyUsageExtension)?.usages).toEqual([x509.ExtendedKeyUsage.ocspSigning]);
     expect(c.getExtension('1.3.6.1.5.5.7.48.1.5')).toBeTruthy();
-    await expect(verify(leaf.pemPath, '-purpose', 'ocsphelper')).resolves.toMatch(/: OK$/m);
+    await expect(verify(pemPath, '-purpose', 'ocsphelper')).resolves.toMatch(/: OK$/m);
+    // Issue 9: an OCSP signer in a client's hands signs "good" for revoked certificates; no channel may ask for one.
+    const { csrPem } = await makeCsr(pki.dir, 'ocsp', '/CN=extra responder');
+    await expect(pki.issue('ocsp-responder', csrPem)).rejects.toMatchObject({ type: 'badProfile' });
   });
 
   test('root and issuing CA certificates: CA constraints as the profiles say', async () => {

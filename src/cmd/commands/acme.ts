@@ -7,6 +7,8 @@ import type express from 'express';
 import { acmeRouter } from '../../acme/router.js';
 import { PkiError } from '../../errors/pki-error.js';
 import type { Logger } from '../../http/log.js';
+import { enrollmentRefusal } from '../../profiles/enrollment.js';
+import type { Profile } from '../../profiles/types.js';
 import { AcmeAccounts, eabFits } from '../../ra/acme/accounts.js';
 import { NonceService } from '../../ra/acme/nonces.js';
 import { AcmeOrders } from '../../ra/acme/orders.js';
@@ -29,13 +31,32 @@ export interface AcmeServeOptions {
   allowAddresses?: string[];
 }
 
-/** Profiles with an ACME directory: configured, or every issuing profile whose SAN rules accept DNS names or IPs. */
+/**
+ * Profiles with an ACME directory: those configured in acme.profiles, else
+ * every profile whose enrollment lists acme and whose SAN rules accept DNS
+ * names or IP addresses (the identifiers ACME orders carry). A configured
+ * profile that is not one of them stops `serve` with invalidConfig.
+ */
 export function acmeProfiles(instance: Instance): string[] {
-  const leaf = [...instance.profiles.values()].filter((p) => p.signer === 'issuing' && (p.san.dns || p.san.ip)).map((p) => p.name);
-  const wanted = instance.config.acme.profiles ?? leaf;
-  for (const p of wanted) if (!leaf.includes(p)) throw new PkiError('invalidConfig', `acme.profiles: "${p}" is not an issuing profile that accepts DNS names or IP addresses`);
-  if (!wanted.includes(instance.config.acme.defaultProfile)) throw new PkiError('invalidConfig', `acme.defaultProfile "${instance.config.acme.defaultProfile}" has no ACME directory`);
-  return wanted.sort();
+  const eligible = (p: Profile) => enrollmentRefusal(p, 'acme') === null && Boolean(p.san.dns || p.san.ip);
+  const configured = instance.config.acme.profiles;
+  const wanted = configured ?? [...instance.profiles.values()].filter(eligible).map((p) => p.name);
+  for (const name of configured ?? []) {
+    const p = instance.profiles.get(name);
+    if (!p) throw new PkiError('invalidConfig', `acme.profiles: unknown profile "${name}" (known: ${[...instance.profiles.keys()].join(', ')})`);
+    const refusal = enrollmentRefusal(p, 'acme');
+    if (refusal?.type === 'forbidden') {
+      const listed = p.enrollment.length > 0 ? `its enrollment lists ${p.enrollment.join(', ')}` : 'its enrollment lists no channel';
+      throw new PkiError('invalidConfig', `acme.profiles: profile "${name}" is not enrollable over ACME (${listed}); add acme to enrollment in its YAML or remove it from acme.profiles`);
+    }
+    if (refusal) throw new PkiError('invalidConfig', `acme.profiles: ${refusal.message}`);
+    if (!eligible(p)) throw new PkiError('invalidConfig', `acme.profiles: profile "${name}" accepts no DNS names or IP addresses, the identifiers ACME orders carry`);
+  }
+  const def = instance.config.acme.defaultProfile;
+  if (!wanted.includes(def)) {
+    throw new PkiError('invalidConfig', `acme.defaultProfile "${def}" has no ACME directory (directories: ${wanted.join(', ') || 'none: no profile lists acme in its enrollment'}); list acme in its enrollment, choose another acme.defaultProfile, or set acme.enabled false`);
+  }
+  return [...wanted].sort();
 }
 
 /** The account service alone (the CLI's `acme eab` commands need no CA key). */

@@ -5,7 +5,7 @@ import type { RegistrationAuthority } from '../ra/registration.js';
 import type { RevocationAuthority } from '../ra/revoke.js';
 import { PkiError } from '../errors/pki-error.js';
 import { toPem } from '../pki/pem.js';
-import { assertRole, type TokenVerifier } from '../tokens/tokens.js';
+import { assertProfile, assertRole, type TokenVerifier } from '../tokens/tokens.js';
 import type { Logger } from './log.js';
 import { fromBodyParserError } from '../errors/problem.js';
 import { faultFields, sendProblem } from './problem.js';
@@ -71,6 +71,8 @@ export function createApp(deps: AppDeps): express.Express {
     const token = await deps.tokens.verify(bearer(req));
     assertRole(token, ['issuer', 'admin']);
     const body = await readJson(req, res, issueBody);
+    // A token limited to profiles; the RA then checks that the profile is enrollable over the API at all.
+    assertProfile(token, body.profile);
     const issued = await deps.ra.requestCertificate({
       profile: body.profile,
       csr: body.csr,

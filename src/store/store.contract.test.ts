@@ -240,12 +240,25 @@ describe.each(flavours)('store contract: $name', (flavour) => {
     test('API token', async () => {
       const token = { id: `t-${serial()}`, name: 'ci', role: 'issuer' as const, hashHex: serial() + serial() };
       await store.tokens.insert(token);
-      expect(await store.tokens.findByHash(token.hashHex)).toEqual({ ...token, createdAt: expect.any(Date), lastUsedAt: null, revokedAt: null });
+      expect(await store.tokens.findByHash(token.hashHex)).toEqual({ ...token, profiles: null, createdAt: expect.any(Date), expiresAt: null, lastUsedAt: null, revokedAt: null });
       await rejectsWith(store.tokens.insert({ ...token, id: `t-${serial()}` }), 'conflict');
       await store.tokens.revoke(token.id, later(60));
       expect((await store.tokens.findByHash(token.hashHex))?.revokedAt).toEqual(later(60));
       expect((await store.tokens.list()).map((t) => t.id)).toContain(token.id);
       await rejectsWith(store.tokens.revoke('no-such-token', t0), 'notFound');
+    });
+
+    test('API token: profiles and expiry round-trip; a second revoke keeps the first time; lastUsedAt only when stale', async () => {
+      const token = { id: `t-${serial()}`, name: null, role: 'issuer' as const, hashHex: serial() + serial(), profiles: ['server', 'client'], expiresAt: later(3600) };
+      await store.tokens.insert(token);
+      expect(await store.tokens.findByHash(token.hashHex)).toEqual({ ...token, createdAt: expect.any(Date), lastUsedAt: null, revokedAt: null });
+      await store.tokens.touch(token.id, later(10), later(-50));
+      await store.tokens.touch(token.id, later(20), later(-40)); // lastUsedAt (10) is after -40: left alone
+      expect((await store.tokens.findByHash(token.hashHex))?.lastUsedAt).toEqual(later(10));
+      await store.tokens.touch(token.id, later(80), later(20)); // 10 is not after 20: written
+      expect((await store.tokens.findByHash(token.hashHex))?.lastUsedAt).toEqual(later(80));
+      expect(await store.tokens.revoke(token.id, later(100))).toMatchObject({ alreadyRevoked: false, token: { id: token.id, revokedAt: later(100) } });
+      expect(await store.tokens.revoke(token.id, later(200))).toMatchObject({ alreadyRevoked: true, token: { revokedAt: later(100) } });
     });
   });
 

@@ -5,54 +5,85 @@ import { PkiError } from '../errors/pki-error.js';
 import type { ApiTokenRecord, TokenRepository, TokenRole } from './ports.js';
 
 export const tokenRoles = ['issuer', 'admin'] as const satisfies readonly TokenRole[];
-export type { TokenRole } from './ports.js';
+export type { ApiTokenRecord, TokenRole } from './ports.js';
 
 const prefix = 'trellis_';
 const hashOf = (secret: string) => createHash('sha256').update(secret, 'utf8').digest();
 
+/** What a new token may do beyond its role, and until when. */
+export interface TokenLimits {
+  /** Profiles it may enroll for; null or absent = every profile whose enrollment lists api. Never empty. */
+  profiles?: readonly string[] | null;
+  /** Refused from this instant on; null or absent = never expires. */
+  expiresAt?: Date | null;
+}
+
 /** Creates a token; the returned secret is never stored and cannot be shown again. */
-export async function createToken(repo: TokenRepository, role: TokenRole, name: string | null): Promise<{ id: string; secret: string }> {
+export async function createToken(repo: TokenRepository, role: TokenRole, name: string | null, limits: TokenLimits = {}): Promise<{ id: string; secret: string }> {
   if (!tokenRoles.includes(role)) throw new PkiError('malformed', `unknown role "${role}" (roles: ${tokenRoles.join(', ')})`);
+  // An empty list would be a token that can enroll nothing; null is the way to say "every API profile".
+  if (limits.profiles && limits.profiles.length === 0) throw new PkiError('malformed', 'a token limited to profiles needs at least one');
   const id = `tok_${randomBytes(8).toString('hex')}`;
   const secret = prefix + randomBytes(32).toString('base64url');
-  await repo.insert({ id, name, role, hashHex: hashOf(secret).toString('hex') });
+  await repo.insert({ id, name, role, hashHex: hashOf(secret).toString('hex'), profiles: limits.profiles ? [...new Set(limits.profiles)] : null, expiresAt: limits.expiresAt ?? null });
   return { id, secret };
 }
 
 /**
- * Resolves a presented secret to its token. Valid lookups are cached for
- * `cacheMs` (revocation takes effect within that time) so the hot issuance
- * path does not read the database on every request.
+ * Resolves a presented secret to its token. There is no cache: every call
+ * reads the token's row (one lookup by its unique hash), so a revocation or
+ * an expiry committed by any process on the same database (the CLI, another
+ * node) refuses the very next request. lastUsedAt is written at most once per
+ * `touchIntervalMs` per token (the condition sits in the UPDATE, so nodes
+ * sharing the database do not each write it), not on every request.
  */
 export class TokenVerifier {
-  private readonly cache = new Map<string, { token: ApiTokenRecord; until: number }>();
+  /** When this process last wrote lastUsedAt per token id, so concurrent requests do not all write it. */
+  private readonly touched = new Map<string, number>();
 
   constructor(
     private readonly repo: TokenRepository,
     private readonly clock: Clock,
-    private readonly cacheMs = 5_000,
+    private readonly touchIntervalMs = 60_000,
   ) {}
 
   async verify(secret: string | undefined): Promise<ApiTokenRecord> {
     if (!secret || !secret.startsWith(prefix) || secret.length > 200) throw new PkiError('unauthorized', 'missing or malformed bearer token');
     const hash = hashOf(secret);
-    const hashHex = hash.toString('hex');
-    const now = this.clock.now().getTime();
-    const hit = this.cache.get(hashHex);
-    if (hit && hit.until > now) return hit.token;
-    const token = await this.repo.findByHash(hashHex);
+    const token = await this.repo.findByHash(hash.toString('hex'));
     // The index lookup finds the row; the constant-time compare is what grants access.
-    if (!token || !timingSafeEqual(Buffer.from(token.hashHex, 'hex'), hash) || token.revokedAt) {
-      this.cache.delete(hashHex);
-      throw new PkiError('unauthorized', 'unknown or revoked token');
-    }
-    if (this.cache.size > 10_000) this.cache.clear();
-    this.cache.set(hashHex, { token, until: now + this.cacheMs });
+    if (!token || !timingSafeEqual(Buffer.from(token.hashHex, 'hex'), hash)) throw new PkiError('unauthorized', 'unknown token');
+    if (token.revokedAt) throw new PkiError('unauthorized', `token ${token.id} is revoked`);
+    const now = this.clock.now();
+    if (token.expiresAt && token.expiresAt.getTime() <= now.getTime()) throw new PkiError('unauthorized', `token ${token.id} expired at ${token.expiresAt.toISOString()}`);
+    await this.touch(token, now);
     return token;
+  }
+
+  private async touch(token: ApiTokenRecord, now: Date): Promise<void> {
+    const t = now.getTime();
+    const stale = t - this.touchIntervalMs;
+    if (token.lastUsedAt && token.lastUsedAt.getTime() > stale) return;
+    const mine = this.touched.get(token.id);
+    if (mine !== undefined && mine > stale) return;
+    if (this.touched.size > 10_000) this.touched.clear();
+    this.touched.set(token.id, t);
+    await this.repo.touch(token.id, now, new Date(stale));
   }
 }
 
 /** Throws `forbidden` unless the token's role may do `action`. */
 export function assertRole(token: ApiTokenRecord, allowed: readonly TokenRole[]): void {
   if (!allowed.includes(token.role)) throw new PkiError('forbidden', `role "${token.role}" may not do this (needs ${allowed.join(' or ')})`);
+}
+
+/**
+ * Throws `forbidden` unless the token may enroll `profile`. A token without a
+ * list may enroll every profile whose enrollment lists api; the RA checks that
+ * part for every caller.
+ */
+export function assertProfile(token: ApiTokenRecord, profile: string): void {
+  if (token.profiles && !token.profiles.includes(profile)) {
+    throw new PkiError('forbidden', `token ${token.id} may not enroll profile "${profile}" (it may: ${token.profiles.join(', ')})`);
+  }
 }

@@ -1,7 +1,9 @@
 /**
  * Anti-replay nonces (RFC 8555 §6.5). A nonce is minted without touching the
  * database: 6 octets of issue time (ms), 10 random octets, and a 16-octet
- * HMAC-SHA-256 tag over both under a secret every node shares. Redeeming one
+ * HMAC-SHA-256 tag over both under a secret every node shares (an instance
+ * secret, which the store keeps sealed under the online passphrase: see
+ * keys/secret-sealer.ts). Redeeming one
  * checks the tag in constant time and the age, then records it as used in the
  * database, whose primary key makes the second use fail on every node, even
  * under concurrent requests.

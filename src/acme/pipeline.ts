@@ -123,7 +123,7 @@ export function acmeErrors(nonces: NonceService, defaultProfile: string, links: 
       res.location(links.account(mapped.extra.accountId));
       delete doc.accountId;
     }
-    if (doc.status >= 500) log({ level: 'error', msg: 'ACME request failed', id: req.requestId, path: req.path, ...faultFields(mapped, err) });
+    if (doc.status >= 500) log({ level: 'error', msg: 'ACME request failed', id: req.requestId, path: req.originalUrl, ...faultFields(mapped, err) });
     res.locals.problem = doc.type;
     res.status(doc.status).type('application/problem+json').send(JSON.stringify(doc));
   };

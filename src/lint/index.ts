@@ -1,5 +1,6 @@
 /** Pre-issuance lints run on the exact to-be-signed certificate (one rule per file under rules/). */
 import { PkiError } from '../errors/pki-error.js';
+import { dnsNameNumericTld, ipAddressUnspecified } from './rules/address-like-names.js';
 import { basicConstraints } from './rules/basic-constraints.js';
 import { extensionUnique } from './rules/extension-unique.js';
 import { issuerName } from './rules/issuer-name.js';
@@ -22,6 +23,7 @@ export const lintRules: readonly LintRule[] = [
   extensionUnique, basicConstraints, keyUsage, subjectKeyIdentifier, authorityKeyIdentifier,
   subjectAltName, nameConstraints, ocspSigning,
   nameConstraintsSatisfied,
+  dnsNameNumericTld, ipAddressUnspecified,
 ];
 
 /** Runs every rule; a rule that throws (undecodable extension) is itself a finding. */

@@ -1,6 +1,6 @@
 /** GeneralName (RFC 5280 §4.2.1.6) for the SAN types Trellis issues. */
 import { children, ctx, seq, value, type Tlv } from './der.js';
-import { bytesToIp, ipToBytes } from './ip.js';
+import { bytesToIp, dnsNameLooksLikeIpv4, ipToBytes, isUnspecifiedIp } from './ip.js';
 import { PkiError } from '../errors/pki-error.js';
 
 export type SanType = 'dns' | 'ip' | 'uri' | 'email';
@@ -59,3 +59,16 @@ export function encodeGeneralName(g: GeneralName): Buffer {
 }
 
 export const encodeGeneralNames = (names: GeneralName[]): Buffer => seq(...names.map(encodeGeneralName));
+
+/**
+ * Why no certificate may carry this name, in every profile: a DNS name
+ * that reads as an IPv4 address, or the unspecified IP address; null
+ * otherwise. The RA refuses such requests and a CA lint checks again.
+ */
+export function addressLikeName(g: GeneralName): string | null {
+  if (g.type === 'dns' && dnsNameLooksLikeIpv4(g.value)) {
+    return `DNS name "${g.value}" ends in a numeric or hex label, which URL parsers read as an IPv4 address (RFC 1123 §2.1, RFC 3696 §2); use an IP address SAN for addresses`;
+  }
+  if (g.type === 'ip' && isUnspecifiedIp(g.value)) return `IP address ${g.value} is the unspecified address, never a destination (RFC 1122 §3.2.1.3, RFC 4291 §2.5.2)`;
+  return null;
+}

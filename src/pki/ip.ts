@@ -39,3 +39,31 @@ export function bytesToIp(b: Uint8Array): string | null {
   if (best < 0) return hex.join(':');
   return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLen).join(':')}`;
 }
+
+/**
+ * True when a DNS name would be read as an IPv4 address: its last label
+ * (after one trailing dot) is all digits, or "0x" and hex digits. RFC 1123
+ * §2.1: a host name never has the dotted-decimal form, "since at least the
+ * highest-level component label will be alphabetic"; RFC 3696 §2: top-level
+ * domains are never all-numeric. The WHATWG URL host parser ("ends in a
+ * number") turns such hosts into IPv4 addresses: `0x7f.1`, `127.1` and
+ * `2130706433` all become 127.0.0.1 in a browser, so a certificate for one
+ * of them is a certificate for an address nobody checked.
+ */
+export function dnsNameLooksLikeIpv4(name: string): boolean {
+  const labels = name.replace(/\.$/, '').split('.');
+  const last = labels[labels.length - 1]!;
+  return /^[0-9]+$/.test(last) || /^0x[0-9a-f]*$/i.test(last);
+}
+
+/**
+ * The unspecified address (0.0.0.0, ::, or ::ffff:0.0.0.0): "this host" as a
+ * source only, never a destination (RFC 1122 §3.2.1.3, RFC 4291 §2.5.2), so
+ * no certificate names it.
+ */
+export function isUnspecifiedIp(text: string): boolean {
+  const b = ipToBytes(text);
+  if (!b) return false;
+  const mapped = b.length === 16 && b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff;
+  return (mapped ? b.subarray(12) : b).every((x) => x === 0);
+}

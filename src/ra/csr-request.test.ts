@@ -3,9 +3,10 @@ import path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { deviceProfile, serverProfile } from '../../test/helpers/profiles.js';
 import { isPkiError, type ErrorType } from '../errors/pki-error.js';
-import { parseCsr } from '../pki/csr.js';
+import { parseCsr, type ParsedCsr } from '../pki/csr.js';
 import type { Profile } from '../profiles/types.js';
-import { requestFromCsr } from './csr-request.js';
+import { validityFor } from '../ca/prepare.js';
+import { minValiditySeconds, requestFromCsr } from './csr-request.js';
 
 const csr = (name: string) => parseCsr(fs.readFileSync(path.join(import.meta.dirname, '../../test/fixtures/csr', name)));
 const meta = { requestedVia: 'api' as const, requestedBy: 'test' };
@@ -79,5 +80,71 @@ describe('requestFromCsr', () => {
     } finally {
       t.cleanup();
     }
+  });
+});
+
+describe('names that are addresses in disguise: refused in every profile', () => {
+  // A profile that would take any name and any address: the refusal is not a profile's choice.
+  const anything: Profile = { ...serverProfile, san: { ...serverProfile.san, maxNames: 10, dns: { patterns: ['.*'], allowWildcard: true }, ip: { cidrs: ['0.0.0.0/0', '::/0'] } } };
+  const withSans = (sans: ParsedCsr['sans'], subject: ParsedCsr['subject'] = []): ParsedCsr => ({ ...csr('p256-server.csr'), subject, sans });
+
+  test.each(['127.1', '2130706433', '0x7f.1', '1.2.3.4.5', '*.10'])('rejects: DNS SAN %s (badCSR, naming the rule)', (name) => {
+    const r = refusal(() => requestFromCsr(withSans([{ type: 'dns', value: 'ok.example.test' }, { type: 'dns', value: name }]), anything, meta, []));
+    expect(r.type).toBe('badCSR');
+    expect(r.message).toContain(`"${name}"`);
+    expect(r.message).toMatch(/IPv4 address/);
+  });
+
+  test('rejects: a numeric common name, which the RA would fold into the SANs', () => {
+    const r = refusal(() => requestFromCsr(withSans([], [{ type: 'CN', value: '2130706433' }]), anything, meta, []));
+    expect(r.type).toBe('badCSR');
+    expect(r.message).toContain('"2130706433"');
+  });
+
+  test.each(['0.0.0.0', '::'])('rejects: IP SAN %s, the unspecified address (badCSR)', (ip) => {
+    const r = refusal(() => requestFromCsr(withSans([{ type: 'ip', value: ip }]), anything, meta, []));
+    expect(r.type).toBe('badCSR');
+    expect(r.message).toMatch(/unspecified/);
+  });
+
+  test('accepts: names with digits that are names (a1.example, 1a.example, an IDN), and ordinary addresses', () => {
+    const sans = [{ type: 'dns' as const, value: 'a1.example' }, { type: 'dns' as const, value: '1a.example' }, { type: 'dns' as const, value: 'xn--80ak6aa92e.com' }, { type: 'ip' as const, value: '192.0.2.1' }];
+    expect(requestFromCsr(withSans(sans), anything, meta, []).sans).toEqual(sans);
+  });
+});
+
+describe('requested validity', () => {
+  // serverProfile backdates notBefore by 300 s and counts the lifetime from there.
+  test('the minimum is backdate + 2 s', () => {
+    expect(minValiditySeconds(serverProfile)).toBe(302);
+    expect(minValiditySeconds({ ...serverProfile, validity: { ...serverProfile.validity, backdateSeconds: 0 } })).toBe(2);
+  });
+
+  test.each([1, 2, 60, 301])('rejects: validitySeconds %i (malformed, naming the minimum)', (validitySeconds) => {
+    const r = refusal(() => requestFromCsr(csr('p256-server.csr'), serverProfile, { ...meta, validitySeconds }, []));
+    expect(r.type).toBe('malformed');
+    expect(r.message).toMatch(/at least 302 seconds/);
+    expect(r.message).toMatch(/backdate/);
+  });
+
+  test('accepts: the minimum, and more than the maximum (clipped by the CA)', () => {
+    expect(requestFromCsr(csr('p256-server.csr'), serverProfile, { ...meta, validitySeconds: 302 }, []).validitySeconds).toBe(302);
+    expect(requestFromCsr(csr('p256-server.csr'), serverProfile, { ...meta, validitySeconds: 10 ** 9 }, []).validitySeconds).toBe(10 ** 9);
+  });
+
+  test('why: at the minimum the CA\'s validity passes e_validity_invalid and is not expired when issued; one second less fails, at some instant', () => {
+    const min = minValiditySeconds(serverProfile);
+    for (const nowText of ['2026-03-01T12:00:00.000Z', '2026-03-01T12:00:00.999Z']) {
+      const now = new Date(nowText);
+      const v = validityFor(serverProfile, now, min, null);
+      expect(v.notAfter.getTime()).toBeGreaterThan(v.notBefore.getTime());
+      expect(v.notAfter.getTime()).toBeGreaterThanOrEqual(now.getTime());
+    }
+    const late = new Date('2026-03-01T12:00:00.999Z');
+    const short = validityFor(serverProfile, late, min - 1, null);
+    expect(short.notAfter.getTime()).toBeLessThan(late.getTime());
+    const noBackdate = { ...serverProfile, validity: { ...serverProfile.validity, backdateSeconds: 0 } };
+    const one = validityFor(noBackdate, late, 1, null);
+    expect(one.notAfter.getTime()).toBe(one.notBefore.getTime());
   });
 });

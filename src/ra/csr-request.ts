@@ -8,7 +8,7 @@ import type { IssueRequest } from '../ca/prepare.js';
 import type { RequestedVia } from '../ca/ports.js';
 import { PkiError } from '../errors/pki-error.js';
 import type { ParsedCsr } from '../pki/csr.js';
-import type { GeneralName } from '../pki/general-name.js';
+import { addressLikeName, type GeneralName } from '../pki/general-name.js';
 import { isIP } from 'node:net';
 import type { Profile, SubjectAttribute } from '../profiles/types.js';
 import { subjectAttributes } from '../profiles/types.js';
@@ -36,8 +36,27 @@ function normaliseSans(sans: readonly GeneralName[]): GeneralName[] {
   return out;
 }
 
-/** Builds the request; throws badCSR / badPublicKey / rejectedIdentifier with the reason. */
+/**
+ * The shortest lifetime a request may ask for under `profile`. The CA sets
+ * notBefore = now - backdate (whole seconds) and notAfter = notBefore +
+ * lifetime - 1 s (both ends count, CA/B BR §6.3.2). The lint
+ * e_validity_invalid needs notAfter after notBefore (2 s at least), and a
+ * certificate should not be expired when it is handed out: notAfter >= now
+ * holds for every instant of the issuing second only from backdate + 2 s.
+ */
+export const minValiditySeconds = (profile: Profile): number => profile.validity.backdateSeconds + 2;
+
+/** Builds the request; throws badCSR / badPublicKey / rejectedIdentifier / malformed (validity) with the reason. */
 export function requestFromCsr(csr: ParsedCsr, profile: Profile, meta: RequestMeta, caSpkis: readonly Buffer[]): IssueRequest {
+  if (meta.validitySeconds !== undefined) {
+    const min = minValiditySeconds(profile);
+    if (!(meta.validitySeconds >= min)) {
+      throw new PkiError(
+        'malformed',
+        `requested validity of ${meta.validitySeconds} seconds is too short: profile "${profile.name}" needs at least ${min} seconds (notBefore is backdated ${profile.validity.backdateSeconds} s and the lifetime counts from there)`,
+      );
+    }
+  }
   if (csr.requestsCa && !profile.basicConstraints.ca) throw new PkiError('badCSR', 'CSR requests a CA certificate (basicConstraints cA=TRUE)');
 
   const requested: Partial<Record<SubjectAttribute, string>> = {};
@@ -75,6 +94,12 @@ export function requestFromCsr(csr: ParsedCsr, profile: Profile, meta: RequestMe
   }
 
   for (const [attr, v] of Object.entries(profile.subject.fixed) as [SubjectAttribute, string][]) subject[attr] = v;
+
+  // In every profile: no DNS name that URL parsers read as an IPv4 address, no unspecified IP (the CA lints both again).
+  for (const san of sans) {
+    const why = addressLikeName(san);
+    if (why) throw new PkiError('badCSR', why);
+  }
 
   checkKeyPolicy(profile, csr.key, csr.spkiDer, caSpkis);
   checkSubjectPolicy(profile, subject);

@@ -6,7 +6,7 @@
  */
 import { checkSanPolicy } from '../../ca/policy.js';
 import { PkiError } from '../../errors/pki-error.js';
-import type { GeneralName } from '../../pki/general-name.js';
+import { addressLikeName, type GeneralName } from '../../pki/general-name.js';
 import { bytesToIp, ipToBytes } from '../../pki/ip.js';
 import type { Profile } from '../../profiles/types.js';
 import type { Identifier } from './ports.js';
@@ -18,7 +18,11 @@ export function identifierTypesOf(profile: Profile): Identifier['type'][] {
 
 const key = (i: Identifier) => `${i.type}:${i.value}`;
 
-/** Canonical form: DNS lower case without a trailing dot; IPs in RFC 5952 text. */
+/**
+ * Canonical form: DNS lower case without a trailing dot; IPs in RFC 5952 text.
+ * Refused in every directory (rejectedIdentifier): DNS names that URL parsers
+ * read as IPv4 addresses (`127.1`, `0x7f.1`) and the unspecified address.
+ */
 export function normaliseIdentifier(raw: unknown): Identifier {
   const r = raw as { type?: unknown; value?: unknown } | null;
   if (!r || typeof r !== 'object' || typeof r.type !== 'string' || typeof r.value !== 'string') throw new PkiError('malformed', 'an identifier is an object {type, value} of strings');
@@ -28,12 +32,17 @@ export function normaliseIdentifier(raw: unknown): Identifier {
     const value = r.value.toLowerCase().replace(/\.$/, '');
     // RFC 8738 §3: addresses are ordered as "ip", never as DNS names.
     if (ipToBytes(value)) throw new PkiError('rejectedIdentifier', `"${r.value}" is an IP address: order it as type "ip"`);
+    const why = addressLikeName({ type: 'dns', value });
+    if (why) throw new PkiError('rejectedIdentifier', why);
     return { type: 'dns', value };
   }
   if (r.type === 'ip') {
     const bytes = ipToBytes(r.value);
     if (!bytes) throw new PkiError('malformed', `"${r.value}" is not an IP address`);
-    return { type: 'ip', value: bytesToIp(bytes)! };
+    const value = bytesToIp(bytes)!;
+    const why = addressLikeName({ type: 'ip', value });
+    if (why) throw new PkiError('rejectedIdentifier', why);
+    return { type: 'ip', value };
   }
   throw new PkiError('unsupportedIdentifier', `identifier type "${r.type}" is not supported (dns, ip)`);
 }

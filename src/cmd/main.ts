@@ -23,8 +23,10 @@ Certificates
                              issue from a CSR; prints the PEM chain, leaf first
   ca cert [--root | --ca ID] PEM of the issuing CA (or the root)
   ca list                    all CAs with state, validity and fingerprints
-  token create --role issuer|admin [--name NAME]
-                             create an API token (shown once)
+  token create --role issuer|admin [--name NAME] [--profile P ...] [--expires 90d]
+                             create an API token (shown once), limited to profiles, expiring
+  token list                 tokens: role, profiles, created, expires, last used, revoked (never the secret)
+  token revoke --id ID       refuse a token from the next request on, on every server
   revoke --serial HEX [--reason REASON] [--invalidity-date ISO] [--ca ID]
                              revoke (reasons: RFC 5280; certificateHold suspends, removeFromCRL lifts it)
   crl publish [--out DIR] [--root]

@@ -16,7 +16,10 @@ export const acmeConfigSchema = z
     enabled: z.boolean().default(true),
     /** Profile behind `/acme/directory`. */
     defaultProfile: z.string().min(1).default('server'),
-    /** Profiles that get `/acme/{profile}/directory`; absent = every issuing profile with DNS or IP SAN rules. */
+    /**
+     * Profiles that get `/acme/{profile}/directory`; absent = every profile whose enrollment lists acme and whose
+     * SAN rules accept DNS names or IPs. Naming any other profile stops `serve` (cmd/commands/acme.ts).
+     */
     profiles: z.array(z.string().min(1)).optional(),
     /** Profiles whose directory requires external account binding (RFC 8555 §7.3.4). */
     externalAccountRequired: z.array(z.string().min(1)).default([]),
@@ -71,7 +74,7 @@ export const instanceConfigSchema = z
       })
       .strict()
       .default({ ocspSeconds: 5, crlSeconds: 60, crlValiditySeconds: 86400, ocspValiditySeconds: 86400 }),
-    /** The ACME server (RFC 8555): one directory per leaf profile that accepts DNS names or IP addresses. */
+    /** The ACME server (RFC 8555): one directory per profile enrollable over ACME that accepts DNS names or IP addresses. */
     acme: acmeConfigSchema.default(acmeConfigSchema.parse({})),
     /** Directory of profile YAML files, relative to the data directory. */
     profilesDir: z.string().default('profiles'),

@@ -1,6 +1,7 @@
 /**
- * The SQLite files of a store: private whatever the umask (issue 9 item 5),
- * and durable commits on every connection the store opens (item 6).
+ * The SQLite files of a store: private whatever the umask, no clear copy of
+ * a secret left behind once it is sealed (issue 9 item 5), and durable
+ * commits on every connection the store opens (item 6).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -8,6 +9,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from 'vitest';
 import { openStore, openStoreInternals } from './open.js';
+import { testSealer } from './testing/test-sealer.js';
 
 const mode = (p: string) => fs.statSync(p).mode & 0o777;
 /** Every file in `dir` (not below) with its mode. */
@@ -82,6 +84,26 @@ describe('durable commits', () => {
       }
     } finally {
       await second.store.close();
+      await store.close();
+    }
+  });
+});
+
+describe('sealing secrets stored in clear', () => {
+  test('leaves no clear copy in trellis.db or its -wal (the old cell space is zeroed, the WAL checkpointed)', async () => {
+    const file = path.join(tmp, 'legacy', 'trellis.db');
+    const hmac = Buffer.from('an EAB key stored in clear by v1');
+    const nonceKey = Buffer.from('the nonce key stored in clear v1');
+    const { store, db } = await openStoreInternals(`file:${file}`);
+    try {
+      await db.acmeEabKey.create({ data: { keyId: 'kid-old', hmacKey: new Uint8Array(hmac), directory: null, createdAt: new Date() } });
+      await db.instanceSecret.create({ data: { name: 'acme-nonce-hmac', value: new Uint8Array(nonceKey) } });
+      const onDisk = () => Buffer.concat(['', '-wal'].filter((s) => fs.existsSync(file + s)).map((s) => fs.readFileSync(file + s)));
+      expect(onDisk().includes(hmac) && onDisk().includes(nonceKey)).toBe(true);
+      expect(await store.sealSecrets(testSealer())).toBe(2);
+      expect(onDisk().includes(hmac)).toBe(false);
+      expect(onDisk().includes(nonceKey)).toBe(false);
+    } finally {
       await store.close();
     }
   });

@@ -7,7 +7,8 @@ import type { AuditLog } from '../audit/audit-log.js';
 import type { Clock } from '../clock/clock.js';
 import { PkiError } from '../errors/pki-error.js';
 import type { KeyAlgorithm, Keystore, SigningKey } from '../keys/signing-key.js';
-import { parseCertificate, sha256Hex, findExtension } from '../pki/certificate.js';
+import { caCertificateRules, runLints, throwOnErrors } from '../lint/index.js';
+import { parseCertificate, sha256Hex, findExtension, type ParsedCertificate } from '../pki/certificate.js';
 import { bitString, children, ctx, int, oid, readBitString, readOne, seq, setOf } from '../pki/der.js';
 import { basicConstraintsExtension, decodeBasicConstraints, keyUsageExtension } from '../pki/extensions.js';
 import { encodeName, formatName, type NameAttribute } from '../pki/name.js';
@@ -160,6 +161,7 @@ export async function importIssuingCa(deps: CeremonyDeps, opts: { id: string; ce
   if (!verifySignature(cert.signatureAlgorithm.oid, loadSpki(root.spkiDer).publicKey, cert.tbsDer, cert.signature, 'certificate')) {
     throw new PkiError('malformed', 'certificate signature does not verify with the root key');
   }
+  await lintImportedCa(deps, opts.id, cert, root);
   const bc = findExtension(cert, OID.basicConstraints);
   if (!bc || !decodeBasicConstraints(bc.valueDer).ca) throw new PkiError('malformed', 'certificate is not a CA certificate');
   const now = deps.clock.now();
@@ -172,4 +174,20 @@ export async function importIssuingCa(deps: CeremonyDeps, opts: { id: string; ce
   await deps.cas.insert(record);
   await deps.audit.record('ceremony.issuing.imported', deps.actor, { ca: opts.id, parent: rootId, sha256: sha256Hex(opts.certDer) });
   return { ...record, createdAt: now };
+}
+
+/**
+ * Defence in depth for a CA certificate Trellis did not make (as Boulder
+ * lints what it is about to trust): the certificate lints for a CA
+ * certificate (src/lint `caCertificateRules`: basicConstraints cA critical,
+ * keyUsage keyCertSign and cRLSign, key identifiers matching the root,
+ * validity within the root's, a SHA-2 or EdDSA signature, name constraints
+ * of the root, …). A finding refuses the import with `lintFailed`, audited
+ * like a certificate's lint failure; nothing is stored.
+ */
+async function lintImportedCa(deps: CeremonyDeps, id: string, cert: ParsedCertificate, root: ParsedCertificate): Promise<void> {
+  const findings = runLints({ cert, issuer: root }, caCertificateRules).filter((f) => f.id.startsWith('e_'));
+  if (findings.length === 0) return;
+  await deps.audit.record('ceremony.issuing.import_refused', deps.actor, { ca: id, lint: findings.map((f) => f.id), sha256: sha256Hex(cert.der) });
+  throwOnErrors(findings, `the certificate for issuing CA "${id}" fails the CA certificate lints`);
 }

@@ -2,6 +2,7 @@
 import { PkiError } from '../errors/pki-error.js';
 import { dnsNameNumericTld, ipAddressUnspecified } from './rules/address-like-names.js';
 import { basicConstraints } from './rules/basic-constraints.js';
+import { caCertificate, signatureAlgorithmAllowed } from './rules/ca-certificate.js';
 import { extensionUnique } from './rules/extension-unique.js';
 import { issuerName } from './rules/issuer-name.js';
 import { authorityKeyIdentifier, subjectKeyIdentifier } from './rules/key-identifiers.js';
@@ -24,6 +25,19 @@ export const lintRules: readonly LintRule[] = [
   subjectAltName, nameConstraints, ocspSigning,
   nameConstraintsSatisfied,
   dnsNameNumericTld, ipAddressUnspecified,
+];
+
+/**
+ * The rules for a CA certificate Trellis did not sign but will sign with (an
+ * issuing CA imported from an external root), checked against that root:
+ * every structural rule above, that it is a CA with keyCertSign and cRLSign,
+ * and a SHA-2 or EdDSA signature. Serial length is left out: the entropy of
+ * a serial is the signing CA's duty (CA/B BR §7.1), not the subject's.
+ */
+export const caCertificateRules: readonly LintRule[] = [
+  versionV3, signatureAlgorithmMatch, signatureAlgorithmAllowed, issuerName, validityEncoding, validityWithinIssuer,
+  extensionUnique, caCertificate, basicConstraints, keyUsage, subjectKeyIdentifier, authorityKeyIdentifier,
+  subjectAltName, nameConstraints, ocspSigning, nameConstraintsSatisfied,
 ];
 
 /** Runs every rule; a rule that throws (undecodable extension) is itself a finding. */

@@ -10,7 +10,7 @@ import {
 } from '../pki/extensions.js';
 import { encodeName } from '../pki/name.js';
 import { OID } from '../pki/oids.js';
-import { assertLintClean, lintFindingsOf, lintRules, runLints } from './index.js';
+import { assertLintClean, caCertificateRules, lintFindingsOf, lintRules, runLints } from './index.js';
 
 const key = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const spkiDer = key.publicKey.export({ type: 'spki', format: 'der' });
@@ -134,5 +134,35 @@ describe('e_name_constraints_violated: the TBS against the constraints of the wh
     }
     expect(thrown).toMatchObject({ type: 'lintFailed', message: expect.stringMatching(/^pre-issuance lint failed: e_name_constraints_violated \(/) });
     expect(lintFindingsOf(thrown)?.map((f) => f.id)).toEqual(['e_name_constraints_violated']);
+  });
+});
+
+describe('caCertificateRules: an issuing-CA certificate from an external root', () => {
+  const caTbs = (extensions: Buffer[], signatureAlgorithm = alg) =>
+    encodeTbs({
+      serial: Buffer.from('0102030405060708', 'hex'), signatureAlgorithm, issuerName: caName,
+      notBefore: new Date('2026-01-01T00:00:00Z'), notAfter: new Date('2029-01-01T00:00:00Z'), subjectName: encodeName({ CN: 'Imported CA' }), spkiDer, extensions,
+    });
+  const caCert = (extensions: Buffer[], signatureAlgorithm = alg) => {
+    const tbs = caTbs(extensions, signatureAlgorithm);
+    return parseCertificate(encodeCertificate(tbs, signatureAlgorithm, sign('sha256', tbs, key.privateKey)));
+  };
+  const keyIds = [subjectKeyIdentifierExtension(keyId), authorityKeyIdentifierExtension(keyId)];
+  const caIds = (cert: ParsedCertificate) => runLints({ cert, issuer }, caCertificateRules).filter((f) => f.id.startsWith('e_')).map((f) => f.id);
+
+  test('passes: critical cA, keyCertSign and cRLSign, key identifiers, ECDSA SHA-256 (a 64-bit serial is the root\'s business)', () => {
+    expect(caIds(caCert([basicConstraintsExtension(true, 0), keyUsageExtension(['keyCertSign', 'cRLSign']), ...keyIds]))).toEqual([]);
+  });
+  test.each<[string, string, Buffer[], Buffer?]>([
+    ['e_ca_certificate_invalid', 'no basicConstraints', [keyUsageExtension(['digitalSignature']), ...keyIds]],
+    ['e_ca_certificate_invalid', 'cA FALSE', [basicConstraintsExtension(false), keyUsageExtension(['digitalSignature']), ...keyIds]],
+    ['e_ca_certificate_invalid', 'no keyUsage', [basicConstraintsExtension(true), ...keyIds]],
+    ['e_ca_certificate_invalid', 'no keyCertSign', [basicConstraintsExtension(true), keyUsageExtension(['cRLSign']), ...keyIds]],
+    ['e_ca_certificate_invalid', 'no cRLSign', [basicConstraintsExtension(true), keyUsageExtension(['keyCertSign']), ...keyIds]],
+    ['e_authority_key_identifier_invalid', "an AKI that is not the root's key", [basicConstraintsExtension(true), keyUsageExtension(['keyCertSign', 'cRLSign']), subjectKeyIdentifierExtension(keyId), authorityKeyIdentifierExtension(Buffer.alloc(20, 3))]],
+    ['e_subject_key_identifier_missing', 'no SKI', [basicConstraintsExtension(true), keyUsageExtension(['keyCertSign', 'cRLSign']), authorityKeyIdentifierExtension(keyId)]],
+    ['e_signature_algorithm_not_allowed', 'sha1WithRSAEncryption', [basicConstraintsExtension(true), keyUsageExtension(['keyCertSign', 'cRLSign']), ...keyIds], seq(oid(OID.sha1WithRSA), Buffer.from([5, 0]))],
+  ])('%s rejects: %s', (id, _what, extensions, signatureAlgorithm) => {
+    expect(caIds(caCert(extensions, signatureAlgorithm))).toContain(id);
   });
 });

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
 import { PrismaPg } from '@prisma/adapter-pg';
 import type Database from 'better-sqlite3';
+import type { AuditCheckpointRepository } from '../audit/checkpoint-ports.js';
 import type { AuditRepository } from '../audit/ports.js';
 import type { CaRepository, CertificateRepository } from '../ca/ports.js';
 import type { CrlRepository } from '../crl/ports.js';
@@ -34,6 +35,7 @@ import { acmeNonceRepository } from './acme-nonce-repository.js';
 import { acmeOrderRepository } from './acme-order-repository.js';
 import { renewalWindowRepository } from './acme-renewal-window-repository.js';
 import { acmeSqliteHotPath } from './acme-sqlite.js';
+import { auditCheckpointRepository } from './audit-checkpoint-repository.js';
 import { auditRepository } from './audit-repository.js';
 import { caRepository } from './ca-repository.js';
 import { certificateRepository } from './certificate-repository.js';
@@ -55,6 +57,8 @@ export interface Store {
   keyBlobs: KeyBlobRepository;
   tokens: TokenRepository;
   audit: AuditRepository;
+  /** Signed audit checkpoints. */
+  auditCheckpoints: AuditCheckpointRepository;
   crls: CrlRepository;
   ocspResponses: OcspResponseRepository;
   acmeAccounts: AcmeAccountRepository;
@@ -158,6 +162,7 @@ export async function openStoreInternals(url: string, opts: OpenOptions = {}): P
     keyBlobs: keyBlobRepository(db),
     tokens: tokenRepository(db),
     audit: auditRepository(db, hot),
+    auditCheckpoints: auditCheckpointRepository(db, kind),
     crls: crlRepository(db),
     ocspResponses: ocspResponseRepository(db),
     acmeAccounts: acmeAccountRepository(db, acmeHot?.accounts),

@@ -49,7 +49,12 @@ Ceremonies
   ceremony issuing --id ID --import-cert FILE --root-cert FILE (offline root, step 2)
   ceremony protect-root [--id root]
                              move a root made before roots had their own passphrase under one
-  audit verify               check the audit log's hash chain
+  audit verify [--checkpoint FILE ...] [--root-cert FILE]
+                             check the audit chain and signed checkpoints; name the first event tampered with
+  audit checkpoint [--out FILE]
+                             sign a checkpoint over the audit log now; print or write it as a file
+  audit signer create [--rotate] [--ca ROOT]
+                             new audit signing key, certified by the root (root passphrase)
 
 Every data command takes --data DIR (env TRELLIS_DATA, default ./trellis-data) and --json.
 The online passphrase (issuing CA keys) comes from TRELLIS_PASSPHRASE, --passphrase-file FILE, or a prompt.

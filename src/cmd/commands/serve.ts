@@ -15,6 +15,8 @@ import { buildAcme, type AcmeServeOptions } from './acme.js';
 import { crlPublisher } from './crl.js';
 import { IssuerRegistry, keystoreFor, openInstance, registrationAuthority, type Instance } from '../instance.js';
 import { currentResponder, issueServerCertificate } from './responder.js';
+import { auditCheckpointHandler } from '../../audit/http.js';
+import { latestCheckpointFile, startAuditCheckpoints } from './audit-signer.js';
 
 export interface ServeOptions {
   dataDir: string;
@@ -75,6 +77,13 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
       }
     };
     await loadResponders();
+    // Signed audit checkpoints (docs/audit.md): the audit key opens now, while the keystore still has its passphrase.
+    const stopCheckpoints = await startAuditCheckpoints(instance, keystore, opts.log);
+    const stopBeforeCheckpoints = stopCrls;
+    stopCrls = async () => {
+      await stopCheckpoints();
+      await stopBeforeCheckpoints();
+    };
     // Every key serve needs is open: drop the passphrase. Responder renewals generate keys under the cached master key,
     // which opens only this instance's online envelopes (never the root's, which has its own passphrase and salt).
     keystore.forgetPassphrase();
@@ -114,7 +123,7 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
       log: opts.log,
       clock: instance.clock,
       accessLog: opts.accessLog ?? true,
-      hot: [ocspHandler(ocsp, () => instance.clock.now(), opts.log), crlHandler(crls, () => instance.clock.now())],
+      hot: [ocspHandler(ocsp, () => instance.clock.now(), opts.log), crlHandler(crls, () => instance.clock.now()), auditCheckpointHandler(() => latestCheckpointFile(instance), opts.log)],
       trustedProxies: opts.trustedProxies ?? instance.config.server.trustedProxies,
     });
     const host = opts.host ?? instance.config.server.host;

@@ -30,7 +30,7 @@ interface Run {
   stderr: string;
 }
 function trellis(args: string[], env: Record<string, string | undefined> = {}): Promise<Run> {
-  const childEnv = { ...process.env, TRELLIS_PASSPHRASE: passphrase, TRELLIS_DATA: data, ...env };
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, TRELLIS_PASSPHRASE: passphrase, TRELLIS_DATA: data, ...env };
   for (const [k, v] of Object.entries(childEnv)) if (v === undefined) delete childEnv[k];
   return new Promise((resolve) => {
     execFile(process.execPath, [bin, ...args], { env: childEnv, encoding: 'utf8' }, (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));

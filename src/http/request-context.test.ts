@@ -51,6 +51,7 @@ describe('clientAddress', () => {
       err = e;
     }
     expect(isPkiError(err, 'invalidConfig')).toBe(true);
+    expect((err as Error).message).toMatch(/^trusted proxies \(server\.trustedProxies, --trusted-proxy\): "10\.0\.0\.1\/8" is not a CIDR block/);
   });
 });
 

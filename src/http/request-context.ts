@@ -11,6 +11,7 @@
  * Forwarded headers never build URLs: those come from the base URL alone.
  */
 import { randomBytes } from 'node:crypto';
+import { isPkiError, PkiError } from '../errors/pki-error.js';
 import { bytesToIp } from '../pki/ip.js';
 import { cidrContains, parseCidrs, parseIpAddress, type Cidr } from '../va/address-policy.js';
 
@@ -42,7 +43,14 @@ export interface TrustedProxies {
   readonly cidrs: readonly Cidr[];
 }
 
-export const trustedProxies = (texts: readonly string[]): TrustedProxies => ({ cidrs: parseCidrs(texts) });
+export function trustedProxies(texts: readonly string[]): TrustedProxies {
+  try {
+    return { cidrs: parseCidrs(texts) };
+  } catch (err) {
+    if (!isPkiError(err)) throw err;
+    throw new PkiError(err.type, `trusted proxies (server.trustedProxies, --trusted-proxy): ${err.message}`, { cause: err });
+  }
+}
 
 /** Octets of an address in canonical form; IPv4-mapped IPv6 (a dual-stack socket's peer) becomes IPv4. */
 function octets(text: string | undefined): Buffer | null {

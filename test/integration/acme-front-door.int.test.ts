@@ -129,3 +129,15 @@ describe('behind a trusted proxy', () => {
     expect(dir.json.newOrder).toBe(`${t.baseUrl}/acme/server/new-order`);
   });
 });
+
+test('serve refuses a --trusted-proxy that is not a CIDR block, naming it, before it starts', async () => {
+  const { execFile } = await import('node:child_process');
+  const bin = new URL('../../bin/trellis.js', import.meta.url).pathname;
+  const r = await new Promise<{ code: number; stderr: string }>((resolve) =>
+    execFile(process.execPath, [bin, 'serve', '--data', '/nonexistent/trellis-data', '--trusted-proxy', '10.0.0.1/8'], { env: { ...process.env, TRELLIS_PASSPHRASE: 'unused here' }, encoding: 'utf8' }, (err, _stdout, stderr) =>
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stderr }),
+    ),
+  );
+  expect(r.code).toBe(1);
+  expect(r.stderr).toMatch(/--trusted-proxy\): "10\.0\.0\.1\/8" is not a CIDR block.*did you mean 10\.0\.0\.0\/8/);
+});

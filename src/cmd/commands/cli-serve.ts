@@ -160,7 +160,7 @@ async function start(values: ServeValues, passphrase: Buffer): Promise<number> {
   const workers = workersOf(values.workers);
   const trustedProxies = values['trusted-proxy'];
   // Checked before forking: a bad CIDR fails here once, not in every worker.
-  if (trustedProxies) (await import('../../va/index.js')).parseCidrs(trustedProxies);
+  if (trustedProxies) (await import('../../http/request-context.js')).trustedProxies(trustedProxies);
   if (workers > 1 && cluster.isPrimary) return startCluster(passphrase, workers);
   const log = jsonLogger(systemClock);
   const port = portOf(values.port);

@@ -18,6 +18,18 @@ export interface AuditRecord {
   hash: string;
 }
 
+/** Computes a record's hash from the previous hash, its seq and the draft (`chainHash` in audit-log.ts). */
+export type AuditChain = (prevHash: string, seq: number, draft: AuditDraft, dataJson: string) => string;
+
+/**
+ * Audit events that a repository appends inside the transaction of the change
+ * they record, so the change and its events commit or roll back together.
+ */
+export interface AuditBatch {
+  drafts: AuditDraft[];
+  chain: AuditChain;
+}
+
 /** Append-only audit storage. Implemented in `store/`. */
 export interface AuditRepository {
   /**
@@ -25,10 +37,7 @@ export interface AuditRepository {
    * processes and nodes (SQLite: one writer; PostgreSQL: advisory lock).
    * `chain` computes each record's hash from the previous hash, its seq and the draft.
    */
-  append(
-    drafts: AuditDraft[],
-    chain: (prevHash: string, seq: number, draft: AuditDraft, dataJson: string) => string,
-  ): Promise<AuditRecord[]>;
+  append(drafts: AuditDraft[], chain: AuditChain): Promise<AuditRecord[]>;
   /** Events with seq in [fromSeq, fromSeq+limit), in order. */
   range(fromSeq: number, limit: number): Promise<AuditRecord[]>;
   last(): Promise<AuditRecord | null>;

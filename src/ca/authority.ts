@@ -6,10 +6,10 @@
  *   2. build the TBS once and lint it (prepare),
  *   3. record the intent (status 'pending', with the linted DER),
  *   4. sign exactly those bytes, verify the signature, check the TBS is unchanged,
- *   5. complete the record and append the audit event.
+ *   5. complete the record and append the audit event, in one transaction.
  */
 import { verify as nodeVerify } from 'node:crypto';
-import type { AuditLog } from '../audit/audit-log.js';
+import { chainHash, type AuditLog } from '../audit/audit-log.js';
 import type { Clock } from '../clock/clock.js';
 import { isPkiError, PkiError } from '../errors/pki-error.js';
 import { lintFindingsOf } from '../lint/index.js';
@@ -191,24 +191,31 @@ export class CertificateAuthority {
         failed.push({ r, err });
       }
     }
-    // Step 5: complete the records and audit every signature.
+    // Step 5: complete the records and audit every signature, in one
+    // transaction: a certificate is never 'valid' without its event. If this
+    // fails (or the process dies first) every certificate of the batch stays
+    // 'pending', nothing is handed out, and the start-up reconciliation marks
+    // them 'failed' (cmd/reconcile.ts).
     const issuedAt = clock.now();
-    await Promise.all([
-      certificates.completeIssued(done.map(({ r, certDer }) => ({ issuerId: r.intent.issuerId, serialHex: r.intent.serialHex, der: certDer, issuedAt }))),
-      failed.length ? certificates.markFailed(failed.map(({ r }) => ({ issuerId: r.intent.issuerId, serialHex: r.intent.serialHex }))) : undefined,
-      audit.recordMany([
-        ...done.map(({ r, certDer }) => ({
-          type: 'certificate.issued',
-          actor: r.intent.requestedBy ?? r.intent.requestedVia,
-          data: { issuer: r.intent.issuerId, serialHex: r.intent.serialHex, profile: r.intent.profile, subject: r.intent.subject, via: r.intent.requestedVia, sha256: sha256Hex(certDer) },
-        })),
-        ...failed.map(({ r, err }) => ({
-          type: 'certificate.sign_failed',
-          actor: r.intent.requestedBy ?? r.intent.requestedVia,
-          data: { issuer: r.intent.issuerId, serialHex: r.intent.serialHex, error: err instanceof PkiError ? err.message : 'signing failed' },
-        })),
-      ]),
-    ]);
+    const events = [
+      ...done.map(({ r, certDer }) => ({
+        type: 'certificate.issued',
+        actor: r.intent.requestedBy ?? r.intent.requestedVia,
+        data: { issuer: r.intent.issuerId, serialHex: r.intent.serialHex, profile: r.intent.profile, subject: r.intent.subject, via: r.intent.requestedVia, sha256: sha256Hex(certDer) },
+      })),
+      ...failed.map(({ r, err }) => ({
+        type: 'certificate.sign_failed',
+        actor: r.intent.requestedBy ?? r.intent.requestedVia,
+        data: { issuer: r.intent.issuerId, serialHex: r.intent.serialHex, error: err instanceof PkiError ? err.message : 'signing failed' },
+      })),
+    ];
+    await certificates.completeMany(
+      {
+        issued: done.map(({ r, certDer }) => ({ issuerId: r.intent.issuerId, serialHex: r.intent.serialHex, der: certDer, issuedAt })),
+        failed: failed.map(({ r }) => ({ issuerId: r.intent.issuerId, serialHex: r.intent.serialHex })),
+      },
+      { drafts: events.map((e) => ({ at: issuedAt, ...e })), chain: chainHash },
+    );
     for (const { r, certDer } of done) {
       r.p.resolve({
         issuerId: r.intent.issuerId,

@@ -1,3 +1,5 @@
+import type { AuditBatch } from '../audit/ports.js';
+
 /** One certificate authority record as stored. */
 export interface CaRecord {
   id: string;
@@ -77,6 +79,24 @@ export interface CertificateStatusRow {
   notAfter: Date;
 }
 
+/** One certificate by issuer and serial. */
+export interface CertificateRef {
+  issuerId: string;
+  serialHex: string;
+}
+
+/** A signed certificate completing its intent. */
+export interface CompletedCertificate extends CertificateRef {
+  der: Buffer;
+  issuedAt: Date;
+}
+
+/** An intent that was never completed and has been marked 'failed', with who asked for it. */
+export interface AbandonedIntent extends CertificateRef {
+  requestedVia: RequestedVia;
+  requestedBy: string | null;
+}
+
 /** Certificate records. Implemented in `store/`. Batch methods are atomic. */
 export interface CertificateRepository {
   /**
@@ -84,10 +104,31 @@ export interface CertificateRepository {
    * the same issuer is a `conflict` PkiError and nothing is written.
    */
   insertIntents(intents: CertificateIntent[]): Promise<void>;
-  /** Marks pending certificates as 'valid' with their signed DER. */
-  completeIssued(items: { issuerId: string; serialHex: string; der: Buffer; issuedAt: Date }[]): Promise<void>;
-  /** Marks pending certificates as 'failed' (signing failed after the intent was recorded). */
-  markFailed(items: { issuerId: string; serialHex: string }[]): Promise<void>;
+  /**
+   * Step 5 of issuance, in one transaction: the pending certificates in
+   * `issued` become 'valid' with their signed DER, the pending ones in
+   * `failed` become 'failed' (signing failed after the intent was recorded),
+   * and `audit` is appended to the audit chain. All or none: a certificate in
+   * `issued` that is no longer pending is a `conflict`, and an append that
+   * fails leaves every certificate pending; a crash leaves them pending too,
+   * for {@link failStalePending}. Certificates in `failed` that are no longer
+   * pending are left as they are.
+   */
+  completeMany(batch: { issued: CompletedCertificate[]; failed: CertificateRef[] }, audit: AuditBatch): Promise<void>;
+  /**
+   * Crash leftovers: every certificate still 'pending' that was recorded
+   * before `recordedBefore` becomes 'failed' (its serial stays used: the row
+   * stays), and `audit(failed)` is appended, in one transaction. Returns
+   * them; appends nothing when there are none.
+   */
+  failStalePending(recordedBefore: Date, audit: (failed: AbandonedIntent[]) => AuditBatch): Promise<AbandonedIntent[]>;
+  /**
+   * Certificates asked for through `via` by `requestedBy` (an ACME account,
+   * a token) recorded at or after `since`, oldest first, at most `limit`.
+   * Not indexed: for rare look-ups such as settling an ACME order left in
+   * processing.
+   */
+  findRequestedBy(via: RequestedVia, requestedBy: string, since: Date, limit: number): Promise<CertificateRecord[]>;
   findBySerial(issuerId: string, serialHex: string): Promise<CertificateRecord | null>;
   /** Finds by serial across all issuers (serials are random 127-bit values). */
   findBySerialAnyIssuer(serialHex: string): Promise<CertificateRecord[]>;

@@ -3,9 +3,10 @@
  * carry their challenges as JSON in the same row, so a state change of an
  * authorization and its challenges is one compare-and-set on one row.
  */
-import type { AcmeOrderRepository } from '../ra/acme/ports.js';
+import type { AcmeOrderRepository, OrderSettlement } from '../ra/acme/ports.js';
 import { authorizationColumns, challengesJson, inIdOrder, orderColumns, problemJson, toAuthorization, toOrder } from './acme-rows.js';
 import type { AcmeSqliteHotPath } from './acme-sqlite.js';
+import { appendAuditInTx } from './audit-repository.js';
 import { rethrowAs, type Db } from './client.js';
 
 /**
@@ -93,6 +94,24 @@ export function acmeOrderRepository(db: Db, hot?: AcmeSqliteHotPath['orders']): 
       });
       return r !== null;
     },
+    listProcessing: async (createdBefore, limit) =>
+      (await db.acmeOrder.findMany({ where: { status: 'processing', createdAt: { lt: createdBefore } }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }], take: limit })).map(toOrder),
+    // PostgreSQL (SQLite settles through the hot path): the order rows first,
+    // then the audit lock, as every transaction that appends to the chain does.
+    settleProcessing: (settlements, audit) =>
+      db.$transaction(async (tx) => {
+        const moved: OrderSettlement[] = [];
+        for (const s of settlements) {
+          const next = s.next;
+          const data = next.status === 'valid' ? { status: next.status, issuerId: next.issuerId, certificateSerial: next.certificateSerial } : { status: next.status, error: problemJson(next.error) };
+          if ((await tx.acmeOrder.updateMany({ where: { id: s.id, status: 'processing' }, data })).count === 1) moved.push(s);
+        }
+        if (moved.length) {
+          const batch = audit(moved);
+          await appendAuditInTx(tx, batch.drafts, batch.chain);
+        }
+        return moved;
+      }),
   };
   return hot ? { ...viaPrisma, ...hot } : viaPrisma;
 }

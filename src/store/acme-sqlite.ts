@@ -14,7 +14,8 @@
  */
 import type Database from 'better-sqlite3';
 import { PkiError } from '../errors/pki-error.js';
-import type { AcmeAccountRepository, AcmeNonceRepository, AcmeOrderRepository } from '../ra/acme/ports.js';
+import type { AuditBatch } from '../audit/ports.js';
+import type { AcmeAccountRepository, AcmeNonceRepository, AcmeOrderRepository, OrderSettlement } from '../ra/acme/ports.js';
 import {
   accountColumns,
   accountFromSqlite,
@@ -34,13 +35,13 @@ import {
   type SqliteRow,
 } from './acme-rows.js';
 import { groupCommit } from './acme-sqlite-writes.js';
-import { sqliteDate } from './sqlite-hot-path.js';
+import { sqliteAuditAppender, sqliteDate } from './sqlite-hot-path.js';
 import type { SerialQueue } from './sqlite-serial.js';
 
 /** The repository methods the SQLite hot path implements; the rest go through Prisma. */
 export interface AcmeSqliteHotPath {
   accounts: Pick<AcmeAccountRepository, 'createOrGet' | 'findById' | 'findByThumbprint'>;
-  orders: Pick<AcmeOrderRepository, 'createOrder' | 'findOrder' | 'findAuthorization' | 'findAuthorizations' | 'findReusableAuthorization' | 'updateAuthorization' | 'updateOrder' | 'isReplaced'>;
+  orders: Pick<AcmeOrderRepository, 'createOrder' | 'findOrder' | 'findAuthorization' | 'findAuthorizations' | 'findReusableAuthorization' | 'updateAuthorization' | 'updateOrder' | 'isReplaced' | 'settleProcessing'>;
   nonces: AcmeNonceRepository;
 }
 
@@ -133,6 +134,8 @@ export function acmeSqliteHotPath(db: Database.Database, queue: SerialQueue): Ac
             }).changes === 1,
         ),
       isReplaced: async (replaces, exceptOrderId, now) => s().replacedBy.get({ replaces, except: exceptOrderId ?? null, now: now ? d(now) : null }) !== undefined,
+      // One savepoint in the group's transaction: the moves and their audit event, or neither.
+      settleProcessing: (settlements, audit) => write(() => s().settleTx(settlements, audit)),
     },
 
     nonces: {
@@ -164,6 +167,12 @@ function prepare(db: Database.Database) {
     VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`);
   const insertAuthorization = db.prepare(`INSERT INTO "AcmeAuthorization" ("id","accountId","identifierType","identifierValue","wildcard","status","expires","challenges","createdAt")
     VALUES (?,?,?,?,?,?,?,?,?)`);
+  // Fields absent from the patch keep their value; `error` may be set to null on purpose, hence setError.
+  const updateOrder = db.prepare(`UPDATE "AcmeOrder" SET "status" = @status,
+      "error" = CASE WHEN @setError THEN @error ELSE "error" END,
+      "issuerId" = COALESCE(@issuerId, "issuerId"),
+      "certificateSerial" = COALESCE(@certificateSerial, "certificateSerial")
+    WHERE "id" = @id AND "status" = @expected`);
   type Account = Parameters<AcmeSqliteHotPath['accounts']['createOrGet']>[0];
   type Order = Parameters<AcmeSqliteHotPath['orders']['createOrder']>;
 
@@ -178,12 +187,7 @@ function prepare(db: Database.Database) {
       WHERE "accountId" = ? AND "identifierType" = ? AND "identifierValue" = ? AND "wildcard" = ? AND "status" IN ('valid', ?) AND "expires" > ?
       ORDER BY "expires" DESC LIMIT 1`),
     updateAuthorization: db.prepare(`UPDATE "AcmeAuthorization" SET "status" = ?, "challenges" = ?, "expires" = COALESCE(?, "expires") WHERE "id" = ? AND "status" = ?`),
-    // Fields absent from the patch keep their value; `error` may be set to null on purpose, hence setError.
-    updateOrder: db.prepare(`UPDATE "AcmeOrder" SET "status" = @status,
-        "error" = CASE WHEN @setError THEN @error ELSE "error" END,
-        "issuerId" = COALESCE(@issuerId, "issuerId"),
-        "certificateSerial" = COALESCE(@certificateSerial, "certificateSerial")
-      WHERE "id" = @id AND "status" = @expected`),
+    updateOrder,
     replacedBy: db.prepare(`SELECT 1 FROM "AcmeOrder"
       WHERE "replaces" = @replaces AND "status" <> 'invalid' AND (@except IS NULL OR "id" <> @except)
         AND (@now IS NULL OR "status" <> 'pending' OR "expires" > @now)
@@ -198,6 +202,25 @@ function prepare(db: Database.Database) {
       }
       const winner = accountByThumbprint.get(a.thumbprint) as SqliteRow<AccountRow>;
       return { account: toAccount(accountFromSqlite(winner)), created: false };
+    }),
+
+    settleTx: db.transaction((settlements: OrderSettlement[], audit: (moved: OrderSettlement[]) => AuditBatch): OrderSettlement[] => {
+      const moved = settlements.filter(({ id, next }) =>
+        updateOrder.run({
+          id,
+          expected: 'processing',
+          status: next.status,
+          setError: next.status === 'invalid' ? 1 : 0,
+          error: next.status === 'invalid' ? problemJson(next.error) : null,
+          issuerId: next.status === 'valid' ? next.issuerId : null,
+          certificateSerial: next.status === 'valid' ? next.certificateSerial : null,
+        }).changes === 1,
+      );
+      if (moved.length) {
+        const batch = audit(moved);
+        sqliteAuditAppender(db)(batch.drafts, batch.chain);
+      }
+      return moved;
     }),
 
     createOrderTx: db.transaction((order: Order[0], authorizations: Order[1]) => {

@@ -12,6 +12,8 @@ import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { chainHash } from '../audit/audit-log.js';
+import type { AuditBatch } from '../audit/ports.js';
 import type { CertificateIntent } from '../ca/ports.js';
 import { isPkiError } from '../errors/pki-error.js';
 import type { AcmeAccountRecord, AcmeAuthorizationRecord, AcmeChallenge, AcmeOrderRecord } from '../ra/acme/ports.js';
@@ -137,6 +139,9 @@ async function rejectsWith(p: Promise<unknown>, type: 'conflict' | 'notFound'): 
   );
   expect(isPkiError(err, type), `expected a ${type} PkiError, got ${String(err)}`).toBe(true);
 }
+
+/** A completion that appends no audit event. */
+const noAudit: AuditBatch = { drafts: [], chain: chainHash };
 
 /** How many of `results` are true. */
 const wins = (results: boolean[]) => results.filter(Boolean).length;
@@ -633,8 +638,8 @@ describe.each(flavours)('ACME store contract: $name', (flavour) => {
       const revoked = intent(ca);
       const elsewhere = intent(otherCa);
       await store.certificates.insertIntents([early, lateIssued, server, expired, pending, revoked, elsewhere]);
-      await store.certificates.completeIssued([early, server, expired, revoked, elsewhere].map((i) => ({ issuerId: i.issuerId, serialHex: i.serialHex, der: randomBytes(32), issuedAt: later(100) })));
-      await store.certificates.completeIssued([{ issuerId: ca, serialHex: lateIssued.serialHex, der: randomBytes(32), issuedAt: later(200) }]);
+      await store.certificates.completeMany({ issued: [early, server, expired, revoked, elsewhere].map((i) => ({ issuerId: i.issuerId, serialHex: i.serialHex, der: randomBytes(32), issuedAt: later(100) })), failed: [] }, noAudit);
+      await store.certificates.completeMany({ issued: [{ issuerId: ca, serialHex: lateIssued.serialHex, der: randomBytes(32), issuedAt: later(200) }], failed: [] }, noAudit);
       await store.certificates.revoke(ca, revoked.serialHex, { reason: 1, revokedAt: later(300), invalidityDate: null, revokedBy: 'test' });
 
       const now = later(1000);
@@ -659,6 +664,100 @@ describe.each(flavours)('ACME store contract: $name', (flavour) => {
       expect(await store.renewalWindows.setWindow({ serialHexes: [] }, w3, now)).toBe(0);
       expect(await store.renewalWindows.setWindow({ issuerId: 'no-such-ca' }, w3, now)).toBe(0);
       expect(await store.renewalWindows.windowOf(ca, 'no-such-serial')).toBeNull();
+    });
+  });
+
+  describe('crash leftovers: orders stuck in processing', () => {
+    let acct: AcmeAccountRecord;
+    const longAgo = (minutes: number) => new Date(Date.UTC(2001, 0, 1) + minutes * 60_000);
+    const cut = longAgo(600);
+    const events = (type: string): AuditBatch => ({ drafts: [{ at: later(700), type, actor: 'test', data: {} }], chain: chainHash });
+    const processing = async (createdAt: Date) => {
+      const z = authorization(acct.id, { status: 'valid' });
+      const o = order(acct.id, [z], { createdAt, status: 'processing' });
+      await store.acmeOrders.createOrder(o, [z]);
+      return o;
+    };
+    const problem = { type: 'urn:ietf:params:acme:error:serverInternal', detail: 'issuance was interrupted', status: 500 };
+
+    beforeAll(async () => {
+      acct = account();
+      await store.acmeAccounts.createOrGet(acct);
+      // The database itself refuses audit events of type 'test.refused', mid-transaction.
+      const refuse =
+        flavour.name === 'sqlite'
+          ? [`CREATE TRIGGER "test_refuse_audit" BEFORE INSERT ON "AuditEvent" WHEN NEW."type" = 'test.refused' BEGIN SELECT RAISE(ABORT, 'audit append refused by a test trigger'); END`]
+          : [
+              `CREATE FUNCTION test_refuse_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF NEW."type" = 'test.refused' THEN RAISE EXCEPTION 'audit append refused by a test trigger'; END IF; RETURN NEW; END $$`,
+              `CREATE TRIGGER test_refuse_audit BEFORE INSERT ON "AuditEvent" FOR EACH ROW EXECUTE FUNCTION test_refuse_audit()`,
+            ];
+      for (const sql of refuse) await db.$executeRawUnsafe(sql);
+    });
+
+    test('listProcessing lists the orders in processing created before the cut-off, oldest first, bounded', async () => {
+      const [a, b] = [await processing(longAgo(20)), await processing(longAgo(10))];
+      await processing(longAgo(900)); // after the cut-off
+      const z = authorization(acct.id);
+      await store.acmeOrders.createOrder(order(acct.id, [z], { createdAt: longAgo(5) }), [z]); // pending
+      expect(await store.acmeOrders.listProcessing(cut, 10)).toEqual([b, a]);
+      expect(await store.acmeOrders.listProcessing(cut, 1)).toEqual([b]);
+      expect(await store.acmeOrders.listProcessing(longAgo(0), 10)).toEqual([]);
+      await store.acmeOrders.settleProcessing([a, b].map((o) => ({ id: o.id, next: { status: 'invalid' as const, error: problem } })), () => events('acme.orders_settled'));
+    });
+
+    test('settleProcessing moves each order still in processing, and appends the audit event for those, in one transaction', async () => {
+      const [a, b, gone] = [await processing(longAgo(1)), await processing(longAgo(2)), await processing(longAgo(3))];
+      expect(await store.acmeOrders.updateOrder(gone.id, 'processing', { status: 'valid', issuerId: 'ca-x', certificateSerial: '0abc' })).toBe(true);
+      const before = await store.audit.last();
+      let seen: unknown;
+      const moved = await store.acmeOrders.settleProcessing(
+        [
+          { id: a.id, next: { status: 'valid', issuerId: 'ca-1', certificateSerial: '01ff' } },
+          { id: b.id, next: { status: 'invalid', error: problem } },
+          { id: gone.id, next: { status: 'invalid', error: problem } },
+          { id: 'no-such-order', next: { status: 'invalid', error: problem } },
+        ],
+        (m) => {
+          seen = m;
+          return events('acme.orders_settled');
+        },
+      );
+      expect(moved.map((m) => m.id)).toEqual([a.id, b.id]);
+      expect(seen).toEqual(moved);
+      expect(await store.acmeOrders.findOrder(a.id)).toEqual({ ...a, status: 'valid', issuerId: 'ca-1', certificateSerial: '01ff' });
+      expect(await store.acmeOrders.findOrder(b.id)).toEqual({ ...b, status: 'invalid', error: problem });
+      expect(await store.acmeOrders.findOrder(gone.id)).toEqual({ ...gone, status: 'valid', issuerId: 'ca-x', certificateSerial: '0abc' });
+      const appended = await store.audit.range((before?.seq ?? 0) + 1, 10);
+      expect(appended.map((r) => r.type)).toEqual(['acme.orders_settled']);
+      // Nothing to move: no event.
+      expect(await store.acmeOrders.settleProcessing([{ id: a.id, next: { status: 'invalid', error: problem } }], () => events('acme.orders_settled'))).toEqual([]);
+      expect((await store.audit.last())?.seq).toBe(appended[0]!.seq);
+    });
+
+    test('settleProcessing whose audit append is refused moves nothing', async () => {
+      const o = await processing(longAgo(4));
+      const before = await store.audit.last();
+      await expect(store.acmeOrders.settleProcessing([{ id: o.id, next: { status: 'invalid', error: problem } }], () => events('test.refused'))).rejects.toThrow();
+      expect(await store.acmeOrders.findOrder(o.id)).toEqual(o);
+      expect(await store.audit.last()).toEqual(before);
+    });
+
+    test('certificates.findRequestedBy lists what one requester asked for since a time, oldest first', async () => {
+      const ca = `requested-${flavour.name}`;
+      await store.cas.insert({ id: ca, name: ca, role: 'issuing', state: 'active', parentId: null, certDer: randomBytes(8), subject: `CN=${ca}`, skiHex: randomBytes(20).toString('hex'), keyRef: '{}', notBefore: t0, notAfter: later(365 * day) });
+      const mine = [intent(ca, { requestedBy: acct.id }), intent(ca, { requestedBy: acct.id })];
+      await store.certificates.insertIntents([mine[0]!, intent(ca, { requestedBy: 'someone-else' }), intent(ca, { requestedBy: acct.id, requestedVia: 'api' })]);
+      await store.certificates.insertIntents([mine[1]!]);
+      await store.certificates.completeMany({ issued: [{ issuerId: ca, serialHex: mine[1]!.serialHex, der: randomBytes(32), issuedAt: later(5) }], failed: [] }, noAudit);
+      const since = new Date(Date.now() - 60_000);
+      const found = await store.certificates.findRequestedBy('acme', acct.id, since, 10);
+      expect(found.map((c) => [c.serialHex, c.status])).toEqual([
+        [mine[0]!.serialHex, 'pending'],
+        [mine[1]!.serialHex, 'valid'],
+      ]);
+      expect(found[1]!.der).toBeInstanceOf(Buffer);
+      expect((await store.certificates.findRequestedBy('acme', acct.id, since, 1)).map((c) => c.serialHex)).toEqual([mine[0]!.serialHex]);
+      expect(await store.certificates.findRequestedBy('acme', acct.id, new Date(Date.now() + 60_000), 10)).toEqual([]);
     });
   });
 });

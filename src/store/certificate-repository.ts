@@ -1,20 +1,11 @@
 /** Certificate records: intents, issued certificates, revocation state. */
-import type { CertificateRepository, CertificateStatus, RevokedEntry } from '../ca/ports.js';
+import type { AbandonedIntent, CertificateRepository, CertificateStatus, RevokedEntry } from '../ca/ports.js';
+import { appendAuditInTx } from './audit-repository.js';
 import { PkiError } from '../errors/pki-error.js';
 import { bytes, rethrowAs, type Db } from './client.js';
 import { toRecord } from './certificate-rows.js';
 import { attachHotPath, type SqliteHotPath } from './sqlite-hot-path.js';
 import { crlReasons } from '../pki/crl-reason.js';
-
-const byIssuer = <T extends { issuerId: string }>(items: T[]) => {
-  const m = new Map<string, T[]>();
-  for (const i of items) {
-    const group = m.get(i.issuerId);
-    if (group) group.push(i);
-    else m.set(i.issuerId, [i]);
-  }
-  return m;
-};
 
 const bySerial = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 /** changedSince's answer in serial order (the few changed rows are sorted here, not by an ORDER BY that would pick the serial index). */
@@ -57,28 +48,49 @@ export function certificateRepository(db: Db, hot?: SqliteHotPath): CertificateR
       }
     },
 
-    async completeIssued(items) {
-      if (items.length === 0) return;
-      if (hot) return hot.completeIssued(items);
-      // One statement for the whole batch, whatever the issuers, with four
-      // array parameters. Inside a transaction so that a batch holding a
-      // certificate that is not pending changes nothing.
+    async completeMany({ issued, failed }, audit) {
+      if (issued.length === 0 && failed.length === 0 && audit.drafts.length === 0) return;
+      if (hot) return hot.completeMany(issued, failed, audit);
+      // One transaction: the rows first (one statement each for the whole
+      // batch, whatever the issuers), then the audit lock and append, so the
+      // lock is held for the append and the commit only. A certificate in
+      // `issued` that is not pending, or a failed append, changes nothing.
       await db.$transaction(async (tx) => {
-        const n = await tx.$executeRaw`UPDATE "Certificate" AS c SET "status" = 'valid', "der" = v.der, "issuedAt" = v.at::timestamp(3)
-          FROM unnest(${items.map((i) => i.issuerId)}::text[], ${items.map((i) => i.serialHex)}::text[],
-                      ${items.map((i) => bytes(i.der))}::bytea[], ${items.map((i) => i.issuedAt.toISOString())}::text[]) AS v(issuer, serial, der, at)
-          WHERE c."issuerId" = v.issuer AND c."serialHex" = v.serial AND c."status" = 'pending'`;
-        if (n !== items.length) throw new PkiError('conflict', `${items.length - n} of ${items.length} certificates are not pending`);
+        if (issued.length) {
+          const n = await tx.$executeRaw`UPDATE "Certificate" AS c SET "status" = 'valid', "der" = v.der, "issuedAt" = v.at::timestamp(3)
+            FROM unnest(${issued.map((i) => i.issuerId)}::text[], ${issued.map((i) => i.serialHex)}::text[],
+                        ${issued.map((i) => bytes(i.der))}::bytea[], ${issued.map((i) => i.issuedAt.toISOString())}::text[]) AS v(issuer, serial, der, at)
+            WHERE c."issuerId" = v.issuer AND c."serialHex" = v.serial AND c."status" = 'pending'`;
+          if (n !== issued.length) throw new PkiError('conflict', `${issued.length - n} of ${issued.length} certificates are not pending`);
+        }
+        if (failed.length) {
+          await tx.$executeRaw`UPDATE "Certificate" AS c SET "status" = 'failed'
+            FROM unnest(${failed.map((i) => i.issuerId)}::text[], ${failed.map((i) => i.serialHex)}::text[]) AS v(issuer, serial)
+            WHERE c."issuerId" = v.issuer AND c."serialHex" = v.serial AND c."status" = 'pending'`;
+        }
+        await appendAuditInTx(tx, audit.drafts, audit.chain);
       });
     },
 
-    async markFailed(items) {
-      if (items.length === 0) return;
-      await db.$transaction(
-        [...byIssuer(items)].map(([issuerId, group]) =>
-          db.certificate.updateMany({ where: { issuerId, status: 'pending', serialHex: { in: group.map((g) => g.serialHex) } }, data: { status: 'failed' } }),
-        ),
-      );
+    async failStalePending(recordedBefore, audit) {
+      if (hot) return hot.failStalePending(recordedBefore, audit);
+      return db.$transaction(async (tx) => {
+        // Rows first, then the audit lock (as in completeMany); a completion
+        // that holds one of these rows commits first and the row is then no
+        // longer pending.
+        const failed = await tx.$queryRaw<AbandonedIntent[]>`UPDATE "Certificate" SET "status" = 'failed'
+          WHERE "status" = 'pending' AND "createdAt" < ${recordedBefore.toISOString()}::timestamp(3) RETURNING "issuerId", "serialHex", "requestedVia", "requestedBy"`;
+        if (failed.length) {
+          const batch = audit(failed);
+          await appendAuditInTx(tx, batch.drafts, batch.chain);
+        }
+        return failed;
+      });
+    },
+
+    async findRequestedBy(via, requestedBy, since, limit) {
+      if (hot) return hot.findRequestedBy(via, requestedBy, since, limit);
+      return (await db.certificate.findMany({ where: { requestedVia: via, requestedBy, createdAt: { gte: since } }, orderBy: { id: 'asc' }, take: limit })).map(toRecord);
     },
 
     async findBySerial(issuerId, serialHex) {

@@ -12,8 +12,8 @@
  */
 import type Database from 'better-sqlite3';
 import { genesisHash } from '../audit/audit-log.js';
-import type { AuditDraft, AuditRecord } from '../audit/ports.js';
-import type { CertificateIntent, CertificateRecord, CertificateStatus, CertificateStatusRow, RevokedEntry } from '../ca/ports.js';
+import type { AuditBatch, AuditChain, AuditDraft, AuditRecord } from '../audit/ports.js';
+import type { AbandonedIntent, CertificateIntent, CertificateRecord, CertificateRef, CertificateStatus, CertificateStatusRow, CompletedCertificate, RequestedVia, RevokedEntry } from '../ca/ports.js';
 import type { CrlRecord } from '../crl/ports.js';
 import { PkiError } from '../errors/pki-error.js';
 import { fromSqliteRow } from './certificate-rows.js';
@@ -23,14 +23,17 @@ import { sqliteBusyTimeoutMs } from './migrate.js';
 /** Prisma's SQLite DateTime text form (adapter option timestampFormat 'iso8601'). */
 export const sqliteDate = (d: Date): string => d.toISOString().replace('Z', '+00:00');
 
-type Issued = { issuerId: string; serialHex: string; der: Buffer; issuedAt: Date };
-type Chain = (prevHash: string, seq: number, draft: AuditDraft, dataJson: string) => string;
 
 /** What the repositories take from the hot path. */
 export interface SqliteHotPath {
   insertIntents(intents: CertificateIntent[]): Promise<void>;
-  completeIssued(items: Issued[]): Promise<void>;
-  appendAudit(drafts: AuditDraft[], chain: Chain): Promise<AuditRecord[]>;
+  /** Completion and its audit events in one IMMEDIATE transaction (CertificateRepository.completeMany). */
+  completeMany(issued: CompletedCertificate[], failed: CertificateRef[], audit: AuditBatch): Promise<void>;
+  /** CertificateRepository.failStalePending in one IMMEDIATE transaction. */
+  failStalePending(recordedBefore: Date, audit: (failed: AbandonedIntent[]) => AuditBatch): Promise<AbandonedIntent[]>;
+  /** CertificateRepository.findRequestedBy. */
+  findRequestedBy(via: RequestedVia, requestedBy: string, since: Date, limit: number): Promise<CertificateRecord[]>;
+  appendAudit(drafts: AuditDraft[], chain: AuditChain): Promise<AuditRecord[]>;
   /** Revoked, unexpired certificates of an issuer (one shard or all), by serial, in pages. */
   revokedEntries(issuerId: string, shard: number | null, notAfterAfter: Date, pageSize: number): AsyncIterable<RevokedEntry[]>;
   /**
@@ -107,7 +110,10 @@ export function sqliteHotPath(db: Database.Database, queue: SerialQueue): Sqlite
           throw mapSqliteError(err);
         }),
       ),
-    completeIssued: (items) => queue.run(() => withWriteLock(() => stmts().completeTx.immediate(items))),
+    completeMany: (issued, failed, audit) => queue.run(() => withWriteLock(() => stmts().completeTx.immediate(issued, failed, audit))),
+    failStalePending: (recordedBefore, audit) => queue.run(() => withWriteLock(() => stmts().failStaleTx.immediate(sqliteDate(recordedBefore), audit))),
+    findRequestedBy: (via, requestedBy, since, limit) =>
+      queue.run(() => (stmts().requestedBy.all(requestedBy, via, sqliteDate(since), limit) as Parameters<typeof fromSqliteRow>[0][]).map(fromSqliteRow)),
     appendAudit: (drafts, chain) => queue.run(() => withWriteLock(() => stmts().auditTx.immediate(drafts, chain))),
 
     statusOf: (issuerId, serialHex) =>
@@ -170,13 +176,16 @@ function prepare(db: Database.Database) {
   const insert = db.prepare(`INSERT INTO "Certificate" ("issuerId","serialHex","profile","subject","sans","notBefore","notAfter","status","lintDer","crlShard","requestedVia","requestedBy","keyId","createdAt")
     VALUES (?,?,?,?,?,?,?,'pending',?,?,?,?,?,?)`);
   const complete = db.prepare(`UPDATE "Certificate" SET "status"='valid', "der"=?, "issuedAt"=? WHERE "issuerId"=? AND "serialHex"=? AND "status"='pending'`);
-  const lastAudit = db.prepare(`SELECT "seq","hash" FROM "AuditEvent" ORDER BY "seq" DESC LIMIT 1`);
-  const insertAudit = db.prepare(`INSERT INTO "AuditEvent" ("seq","at","type","actor","data","prevHash","hash") VALUES (?,?,?,?,?,?,?)`);
+  const markFailed = db.prepare(`UPDATE "Certificate" SET "status"='failed' WHERE "issuerId"=? AND "serialHex"=? AND "status"='pending'`);
+  // Through the (status, issuerId) index: pending rows are few.
+  const failStale = db.prepare(`UPDATE "Certificate" SET "status"='failed' WHERE "status"='pending' AND "createdAt"<? RETURNING "issuerId","serialHex","requestedVia","requestedBy"`);
+  const appendAudit = sqliteAuditAppender(db);
   const revokedColumns = `SELECT "serialHex","revokedAt","revocationReason","invalidityDate" FROM "Certificate"
     WHERE "issuerId"=? AND "status"='revoked' AND "notAfter">? AND "serialHex">?`;
   return {
     status: db.prepare(`SELECT "status","revokedAt","revocationReason","notAfter" FROM "Certificate" WHERE "issuerId"=? AND "serialHex"=?`),
     certificate: db.prepare(`SELECT * FROM "Certificate" WHERE "issuerId"=? AND "serialHex"=?`),
+    requestedBy: db.prepare(`SELECT * FROM "Certificate" WHERE "requestedBy"=? AND "requestedVia"=? AND "createdAt">=? ORDER BY "id" LIMIT ?`),
     revokedAll: db.prepare(`${revokedColumns} ORDER BY "serialHex" LIMIT ?`),
     revokedShard: db.prepare(`${revokedColumns} AND "crlShard"=? ORDER BY "serialHex" LIMIT ?`),
     // The unary + keeps SQLite off the (status, issuerId) and (issuerId,
@@ -197,29 +206,63 @@ function prepare(db: Database.Database) {
       }
     }),
 
-    completeTx: db.transaction((items: Issued[]) => {
-      for (const i of items) {
+    // Completion and its audit events commit together: a crash or a failed
+    // append leaves every certificate of the batch pending (never 'valid'
+    // without its event), for failStalePending to settle.
+    completeTx: db.transaction((issued: CompletedCertificate[], failed: CertificateRef[], audit: AuditBatch) => {
+      for (const i of issued) {
         if (complete.run(i.der, sqliteDate(i.issuedAt), i.issuerId, i.serialHex).changes !== 1) {
           throw new PkiError('conflict', `certificate ${i.serialHex} of ${i.issuerId} is not pending`);
         }
       }
+      for (const f of failed) markFailed.run(f.issuerId, f.serialHex);
+      appendAudit(audit.drafts, audit.chain);
     }),
 
-    auditTx: db.transaction((drafts: AuditDraft[], chain: Chain): AuditRecord[] => {
-      const last = lastAudit.get() as { seq: number; hash: string } | undefined;
-      let prevHash = last?.hash ?? genesisHash;
-      let seq = last?.seq ?? 0;
-      return drafts.map((d) => {
-        const data = JSON.stringify(d.data);
-        seq += 1;
-        const hash = chain(prevHash, seq, d, data);
-        insertAudit.run(seq, sqliteDate(d.at), d.type, d.actor, data, prevHash, hash);
-        const row = { seq, at: d.at, type: d.type, actor: d.actor, data, prevHash, hash };
-        prevHash = hash;
-        return row;
-      });
+    failStaleTx: db.transaction((before: string, audit: (failed: AbandonedIntent[]) => AuditBatch): AbandonedIntent[] => {
+      const failed = failStale.all(before) as AbandonedIntent[];
+      if (failed.length) {
+        const batch = audit(failed);
+        appendAudit(batch.drafts, batch.chain);
+      }
+      return failed;
     }),
+
+    auditTx: db.transaction((drafts: AuditDraft[], chain: AuditChain): AuditRecord[] => appendAudit(drafts, chain)),
   };
+}
+
+const appenders = new WeakMap<Database.Database, (drafts: AuditDraft[], chain: AuditChain) => AuditRecord[]>();
+
+/**
+ * Appends audit events on `db` inside the transaction the caller has open on
+ * it (never outside one: the last event is read, then the next ones are
+ * written, and only the write lock makes that safe). The statements are
+ * prepared once per connection.
+ */
+export function sqliteAuditAppender(db: Database.Database): (drafts: AuditDraft[], chain: AuditChain) => AuditRecord[] {
+  let append = appenders.get(db);
+  if (append) return append;
+  const lastAudit = db.prepare(`SELECT "seq","hash" FROM "AuditEvent" ORDER BY "seq" DESC LIMIT 1`);
+  const insertAudit = db.prepare(`INSERT INTO "AuditEvent" ("seq","at","type","actor","data","prevHash","hash") VALUES (?,?,?,?,?,?,?)`);
+  append = (drafts, chain) => {
+    if (!db.inTransaction) throw new Error('audit events are appended inside a transaction');
+    if (drafts.length === 0) return [];
+    const last = lastAudit.get() as { seq: number; hash: string } | undefined;
+    let prevHash = last?.hash ?? genesisHash;
+    let seq = last?.seq ?? 0;
+    return drafts.map((d) => {
+      const data = JSON.stringify(d.data);
+      seq += 1;
+      const hash = chain(prevHash, seq, d, data);
+      insertAudit.run(seq, sqliteDate(d.at), d.type, d.actor, data, prevHash, hash);
+      const row = { seq, at: d.at, type: d.type, actor: d.actor, data, prevHash, hash };
+      prevHash = hash;
+      return row;
+    });
+  };
+  appenders.set(db, append);
+  return append;
 }
 
 const dateOrNull = (s: string | null): Date | null => (s === null ? null : new Date(s));

@@ -13,6 +13,7 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { chainHash } from '../audit/audit-log.js';
+import type { AuditBatch } from '../audit/ports.js';
 import type { CaRecord, CertificateIntent } from '../ca/ports.js';
 import { isPkiError } from '../errors/pki-error.js';
 import type { Db } from './client.js';
@@ -90,6 +91,8 @@ function intent(issuerId: string, over: Partial<CertificateIntent> = {}): Certif
 }
 
 const issued = (i: CertificateIntent, at = later(1)) => ({ issuerId: i.issuerId, serialHex: i.serialHex, der: randomBytes(900), issuedAt: at });
+/** A completion that appends no audit event (the tests of the certificate rows alone). */
+const noAudit: AuditBatch = { drafts: [], chain: chainHash };
 
 async function rejectsWith(p: Promise<unknown>, type: 'conflict' | 'notFound' | 'malformed'): Promise<void> {
   const err = await p.then(
@@ -283,7 +286,7 @@ describe.each(flavours)('store contract: $name', (flavour) => {
       });
       expect(Buffer.isBuffer(pending!.lintDer)).toBe(true);
       const done = [issued(a, later(2)), issued(b, later(3))];
-      await store.certificates.completeIssued(done);
+      await store.certificates.completeMany({ issued: done, failed: [] }, noAudit);
       const valid = await store.certificates.findBySerial(issuer.id, a.serialHex);
       expect(valid).toMatchObject({ status: 'valid', der: done[0]!.der, issuedAt: later(2), lintDer: a.lintDer, notAfter: a.notAfter });
       expect(Buffer.isBuffer(valid!.der)).toBe(true);
@@ -297,7 +300,7 @@ describe.each(flavours)('store contract: $name', (flavour) => {
       const s = serial();
       const batch = [intent(issuer.id, { serialHex: s }), intent(other.id, { serialHex: s })];
       await store.certificates.insertIntents(batch);
-      await store.certificates.completeIssued(batch.map((i) => issued(i)));
+      await store.certificates.completeMany({ issued: batch.map((i) => issued(i)), failed: [] }, noAudit);
       const found = await store.certificates.findBySerialAnyIssuer(s);
       expect(found.map((c) => [c.issuerId, c.status]).sort()).toEqual([
         [issuer.id, 'valid'],
@@ -323,18 +326,18 @@ describe.each(flavours)('store contract: $name', (flavour) => {
       await rejectsWith(store.certificates.insertIntents([intent('no-such-ca')]), 'notFound');
     });
 
-    test('completeIssued is all-or-none; markFailed marks only pending', async () => {
+    test('a completion is all-or-none; it fails only pending certificates', async () => {
       const [a, b, c] = [intent(issuer.id), intent(issuer.id), intent(issuer.id)];
       await store.certificates.insertIntents([a, b, c]);
-      await store.certificates.completeIssued([issued(a)]);
+      await store.certificates.completeMany({ issued: [issued(a)], failed: [] }, noAudit);
       // a is no longer pending: the whole batch is refused, b stays pending.
-      await rejectsWith(store.certificates.completeIssued([issued(b), issued(a)]), 'conflict');
+      await rejectsWith(store.certificates.completeMany({ issued: [issued(b), issued(a)], failed: [] }, noAudit), 'conflict');
       expect((await store.certificates.findBySerial(issuer.id, b.serialHex))?.status).toBe('pending');
-      await store.certificates.markFailed([b, a].map(({ issuerId, serialHex }) => ({ issuerId, serialHex })));
+      await store.certificates.completeMany({ issued: [], failed: [b, a].map(({ issuerId, serialHex }) => ({ issuerId, serialHex })) }, noAudit);
       expect((await store.certificates.findBySerial(issuer.id, a.serialHex))?.status).toBe('valid');
       expect((await store.certificates.findBySerial(issuer.id, b.serialHex))?.status).toBe('failed');
       expect((await store.certificates.findBySerial(issuer.id, c.serialHex))?.status).toBe('pending');
-      await store.certificates.markFailed([c]);
+      await store.certificates.completeMany({ issued: [], failed: [c] }, noAudit);
     });
 
     test('count filters by issuer and status', async () => {
@@ -346,7 +349,7 @@ describe.each(flavours)('store contract: $name', (flavour) => {
       expect(await store.certificates.count()).toBe(total + 1);
       expect(await store.certificates.count({ issuerId: other.id })).toBe(mine + 1);
       expect(await store.certificates.count({ issuerId: other.id, status: 'pending' })).toBe(1);
-      await store.certificates.completeIssued([issued(i)]);
+      await store.certificates.completeMany({ issued: [issued(i)], failed: [] }, noAudit);
       expect(await store.certificates.count({ status: 'valid' })).toBe(valid + 1);
       expect(await store.certificates.count({ issuerId: other.id, status: 'pending' })).toBe(0);
     });
@@ -356,7 +359,7 @@ describe.each(flavours)('store contract: $name', (flavour) => {
       await store.cas.insert(ca);
       const [a, b] = [intent(ca.id, { crlShard: 1 }), intent(ca.id, { crlShard: 2 })];
       await store.certificates.insertIntents([a, b]);
-      await store.certificates.completeIssued([issued(a), issued(b)]);
+      await store.certificates.completeMany({ issued: [issued(a), issued(b)], failed: [] }, noAudit);
       const since = later(5);
       expect(await store.certificates.revoke(ca.id, a.serialHex, { reason: 1, revokedAt: later(10), invalidityDate: later(8), revokedBy: 'admin' })).toBe('revoked');
       expect(await store.certificates.revoke(ca.id, a.serialHex, { reason: 4, revokedAt: later(11), invalidityDate: null, revokedBy: 'admin' })).toBe('alreadyRevoked');
@@ -400,7 +403,7 @@ describe.each(flavours)('store contract: $name', (flavour) => {
       await store.cas.insert(ca);
       const certs = Array.from({ length: 30 }, () => intent(ca.id));
       await store.certificates.insertIntents(certs);
-      await store.certificates.completeIssued(certs.map((c) => issued(c)));
+      await store.certificates.completeMany({ issued: certs.map((c) => issued(c)), failed: [] }, noAudit);
       const base = 50_000; // after every other change in this database
       const revokeAt = (c: CertificateIntent, s: number, reason = 1) => store.certificates.revoke(ca.id, c.serialHex, { reason, revokedAt: later(base + s), invalidityDate: null, revokedBy: 't' });
       // 3 changes at distinct times, then 12 in one millisecond (a bulk revocation), 10 more, 5 holds lifted.
@@ -569,7 +572,7 @@ describe.each(flavours)('store contract: $name', (flavour) => {
         const i = intent(ca.id);
         await store.certificates.insertIntents([i]);
         await sleep(Math.random() * 5);
-        await store.certificates.completeIssued([issued(i)]);
+        await store.certificates.completeMany({ issued: [issued(i)], failed: [] }, noAudit);
       };
       // Each writes a certificate of the same CA, waits (other requests run
       // meanwhile) and rolls back. None of the flows' writes may be swept
@@ -603,10 +606,110 @@ describe.each(flavours)('store contract: $name', (flavour) => {
       await Promise.all(
         batches.map(async (b) => {
           await store.certificates.insertIntents(b);
-          await store.certificates.completeIssued(b.map((i) => issued(i)));
+          await store.certificates.completeMany({ issued: b.map((i) => issued(i)), failed: [] }, noAudit);
         }),
       );
       expect(await store.certificates.count({ issuerId: ca.id, status: 'valid' })).toBe(2000);
+    });
+  });
+
+  // Last in this block: it appends audit events, and the audit chain test above counts from seq 1.
+  describe('crash leftovers: a completion commits with its audit events; stale intents fail', () => {
+    const ca = caFixture(`leftover-${flavour.name}`);
+    /** A time as each flavour stores it (SQLite: Prisma's ISO text; PostgreSQL: timestamp(3) in UTC). */
+    const sqlTime = (d: Date) => (flavour.name === 'sqlite' ? d.toISOString().replace('Z', '+00:00') : d.toISOString().replace('T', ' ').replace('Z', ''));
+    /** Backdates when intents were recorded, as if an older process had left them. */
+    const recordedAt = (serials: string[], at: Date) =>
+      flavour.exec(fresh.url, `UPDATE "Certificate" SET "createdAt" = '${sqlTime(at)}' WHERE "issuerId" = '${ca.id}' AND "serialHex" IN (${serials.map((s) => `'${s}'`).join(',')})`);
+    const events = (...types: string[]): AuditBatch => ({ drafts: types.map((type, i) => ({ at: later(500 + i), type, actor: 'test', data: { i } })), chain: chainHash });
+    const statuses = async (...list: CertificateIntent[]) => Promise.all(list.map(async (i) => (await store.certificates.findBySerial(i.issuerId, i.serialHex))?.status));
+    const ref = ({ issuerId, serialHex }: CertificateIntent) => ({ issuerId, serialHex });
+    const bySerialHex = (x: { serialHex: string }, y: { serialHex: string }) => x.serialHex.localeCompare(y.serialHex);
+
+    beforeAll(async () => {
+      await store.cas.insert(ca);
+      // The database itself refuses audit events of type 'test.refused', mid-transaction.
+      const refuse =
+        flavour.name === 'sqlite'
+          ? [`CREATE TRIGGER "test_refuse_audit" BEFORE INSERT ON "AuditEvent" WHEN NEW."type" = 'test.refused' BEGIN SELECT RAISE(ABORT, 'audit append refused by a test trigger'); END`]
+          : [
+              `CREATE FUNCTION test_refuse_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF NEW."type" = 'test.refused' THEN RAISE EXCEPTION 'audit append refused by a test trigger'; END IF; RETURN NEW; END $$`,
+              `CREATE TRIGGER test_refuse_audit BEFORE INSERT ON "AuditEvent" FOR EACH ROW EXECUTE FUNCTION test_refuse_audit()`,
+            ];
+      for (const sql of refuse) await flavour.exec(fresh.url, sql);
+    });
+
+    test('issued certificates become valid, failed ones failed, and the audit events are chained on, together', async () => {
+      const [a, b, c] = [intent(ca.id), intent(ca.id), intent(ca.id)];
+      await store.certificates.insertIntents([a, b, c]);
+      const before = await store.audit.last();
+      await store.certificates.completeMany({ issued: [issued(a), issued(b)], failed: [ref(c)] }, events('certificate.issued', 'certificate.issued', 'certificate.sign_failed'));
+      expect(await statuses(a, b, c)).toEqual(['valid', 'valid', 'failed']);
+      const appended = await store.audit.range((before?.seq ?? 0) + 1, 10);
+      expect(appended.map((r) => r.type)).toEqual(['certificate.issued', 'certificate.issued', 'certificate.sign_failed']);
+      expect(appended[0]!.prevHash).toBe(before?.hash ?? '0'.repeat(64));
+      for (const r of appended) expect(r.hash).toBe(chainHash(r.prevHash, r.seq, r, r.data));
+    });
+
+    test('an audit append the database refuses leaves every certificate of the batch pending', async () => {
+      const [a, b] = [intent(ca.id), intent(ca.id)];
+      await store.certificates.insertIntents([a, b]);
+      const before = await store.audit.last();
+      await expect(store.certificates.completeMany({ issued: [issued(a)], failed: [ref(b)] }, events('certificate.issued', 'test.refused'))).rejects.toThrow();
+      expect(await statuses(a, b)).toEqual(['pending', 'pending']);
+      expect(await store.audit.last()).toEqual(before);
+      // A hashing failure (in the process, after the rows were updated) undoes them too.
+      const boom: AuditBatch = { ...events('certificate.issued'), chain: () => { throw new Error('boom'); } };
+      await expect(store.certificates.completeMany({ issued: [issued(a)], failed: [ref(b)] }, boom)).rejects.toThrow('boom');
+      expect(await statuses(a, b)).toEqual(['pending', 'pending']);
+      expect(await store.audit.last()).toEqual(before);
+      await store.certificates.completeMany({ issued: [issued(a)], failed: [ref(b)] }, events('certificate.issued', 'certificate.sign_failed'));
+      expect(await statuses(a, b)).toEqual(['valid', 'failed']);
+    });
+
+    test('a certificate that is no longer pending refuses the whole completion, audit events included', async () => {
+      const [a, b] = [intent(ca.id), intent(ca.id)];
+      await store.certificates.insertIntents([a, b]);
+      await store.certificates.completeMany({ issued: [issued(a)], failed: [] }, events('certificate.issued'));
+      const before = await store.audit.last();
+      await rejectsWith(store.certificates.completeMany({ issued: [issued(b), issued(a)], failed: [] }, events('certificate.issued', 'certificate.issued')), 'conflict');
+      expect(await statuses(a, b)).toEqual(['valid', 'pending']);
+      expect(await store.audit.last()).toEqual(before);
+    });
+
+    test('failStalePending fails the intents recorded before the cut-off in one audited event; their serials stay used', async () => {
+      const [old1, old2, oldValid, young] = [intent(ca.id), intent(ca.id, { requestedVia: 'acme', requestedBy: null }), intent(ca.id), intent(ca.id)];
+      await store.certificates.insertIntents([old1, old2, oldValid, young]);
+      await store.certificates.completeMany({ issued: [issued(oldValid)], failed: [] }, noAudit);
+      await recordedAt([old1, old2, oldValid].map((i) => i.serialHex), new Date('2001-01-01T00:00:00.000Z'));
+      const cut = new Date('2001-06-01T00:00:00.000Z');
+      const before = await store.audit.last();
+      let seen: { issuerId: string; serialHex: string }[] = [];
+      const failed = await store.certificates.failStalePending(cut, (f) => {
+        seen = f;
+        return events('certificate.intents_abandoned');
+      });
+      const abandoned = ({ issuerId, serialHex, requestedVia, requestedBy }: CertificateIntent) => ({ issuerId, serialHex, requestedVia, requestedBy });
+      expect([...failed].sort(bySerialHex)).toEqual([abandoned(old1), abandoned(old2)].sort(bySerialHex));
+      expect(seen).toEqual(failed);
+      expect(await statuses(old1, old2, oldValid, young)).toEqual(['failed', 'failed', 'valid', 'pending']);
+      const appended = await store.audit.range((before?.seq ?? 0) + 1, 10);
+      expect(appended.map((r) => r.type)).toEqual(['certificate.intents_abandoned']);
+      // Nothing left: no change and no event.
+      expect(await store.certificates.failStalePending(cut, () => events('certificate.intents_abandoned'))).toEqual([]);
+      expect((await store.audit.last())?.seq).toBe(appended[0]!.seq);
+      // A failed intent keeps its serial: the issuer can never use it again.
+      await rejectsWith(store.certificates.insertIntents([intent(ca.id, { serialHex: old1.serialHex })]), 'conflict');
+    });
+
+    test('failStalePending whose audit append is refused fails nothing', async () => {
+      const stale = intent(ca.id);
+      await store.certificates.insertIntents([stale]);
+      await recordedAt([stale.serialHex], new Date('2001-02-01T00:00:00.000Z'));
+      const before = await store.audit.last();
+      await expect(store.certificates.failStalePending(new Date('2001-06-01T00:00:00.000Z'), () => events('test.refused'))).rejects.toThrow();
+      expect(await statuses(stale)).toEqual(['pending']);
+      expect(await store.audit.last()).toEqual(before);
     });
   });
 });

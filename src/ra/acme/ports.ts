@@ -6,6 +6,7 @@
  * current status, so two nodes (or two concurrent requests) never both win.
  */
 
+import type { AuditBatch } from '../../audit/ports.js';
 import type { ErrorType } from '../../errors/pki-error.js';
 
 /** RFC 8555 §7.1.6 account states. */
@@ -113,6 +114,15 @@ export interface AcmeAccountRepository {
   changeKey(id: string, oldThumbprint: string, next: { thumbprint: string; jwk: string }): Promise<'changed' | 'conflict' | 'notFound'>;
 }
 
+/**
+ * How an order left in 'processing' is settled: 'valid' with the certificate
+ * its finalize stored, or 'invalid' with a problem (RFC 8555 §7.4: the
+ * client may retry with a new order).
+ */
+export type OrderSettlement =
+  | { id: string; next: { status: 'valid'; issuerId: string; certificateSerial: string } }
+  | { id: string; next: { status: 'invalid'; error: StoredProblem } };
+
 /** Orders and authorizations. */
 export interface AcmeOrderRepository {
   /** Inserts the order and its new authorizations (reused ones already exist) in one transaction. */
@@ -146,6 +156,19 @@ export interface AcmeOrderRepository {
    * become valid, and nothing may ever store it as invalid).
    */
   isReplaced(replaces: string, exceptOrderId?: string, now?: Date): Promise<boolean>;
+  /**
+   * Orders stored as 'processing' that were created before `createdBefore`,
+   * oldest first, at most `limit` (crash leftovers). Status is not indexed:
+   * a table scan, run at start.
+   */
+  listProcessing(createdBefore: Date, limit: number): Promise<AcmeOrderRecord[]>;
+  /**
+   * Moves each order that is still 'processing' to its settlement
+   * (compare-and-set) and appends `audit(moved)` for those that moved, in one
+   * transaction; returns them in the order given. Nothing is appended when
+   * none moved.
+   */
+  settleProcessing(settlements: OrderSettlement[], audit: (moved: OrderSettlement[]) => AuditBatch): Promise<OrderSettlement[]>;
 }
 
 /** Nonces are HMAC-checked statelessly; only redemption touches the database. */

@@ -15,6 +15,7 @@ import { buildAcme, type AcmeServeOptions } from './acme.js';
 import { crlPublisher } from './crl.js';
 import { IssuerRegistry, keystoreFor, openInstance, registrationAuthority, type Instance } from '../instance.js';
 import { currentResponder, issueServerCertificate } from './responder.js';
+import { startReconciler } from '../reconcile.js';
 import { auditCheckpointHandler } from '../../audit/http.js';
 import { latestCheckpointFile, startAuditCheckpoints } from './audit-signer.js';
 
@@ -49,6 +50,8 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
   let renewTimer: NodeJS.Timeout | undefined;
   let stopCrls: () => Promise<void> = async () => {};
   try {
+    // Crash leftovers (stale intents, ACME orders stuck in processing) are settled before anything is served, then every few minutes.
+    stopCrls = await startReconciler(instance, opts.log);
     const keystore = keystoreFor(instance, opts.passphrase);
     const issuers = await IssuerRegistry.unlock(instance, keystore);
     if (issuers.all().length === 0) throw new PkiError('invalidConfig', 'no active issuing CA to serve');

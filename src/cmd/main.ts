@@ -13,9 +13,10 @@ Usage: trellis <command> [options]
 Set-up and service
   quickstart                 init a CA in ./trellis-data when there is none, then serve it
   init --yes                 create data dir, database, root CA (P-384), issuing CA (P-256), OCSP responder
-       [--data DIR] [--base-url URL] [--db URL] [--passphrase-file FILE]
-  serve [--host H] [--port P] [--tls]
-                             serve the API (default 127.0.0.1:8080); GET /healthz when ready
+       [--data DIR] [--base-url URL] [--db URL] [--passphrase-file FILE] [--root-passphrase-file FILE]
+  serve [--host H] [--port P] [--tls] [--workers N] [--trusted-proxy CIDR ...]
+                             serve the API (default 127.0.0.1:8080); GET /healthz when ready;
+                             X-Forwarded-For is believed only from the --trusted-proxy addresses
   db migrate                 apply database migrations (idempotent)
 
 Certificates

@@ -61,7 +61,7 @@ describe('trellis CLI', () => {
   });
 
   test.each([
-    ['a wrong passphrase', ['--profile', 'server', '--csr', 'p256-server.csr'], { TRELLIS_PASSPHRASE: 'wrong passphrase!!' }, /wrong passphrase/],
+    ['a wrong passphrase', ['--profile', 'server', '--csr', 'p256-server.csr'], { TRELLIS_PASSPHRASE: 'wrong passphrase!!' }, /wrong online passphrase/],
     ['random bytes', ['--profile', 'server', '--csr', 'random.bin'], {}, /not valid DER/],
     ['RSA 1024', ['--profile', 'server', '--csr', 'rsa1024.csr'], {}, /at least 2048 bits/],
     ['an unknown profile', ['--profile', 'nope', '--csr', 'p256-server.csr'], {}, /unknown profile "nope"/],

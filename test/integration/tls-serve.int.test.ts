@@ -43,11 +43,12 @@ test('serves HTTPS with a Trellis server certificate for the base URL host; clie
   }
 });
 
-test('quickstart: init with a generated passphrase shown once, serve, and restart with that passphrase', async () => {
+test('quickstart: init with generated online and root passphrases shown once, serve, and restart with the online one', async () => {
   const tmp = tempDir('trellis-qs-');
   const bin = path.join(import.meta.dirname, '../../bin/trellis.js');
   const env: NodeJS.ProcessEnv = { ...process.env, TRELLIS_DATA: tmp.file('data') };
   delete env.TRELLIS_PASSPHRASE;
+  delete env.TRELLIS_ROOT_PASSPHRASE;
   const run = (extraEnv: Record<string, string>) =>
     new Promise<{ url: string; stderr: string; stop(): Promise<number | null> }>((resolve, reject) => {
       const child = spawn(process.execPath, [bin, 'quickstart', '--port', '0'], { env: { ...env, ...extraEnv } });
@@ -67,9 +68,12 @@ test('quickstart: init with a generated passphrase shown once, serve, and restar
     });
   try {
     const first = await run({});
-    const m = /shown once.*\n\n\s+(\S+)\n/.exec(first.stderr);
+    const m = /Online CA key passphrase \(shown once.*\n\n\s+(\S+)\n/.exec(first.stderr);
+    const root = /Root key passphrase \(shown once.*\n\n\s+(\S+)\n/.exec(first.stderr);
     expect(m).toBeTruthy();
+    expect(root).toBeTruthy();
     const passphrase = m![1]!;
+    expect(root![1]).not.toBe(passphrase);
     expect((await fetch(`${first.url}/healthz`)).status).toBe(200);
     expect(await first.stop()).toBe(0);
     const second = await run({ TRELLIS_PASSPHRASE: passphrase });

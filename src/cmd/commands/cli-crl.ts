@@ -23,7 +23,7 @@ export async function run(argv: string[]): Promise<number> {
     }
     const publisher = crlPublisher(instance, signers);
     const dir = path.resolve(values.out ?? path.join(instance.dataDir, 'crl'));
-    const written = (await publishCrlFiles(publisher, dir, { regenerate: true })).map((w) => ({ ca: w.caId, scope: w.scope, crlNumber: w.crlNumber.toString(), entries: w.entries, file: w.derPath }));
+    const written = (await publishCrlFiles(publisher, dir, { regenerate: true, access: values.out ? 'public' : 'private' })).map((w) => ({ ca: w.caId, scope: w.scope, crlNumber: w.crlNumber.toString(), entries: w.entries, file: w.derPath }));
     const o = out(values);
     o.result(written);
     o.say(`wrote ${written.length} CRLs to ${dir}`);

@@ -6,6 +6,7 @@ import { configFile, instanceConfigSchema, writeInstanceConfig } from '../../con
 import { PkiError } from '../../errors/pki-error.js';
 import type { Keystore } from '../../keys/signing-key.js';
 import { fingerprint } from '../../pki/certificate.js';
+import { makePrivateTree } from '../../config/file-permissions.js';
 import { defaultProfilesDir } from '../../profiles/load.js';
 import { issueOcspResponder } from './responder.js';
 import { assertDistinct, generatedPassphrase } from './common.js';
@@ -48,7 +49,11 @@ export async function initInstance(opts: InitOptions): Promise<InitResult> {
   try {
     fs.mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
     const profilesDir = path.join(opts.dataDir, config.profilesDir);
-    if (!fs.existsSync(profilesDir)) fs.cpSync(defaultProfilesDir(), profilesDir, { recursive: true });
+    if (!fs.existsSync(profilesDir)) {
+      fs.cpSync(defaultProfilesDir(), profilesDir, { recursive: true });
+      // cpSync keeps the package's modes (0644/0755); the data directory is private.
+      makePrivateTree(profilesDir);
+    }
     instance = await openWithConfig(opts.dataDir, config, opts.databaseUrl ? { databaseUrl: opts.databaseUrl } : {});
     if (instance.cas.length) throw new PkiError('conflict', 'the database already holds CAs; use `trellis ceremony` to add more');
     const keystore = keystoreFor(instance, opts.passphrase);

@@ -25,6 +25,8 @@ export interface CaRepository {
   findByName(name: string): Promise<CaRecord | null>;
   list(): Promise<CaRecord[]>;
   setState(id: string, state: CaRecord['state']): Promise<void>;
+  /** Points the CA at another key reference (the same key moved to another keystore). */
+  setKeyRef(id: string, keyRef: string): Promise<void>;
 }
 
 export type CertificateStatus = 'pending' | 'valid' | 'revoked' | 'failed';

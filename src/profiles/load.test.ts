@@ -27,13 +27,26 @@ async function loadError(dir: string): Promise<Error> {
   return err as Error;
 }
 
-describe('the six shipped profiles', async () => {
+describe('the seven shipped profiles', async () => {
   const profiles = await loadProfiles(defaultProfilesDir());
   const p = (name: string): Profile => getProfile(profiles, name);
 
   test('all load from ca-profiles/', () => {
-    expect([...profiles.keys()].sort()).toEqual(['client', 'device', 'issuing-ca', 'ocsp-responder', 'root-ca', 'server']);
+    expect([...profiles.keys()].sort()).toEqual(['audit-signer', 'client', 'device', 'issuing-ca', 'ocsp-responder', 'root-ca', 'server']);
     expect(fs.existsSync(path.join(defaultProfilesDir(), 'root-ca.yaml'))).toBe(true);
+  });
+
+  test('audit-signer: root-signed leaf, digitalSignature + nonRepudiation, no EKU or SANs, 5y (max 10y), caIssuers only, never enrollable', () => {
+    const a = p('audit-signer');
+    expect(a.signer).toBe('root');
+    expect(a.basicConstraints).toEqual({ ca: false });
+    expect(a.keyUsage).toEqual(['digitalSignature', 'nonRepudiation']);
+    expect(a.extendedKeyUsage).toBeUndefined();
+    expect(a.keys).toEqual({ ecdsa: ['P-256', 'P-384'] });
+    expect(a.san).toEqual({ required: false, maxNames: 0 });
+    expect(a.validity).toEqual({ defaultSeconds: 1825 * day, maxSeconds: 10 * 365 * day, backdateSeconds: 0 });
+    expect(a.urls).toEqual({ ocsp: false, caIssuers: true, crl: false });
+    expect(a.enrollment).toEqual([]);
   });
 
   test('root-ca: self-signed CA, no pathLen, keyCertSign + cRLSign, 20y (max 25y), no EKU or URLs', () => {

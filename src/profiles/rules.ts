@@ -73,8 +73,13 @@ function checkCaShape(f: ProfileFile, report: ReportIssue): void {
   // Who signs: the CA core maps signer to an issuer role (ca/authority.ts).
   if (f.signer === 'self' && !ca) report(['signer'], 'a self-signed profile is a root CA: set basicConstraints.ca: true');
   if (f.signer === 'issuing' && ca) report(['signer'], 'the issuing CA signs end-entity certificates only (its pathLen is 0); a CA profile is signed by root or self');
-  // CA/B BR §6.1.7: a root key signs only CA certificates and OCSP responder certificates.
-  if (f.signer === 'root' && !ca && !eku.includes('OCSPSigning')) report(['signer'], 'the root signs CA and OCSP responder certificates only (CA/B BR §6.1.7); use signer: issuing');
+  // CA/B BR §6.1.7: a root key signs only CA certificates, OCSP responder certificates and
+  // certificates for infrastructure purposes ("internal CA operational device certificates"):
+  // the audit signer, which signs data but can serve no TLS, mail or code (no EKU, no SAN).
+  const infrastructure = eku.length === 0 && f.san.maxNames === 0 && ku.every((u) => u === 'digitalSignature' || u === 'nonRepudiation');
+  if (f.signer === 'root' && !ca && !eku.includes('OCSPSigning') && !infrastructure) {
+    report(['signer'], 'the root signs CA, OCSP responder and infrastructure certificates only (CA/B BR §6.1.7; infrastructure: no extendedKeyUsage, no SANs, keyUsage digitalSignature/nonRepudiation); use signer: issuing');
+  }
   if (f.signer === 'self') {
     for (const k of ['ocsp', 'caIssuers', 'crl'] as const) {
       if (f.urls[k]) report(['urls', k], 'a self-signed root has no issuer to point at: relying parties trust it directly, so no AIA or CRL distribution point');

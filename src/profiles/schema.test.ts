@@ -12,7 +12,7 @@ import { defaultProfilesDir, parseProfile } from './load.js';
 type Yaml = Record<string, any>;
 const shipped = (name: string): Yaml => YAML.parse(fs.readFileSync(path.join(defaultProfilesDir(), `${name}.yaml`), 'utf8'));
 
-type Base = 'server' | 'issuing-ca' | 'device' | 'ocsp-responder' | 'root-ca';
+type Base = 'server' | 'issuing-ca' | 'device' | 'ocsp-responder' | 'root-ca' | 'audit-signer';
 
 /** A shipped profile with one change. */
 function variant(base: Base, change: (p: Yaml) => void): string {
@@ -78,7 +78,10 @@ describe('rejects bad profile files, naming file and field', () => {
     // signer
     ['a self-signed leaf', 'server', (p) => (p.signer = 'self'), /signer: a self-signed profile is a root CA/],
     ['a CA signed by the issuing CA', 'issuing-ca', (p) => (p.signer = 'issuing'), /signer: the issuing CA signs end-entity certificates only/],
-    ['a TLS leaf signed by the root', 'server', (p) => (p.signer = 'root'), /signer: the root signs CA and OCSP responder certificates only/],
+    ['a TLS leaf signed by the root', 'server', (p) => (p.signer = 'root'), /signer: the root signs CA, OCSP responder and infrastructure certificates only/],
+    ['a root-signed audit signer with a SAN', 'audit-signer', (p) => (p.san = { required: false, maxNames: 1, ip: { cidrs: ['192.0.2.0/24'] } }), /signer: the root signs CA, OCSP responder and infrastructure certificates only/],
+    ['a root-signed audit signer with keyEncipherment', 'audit-signer', (p) => p.keyUsage.push('keyEncipherment'), /signer: the root signs CA, OCSP responder and infrastructure certificates only/],
+    ['a root-signed audit signer with an EKU', 'audit-signer', (p) => (p.extendedKeyUsage = ['clientAuth']), /signer: the root signs CA, OCSP responder and infrastructure certificates only/],
     ['a root with an AIA URL', 'root-ca', (p) => (p.urls.caIssuers = true), /^root-ca\.yaml: urls\.caIssuers: a self-signed root has no issuer/],
     // name constraints
     ['name constraints on a leaf', 'server', (p) => (p.nameConstraints = { permitted: { dns: ['example.com'] } }), /nameConstraints: name constraints belong in CA profiles only/],

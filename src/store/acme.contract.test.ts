@@ -21,9 +21,9 @@ import { toAuthorization } from './acme-rows.js';
 import type { Db } from './client.js';
 import { openStore, openStoreInternals, parseDatabaseUrl, type Store } from './open.js';
 import { contractFlavours, type Flavour, type FreshDatabase } from './testing/flavours.js';
+import { testSealer } from './testing/test-sealer.js';
 
 /**
-import { testSealer } from './testing/test-sealer.js';
  * Another connection inserts a used nonce in a transaction it keeps open
  * (holding the SQLite write lock, or the PostgreSQL row) until `end`.
  */
@@ -509,11 +509,6 @@ describe.each(flavours)('ACME store contract: $name', (flavour) => {
       ]);
       expect(await store.acmeEabKeys.find('no-such-key')).toBeNull();
     });
-  });
-
-  describe('instance secrets', () => {
-    test('the first creator wins on every store; later calls do not create', async () => {
-      const candidates = Array.from({ length: 10 }, () => randomBytes(32));
 
     test('the HMAC key column holds the sealed key (sealed for this key id), never the key', async () => {
       const k = { keyId: `kid-${rid()}`, hmacKey: randomBytes(32), directory: null, createdAt: later(3) };
@@ -563,9 +558,9 @@ describe.each(flavours)('ACME store contract: $name', (flavour) => {
         await unsealed.close();
       }
     });
-      const got = await Promise.all(candidates.map((c, i) => (i % 2 ? second : store).secrets.getOrCreate('nonce-hmac', () => c)));
-      expect(candidates.some((c) => c.equals(got[0]!))).toBe(true);
-      for (const g of got) expect(g).toEqual(got[0]);
+  });
+
+  describe('instance secrets', () => {
     const sealer = testSealer();
     beforeAll(async () => {
       await store.sealSecrets(sealer);
@@ -573,6 +568,11 @@ describe.each(flavours)('ACME store contract: $name', (flavour) => {
     });
     const storedValue = async (name: string) => Buffer.from((await db.instanceSecret.findUniqueOrThrow({ where: { name } })).value);
 
+    test('the first creator wins on every store; later calls do not create', async () => {
+      const candidates = Array.from({ length: 10 }, () => randomBytes(32));
+      const got = await Promise.all(candidates.map((c, i) => (i % 2 ? second : store).secrets.getOrCreate('nonce-hmac', () => c)));
+      expect(candidates.some((c) => c.equals(got[0]!))).toBe(true);
+      for (const g of got) expect(g).toEqual(got[0]);
       const never = () => {
         throw new Error('create must not be called for an existing secret');
       };
@@ -582,11 +582,6 @@ describe.each(flavours)('ACME store contract: $name', (flavour) => {
       expect(other).toEqual(Buffer.from('x'));
       expect(Buffer.isBuffer(other)).toBe(true);
     });
-  });
-
-  describe('renewal windows', () => {
-    test('setWindow touches valid, unexpired certificates matching every given filter; windowOf reads it', async () => {
-      const ca = `ari-${flavour.name}`;
 
     test('the value column holds the sealed secret (sealed for its name), never the secret', async () => {
       const secret = randomBytes(32);
@@ -614,6 +609,11 @@ describe.each(flavours)('ACME store contract: $name', (flavour) => {
         await unsealed.close();
       }
     });
+  });
+
+  describe('renewal windows', () => {
+    test('setWindow touches valid, unexpired certificates matching every given filter; windowOf reads it', async () => {
+      const ca = `ari-${flavour.name}`;
       const otherCa = `ari-other-${flavour.name}`;
       for (const id of [ca, otherCa]) {
         await store.cas.insert({

@@ -69,10 +69,6 @@ export interface Store {
   secrets: InstanceSecretRepository;
   /** RFC 9773 renewal windows set by an operator. */
   renewalWindows: RenewalWindowRepository;
-  /** Applies pending migrations (safe while other processes use the database); returns their names. */
-  migrate(): Promise<string[]>;
-  /** Compares the database with the migrations directory. */
-  migrationStatus(): Promise<MigrationStatus>;
   /**
    * From now on, EAB HMAC keys and instance secrets are sealed with `sealer`
    * (cmd binds the online keystore's; before that, reading or creating them
@@ -80,6 +76,10 @@ export interface Store {
    * returns how many.
    */
   sealSecrets(sealer: SecretSealer): Promise<number>;
+  /** Applies pending migrations (safe while other processes use the database); returns their names. */
+  migrate(): Promise<string[]>;
+  /** Compares the database with the migrations directory. */
+  migrationStatus(): Promise<MigrationStatus>;
   /** Closes every connection; the store is unusable afterwards. Idempotent. */
   close(): Promise<void>;
 }
@@ -152,12 +152,12 @@ export async function openStoreInternals(url: string, opts: OpenOptions = {}): P
   const hot = raw && queue && sqliteHotPath(raw, queue);
   // After sqliteHotPath, which sets busy_timeout 0 on the shared raw connection.
   const acmeHot = raw && queue && acmeSqliteHotPath(raw, queue);
+  let sealer: SecretSealer | null = null;
+  const boundSealer = () => sealer;
   let closed: Promise<void> | undefined;
   const store: Store = {
     kind,
     cas: caRepository(db),
-  let sealer: SecretSealer | null = null;
-  const boundSealer = () => sealer;
     certificates: certificateRepository(db, hot),
     keyBlobs: keyBlobRepository(db),
     tokens: tokenRepository(db),
@@ -171,11 +171,6 @@ export async function openStoreInternals(url: string, opts: OpenOptions = {}): P
     acmeEabKeys: acmeEabKeyRepository(db, boundSealer),
     secrets: instanceSecretRepository(db, boundSealer),
     renewalWindows: renewalWindowRepository(db),
-    migrate: () => applyMigrations(target, dir),
-    migrationStatus: () => migrationStatus(target, dir),
-    close() {
-      closed ??= (async () => {
-        // Let queued hot-path work finish before its connection goes away.
     async sealSecrets(s) {
       sealer = s;
       const sealed = (await resealLegacyEabKeys(db, s)) + (await resealLegacyInstanceSecrets(db, s));
@@ -184,6 +179,11 @@ export async function openStoreInternals(url: string, opts: OpenOptions = {}): P
       if (sealed > 0 && raw) await queue!.run(() => raw!.pragma('wal_checkpoint(TRUNCATE)'));
       return sealed;
     },
+    migrate: () => applyMigrations(target, dir),
+    migrationStatus: () => migrationStatus(target, dir),
+    close() {
+      closed ??= (async () => {
+        // Let queued hot-path work finish before its connection goes away.
         if (queue) await queue.run(() => raw?.close());
         await db.$disconnect();
       })();

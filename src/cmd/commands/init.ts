@@ -9,6 +9,7 @@ import { fingerprint } from '../../pki/certificate.js';
 import { makePrivateTree } from '../../config/file-permissions.js';
 import { defaultProfilesDir } from '../../profiles/load.js';
 import { issueOcspResponder } from './responder.js';
+import { issueAuditSigner } from './audit-signer.js';
 import { assertDistinct, generatedPassphrase } from './common.js';
 import { publishArl } from './crl.js';
 import { keystoreFor, openWithConfig, profile, unlockCa, type Instance } from '../instance.js';
@@ -68,6 +69,8 @@ export async function initInstance(opts: InitOptions): Promise<InitResult> {
     await instance.reloadCas();
     const issuing = await unlockCa(instance, keys, 'issuing-1');
     const responder = await issueOcspResponder(instance, keystore, issuing, opts.actor);
+    // The audit signer's key is online (serve signs checkpoints), certified by the root while it is unlocked.
+    await issueAuditSigner(instance, keystore, root, opts.actor);
     // The root's ARL is signed now, while its key is unlocked; issuing CAs' CRLs are kept fresh by `serve`.
     await publishArl(instance, root);
     rootKeystore.close();

@@ -13,7 +13,7 @@ import { OcspResponder } from '../../ocsp/responder.js';
 import { responderSignerOf } from '../../ca/issuer.js';
 import { buildAcme, type AcmeServeOptions } from './acme.js';
 import { crlPublisher } from './crl.js';
-import { IssuerRegistry, keystoreFor, openInstance, registrationAuthority, type Instance } from '../instance.js';
+import { holdsKey, IssuerRegistry, isOfflineCa, keystoreFor, openInstance, registrationAuthority, type Instance } from '../instance.js';
 import { currentResponder, issueServerCertificate } from './responder.js';
 import { startReconciler } from '../reconcile.js';
 import { auditCheckpointHandler } from '../../audit/http.js';
@@ -50,6 +50,11 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
   let renewTimer: NodeJS.Timeout | undefined;
   let stopCrls: () => Promise<void> = async () => {};
   try {
+    for (const ca of instance.cas) {
+      if (ca.role === 'root' && holdsKey(ca) && !isOfflineCa(ca)) {
+        opts.log({ level: 'warn', msg: `root CA "${ca.id}" still opens with the online passphrase (made before roots had their own); run \`trellis ceremony protect-root --id ${ca.id}\`` });
+      }
+    }
     // Crash leftovers (stale intents, ACME orders stuck in processing) are settled before anything is served, then every few minutes.
     stopCrls = await startReconciler(instance, opts.log);
     const keystore = keystoreFor(instance, opts.passphrase);

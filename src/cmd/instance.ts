@@ -70,6 +70,8 @@ export async function openWithConfig(dataDir: string, config: InstanceConfig, op
       clock,
       urls,
       caSpkis: () => instance.caSpkis,
+      // The whole chain up to the root, for its name constraints.
+      caCertificates: () => instance.cas.map((c) => c.certDer),
     }),
     async reloadCas() {
       instance.cas = await store.cas.list();

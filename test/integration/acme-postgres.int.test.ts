@@ -70,7 +70,8 @@ afterAll(async () => {
 
 test.skipIf(!enabled)('PostgreSQL: two nodes serve one ACME client in turn; nonces cross nodes once; the certificate verifies', async () => {
   // No keep-alive: every request is a new connection, hence the other node.
-  const client = await AcmeClient.create({ directoryUrl: `${balancer.url}/acme/directory`, keepAlive: false });
+  // URLs name the base URL (http://pki.test:8080); the connections go to the balancer.
+  const client = await AcmeClient.create({ directoryUrl: `${pki.instance.config.baseUrl}/acme/directory`, connectTo: balancer.url, keepAlive: false });
   assertOk(await client.newAccount({ termsOfServiceAgreed: true }), 'newAccount', [201]);
 
   const nonce = await client.newNonce();

@@ -94,6 +94,8 @@ export class CertificateAuthority {
   private readonly chains = new WeakMap<Issuer, IssuerChain>();
   private readonly queue: Pending[] = [];
   private scheduled = false;
+  /** Batches between their first step and their last. */
+  private readonly inFlight = new Set<Promise<void>>();
   private readonly random: RandomSource;
   private readonly maxBatch: number;
 
@@ -136,11 +138,27 @@ export class CertificateAuthority {
     if (issuer) checkNameConstraints(this.chainOf(issuer).constraining, req);
   }
 
+  /**
+   * Resolves once every request already handed to {@link issue} is signed and
+   * stored, or failed: the store may close after it without leaving an intent
+   * pending (a server stopping while a client that gave up still has a request
+   * in flight).
+   */
+  async settle(): Promise<void> {
+    while (this.scheduled || this.inFlight.size) {
+      if (this.scheduled) await new Promise((r) => setImmediate(r));
+      else await Promise.all(this.inFlight);
+    }
+  }
+
   private drain(): void {
     this.scheduled = false;
     while (this.queue.length) {
       const batch = this.queue.splice(0, this.maxBatch);
-      this.processBatch(batch).catch((err) => batch.forEach((p) => p.reject(err)));
+      const running = this.processBatch(batch)
+        .catch((err) => batch.forEach((p) => p.reject(err)))
+        .finally(() => this.inFlight.delete(running));
+      this.inFlight.add(running);
     }
   }
 

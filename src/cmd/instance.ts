@@ -77,7 +77,11 @@ export async function openWithConfig(dataDir: string, config: InstanceConfig, op
       instance.cas = await store.cas.list();
       instance.caSpkis = instance.cas.map((c) => parseCertificate(c.certDer).spkiDer);
     },
-    close: () => store.close(),
+    async close() {
+      // Requests already with the CA finish before the store goes away.
+      await instance.authority.settle();
+      await store.close();
+    },
   };
   await instance.reloadCas();
   return instance;

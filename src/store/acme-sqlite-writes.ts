@@ -10,6 +10,7 @@
 import type Database from 'better-sqlite3';
 import { withWriteLock } from './sqlite-hot-path.js';
 import type { SerialQueue } from './sqlite-serial.js';
+import type { WalSync } from './wal-sync.js';
 
 /**
  * Runs one write inside the group's transaction and resolves with its result
@@ -31,7 +32,7 @@ type Outcome = { ok: true; value: unknown } | { ok: false; err: unknown };
  * idle store commits a lone write in the next turn and never waits on a timer.
  * With 32 ACME clients this took bench:acme from 373 to 428 orders/s.
  */
-export function groupCommit(db: Database.Database, queue: SerialQueue): GroupWrite {
+export function groupCommit(db: Database.Database, queue: SerialQueue, wal?: WalSync): GroupWrite {
   let pending: Pending[] = [];
 
   const commitAll = db.transaction((group: Pending[]): Outcome[] =>
@@ -58,6 +59,12 @@ export function groupCommit(db: Database.Database, queue: SerialQueue): GroupWri
       for (const w of group) w.reject(err);
       return;
     }
+    // Results go out once the group's commit is on disk (wal-sync.ts); the queue is free meanwhile.
+    if (wal) void wal.after(Promise.resolve()).then(() => settle(group, outcomes), (err: unknown) => group.forEach((w) => w.reject(err)));
+    else settle(group, outcomes);
+  };
+
+  const settle = (group: Pending[], outcomes: Outcome[]) => {
     outcomes.forEach((o, i) => (o.ok ? group[i]!.resolve(o.value) : group[i]!.reject(o.err)));
   };
 

@@ -37,6 +37,7 @@ import {
 import { groupCommit } from './acme-sqlite-writes.js';
 import { sqliteAuditAppender, sqliteDate } from './sqlite-hot-path.js';
 import type { SerialQueue } from './sqlite-serial.js';
+import type { WalSync } from './wal-sync.js';
 
 /** The repository methods the SQLite hot path implements; the rest go through Prisma. */
 export interface AcmeSqliteHotPath {
@@ -69,12 +70,12 @@ const bit = (b: boolean): number => (b ? 1 : 0);
  * Builds the ACME hot path over `db` (the raw connection of sqliteHotPath,
  * busy_timeout 0) and the Prisma connection's queue.
  */
-export function acmeSqliteHotPath(db: Database.Database, queue: SerialQueue): AcmeSqliteHotPath {
+export function acmeSqliteHotPath(db: Database.Database, queue: SerialQueue, wal?: WalSync): AcmeSqliteHotPath {
   // Prepared on first use, like sqliteHotPath: an older database without the
   // ACME tables must still open so that it can migrate itself.
   let prepared: ReturnType<typeof prepare> | undefined;
   const s = () => (prepared ??= prepare(db));
-  const write = groupCommit(db, queue);
+  const write = groupCommit(db, queue, wal);
 
   const account = (r: SqliteRow<AccountRow> | undefined) => (r ? toAccount(accountFromSqlite(r)) : null);
   const authorization = (r: SqliteRow<AuthorizationRow> | undefined) => (r ? toAuthorization(authorizationFromSqlite(r)) : null);

@@ -73,17 +73,19 @@ const missingTable = (err: unknown) => /_prisma_migrations/.test(String((err as 
  * Settings of every connection to a Trellis database (they hold per
  * connection, not per file), in the order they are set.
  *
- * synchronous = FULL: in WAL mode every commit fsyncs the WAL before it
- * returns, so a certificate handed to a client, an acknowledged revocation
- * and the audit events beside them survive a power cut, not only a crash of
- * the process (NORMAL syncs only at checkpoints and could lose the last
- * commits). Issuance batches and the ACME group commit put many requests in
- * one commit, so they share one fsync (docs/issuance-cycle.md has the cost).
+ * synchronous = NORMAL, with durability from the store itself: a commit
+ * appends its frames to the WAL and returns, and every write of the store
+ * resolves only after the WAL was fdatasync'ed in the thread pool
+ * (wal-sync.ts), so a certificate handed to a client, an acknowledged
+ * revocation and the audit events beside them survive a power cut, as with
+ * FULL, without an fsync on the event loop inside every COMMIT. The
+ * migration engine's own connection is not covered; a migration is not
+ * acknowledged to anyone before the next durable write.
  *
  * secure_delete = FAST: space freed inside a page (a clear secret replaced by
  * its sealed form, a deleted row) is zeroed when that costs no extra I/O.
  */
-export const sqliteConnectionPragmas = ['synchronous = FULL', 'foreign_keys = ON', 'secure_delete = FAST'] as const;
+export const sqliteConnectionPragmas = ['synchronous = NORMAL', 'foreign_keys = ON', 'secure_delete = FAST'] as const;
 
 /** Opens a raw better-sqlite3 connection with the settings every connection to a Trellis database uses. */
 export function openSqlite(file: string): Database.Database {

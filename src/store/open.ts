@@ -47,6 +47,7 @@ import { applyMigrations, migrationsDirOf, migrationStatus, openSqlite, sqliteBu
 import { ocspResponseRepository } from './ocsp-repository.js';
 import { sqliteHotPath } from './sqlite-hot-path.js';
 import { SerialQueue, serializedSqlite } from './sqlite-serial.js';
+import { WalSync } from './wal-sync.js';
 import { tokenRepository } from './token-repository.js';
 
 /** Every repository of one database, plus its migrations. */
@@ -134,10 +135,13 @@ export async function openStoreInternals(url: string, opts: OpenOptions = {}): P
   let db: Db;
   let raw: Database.Database | undefined;
   let queue: SerialQueue | undefined;
+  let wal: WalSync | undefined;
   if (target.kind === 'sqlite') {
     raw = openSqlite(target.file);
     queue = new SerialQueue();
-    db = new SqliteClient({ adapter: serializedSqlite(new PrismaBetterSqlite3({ url: target.file, timeout: sqliteBusyTimeoutMs }), queue) });
+    // Every write of the store resolves once it is on disk (wal-sync.ts); an in-memory database has nothing to sync.
+    if (!raw.memory) wal = new WalSync(`${target.file}-wal`);
+    db = new SqliteClient({ adapter: serializedSqlite(new PrismaBetterSqlite3({ url: target.file, timeout: sqliteBusyTimeoutMs }), queue, wal) });
     try {
       // Per-connection settings, the same as openSqlite sets on the raw connection.
       for (const pragma of sqliteConnectionPragmas) await db.$executeRawUnsafe(`PRAGMA ${pragma}`);
@@ -149,9 +153,9 @@ export async function openStoreInternals(url: string, opts: OpenOptions = {}): P
   } else {
     db = new PgClient({ adapter: new PrismaPg({ connectionString: target.url, max: opts.poolSize ?? 10 }) }) as unknown as Db;
   }
-  const hot = raw && queue && sqliteHotPath(raw, queue);
+  const hot = raw && queue && sqliteHotPath(raw, queue, wal);
   // After sqliteHotPath, which sets busy_timeout 0 on the shared raw connection.
-  const acmeHot = raw && queue && acmeSqliteHotPath(raw, queue);
+  const acmeHot = raw && queue && acmeSqliteHotPath(raw, queue, wal);
   let sealer: SecretSealer | null = null;
   const boundSealer = () => sealer;
   let closed: Promise<void> | undefined;

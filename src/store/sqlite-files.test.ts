@@ -70,7 +70,7 @@ describe('file modes', () => {
 });
 
 describe('durable commits', () => {
-  test('every connection the store opens runs synchronous = FULL (2), in WAL mode', async () => {
+  test('every connection the store opens runs synchronous = NORMAL (1) in WAL mode: the store syncs the WAL itself', async () => {
     const url = `file:${path.join(tmp, 'durable', 'trellis.db')}`;
     const { store, db, raw } = await openStoreInternals(url);
     const second = await openStoreInternals(url, { migrate: false });
@@ -78,12 +78,57 @@ describe('durable commits', () => {
       for (const s of [{ db, raw }, second]) {
         // Prisma's connection (repositories) and the raw one (issuance, ACME and audit hot paths).
         const viaPrisma = await s.db.$queryRawUnsafe<{ synchronous: number | bigint }[]>('PRAGMA synchronous');
-        expect(Number(viaPrisma[0]!.synchronous)).toBe(2);
-        expect(s.raw!.pragma('synchronous', { simple: true })).toBe(2);
+        expect(Number(viaPrisma[0]!.synchronous)).toBe(1);
+        expect(s.raw!.pragma('synchronous', { simple: true })).toBe(1);
         expect(s.raw!.pragma('journal_mode', { simple: true })).toBe('wal');
       }
     } finally {
       await second.store.close();
+      await store.close();
+    }
+  });
+
+  test('a write resolves only after the WAL was fdatasync-ed, on every write path; a read syncs nothing', async () => {
+    const file = path.join(tmp, 'fsync', 'trellis.db');
+    const store = await openStore(`file:${file}`);
+    // Watch FileHandle.datasync: which file, and hold it until released.
+    const probe = await fs.promises.open(file, 'r');
+    const proto = Object.getPrototypeOf(probe) as { datasync(this: fs.promises.FileHandle): Promise<void> };
+    await probe.close();
+    const original = proto.datasync;
+    const synced: string[] = [];
+    let release: () => void = () => {};
+    proto.datasync = async function (this: fs.promises.FileHandle) {
+      synced.push(fs.readlinkSync(`/proc/self/fd/${this.fd}`));
+      await new Promise<void>((r) => (release = r));
+      return original.call(this);
+    };
+    const settled = async <T>(p: Promise<T>) => {
+      let done = false;
+      void p.then(() => (done = true), () => (done = true));
+      for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+      return done;
+    };
+    try {
+      const writes: [string, () => Promise<unknown>][] = [
+        ['Prisma (tokens.insert)', () => store.tokens.insert({ id: 'tok_1', name: null, role: 'issuer', hashHex: 'ab'.repeat(32), profiles: null, expiresAt: null })],
+        ['hot path (audit.append)', () => store.audit.append([{ at: new Date(), type: 't', actor: 'a', data: {} }], (prev, seq) => `${prev}${seq}`.padEnd(64, '0').slice(0, 64))],
+        ['ACME group commit (nonces.redeem)', () => store.acmeNonces.redeem('nonce-1', new Date(Date.now() + 60_000))],
+      ];
+      for (const [what, write] of writes) {
+        synced.length = 0;
+        const p = write();
+        expect([what, await settled(p)]).toEqual([what, false]);
+        expect(synced).toEqual([`${file}-wal`]);
+        release();
+        await p;
+      }
+      synced.length = 0;
+      await store.tokens.list();
+      expect(synced).toEqual([]);
+    } finally {
+      proto.datasync = original;
+      release();
       await store.close();
     }
   });

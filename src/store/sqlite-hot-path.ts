@@ -19,6 +19,7 @@ import { PkiError } from '../errors/pki-error.js';
 import { fromSqliteRow } from './certificate-rows.js';
 import type { SerialQueue } from './sqlite-serial.js';
 import { sqliteBusyTimeoutMs } from './migrate.js';
+import type { WalSync } from './wal-sync.js';
 
 /** Prisma's SQLite DateTime text form (adapter option timestampFormat 'iso8601'). */
 export const sqliteDate = (d: Date): string => d.toISOString().replace('Z', '+00:00');
@@ -95,8 +96,10 @@ export async function withWriteLock<T>(run: () => T): Promise<T> {
   }
 }
 
-export function sqliteHotPath(db: Database.Database, queue: SerialQueue): SqliteHotPath {
+export function sqliteHotPath(db: Database.Database, queue: SerialQueue, wal?: WalSync): SqliteHotPath {
   db.pragma('busy_timeout = 0');
+  // A write resolves once its commit is on disk (wal-sync.ts); the fsync runs after the queue is released.
+  const durably = <T>(commit: Promise<T>): Promise<T> => (wal ? wal.after(commit) : commit);
   // Prepared on first use: a store opened with migrate: false on an older
   // database must still open, so that it can migrate itself.
   let prepared: ReturnType<typeof prepare> | undefined;
@@ -104,17 +107,19 @@ export function sqliteHotPath(db: Database.Database, queue: SerialQueue): Sqlite
 
   return {
     insertIntents: (intents) =>
-      queue.run(() =>
-        // The row's bookkeeping time, as Prisma's @default(now()) would set it.
-        withWriteLock(() => stmts().insertTx.immediate(intents, sqliteDate(new Date(Date.now())))).catch((err: unknown) => {
-          throw mapSqliteError(err);
-        }),
+      durably(
+        queue.run(() =>
+          // The row's bookkeeping time, as Prisma's @default(now()) would set it.
+          withWriteLock(() => stmts().insertTx.immediate(intents, sqliteDate(new Date(Date.now())))).catch((err: unknown) => {
+            throw mapSqliteError(err);
+          }),
+        ),
       ),
-    completeMany: (issued, failed, audit) => queue.run(() => withWriteLock(() => stmts().completeTx.immediate(issued, failed, audit))),
-    failStalePending: (recordedBefore, audit) => queue.run(() => withWriteLock(() => stmts().failStaleTx.immediate(sqliteDate(recordedBefore), audit))),
+    completeMany: (issued, failed, audit) => durably(queue.run(() => withWriteLock(() => stmts().completeTx.immediate(issued, failed, audit)))),
+    failStalePending: (recordedBefore, audit) => durably(queue.run(() => withWriteLock(() => stmts().failStaleTx.immediate(sqliteDate(recordedBefore), audit)))),
     findRequestedBy: (via, requestedBy, since, limit) =>
       queue.run(() => (stmts().requestedBy.all(requestedBy, via, sqliteDate(since), limit) as Parameters<typeof fromSqliteRow>[0][]).map(fromSqliteRow)),
-    appendAudit: (drafts, chain) => queue.run(() => withWriteLock(() => stmts().auditTx.immediate(drafts, chain))),
+    appendAudit: (drafts, chain) => durably(queue.run(() => withWriteLock(() => stmts().auditTx.immediate(drafts, chain)))),
 
     statusOf: (issuerId, serialHex) =>
       queue.run(() => {
@@ -142,7 +147,7 @@ export function sqliteHotPath(db: Database.Database, queue: SerialQueue): Sqlite
       }),
 
     insertCrl: (crl) =>
-      queue.run(() =>
+      durably(queue.run(() =>
         withWriteLock(() => stmts().insertCrl.run(crl.caId, crl.scope, crl.crlNumber, crl.baseCrlNumber, sqliteDate(crl.thisUpdate), sqliteDate(crl.nextUpdate), crl.entries, crl.der, sqliteDate(new Date(Date.now())))).then(
           () => undefined,
           (err: unknown) => {
@@ -150,7 +155,7 @@ export function sqliteHotPath(db: Database.Database, queue: SerialQueue): Sqlite
             throw err;
           },
         ),
-      ),
+      )),
 
     latestCrl: (caId, scope) =>
       queue.run(() => {

@@ -7,7 +7,8 @@
  * lost). This wrapper gives the connection one FIFO queue: a query waits
  * until any open transaction has committed or rolled back.
  */
-import type { SqlDriverAdapter, SqlDriverAdapterFactory, Transaction } from '@prisma/driver-adapter-utils';
+import type { SqlDriverAdapter, SqlDriverAdapterFactory, SqlQuery, Transaction } from '@prisma/driver-adapter-utils';
+import { isReadOnlySql, type WalSync } from './wal-sync.js';
 
 /** A FIFO lock: one holder at a time, served in arrival order. */
 export class SerialQueue {
@@ -37,8 +38,11 @@ export class SerialQueue {
  * Wraps a SQLite adapter factory so that every query and every transaction
  * of its connection takes `queue` for its whole duration. Code that must not
  * interleave with Prisma (the prepared-statement hot path) takes the same queue.
+ * With `wal`, a write (any statement but a plain SELECT or PRAGMA, and every
+ * COMMIT) resolves only once it is on disk; the fsync runs after the queue is
+ * released, so it never holds up the next query.
  */
-export function serializedSqlite(factory: SqlDriverAdapterFactory, queue: SerialQueue): SqlDriverAdapterFactory {
+export function serializedSqlite(factory: SqlDriverAdapterFactory, queue: SerialQueue, wal?: WalSync): SqlDriverAdapterFactory {
   return {
     adapterName: factory.adapterName,
     provider: factory.provider,
@@ -48,9 +52,12 @@ export function serializedSqlite(factory: SqlDriverAdapterFactory, queue: Serial
         <A extends unknown[], R>(fn: (...args: A) => Promise<R>) =>
         (...args: A): Promise<R> =>
           queue.run(() => fn(...args));
-      a.queryRaw = queued(a.queryRaw.bind(a));
-      a.executeRaw = queued(a.executeRaw.bind(a));
-      a.executeScript = queued(a.executeScript.bind(a));
+      const queryRaw = queued(a.queryRaw.bind(a));
+      const executeRaw = queued(a.executeRaw.bind(a));
+      const executeScript = queued(a.executeScript.bind(a));
+      a.queryRaw = (q: SqlQuery) => (wal && !isReadOnlySql(q.sql) ? wal.after(queryRaw(q)) : queryRaw(q));
+      a.executeRaw = (q: SqlQuery) => (wal && !isReadOnlySql(q.sql) ? wal.after(executeRaw(q)) : executeRaw(q));
+      a.executeScript = (script: string) => (wal ? wal.after(executeScript(script)) : executeScript(script));
       const start = a.startTransaction.bind(a);
       a.startTransaction = async (isolation?: Parameters<SqlDriverAdapter['startTransaction']>[0]): Promise<Transaction> => {
         // The queue is held from BEGIN until COMMIT or ROLLBACK; the
@@ -67,13 +74,14 @@ export function serializedSqlite(factory: SqlDriverAdapterFactory, queue: Serial
           };
           const commit = tx.commit.bind(tx);
           const rollback = tx.rollback.bind(tx);
-          tx.commit = async () => {
+          const committed = async () => {
             try {
               return await commit();
             } finally {
               finish();
             }
           };
+          tx.commit = () => (wal ? wal.after(committed()) : committed());
           tx.rollback = async () => {
             try {
               return await rollback();

@@ -1,0 +1,69 @@
+/** WalSync: a write resolves after a sync that started after its commit; concurrent writes share syncs. */
+import { describe, expect, test } from 'vitest';
+import { isReadOnlySql, WalSync } from './wal-sync.js';
+
+/** A sync function whose calls are held until released, one by one. */
+function heldSyncs() {
+  const calls: (() => void)[] = [];
+  return {
+    calls,
+    sync: () => new Promise<void>((r) => calls.push(r)),
+    releaseNext: async () => {
+      calls.shift()!();
+      for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
+    },
+  };
+}
+
+const flush = async () => {
+  for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
+};
+
+describe('WalSync', () => {
+  test('a commit made while a sync runs waits for the next sync; writes in one burst share it', async () => {
+    const h = heldSyncs();
+    const wal = new WalSync('x-wal', h.sync);
+    const done: string[] = [];
+    void wal.after(Promise.resolve('a')).then((v) => done.push(v));
+    await flush();
+    expect(h.calls).toHaveLength(1);
+    // b and c commit while a's sync runs: it does not cover them.
+    void wal.after(Promise.resolve('b')).then((v) => done.push(v));
+    void wal.after(Promise.resolve('c')).then((v) => done.push(v));
+    await flush();
+    expect(h.calls).toHaveLength(1);
+    await h.releaseNext();
+    expect(done).toEqual(['a']);
+    // One more sync serves both.
+    expect(h.calls).toHaveLength(1);
+    await h.releaseNext();
+    expect(done).toEqual(['a', 'b', 'c']);
+    expect(h.calls).toHaveLength(0);
+  });
+
+  test('nothing written, nothing synced; a failed write is passed on without a sync', async () => {
+    const h = heldSyncs();
+    const wal = new WalSync('x-wal', h.sync);
+    await wal.durable();
+    await expect(wal.after(Promise.reject(new Error('constraint')))).rejects.toThrow('constraint');
+    expect(h.calls).toHaveLength(0);
+  });
+
+  test('a failed sync fails the writes waiting for it, and the next write syncs again', async () => {
+    let fail = true;
+    const wal = new WalSync('x-wal', async () => {
+      if (fail) throw new Error('EIO');
+    });
+    await expect(wal.after(Promise.resolve(1))).rejects.toThrow('EIO');
+    fail = false;
+    await expect(wal.after(Promise.resolve(2))).resolves.toBe(2);
+  });
+
+  test('only plain SELECT and PRAGMA count as reads', () => {
+    expect(isReadOnlySql('SELECT 1')).toBe(true);
+    expect(isReadOnlySql('  pragma synchronous')).toBe(true);
+    expect(isReadOnlySql('INSERT INTO t VALUES (1) RETURNING id')).toBe(false);
+    expect(isReadOnlySql('UPDATE t SET a = 1')).toBe(false);
+    expect(isReadOnlySql('WITH x AS (SELECT 1) DELETE FROM t')).toBe(false);
+  });
+});

@@ -4,26 +4,20 @@
  * without keyCertSign, or with a non-critical basicConstraints it is refused with the rule ids,
  * the refusal is audited, and nothing is stored; a good one is then accepted.
  */
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { cliFor } from '../helpers/cli.js';
 import { openssl, tempDir } from '../helpers/openssl.js';
 
-const bin = path.join(import.meta.dirname, '../../bin/trellis.js');
 const tmp = tempDir('trellis-import-lint-');
 const data = tmp.file('data');
 const passphrase = 'import lint passphrase 0123';
 const rootPassphrase = 'import lint root passphrase 4567';
 
-function trellis(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [bin, ...args], { env: { ...process.env, TRELLIS_PASSPHRASE: passphrase, TRELLIS_ROOT_PASSPHRASE: rootPassphrase, TRELLIS_DATA: data }, encoding: 'utf8' }, (err, stdout, stderr) =>
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
+const cli = cliFor(data, passphrase, { TRELLIS_ROOT_PASSPHRASE: rootPassphrase });
+const trellis = (...args: string[]) => cli(args);
 
 /** Audit events of one type, read from the database file. */
 function auditEvents(type: string): { data: Record<string, unknown> }[] {

@@ -5,11 +5,12 @@
  * issued (201, and OpenSSL verifies the chain), a leaf outside is refused with
  * a 4xx naming the name and the constraint, and nothing is signed for it.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { cliFor } from '../helpers/cli.js';
 import { makeCsr, openssl, tempDir } from '../helpers/openssl.js';
 
 const bin = path.join(import.meta.dirname, '../../bin/trellis.js');
@@ -18,13 +19,8 @@ const data = tmp.file('data');
 const passphrase = 'name constraints passphrase 1';
 const rootPassphrase = 'name constraints root passphrase 2';
 
-function trellis(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [bin, ...args], { env: { ...process.env, TRELLIS_PASSPHRASE: passphrase, TRELLIS_ROOT_PASSPHRASE: rootPassphrase, TRELLIS_DATA: data }, encoding: 'utf8' }, (err, stdout, stderr) =>
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
+const cli = cliFor(data, passphrase, { TRELLIS_ROOT_PASSPHRASE: rootPassphrase });
+const trellis = (...args: string[]) => cli(args);
 
 let server: ChildProcess | undefined;
 let url = '';

@@ -5,12 +5,13 @@
  * and a serving worker keeps no copy of the online passphrase once its keys
  * are open.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { openInstance, type Instance } from '../../src/cmd/instance.js';
 import { SoftwareKeystore } from '../../src/keys/software-keystore.js';
+import { cliFor } from '../helpers/cli.js';
 import { makeCsr, openssl, tempDir } from '../helpers/openssl.js';
 
 const bin = path.join(import.meta.dirname, '../../bin/trellis.js');
@@ -18,16 +19,8 @@ const tmp = tempDir('trellis-root-offline-');
 const data = tmp.file('data');
 const passphrase = 'online passphrase for serve 1';
 
-type Run = { code: number; stdout: string; stderr: string };
-function trellis(args: string[], env: Record<string, string | undefined> = {}): Promise<Run> {
-  const childEnv: Record<string, string | undefined> = { ...process.env, TRELLIS_PASSPHRASE: passphrase, TRELLIS_DATA: data, ...env };
-  if (!('TRELLIS_ROOT_PASSPHRASE' in env)) delete childEnv.TRELLIS_ROOT_PASSPHRASE;
-  return new Promise((resolve) => {
-    execFile(process.execPath, [bin, ...args], { env: childEnv, encoding: 'utf8' }, (err, stdout, stderr) =>
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
+// The root passphrase only where a test gives it (never inherited from the test's environment).
+const trellis = cliFor(data, passphrase, { TRELLIS_ROOT_PASSPHRASE: undefined });
 
 let rootPassphrase: string;
 

@@ -276,5 +276,6 @@ function intentOf(p: Pending, prepared: Prepared): CertificateIntent {
     requestedVia: p.req.requestedVia,
     requestedBy: p.req.requestedBy,
     keyId: p.req.keyId ?? null,
+    deviceId: p.req.deviceId ?? null,
   };
 }

@@ -49,6 +49,8 @@ export interface CertificateIntent {
   requestedBy: string | null;
   /** Keystore id of the private key when Trellis holds it (OCSP responder, its own TLS server). */
   keyId?: string | null;
+  /** The registered device the certificate is issued to (device registry). */
+  deviceId?: string | null;
 }
 
 export interface CertificateRecord extends CertificateIntent {
@@ -137,6 +139,8 @@ export interface CertificateRepository {
   count(filter?: { issuerId?: string; status?: CertificateStatus }): Promise<number>;
   /** The valid certificate of `profile` from `issuerId` whose key Trellis holds, latest notAfter first (the OCSP responder). */
   latestHeld(issuerId: string, profile: string): Promise<CertificateRecord | null>;
+  /** A device's 'valid' certificates whose notAfter is after `at` (reprovisioning policy), oldest first. */
+  validForDevice(deviceId: string, at: Date): Promise<CertificateRecord[]>;
 
   /**
    * Revokes atomically: only a 'valid' certificate, or one on certificateHold

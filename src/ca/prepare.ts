@@ -34,6 +34,8 @@ export interface IssueRequest {
   requestedBy: string | null;
   /** Keystore id when Trellis keeps the subject's private key (its OCSP responder and TLS server). */
   keyId?: string;
+  /** The registered device this certificate is issued to (device registry, issue 10). */
+  deviceId?: string;
 }
 
 /** The signer side of a preparation: who signs and with what. */

@@ -36,13 +36,14 @@ export function certificateRepository(db: Db, hot?: SqliteHotPath): CertificateR
         // are TIMESTAMP(3) in UTC, as Prisma writes them (so createdAt is set
         // here too: the column default would use the session time zone).
         await db.$executeRaw`INSERT INTO "Certificate"
-            ("issuerId","serialHex","profile","subject","sans","notBefore","notAfter","status","lintDer","crlShard","requestedVia","requestedBy","keyId","createdAt")
-          SELECT i, s, p, sub, sans, nb::timestamp(3), na::timestamp(3), 'pending', l, sh, via, by, k, ${now}::timestamp(3)
+            ("issuerId","serialHex","profile","subject","sans","notBefore","notAfter","status","lintDer","crlShard","requestedVia","requestedBy","keyId","deviceId","createdAt")
+          SELECT i, s, p, sub, sans, nb::timestamp(3), na::timestamp(3), 'pending', l, sh, via, by, k, d, ${now}::timestamp(3)
           FROM unnest(${intents.map((x) => x.issuerId)}::text[], ${intents.map((x) => x.serialHex)}::text[], ${intents.map((x) => x.profile)}::text[],
                       ${intents.map((x) => x.subject)}::text[], ${intents.map((x) => x.sans)}::text[], ${intents.map((x) => x.notBefore.toISOString())}::text[],
                       ${intents.map((x) => x.notAfter.toISOString())}::text[], ${intents.map((x) => bytes(x.lintDer))}::bytea[], ${intents.map((x) => x.crlShard)}::int[],
-                      ${intents.map((x) => x.requestedVia)}::text[], ${intents.map((x) => x.requestedBy)}::text[], ${intents.map((x) => x.keyId ?? null)}::text[])
-            AS u(i, s, p, sub, sans, nb, na, l, sh, via, by, k)`;
+                      ${intents.map((x) => x.requestedVia)}::text[], ${intents.map((x) => x.requestedBy)}::text[], ${intents.map((x) => x.keyId ?? null)}::text[],
+                      ${intents.map((x) => x.deviceId ?? null)}::text[])
+            AS u(i, s, p, sub, sans, nb, na, l, sh, via, by, k, d)`;
       } catch (err) {
         rethrowAs(err, { conflict: 'serial number already used by this issuer', notFound: 'no such issuing CA' });
       }
@@ -108,6 +109,9 @@ export function certificateRepository(db: Db, hot?: SqliteHotPath): CertificateR
     async latestHeld(issuerId, profile) {
       const r = await db.certificate.findFirst({ where: { issuerId, profile, status: 'valid', keyId: { not: null } }, orderBy: { notAfter: 'desc' } });
       return r && toRecord(r);
+    },
+    async validForDevice(deviceId, at) {
+      return (await db.certificate.findMany({ where: { deviceId, status: 'valid', notAfter: { gt: at } }, orderBy: { id: 'asc' } })).map(toRecord);
     },
     count: (filter = {}) => db.certificate.count({ where: { ...(filter.issuerId ? { issuerId: filter.issuerId } : {}), ...(filter.status ? { status: filter.status } : {}) } }),
 

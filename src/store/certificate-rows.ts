@@ -25,6 +25,7 @@ export const toRecord = (r: Row): CertificateRecord => ({
   requestedVia: r.requestedVia as RequestedVia,
   requestedBy: r.requestedBy,
   keyId: r.keyId,
+  deviceId: r.deviceId,
   revokedAt: r.revokedAt,
   revocationReason: r.revocationReason,
   invalidityDate: r.invalidityDate,

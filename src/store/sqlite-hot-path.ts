@@ -178,8 +178,8 @@ export function sqliteHotPath(db: Database.Database, queue: SerialQueue, wal?: W
 }
 
 function prepare(db: Database.Database) {
-  const insert = db.prepare(`INSERT INTO "Certificate" ("issuerId","serialHex","profile","subject","sans","notBefore","notAfter","status","lintDer","crlShard","requestedVia","requestedBy","keyId","createdAt")
-    VALUES (?,?,?,?,?,?,?,'pending',?,?,?,?,?,?)`);
+  const insert = db.prepare(`INSERT INTO "Certificate" ("issuerId","serialHex","profile","subject","sans","notBefore","notAfter","status","lintDer","crlShard","requestedVia","requestedBy","keyId","deviceId","createdAt")
+    VALUES (?,?,?,?,?,?,?,'pending',?,?,?,?,?,?,?)`);
   const complete = db.prepare(`UPDATE "Certificate" SET "status"='valid', "der"=?, "issuedAt"=? WHERE "issuerId"=? AND "serialHex"=? AND "status"='pending'`);
   const markFailed = db.prepare(`UPDATE "Certificate" SET "status"='failed' WHERE "issuerId"=? AND "serialHex"=? AND "status"='pending'`);
   // Through the (status, issuerId) index: pending rows are few.
@@ -207,7 +207,7 @@ function prepare(db: Database.Database) {
 
     insertTx: db.transaction((intents: CertificateIntent[], now: string) => {
       for (const i of intents) {
-        insert.run(i.issuerId, i.serialHex, i.profile, i.subject, i.sans, sqliteDate(i.notBefore), sqliteDate(i.notAfter), i.lintDer, i.crlShard, i.requestedVia, i.requestedBy, i.keyId ?? null, now);
+        insert.run(i.issuerId, i.serialHex, i.profile, i.subject, i.sans, sqliteDate(i.notBefore), sqliteDate(i.notAfter), i.lintDer, i.crlShard, i.requestedVia, i.requestedBy, i.keyId ?? null, i.deviceId ?? null, now);
       }
     }),
 

@@ -86,6 +86,7 @@ function intent(issuerId: string, over: Partial<CertificateIntent> = {}): Certif
     requestedVia: 'api',
     requestedBy: 'token-1',
     keyId: null,
+    deviceId: null,
     ...over,
   };
 }
@@ -267,7 +268,7 @@ describe.each(flavours)('store contract: $name', (flavour) => {
 
   describe('certificates', () => {
     test('intent → issued round-trips every field', async () => {
-      const a = intent(issuer.id, { keyId: 'key-a', requestedBy: null });
+      const a = intent(issuer.id, { keyId: 'key-a', requestedBy: null, deviceId: 'dev-a' });
       const b = intent(issuer.id);
       await store.certificates.insertIntents([a, b]);
       const pending = await store.certificates.findBySerial(issuer.id, a.serialHex);
@@ -292,6 +293,10 @@ describe.each(flavours)('store contract: $name', (flavour) => {
       expect(Buffer.isBuffer(valid!.der)).toBe(true);
       // findBySerial (SQLite: prepared statement) and findBySerialAnyIssuer (Prisma) map a row alike.
       expect(valid).toEqual((await store.certificates.findBySerialAnyIssuer(a.serialHex))[0]);
+      // A device's valid, unexpired certificates (reprovisioning policy).
+      expect((await store.certificates.validForDevice('dev-a', later(10))).map((c) => c.serialHex)).toEqual([a.serialHex]);
+      expect(await store.certificates.validForDevice('dev-a', later(86_400 * 91))).toEqual([]);
+      expect(await store.certificates.validForDevice('dev-b', later(10))).toEqual([]);
       expect((await store.certificates.findBySerial(issuer.id, b.serialHex))?.issuedAt).toEqual(later(3));
       expect(await store.certificates.findBySerial(other.id, a.serialHex)).toBeNull();
     });

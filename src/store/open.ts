@@ -28,6 +28,7 @@ import type {
   InstanceSecretRepository,
   RenewalWindowRepository,
 } from '../ra/acme/ports.js';
+import type { ManufacturerCaRepository } from '../ra/devices/ports.js';
 import type { TokenRepository } from '../tokens/ports.js';
 import { acmeAccountRepository } from './acme-account-repository.js';
 import { acmeEabKeyRepository, resealLegacyEabKeys } from './acme-eab-repository.js';
@@ -41,6 +42,7 @@ import { caRepository } from './ca-repository.js';
 import { certificateRepository } from './certificate-repository.js';
 import type { Db, Kind } from './client.js';
 import { crlRepository } from './crl-repository.js';
+import { deviceRepository, manufacturerCaRepository, type DeviceStoreRepository } from './device-repository.js';
 import { instanceSecretRepository, resealLegacyInstanceSecrets } from './instance-secret-repository.js';
 import { keyBlobRepository } from './key-blob-repository.js';
 import { applyMigrations, migrationsDirOf, migrationStatus, openSqlite, sqliteBusyTimeoutMs, sqliteConnectionPragmas, type DbTarget, type MigrationStatus } from './migrate.js';
@@ -70,6 +72,10 @@ export interface Store {
   secrets: InstanceSecretRepository;
   /** RFC 9773 renewal windows set by an operator. */
   renewalWindows: RenewalWindowRepository;
+  /** The device registry (issue 10). */
+  devices: DeviceStoreRepository;
+  /** Manufacturer CAs whose certificates are factory identities. */
+  manufacturerCas: ManufacturerCaRepository;
   /**
    * From now on, EAB HMAC keys and instance secrets are sealed with `sealer`
    * (cmd binds the online keystore's; before that, reading or creating them
@@ -175,6 +181,8 @@ export async function openStoreInternals(url: string, opts: OpenOptions = {}): P
     acmeEabKeys: acmeEabKeyRepository(db, boundSealer),
     secrets: instanceSecretRepository(db, boundSealer),
     renewalWindows: renewalWindowRepository(db),
+    devices: deviceRepository(db, raw && queue ? { raw, queue, wal } : undefined),
+    manufacturerCas: manufacturerCaRepository(db),
     async sealSecrets(s) {
       sealer = s;
       const sealed = (await resealLegacyEabKeys(db, s)) + (await resealLegacyInstanceSecrets(db, s));

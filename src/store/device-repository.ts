@@ -1,0 +1,221 @@
+/**
+ * The device registry (issue 10) over Prisma, both flavours. `insertMany`
+ * takes a factory list (100,000 devices) in one transaction: the ids that
+ * already exist are looked up first (so the conflict names them), then the
+ * rows go in. Prisma's createMany took 31 s (SQLite) and 62 s (PostgreSQL)
+ * for 100,000 devices, so: on PostgreSQL, INSERT … SELECT FROM unnest of one
+ * array per column, {@link pgChunk} rows a statement; on SQLite, one
+ * IMMEDIATE transaction of prepared statements on the store's raw connection,
+ * under the queue every write of the store takes.
+ */
+import type Database from 'better-sqlite3';
+import { PkiError } from '../errors/pki-error.js';
+import type {
+  DeviceRecord,
+  DeviceRepository,
+  DeviceStatus,
+  ManufacturerCaRecord,
+  ManufacturerCaRepository,
+  NewDevice,
+  ReprovisionPolicy,
+} from '../ra/devices/ports.js';
+import { buf, bytes, rethrowAs, type Db } from './client.js';
+import { sqliteDate, withWriteLock } from './sqlite-hot-path.js';
+import type { SerialQueue } from './sqlite-serial.js';
+import type { WalSync } from './wal-sync.js';
+
+type Row = Awaited<ReturnType<Db['device']['findUniqueOrThrow']>>;
+
+/** Rows per INSERT … SELECT FROM unnest(…) on PostgreSQL. */
+const pgChunk = 10_000;
+/** Ids per `IN (…)` lookup. */
+const lookupChunk = 5000;
+/** A factory list is one transaction; Prisma's default of 5 s is too short for the largest. */
+const bulkTimeoutMs = 10 * 60_000;
+
+/** A certificate issued to a device that is still valid (retiring revokes these). */
+export interface DeviceCertificateRef {
+  issuerId: string;
+  serialHex: string;
+}
+
+/** {@link DeviceRepository} plus what retiring a device needs from the certificates. */
+export interface DeviceStoreRepository extends DeviceRepository {
+  /** The device's certificates with status `valid` (issuer, serial), oldest first. */
+  validCertificatesOf(deviceId: string): Promise<DeviceCertificateRef[]>;
+}
+
+function attributesOf(r: Row): Record<string, string> {
+  const parsed: unknown = JSON.parse(r.attributes);
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed) || !Object.values(parsed).every((v) => typeof v === 'string')) {
+    throw new Error(`device ${r.id}: stored attributes are not a JSON object of strings`);
+  }
+  return parsed as Record<string, string>;
+}
+
+const toDevice = (r: Row): DeviceRecord => ({
+  ...r,
+  status: r.status as DeviceStatus,
+  reprovision: r.reprovision as ReprovisionPolicy,
+  attributes: attributesOf(r),
+});
+
+const rowOf = (d: NewDevice, at: Date) => ({
+  id: d.id,
+  status: d.status,
+  profile: d.profile,
+  issuerId: d.issuerId,
+  reprovision: d.reprovision,
+  attributes: JSON.stringify(d.attributes),
+  secretHash: d.secretHash,
+  eabKeyId: d.eabKeyId,
+  createdAt: at,
+  updatedAt: at,
+});
+
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+/** Names at most a few ids of a longer list. */
+function some(ids: readonly string[]): string {
+  const shown = ids.slice(0, 5).map((id) => `"${id}"`).join(', ');
+  return ids.length > 5 ? `${shown} and ${ids.length - 5} more` : shown;
+}
+
+/** The raw SQLite connection of a store, its write queue and WAL sync (open.ts). */
+export interface SqliteBulk {
+  raw: Database.Database;
+  queue: SerialQueue;
+  wal?: WalSync | undefined;
+}
+
+/** insertMany on SQLite: existing ids looked up and rows inserted in one IMMEDIATE transaction. */
+function sqliteInsertMany({ raw, queue, wal }: SqliteBulk): (devices: NewDevice[], at: Date) => Promise<void> {
+  const prepare = () => {
+    const exists = raw.prepare('SELECT 1 FROM "Device" WHERE "id" = ?').pluck();
+    const insert = raw.prepare(
+      'INSERT INTO "Device" ("id", "status", "profile", "issuerId", "reprovision", "attributes", "secretHash", "eabKeyId", "createdAt", "updatedAt") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    );
+    return raw.transaction((devices: NewDevice[], at: string) => {
+      const existing = devices.filter((d) => exists.get(d.id) !== undefined).map((d) => d.id);
+      if (existing.length > 0) throw new PkiError('conflict', `devices already registered: ${some(existing.sort())}`);
+      for (const d of devices) insert.run(d.id, d.status, d.profile, d.issuerId, d.reprovision, JSON.stringify(d.attributes), d.secretHash, d.eabKeyId, at, at);
+    });
+  };
+  // Prepared on first use (a store opened before migrating has no Device table yet).
+  let tx: ReturnType<typeof prepare> | undefined;
+  return async (devices, at) => {
+    const run = (tx ??= prepare());
+    const commit = queue.run(() =>
+      withWriteLock(() => run.immediate(devices, sqliteDate(at))).catch((err: unknown) => {
+        if ((err as { code?: string }).code?.startsWith('SQLITE_CONSTRAINT')) throw new PkiError('conflict', 'some of these devices were registered meanwhile', { cause: err });
+        throw err;
+      }),
+    );
+    await (wal ? wal.after(commit) : commit);
+  };
+}
+
+/** {@link DeviceRepository} over Prisma; `sqlite` (SQLite stores) takes the bulk insert. */
+export function deviceRepository(db: Db, sqlite?: SqliteBulk): DeviceStoreRepository {
+  const sqliteBulk = sqlite && sqliteInsertMany(sqlite);
+  return {
+    async insert(device, at) {
+      try {
+        await db.device.create({ data: rowOf(device, at) });
+      } catch (err) {
+        rethrowAs(err, { conflict: `device "${device.id}" is already registered` });
+      }
+    },
+    async insertMany(devices, at) {
+      if (devices.length === 0) return;
+      const seen = new Set<string>();
+      const repeated = devices.filter((d) => (seen.has(d.id) ? true : (seen.add(d.id), false))).map((d) => d.id);
+      if (repeated.length > 0) throw new PkiError('conflict', `device ids repeated in the list: ${some(repeated)}`);
+      if (sqliteBulk) return sqliteBulk(devices, at);
+      try {
+        await db.$transaction(
+          async (tx) => {
+            // PostgreSQL: unnest of one array per column, so a statement carries 10 parameters whatever its rows.
+            const existing: string[] = [];
+            for (const ids of chunks([...seen], lookupChunk)) {
+              existing.push(...(await tx.$queryRawUnsafe<{ id: string }[]>('SELECT "id" FROM "Device" WHERE "id" = ANY($1::text[])', ids)).map((r) => r.id));
+            }
+            if (existing.length > 0) throw new PkiError('conflict', `devices already registered: ${some(existing.sort())}`);
+            const when = at.toISOString().replace('Z', '');
+            for (const part of chunks(devices, pgChunk)) {
+              const col = <K extends keyof NewDevice>(k: K) => part.map((d) => d[k]);
+              await tx.$executeRawUnsafe(
+                `INSERT INTO "Device" ("id", "status", "profile", "issuerId", "reprovision", "attributes", "secretHash", "eabKeyId", "createdAt", "updatedAt")
+                 SELECT u.*, $9::timestamp(3), $9::timestamp(3)
+                 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[]) AS u`,
+                col('id'),
+                col('status'),
+                col('profile'),
+                col('issuerId'),
+                col('reprovision'),
+                part.map((d) => JSON.stringify(d.attributes)),
+                col('secretHash'),
+                col('eabKeyId'),
+                when,
+              );
+            }
+          },
+          { timeout: bulkTimeoutMs, maxWait: bulkTimeoutMs },
+        );
+      } catch (err) {
+        rethrowAs(err, { conflict: 'some of these devices were registered meanwhile' });
+      }
+    },
+    async find(id) {
+      const r = await db.device.findUnique({ where: { id } });
+      return r && toDevice(r);
+    },
+    async list({ after, limit, status }) {
+      const rows = await db.device.findMany({
+        where: { ...(after !== undefined ? { id: { gt: after } } : {}), ...(status ? { status } : {}) },
+        orderBy: { id: 'asc' },
+        take: limit,
+      });
+      return rows.map(toDevice);
+    },
+    async setStatus(id, from, to, at) {
+      const { count } = await db.device.updateMany({ where: { id, status: { in: [...from] } }, data: { status: to, updatedAt: at } });
+      return count === 1;
+    },
+    async consumeSecret(id, secretHash, at) {
+      const { count } = await db.device.updateMany({ where: { id, secretHash }, data: { secretHash: null, updatedAt: at } });
+      return count === 1;
+    },
+    async setEnrollment(id, profile, issuerId, at) {
+      const { count } = await db.device.updateMany({ where: { id }, data: { profile, issuerId, updatedAt: at } });
+      if (count === 0) throw new PkiError('notFound', `no device "${id}"`);
+    },
+    async setEabKey(id, eabKeyId, at) {
+      const { count } = await db.device.updateMany({ where: { id }, data: { eabKeyId, updatedAt: at } });
+      if (count === 0) throw new PkiError('notFound', `no device "${id}"`);
+    },
+    count: (status) => db.device.count({ where: status ? { status } : {} }),
+    async validCertificatesOf(deviceId) {
+      return db.certificate.findMany({ where: { deviceId, status: 'valid' }, select: { issuerId: true, serialHex: true }, orderBy: { id: 'asc' } });
+    },
+  };
+}
+
+/** {@link ManufacturerCaRepository} over Prisma. */
+export function manufacturerCaRepository(db: Db): ManufacturerCaRepository {
+  return {
+    async insert(ca, at) {
+      try {
+        await db.manufacturerCa.create({ data: { ...ca, certDer: bytes(ca.certDer), createdAt: at } });
+      } catch (err) {
+        rethrowAs(err, { conflict: `manufacturer CA "${ca.name}" (or its certificate, SHA-256 ${ca.sha256}) is already trusted` });
+      }
+    },
+    list: async (): Promise<ManufacturerCaRecord[]> =>
+      (await db.manufacturerCa.findMany({ orderBy: [{ createdAt: 'asc' }, { name: 'asc' }] })).map((r) => ({ ...r, certDer: buf(r.certDer) })),
+  };
+}

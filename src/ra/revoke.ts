@@ -21,7 +21,7 @@ export interface RevokeInput {
   reason: string;
   invalidityDate?: Date;
   by: string;
-  via: 'cli' | 'api' | 'acme';
+  via: 'cli' | 'api' | 'acme' | 'est';
 }
 
 export interface RevokeResult {

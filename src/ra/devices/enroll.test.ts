@@ -1,0 +1,193 @@
+import fs from 'node:fs';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { RevocationAuthority } from '../revoke.js';
+import { PkiError } from '../../errors/pki-error.js';
+import { pemBlocks } from '../../pki/pem.js';
+import { testPki, type TestPki } from '../../../test/helpers/test-pki.js';
+import { deviceCsr, makeFactoryCa, makeIdevid, type Factory } from '../../../test/helpers/device.js';
+import { tempDir } from '../../../test/helpers/openssl.js';
+import { DeviceEnrollment, secretHashOf, type DeviceAuth } from './enroll.js';
+import type { DeviceRecord, DeviceRepository, DeviceStatus, ManufacturerCaRecord, NewDevice } from './ports.js';
+
+/** The registry port over a Map (the SQL store has its own contract tests). */
+function memoryDevices(): DeviceRepository & { map: Map<string, DeviceRecord> } {
+  const map = new Map<string, DeviceRecord>();
+  return {
+    map,
+    async insert(d: NewDevice, at: Date) {
+      if (map.has(d.id)) throw new PkiError('conflict', d.id);
+      map.set(d.id, { ...d, createdAt: at, updatedAt: at });
+    },
+    async insertMany(ds, at) {
+      for (const d of ds) await this.insert(d, at);
+    },
+    async find(id) {
+      const d = map.get(id);
+      return d ? { ...d } : null;
+    },
+    async list() {
+      return [...map.values()];
+    },
+    async setStatus(id, from, to, at) {
+      const d = map.get(id);
+      if (!d || !from.includes(d.status)) return false;
+      map.set(id, { ...d, status: to, updatedAt: at });
+      return true;
+    },
+    async consumeSecret(id, hash, at) {
+      const d = map.get(id);
+      if (!d || d.secretHash !== hash) return false;
+      map.set(id, { ...d, secretHash: null, updatedAt: at });
+      return true;
+    },
+    async setEnrollment(id, profile, issuerId, at) {
+      const d = map.get(id)!;
+      map.set(id, { ...d, profile, issuerId, updatedAt: at });
+    },
+    async setEabKey() {},
+    async count() {
+      return map.size;
+    },
+  };
+}
+
+const der = (pem: string) => pemBlocks(pem)[0]!.der;
+
+let pki: TestPki;
+let tmp: ReturnType<typeof tempDir>;
+let factory: Factory;
+let stranger: Factory;
+const devices = memoryDevices();
+const manufacturers: ManufacturerCaRecord[] = [];
+let enrollment: DeviceEnrollment;
+
+function register(id: string, o: { secret?: string; status?: DeviceStatus; reprovision?: DeviceRecord['reprovision'] } = {}) {
+  return devices.insert({ id, status: o.status ?? 'registered', profile: 'device', issuerId: null, reprovision: o.reprovision ?? 'never', attributes: {}, secretHash: o.secret ? secretHashOf(o.secret) : null, eabKeyId: null }, new Date());
+}
+
+async function enroll(auth: DeviceAuth, csrId: string, profile?: string) {
+  const csr = await deviceCsr(tmp.dir, csrId);
+  return enrollment.enroll({ auth, csr: csr.csrPem, via: 'est', ...(profile ? { profile } : {}) });
+}
+
+async function refusal(p: Promise<unknown>): Promise<{ type: string; message: string }> {
+  const err = await p.then(() => undefined, (e: unknown) => e);
+  expect(err).toBeInstanceOf(PkiError);
+  return { type: (err as PkiError).type, message: (err as PkiError).message };
+}
+
+beforeAll(async () => {
+  pki = await testPki();
+  tmp = tempDir();
+  factory = await makeFactoryCa(tmp.dir, 'acme-factory');
+  stranger = await makeFactoryCa(tmp.dir, 'unknown-factory');
+  manufacturers.push({ name: 'acme-factory', certDer: der(factory.certPem), subject: 'O=acme-factory', sha256: 'x', notAfter: new Date(Date.now() + 1e10), createdAt: new Date() });
+  const revocation = new RevocationAuthority({ certificates: pki.instance.store.certificates, audit: pki.instance.audit, clock: pki.instance.clock });
+  enrollment = new DeviceEnrollment({
+    ra: pki.ra,
+    devices,
+    manufacturers: { list: async () => manufacturers },
+    certificates: pki.instance.store.certificates,
+    revocation,
+    audit: pki.instance.audit,
+    clock: pki.instance.clock,
+    issuingCas: () => pki.instance.cas.filter((c) => c.role === 'issuing'),
+  });
+}, 60_000);
+afterAll(async () => {
+  await pki?.close();
+  tmp?.cleanup();
+});
+
+describe('enrollment secret', () => {
+  test('enrolls once: the certificate names the device, the device becomes active, the secret is used up', async () => {
+    await register('sec-1', { secret: 's3cret-1' });
+    const r = await enroll({ method: 'secret', deviceId: 'sec-1', secret: 's3cret-1' }, 'sec-1');
+    expect(r.deviceId).toBe('sec-1');
+    const rec = await pki.instance.store.certificates.findBySerial(r.issued.issuerId, r.issued.serialHex);
+    expect(rec).toMatchObject({ deviceId: 'sec-1', status: 'valid', requestedVia: 'est', requestedBy: 'device:sec-1' });
+    expect(devices.map.get('sec-1')).toMatchObject({ status: 'active', secretHash: null });
+    // Reused secret.
+    expect(await refusal(enroll({ method: 'secret', deviceId: 'sec-1', secret: 's3cret-1' }, 'sec-1'))).toMatchObject({ type: 'unauthorized' });
+  });
+
+  test('wrong secret and unknown device are the same 401; neither consumes the secret', async () => {
+    await register('sec-2', { secret: 'right-horse' });
+    const wrong = await refusal(enroll({ method: 'secret', deviceId: 'sec-2', secret: 'wrong-horse' }, 'sec-2'));
+    const unknown = await refusal(enroll({ method: 'secret', deviceId: 'nobody', secret: 'right-horse' }, 'nobody'));
+    expect(wrong).toEqual({ type: 'unauthorized', message: 'device id or enrollment secret is wrong' });
+    expect(unknown).toEqual(wrong);
+    expect(devices.map.get('sec-2')!.secretHash).toBe(secretHashOf('right-horse'));
+  });
+
+  test('a CSR for another device is refused and keeps the secret', async () => {
+    await register('sec-3', { secret: 'three' });
+    expect(await refusal(enroll({ method: 'secret', deviceId: 'sec-3', secret: 'three' }, 'sec-4'))).toEqual({ type: 'forbidden', message: 'the CSR names device "sec-4" but the credential is for device "sec-3"' });
+    expect(devices.map.get('sec-3')!.secretHash).not.toBeNull();
+  });
+
+  test('disabled and retired devices are refused', async () => {
+    await register('sec-dis', { secret: 'd', status: 'disabled' });
+    await register('sec-ret', { secret: 'r', status: 'retired' });
+    expect(await refusal(enroll({ method: 'secret', deviceId: 'sec-dis', secret: 'd' }, 'sec-dis'))).toEqual({ type: 'forbidden', message: 'device "sec-dis" is disabled' });
+    expect(await refusal(enroll({ method: 'secret', deviceId: 'sec-ret', secret: 'r' }, 'sec-ret'))).toEqual({ type: 'forbidden', message: 'device "sec-ret" is retired' });
+  });
+
+  test('every enrollment and refusal is audited, never with the secret', async () => {
+    const events = await pki.instance.store.audit.range(0, 10_000);
+    const mine = events.filter((e) => e.type.startsWith('device.')).map((e) => ({ ...e, data: JSON.parse(e.data) as Record<string, unknown> }));
+    expect(mine.some((e) => e.type === 'device.enrolled' && e.actor === 'device:sec-1' && e.data.method === 'secret')).toBe(true);
+    expect(mine.some((e) => e.type === 'device.enroll_refused' && e.data.device === 'sec-dis')).toBe(true);
+    expect(JSON.stringify(mine)).not.toMatch(/s3cret-1|right-horse|wrong-horse/);
+    const dbFile = fs.readFileSync(`${pki.dataDir}/trellis.db`);
+    expect(dbFile.includes(Buffer.from('s3cret-1'))).toBe(false);
+  });
+});
+
+describe('factory identity (IDevID)', () => {
+  test('enrolls a registered device named by its IDevID; policy never then refuses a second enrollment', async () => {
+    await register('fac-1');
+    const id = await makeIdevid(tmp.dir, factory, 'fac-1');
+    const chain = [der(id.certPem)];
+    const r = await enroll({ method: 'idevid', chain }, 'fac-1');
+    expect(r.deviceId).toBe('fac-1');
+    expect(await refusal(enroll({ method: 'idevid', chain }, 'fac-1'))).toMatchObject({ type: 'forbidden', message: expect.stringMatching(/already holds a valid certificate .* policy is never$/) });
+  });
+
+  test('unknown manufacturer, id mismatch, unregistered device', async () => {
+    await register('fac-2');
+    const foreign = await makeIdevid(tmp.dir, stranger, 'fac-2');
+    expect(await refusal(enroll({ method: 'idevid', chain: [der(foreign.certPem)] }, 'fac-2'))).toEqual({ type: 'unauthorized', message: 'factory identity refused: the client certificate does not chain to a trusted CA' });
+    const ours = await makeIdevid(tmp.dir, factory, 'fac-2');
+    expect(await refusal(enroll({ method: 'idevid', chain: [der(ours.certPem)] }, 'fac-3'))).toMatchObject({ type: 'forbidden', message: 'the CSR names device "fac-3" but the credential is for device "fac-2"' });
+    const unregistered = await makeIdevid(tmp.dir, factory, 'fac-none');
+    expect(await refusal(enroll({ method: 'idevid', chain: [der(unregistered.certPem)] }, 'fac-none'))).toEqual({ type: 'forbidden', message: 'device "fac-none" is not registered' });
+  });
+
+  test('policy reset issues again and revokes the old certificate as superseded', async () => {
+    await register('fac-reset', { reprovision: 'reset' });
+    const chain = [der((await makeIdevid(tmp.dir, factory, 'fac-reset')).certPem)];
+    const first = await enroll({ method: 'idevid', chain }, 'fac-reset');
+    const second = await enroll({ method: 'idevid', chain }, 'fac-reset');
+    expect(second.superseded).toEqual([first.issued.serialHex]);
+    expect(await pki.instance.store.certificates.findBySerial(first.issued.issuerId, first.issued.serialHex)).toMatchObject({ status: 'revoked', revocationReason: 4 });
+  });
+});
+
+describe('re-enrollment with the current certificate', () => {
+  test('renews; a revoked certificate, a certificate of no device and a disabled device are refused', async () => {
+    await register('re-1', { secret: 'one', reprovision: 'reset' });
+    const first = await enroll({ method: 'secret', deviceId: 're-1', secret: 'one' }, 're-1');
+    const renewed = await enroll({ method: 'reenroll', chain: [first.issued.certDer] }, 're-1');
+    expect(renewed.superseded).toEqual([first.issued.serialHex]);
+    // The first certificate is now revoked (superseded): it cannot renew again.
+    expect(await refusal(enroll({ method: 'reenroll', chain: [first.issued.certDer] }, 're-1'))).toEqual({ type: 'forbidden', message: `certificate ${first.issued.serialHex} is revoked` });
+    // Another device's id in the CSR.
+    expect(await refusal(enroll({ method: 'reenroll', chain: [renewed.issued.certDer] }, 're-2'))).toMatchObject({ type: 'forbidden' });
+    // A certificate from the factory CA is not ours.
+    const idevid = await makeIdevid(tmp.dir, factory, 're-1');
+    expect(await refusal(enroll({ method: 'reenroll', chain: [der(idevid.certPem)] }, 're-1'))).toMatchObject({ type: 'unauthorized' });
+    devices.map.set('re-1', { ...devices.map.get('re-1')!, status: 'disabled' });
+    expect(await refusal(enroll({ method: 'reenroll', chain: [renewed.issued.certDer] }, 're-1'))).toEqual({ type: 'forbidden', message: 'device "re-1" is disabled' });
+  });
+});

@@ -27,3 +27,25 @@ test('module boundaries hold', () => {
   }
   expect(violations).toEqual([]);
 });
+
+// `trellis-pki/verify` runs inside gateways: it and everything it imports stay
+// clear of the store, Prisma, express and the CA (only pki, errors, node:, pkijs, asn1js).
+test('src/verify pulls in nothing but pki parsing', () => {
+  const seen = new Set<string>();
+  const outside: string[] = [];
+  const visit = (file: string): void => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    for (const m of fs.readFileSync(file, 'utf8').matchAll(/^(?:import|export)[^'"]*from\s*['"]([^'"]+)['"]/gm)) {
+      const spec = m[1]!;
+      if (spec.startsWith('.')) {
+        const target = path.resolve(path.dirname(file), spec).replace(/\.js$/, '.ts');
+        const top = path.relative(src, target).split(path.sep)[0]!;
+        if (!['verify', 'pki', 'errors'].includes(top)) outside.push(`${path.relative(src, file)} imports ${spec}`);
+        else visit(target);
+      } else if (!spec.startsWith('node:') && !['pkijs', 'asn1js'].includes(spec)) outside.push(`${path.relative(src, file)} imports ${spec}`);
+    }
+  };
+  visit(path.join(src, 'verify/index.ts'));
+  expect(outside).toEqual([]);
+});

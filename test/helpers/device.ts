@@ -63,6 +63,8 @@ export interface EstClientOptions {
   baseUrl: string;
   /** CA the server's certificate chains to. */
   ca: string;
+  /** TLS server name when it differs from the URL's host (e.g. localhost while connecting to 127.0.0.1). */
+  servername?: string;
   /** Client certificate (PEM) and key file for mutual TLS. */
   cert?: string;
   key?: string;
@@ -79,6 +81,7 @@ export function estClient(opts: EstClientOptions) {
           method,
           ca: opts.ca,
           agent: false,
+          ...(opts.servername ? { servername: opts.servername } : {}),
           ...(opts.cert ? { cert: opts.cert, key: fs.readFileSync(opts.key!, 'utf8') } : {}),
           headers: {
             ...(init.type ? { 'content-type': init.type } : {}),

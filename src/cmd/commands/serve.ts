@@ -18,6 +18,9 @@ import { currentResponder, issueServerCertificate } from './responder.js';
 import { startReconciler } from '../reconcile.js';
 import { auditCheckpointHandler } from '../../audit/http.js';
 import { latestCheckpointFile, startAuditCheckpoints } from './audit-signer.js';
+import { estHandler } from '../../est/http.js';
+import { DeviceEnrollment } from '../../ra/devices/enroll.js';
+import type { Profile } from '../../profiles/types.js';
 
 export interface ServeOptions {
   dataDir: string;
@@ -124,6 +127,24 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
       bodyLimitBytes: instance.config.server.bodyLimitBytes,
     });
     const caDer = new Map(instance.cas.map((c) => [c.id, c.certDer]));
+    // EST (RFC 7030) for the device registry; enrollment itself needs --tls (docs/est.md).
+    const ra = registrationAuthority(instance, issuers);
+    const enrollment = new DeviceEnrollment({
+      ra,
+      devices: instance.store.devices,
+      manufacturers: instance.store.manufacturerCas,
+      certificates: instance.store.certificates,
+      revocation,
+      audit: instance.audit,
+      clock: instance.clock,
+      issuingCas: () => instance.cas.filter((c) => c.role === 'issuing'),
+    });
+    /** The issuing CA of a profile up to its root (DER). */
+    const caChain = (p: Profile): Buffer[] => {
+      const out: Buffer[] = [];
+      for (let ca = instance.cas.find((c) => c.id === issuers.issuerFor(p).id); ca && out.length < 8; ca = instance.cas.find((c) => c.id === ca!.parentId)) out.push(ca.certDer);
+      return out;
+    };
     let ready = false;
     const handler = frontHandler({
       app,
@@ -132,7 +153,12 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
       log: opts.log,
       clock: instance.clock,
       accessLog: opts.accessLog ?? true,
-      hot: [ocspHandler(ocsp, () => instance.clock.now(), opts.log), crlHandler(crls, () => instance.clock.now()), auditCheckpointHandler(() => latestCheckpointFile(instance), opts.log)],
+      hot: [
+        ocspHandler(ocsp, () => instance.clock.now(), opts.log),
+        crlHandler(crls, () => instance.clock.now()),
+        auditCheckpointHandler(() => latestCheckpointFile(instance), opts.log),
+        estHandler({ enrollment, profiles: instance.profiles, caChain, log: opts.log }),
+      ],
       trustedProxies: opts.trustedProxies ?? instance.config.server.trustedProxies,
     });
     const host = opts.host ?? instance.config.server.host;
@@ -141,7 +167,9 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
       const tlsHost = new URL(instance.config.baseUrl).hostname;
       const issuer = issuers.issuerFor(instance.profiles.get('server')!);
       const tls = await serverTls(instance, issuer, tlsHost);
-      running = await listen(handler, { host, port, tls: { certPem: tls.certPem, keyPem: tls.keyPem } });
+      // A client certificate is asked for, not required: browsers and ACME clients connect without one,
+      // devices present theirs to EST (which verifies the chain itself).
+      running = await listen(handler, { host, port, tls: () => ({ cert: tls.certPem, key: tls.keyPem, requestCert: true, rejectUnauthorized: false }) });
       const server = running.server as import('node:https').Server;
       let notAfter = tls.notAfter;
       renewTimer = setInterval(async () => {

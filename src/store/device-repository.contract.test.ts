@@ -153,6 +153,9 @@ describe.each(contractFlavours('device registry contract'))('device registry: $n
       { issuerId: ca.id, serialHex: '0a03' },
     ]);
     expect(await store.devices.validCertificatesOf('nobody')).toEqual([]);
+    expect(await store.devices.everIssued('g-1')).toBe(true);
+    expect(await store.devices.everIssued('nobody')).toBe(false);
+    expect((await store.devices.existing(['g-x', 'bulk-000001', 'a-1'])).sort()).toEqual(['a-1', 'bulk-000001']);
   });
 
   test('manufacturer CAs: insert, list, conflict on name or certificate', async () => {

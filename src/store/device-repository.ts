@@ -43,6 +43,10 @@ export interface DeviceCertificateRef {
 export interface DeviceStoreRepository extends DeviceRepository {
   /** The device's certificates with status `valid` (issuer, serial), oldest first. */
   validCertificatesOf(deviceId: string): Promise<DeviceCertificateRef[]>;
+  /** Which of `ids` are registered (any order). */
+  existing(ids: readonly string[]): Promise<string[]>;
+  /** Whether the device was ever issued a certificate (valid or revoked, expired or not). */
+  everIssued(deviceId: string): Promise<boolean>;
 }
 
 function attributesOf(r: Row): Record<string, string> {
@@ -201,6 +205,14 @@ export function deviceRepository(db: Db, sqlite?: SqliteBulk): DeviceStoreReposi
     count: (status) => db.device.count({ where: status ? { status } : {} }),
     async validCertificatesOf(deviceId) {
       return db.certificate.findMany({ where: { deviceId, status: 'valid' }, select: { issuerId: true, serialHex: true }, orderBy: { id: 'asc' } });
+    },
+    async existing(ids) {
+      const found: string[] = [];
+      for (const part of chunks(ids, lookupChunk)) found.push(...(await db.device.findMany({ where: { id: { in: part } }, select: { id: true } })).map((r) => r.id));
+      return found;
+    },
+    async everIssued(deviceId) {
+      return (await db.certificate.findFirst({ where: { deviceId, status: { in: ['valid', 'revoked'] } }, select: { id: true } })) !== null;
     },
   };
 }

@@ -29,6 +29,8 @@ let uriLeaf: ParsedCertificate;
 let server: ParsedCertificate;
 let notCa: ParsedCertificate;
 let underNotCa: ParsedCertificate;
+let inter: ParsedCertificate;
+let underInter: ParsedCertificate;
 
 beforeAll(async () => {
   await openssl('req', '-x509', ...ec, '-keyout', f('root.key'), '-subj', '/CN=Unit Root', '-days', '30', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign', '-out', f('root.pem'));
@@ -41,6 +43,8 @@ beforeAll(async () => {
   server = await issue('server', '/serialNumber=dev-3', 'root', 'basicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n', '0x0b03');
   notCa = await issue('notca', '/CN=Not A CA', 'root', 'basicConstraints=critical,CA:FALSE\n', '0x0b04');
   underNotCa = await issue('under', '/serialNumber=dev-5', 'notca', client, '0x0b05');
+  inter = await issue('inter', '/CN=Unit Issuing', 'root', 'basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\n', '0x0b08');
+  underInter = await issue('leaf2', '/serialNumber=dev-8', 'inter', client, '0x0b09');
   await issue('resp', '/CN=Responder', 'root', 'basicConstraints=critical,CA:FALSE\nextendedKeyUsage=OCSPSigning\n', '0x0b06');
   await issue('noeku', '/CN=No EKU Responder', 'root', 'basicConstraints=critical,CA:FALSE\n', '0x0b07');
   fs.writeFileSync(f('crlnumber'), '01\n');
@@ -141,6 +145,12 @@ describe('chain and device id', () => {
   test('a leaf issued by a root verifies; the issuer is the root', () => {
     const c = verifyChain([leaf.der], [root], new Date());
     expect(c.issuer.der.equals(root.der)).toBe(true);
+  });
+
+  test('through an intermediate the client sends, or with the intermediate as the anchor; without it, untrusted', () => {
+    expect(verifyChain([underInter.der, inter.der], [root], new Date()).path.map((c) => c.serialHex)).toEqual(['0b09', '0b08', root.serialHex]);
+    expect(verifyChain([underInter.der], [inter], new Date()).issuer.der.equals(inter.der)).toBe(true);
+    expect(refusal(() => verifyChain([underInter.der], [root], new Date()))).toBe('untrusted chain');
   });
 
   test.each([

@@ -79,18 +79,42 @@ interface Cached<T> {
   expiresAt: number;
 }
 
-async function fetchBytes(url: string, init: RequestInit, timeoutMs: number): Promise<Buffer> {
+/** Largest OCSP response and CRL read: a responder cannot make the gateway buffer without bound. */
+export const maxOcspBytes = 1024 * 1024;
+export const maxCrlBytes = 64 * 1024 * 1024;
+
+async function fetchBytes(url: string, init: RequestInit, timeoutMs: number, maxBytes: number): Promise<Buffer> {
+  const failed = (err: unknown) =>
+    new UnusableAnswer(`${url}: ${err instanceof Error && err.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : err instanceof Error ? err.message : String(err)}`, { cause: err });
   let res: Response;
   try {
+    // The timeout covers the whole exchange, body included.
     res = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs), redirect: 'error' });
   } catch (err) {
-    throw new UnusableAnswer(`${url}: ${err instanceof Error && err.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : err instanceof Error ? err.message : String(err)}`, { cause: err });
+    throw failed(err);
   }
-  if (!res.ok) {
+  if (!res.ok || !res.body) {
     await res.body?.cancel();
     throw new UnusableAnswer(`${url}: HTTP ${res.status}`);
   }
-  return Buffer.from(await res.arrayBuffer());
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const reader = res.body.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.byteLength;
+      if (total > maxBytes) {
+        await reader.cancel();
+        throw new UnusableAnswer(`${url}: answer larger than ${maxBytes} bytes`);
+      }
+      chunks.push(value);
+    }
+  } catch (err) {
+    throw err instanceof UnusableAnswer ? err : failed(err);
+  }
+  return Buffer.concat(chunks);
 }
 
 const urlsOf = (leaf: ParsedCertificate) => {
@@ -128,7 +152,7 @@ export function createDeviceVerifier(opts: DeviceVerifierOptions): DeviceVerifie
     const hit = ocspCache.get(key);
     if (hit && hit.expiresAt > now().getTime()) return hit.value;
     return once(`ocsp ${key}`, async () => {
-      const body = await fetchBytes(url, { method: 'POST', headers: { 'content-type': 'application/ocsp-request', accept: 'application/ocsp-response' }, body: buildOcspRequest(leaf, issuer) }, timeoutMs);
+      const body = await fetchBytes(url, { method: 'POST', headers: { 'content-type': 'application/ocsp-request', accept: 'application/ocsp-response' }, body: buildOcspRequest(leaf, issuer) }, timeoutMs, maxOcspBytes);
       const at = now();
       const checked = checkOcspResponse(body, leaf, issuer, at);
       const expiresAt = until(checked.nextUpdate, at);
@@ -143,7 +167,7 @@ export function createDeviceVerifier(opts: DeviceVerifierOptions): DeviceVerifie
     let crl = crlCache.get(key);
     if (!crl || crl.expiresAt <= now().getTime()) {
       crl = await once(`crl ${key}`, async () => {
-        const body = await fetchBytes(url, { method: 'GET', headers: { accept: 'application/pkix-crl' } }, timeoutMs);
+        const body = await fetchBytes(url, { method: 'GET', headers: { accept: 'application/pkix-crl' } }, timeoutMs, maxCrlBytes);
         const at = now();
         const checked = checkCrl(body, issuer, at);
         const entry = { value: checked, expiresAt: until(checked.nextUpdate, at) };

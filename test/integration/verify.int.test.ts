@@ -15,9 +15,9 @@ import { cliFor } from '../helpers/cli.js';
 import { makeCsr, openssl } from '../helpers/openssl.js';
 import { testPki, testPassphrase, type TestPki } from '../helpers/test-pki.js';
 
-type Mode = 'up' | 'down' | 'hang';
+type Mode = 'up' | 'down' | 'hang' | 'huge';
 
-/** Forwards to Trellis; counts requests per kind; answers 503 ('down') or never ('hang') for a kind when told. */
+/** Forwards to Trellis; counts requests per kind; answers 503 ('down'), never ('hang') or 2 MiB of zeros ('huge') for a kind when told. */
 class Proxy {
   target = '';
   mode: Record<'ocsp' | 'crl', Mode> = { ocsp: 'up', crl: 'up' };
@@ -29,6 +29,11 @@ class Proxy {
     const mode = kind ? this.mode[kind] : 'up';
     if (mode === 'down') {
       res.writeHead(503).end();
+      return;
+    }
+    if (mode === 'huge') {
+      res.writeHead(200, { 'content-type': 'application/ocsp-response' });
+      res.end(Buffer.alloc(2 * 1024 * 1024));
       return;
     }
     if (mode === 'hang') {
@@ -154,7 +159,7 @@ describe('createDeviceVerifier at a TLS gateway', () => {
     expect(await connect(device)).toEqual({ ok: false, reason: 'untrusted chain' });
   });
 
-  test('OCSP down or hanging: the CRL decides', async () => {
+  test('OCSP down, hanging or answering too much: the CRL decides', async () => {
     try {
       proxy.mode.ocsp = 'down';
       verifier = newVerifier();
@@ -168,6 +173,11 @@ describe('createDeviceVerifier at a TLS gateway', () => {
       verifier = newVerifier({ timeoutMs: 300 });
       expect(await connect(device)).toEqual({ ok: true, deviceId: 'gw-dev-1', serial: device.serialHex });
       expect(proxy.count.crl).toBe(crls + 2);
+      proxy.mode.ocsp = 'huge';
+      const told: string[] = [];
+      verifier = newVerifier({ onUnusable: (e) => told.push(e.detail) });
+      expect(await connect(device)).toEqual({ ok: true, deviceId: 'gw-dev-1', serial: device.serialHex });
+      expect(told).toEqual([expect.stringMatching(/answer larger than 1048576 bytes$/)]);
     } finally {
       proxy.mode.ocsp = 'up';
     }

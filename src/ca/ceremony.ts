@@ -11,7 +11,7 @@ import { caCertificateRules, runLints, throwOnErrors } from '../lint/index.js';
 import { parseCertificate, sha256Hex, findExtension, type ParsedCertificate } from '../pki/certificate.js';
 import { bitString, children, ctx, int, oid, readBitString, readOne, seq, setOf } from '../pki/der.js';
 import { basicConstraintsExtension, decodeBasicConstraints, keyUsageExtension } from '../pki/extensions.js';
-import { encodeName, formatName, type NameAttribute } from '../pki/name.js';
+import { encodeName, formatName, type NameValues } from '../pki/name.js';
 import { OID } from '../pki/oids.js';
 import { describeKey, loadSpki } from '../pki/public-key.js';
 import { verifySignature } from '../pki/signature.js';
@@ -21,6 +21,7 @@ import { signTbs, type CertificateAuthority } from './authority.js';
 import { ExtensionTemplate } from './extensions.js';
 import { keyIdentifierOf, type CaUrls, type Issuer } from './issuer.js';
 import type { CaRecord, CaRepository } from './ports.js';
+import { checkSubjectPolicy } from './policy.js';
 import { prepare, type IssueRequest } from './prepare.js';
 import { cryptoRandom, type RandomSource } from './serial.js';
 
@@ -39,7 +40,8 @@ export interface CeremonyDeps {
 export interface NewCaOptions {
   /** Slug used in URLs and flags, e.g. "root" or "issuing-2026". */
   id: string;
-  subject: Partial<Record<NameAttribute, string>>;
+  /** Standard attributes by short name, attributes the profile declares by OID (e.g. Matter's VID). */
+  subject: NameValues;
   algorithm: KeyAlgorithm;
   validitySeconds?: number;
   /** Overrides the profile's path length. */
@@ -58,6 +60,17 @@ function withPathLen(profile: Profile, pathLen: number | undefined): Profile {
   if (pathLen === undefined) return profile;
   if (!profile.basicConstraints.ca) throw new PkiError('badProfile', 'path length applies to CA profiles only');
   return { ...profile, basicConstraints: { ca: true, pathLen } };
+}
+
+/** Refuses, before any key exists, an algorithm the CA's profile does not allow (matter-paa: P-256 only). */
+function assertAlgorithmAllowed(profile: Profile, algorithm: KeyAlgorithm): void {
+  const { rsa, ecdsa = [], ed25519 } = profile.keys;
+  const ok =
+    algorithm === 'ed25519' ? ed25519 === true
+    : algorithm === 'ecdsa-p256' ? ecdsa.includes('P-256')
+    : algorithm === 'ecdsa-p384' ? ecdsa.includes('P-384')
+    : rsa !== undefined && Number(algorithm.slice(4)) >= rsa.minBits && Number(algorithm.slice(4)) <= rsa.maxBits;
+  if (!ok) throw new PkiError('badPublicKey', `profile "${profile.name}" does not allow ${algorithm} keys`);
 }
 
 function keyInfoOf(key: SigningKey) {
@@ -90,6 +103,9 @@ export async function createRootCa(deps: CeremonyDeps, opts: NewCaOptions): Prom
   await assertNewCa(deps.cas, opts.id);
   if (opts.profile.signer !== 'self') throw new PkiError('badProfile', `profile "${opts.profile.name}" is not a root profile`);
   const profile = withPathLen(opts.profile, opts.pathLen);
+  // A self-signed certificate passes no issuer's checks: the profile's key and subject rules apply here.
+  assertAlgorithmAllowed(profile, opts.algorithm);
+  checkSubjectPolicy(profile, opts.subject);
   const key = await deps.keystore.generate(opts.algorithm);
   await deps.audit.record('ceremony.root.key_generated', deps.actor, { ca: opts.id, keyId: key.keyId, algorithm: key.algorithm });
   const signatureAlgorithm = signatureAlgorithmDer(key.algorithm);
@@ -115,6 +131,7 @@ export async function createRootCa(deps: CeremonyDeps, opts: NewCaOptions): Prom
 export async function createIssuingCa(deps: CeremonyDeps, root: Issuer, opts: NewCaOptions): Promise<CaRecord> {
   await assertNewCa(deps.cas, opts.id);
   const profile = withPathLen(opts.profile, opts.pathLen);
+  assertAlgorithmAllowed(profile, opts.algorithm);
   const key = await deps.keystore.generate(opts.algorithm);
   await deps.audit.record('ceremony.issuing.key_generated', deps.actor, { ca: opts.id, keyId: key.keyId, algorithm: key.algorithm });
   const issued = await deps.authority.issue(root, {
@@ -130,7 +147,7 @@ export async function createIssuingCa(deps: CeremonyDeps, root: Issuer, opts: Ne
 // CertificationRequestInfo ::= SEQUENCE { version INTEGER { v1(0) }, subject Name,
 //   subjectPKInfo SubjectPublicKeyInfo, attributes [0] IMPLICIT SET OF Attribute }
 /** Builds a PKCS#10 CSR for a CA key (extensionRequest: basicConstraints cA, keyCertSign+cRLSign). */
-export async function buildCaCsr(key: SigningKey, subject: Partial<Record<NameAttribute, string>>): Promise<Buffer> {
+export async function buildCaCsr(key: SigningKey, subject: NameValues): Promise<Buffer> {
   const exts = seq(basicConstraintsExtension(true), keyUsageExtension(['digitalSignature', 'keyCertSign', 'cRLSign']));
   const attributes = ctx(0, true, seq(oid(OID.extensionRequest), setOf(exts)));
   const info = seq(int(0), encodeName(subject), key.spkiDer, attributes);
@@ -139,7 +156,7 @@ export async function buildCaCsr(key: SigningKey, subject: Partial<Record<NameAt
 }
 
 /** Step 1 of the external-root flow: new key, CSR out. The key waits, unused, for its certificate. */
-export async function issuingCaCsr(deps: CeremonyDeps, opts: { id: string; subject: Partial<Record<NameAttribute, string>>; algorithm: KeyAlgorithm }): Promise<{ keyId: string; csrDer: Buffer }> {
+export async function issuingCaCsr(deps: CeremonyDeps, opts: { id: string; subject: NameValues; algorithm: KeyAlgorithm }): Promise<{ keyId: string; csrDer: Buffer }> {
   await assertNewCa(deps.cas, opts.id);
   const key = await deps.keystore.generate(opts.algorithm, { id: `pending-${opts.id}` });
   const csrDer = await buildCaCsr(key, opts.subject);

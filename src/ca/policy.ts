@@ -5,10 +5,10 @@
 import { BlockList, isIP } from 'node:net';
 import { PkiError } from '../errors/pki-error.js';
 import type { GeneralName } from '../pki/general-name.js';
-import { encodeName } from '../pki/name.js';
+import { encodeName, type NameValues } from '../pki/name.js';
 import { constrainedNames, findNameConstraintViolation, sanNames, type ConstrainingCa } from '../pki/name-constraints.js';
 import { keyLabel, type PublicKeyInfo } from '../pki/public-key.js';
-import type { Profile, SubjectAttribute } from '../profiles/types.js';
+import { subjectKeyLabel, type Profile, type SubjectKey } from '../profiles/types.js';
 
 /**
  * CA/B BR §6.1.6: RSA public exponent odd and in [2^16+1, 2^256-1]; §6.1.5:
@@ -42,16 +42,24 @@ export function checkKeyPolicy(profile: Profile, key: PublicKeyInfo, spkiDer: Bu
   if (caSpkis.some((s) => s.equals(spkiDer))) throw new PkiError('badPublicKey', 'the request uses the public key of a CA');
 }
 
-/** The subject as issued must use only fixed and allowed attributes and include the required ones. */
-export function checkSubjectPolicy(profile: Profile, subject: Partial<Record<SubjectAttribute, string>>): void {
-  for (const [attr, v] of Object.entries(subject) as [SubjectAttribute, string][]) {
+/**
+ * The subject as issued must use only fixed and allowed attributes and include
+ * the required ones; an attribute the profile declares by OID must match its
+ * pattern (Matter's VID: four upper-case hex digits).
+ */
+export function checkSubjectPolicy(profile: Profile, subject: NameValues): void {
+  for (const [attr, v] of Object.entries(subject) as [SubjectKey, string][]) {
     const fixed = profile.subject.fixed[attr];
     if (fixed !== undefined ? v !== fixed : !profile.subject.allowed.includes(attr)) {
-      throw new PkiError('badCSR', `subject attribute ${attr} is not allowed by profile "${profile.name}"`);
+      throw new PkiError('badCSR', `subject attribute ${subjectKeyLabel(profile, attr)} is not allowed by profile "${profile.name}"`);
+    }
+    const def = profile.subject.attributes?.find((a) => a.oid === attr);
+    if (def && !re(def.pattern).test(v)) {
+      throw new PkiError('badCSR', `subject ${subjectKeyLabel(profile, attr)} "${v}" does not match ${def.pattern} (profile "${profile.name}")`);
     }
   }
   for (const attr of profile.subject.required) {
-    if (!subject[attr]) throw new PkiError('badCSR', `profile "${profile.name}" requires subject ${attr}`);
+    if (!subject[attr]) throw new PkiError('badCSR', `profile "${profile.name}" requires subject ${subjectKeyLabel(profile, attr)}`);
   }
 }
 
@@ -133,7 +141,7 @@ export function checkSanPolicy(profile: Profile, sans: readonly GeneralName[]): 
  * the profile's subject checks are. Both answer 400 with the name and the
  * constraint.
  */
-export function checkNameConstraints(chain: readonly ConstrainingCa[], req: { profile: Profile; subject: Partial<Record<SubjectAttribute, string>>; sans: readonly GeneralName[] }): void {
+export function checkNameConstraints(chain: readonly ConstrainingCa[], req: { profile: Profile; subject: NameValues; sans: readonly GeneralName[] }): void {
   if (chain.length === 0) return;
   const names = constrainedNames(encodeName(req.subject), sanNames(req.sans), !req.profile.basicConstraints.ca);
   const v = findNameConstraintViolation(names, chain);

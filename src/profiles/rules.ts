@@ -7,7 +7,9 @@ import { isPrintableString } from '../pki/der.js';
 import { durationUnits, formatDuration } from './duration.js';
 import { neverEnrollable } from './enrollment.js';
 import type { ProfileFile } from './schema.js';
-import type { SubjectAttribute } from './types.js';
+import { maxOidAttributeLength } from '../pki/name.js';
+import { OID } from '../pki/oids.js';
+import { subjectAttributes, type SubjectAttribute } from './types.js';
 
 /** Reports one problem at a field path inside the profile file. */
 export type ReportIssue = (path: (string | number)[], message: string) => void;
@@ -19,6 +21,9 @@ const maxBackdateSeconds = 48 * durationUnits.h;
 
 /** X.520 upper bounds (RFC 5280 Appendix A), as `pki/name.ts` enforces when encoding. */
 const upperBound: Record<SubjectAttribute, number> = { C: 2, ST: 128, L: 128, O: 64, OU: 64, CN: 64, serialNumber: 64 };
+
+/** OIDs Trellis knows by a short name: a profile names them by that name, never declares them. */
+const knownOids = new Map<string, string>([...subjectAttributes.map((a) => [OID[a], a] as [string, string]), [OID.emailAddress, 'emailAddress']]);
 
 /** Runs every cross-field rule on a file that passed the per-field schema. */
 export function checkProfileRules(f: ProfileFile, report: ReportIssue): void {
@@ -94,16 +99,52 @@ function checkCaShape(f: ProfileFile, report: ReportIssue): void {
 }
 
 function checkSubject({ subject }: ProfileFile, report: ReportIssue): void {
+  const declared = checkDeclaredAttributes(subject.attributes ?? [], report);
+  const known = (name: string) => (subjectAttributes as readonly string[]).includes(name) || declared.has(name);
+  const unknown = (name: string) => `unknown attribute ${name}: use ${subjectAttributes.join(', ')} or a name declared in subject.attributes`;
   const fixed = subject.fixed ?? {};
-  for (const [attr, value] of Object.entries(fixed) as [SubjectAttribute, string][]) {
+  for (const [attr, value] of Object.entries(fixed)) {
+    if (!known(attr)) {
+      report(['subject', 'fixed', attr], unknown(attr));
+      continue;
+    }
     if (subject.allowed.includes(attr)) report(['subject', 'fixed', attr], `${attr} is both fixed and allowed: the CA sets a fixed attribute, so remove it from allowed`);
-    if (value.length === 0 || value.length > upperBound[attr]) report(['subject', 'fixed', attr], `must be 1..${upperBound[attr]} characters (RFC 5280 Appendix A)`);
+    const def = declared.get(attr);
+    const bound = def ? maxOidAttributeLength : upperBound[attr as SubjectAttribute];
+    if (value.length === 0 || value.length > bound) report(['subject', 'fixed', attr], `must be 1..${bound} characters${def ? '' : ' (RFC 5280 Appendix A)'}`);
+    else if (def && !new RegExp(def.pattern).test(value)) report(['subject', 'fixed', attr], `"${value}" does not match the pattern of ${attr} (${def.pattern})`);
     else if (attr === 'C' && !/^[A-Z]{2}$/.test(value)) report(['subject', 'fixed', attr], 'must be an ISO 3166 two-letter upper-case country code (RFC 5280 Appendix A)');
     else if (attr === 'serialNumber' && !isPrintableString(value)) report(['subject', 'fixed', attr], 'must use PrintableString characters only (RFC 5280 Appendix A)');
   }
-  (subject.required ?? []).forEach((attr, i) => {
-    if (!subject.allowed.includes(attr)) report(['subject', 'required', i], `${attr} is required but not in subject.allowed`);
+  subject.allowed.forEach((attr, i) => {
+    if (!known(attr)) report(['subject', 'allowed', i], unknown(attr));
   });
+  (subject.required ?? []).forEach((attr, i) => {
+    if (!known(attr)) report(['subject', 'required', i], unknown(attr));
+    else if (!subject.allowed.includes(attr)) report(['subject', 'required', i], `${attr} is required but not in subject.allowed`);
+  });
+  (subject.attributes ?? []).forEach((a, i) => {
+    if (declared.get(a.name) === a && !(a.name in fixed) && !subject.allowed.includes(a.name)) {
+      report(['subject', 'attributes', i, 'name'], `${a.name} is declared but neither fixed nor allowed: add it to subject.allowed (or fixed), or remove it`);
+    }
+  });
+}
+
+/** Names and OIDs of `subject.attributes`: new, each once; returns the good ones by name. */
+function checkDeclaredAttributes(defs: NonNullable<ProfileFile['subject']['attributes']>, report: ReportIssue): Map<string, (typeof defs)[number]> {
+  const byName = new Map<string, (typeof defs)[number]>();
+  const oids = new Set<string>();
+  defs.forEach((a, i) => {
+    const clash = subjectAttributes.find((s) => s.toLowerCase() === a.name.toLowerCase());
+    const shortName = knownOids.get(a.oid);
+    if (clash) report(['subject', 'attributes', i, 'name'], `${a.name} is the standard attribute ${clash}: choose another name`);
+    else if ([...byName.keys()].some((n) => n.toLowerCase() === a.name.toLowerCase())) report(['subject', 'attributes', i, 'name'], `${a.name} is declared more than once`);
+    if (shortName) report(['subject', 'attributes', i, 'oid'], `${a.oid} is ${shortName}: ${shortName === 'emailAddress' ? 'email addresses belong in the SAN (RFC 5280 §4.2.1.6)' : `use ${shortName} in allowed or fixed instead`}`);
+    else if (oids.has(a.oid)) report(['subject', 'attributes', i, 'oid'], `${a.oid} is declared more than once`);
+    oids.add(a.oid);
+    if (!clash && !shortName && !byName.has(a.name)) byName.set(a.name, a);
+  });
+  return byName;
 }
 
 function checkSan({ san }: ProfileFile, report: ReportIssue): void {

@@ -40,7 +40,7 @@ describe('rejects bad profile files, naming file and field', () => {
     ['an unknown key at top level', 'server', (p) => (p.colour = 'blue'), /^server\.yaml: colour: unknown key \(line \d+\)$/],
     ['an unknown nested key', 'server', (p) => (p.validity.maximum = '3d'), /^server\.yaml: validity\.maximum: unknown key/],
     ['an unknown key three levels down', 'server', (p) => (p.san.dns.wildcards = true), /san\.dns\.wildcards: unknown key/],
-    ['an unknown subject attribute', 'server', (p) => (p.subject.fixed = { E: 'x' }), /subject\.fixed\.E: unknown key/],
+    ['an unknown subject attribute', 'server', (p) => (p.subject.fixed = { E: 'x' }), /subject\.fixed\.E: unknown attribute E: use C, ST, L, O, OU, CN, serialNumber or a name declared in subject\.attributes/],
     // types and presence
     ['a wrong type', 'server', (p) => (p.san.maxNames = 'many'), /^server\.yaml: san\.maxNames: Invalid input: expected number/],
     ['a missing key', 'server', (p) => delete p.urls, /^server\.yaml: urls: is missing$/],

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { parseDuration } from './duration.js';
 import { checkProfileRules } from './rules.js';
 import { cidrProblem, dnsConstraintProblem, emailConstraintProblem, oidProblem, patternProblem, uriConstraintProblem } from './values.js';
-import { enrollmentChannels, extendedKeyUsageNames, keyUsageNames, subjectAttributes, type Profile } from './types.js';
+import { enrollmentChannels, extendedKeyUsageNames, keyUsageNames, type Profile, type SubjectAttributeDefinition, type SubjectKey } from './types.js';
 
 /** A profile without its name; the name comes from the file name. */
 export type ProfileBody = Omit<Profile, 'name'>;
@@ -52,7 +52,26 @@ const rsaBits = z
   .min(2048, 'RSA keys under 2048 bits are refused (CA/B BR §6.1.5)')
   .max(16384, 'RSA keys over 16384 bits are refused');
 
-const attribute = z.enum(subjectAttributes);
+/**
+ * A subject attribute in fixed/allowed/required: a standard short name or a
+ * name declared in `subject.attributes` (rules.ts checks which, as it needs the list).
+ */
+const attribute = z.string();
+
+/** `{ name, oid, pattern, encoding }`: an attribute type named by OID (rules.ts checks names and OIDs against the standard ones). */
+const subjectAttributeDefinition = z
+  .object({
+    name: z.string().regex(/^[A-Za-z][A-Za-z0-9-]{0,63}$/, 'must be a letter followed by letters, digits or dashes (at most 64 characters)'),
+    oid: z
+      .string({ error: (iss) => (iss.input === undefined ? 'is missing' : 'expected a dotted-decimal OID such as 1.3.6.1.4.1.37244.2.1 (quote an OID with a single dot: "2.5")') })
+      .check((ctx) => {
+        const why = oidProblem(ctx.value);
+        if (why !== null) ctx.issues.push({ code: 'custom', message: why, input: ctx.value });
+      }),
+    pattern,
+    encoding: z.enum(['utf8']).optional(),
+  })
+  .strict();
 const nonBlank = z.string().refine((s) => s.trim().length > 0, 'must not be empty');
 
 // GeneralSubtrees ::= SEQUENCE SIZE (1..MAX) OF GeneralSubtree: a listed type is never empty.
@@ -84,7 +103,8 @@ export const profileFileShape = z
     basicConstraints: z.object({ ca: z.boolean(), pathLen: z.number().int().min(0).max(8).optional() }).strict(),
     subject: z
       .object({
-        fixed: z.partialRecord(attribute, z.string()).optional(),
+        attributes: uniqueArray(subjectAttributeDefinition).optional(),
+        fixed: z.record(attribute, z.string()).optional(),
         allowed: uniqueArray(attribute),
         required: uniqueArray(attribute).optional(),
       })
@@ -124,7 +144,8 @@ export type ProfileFile = z.output<typeof profileFileShape>;
  * Strict schema for one profile file: per-field checks, then the cross-field
  * rules of `rules.ts`, then the conversion into a {@link ProfileBody}.
  * Optional YAML keys get their defaults here: backdate 0s, fixed {},
- * required [], policies [], ocspNoCheck false, enrollment [].
+ * required [], encoding utf8, policies [], ocspNoCheck false, enrollment []; no
+ * declared attributes leave `subject.attributes` out.
  */
 export const profileFileSchema = profileFileShape
   .superRefine((file, ctx) => checkProfileRules(file, (path, message) => ctx.addIssue({ code: 'custom', path, message })))
@@ -143,7 +164,7 @@ function toProfileBody(f: ProfileFile): ProfileBody {
     keyUsage: f.keyUsage,
     ...(f.extendedKeyUsage ? { extendedKeyUsage: f.extendedKeyUsage } : {}),
     basicConstraints: { ca: f.basicConstraints.ca, ...(f.basicConstraints.pathLen !== undefined ? { pathLen: f.basicConstraints.pathLen } : {}) },
-    subject: { fixed: f.subject.fixed ?? {}, allowed: f.subject.allowed, required: f.subject.required ?? [] },
+    subject: subjectOf(f.subject),
     san: {
       required: f.san.required,
       maxNames: f.san.maxNames,
@@ -158,5 +179,17 @@ function toProfileBody(f: ProfileFile): ProfileBody {
     urls: f.urls,
     ocspNoCheck: f.ocspNoCheck ?? false,
     enrollment: f.enrollment ?? [],
+  };
+}
+
+/** The subject with declared attribute names replaced by their OIDs (the key requests and certificates use). */
+function subjectOf(s: ProfileFile['subject']): ProfileBody['subject'] {
+  const attributes: SubjectAttributeDefinition[] = (s.attributes ?? []).map((a) => ({ name: a.name, oid: a.oid as SubjectAttributeDefinition['oid'], pattern: a.pattern, encoding: a.encoding ?? 'utf8' }));
+  const keyOf = (name: string): SubjectKey => (attributes.find((a) => a.name === name)?.oid ?? name) as SubjectKey;
+  return {
+    fixed: Object.fromEntries(Object.entries(s.fixed ?? {}).map(([k, v]) => [keyOf(k), v])),
+    allowed: s.allowed.map(keyOf),
+    required: (s.required ?? []).map(keyOf),
+    ...(attributes.length ? { attributes } : {}),
   };
 }

@@ -1,3 +1,5 @@
+import type { AttributeOid } from '../pki/name.js';
+
 /**
  * A certificate profile as loaded from `ca-profiles/<name>.yaml` and checked by
  * `profiles/schema.ts`. Durations are in seconds after parsing ("90d" → 7776000).
@@ -27,13 +29,20 @@ export interface Profile {
   /** Absent or empty: no EKU extension. */
   extendedKeyUsage?: ExtendedKeyUsageName[];
   basicConstraints: { ca: boolean; pathLen?: number };
+  /**
+   * Subject attributes by key: a standard short name (CN, O, …) or, for an
+   * attribute the profile declares in `attributes`, its dotted OID (the YAML
+   * names it by its declared name; the loader turns that into the OID).
+   */
   subject: {
     /** Attributes always set by the CA, in RDN order; the request cannot change them. */
-    fixed: Partial<Record<SubjectAttribute, string>>;
+    fixed: Partial<Record<SubjectKey, string>>;
     /** Attributes copied from the CSR subject when present. Anything else in the CSR subject is refused. */
-    allowed: SubjectAttribute[];
+    allowed: SubjectKey[];
     /** Attributes that must be present in the CSR subject. */
-    required: SubjectAttribute[];
+    required: SubjectKey[];
+    /** Attribute types beyond the standard ones, named by OID (e.g. Matter's VID and PID). The loader always sets it; absent = none. */
+    attributes?: SubjectAttributeDefinition[];
   };
   san: {
     required: boolean;
@@ -85,6 +94,25 @@ export type EnrollmentChannel = (typeof enrollmentChannels)[number];
 
 export const subjectAttributes = ['C', 'ST', 'L', 'O', 'OU', 'CN', 'serialNumber'] as const;
 export type SubjectAttribute = (typeof subjectAttributes)[number];
+/** A subject attribute as profiles and requests key it: a standard short name, or the dotted OID of a declared attribute. */
+export type SubjectKey = SubjectAttribute | AttributeOid;
+
+/** An attribute type a profile declares by OID (YAML `subject.attributes`). */
+export interface SubjectAttributeDefinition {
+  /** The name the profile's fixed/allowed/required use, and messages show. */
+  name: string;
+  oid: AttributeOid;
+  /** Anchored regular expression every value must match (from the CSR or fixed). */
+  pattern: string;
+  /** How the value is encoded: UTF8String (RFC 5280 §4.1.2.6), the only choice today. */
+  encoding: 'utf8';
+}
+
+/** "matterVID (1.3.6.1.4.1.37244.2.1)" for a declared attribute, the short name otherwise: for messages. */
+export function subjectKeyLabel(profile: Pick<Profile, 'subject'>, key: string): string {
+  const def = profile.subject.attributes?.find((a) => a.oid === key);
+  return def ? `${def.name} (${def.oid})` : key;
+}
 
 export const keyUsageNames = [
   'digitalSignature',

@@ -10,8 +10,8 @@ import { PkiError } from '../errors/pki-error.js';
 import type { ParsedCsr } from '../pki/csr.js';
 import { addressLikeName, type GeneralName } from '../pki/general-name.js';
 import { isIP } from 'node:net';
-import type { Profile, SubjectAttribute } from '../profiles/types.js';
-import { subjectAttributes } from '../profiles/types.js';
+import type { Profile, SubjectKey } from '../profiles/types.js';
+import { subjectAttributes, subjectKeyLabel } from '../profiles/types.js';
 
 export interface RequestMeta {
   validitySeconds?: number;
@@ -59,19 +59,21 @@ export function requestFromCsr(csr: ParsedCsr, profile: Profile, meta: RequestMe
   }
   if (csr.requestsCa && !profile.basicConstraints.ca) throw new PkiError('badCSR', 'CSR requests a CA certificate (basicConstraints cA=TRUE)');
 
-  const requested: Partial<Record<SubjectAttribute, string>> = {};
+  // Standard attributes by short name; others (parsed as dotted OIDs) only when the profile declares them.
+  const requested: Partial<Record<SubjectKey, string>> = {};
   for (const e of csr.subject) {
-    if (!(subjectAttributes as readonly string[]).includes(e.type)) throw new PkiError('badCSR', `subject attribute ${e.type} is not supported`);
-    const attr = e.type as SubjectAttribute;
-    if (requested[attr] !== undefined) throw new PkiError('badCSR', `subject attribute ${attr} appears more than once`);
+    const declared = profile.subject.attributes?.some((a) => a.oid === e.type) ?? false;
+    if (!(subjectAttributes as readonly string[]).includes(e.type) && !declared) throw new PkiError('badCSR', `subject attribute ${e.type} is not supported`);
+    const attr = e.type as SubjectKey;
+    if (requested[attr] !== undefined) throw new PkiError('badCSR', `subject attribute ${subjectKeyLabel(profile, attr)} appears more than once`);
     requested[attr] = e.value;
   }
 
   let sans = normaliseSans(csr.sans);
-  const subject: Partial<Record<SubjectAttribute, string>> = {};
-  for (const [attr, v] of Object.entries(requested) as [SubjectAttribute, string][]) {
+  const subject: Partial<Record<SubjectKey, string>> = {};
+  for (const [attr, v] of Object.entries(requested) as [SubjectKey, string][]) {
     if (profile.subject.fixed[attr] !== undefined) continue; // the profile decides these
-    if (!profile.subject.allowed.includes(attr)) throw new PkiError('badCSR', `subject attribute ${attr} is not allowed by profile "${profile.name}"`);
+    if (!profile.subject.allowed.includes(attr)) throw new PkiError('badCSR', `subject attribute ${subjectKeyLabel(profile, attr)} is not allowed by profile "${profile.name}"`);
     subject[attr] = v;
   }
 
@@ -93,7 +95,7 @@ export function requestFromCsr(csr: ParsedCsr, profile: Profile, meta: RequestMe
     else if (!isIP(cn) && profile.san.dns && hostLike.test(lower) && !sans.some((s) => s.type === 'dns' && s.value === lower)) sans.unshift({ type: 'dns', value: lower });
   }
 
-  for (const [attr, v] of Object.entries(profile.subject.fixed) as [SubjectAttribute, string][]) subject[attr] = v;
+  for (const [attr, v] of Object.entries(profile.subject.fixed) as [SubjectKey, string][]) subject[attr] = v;
 
   // In every profile: no DNS name that URL parsers read as an IPv4 address, no unspecified IP (the CA lints both again).
   for (const san of sans) {

@@ -22,6 +22,9 @@ Set-up and service
 Certificates
   issue --profile P --csr FILE [--out FILE] [--format pem|der] [--ca ID] [--validity 30d]
                              issue from a CSR; prints the PEM chain, leaf first
+  issue --profile P --generate-key --subject 'serialNumber=ID' --p12 FILE --p12-passphrase-file F
+                             Trellis makes a P-256 key; key and chain go only into FILE (PKCS#12,
+                             AES-256/PBKDF2, mode 0600, never overwritten)
   ca cert [--root | --ca ID] PEM of the issuing CA (or the root)
   ca list                    all CAs with state, validity and fingerprints
   token create --role issuer|admin [--name NAME] [--profile P ...] [--expires 90d]
@@ -42,6 +45,19 @@ ACME (served by \`serve\` at /acme/directory and /acme/{profile}/directory)
   acme eab list              EAB keys and the accounts they created
   acme renew-early (--serial HEX ... | --ca ID | --profile P | --issued-before ISO | --all) [--within 1h]
                              pull the ARI renewal window of those certificates forward to now
+
+Devices (registry; enrollment secrets are shown once and stored only as a hash)
+  device register --id ID [--profile device] [--attr k=v ...] [--reprovision never|reset|migrate]
+                             register one device; prints its one-time enrollment secret
+  device import --csv FILE [--secrets-out FILE]
+                             a factory list (header id[,profile][,reprovision][,attribute...]), all or nothing;
+                             secrets only with --secrets-out (a new file, mode 0600)
+  device list [--status S]   devices in id order (registered, active, disabled, retired)
+  device show --id ID        one device (never its secret)
+  device disable|enable|retire --id ID
+                             retire is final and revokes its certificates (cessationOfOperation)
+  device trust-manufacturer --ca FILE --name NAME
+                             trust a manufacturer CA whose certificates are factory identities (IDevIDs)
 
 Ceremonies
   ceremony root --id ID --cn NAME [--o ORG] [--algorithm ecdsa-p384] [--validity 20y] [--path-len N]
@@ -76,6 +92,7 @@ const commands: Record<string, () => Promise<{ run(argv: string[]): Promise<numb
   db: () => import('./commands/cli-db.js'),
   audit: () => import('./commands/cli-audit.js'),
   acme: () => import('./commands/cli-acme.js'),
+  device: () => import('./commands/cli-device.js'),
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -260,3 +260,30 @@ describe.runIf(haveCurl())('EST with curl and openssl', () => {
     expect(cacerts.code, cacerts.stderr).toBe(0);
   });
 });
+
+describe('trellis issue --generate-key --p12', () => {
+  test('writes a 0600 PKCS#12 that openssl pkcs12 reads without -legacy; never overwrites; the key is nowhere else', async () => {
+    const { cliFor } = await import('../helpers/cli.js');
+    const cli = cliFor(pki.dataDir, testPassphrase);
+    const passFile = `${pki.dir}/p12.pass`;
+    fs.writeFileSync(passFile, 'p12 passphrase for the device\n', { mode: 0o600 });
+    const p12 = `${pki.dir}/dev-cli.p12`;
+    const r = await cli(['issue', '--profile', 'device', '--generate-key', '--subject', 'serialNumber=dev-cli-1', '--p12', p12, '--p12-passphrase-file', passFile, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(fs.statSync(p12).mode & 0o777).toBe(0o600);
+    expect(r.stdout + r.stderr).not.toMatch(/PRIVATE KEY/);
+    const info = await openssl('pkcs12', '-info', '-noout', '-in', p12, '-passin', `file:${passFile}`);
+    expect(info).toMatch(/MAC: sha256/);
+    expect(info).toMatch(/Shrouded Keybag: PBES2, PBKDF2, AES-256-CBC, .*PRF hmacWithSHA256/);
+    expect(info).toMatch(/PKCS7 Encrypted data: PBES2, PBKDF2, AES-256-CBC, .*PRF hmacWithSHA256/);
+    const pems = await openssl('pkcs12', '-in', p12, '-passin', `file:${passFile}`, '-nodes');
+    expect(pems).toMatch(/subject=serialNumber = dev-cli-1/);
+    expect(pems).toMatch(/-----BEGIN PRIVATE KEY-----/);
+    const again = await cli(['issue', '--profile', 'device', '--generate-key', '--subject', 'serialNumber=dev-cli-1', '--p12', p12, '--p12-passphrase-file', passFile]);
+    expect(again.code).not.toBe(0);
+    expect(again.stderr).toMatch(/already exists/);
+    const noFile = await cli(['issue', '--profile', 'device', '--generate-key', '--subject', 'serialNumber=dev-cli-2', '--p12-passphrase-file', passFile]);
+    expect(noFile.code).not.toBe(0);
+    expect(noFile.stderr).toMatch(/--generate-key needs --p12 FILE/);
+  });
+});

@@ -216,4 +216,14 @@ describe('createDeviceVerifier at a TLS gateway', () => {
     // Other devices are unaffected.
     expect((await connect(device)).ok).toBe(true);
   });
+
+  test('a certificate on hold is refused, and let in again once the hold is lifted', async () => {
+    const d = await issueDevice('gw-dev-3');
+    verifier = newVerifier({ maxCacheSeconds: 0 });
+    const cli = cliFor(pki.dataDir, testPassphrase);
+    expect((await cli(['revoke', '--serial', d.serialHex, '--reason', 'certificateHold'])).code).toBe(0);
+    expect(await until(30, d, (x) => !x.ok)).toEqual({ ok: false, reason: 'revoked: certificateHold' });
+    expect((await cli(['revoke', '--serial', d.serialHex, '--reason', 'removeFromCRL'])).code).toBe(0);
+    expect(await until(30, d, (x) => x.ok)).toEqual({ ok: true, deviceId: 'gw-dev-3', serial: d.serialHex });
+  });
 });

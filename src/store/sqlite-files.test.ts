@@ -98,15 +98,18 @@ describe('durable commits', () => {
     const original = proto.datasync;
     const synced: string[] = [];
     let release: () => void = () => {};
+    let called: () => void = () => {};
     proto.datasync = async function (this: fs.promises.FileHandle) {
       synced.push(fs.readlinkSync(`/proc/self/fd/${this.fd}`));
+      called();
       await new Promise<void>((r) => (release = r));
       return original.call(this);
     };
-    const settled = async <T>(p: Promise<T>) => {
+    /** Whether `p` settled by the time the sync it needs is held open (the sync must come first). */
+    const settledBeforeSync = async <T>(p: Promise<T>) => {
       let done = false;
       void p.then(() => (done = true), () => (done = true));
-      for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+      await new Promise<void>((r) => (called = r));
       return done;
     };
     try {
@@ -118,7 +121,9 @@ describe('durable commits', () => {
       for (const [what, write] of writes) {
         synced.length = 0;
         const p = write();
-        expect([what, await settled(p)]).toEqual([what, false]);
+        expect([what, await settledBeforeSync(p)]).toEqual([what, false]);
+        for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+        expect([what, 'still waiting', await Promise.race([p.then(() => true), new Promise((r) => setImmediate(() => r(false)))])]).toEqual([what, 'still waiting', false]);
         expect(synced).toEqual([`${file}-wal`]);
         release();
         await p;

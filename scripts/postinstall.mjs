@@ -15,6 +15,8 @@ const bin = (name) => path.join(root, 'node_modules', '.bin', name);
 
 for (const flavour of ['sqlite', 'pg']) run(bin('prisma'), ['generate', '--config', `prisma/${flavour}.config.ts`]);
 run(bin('tsc'), ['-p', 'tsconfig.build.json']);
+// Type declarations of the `trellis-pki/verify` export.
+run(bin('tsc'), ['-p', 'tsconfig.verify.json']);
 
 const link = bin('trellis');
 fs.rmSync(link, { force: true });

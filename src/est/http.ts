@@ -18,7 +18,7 @@ import type { DeviceAuth, DeviceEnrollment, Enrolled } from '../ra/devices/enrol
 import { certsOnly, csrAttrs, type CsrAttr } from './cms.js';
 
 export interface EstDeps {
-  enrollment: Pick<DeviceEnrollment, 'enroll'>;
+  enrollment: Pick<DeviceEnrollment, 'enroll' | 'refused'>;
   profiles: ReadonlyMap<string, Profile>;
   /** The CA certificates (DER) a device of `profile` trusts: its issuing CA up to the root. */
   caChain(profile: Profile): Buffer[];
@@ -190,8 +190,15 @@ export function estHandler(deps: EstDeps): (req: IncomingMessage, res: ServerRes
     if (op === 'csrattrs') return sendBase64(res, 'application/csrattrs', csrAttrs(csrAttrsFor(profile)));
     // Credentials (a password, a private key on the way back) only over TLS.
     if (!(req.socket as Partial<TLSSocket>).encrypted) throw new PkiError('forbidden', 'EST enrollment needs TLS (trellis serve --tls)');
+    // A request without credentials is the RFC's challenge step (401), not audited; from here on every refusal is.
     const auth = authOf(req, op);
-    const csr = await readCsr(req);
+    let csr: Buffer;
+    try {
+      csr = await readCsr(req);
+    } catch (err) {
+      if (isPkiError(err)) await deps.enrollment.refused(auth, 'est', err);
+      throw err;
+    }
     if (op === 'serverkeygen') {
       // RFC 7030 §4.4: the server makes the key (P-256); the CSR's key is ignored. The key is never logged or stored.
       const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });

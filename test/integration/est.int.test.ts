@@ -149,8 +149,16 @@ describe('simpleenroll with the enrollment secret', () => {
     expect((await raw('abc', 'application/json')).status).toBe(415);
     expect(await raw('!!!', 'application/pkcs10')).toEqual({ status: 400, text: 'the body is not base64 (send the base64 DER of a PKCS#10 CSR)\n' });
     expect((await raw(Buffer.from('not a csr').toString('base64'), 'application/pkcs10')).status).toBe(400);
-    // None of these used the secret.
+    expect((await raw('A'.repeat(70_000), 'application/pkcs10')).status).toBe(413);
+    // None of these used the secret; each refusal is audited (without it).
     expect((await pki.instance.store.devices.find('est-bad'))?.secretHash).toBe(secretHashOf('bad-secret'));
+    const events = (await pki.instance.store.audit.range(0, 100_000)).filter((e) => e.type === 'device.enroll_refused' && e.actor === 'device:est-bad');
+    expect(events.map((e) => (JSON.parse(e.data) as { error: string }).error)).toEqual(['unsupportedMediaType', 'badCSR', 'badCSR', 'payloadTooLarge']);
+    expect(JSON.stringify(events)).not.toContain('bad-secret');
+    // GET on an enroll resource: 405 with Allow.
+    const get = await fetchGet('/.well-known/est/simpleenroll');
+    expect(get.status).toBe(405);
+    expect(get.allow).toBe('POST');
   });
 });
 
@@ -233,6 +241,16 @@ describe('simplereenroll over mutual TLS', () => {
     expect(r.text).toBe('device "est-re-2" is disabled\n');
   });
 });
+
+const fetchGet = async (p: string) => {
+  const https = await import('node:https');
+  return new Promise<{ status: number; allow: string | undefined }>((resolve, reject) => {
+    https.get(`${baseUrl}${p}`, { ca: pki.rootPem, servername: 'localhost', agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode!, allow: res.headers.allow }));
+    }).on('error', reject);
+  });
+};
 
 const sh = (cmd: string) =>
   new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>

@@ -123,17 +123,20 @@ export class DeviceEnrollment {
       });
       return r;
     } catch (err) {
-      if (isPkiError(err)) {
-        await this.deps.audit.record('device.enroll_refused', claimed ? `device:${claimed}` : input.via, {
-          ...(claimed ? { device: claimed } : {}),
-          method: input.auth.method,
-          via: input.via,
-          error: err.type,
-          reason: err.message,
-        });
-      }
+      if (isPkiError(err)) await this.refused(input.auth, input.via, err, claimed);
       throw err;
     }
+  }
+
+  /** Audits a refusal (also one the protocol front end made before {@link enroll}, e.g. a body that is no CSR); never the secret. */
+  async refused(auth: DeviceAuth, via: EnrollInput['via'], err: PkiError, claimed = auth.method === 'secret' ? auth.deviceId : undefined): Promise<void> {
+    await this.deps.audit.record('device.enroll_refused', claimed ? `device:${claimed}` : via, {
+      ...(claimed ? { device: claimed } : {}),
+      method: auth.method,
+      via,
+      error: err.type,
+      reason: err.message,
+    });
   }
 
   async #enroll(input: EnrollInput, claim: (id: string) => void): Promise<Enrolled> {

@@ -46,6 +46,19 @@ ACME (served by \`serve\` at /acme/directory and /acme/{profile}/directory)
   acme renew-early (--serial HEX ... | --ca ID | --profile P | --issued-before ISO | --all) [--within 1h]
                              pull the ARI renewal window of those certificates forward to now
 
+Devices (registry; enrollment secrets are shown once and stored only as a hash)
+  device register --id ID [--profile device] [--attr k=v ...] [--reprovision never|reset|migrate]
+                             register one device; prints its one-time enrollment secret
+  device import --csv FILE [--secrets-out FILE]
+                             a factory list (header id[,profile][,reprovision][,attribute...]), all or nothing;
+                             secrets only with --secrets-out (a new file, mode 0600)
+  device list [--status S]   devices in id order (registered, active, disabled, retired)
+  device show --id ID        one device (never its secret)
+  device disable|enable|retire --id ID
+                             retire is final and revokes its certificates (cessationOfOperation)
+  device trust-manufacturer --ca FILE --name NAME
+                             trust a manufacturer CA whose certificates are factory identities (IDevIDs)
+
 Ceremonies
   ceremony root --id ID --cn NAME [--o ORG] [--algorithm ecdsa-p384] [--validity 20y] [--path-len N]
   ceremony issuing --id ID --cn NAME [--parent root] [--algorithm ecdsa-p256] [--validity 5y] [--path-len N]
@@ -79,6 +92,7 @@ const commands: Record<string, () => Promise<{ run(argv: string[]): Promise<numb
   db: () => import('./commands/cli-db.js'),
   audit: () => import('./commands/cli-audit.js'),
   acme: () => import('./commands/cli-acme.js'),
+  device: () => import('./commands/cli-device.js'),
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -1,6 +1,7 @@
 /** The express application: admin REST API (later ACME and EST). */
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { IssuedCertificate } from '../ca/authority.js';
+import type { DeviceRegistry, DeviceView } from '../ra/devices/registry.js';
 import type { RegistrationAuthority } from '../ra/registration.js';
 import type { RevocationAuthority } from '../ra/revoke.js';
 import { PkiError } from '../errors/pki-error.js';
@@ -21,6 +22,8 @@ export interface AppDeps {
   bodyLimitBytes: number;
   /** The ACME server (RFC 8555), mounted at /acme; it renders its own problems. */
   acme?: express.Router;
+  /** The device registry (/api/v1/devices, admin tokens only); absent: those routes answer 404. */
+  devices?: DeviceRegistry;
 }
 
 const issueBody = z
@@ -42,6 +45,23 @@ const revokeBody = z
     invalidityDate: z.iso.datetime({ offset: true }).optional(),
     /** Issuing CA id, only needed when two CAs used the same serial. */
     ca: z.string().min(1).max(64).optional(),
+  })
+  .strict();
+
+const deviceListQuery = z
+  .object({
+    after: z.string().min(1).max(256).optional(),
+    limit: z.coerce.number().int().min(1).max(1000).default(100),
+    status: z.enum(['registered', 'active', 'disabled', 'retired']).optional(),
+  })
+  .strict();
+
+const deviceBody = z
+  .object({
+    id: z.string().min(1).max(256),
+    profile: z.string().min(1).max(64).optional(),
+    attributes: z.record(z.string().max(64), z.string().max(1024)).optional(),
+    reprovision: z.enum(['never', 'reset', 'migrate']).optional(),
   })
   .strict();
 
@@ -104,6 +124,51 @@ export function createApp(deps: AppDeps): express.Express {
     });
     res.json({ ...r, ocspWithinSeconds: deps.revocationSeconds.ocsp, crlWithinSeconds: deps.revocationSeconds.crl });
   });
+
+  // ---- device registry (issue 10): admin tokens only ----
+  const devices = deps.devices;
+  if (devices) {
+    const deviceJson = (d: DeviceView) => ({ ...d, createdAt: d.createdAt.toISOString(), updatedAt: d.updatedAt.toISOString() });
+    const admin = async (req: Request) => {
+      const token = await deps.tokens.verify(bearer(req));
+      assertRole(token, ['admin']);
+      return { by: token.id, via: 'api' as const };
+    };
+    app.get('/api/v1/devices', async (req, res) => {
+      await admin(req);
+      const q = deviceListQuery.safeParse(req.query);
+      if (!q.success) {
+        const i = q.error.issues[0]!;
+        throw new PkiError('malformed', `${i.path.join('.') || 'query'}: ${i.message}`);
+      }
+      const { after, limit, status } = q.data;
+      // One more than asked says whether a next page exists.
+      const page = await devices.list({ after, limit: limit + 1, status });
+      const shown = page.slice(0, limit);
+      res.json({ devices: shown.map(deviceJson), next: page.length > limit ? shown.at(-1)!.id : null });
+    });
+    app.get('/api/v1/devices/:id', async (req, res) => {
+      await admin(req);
+      res.json(deviceJson(await devices.find(String(req.params.id))));
+    });
+    app.post('/api/v1/devices', async (req, res) => {
+      const actor = await admin(req);
+      const body = await readJson(req, res, deviceBody);
+      const { device, secret } = await devices.register(body, actor);
+      // The one-time secret is in this answer and nowhere else (stored as a hash, never logged).
+      res.status(201).location(`/api/v1/devices/${encodeURIComponent(device.id)}`).set('Cache-Control', 'no-store').json({ ...deviceJson(device), secret });
+    });
+    for (const op of ['disable', 'enable', 'retire'] as const) {
+      app.post(`/api/v1/devices/:id/${op}`, async (req, res) => {
+        const actor = await admin(req);
+        const id = String(req.params.id);
+        if (op === 'retire') {
+          const d = await devices.retire(id, actor);
+          res.json({ ...deviceJson(d), revoked: d.revoked });
+        } else res.json(deviceJson(await devices[op](id, actor)));
+      });
+    }
+  }
 
   if (deps.acme) app.use('/acme', deps.acme);
 

@@ -2,6 +2,7 @@
 import type { Issuer } from '../../ca/issuer.js';
 import { PkiError } from '../../errors/pki-error.js';
 import { createApp } from '../../http/app.js';
+import { deviceRegistryFor } from './cli-device.js';
 import { frontHandler, listen, type RunningServer } from '../../http/front.js';
 import type { Logger } from '../../http/log.js';
 import { toPem } from '../../pki/pem.js';
@@ -125,6 +126,7 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
       tokens: new TokenVerifier(instance.store.tokens, instance.clock),
       log: opts.log,
       bodyLimitBytes: instance.config.server.bodyLimitBytes,
+      devices: deviceRegistryFor(instance, revocation),
     });
     const caDer = new Map(instance.cas.map((c) => [c.id, c.certDer]));
     // EST (RFC 7030) for the device registry; enrollment itself needs --tls (docs/est.md).

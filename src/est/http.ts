@@ -11,7 +11,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { isPkiError, PkiError } from '../errors/pki-error.js';
-import { problems } from '../errors/problem.js';
+import { internalErrorDetail, problems } from '../errors/problem.js';
 import { loadSpki } from '../pki/public-key.js';
 import type { Profile } from '../profiles/types.js';
 import type { DeviceAuth, DeviceEnrollment, Enrolled } from '../ra/devices/enroll.js';
@@ -169,7 +169,7 @@ export function estHandler(deps: EstDeps): (req: IncomingMessage, res: ServerRes
         }
       }
       deps.log?.({ level: 'error', msg: 'EST request failed', id: req.requestId, path: url, error: err instanceof Error ? `${err.name}: ${err.message}` : String(err) });
-      sendText(res, 500, `internal error (request ${req.requestId ?? '-'})`);
+      sendText(res, 500, internalErrorDetail(req.requestId));
     });
     return true;
   };

@@ -279,6 +279,23 @@ describe.runIf(haveCurl())('EST with curl and openssl', () => {
   });
 });
 
+describe('EST over plain HTTP', () => {
+  test('cacerts answers; enrollment is refused before any credential is read', async () => {
+    const plain = await serve({ dataDir: pki.dataDir, host: '127.0.0.1', port: 0, passphrase: testPassphrase, log: silentLogger, accessLog: false });
+    try {
+      expect((await fetch(`${plain.url}/.well-known/est/cacerts`)).status).toBe(200);
+      await register('est-plain', { secret: 'plain-secret' });
+      const csr = await deviceCsr(pki.dir, 'est-plain');
+      const r = await fetch(`${plain.url}/.well-known/est/simpleenroll`, { method: 'POST', body: csr.csrB64, headers: { 'content-type': 'application/pkcs10', authorization: `Basic ${Buffer.from('est-plain:plain-secret').toString('base64')}` } });
+      expect(r.status).toBe(403);
+      expect(await r.text()).toBe('EST enrollment needs TLS (trellis serve --tls)\n');
+      expect((await pki.instance.store.devices.find('est-plain'))?.secretHash).toBe(secretHashOf('plain-secret'));
+    } finally {
+      await plain.close();
+    }
+  });
+});
+
 describe('trellis issue --generate-key --p12', () => {
   test('writes a 0600 PKCS#12 that openssl pkcs12 reads without -legacy; never overwrites; the key is nowhere else', async () => {
     const { cliFor } = await import('../helpers/cli.js');

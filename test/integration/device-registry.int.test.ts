@@ -12,8 +12,9 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { serve, type Serving } from '../../src/cmd/commands/serve.js';
 import { cliFor } from '../helpers/cli.js';
-import { makeFactoryCa } from '../helpers/device.js';
+import { deviceCsr, makeFactoryCa } from '../helpers/device.js';
 import { openssl } from '../helpers/openssl.js';
+import { freshPgDatabase, pgAvailable } from '../helpers/postgres.js';
 import { testPki, testPassphrase, type TestPki } from '../helpers/test-pki.js';
 
 let pki: TestPki;
@@ -106,6 +107,35 @@ describe('trellis device disable / enable / retire', () => {
   });
 });
 
+describe('retiring an enrolled device', () => {
+  test('revokes its valid certificates as cessationOfOperation; OpenSSL sees the reason in the CRL', async () => {
+    await ok(['device', 'register', '--id', 'ret-1']);
+    // Two certificates issued to the device, as enrollment issues them (Certificate.deviceId set).
+    const serials: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const { csrPem } = await deviceCsr(pki.dir, 'ret-1');
+      const checked = pki.ra.checkRequest({ profile: 'device', csr: csrPem, requestedVia: 'cli', requestedBy: 'test' });
+      checked.request = { ...checked.request, deviceId: 'ret-1' };
+      serials.push((await pki.ra.issue(checked)).serialHex);
+    }
+    const r = await ok(['device', 'retire', '--id', 'ret-1', '--json']);
+    const out = JSON.parse(r.stdout) as { status: string; revoked: { serialHex: string }[] };
+    expect(out.status).toBe('retired');
+    expect(out.revoked.map((c) => c.serialHex).sort()).toEqual([...serials].sort());
+    for (const serialHex of serials) {
+      const issuer = pki.instance.cas.find((c) => c.role === 'issuing')!.id;
+      expect(await pki.instance.store.certificates.findBySerial(issuer, serialHex)).toMatchObject({ status: 'revoked', revocationReason: 5, revokedBy: expect.stringMatching(/^cli:/) });
+    }
+    // The published CRL lists them with the reason (OpenSSL as the oracle).
+    const published = JSON.parse((await ok(['crl', 'publish', '--out', path.join(pki.dir, 'crl-out'), '--json'])).stdout) as { ca: string; scope: string; file: string }[];
+    const issuing = pki.instance.cas.find((c) => c.role === 'issuing')!.id;
+    const full = published.find((w) => w.ca === issuing && w.scope === 'full')!;
+    const text = await openssl('crl', '-inform', 'DER', '-in', full.file, '-noout', '-text');
+    for (const serialHex of serials) expect(text.toUpperCase()).toContain(serialHex.toUpperCase());
+    expect(text).toContain('Cessation Of Operation');
+  });
+});
+
 describe('trellis device import', () => {
   test('every bad line is reported with its number; nothing is stored; no secrets file is left', async () => {
     const csv = path.join(pki.dir, 'bad.csv');
@@ -168,6 +198,29 @@ describe('trellis device import', () => {
     secrets.push(firstSecret, written.at(-1)!.split(',')[1]!);
     expect(r.stdout).not.toContain(firstSecret);
     expect(JSON.parse((await ok(['device', 'show', '--id', 'fac-099999', '--json'])).stdout)).toMatchObject({ hasSecret: true, attributes: { model: `TX-${99_999 % 7}`, lot: `L${99_999 % 113}` } });
+  });
+});
+
+describe.skipIf(!pgAvailable())('trellis device import on PostgreSQL', () => {
+  test('100,000 lines, timed', { timeout: 300_000 }, async () => {
+    const db = await freshPgDatabase();
+    const pg = await testPki({ databaseUrl: db.url });
+    try {
+      const run = cliFor(pg.dataDir, testPassphrase, { TRELLIS_DATABASE_URL: db.url });
+      const n = 100_000;
+      const csv = path.join(pg.dir, 'factory.csv');
+      const lines = ['id,model'];
+      for (let i = 0; i < n; i++) lines.push(`pg-${String(i).padStart(6, '0')},TX-${i % 7}`);
+      fs.writeFileSync(csv, `${lines.join('\n')}\n`);
+      const start = performance.now();
+      const r = await run(['device', 'import', '--csv', csv, '--secrets-out', path.join(pg.dir, 'secrets.csv')]);
+      expect(r.code, r.stderr).toBe(0);
+      console.log(`device import of ${n} lines (PostgreSQL, with secrets): ${r.stdout.trim()}; CLI wall time ${((performance.now() - start) / 1000).toFixed(2)} s`);
+      expect(await pg.instance.store.devices.count()).toBe(n);
+    } finally {
+      await pg.close();
+      await db.drop();
+    }
   });
 });
 

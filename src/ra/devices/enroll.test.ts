@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { RevocationAuthority } from '../revoke.js';
@@ -7,49 +8,7 @@ import { testPki, type TestPki } from '../../../test/helpers/test-pki.js';
 import { deviceCsr, makeFactoryCa, makeIdevid, type Factory } from '../../../test/helpers/device.js';
 import { tempDir } from '../../../test/helpers/openssl.js';
 import { DeviceEnrollment, secretHashOf, type DeviceAuth } from './enroll.js';
-import type { DeviceRecord, DeviceRepository, DeviceStatus, ManufacturerCaRecord, NewDevice } from './ports.js';
-
-/** The registry port over a Map (the SQL store has its own contract tests). */
-function memoryDevices(): DeviceRepository & { map: Map<string, DeviceRecord> } {
-  const map = new Map<string, DeviceRecord>();
-  return {
-    map,
-    async insert(d: NewDevice, at: Date) {
-      if (map.has(d.id)) throw new PkiError('conflict', d.id);
-      map.set(d.id, { ...d, createdAt: at, updatedAt: at });
-    },
-    async insertMany(ds, at) {
-      for (const d of ds) await this.insert(d, at);
-    },
-    async find(id) {
-      const d = map.get(id);
-      return d ? { ...d } : null;
-    },
-    async list() {
-      return [...map.values()];
-    },
-    async setStatus(id, from, to, at) {
-      const d = map.get(id);
-      if (!d || !from.includes(d.status)) return false;
-      map.set(id, { ...d, status: to, updatedAt: at });
-      return true;
-    },
-    async consumeSecret(id, hash, at) {
-      const d = map.get(id);
-      if (!d || d.secretHash !== hash) return false;
-      map.set(id, { ...d, secretHash: null, updatedAt: at });
-      return true;
-    },
-    async setEnrollment(id, profile, issuerId, at) {
-      const d = map.get(id)!;
-      map.set(id, { ...d, profile, issuerId, updatedAt: at });
-    },
-    async setEabKey() {},
-    async count() {
-      return map.size;
-    },
-  };
-}
+import type { DeviceRecord, DeviceStatus } from './ports.js';
 
 const der = (pem: string) => pemBlocks(pem)[0]!.der;
 
@@ -57,12 +16,10 @@ let pki: TestPki;
 let tmp: ReturnType<typeof tempDir>;
 let factory: Factory;
 let stranger: Factory;
-const devices = memoryDevices();
-const manufacturers: ManufacturerCaRecord[] = [];
 let enrollment: DeviceEnrollment;
 
 function register(id: string, o: { secret?: string; status?: DeviceStatus; reprovision?: DeviceRecord['reprovision'] } = {}) {
-  return devices.insert({ id, status: o.status ?? 'registered', profile: 'device', issuerId: null, reprovision: o.reprovision ?? 'never', attributes: {}, secretHash: o.secret ? secretHashOf(o.secret) : null, eabKeyId: null }, new Date());
+  return pki.instance.store.devices.insert({ id, status: o.status ?? 'registered', profile: 'device', issuerId: null, reprovision: o.reprovision ?? 'never', attributes: {}, secretHash: o.secret ? secretHashOf(o.secret) : null, eabKeyId: null }, new Date());
 }
 
 async function enroll(auth: DeviceAuth, csrId: string, profile?: string) {
@@ -81,12 +38,12 @@ beforeAll(async () => {
   tmp = tempDir();
   factory = await makeFactoryCa(tmp.dir, 'acme-factory');
   stranger = await makeFactoryCa(tmp.dir, 'unknown-factory');
-  manufacturers.push({ name: 'acme-factory', certDer: der(factory.certPem), subject: 'O=acme-factory', sha256: 'x', notAfter: new Date(Date.now() + 1e10), createdAt: new Date() });
+  await pki.instance.store.manufacturerCas.insert({ name: 'acme-factory', certDer: der(factory.certPem), subject: 'O=acme-factory', sha256: createHash('sha256').update(der(factory.certPem)).digest('hex'), notAfter: new Date(Date.now() + 1e10) }, new Date());
   const revocation = new RevocationAuthority({ certificates: pki.instance.store.certificates, audit: pki.instance.audit, clock: pki.instance.clock });
   enrollment = new DeviceEnrollment({
     ra: pki.ra,
-    devices,
-    manufacturers: { list: async () => manufacturers },
+    devices: pki.instance.store.devices,
+    manufacturers: pki.instance.store.manufacturerCas,
     certificates: pki.instance.store.certificates,
     revocation,
     audit: pki.instance.audit,
@@ -106,9 +63,19 @@ describe('enrollment secret', () => {
     expect(r.deviceId).toBe('sec-1');
     const rec = await pki.instance.store.certificates.findBySerial(r.issued.issuerId, r.issued.serialHex);
     expect(rec).toMatchObject({ deviceId: 'sec-1', status: 'valid', requestedVia: 'est', requestedBy: 'device:sec-1' });
-    expect(devices.map.get('sec-1')).toMatchObject({ status: 'active', secretHash: null });
+    expect(await pki.instance.store.devices.find('sec-1')).toMatchObject({ status: 'active', secretHash: null });
     // Reused secret.
     expect(await refusal(enroll({ method: 'secret', deviceId: 'sec-1', secret: 's3cret-1' }, 'sec-1'))).toMatchObject({ type: 'unauthorized' });
+  });
+
+  test('two concurrent enrollments with one secret: exactly one is issued', async () => {
+    await register('sec-race', { secret: 'race-secret', reprovision: 'reset' });
+    const auth = { method: 'secret', deviceId: 'sec-race', secret: 'race-secret' } as const;
+    const [a, b] = await Promise.allSettled([enroll(auth, 'sec-race'), enroll(auth, 'sec-race')]);
+    expect([a.status, b.status].sort()).toEqual(['fulfilled', 'rejected']);
+    const lost = (a.status === 'rejected' ? a : b) as PromiseRejectedResult;
+    expect(lost.reason).toMatchObject({ type: 'unauthorized' });
+    expect(await pki.instance.store.certificates.validForDevice('sec-race', new Date())).toHaveLength(1);
   });
 
   test('wrong secret and unknown device are the same 401; neither consumes the secret', async () => {
@@ -117,13 +84,13 @@ describe('enrollment secret', () => {
     const unknown = await refusal(enroll({ method: 'secret', deviceId: 'nobody', secret: 'right-horse' }, 'nobody'));
     expect(wrong).toEqual({ type: 'unauthorized', message: 'device id or enrollment secret is wrong' });
     expect(unknown).toEqual(wrong);
-    expect(devices.map.get('sec-2')!.secretHash).toBe(secretHashOf('right-horse'));
+    expect((await pki.instance.store.devices.find('sec-2'))!.secretHash).toBe(secretHashOf('right-horse'));
   });
 
   test('a CSR for another device is refused and keeps the secret', async () => {
     await register('sec-3', { secret: 'three' });
     expect(await refusal(enroll({ method: 'secret', deviceId: 'sec-3', secret: 'three' }, 'sec-4'))).toEqual({ type: 'forbidden', message: 'the CSR names device "sec-4" but the credential is for device "sec-3"' });
-    expect(devices.map.get('sec-3')!.secretHash).not.toBeNull();
+    expect((await pki.instance.store.devices.find('sec-3'))!.secretHash).not.toBeNull();
   });
 
   test('disabled and retired devices are refused', async () => {
@@ -187,7 +154,7 @@ describe('re-enrollment with the current certificate', () => {
     // A certificate from the factory CA is not ours.
     const idevid = await makeIdevid(tmp.dir, factory, 're-1');
     expect(await refusal(enroll({ method: 'reenroll', chain: [der(idevid.certPem)] }, 're-1'))).toMatchObject({ type: 'unauthorized' });
-    devices.map.set('re-1', { ...devices.map.get('re-1')!, status: 'disabled' });
+    expect(await pki.instance.store.devices.setStatus('re-1', ['active'], 'disabled', new Date())).toBe(true);
     expect(await refusal(enroll({ method: 'reenroll', chain: [renewed.issued.certDer] }, 're-1'))).toEqual({ type: 'forbidden', message: 'device "re-1" is disabled' });
   });
 });

@@ -121,6 +121,14 @@ describe('factory identity (IDevID)', () => {
     expect(await refusal(enroll({ method: 'idevid', chain }, 'fac-1'))).toMatchObject({ type: 'forbidden', message: expect.stringMatching(/already holds a valid certificate .* policy is never$/) });
   });
 
+  test('policy never: two concurrent enrollments with one IDevID issue once', async () => {
+    await register('fac-race');
+    const chain = [der((await makeIdevid(tmp.dir, factory, 'fac-race')).certPem)];
+    const results = await Promise.allSettled([enroll({ method: 'idevid', chain }, 'fac-race'), enroll({ method: 'idevid', chain }, 'fac-race')]);
+    expect(results.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+    expect(await pki.instance.store.certificates.validForDevice('fac-race', new Date())).toHaveLength(1);
+  });
+
   test('unknown manufacturer, id mismatch, unregistered device', async () => {
     await register('fac-2');
     const foreign = await makeIdevid(tmp.dir, stranger, 'fac-2');

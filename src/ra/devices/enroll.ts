@@ -177,6 +177,30 @@ export class DeviceEnrollment {
       if (!device) throw new PkiError('forbidden', `device "${rec.deviceId}" is not registered`);
     }
     claim(device.id);
+    // One enrollment per device at a time in this process, so policy `never` cannot let two through side by side.
+    const authenticated = device;
+    return this.#serialised(device.id, () => this.#issueFor(input, authenticated, secretHash));
+  }
+
+  readonly #inFlight = new Map<string, Promise<unknown>>();
+  async #serialised<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const before = this.#inFlight.get(id) ?? Promise.resolve();
+    const run = before.then(fn, fn);
+    const settled = run.catch(() => undefined);
+    this.#inFlight.set(id, settled);
+    try {
+      return await run;
+    } finally {
+      if (this.#inFlight.get(id) === settled) this.#inFlight.delete(id);
+    }
+  }
+
+  async #issueFor(input: EnrollInput, stale: DeviceRecord, secretHash: string | undefined): Promise<Enrolled> {
+    const { deps } = this;
+    const now = deps.clock.now();
+    const auth = input.auth;
+    // Read again inside the lock: an enrollment that just finished may have changed it.
+    const device = (await deps.devices.find(stale.id)) ?? stale;
     if (device.status === 'disabled' || device.status === 'retired') throw new PkiError('forbidden', `device "${device.id}" is ${device.status}`);
 
     const profile = input.profile ?? device.profile;

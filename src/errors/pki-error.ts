@@ -35,6 +35,8 @@ export const errorTypes = [
   'tls',
   'invalidContact',
   'alreadyReplaced',
+  // draft-ietf-acme-device-attest.
+  'badAttestationStatement',
 ] as const;
 
 /** One of {@link errorTypes}. */

@@ -36,6 +36,7 @@ export const problems: Record<ErrorType, { acme: string; status: number; title: 
   tls: { acme: 'tls', status: 400, title: 'TLS error during validation' },
   invalidContact: { acme: 'invalidContact', status: 400, title: 'Contact URL refused' },
   alreadyReplaced: { acme: 'alreadyReplaced', status: 409, title: 'Certificate already replaced' },
+  badAttestationStatement: { acme: 'badAttestationStatement', status: 400, title: 'Bad attestation statement' },
 };
 
 export interface ProblemDocument {

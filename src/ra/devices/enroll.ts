@@ -61,7 +61,7 @@ const maxChain = 5;
 const badCredentials = 'device id or enrollment secret is wrong';
 
 /** The device id an IDevID names: subject serialNumber, else CN. */
-function idevidDeviceId(der: Buffer): string | undefined {
+export function idevidDeviceId(der: Buffer): string | undefined {
   const subject = parseCertificate(der).subject;
   return subject.find((e) => e.type === 'serialNumber')?.value ?? subject.find((e) => e.type === 'CN')?.value;
 }

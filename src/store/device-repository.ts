@@ -8,6 +8,7 @@
  * IMMEDIATE transaction of prepared statements on the store's raw connection,
  * under the queue every write of the store takes.
  */
+import { crlReasons } from '../pki/crl-reason.js';
 import type Database from 'better-sqlite3';
 import { PkiError } from '../errors/pki-error.js';
 import type {
@@ -43,6 +44,8 @@ export interface DeviceCertificateRef {
 export interface DeviceStoreRepository extends DeviceRepository {
   /** The device's certificates with status `valid` (issuer, serial), oldest first. */
   validCertificatesOf(deviceId: string): Promise<DeviceCertificateRef[]>;
+  /** The device's certificates on hold (certificateHold), oldest first; only those held by `revokedBy` when given. */
+  heldCertificatesOf(deviceId: string, revokedBy?: string): Promise<DeviceCertificateRef[]>;
   /** Which of `ids` are registered (any order). */
   existing(ids: readonly string[]): Promise<string[]>;
   /** Whether the device was ever issued a certificate (valid or revoked, expired or not). */
@@ -205,6 +208,13 @@ export function deviceRepository(db: Db, sqlite?: SqliteBulk): DeviceStoreReposi
     count: (status) => db.device.count({ where: status ? { status } : {} }),
     async validCertificatesOf(deviceId) {
       return db.certificate.findMany({ where: { deviceId, status: 'valid' }, select: { issuerId: true, serialHex: true }, orderBy: { id: 'asc' } });
+    },
+    async heldCertificatesOf(deviceId, revokedBy) {
+      return db.certificate.findMany({
+        where: { deviceId, status: 'revoked', revocationReason: crlReasons.certificateHold, ...(revokedBy !== undefined ? { revokedBy } : {}) },
+        select: { issuerId: true, serialHex: true },
+        orderBy: { id: 'asc' },
+      });
     },
     async existing(ids) {
       const found: string[] = [];

@@ -98,7 +98,7 @@ describe('trellis device register / show / list', () => {
 describe('trellis device disable / enable / retire', () => {
   test('transitions, and the refused ones', async () => {
     await ok(['device', 'register', '--id', 'life-1']);
-    expect((await ok(['device', 'disable', '--id', 'life-1'])).stdout).toBe('device life-1 is disabled\n');
+    expect((await ok(['device', 'disable', '--id', 'life-1'])).stdout).toBe('device life-1 is disabled; 0 certificates on hold (certificateHold) until it is enabled\n');
     const again = await trellis(['device', 'disable', '--id', 'life-1']);
     expect(again.code).toBe(1);
     expect(again.stderr).toBe('trellis device: device "life-1" is disabled: disable applies only to a device that is registered or active\n');

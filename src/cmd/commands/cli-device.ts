@@ -1,6 +1,6 @@
 /**
  * `trellis device …`: the device registry from the command line.
- *   register --id ID [--profile device] [--attr k=v]… [--reprovision never|reset|migrate]
+ *   register --id ID [--profile device] [--attr k=v]… [--reprovision never|reset|migrate] [--eab]
  *   import --csv FILE [--secrets-out FILE]
  *   list [--status S] · show --id ID · disable|enable|retire --id ID
  *   trust-manufacturer --ca FILE --name NAME
@@ -10,12 +10,14 @@
 import fs from 'node:fs';
 import { parse, required, UsageError } from '../../cli/args.js';
 import { PkiError } from '../../errors/pki-error.js';
-import { DeviceRegistry, parseAttribute, type DeviceView } from '../../ra/devices/registry.js';
+import { defaultDeviceProfile, DeviceRegistry, parseAttribute, type DeviceView } from '../../ra/devices/registry.js';
 import { RevocationAuthority } from '../../ra/revoke.js';
 import { openInstance, type Instance } from '../instance.js';
-import { actorOf, dataDirOf, out } from './common.js';
+import { acmeAccounts, acmeProfiles } from './acme.js';
+import { openSecretSealing } from './cli-acme.js';
+import { actorOf, dataDirOf, out, passphraseFor } from './common.js';
 
-const usage = `usage: trellis device register --id ID [--profile device] [--attr k=v]... [--reprovision never|reset|migrate]
+const usage = `usage: trellis device register --id ID [--profile device] [--attr k=v]... [--reprovision never|reset|migrate] [--eab]
        trellis device import --csv FILE [--secrets-out FILE]
        trellis device list [--status registered|active|disabled|retired]
        trellis device show --id ID
@@ -73,22 +75,36 @@ async function withRegistry<T>(data: string | undefined, fn: (registry: DeviceRe
 const cli = () => ({ by: actorOf(), via: 'cli' as const });
 
 async function register(argv: string[]): Promise<number> {
-  const { values } = parse(argv, { id: { type: 'string' }, profile: { type: 'string' }, attr: { type: 'string', multiple: true }, reprovision: { type: 'string' } });
+  const { values } = parse(argv, { id: { type: 'string' }, profile: { type: 'string' }, attr: { type: 'string', multiple: true }, reprovision: { type: 'string' }, eab: { type: 'boolean' } });
   const id = required(values.id, 'id');
+  // --eab: an EAB key for the device's ACME directory, sealed under the online passphrase like `acme eab create`.
+  const passphrase = values.eab ? await passphraseFor(values) : undefined;
   const attributes: Record<string, string> = {};
   for (const a of values.attr ?? []) {
     const [k, v] = parseAttribute(a);
     if (k in attributes) throw new UsageError(`--attr: "${k}" is given twice`);
     attributes[k] = v;
   }
-  return withRegistry(values.data, async (registry) => {
+  return withRegistry(values.data, async (registry, instance) => {
+    const directory = values.profile ?? defaultDeviceProfile;
+    if (passphrase !== undefined) {
+      // Checked before the device is registered, so a refusal leaves nothing behind.
+      if (!acmeProfiles(instance).includes(directory)) throw new UsageError(`--eab: profile "${directory}" has no ACME directory (have: ${acmeProfiles(instance).join(', ')})`);
+      await openSecretSealing(instance, passphrase);
+    }
     const { device, secret } = await registry.register({ id, profile: values.profile, attributes, reprovision: values.reprovision }, cli());
+    let eab: { keyId: string; hmacKey: string } | undefined;
+    if (passphrase !== undefined) {
+      const k = await acmeAccounts(instance).createEab(device.profile, actorOf());
+      await instance.store.devices.setEabKey(device.id, k.keyId, instance.clock.now());
+      eab = { keyId: k.keyId, hmacKey: k.hmacKey.toString('base64url') };
+    }
     const o = out(values);
-    o.result({ id: device.id, secret });
+    o.result({ id: device.id, secret, ...(eab ? { eab: { ...eab, directory: device.profile } } : {}) });
     if (!o.json) {
-      // stdout carries the secret alone, so `SECRET=$(trellis device register …)` works; the rest goes to stderr.
-      process.stdout.write(`${secret}\n`);
-      process.stderr.write(`device ${device.id} registered (profile ${device.profile}, reprovision ${device.reprovision}); its enrollment secret is shown only once\n`);
+      // stdout carries the secret alone (then, with --eab, the kid and hmac lines), so `SECRET=$(trellis device register …)` works; the rest goes to stderr.
+      process.stdout.write(`${secret}\n${eab ? `kid:  ${eab.keyId}\nhmac: ${eab.hmacKey}\n` : ''}`);
+      process.stderr.write(`device ${device.id} registered (profile ${device.profile}, reprovision ${device.reprovision}); its enrollment secret${eab ? ' and EAB HMAC key are' : ' is'} shown only once\n`);
     }
     return 0;
   });
@@ -212,10 +228,14 @@ async function transition(op: 'disable' | 'enable' | 'retire', argv: string[]): 
         `device ${id} retired; ${d.revoked.length} certificate${d.revoked.length === 1 ? '' : 's'} revoked (cessationOfOperation)` +
           (d.revoked.length ? `: ${d.revoked.map((c) => c.serialHex).join(', ')}; OCSP answers "revoked" within ${ocspSeconds} s and its CRL within ${crlSeconds} s` : ''),
       );
+    } else if (op === 'disable') {
+      const d = await registry.disable(id, cli());
+      o.result({ ...deviceJson(d), held: d.held });
+      o.say(`device ${id} is disabled; ${d.held.length} certificate${d.held.length === 1 ? '' : 's'} on hold (certificateHold) until it is enabled`);
     } else {
-      const d = await registry[op](id, cli());
-      o.result(deviceJson(d));
-      o.say(`device ${id} is ${d.status}`);
+      const d = await registry.enable(id, cli());
+      o.result({ ...deviceJson(d), released: d.released });
+      o.say(`device ${id} is ${d.status}; ${d.released.length} certificate${d.released.length === 1 ? '' : 's'} released from hold`);
     }
     return 0;
   });

@@ -158,6 +158,31 @@ describe('transitions', () => {
   });
 });
 
+describe('disable and enable reach gateways through certificate status', () => {
+  test('disable holds the valid certificates, enable lifts only those holds, retire of a disabled device revokes the held ones', async () => {
+    await registry.register({ id: 'tr-3' }, actor);
+    const ca = { id: 'ca-hold', name: 'hold ca', role: 'issuing' as const, state: 'active' as const, parentId: null, certDer: Buffer.from('x'), subject: 'CN=x', skiHex: randomBytes(20).toString('hex'), keyRef: '{}', notBefore: clock.now(), notAfter: new Date(clock.now().getTime() + 1e9) };
+    await store.cas.insert(ca);
+    const serials = ['7b01', '7b02', '7b03'];
+    await store.certificates.insertIntents(serials.map((serialHex) => ({ issuerId: ca.id, serialHex, profile: 'device', subject: 'serialNumber=tr-3', sans: '[]', notBefore: clock.now(), notAfter: new Date(clock.now().getTime() + 1e8), lintDer: randomBytes(10), crlShard: 0, requestedVia: 'api' as const, requestedBy: null, keyId: null, deviceId: 'tr-3' })));
+    await store.certificates.completeMany({ issued: serials.map((serialHex) => ({ issuerId: ca.id, serialHex, der: randomBytes(50), issuedAt: clock.now() })), failed: [] }, { drafts: [], chain: chainHash });
+    await store.devices.setStatus('tr-3', ['registered'], 'active', clock.now());
+    // An operator's own hold on one of them, before the device is disabled.
+    await deps.revocation.revoke({ serialHex: '7b03', issuerId: ca.id, reason: 'certificateHold', by: 'operator', via: 'cli' });
+    const disabled = await registry.disable('tr-3', actor);
+    expect(disabled.held).toEqual([{ issuerId: ca.id, serialHex: '7b01' }, { issuerId: ca.id, serialHex: '7b02' }]);
+    for (const s of serials) expect(await store.certificates.findBySerial(ca.id, s)).toMatchObject({ status: 'revoked', revocationReason: 6 });
+    const enabled = await registry.enable('tr-3', actor);
+    expect(enabled.released).toEqual(disabled.held);
+    for (const s of ['7b01', '7b02']) expect(await store.certificates.findBySerial(ca.id, s)).toMatchObject({ status: 'valid' });
+    expect(await store.certificates.findBySerial(ca.id, '7b03')).toMatchObject({ status: 'revoked', revocationReason: 6 });
+    await registry.disable('tr-3', actor);
+    const retired = await registry.retire('tr-3', actor);
+    expect(retired.revoked.map((c) => c.serialHex).sort()).toEqual(serials);
+    for (const s of serials) expect(await store.certificates.findBySerial(ca.id, s)).toMatchObject({ status: 'revoked', revocationReason: 5 });
+  });
+});
+
 describe('manufacturer CAs', () => {
   test('a CA valid now is trusted and audited; a leaf, an expired CA and a repeat are refused', async () => {
     const factory = await makeFactoryCa(dir, 'acme-factory');

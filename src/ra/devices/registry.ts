@@ -24,12 +24,19 @@ export const deviceStatuses: readonly DeviceStatus[] = ['registered', 'active', 
 export const defaultDeviceProfile = 'device';
 
 /** A new one-time enrollment secret: 32 random bytes, base64url. */
+/** revokedBy of the holds `disable` sets: `enable` lifts these and no other. */
+const disabledBy = 'device.disable';
+
+type DeviceCertificateRef = { issuerId: string; serialHex: string };
+
 export const newEnrollmentSecret = (): string => randomBytes(32).toString('base64url');
 
 /** What the registry needs of a device's certificates besides the device repository. */
 export interface DeviceCertificates {
   /** Its valid certificates (retiring revokes them). */
   validCertificatesOf(deviceId: string): Promise<{ issuerId: string; serialHex: string }[]>;
+  /** Its certificates on hold; only those held by `revokedBy` when given. */
+  heldCertificatesOf(deviceId: string, revokedBy?: string): Promise<{ issuerId: string; serialHex: string }[]>;
   /** Whether it was ever issued a certificate (enable puts it back to active, else registered). */
   everIssued(deviceId: string): Promise<boolean>;
   /** Which of `ids` are registered. */
@@ -197,35 +204,59 @@ export class DeviceRegistry {
     return (await this.deps.devices.list({ limit: opts.limit, ...(opts.after !== undefined ? { after: opts.after } : {}), ...(opts.status ? { status: opts.status } : {}) })).map(viewOf);
   }
 
-  /** registered|active → disabled: the device can neither enroll nor renew. */
-  disable(id: string, actor: Actor): Promise<DeviceView> {
-    return this.transition(id, ['registered', 'active'], 'disabled', 'disable', actor);
+  /**
+   * registered|active → disabled: the device can neither enroll nor renew,
+   * and its valid certificates go on hold (certificateHold), so gateways that
+   * check OCSP or CRLs refuse it too. Returns the device and the serials held.
+   */
+  async disable(id: string, actor: Actor): Promise<DeviceView & { held: DeviceCertificateRef[] }> {
+    const device = await this.transition(id, ['registered', 'active'], 'disabled', 'disable', actor);
+    const held: DeviceCertificateRef[] = [];
+    for (const c of await this.deps.devices.validCertificatesOf(id)) {
+      if (await this.revokeQuietly(c, 'certificateHold', disabledBy, actor)) held.push(c);
+    }
+    return { ...device, held };
   }
 
-  /** disabled → active when it was ever issued a certificate, else registered. */
-  async enable(id: string, actor: Actor): Promise<DeviceView> {
+  /**
+   * disabled → active when it was ever issued a certificate, else registered;
+   * lifts the holds that disabling made (not holds an operator set by hand).
+   */
+  async enable(id: string, actor: Actor): Promise<DeviceView & { released: DeviceCertificateRef[] }> {
     const enrolled = await this.deps.devices.everIssued(id);
-    return this.transition(id, ['disabled'], (enrolled ? 'active' : 'registered'), 'enable', actor);
+    const device = await this.transition(id, ['disabled'], enrolled ? 'active' : 'registered', 'enable', actor);
+    const released: DeviceCertificateRef[] = [];
+    for (const c of await this.deps.devices.heldCertificatesOf(id, disabledBy)) {
+      await this.deps.revocation.revoke({ serialHex: c.serialHex, issuerId: c.issuerId, reason: 'removeFromCRL', by: actor.by, via: actor.via });
+      released.push(c);
+    }
+    return { ...device, released };
   }
 
   /**
    * Any status but retired → retired (final), then revokes the device's
-   * valid certificates as cessationOfOperation (each audited by the
+   * valid and held certificates as cessationOfOperation (each audited by the
    * revocation authority). Returns the device and the serials revoked.
    */
-  async retire(id: string, actor: Actor): Promise<DeviceView & { revoked: { issuerId: string; serialHex: string }[] }> {
+  async retire(id: string, actor: Actor): Promise<DeviceView & { revoked: DeviceCertificateRef[] }> {
     const device = await this.transition(id, ['registered', 'active', 'disabled'], 'retired', 'retire', actor);
-    const revoked: { issuerId: string; serialHex: string }[] = [];
-    for (const c of await this.deps.devices.validCertificatesOf(id)) {
-      try {
-        await this.deps.revocation.revoke({ serialHex: c.serialHex, issuerId: c.issuerId, reason: 'cessationOfOperation', by: actor.by, via: actor.via });
-        revoked.push(c);
-      } catch (err) {
-        // Revoked meanwhile by someone else: it is revoked, which is what retiring wants.
-        if (!isPkiError(err, 'alreadyRevoked')) throw err;
-      }
+    const revoked: DeviceCertificateRef[] = [];
+    const certificates = [...(await this.deps.devices.validCertificatesOf(id)), ...(await this.deps.devices.heldCertificatesOf(id))];
+    for (const c of certificates) {
+      if (await this.revokeQuietly(c, 'cessationOfOperation', actor.by, actor)) revoked.push(c);
     }
     return { ...device, revoked };
+  }
+
+  /** Revokes one certificate; false when someone revoked it meanwhile (it is revoked, which is what the caller wants). */
+  private async revokeQuietly(c: DeviceCertificateRef, reason: 'certificateHold' | 'cessationOfOperation', by: string, actor: Actor): Promise<boolean> {
+    try {
+      await this.deps.revocation.revoke({ serialHex: c.serialHex, issuerId: c.issuerId, reason, by, via: actor.via });
+      return true;
+    } catch (err) {
+      if (!isPkiError(err, 'alreadyRevoked')) throw err;
+      return false;
+    }
   }
 
   /** Compare-and-set of the status, audited as device.<to>; any other current status is `conflict`. */

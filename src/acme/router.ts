@@ -182,7 +182,7 @@ export function acmeRouter(deps: AcmeRouterDeps): express.Router {
           if (!challenge) throw new PkiError('notFound', 'no such challenge');
           return { view, challenge, retryAfterSeconds: undefined };
         })
-      : await orders.respondChallenge(accountOf(req), authzId, param(req, 'type'), acme.address);
+      : await orders.respondChallenge(accountOf(req), authzId, param(req, 'type'), acme.address, acme.payload);
     if (r.retryAfterSeconds) res.set('Retry-After', String(r.retryAfterSeconds));
     answer(res).append('Link', `<${acme.links.authorization(authzId)}>;rel="up"`).json(renderChallenge(authzId, r.challenge, acme.links));
   });

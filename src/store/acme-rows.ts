@@ -37,14 +37,15 @@ interface StoredChallenge {
   status: AcmeChallenge['status'];
   validated: string | null;
   error: StoredProblem | null;
+  attestedSpki?: string;
 }
 
 /** The `challenges` column text of `challenges`. */
 export const challengesJson = (challenges: readonly AcmeChallenge[]): string =>
-  JSON.stringify(challenges.map((c): StoredChallenge => ({ type: c.type, token: c.token, status: c.status, validated: c.validated?.toISOString() ?? null, error: c.error })));
+  JSON.stringify(challenges.map((c): StoredChallenge => ({ type: c.type, token: c.token, status: c.status, validated: c.validated?.toISOString() ?? null, error: c.error, ...(c.attestedSpki ? { attestedSpki: c.attestedSpki } : {}) })));
 
 const challengesOf = (text: string): AcmeChallenge[] =>
-  (JSON.parse(text) as StoredChallenge[]).map((c) => ({ type: c.type, token: c.token, status: c.status, validated: c.validated === null ? null : new Date(c.validated), error: c.error }));
+  (JSON.parse(text) as StoredChallenge[]).map((c) => ({ type: c.type, token: c.token, status: c.status, validated: c.validated === null ? null : new Date(c.validated), error: c.error, ...(c.attestedSpki ? { attestedSpki: c.attestedSpki } : {}) }));
 
 /** The `error` column text of a problem (null stays null). */
 export const problemJson = (p: StoredProblem | null): string | null => (p === null ? null : JSON.stringify(p));

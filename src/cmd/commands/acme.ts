@@ -34,11 +34,12 @@ export interface AcmeServeOptions {
 /**
  * Profiles with an ACME directory: those configured in acme.profiles, else
  * every profile whose enrollment lists acme and whose SAN rules accept DNS
- * names or IP addresses (the identifiers ACME orders carry). A configured
+ * names or IP addresses, or that carries a device id (ordered as a
+ * permanent-identifier, draft-ietf-acme-device-attest). A configured
  * profile that is not one of them stops `serve` with invalidConfig.
  */
 export function acmeProfiles(instance: Instance): string[] {
-  const eligible = (p: Profile) => enrollmentRefusal(p, 'acme') === null && Boolean(p.san.dns || p.san.ip);
+  const eligible = (p: Profile) => enrollmentRefusal(p, 'acme') === null && Boolean(p.san.dns || p.san.ip || p.deviceId);
   const configured = instance.config.acme.profiles;
   const wanted = configured ?? [...instance.profiles.values()].filter(eligible).map((p) => p.name);
   for (const name of configured ?? []) {
@@ -50,13 +51,19 @@ export function acmeProfiles(instance: Instance): string[] {
       throw new PkiError('invalidConfig', `acme.profiles: profile "${name}" is not enrollable over ACME (${listed}); add acme to enrollment in its YAML or remove it from acme.profiles`);
     }
     if (refusal) throw new PkiError('invalidConfig', `acme.profiles: ${refusal.message}`);
-    if (!eligible(p)) throw new PkiError('invalidConfig', `acme.profiles: profile "${name}" accepts no DNS names or IP addresses, the identifiers ACME orders carry`);
+    if (!eligible(p)) throw new PkiError('invalidConfig', `acme.profiles: profile "${name}" accepts no DNS names, IP addresses or device ids, the identifiers ACME orders carry`);
   }
   const def = instance.config.acme.defaultProfile;
   if (!wanted.includes(def)) {
     throw new PkiError('invalidConfig', `acme.defaultProfile "${def}" has no ACME directory (directories: ${wanted.join(', ') || 'none: no profile lists acme in its enrollment'}); list acme in its enrollment, choose another acme.defaultProfile, or set acme.enabled false`);
   }
   return [...wanted].sort();
+}
+
+/** Directories that need external account binding: those configured, and every device directory (one EAB key per device). */
+export function acmeRequiresEab(instance: Instance): (directory: string) => boolean {
+  const configured = instance.config.acme.externalAccountRequired;
+  return (d) => configured.includes(d) || Boolean(instance.profiles.get(d)?.deviceId);
 }
 
 /** The account service alone (the CLI's `acme eab` commands need no CA key). */
@@ -67,7 +74,7 @@ export function acmeAccounts(instance: Instance): AcmeAccounts {
     eabKeys: instance.store.acmeEabKeys,
     audit: instance.audit,
     clock: instance.clock,
-    requiresEab: (d) => c.externalAccountRequired.includes(d),
+    requiresEab: acmeRequiresEab(instance),
     termsOfService: c.termsOfService,
     newAccountsPerAddress: new RateLimiter(instance.clock, 'new accounts per address', c.rateLimits.newAccountsPerAddressPerHour),
   });
@@ -93,6 +100,7 @@ export async function buildAcme(instance: Instance, issuers: IssuerRegistry, rev
       clock: instance.clock,
     });
   const accounts = acmeAccounts(instance);
+  const requiresEab = acmeRequiresEab(instance);
   const issuerByKeyId = issuerIndex(instance);
   const limiter = (what: string, perHour: number) => new RateLimiter(instance.clock, what, perHour);
   const orders = new AcmeOrders({
@@ -113,8 +121,9 @@ export async function buildAcme(instance: Instance, issuers: IssuerRegistry, rev
     authorizationLifetimeSeconds: c.authorizationLifetimeSeconds,
     issuerByKeyId,
     log,
+    devices: { devices: instance.store.devices, manufacturers: instance.store.manufacturerCas },
     async eabAllows(account, directory) {
-      if (!c.externalAccountRequired.includes(directory)) return true;
+      if (!requiresEab(directory)) return true;
       const key = account.eabKeyId ? await instance.store.acmeEabKeys.find(account.eabKeyId) : null;
       return !!key && eabFits(key, directory);
     },
@@ -127,7 +136,7 @@ export async function buildAcme(instance: Instance, issuers: IssuerRegistry, rev
     orders,
     revocation: acmeRevocation,
     nonces,
-    directories: { profiles, defaultProfile: c.defaultProfile, requiresEab: (p) => c.externalAccountRequired.includes(p), termsOfService: c.termsOfService },
+    directories: { profiles, defaultProfile: c.defaultProfile, requiresEab, termsOfService: c.termsOfService },
     // Preferred chain: up to (not including) the root, as TLS servers send it; the alternate adds the root for devices that want the anchor too.
     chains(issuerId) {
       const chain = issuers.all().find((i) => i.id === issuerId)?.chainDer ?? [];

@@ -67,7 +67,7 @@ async function eab(argv: string[]): Promise<number> {
  * mistyped one fails here, before anything is stored) and binds the store's
  * secret sealer. The keystore is closed after; the sealer keeps its key.
  */
-async function openSecretSealing(instance: Instance, passphrase: string): Promise<void> {
+export async function openSecretSealing(instance: Instance, passphrase: string): Promise<void> {
   const keystore = keystoreFor(instance, passphrase);
   try {
     const issuers = await IssuerRegistry.unlock(instance, keystore);

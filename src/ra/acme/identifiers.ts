@@ -11,10 +11,18 @@ import { bytesToIp, ipToBytes } from '../../pki/ip.js';
 import type { Profile } from '../../profiles/types.js';
 import type { Identifier } from './ports.js';
 
-/** RFC 8555 §7.1.3: the identifier types a profile can be ordered with. */
+/**
+ * RFC 8555 §7.1.3: the identifier types a profile can be ordered with. A
+ * profile that carries a device id is ordered by `permanent-identifier`
+ * alone (draft-ietf-acme-device-attest), the device id.
+ */
 export function identifierTypesOf(profile: Profile): Identifier['type'][] {
+  if (profile.deviceId) return ['permanent-identifier'];
   return [...(profile.san.dns ? (['dns'] as const) : []), ...(profile.san.ip ? (['ip'] as const) : [])];
 }
+
+/** The longest device id accepted as a permanent-identifier. */
+const maxDeviceIdLength = 128;
 
 const key = (i: Identifier) => `${i.type}:${i.value}`;
 
@@ -44,7 +52,11 @@ export function normaliseIdentifier(raw: unknown): Identifier {
     if (why) throw new PkiError('rejectedIdentifier', why);
     return { type: 'ip', value };
   }
-  throw new PkiError('unsupportedIdentifier', `identifier type "${r.type}" is not supported (dns, ip)`);
+  if (r.type === 'permanent-identifier') {
+    if (r.value.length === 0 || r.value.length > maxDeviceIdLength) throw new PkiError('malformed', `a permanent-identifier is 1 to ${maxDeviceIdLength} characters`);
+    return { type: 'permanent-identifier', value: r.value };
+  }
+  throw new PkiError('unsupportedIdentifier', `identifier type "${r.type}" is not supported (dns, ip, permanent-identifier)`);
 }
 
 /**
@@ -76,6 +88,17 @@ export function orderIdentifiers(raw: unknown, profile: Profile): Identifier[] {
     if (id.type === 'dns' && id.value.startsWith('*.')) {
       // RFC 8555 §8.3 and RFC 8737 §3: neither http-01 nor tls-alpn-01 may prove control of a wildcard; only dns-01 could.
       subproblems.push({ type: 'rejectedIdentifier', detail: `wildcard "${id.value}" needs a dns-01 challenge, which this server does not offer`, identifier: id });
+      continue;
+    }
+    if (id.type === 'permanent-identifier') {
+      // The device profile's pattern; whether the device is registered is the orders' check (it needs the registry).
+      if (raw.length > 1) {
+        subproblems.push({ type: 'rejectedIdentifier', detail: 'an order names one device', identifier: id });
+      } else if (!new RegExp(`^(?:${profile.deviceId!.pattern})$`).test(id.value)) {
+        subproblems.push({ type: 'rejectedIdentifier', detail: `"${id.value.slice(0, 64)}" does not match the device id pattern of profile "${profile.name}"`, identifier: id });
+      } else {
+        seen.set(key(id), id);
+      }
       continue;
     }
     try {

@@ -13,7 +13,9 @@ import type { Clock } from '../../clock/clock.js';
 import { isPkiError, PkiError } from '../../errors/pki-error.js';
 import { problemFor } from '../../errors/problem.js';
 import type { Profile } from '../../profiles/types.js';
+import type { DeviceRepository, ManufacturerCaRepository } from '../devices/ports.js';
 import type { RegistrationAuthority } from '../registration.js';
+import { verifyDeviceAttestation } from './device-attest.js';
 import { AccountKeyCache } from './account-key-cache.js';
 import { identifiersOfSans, orderIdentifiers, sameIdentifiers } from './identifiers.js';
 import type {
@@ -78,9 +80,13 @@ export interface AcmeOrdersDeps {
   eabAllows: (account: AcmeAccountRecord, directory: string) => Promise<boolean>;
   /** Where a validation that outlived its request reports a failure to store its result. */
   log: (event: Record<string, unknown>) => void;
+  /** The device registry and manufacturer CAs, for permanent-identifier orders and device-attest-01; without them such orders are refused. */
+  devices?: { devices: Pick<DeviceRepository, 'find' | 'setStatus'>; manufacturers: Pick<ManufacturerCaRepository, 'list'> };
 }
 
 const challengeTypes: readonly ChallengeType[] = ['http-01', 'tls-alpn-01'];
+/** draft-ietf-acme-device-attest: a device id is proven by attestation only. */
+const deviceChallengeTypes: readonly ChallengeType[] = ['device-attest-01'];
 const newId = () => randomBytes(12).toString('base64url');
 /** RFC 8555 §8.3: tokens carry at least 128 bits of entropy; 256 here. */
 const newToken = () => randomBytes(32).toString('base64url');
@@ -137,6 +143,7 @@ export class AcmeOrders {
     newOrdersPerAccount.check(account.id);
     newOrdersPerAddress.check(address);
     const identifiers = orderIdentifiers(input.identifiers, profile);
+    for (const id of identifiers) if (id.type === 'permanent-identifier') await this.checkDevice(account, id.value);
     const now = this.deps.clock.now();
     // The CA backdates notBefore itself (profile backdate); a client-chosen start is not supported.
     if (input.notBefore !== undefined) throw new PkiError('malformed', '"notBefore" is not supported; certificates start now (backdated by the profile)');
@@ -154,7 +161,8 @@ export class AcmeOrders {
     let expires = orderExpires;
     for (const identifier of identifiers) {
       // Reuse only what outlives the new order's first hour, so an order is never born about to expire.
-      const reusable = await this.deps.orders.findReusableAuthorization(account.id, identifier, false, new Date(now.getTime() + 3600_000), true);
+      // A device proves its key afresh in every order (the attested key is the certificate's).
+      const reusable = identifier.type === 'permanent-identifier' ? null : await this.deps.orders.findReusableAuthorization(account.id, identifier, false, new Date(now.getTime() + 3600_000), true);
       const authz = reusable ?? this.newAuthorization(account, identifier, orderExpires, now);
       if (!reusable) fresh.push(authz);
       authzs.push(authz);
@@ -182,6 +190,19 @@ export class AcmeOrders {
     return { order, status: orderStatus(order, authzs, now) };
   }
 
+  /**
+   * A permanent-identifier names a registered device that is neither disabled
+   * nor retired, and the account was created with that device's EAB key (so
+   * one device's key orders only that device).
+   */
+  private async checkDevice(account: AcmeAccountRecord, deviceId: string): Promise<void> {
+    if (!this.deps.devices) throw new PkiError('unsupportedIdentifier', 'this server has no device registry for permanent-identifier orders');
+    const device = await this.deps.devices.devices.find(deviceId);
+    if (!device) throw new PkiError('rejectedIdentifier', `device "${deviceId}" is not registered`);
+    if (!account.eabKeyId || device.eabKeyId !== account.eabKeyId) throw new PkiError('unauthorized', `this account was not created with the EAB key of device "${deviceId}"`);
+    if (device.status === 'disabled' || device.status === 'retired') throw new PkiError('rejectedIdentifier', `device "${deviceId}" is ${device.status}`);
+  }
+
   private newAuthorization(account: AcmeAccountRecord, identifier: Identifier, expires: Date, now: Date): AcmeAuthorizationRecord {
     return {
       id: newId(),
@@ -190,7 +211,7 @@ export class AcmeOrders {
       wildcard: false,
       status: 'pending',
       expires,
-      challenges: challengeTypes.map((type) => ({ type, token: newToken(), status: 'pending', validated: null, error: null })),
+      challenges: (identifier.type === 'permanent-identifier' ? deviceChallengeTypes : challengeTypes).map((type) => ({ type, token: newToken(), status: 'pending', validated: null, error: null })),
       createdAt: now,
     };
   }
@@ -235,7 +256,7 @@ export class AcmeOrders {
    * when it ends within `syncValidationMs` the answer carries the final state,
    * otherwise `retryAfter` tells the client when to poll.
    */
-  async respondChallenge(account: AcmeAccountRecord, authzId: string, type: string, address: string): Promise<{ view: AuthorizationView; challenge: AcmeChallenge; retryAfterSeconds?: number }> {
+  async respondChallenge(account: AcmeAccountRecord, authzId: string, type: string, address: string, payload?: unknown): Promise<{ view: AuthorizationView; challenge: AcmeChallenge; retryAfterSeconds?: number }> {
     let view = await this.authorization(account, authzId);
     const pick = (v: AuthorizationView) => {
       const c = v.authorization.challenges.find((ch) => ch.type === type);
@@ -244,12 +265,15 @@ export class AcmeOrders {
     };
     const challenge = pick(view);
     if (view.status !== 'pending' || challenge.status !== 'pending') return { view, challenge };
+    const attObj = (payload as { attObj?: unknown } | undefined)?.attObj;
+    // draft-ietf-acme-device-attest §5: the response carries attObj; without it nothing can be validated.
+    if (challenge.type === 'device-attest-01' && typeof attObj !== 'string') throw new PkiError('malformed', 'a device-attest-01 response carries "attObj": the base64url CBOR attestation object');
     const { failedValidationsPerAccount, failedValidationsPerAddress } = this.deps.limits;
     failedValidationsPerAccount.check(account.id);
     failedValidationsPerAddress.check(address);
     let run = this.inFlight.get(authzId);
     if (!run) {
-      run = this.validate(account, view.authorization, challenge, address).finally(() => this.inFlight.delete(authzId));
+      run = this.validate(account, view.authorization, challenge, address, attObj).finally(() => this.inFlight.delete(authzId));
       this.inFlight.set(authzId, run);
       // The request may have answered already (Retry-After); a failure to store the result must still be seen.
       run.catch((err: unknown) => this.deps.log({ level: 'error', msg: 'storing an ACME validation result failed', authorization: authzId, error: String(err) }));
@@ -269,10 +293,25 @@ export class AcmeOrders {
     return finished ? { view, challenge: pick(view) } : { view, challenge: { ...pick(view), status: 'processing' }, retryAfterSeconds: 1 };
   }
 
-  private async validate(account: AcmeAccountRecord, authz: AcmeAuthorizationRecord, challenge: AcmeChallenge, address: string): Promise<void> {
+  /** device-attest-01 is checked here, against the registry's manufacturer CAs; no connection is made. */
+  private async attest(authz: AcmeAuthorizationRecord, keyAuthorization: string, attObj: unknown): Promise<ValidationVerdict & { attestedSpki?: string }> {
+    try {
+      if (!this.deps.devices) throw new PkiError('unsupportedIdentifier', 'this server has no device registry');
+      const manufacturerCas = await this.deps.devices.manufacturers.list();
+      const r = verifyDeviceAttestation({ attObj, keyAuthorization, deviceId: authz.identifier.value, manufacturerCas, now: this.deps.clock.now() });
+      return { status: 'valid', attestedSpki: r.attestedSpkiDer.toString('base64') };
+    } catch (err) {
+      if (!isPkiError(err)) throw err;
+      return { status: 'invalid', error: { type: err.type, detail: err.message } };
+    }
+  }
+
+  private async validate(account: AcmeAccountRecord, authz: AcmeAuthorizationRecord, challenge: AcmeChallenge, address: string, attObj?: unknown): Promise<void> {
     let unexpected: string | undefined;
-    const verdict: ValidationVerdict = await this.deps.validator
-      .validate({ type: challenge.type, identifier: authz.identifier, token: challenge.token, keyAuthorization: `${challenge.token}.${account.thumbprint}` })
+    const keyAuthorization = `${challenge.token}.${account.thumbprint}`;
+    const verdict: ValidationVerdict & { attestedSpki?: string } = await (challenge.type === 'device-attest-01'
+      ? this.attest(authz, keyAuthorization, attObj)
+      : this.deps.validator.validate({ type: challenge.type, identifier: authz.identifier, token: challenge.token, keyAuthorization }))
       .catch((err: unknown) => {
         // The validator reports remote failures as verdicts; a throw is our bug: keep it in the audit log, not in the answer.
         unexpected = String((err as Error)?.message ?? err).slice(0, 500);
@@ -281,7 +320,9 @@ export class AcmeOrders {
     const now = this.deps.clock.now();
     const ok = verdict.status === 'valid';
     const challenges = authz.challenges.map((c) =>
-      c.type !== challenge.type ? c : { ...c, status: ok ? ('valid' as const) : ('invalid' as const), validated: ok ? now : null, error: ok ? null : stored(new PkiError(verdict.error.type, verdict.error.detail)) },
+      c.type !== challenge.type
+        ? c
+        : { ...c, status: ok ? ('valid' as const) : ('invalid' as const), validated: ok ? now : null, error: ok ? null : stored(new PkiError(verdict.error.type, verdict.error.detail)), ...(ok && verdict.attestedSpki ? { attestedSpki: verdict.attestedSpki } : {}) },
     );
     // A valid authorization lives on for reuse; RFC 8555 §7.1.4 lets the server choose how long.
     const next = ok ? { status: 'valid' as const, challenges, expires: new Date(now.getTime() + this.deps.authorizationLifetimeSeconds * 1000) } : { status: 'invalid' as const, challenges };
@@ -314,10 +355,10 @@ export class AcmeOrders {
     if (checked.request.spkiDer.equals(this.accountSpkis.get(account))) {
       throw new PkiError('badCSR', 'the CSR uses the account key; certificates need a key of their own');
     }
-    const { identifiers, other } = identifiersOfSans(checked.request.sans);
-    if (other.length) throw new PkiError('badCSR', `the CSR names ${other.map((s) => `${s.type}:${s.value}`).join(', ')}, which ACME orders cannot authorize`);
-    if (!sameIdentifiers(identifiers, order.identifiers)) {
-      throw new PkiError('badCSR', `the CSR names ${identifiers.map((i) => i.value).join(', ') || 'nothing'}; the order is for ${order.identifiers.map((i) => i.value).join(', ')}`);
+    if (order.identifiers.some((i) => i.type === 'permanent-identifier')) {
+      checked.request = { ...checked.request, deviceId: await this.checkDeviceCsr(order, checked.request.subject.serialNumber, checked.request.spkiDer) };
+    } else {
+      this.checkSans(order, checked.request.sans);
     }
     if (!(await this.deps.orders.updateOrder(order.id, 'pending', { status: 'processing' }))) throw new PkiError('orderNotReady', 'the order is already being finalized');
     let issued: IssuedCertificate;
@@ -327,10 +368,36 @@ export class AcmeOrders {
       await this.deps.orders.updateOrder(order.id, 'processing', { status: 'invalid', error: stored(isPkiError(err) ? err : new PkiError('serverInternal', 'issuance failed')) });
       throw err;
     }
+    // A device that got its first certificate is active, as after EST enrollment.
+    if (checked.request.deviceId && this.deps.devices) await this.deps.devices.devices.setStatus(checked.request.deviceId, ['registered'], 'active', this.deps.clock.now());
     const next = { status: 'valid' as const, issuerId: issued.issuerId, certificateSerial: issued.serialHex };
     // This request moved the order to processing, so the write normally wins; only then is the stored state known without a read.
     if (await this.deps.orders.updateOrder(order.id, 'processing', next)) return { order: { ...order, ...next }, status: 'valid' };
     return this.order(account, orderId);
+  }
+
+  /** DNS and IP orders: the CSR names exactly the order's identifiers. */
+  private checkSans(order: AcmeOrderRecord, sans: Parameters<typeof identifiersOfSans>[0]): void {
+    const { identifiers, other } = identifiersOfSans(sans);
+    if (other.length) throw new PkiError('badCSR', `the CSR names ${other.map((s) => `${s.type}:${s.value}`).join(', ')}, which ACME orders cannot authorize`);
+    if (!sameIdentifiers(identifiers, order.identifiers)) {
+      throw new PkiError('badCSR', `the CSR names ${identifiers.map((i) => i.value).join(', ') || 'nothing'}; the order is for ${order.identifiers.map((i) => i.value).join(', ')}`);
+    }
+  }
+
+  /**
+   * Device orders: the CSR's device id (the profile's rules took it from the
+   * subject) is the ordered one, and its key is the key the device-attest-01
+   * attestation vouched for. Returns the device id for the certificate.
+   */
+  private async checkDeviceCsr(order: AcmeOrderRecord, csrDeviceId: string | undefined, spkiDer: Buffer): Promise<string> {
+    const deviceId = order.identifiers[0]!.value;
+    if (csrDeviceId !== deviceId) throw new PkiError('badCSR', `the CSR names device "${(csrDeviceId ?? 'none').slice(0, 64)}"; the order is for "${deviceId}"`);
+    const [authz] = await this.deps.orders.findAuthorizations(order.authorizationIds);
+    const attested = authz?.challenges.find((c) => c.type === 'device-attest-01' && c.status === 'valid')?.attestedSpki;
+    if (!attested) throw new PkiError('orderNotReady', 'the order has no valid device attestation');
+    if (!spkiDer.equals(Buffer.from(attested, 'base64'))) throw new PkiError('badCSR', 'the CSR key is not the key the device attestation vouched for');
+    return deviceId;
   }
 
   /** The certificate of one of the account's orders (RFC 8555 §7.4.2). */

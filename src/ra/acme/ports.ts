@@ -29,8 +29,9 @@ export interface AcmeAccountRecord {
 }
 
 export interface Identifier {
-  type: 'dns' | 'ip';
-  /** DNS names lower case without a trailing dot, wildcard prefix kept in orders (`*.example.com`); IPs in canonical text form. */
+  /** `permanent-identifier` (draft-ietf-acme-device-attest): a device id of the device directory. */
+  type: 'dns' | 'ip' | 'permanent-identifier';
+  /** DNS names lower case without a trailing dot, wildcard prefix kept in orders (`*.example.com`); IPs in canonical text form; device ids as given. */
   value: string;
 }
 
@@ -71,7 +72,7 @@ export interface AcmeOrderRecord {
 }
 
 export type AuthorizationStatus = 'pending' | 'valid' | 'invalid' | 'deactivated' | 'expired' | 'revoked';
-export type ChallengeType = 'http-01' | 'tls-alpn-01';
+export type ChallengeType = 'http-01' | 'tls-alpn-01' | 'device-attest-01';
 export type ChallengeStatus = 'pending' | 'processing' | 'valid' | 'invalid';
 
 export interface AcmeChallenge {
@@ -81,6 +82,8 @@ export interface AcmeChallenge {
   status: ChallengeStatus;
   validated: Date | null;
   error: StoredProblem | null;
+  /** device-attest-01: SubjectPublicKeyInfo (DER, base64) of the attested key, set when it validated; finalize needs this key. */
+  attestedSpki?: string;
 }
 
 export interface AcmeAuthorizationRecord {

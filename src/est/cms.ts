@@ -4,21 +4,41 @@
  * content) and the CSR attributes list (RFC 7030 §4.5.2).
  */
 import * as asn1js from 'asn1js';
-import * as pkijs from 'pkijs';
 
 const idData = '1.2.840.113549.1.7.1';
+const idSignedData = '1.2.840.113549.1.7.2';
 
-/** A degenerate SignedData carrying `certs` (DER) and nothing else, in a ContentInfo. */
+/**
+ * A degenerate SignedData carrying `certs` (DER) and nothing else, in a
+ * ContentInfo, built with asn1js. Parsing each certificate into pkijs objects
+ * only to encode it again cost 2 ms per enrollment answer (bench:enroll's
+ * profile: 23 % of the server's time); a plain ASN.1 parse gives the same bytes.
+ *
+ * ContentInfo ::= SEQUENCE { contentType id-signedData, content [0] EXPLICIT SignedData }
+ * SignedData ::= SEQUENCE { version 1, digestAlgorithms SET {}, encapContentInfo SEQUENCE { id-data },
+ *                           certificates [0] IMPLICIT SET OF Certificate, signerInfos SET {} }
+ */
+/** A DER certificate as asn1js blocks: a plain ASN.1 parse, no X.509 schema (that is what cost the time). */
+function asn1Of(der: Buffer): asn1js.AsnType {
+  const parsed = asn1js.fromBER(der);
+  if (parsed.offset === -1 || parsed.offset !== der.length) throw new Error('certsOnly: not one DER certificate');
+  return parsed.result;
+}
+
 export function certsOnly(certs: readonly Buffer[]): Buffer {
-  const signed = new pkijs.SignedData({
-    version: 1,
-    encapContentInfo: new pkijs.EncapsulatedContentInfo({ eContentType: idData }),
-    digestAlgorithms: [],
-    signerInfos: [],
-    certificates: certs.map((d) => pkijs.Certificate.fromBER(d)),
+  const signed = new asn1js.Sequence({
+    value: [
+      new asn1js.Integer({ value: 1 }),
+      new asn1js.Set({ value: [] }),
+      new asn1js.Sequence({ value: [new asn1js.ObjectIdentifier({ value: idData })] }),
+      new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: 0 }, value: certs.map(asn1Of) }),
+      new asn1js.Set({ value: [] }),
+    ],
   });
-  const info = new pkijs.ContentInfo({ contentType: pkijs.ContentInfo.SIGNED_DATA, content: signed.toSchema(true) });
-  return Buffer.from(info.toSchema().toBER(false));
+  const info = new asn1js.Sequence({
+    value: [new asn1js.ObjectIdentifier({ value: idSignedData }), new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: 0 }, value: [signed] })],
+  });
+  return Buffer.from(info.toBER(false));
 }
 
 /** One CsrAttrs element: a bare OID, or an attribute (type and value OIDs). */

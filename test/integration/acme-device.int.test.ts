@@ -218,6 +218,22 @@ describe('refusals', () => {
     expect(replay.json?.error?.detail).toMatch(/does not verify/);
   });
 
+  test('reprovisioning policy never: a device that holds a valid certificate gets no second one over ACME', async () => {
+    const dev = await registerDevice('dev-acme-0011');
+    const c = await deviceClient(dev.eab);
+    for (const expected of [200, 403]) {
+      const { order, challenge } = await orderFor(c, dev.id);
+      const key = newDeviceKey();
+      expect((await attest(c, challenge, dev, key.publicKey)).res.json?.status).toBe('valid');
+      const r = await c.finalize(order.finalize, buildCsr({ identifiers: [], key: key.privateKey, commonName: dev.id }).csrDer);
+      expect(r.status, r.text).toBe(expected);
+      if (expected === 403) {
+        expect(r.problem?.type).toBe('urn:ietf:params:acme:error:unauthorized');
+        expect(r.problem?.detail).toMatch(/already holds a valid certificate .* reprovisioning policy is never/);
+      }
+    }
+  });
+
   test('finalize refuses a CSR with a key other than the attested one, and a CSR naming another device', async () => {
     const dev = await registerDevice('dev-acme-0010');
     const c = await deviceClient(dev.eab);

@@ -397,6 +397,12 @@ export class AcmeOrders {
     const attested = authz?.challenges.find((c) => c.type === 'device-attest-01' && c.status === 'valid')?.attestedSpki;
     if (!attested) throw new PkiError('orderNotReady', 'the order has no valid device attestation');
     if (!spkiDer.equals(Buffer.from(attested, 'base64'))) throw new PkiError('badCSR', 'the CSR key is not the key the device attestation vouched for');
+    // Reprovisioning policy never (as EST applies it): no second certificate while one is valid.
+    const device = await this.deps.devices?.devices.find(deviceId);
+    if (device?.reprovision === 'never') {
+      const held = await this.deps.certificates.validForDevice(deviceId, this.deps.clock.now());
+      if (held.length) throw new PkiError('forbidden', `device "${deviceId}" already holds a valid certificate (${held.map((c) => c.serialHex).join(', ')}) and its reprovisioning policy is never`);
+    }
     return deviceId;
   }
 

@@ -147,6 +147,6 @@ describe('accepted', () => {
     const d = client.directory;
     for (const k of ['newNonce', 'newAccount', 'newOrder', 'revokeCert', 'keyChange', 'renewalInfo']) expect(d[k], k).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/acme\/server\//);
     expect(d.meta?.externalAccountRequired).toBe(false);
-    expect(Object.keys(d.meta?.profiles as object)).toEqual(['client', 'server']);
+    expect(Object.keys(d.meta?.profiles as object)).toEqual(['client', 'device', 'server']);
   });
 });

@@ -176,7 +176,7 @@ describe('ACME directories', () => {
     const res = await fetch(`${server.url}/acme/directory`);
     expect(res.status).toBe(200);
     const dir = (await res.json()) as { meta: { profiles: Record<string, string> } };
-    expect(Object.keys(dir.meta.profiles).sort()).toEqual(['client', 'server']);
+    expect(Object.keys(dir.meta.profiles).sort()).toEqual(['client', 'device', 'server']);
     expect((await fetch(`${server.url}/acme/client/directory`)).status).toBe(200);
   });
 

@@ -40,7 +40,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { p256Csr } from './lib/acme-client.mjs';
+// The DER pieces of the ACME bench's CSRs serve the device CSRs too.
+import { ALG_ECDSA_SHA256, p256Csr, seq, tlv } from './lib/acme-client.mjs';
 import {
   benchTempDir,
   buildInfo,
@@ -66,19 +67,7 @@ const SERVERNAME = 'localhost';
 
 // ---- DER: a PKCS#10 CSR with subject serialNumber=<id> ---------------------------
 
-function derLength(n) {
-  if (n < 0x80) return Buffer.from([n]);
-  const bytes = [];
-  for (let v = n; v > 0; v = Math.floor(v / 256)) bytes.unshift(v & 0xff);
-  return Buffer.from([0x80 | bytes.length, ...bytes]);
-}
-const tlv = (tag, ...parts) => {
-  const body = Buffer.concat(parts);
-  return Buffer.concat([Buffer.from([tag]), derLength(body.length), body]);
-};
-const seq = (...p) => tlv(0x30, ...p);
 const OID_SERIAL_NUMBER = Buffer.from('0603550405', 'hex'); // 2.5.4.5
-const ALG_ECDSA_SHA256 = Buffer.from('300a06082a8648ce3d040302', 'hex');
 
 /** A fresh P-256 key and the DER CSR for subject serialNumber=<id> (PrintableString). */
 function deviceCsr(id) {

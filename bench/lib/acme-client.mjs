@@ -17,21 +17,21 @@ const b64u = (buf) => Buffer.from(buf).toString('base64url');
 
 // ---- DER, just enough for a CSR --------------------------------------------------
 
-function derLength(n) {
+export function derLength(n) {
   if (n < 0x80) return Buffer.from([n]);
   const bytes = [];
   for (let v = n; v > 0; v = Math.floor(v / 256)) bytes.unshift(v & 0xff);
   return Buffer.from([0x80 | bytes.length, ...bytes]);
 }
-const tlv = (tag, ...parts) => {
+export const tlv = (tag, ...parts) => {
   const body = Buffer.concat(parts);
   return Buffer.concat([Buffer.from([tag]), derLength(body.length), body]);
 };
-const seq = (...p) => tlv(0x30, ...p);
+export const seq = (...p) => tlv(0x30, ...p);
 // 1.2.840.113549.1.9.14 extensionRequest, 2.5.29.17 subjectAltName, 1.2.840.10045.4.3.2 ecdsa-with-SHA256
 const OID_EXTENSION_REQUEST = Buffer.from('06092a864886f70d01090e', 'hex');
 const OID_SAN = Buffer.from('0603551d11', 'hex');
-const ALG_ECDSA_SHA256 = Buffer.from('300a06082a8648ce3d040302', 'hex');
+export const ALG_ECDSA_SHA256 = Buffer.from('300a06082a8648ce3d040302', 'hex');
 
 /**
  * A PKCS#10 CSR (RFC 2986) for `dnsNames` with a fresh P-256 key, empty

@@ -1,6 +1,7 @@
 /** OCSP responses (RFC 6960 §4.2), encoded with the lean DER writer, and read back for the pre-signed cache. */
-import { bitString, children, ctx, expectTag, generalizedTime, oid, octetString, readOid, readOne, readTime, readTlv, seq, seqOf, tlv, Tag, value, type Tlv } from '../pki/der.js';
+import { bitString, ctx, generalizedTime, oid, octetString, seq, seqOf, tlv, Tag } from '../pki/der.js';
 import { extension } from '../pki/extensions.js';
+import { readOcspResponse, type SingleStatus } from '../pki/ocsp-response.js';
 import { OID } from '../pki/oids.js';
 import { throwOnErrors } from '../lint/index.js';
 import { lintOcspResponseData, type OcspExpectations } from '../lint/ocsp.js';
@@ -22,8 +23,8 @@ const errorDer = Object.fromEntries(
  */
 export const errorResponse = (status: ErrorStatusName): Buffer => errorDer[status];
 
-/** What one SingleResponse says about a certificate; `reason` is a CRLReason code (RFC 5280 §5.3.1). */
-export type SingleStatus = { status: 'good' } | { status: 'unknown' } | { status: 'revoked'; revokedAt: Date; reason: number | null };
+/** What one SingleResponse says about a certificate (defined beside the reader in src/pki/ocsp-response.ts). */
+export type { SingleStatus };
 
 export interface SingleResponseInput {
   certIdDer: Buffer;
@@ -106,51 +107,13 @@ export interface ResponseSummary {
   nextUpdate: Date | null;
 }
 
-const first = (t: Tlv, what: string): Tlv => {
-  const c = children(t);
-  if (c.length !== 1) throw new RangeError(`${what}: expected one element`);
-  return c[0]!;
-};
-
-function readCertStatus(t: Tlv): SingleStatus {
-  switch (t.tag) {
-    case 0x80:
-      return { status: 'good' };
-    case 0x82:
-      return { status: 'unknown' };
-    case 0xa1: {
-      const [time, reason] = children(t);
-      const revokedAt = readTime(expectTag(time, Tag.GeneralizedTime, 'revocationTime'));
-      if (!reason) return { status: 'revoked', revokedAt, reason: null };
-      const code = value(expectTag(first(expectTag(reason, 0xa0, 'revocationReason'), 'revocationReason'), Tag.ENUMERATED, 'CRLReason'));
-      if (code.length !== 1) throw new RangeError('CRLReason is one octet');
-      return { status: 'revoked', revokedAt, reason: code[0]! };
-    }
-    default:
-      throw new RangeError(`unknown CertStatus tag 0x${t.tag.toString(16)}`);
-  }
-}
-
-/** Reads back a successful OCSPResponse written by `signedResponse` (throws on anything else; the signature is not checked). */
+/** Reads back a successful OCSPResponse written by `signedResponse` with src/pki/ocsp-response.ts (throws on anything else; the signature is not checked). */
 export function readResponseSummary(der: Buffer): ResponseSummary {
-  const [status, bytes] = children(readOne(der, Tag.SEQUENCE));
-  if (value(expectTag(status, Tag.ENUMERATED, 'responseStatus'))[0] !== responseStatus.successful || !bytes) throw new RangeError('not a successful OCSP response');
-  const [type, octets] = children(expectTag(first(expectTag(bytes, 0xa0, 'responseBytes'), 'responseBytes'), Tag.SEQUENCE, 'ResponseBytes'));
-  if (readOid(expectTag(type, Tag.OID, 'responseType')) !== OID.ocspBasic) throw new RangeError('not a BasicOCSPResponse');
-  const basic = readOne(value(expectTag(octets, Tag.OCTET_STRING, 'response')), Tag.SEQUENCE);
-  const tbs = children(expectTag(readTlv(basic.buf, basic.start, basic.end), Tag.SEQUENCE, 'tbsResponseData'));
-  let i = tbs[0]?.tag === 0xa0 ? 1 : 0;
-  i++; // responderID
-  const producedAt = readTime(expectTag(tbs[i++], Tag.GeneralizedTime, 'producedAt'));
-  const single = children(expectTag(children(expectTag(tbs[i], Tag.SEQUENCE, 'responses'))[0], Tag.SEQUENCE, 'SingleResponse'));
-  const next = single[3]?.tag === 0xa0 ? readTime(expectTag(first(single[3], 'nextUpdate'), Tag.GeneralizedTime, 'nextUpdate')) : null;
-  return {
-    producedAt,
-    certIdDer: single[0]!.buf.subarray(single[0]!.headerStart, single[0]!.end),
-    status: readCertStatus(single[1]!),
-    thisUpdate: readTime(expectTag(single[2], Tag.GeneralizedTime, 'thisUpdate')),
-    nextUpdate: next,
-  };
+  const { basic } = readOcspResponse(der);
+  if (!basic) throw new RangeError('not a successful OCSP response');
+  const [single] = basic.responses;
+  if (!single) throw new RangeError('OCSP response without a SingleResponse');
+  return { producedAt: basic.producedAt, certIdDer: single.certIdDer, status: single.status, thisUpdate: single.thisUpdate, nextUpdate: single.nextUpdate };
 }
 
 /** True when two statuses say the same thing at OCSP's one-second resolution (unspecified and no reason are the same). */

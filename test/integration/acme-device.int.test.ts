@@ -9,13 +9,17 @@
  */
 import { createHash, createPrivateKey, generateKeyPairSync, sign, X509Certificate, type KeyObject } from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
 import { encode } from 'cborg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { serve, type Serving } from '../../src/cmd/commands/serve.js';
+import { silentLogger } from '../../src/http/log.js';
 import { pemBlocks } from '../../src/pki/pem.js';
-import { assertOk, buildCsr, keyAuthorization, type AcmeClient, type AcmeOrder } from '../helpers/acme-client.js';
+import { AcmeClient, assertOk, buildCsr, keyAuthorization, type AcmeOrder } from '../helpers/acme-client.js';
 import { startAcmeServer, type AcmeTestServer } from '../helpers/acme-server.js';
 import { cliFor } from '../helpers/cli.js';
 import { makeFactoryCa, makeIdevid, type DeviceCredential, type Factory } from '../helpers/device.js';
+import { freePort } from '../helpers/lego.js';
 import { openssl } from '../helpers/openssl.js';
 import { testPassphrase } from '../helpers/test-pki.js';
 
@@ -52,9 +56,9 @@ function attestation(o: { signer: KeyObject; x5c: Buffer[]; keyAuth: string; att
   return Buffer.from(encode({ fmt: 'packed', attStmt: { alg: -7, sig: new Uint8Array(sig), x5c: o.x5c.map((c) => new Uint8Array(c)) }, authData: ad })).toString('base64url');
 }
 
-/** Registers a device with `trellis device register --eab --json` and makes its IDevID at `maker`. */
-async function registerDevice(id: string, maker = factory): Promise<SimDevice> {
-  const r = await trellis(['device', 'register', '--id', id, '--eab', '--json']);
+/** Registers a device with `trellis device register --eab --json [args…]` and makes its IDevID at `maker`. */
+async function registerDevice(id: string, maker = factory, args: string[] = []): Promise<SimDevice> {
+  const r = await trellis(['device', 'register', '--id', id, '--eab', '--json', ...args]);
   expect(r.code, r.stderr).toBe(0);
   const out = JSON.parse(r.stdout) as { id: string; secret: string; eab: { keyId: string; hmacKey: string; directory: string } };
   expect(out.eab.directory).toBe('device');
@@ -248,5 +252,113 @@ describe('refusals', () => {
     const otherId = await c.finalize(order.finalize, buildCsr({ identifiers: [], key: key.privateKey, commonName: 'dev-acme-0002' }).csrDer);
     expect(otherId.problem?.type).toBe('urn:ietf:params:acme:error:badCSR');
     expect(otherId.problem?.detail).toMatch(/names device "dev-acme-0002"/);
+  });
+});
+
+describe('reprovisioning policies reset and migrate (as over EST)', () => {
+  /**
+   * A second node on the same data directory and database whose profiles
+   * also hold `device-v2` (the device profile with 90-day certificates), so a
+   * device can migrate to it. Clients reach it with `connectTo`, keeping the
+   * instance's base URL as a node behind a balancer would.
+   */
+  let node: Serving;
+  const nodeClients: AcmeClient[] = [];
+  beforeAll(async () => {
+    const profiles = path.join(acme.pki.dataDir, 'profiles');
+    const v1 = fs.readFileSync(path.join(profiles, 'device.yaml'), 'utf8');
+    fs.writeFileSync(path.join(profiles, 'device-v2.yaml'), v1.replace(/^description: .*$/m, 'description: IoT device certificate, second generation').replace(/^validity: .*$/m, 'validity: { default: 90d, max: 90d, backdate: 1h }'));
+    node = await serve({ dataDir: acme.pki.dataDir, port: await freePort(), passphrase: testPassphrase, log: silentLogger });
+  }, 60_000);
+  afterAll(async () => {
+    for (const c of nodeClients) c.close();
+    await node?.close();
+  });
+
+  /** The device's account in another directory of the second node. */
+  async function onNode(c: AcmeClient, directory: string): Promise<AcmeClient> {
+    const other = await AcmeClient.create({ directoryUrl: acme.directoryUrl(directory), connectTo: node.url, key: c.key, accountUrl: c.accountUrl! });
+    nodeClients.push(other);
+    return other;
+  }
+
+  /** One whole enrollment: order, attest a new key, finalize; returns the certificate (written to a file) and the finalize answer. */
+  async function enroll(c: AcmeClient, dev: SimDevice, name: string) {
+    const { order, orderUrl, challenge } = await orderFor(c, dev.id);
+    const key = newDeviceKey();
+    expect((await attest(c, challenge, dev, key.publicKey)).res.json?.status).toBe('valid');
+    assertOk(await c.finalize(order.finalize, buildCsr({ identifiers: [], key: key.privateKey, commonName: dev.id }).csrDer), 'finalize');
+    const done = assertOk(await c.pollOrder(orderUrl, { until: ['valid', 'invalid'] }), 'order') as AcmeOrder;
+    expect(done.status).toBe('valid');
+    const cert = await c.downloadCertificate(done.certificate!);
+    const pemPath = path.join(acme.pki.dir, `${name}.pem`);
+    fs.writeFileSync(pemPath, cert.pem);
+    return { x: new X509Certificate(cert.leafDer), pemPath };
+  }
+
+  const ocsp = (pemPath: string) => openssl('ocsp', '-url', `${node.url}/ocsp`, '-issuer', acme.pki.issuingPemPath, '-cert', pemPath, '-CAfile', acme.pki.rootPemPath, '-no_nonce');
+  /** OCSP (through OpenSSL) until it says revoked: nodes that did not revoke learn of it by polling the database (every second here). */
+  async function ocspRevoked(pemPath: string): Promise<string> {
+    let out = '';
+    for (let i = 0; i < 50 && !/: revoked/.test(out); i++) {
+      if (i) await new Promise((r) => setTimeout(r, 200));
+      out = await ocsp(pemPath);
+    }
+    return out;
+  }
+  const stored = (x: X509Certificate) => node.instance.store.certificates.findBySerialAnyIssuer(x.serialNumber.toLowerCase().replace(/^(00)+/, ''));
+
+  test('reset: a second certificate is issued and the first is revoked as superseded by the device (store and OCSP)', async () => {
+    const dev = await registerDevice('dev-acme-0020', factory, ['--reprovision', 'reset']);
+    const c = await deviceClient(dev.eab);
+    const first = await enroll(c, dev, 'reset-first');
+    await expect(ocsp(first.pemPath)).resolves.toMatch(/: good/);
+    const second = await enroll(await onNode(c, 'device'), dev, 'reset-second');
+    expect(second.x.serialNumber).not.toBe(first.x.serialNumber);
+    const [old] = await stored(first.x);
+    expect(old).toMatchObject({ status: 'revoked', revocationReason: 4, revokedBy: `device:${dev.id}`, deviceId: dev.id });
+    const out = await ocspRevoked(first.pemPath);
+    expect(out).toMatch(/: revoked/);
+    expect(out).toMatch(/Reason: superseded/);
+    await expect(ocsp(second.pemPath)).resolves.toMatch(/: good/);
+  });
+
+  test('migrate: the device orders under another device profile with its own EAB account, gets that profile\'s certificate, and the registry moves it there', async () => {
+    const dev = await registerDevice('dev-acme-0021', factory, ['--reprovision', 'migrate']);
+    const c = await deviceClient(dev.eab);
+    const first = await enroll(c, dev, 'migrate-first');
+    const moved = await enroll(await onNode(c, 'device-v2'), dev, 'migrate-second');
+    await expect(openssl('verify', '-CAfile', acme.pki.rootPemPath, '-untrusted', acme.pki.issuingPemPath, '-purpose', 'sslclient', moved.pemPath)).resolves.toMatch(/: OK$/m);
+    // device-v2 issues for 90 days (plus the hour of backdating), device for 365.
+    const days = (x: X509Certificate) => Math.round((Date.parse(x.validTo) - Date.parse(x.validFrom)) / 86400_000);
+    expect([days(first.x), days(moved.x)]).toEqual([365, 90]);
+    const [newer] = await stored(moved.x);
+    expect(newer).toMatchObject({ profile: 'device-v2', deviceId: dev.id });
+    const shown = JSON.parse((await trellis(['device', 'show', '--id', dev.id, '--json'])).stdout) as { profile: string; reprovision: string };
+    expect(shown).toMatchObject({ profile: 'device-v2', reprovision: 'migrate' });
+    const [old] = await stored(first.x);
+    expect(old).toMatchObject({ status: 'revoked', revocationReason: 4, revokedBy: `device:${dev.id}` });
+    await expect(ocspRevoked(first.pemPath)).resolves.toMatch(/Reason: superseded/);
+  });
+
+  test.each([
+    ['never', 'dev-acme-0022'],
+    ['reset', 'dev-acme-0023'],
+  ])('rejects: policy %s under another device profile (403 unauthorized at newOrder)', async (policy, id) => {
+    const dev = await registerDevice(id, factory, ['--reprovision', policy]);
+    const c = await onNode(await deviceClient(dev.eab), 'device-v2');
+    const r = await c.newOrder({ identifiers: [deviceId(dev.id)] });
+    expect(r.status, r.text).toBe(403);
+    expect(r.problem?.type).toBe('urn:ietf:params:acme:error:unauthorized');
+    expect(r.problem?.detail).toMatch(/enrolls under profile "device"; another profile needs reprovisioning policy migrate/);
+  });
+
+  test("rejects: another device's EAB account in a directory its key was not made for is still only that device's", async () => {
+    const a = await registerDevice('dev-acme-0024', factory, ['--reprovision', 'migrate']);
+    await registerDevice('dev-acme-0025', factory, ['--reprovision', 'migrate']);
+    const c = await onNode(await deviceClient(a.eab), 'device-v2');
+    const r = await c.newOrder({ identifiers: [deviceId('dev-acme-0025')] });
+    expect(r.status).toBe(401);
+    expect(r.problem?.type).toBe('urn:ietf:params:acme:error:unauthorized');
   });
 });

@@ -13,8 +13,10 @@ import type { Clock } from '../../clock/clock.js';
 import { isPkiError, PkiError } from '../../errors/pki-error.js';
 import { problemFor } from '../../errors/problem.js';
 import type { Profile } from '../../profiles/types.js';
-import type { DeviceRepository, ManufacturerCaRepository } from '../devices/ports.js';
-import type { RegistrationAuthority } from '../registration.js';
+import type { DeviceRecord, DeviceRepository, ManufacturerCaRepository } from '../devices/ports.js';
+import type { CheckedRequest, RegistrationAuthority } from '../registration.js';
+import { RevocationAuthority } from '../revoke.js';
+import { checkDeviceProfile, PerKeyQueue, revokeSuperseded, supersededBy } from './device-reprovision.js';
 import { verifyDeviceAttestation } from './device-attest.js';
 import { AccountKeyCache } from './account-key-cache.js';
 import { identifiersOfSans, orderIdentifiers, sameIdentifiers } from './identifiers.js';
@@ -80,8 +82,18 @@ export interface AcmeOrdersDeps {
   eabAllows: (account: AcmeAccountRecord, directory: string) => Promise<boolean>;
   /** Where a validation that outlived its request reports a failure to store its result. */
   log: (event: Record<string, unknown>) => void;
-  /** The device registry and manufacturer CAs, for permanent-identifier orders and device-attest-01; without them such orders are refused. */
-  devices?: { devices: Pick<DeviceRepository, 'find' | 'setStatus'>; manufacturers: Pick<ManufacturerCaRepository, 'list'> };
+  /**
+   * The device registry and manufacturer CAs, for permanent-identifier orders
+   * and device-attest-01; without them such orders are refused. `revocation`
+   * revokes certificates a device's new one supersedes (policies reset and
+   * migrate); without it, one without listeners (the OCSP responder and CRL
+   * publisher then learn of it by polling the database).
+   */
+  devices?: {
+    devices: Pick<DeviceRepository, 'find' | 'setStatus' | 'setEnrollment'>;
+    manufacturers: Pick<ManufacturerCaRepository, 'list'>;
+    revocation?: Pick<RevocationAuthority, 'revoke'>;
+  };
 }
 
 const challengeTypes: readonly ChallengeType[] = ['http-01', 'tls-alpn-01'];
@@ -111,6 +123,7 @@ export function orderStatus(o: AcmeOrderRecord, authzs: readonly AcmeAuthorizati
 
 export class AcmeOrders {
   private readonly inFlight = new Map<string, Promise<void>>();
+  private readonly deviceFinalizes = new PerKeyQueue();
 
   constructor(private readonly deps: AcmeOrdersDeps) {}
 
@@ -138,12 +151,17 @@ export class AcmeOrders {
   /** newOrder (RFC 8555 §7.4): reuses the account's valid (or pending) authorizations per identifier. */
   async newOrder(account: AcmeAccountRecord, directory: string, input: NewOrderInput, address: string): Promise<OrderView> {
     const profile = this.profile(directory);
-    if (!(await this.deps.eabAllows(account, directory))) throw new PkiError('externalAccountRequired', `directory "${directory}" needs an account created with an external account binding for it`);
+    const eabFits = await this.deps.eabAllows(account, directory);
+    const eabRequired = () => new PkiError('externalAccountRequired', `directory "${directory}" needs an account created with an external account binding for it`);
+    if (!eabFits && !account.eabKeyId) throw eabRequired();
     const { newOrdersPerAccount, newOrdersPerAddress } = this.deps.limits;
     newOrdersPerAccount.check(account.id);
     newOrdersPerAddress.check(address);
     const identifiers = orderIdentifiers(input.identifiers, profile);
-    for (const id of identifiers) if (id.type === 'permanent-identifier') await this.checkDevice(account, id.value);
+    // A device's EAB key is made for its registered profile's directory; checkDevice binds the account to the device,
+    // which is what opens a device directory, so the key also serves the profile a migrate moves the device to (and back).
+    if (!eabFits && !identifiers.every((i) => i.type === 'permanent-identifier')) throw eabRequired();
+    for (const id of identifiers) if (id.type === 'permanent-identifier') await this.checkDevice(account, id.value, profile.name);
     const now = this.deps.clock.now();
     // The CA backdates notBefore itself (profile backdate); a client-chosen start is not supported.
     if (input.notBefore !== undefined) throw new PkiError('malformed', '"notBefore" is not supported; certificates start now (backdated by the profile)');
@@ -193,14 +211,18 @@ export class AcmeOrders {
   /**
    * A permanent-identifier names a registered device that is neither disabled
    * nor retired, and the account was created with that device's EAB key (so
-   * one device's key orders only that device).
+   * one device's key orders only that device). A profile other than the
+   * device's registered one needs policy migrate.
    */
-  private async checkDevice(account: AcmeAccountRecord, deviceId: string): Promise<void> {
+  private async checkDevice(account: AcmeAccountRecord, deviceId: string, profile: string): Promise<DeviceRecord> {
     if (!this.deps.devices) throw new PkiError('unsupportedIdentifier', 'this server has no device registry for permanent-identifier orders');
     const device = await this.deps.devices.devices.find(deviceId);
     if (!device) throw new PkiError('rejectedIdentifier', `device "${deviceId}" is not registered`);
+    // The binding before the status: another account learns nothing of the device's status.
     if (!account.eabKeyId || device.eabKeyId !== account.eabKeyId) throw new PkiError('unauthorized', `this account was not created with the EAB key of device "${deviceId}"`);
     if (device.status === 'disabled' || device.status === 'retired') throw new PkiError('rejectedIdentifier', `device "${deviceId}" is ${device.status}`);
+    checkDeviceProfile(device, profile);
+    return device;
   }
 
   private newAuthorization(account: AcmeAccountRecord, identifier: Identifier, expires: Date, now: Date): AcmeAuthorizationRecord {
@@ -344,36 +366,94 @@ export class AcmeOrders {
   /**
    * finalize (RFC 8555 §7.4): the CSR goes through the same RA checks as the
    * REST API and must name exactly the order's identifiers; only then does
-   * the order move to processing, and the CA issues.
+   * the order move to processing, and the CA issues. Device orders run one at
+   * a time per device and apply its reprovisioning policy.
    */
   async finalize(account: AcmeAccountRecord, orderId: string, csrDer: Buffer): Promise<OrderView> {
     const { order, status } = await this.order(account, orderId);
     if (status !== 'ready') throw new PkiError('orderNotReady', `order is ${status}, not ready`);
+    if (order.identifiers.some((i) => i.type === 'permanent-identifier')) {
+      return this.deviceFinalizes.run(order.identifiers[0]!.value, () => this.finalizeDevice(account, order, csrDer));
+    }
+    const checked = this.checkCsr(account, order, csrDer);
+    this.checkSans(order, checked.request.sans);
+    return this.complete(account, order, await this.issueOrder(order, checked));
+  }
+
+  /** The RA's checks of the CSR under the order's profile (and `issuer`, a device's registered CA), and a key that is not the account's. */
+  private checkCsr(account: AcmeAccountRecord, order: AcmeOrderRecord, csrDer: Buffer, issuer?: string | null): CheckedRequest {
     const validitySeconds = order.notAfter ? Math.floor((order.notAfter.getTime() - this.deps.clock.now().getTime()) / 1000) : undefined;
-    const checked = this.deps.ra.checkRequest({ profile: order.profile, csr: csrDer, requestedVia: 'acme', requestedBy: account.id, ...(validitySeconds ? { validitySeconds } : {}) });
+    const checked = this.deps.ra.checkRequest({ profile: order.profile, csr: csrDer, requestedVia: 'acme', requestedBy: account.id, ...(validitySeconds ? { validitySeconds } : {}), ...(issuer ? { issuer } : {}) });
     // As Boulder does: a certificate key that is also the account key would let whoever holds one act as the other.
     if (checked.request.spkiDer.equals(this.accountSpkis.get(account))) {
       throw new PkiError('badCSR', 'the CSR uses the account key; certificates need a key of their own');
     }
-    if (order.identifiers.some((i) => i.type === 'permanent-identifier')) {
-      checked.request = { ...checked.request, deviceId: await this.checkDeviceCsr(order, checked.request.subject.serialNumber, checked.request.spkiDer) };
-    } else {
-      this.checkSans(order, checked.request.sans);
-    }
+    return checked;
+  }
+
+  /** Moves the order to processing and has the CA issue; a failure makes the order invalid. */
+  private async issueOrder(order: AcmeOrderRecord, checked: CheckedRequest): Promise<IssuedCertificate> {
     if (!(await this.deps.orders.updateOrder(order.id, 'pending', { status: 'processing' }))) throw new PkiError('orderNotReady', 'the order is already being finalized');
-    let issued: IssuedCertificate;
     try {
-      issued = await this.deps.ra.issue(checked);
+      return await this.deps.ra.issue(checked);
     } catch (err) {
       await this.deps.orders.updateOrder(order.id, 'processing', { status: 'invalid', error: stored(isPkiError(err) ? err : new PkiError('serverInternal', 'issuance failed')) });
       throw err;
     }
-    // A device that got its first certificate is active, as after EST enrollment.
-    if (checked.request.deviceId && this.deps.devices) await this.deps.devices.devices.setStatus(checked.request.deviceId, ['registered'], 'active', this.deps.clock.now());
+  }
+
+  /** Records the certificate on the order, which becomes valid. */
+  private async complete(account: AcmeAccountRecord, order: AcmeOrderRecord, issued: IssuedCertificate): Promise<OrderView> {
     const next = { status: 'valid' as const, issuerId: issued.issuerId, certificateSerial: issued.serialHex };
     // This request moved the order to processing, so the write normally wins; only then is the stored state known without a read.
     if (await this.deps.orders.updateOrder(order.id, 'processing', next)) return { order: { ...order, ...next }, status: 'valid' };
-    return this.order(account, orderId);
+    return this.order(account, order.id);
+  }
+
+  /**
+   * A device order, as EST enrolls (ra/devices/enroll.ts): the device is read
+   * again (it may have been disabled, moved or given a certificate since the
+   * order), the CSR names it and carries the attested key, and its
+   * reprovisioning policy decides: `never` refuses while it holds a valid
+   * certificate; `reset` and `migrate` revoke those as `superseded` once the
+   * new one is issued; `migrate` may order under another device profile,
+   * which then becomes the device's.
+   */
+  private async finalizeDevice(account: AcmeAccountRecord, order: AcmeOrderRecord, csrDer: Buffer): Promise<OrderView> {
+    const devices = this.deps.devices;
+    if (!devices) throw new PkiError('unsupportedIdentifier', 'this server has no device registry for permanent-identifier orders');
+    const deviceId = order.identifiers[0]!.value;
+    const device = await devices.devices.find(deviceId);
+    if (!device) throw new PkiError('rejectedIdentifier', `device "${deviceId}" is not registered`);
+    if (device.status === 'disabled' || device.status === 'retired') throw new PkiError('rejectedIdentifier', `device "${deviceId}" is ${device.status}`);
+    checkDeviceProfile(device, order.profile);
+    const checked = this.checkCsr(account, order, csrDer, device.issuerId);
+    await this.checkDeviceCsr(order, checked.request.subject.serialNumber, checked.request.spkiDer);
+    checked.request = { ...checked.request, deviceId };
+    const now = this.deps.clock.now();
+    const superseded = supersededBy(device, await this.deps.certificates.validForDevice(deviceId, now));
+    const movedFrom = order.profile !== device.profile ? device.profile : undefined;
+
+    const issued = await this.issueOrder(order, checked);
+    const view = await this.complete(account, order, issued);
+    // A device that got its first certificate is active, as after EST enrollment.
+    await devices.devices.setStatus(deviceId, ['registered'], 'active', now);
+    if (movedFrom) await devices.devices.setEnrollment(deviceId, order.profile, device.issuerId, now);
+    const { certificates, audit, clock } = this.deps;
+    const revocation = devices.revocation ?? new RevocationAuthority({ certificates, audit, clock });
+    const revoked = await revokeSuperseded(revocation, deviceId, superseded);
+    await this.deps.audit.record('device.enrolled', `device:${deviceId}`, {
+      device: deviceId,
+      method: 'device-attest-01',
+      via: 'acme',
+      account: account.id,
+      issuer: issued.issuerId,
+      serialHex: issued.serialHex,
+      profile: issued.profile,
+      ...(movedFrom ? { migratedFrom: movedFrom } : {}),
+      ...(revoked.length ? { superseded: revoked } : {}),
+    });
+    return view;
   }
 
   /** DNS and IP orders: the CSR names exactly the order's identifiers. */
@@ -388,22 +468,15 @@ export class AcmeOrders {
   /**
    * Device orders: the CSR's device id (the profile's rules took it from the
    * subject) is the ordered one, and its key is the key the device-attest-01
-   * attestation vouched for. Returns the device id for the certificate.
+   * attestation vouched for.
    */
-  private async checkDeviceCsr(order: AcmeOrderRecord, csrDeviceId: string | undefined, spkiDer: Buffer): Promise<string> {
+  private async checkDeviceCsr(order: AcmeOrderRecord, csrDeviceId: string | undefined, spkiDer: Buffer): Promise<void> {
     const deviceId = order.identifiers[0]!.value;
     if (csrDeviceId !== deviceId) throw new PkiError('badCSR', `the CSR names device "${(csrDeviceId ?? 'none').slice(0, 64)}"; the order is for "${deviceId}"`);
     const [authz] = await this.deps.orders.findAuthorizations(order.authorizationIds);
     const attested = authz?.challenges.find((c) => c.type === 'device-attest-01' && c.status === 'valid')?.attestedSpki;
     if (!attested) throw new PkiError('orderNotReady', 'the order has no valid device attestation');
     if (!spkiDer.equals(Buffer.from(attested, 'base64'))) throw new PkiError('badCSR', 'the CSR key is not the key the device attestation vouched for');
-    // Reprovisioning policy never (as EST applies it): no second certificate while one is valid.
-    const device = await this.deps.devices?.devices.find(deviceId);
-    if (device?.reprovision === 'never') {
-      const held = await this.deps.certificates.validForDevice(deviceId, this.deps.clock.now());
-      if (held.length) throw new PkiError('forbidden', `device "${deviceId}" already holds a valid certificate (${held.map((c) => c.serialHex).join(', ')}) and its reprovisioning policy is never`);
-    }
-    return deviceId;
   }
 
   /** The certificate of one of the account's orders (RFC 8555 §7.4.2). */

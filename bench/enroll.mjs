@@ -11,8 +11,13 @@
  * BENCH_DEVICES devices with `--secrets-out` (timed), one P-256 key and CSR per
  * device (subject serialNumber=<id>; made with node:crypto and a small DER
  * builder before timing starts), the baseline wrk run, then every device
- * enrolls once from BENCH_CLIENTS client processes (Node https, agent: false)
- * with BENCH_CONCURRENCY requests in flight in all. Then the checks: every
+ * enrolls once with curl (BENCH_CLIENTS processes of `curl --parallel`,
+ * BENCH_CONCURRENCY transfers in flight in all; `Connection: close` and
+ * `--no-sessionid`, so each enrollment is a new TCP connection and a full TLS
+ * handshake, the server verified against our root). A C TLS client as devices
+ * have: Node's https client spent 3.7 ms of CPU per connection (a third of it
+ * turning the server's chain into JS objects for checkServerIdentity), more
+ * than the server, on the same two cores. Then the checks: every
  * answer 200 with a certs-only PKCS#7 naming the device (all by a byte check,
  * BENCH_SAMPLES of them through `openssl pkcs7 -print_certs` and
  * `openssl x509`), and, after the server stopped, exactly one valid
@@ -26,13 +31,13 @@
  * the run; 0 = off), BENCH_CPU_PROF=1 (server under `node --cpu-prof`,
  * summarised with bench/profile-summary.mjs), BENCH_PROFILE_DIR, BENCH_KEEP=1.
  *
- * Access log: off (TRELLIS_ACCESS_LOG=off), as bench/issue.mjs runs the server.
+ * The server runs as users run it: access log on (to serve.log in the temp
+ * dir), durable commits.
  *
  * Last line:
  *   RESULT enroll_est <enrollments/s> enrollments/s baseline <issue_http certs/s> ratio <x>
  * Exit code 1 on any mismatch (status, body, stored rows), 2 on a setup error.
  */
-import { fork } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import https from 'node:https';
@@ -50,6 +55,7 @@ import {
   machineBusy,
   machineTicks,
   mapLimit,
+  reapedChildrenTicks,
   reporter,
   requireTools,
   run,
@@ -80,70 +86,42 @@ function deviceCsr(id) {
 
 const pem = (label, der) => `-----BEGIN ${label}-----\n${der.toString('base64').match(/.{1,64}/g).join('\n')}\n-----END ${label}-----\n`;
 
-// ---- the client process (`node bench/enroll.mjs --client`) -----------------------
+// ---- the client: curl, a new TLS connection per enrollment ---------------------
 
 /**
- * Receives {port, ca, concurrency, jobs: [{id, secret, csr}]} over IPC, enrolls
- * each job on a new TLS connection, answers {results: [{id, status, ms, ok, why, b64?}]}.
- * b64 (the answer) only for the ids in `keep` (the openssl samples).
+ * A curl config (-K) enrolling each job once: simpleenroll with HTTP Basic,
+ * `Connection: close` and no TLS session cache (a full handshake each),
+ * the server verified against our root, each answer saved as <dir>/<id>.b64.
  */
-function clientMain() {
-  process.on('disconnect', () => process.exit(0));
-  process.once('message', async ({ port, ca, concurrency, jobs, keep }) => {
-    const keepSet = new Set(keep);
-    const t0 = performance.now();
-    const results = await mapLimit(jobs, concurrency, (job) => enrollOne(port, ca, job, keepSet.has(job.id)));
-    const ms = performance.now() - t0;
-    process.send({ results, ms, cpu: process.cpuUsage() }, () => process.exit(0));
-  });
+function curlConfig({ port, rootFile, csrDir, outDir, jobs }) {
+  const q = (v) => JSON.stringify(v); // curl config strings: double quotes with backslash escapes
+  return jobs
+    .map(
+      (j) => `url = ${q(`https://${SERVERNAME}:${port}/.well-known/est/simpleenroll`)}
+resolve = ${q(`${SERVERNAME}:${port}:127.0.0.1`)}
+cacert = ${q(rootFile)}
+no-sessionid
+user = ${q(`${j.id}:${j.secret}`)}
+header = "Content-Type: application/pkcs10"
+header = "Connection: close"
+data-binary = ${q(`@${path.join(csrDir, `${j.id}.b64`)}`)}
+output = ${q(path.join(outDir, `${j.id}.b64`))}
+write-out = "%{http_code} %{time_total} %{content_type}|%{filename_effective}\\n"
+`,
+    )
+    .join('next\n');
 }
 
-function enrollOne(port, ca, { id, secret, csr }, keepBody) {
-  const t = performance.now();
-  return new Promise((resolve) => {
-    const done = (status, ok, why, b64) => resolve({ id, status, ms: performance.now() - t, ok, why, ...(b64 ? { b64 } : {}) });
-    const req = https.request(
-      {
-        host: '127.0.0.1',
-        port,
-        path: '/.well-known/est/simpleenroll',
-        method: 'POST',
-        ca,
-        servername: SERVERNAME,
-        agent: false,
-        headers: {
-          'content-type': 'application/pkcs10',
-          'content-length': Buffer.byteLength(csr),
-          authorization: `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`,
-        },
-      },
-      (res) => {
-        const chunks = [];
-        res.on('data', (c) => chunks.push(c));
-        res.on('error', (err) => done(res.statusCode, false, String(err)));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('ascii');
-          if (res.statusCode !== 200) return done(res.statusCode, false, text.slice(0, 200));
-          const type = String(res.headers['content-type'] ?? '');
-          if (!/^application\/pkcs7-mime\b/.test(type) || !/smime-type=certs-only/.test(type)) return done(200, false, `content-type ${type}`);
-          const der = Buffer.from(text.replace(/\s+/g, ''), 'base64');
-          // the certificate names the device: subject serialNumber and the URI SAN urn:dev:trellis:<id>
-          if (der[0] !== 0x30 || !der.includes(Buffer.from(`urn:dev:trellis:${id}`))) return done(200, false, 'answer is not a CMS naming the device');
-          done(200, true, '', keepBody ? text : undefined);
-        });
-      },
-    );
-    req.setTimeout(60_000, () => req.destroy(new Error('no answer in 60 s')));
-    req.on('error', (err) => done(0, false, String(err.message ?? err)));
-    req.end(csr);
-  });
+/** Checks one saved answer: a certs-only CMS naming the device (subject serialNumber and the URI SAN). */
+function checkAnswer(id, status, type, file) {
+  if (status !== 200) return { ok: false, why: fs.existsSync(file) ? fs.readFileSync(file, 'utf8').slice(0, 200) : 'no body' };
+  if (!/^application\/pkcs7-mime\b/.test(type) || !/smime-type=certs-only/.test(type)) return { ok: false, why: `content-type ${type}` };
+  const der = Buffer.from(fs.readFileSync(file, 'ascii').replace(/\s+/g, ''), 'base64');
+  if (der[0] !== 0x30 || !der.includes(Buffer.from(`urn:dev:trellis:${id}`))) return { ok: false, why: 'answer is not a CMS naming the device' };
+  return { ok: true, why: '' };
 }
 
-if (process.argv[2] === '--client') {
-  clientMain();
-} else {
-  runMain(main);
-}
+runMain(main);
 
 // ---- the benchmark ------------------------------------------------------------
 
@@ -201,6 +179,7 @@ async function main() {
   const tools = requireTools({
     wrk: 'HTTP load generator for the issue_http baseline (Debian: apt-get install wrk)',
     openssl: 'sample checks of the answers (Debian: apt-get install openssl)',
+    curl: 'the enrolling devices (Debian: apt-get install curl)',
   });
   const bin = path.join(root, 'bin', 'trellis.js');
   if (!fs.existsSync(path.join(root, 'dist', 'cmd', 'main.js'))) throw new Error('dist/ is missing: run `npm run build` first');
@@ -210,7 +189,8 @@ async function main() {
   const build = await buildInfo(root, path.join(root, 'dist'));
 
   const data = path.join(tmp, 'data');
-  const env = { ...process.env, TRELLIS_PASSPHRASE: 'bench-passphrase-not-secret', TRELLIS_ACCESS_LOG: 'off' };
+  const env = { ...process.env, TRELLIS_PASSPHRASE: 'bench-passphrase-not-secret' };
+  delete env.TRELLIS_ACCESS_LOG;
   delete env.NODE_OPTIONS;
   const cli = (...args) => runOk(process.execPath, [bin, ...args, '--data', data], { env, cwd: tmp });
 
@@ -278,32 +258,43 @@ async function main() {
   const baseMem = baseRss.stop();
   if (base.bad || base.err_timeout) fail(`issue_http: ${base.bad} unexpected responses (first: HTTP ${base.first_bad_status} ${base.first_bad_body.replace(/\s+/g, ' ').slice(0, 200)}), ${base.err_timeout} timeouts`);
 
-  // ---- enrollment ----
+  // ---- enrollment: curl, each device once ----
   const nClients = Math.min(cfg.clients, cfg.devices);
-  const keep = new Set();
-  for (let i = 0; i < Math.min(cfg.samples, cfg.devices); i++) keep.add(ids[Math.floor((i * cfg.devices) / Math.min(cfg.samples, cfg.devices))]);
-  log(`enrolling ${cfg.devices} devices: ${nClients} client process(es), ${cfg.concurrency} in flight, a new TLS connection each`);
-  const clients = Array.from({ length: nClients }, () => fork(fileURLToPath(import.meta.url), ['--client'], { env: { ...process.env, NODE_OPTIONS: '' }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
-  const shares = clients.map((_, k) => jobs.filter((_, i) => i % nClients === k));
+  const csrDir = path.join(tmp, 'csr');
+  const outDir = path.join(tmp, 'answers');
+  fs.mkdirSync(csrDir);
+  fs.mkdirSync(outDir);
+  for (const j of jobs) fs.writeFileSync(path.join(csrDir, `${j.id}.b64`), j.csr);
+  const rootFile = path.join(tmp, 'root.pem');
+  fs.writeFileSync(rootFile, rootPem);
+  const perClient = Math.max(1, Math.round(cfg.concurrency / nClients));
+  const curls = Array.from({ length: nClients }, (_, k) => {
+    const conf = path.join(tmp, `enroll-${k}.curl`);
+    fs.writeFileSync(conf, curlConfig({ port, rootFile, csrDir, outDir, jobs: jobs.filter((_, i) => i % nClients === k) }), { mode: 0o600 });
+    return { conf, out: path.join(tmp, `enroll-${k}.out`), err: path.join(tmp, `enroll-${k}.err`) };
+  });
+  log(`enrolling ${cfg.devices} devices: ${nClients} curl process(es), ${cfg.concurrency} in flight, a new TLS connection each (Connection: close, --no-sessionid)`);
   const m0 = machineTicks();
   const rss = sampleProcess(server.pid, 200);
   const started = performance.now();
-  const outs = await Promise.all(
-    clients.map(
-      (c, k) =>
-        new Promise((resolve, reject) => {
-          c.once('message', resolve);
-          c.once('exit', (code) => reject(new Error(`enroll client exited ${code} without an answer`)));
-          c.send({ port, ca: rootPem, concurrency: Math.max(1, Math.round(cfg.concurrency / nClients)), jobs: shares[k], keep: [...keep] });
-        }),
-    ),
-  );
+  const c0 = reapedChildrenTicks();
+  const running = curls.map((c) => startChild(tools.curl, ['--no-progress-meter', '--parallel', '--parallel-immediate', '--parallel-max', String(perClient), '-K', c.conf], { cwd: tmp, logFile: c.out, errFile: c.err }));
+  const codes = await Promise.all(running.map((r) => r.exited));
   const wallS = (performance.now() - started) / 1000;
   const mem = rss.stop();
   const m1 = machineTicks();
   const ncpu = os.cpus().length;
-  const clientCores = outs.reduce((a, o) => a + (o.cpu.user + o.cpu.system) / 1e6, 0) / wallS;
-  const results = outs.flatMap((o) => o.results);
+  // Ticks of the reaped curl processes over ticks per CPU of the machine in the same window.
+  const clientCores = (reapedChildrenTicks() - c0) / Math.max(1, (m1.total - m0.total) / ncpu);
+  codes.forEach((code, k) => code !== 0 && fail(`curl (${curls[k].conf}) exited ${code}: ${fs.readFileSync(curls[k].err, 'utf8').slice(0, 300)}`));
+  const results = curls.flatMap((c) =>
+    fs.readFileSync(c.out, 'utf8').split('\n').filter((l) => /^\d{3} /.test(l)).map((l) => {
+      const m = /^(\d{3}) ([\d.]+) (.*)\|(.*)$/.exec(l);
+      const file = m?.[4] ?? '';
+      const id = path.basename(file, '.b64');
+      return { id, status: Number(m?.[1]), ms: 1000 * Number(m?.[2]), file, ...checkAnswer(id, Number(m?.[1]), m?.[3] ?? '', file) };
+    }),
+  );
   const okCount = results.filter((r) => r.ok).length;
   const rate = okCount / wallS;
   const bad = results.filter((r) => !r.ok);
@@ -312,17 +303,17 @@ async function main() {
     for (const r of bad) byStatus[r.status] = (byStatus[r.status] ?? 0) + 1;
     fail(`enroll: ${bad.length} of ${results.length} answers were not a 200 with the device's certificate (${Object.entries(byStatus).map(([s, n]) => `HTTP ${s}: ${n}`).join(', ')}; first: ${bad[0].id} HTTP ${bad[0].status} ${bad[0].why})`);
   }
-  if (results.length !== cfg.devices) fail(`enroll: ${results.length} answers for ${cfg.devices} devices`);
+  if (results.length !== cfg.devices || new Set(results.map((r) => r.id)).size !== cfg.devices) fail(`enroll: ${results.length} answers for ${cfg.devices} devices`);
   const lat = results.map((r) => r.ms).sort((a, b) => a - b);
 
   // ---- openssl samples ----
   const sampleDir = path.join(tmp, 'samples');
   fs.mkdirSync(sampleDir);
-  const kept = results.filter((r) => r.b64);
+  const kept = results.filter((r, i) => r.ok && i % Math.max(1, Math.floor(results.length / Math.max(1, cfg.samples))) === 0).slice(0, cfg.samples);
   let samplesOk = 0;
   await mapLimit(kept, 4, async (r) => {
     const p7 = path.join(sampleDir, `${r.id}.p7`);
-    fs.writeFileSync(p7, Buffer.from(r.b64.replace(/\s+/g, ''), 'base64'));
+    fs.writeFileSync(p7, Buffer.from(fs.readFileSync(r.file, 'ascii').replace(/\s+/g, ''), 'base64'));
     const printed = await run(tools.openssl, ['pkcs7', '-inform', 'DER', '-in', p7, '-print_certs']);
     const certs = printed.stdout.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n/g) ?? [];
     if (printed.code !== 0 || certs.length < 1) return fail(`sample ${r.id}: openssl pkcs7 -print_certs: ${(printed.stderr || printed.stdout).trim().slice(0, 200)}`);
@@ -363,7 +354,7 @@ async function main() {
   // ---- report ----
   const busyDuring = (m1.busy - m0.busy) / Math.max(1, m1.total - m0.total);
   console.log('');
-  console.log(`EST enrollment: ${cfg.devices} devices, each once, simpleenroll with HTTP Basic, a new TLS connection per enrollment, ${nClients} client process(es), ${cfg.concurrency} in flight; trellis serve --tls --workers ${cfg.workers}, access log off; ${ncpu} CPUs, machine ${(100 * busyBefore).toFixed(0)}% busy before${cfg.cpuProf ? ', server under --cpu-prof' : ''}`);
+  console.log(`EST enrollment: ${cfg.devices} devices, each once, simpleenroll with HTTP Basic, a new TLS connection per enrollment, ${nClients} curl process(es), ${cfg.concurrency} in flight; trellis serve --tls --workers ${cfg.workers}, access log on; ${ncpu} CPUs, machine ${(100 * busyBefore).toFixed(0)}% busy before${cfg.cpuProf ? ', server under --cpu-prof' : ''}`);
   console.log(`trellis build: ${build}`);
   if (busyBefore > 0.2) warn(`CPU was ${(100 * busyBefore).toFixed(0)}% busy before the run: other work on this machine skews the figures`);
   console.log(`device import: ${cfg.devices} devices with --secrets-out in ${importWallS.toFixed(2)} s wall (the CLI says ${importSays ?? '?'} s)`);

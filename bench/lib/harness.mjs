@@ -50,10 +50,11 @@ export function installCleanup(extra = () => {}) {
  * discarded); the returned object has `exited` (a promise of the exit code)
  * and `stop()` (SIGTERM, then SIGKILL after `graceMs`).
  */
-export function startChild(cmd, args, { env, cwd, logFile } = {}) {
+export function startChild(cmd, args, { env, cwd, logFile, errFile } = {}) {
   const fd = logFile ? fs.openSync(logFile, 'a') : 'ignore';
-  const child = spawn(cmd, args, { env: env ?? process.env, cwd, stdio: ['ignore', fd, fd] });
-  if (typeof fd === 'number') fs.closeSync(fd);
+  const errFd = errFile ? fs.openSync(errFile, 'a') : fd;
+  const child = spawn(cmd, args, { env: env ?? process.env, cwd, stdio: ['ignore', fd, errFd] });
+  for (const f of new Set([fd, errFd])) if (typeof f === 'number') fs.closeSync(f);
   children.add(child);
   const exited = new Promise((resolve) => {
     child.once('exit', (code, signal) => {
@@ -218,6 +219,13 @@ export function treeUsage(pid) {
     stack.push(...childPids(p));
   }
   return { rssKiB, cpuTicks };
+}
+
+/** CPU clock ticks (user + system) of this process's children that have exited and been reaped. */
+export function reapedChildrenTicks() {
+  const stat = read('/proc/self/stat');
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // rest[0] is field 3 (state)
+  return Number(rest[13]) + Number(rest[14]); // cutime + cstime (fields 16, 17)
 }
 
 /** Busy and total clock ticks of the whole machine, from /proc/stat. */

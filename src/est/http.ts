@@ -164,7 +164,10 @@ export function estHandler(deps: EstDeps): (req: IncomingMessage, res: ServerRes
       if (isPkiError(err)) {
         const status = problems[err.type].status;
         if (status < 500) {
-          sendText(res, status, err.message, status === 401 ? { 'www-authenticate': `Basic realm="${estRealm}"` } : {});
+          sendText(res, status, err.message, {
+            ...(status === 401 ? { 'www-authenticate': `Basic realm="${estRealm}"` } : {}),
+            ...(err.retryAfterSeconds !== undefined ? { 'retry-after': String(err.retryAfterSeconds) } : {}),
+          });
           return;
         }
       }

@@ -111,6 +111,7 @@ export function certificateRepository(db: Db, hot?: SqliteHotPath): CertificateR
       return r && toRecord(r);
     },
     async validForDevice(deviceId, at) {
+      if (hot) return hot.validForDevice(deviceId, at);
       return (await db.certificate.findMany({ where: { deviceId, status: 'valid', notAfter: { gt: at } }, orderBy: { id: 'asc' } })).map(toRecord);
     },
     count: (filter = {}) => db.certificate.count({ where: { ...(filter.issuerId ? { issuerId: filter.issuerId } : {}), ...(filter.status ? { status: filter.status } : {}) } }),

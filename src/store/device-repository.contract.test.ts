@@ -120,13 +120,40 @@ describe.each(contractFlavours('device registry contract'))('device registry: $n
     expect(await store.devices.setStatus('nope', ['registered'], 'disabled', later(2))).toBe(false);
   });
 
-  test('consumeSecret: once, with the right hash only; two racing, one wins', async () => {
+  test('beginEnrollment uses the secret once, with the right hash only; two racing, one wins; a failed enrollment gives it back', async () => {
     const hash = createHash('sha256').update('s1').digest('hex');
     await store.devices.insert(device('e-1', { secretHash: hash }), t0);
-    expect(await store.devices.consumeSecret('e-1', 'f'.repeat(64), later(1))).toBe(false);
-    const results = await Promise.all([store.devices.consumeSecret('e-1', hash, later(1)), store.devices.consumeSecret('e-1', hash, later(1))]);
-    expect(results.filter(Boolean)).toHaveLength(1);
-    expect((await store.devices.find('e-1'))!.secretHash).toBeNull();
+    const lease = (s: number, secretHash?: string) => ({ until: later(s + 60), at: later(s), ...(secretHash ? { secretHash } : {}) });
+    expect(await store.devices.beginEnrollment('e-1', lease(1, 'f'.repeat(64)))).toBe('badSecret');
+    expect(await store.devices.beginEnrollment('nope', lease(1, hash))).toBe('notFound');
+    const results = await Promise.all([store.devices.beginEnrollment('e-1', lease(1, hash)), store.devices.beginEnrollment('e-1', lease(1, hash))]);
+    const won = results.filter((r) => typeof r === 'object');
+    expect(won).toHaveLength(1);
+    expect(won[0]).toMatchObject({ id: 'e-1', status: 'registered', secretHash: null, updatedAt: later(1) });
+    expect(results.filter((r) => r === 'badSecret')).toHaveLength(1);
+    // Failed: the secret comes back and the lease is released; the device stays registered.
+    await store.devices.endEnrollment('e-1', lease(1), { issued: false, restoreSecret: hash, at: later(2) });
+    expect(await store.devices.find('e-1')).toMatchObject({ status: 'registered', secretHash: hash });
+    // Issued: the secret stays spent and the device becomes active.
+    expect(await store.devices.beginEnrollment('e-1', lease(3, hash))).toMatchObject({ secretHash: null });
+    await store.devices.endEnrollment('e-1', lease(3), { issued: true, restoreSecret: hash, at: later(4) });
+    expect(await store.devices.find('e-1')).toMatchObject({ status: 'active', secretHash: null, updatedAt: later(4) });
+    expect(await store.devices.beginEnrollment('e-1', lease(5, hash))).toBe('badSecret');
+  });
+
+  test('beginEnrollment is a lease: a second one is busy until the first ends or its lease passes', async () => {
+    await store.devices.insert(device('e-2', { status: 'active' }), t0);
+    const first = { until: later(60), at: later(1) };
+    expect(await store.devices.beginEnrollment('e-2', first)).toMatchObject({ id: 'e-2', status: 'active' });
+    expect(await store.devices.beginEnrollment('e-2', { until: later(70), at: later(10) })).toBe('busy');
+    // Past the first lease's end a crashed holder's lease is taken over...
+    const second = { until: later(121), at: later(61) };
+    expect(await store.devices.beginEnrollment('e-2', second)).toMatchObject({ id: 'e-2' });
+    // ...and the first holder ending late does not release the second's lease.
+    await store.devices.endEnrollment('e-2', first, { issued: true, at: later(62) });
+    expect(await store.devices.beginEnrollment('e-2', { until: later(123), at: later(63) })).toBe('busy');
+    await store.devices.endEnrollment('e-2', second, { issued: true, at: later(64) });
+    expect(await store.devices.beginEnrollment('e-2', { until: later(125), at: later(65) })).toMatchObject({ id: 'e-2' });
   });
 
   test('setEnrollment and setEabKey; an unknown device is notFound', async () => {

@@ -5,27 +5,14 @@
  * rows go in. Prisma's createMany took 31 s (SQLite) and 62 s (PostgreSQL)
  * for 100,000 devices, so: on PostgreSQL, INSERT … SELECT FROM unnest of one
  * array per column, {@link pgChunk} rows a statement; on SQLite, one
- * IMMEDIATE transaction of prepared statements on the store's raw connection,
- * under the queue every write of the store takes.
+ * IMMEDIATE transaction of prepared statements (device-sqlite.ts, which also
+ * takes the enrollment path: find, beginEnrollment, endEnrollment).
  */
 import { crlReasons } from '../pki/crl-reason.js';
-import type Database from 'better-sqlite3';
 import { PkiError } from '../errors/pki-error.js';
-import type {
-  DeviceRecord,
-  DeviceRepository,
-  DeviceStatus,
-  ManufacturerCaRecord,
-  ManufacturerCaRepository,
-  NewDevice,
-  ReprovisionPolicy,
-} from '../ra/devices/ports.js';
+import type { DeviceRepository, ManufacturerCaRecord, ManufacturerCaRepository, NewDevice } from '../ra/devices/ports.js';
 import { buf, bytes, rethrowAs, type Db } from './client.js';
-import { sqliteDate, withWriteLock } from './sqlite-hot-path.js';
-import type { SerialQueue } from './sqlite-serial.js';
-import type { WalSync } from './wal-sync.js';
-
-type Row = Awaited<ReturnType<Db['device']['findUniqueOrThrow']>>;
+import { someIds, sqliteDevices, toDevice, type SqliteDeviceConnection } from './device-sqlite.js';
 
 /** Rows per INSERT … SELECT FROM unnest(…) on PostgreSQL. */
 const pgChunk = 10_000;
@@ -52,21 +39,6 @@ export interface DeviceStoreRepository extends DeviceRepository {
   everIssued(deviceId: string): Promise<boolean>;
 }
 
-function attributesOf(r: Row): Record<string, string> {
-  const parsed: unknown = JSON.parse(r.attributes);
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed) || !Object.values(parsed).every((v) => typeof v === 'string')) {
-    throw new Error(`device ${r.id}: stored attributes are not a JSON object of strings`);
-  }
-  return parsed as Record<string, string>;
-}
-
-const toDevice = (r: Row): DeviceRecord => ({
-  ...r,
-  status: r.status as DeviceStatus,
-  reprovision: r.reprovision as ReprovisionPolicy,
-  attributes: attributesOf(r),
-});
-
 const rowOf = (d: NewDevice, at: Date) => ({
   id: d.id,
   status: d.status,
@@ -86,49 +58,9 @@ function chunks<T>(items: readonly T[], size: number): T[][] {
   return out;
 }
 
-/** Names at most a few ids of a longer list. */
-function some(ids: readonly string[]): string {
-  const shown = ids.slice(0, 5).map((id) => `"${id}"`).join(', ');
-  return ids.length > 5 ? `${shown} and ${ids.length - 5} more` : shown;
-}
-
-/** The raw SQLite connection of a store, its write queue and WAL sync (open.ts). */
-export interface SqliteBulk {
-  raw: Database.Database;
-  queue: SerialQueue;
-  wal?: WalSync | undefined;
-}
-
-/** insertMany on SQLite: existing ids looked up and rows inserted in one IMMEDIATE transaction. */
-function sqliteInsertMany({ raw, queue, wal }: SqliteBulk): (devices: NewDevice[], at: Date) => Promise<void> {
-  const prepare = () => {
-    const exists = raw.prepare('SELECT 1 FROM "Device" WHERE "id" = ?').pluck();
-    const insert = raw.prepare(
-      'INSERT INTO "Device" ("id", "status", "profile", "issuerId", "reprovision", "attributes", "secretHash", "eabKeyId", "createdAt", "updatedAt") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-    );
-    return raw.transaction((devices: NewDevice[], at: string) => {
-      const existing = devices.filter((d) => exists.get(d.id) !== undefined).map((d) => d.id);
-      if (existing.length > 0) throw new PkiError('conflict', `devices already registered: ${some(existing.sort())}`);
-      for (const d of devices) insert.run(d.id, d.status, d.profile, d.issuerId, d.reprovision, JSON.stringify(d.attributes), d.secretHash, d.eabKeyId, at, at);
-    });
-  };
-  // Prepared on first use (a store opened before migrating has no Device table yet).
-  let tx: ReturnType<typeof prepare> | undefined;
-  return async (devices, at) => {
-    const run = (tx ??= prepare());
-    const commit = queue.run(() =>
-      withWriteLock(() => run.immediate(devices, sqliteDate(at))).catch((err: unknown) => {
-        if ((err as { code?: string }).code?.startsWith('SQLITE_CONSTRAINT')) throw new PkiError('conflict', 'some of these devices were registered meanwhile', { cause: err });
-        throw err;
-      }),
-    );
-    await (wal ? wal.after(commit) : commit);
-  };
-}
-
 /** {@link DeviceRepository} over Prisma; `sqlite` (SQLite stores) takes the bulk insert. */
-export function deviceRepository(db: Db, sqlite?: SqliteBulk): DeviceStoreRepository {
-  const sqliteBulk = sqlite && sqliteInsertMany(sqlite);
+export function deviceRepository(db: Db, sqlite?: SqliteDeviceConnection): DeviceStoreRepository {
+  const fast = sqlite && sqliteDevices(sqlite);
   return {
     async insert(device, at) {
       try {
@@ -141,8 +73,8 @@ export function deviceRepository(db: Db, sqlite?: SqliteBulk): DeviceStoreReposi
       if (devices.length === 0) return;
       const seen = new Set<string>();
       const repeated = devices.filter((d) => (seen.has(d.id) ? true : (seen.add(d.id), false))).map((d) => d.id);
-      if (repeated.length > 0) throw new PkiError('conflict', `device ids repeated in the list: ${some(repeated)}`);
-      if (sqliteBulk) return sqliteBulk(devices, at);
+      if (repeated.length > 0) throw new PkiError('conflict', `device ids repeated in the list: ${someIds(repeated)}`);
+      if (fast) return fast.insertMany(devices, at);
       try {
         await db.$transaction(
           async (tx) => {
@@ -151,7 +83,7 @@ export function deviceRepository(db: Db, sqlite?: SqliteBulk): DeviceStoreReposi
             for (const ids of chunks([...seen], lookupChunk)) {
               existing.push(...(await tx.$queryRawUnsafe<{ id: string }[]>('SELECT "id" FROM "Device" WHERE "id" = ANY($1::text[])', ids)).map((r) => r.id));
             }
-            if (existing.length > 0) throw new PkiError('conflict', `devices already registered: ${some(existing.sort())}`);
+            if (existing.length > 0) throw new PkiError('conflict', `devices already registered: ${someIds(existing.sort())}`);
             const when = at.toISOString().replace('Z', '');
             for (const part of chunks(devices, pgChunk)) {
               const col = <K extends keyof NewDevice>(k: K) => part.map((d) => d[k]);
@@ -178,6 +110,7 @@ export function deviceRepository(db: Db, sqlite?: SqliteBulk): DeviceStoreReposi
       }
     },
     async find(id) {
+      if (fast) return fast.find(id);
       const r = await db.device.findUnique({ where: { id } });
       return r && toDevice(r);
     },
@@ -193,9 +126,24 @@ export function deviceRepository(db: Db, sqlite?: SqliteBulk): DeviceStoreReposi
       const { count } = await db.device.updateMany({ where: { id, status: { in: [...from] } }, data: { status: to, updatedAt: at } });
       return count === 1;
     },
-    async consumeSecret(id, secretHash, at) {
-      const { count } = await db.device.updateMany({ where: { id, secretHash }, data: { secretHash: null, updatedAt: at } });
-      return count === 1;
+    async beginEnrollment(id, lease) {
+      if (fast) return fast.beginEnrollment(id, lease);
+      const { count } = await db.device.updateMany({
+        where: { id, OR: [{ enrollingUntil: null }, { enrollingUntil: { lte: lease.at } }], ...(lease.secretHash !== undefined ? { secretHash: lease.secretHash } : {}) },
+        data: { enrollingUntil: lease.until, updatedAt: lease.at, ...(lease.secretHash !== undefined ? { secretHash: null } : {}) },
+      });
+      const r = await db.device.findUnique({ where: { id } });
+      if (!r) return 'notFound';
+      if (count === 1) return toDevice(r);
+      return lease.secretHash !== undefined && r.secretHash !== lease.secretHash ? 'badSecret' : 'busy';
+    },
+    async endEnrollment(id, lease, end) {
+      if (fast) return fast.endEnrollment(id, lease, end);
+      await db.$transaction([
+        db.device.updateMany({ where: { id, enrollingUntil: lease.until }, data: { enrollingUntil: null, updatedAt: end.at } }),
+        ...(end.issued ? [db.device.updateMany({ where: { id, status: 'registered' }, data: { status: 'active', updatedAt: end.at } })] : []),
+        ...(!end.issued && end.restoreSecret !== undefined ? [db.device.updateMany({ where: { id, secretHash: null }, data: { secretHash: end.restoreSecret, updatedAt: end.at } })] : []),
+      ]);
     },
     async setEnrollment(id, profile, issuerId, at) {
       const { count } = await db.device.updateMany({ where: { id }, data: { profile, issuerId, updatedAt: at } });

@@ -45,6 +45,8 @@ export interface SqliteHotPath {
   changedSince(issuerId: string, shard: number | null, since: Date): Promise<{ revoked: RevokedEntry[]; released: string[] }>;
   /** OCSP status lookup by serial. */
   statusOf(issuerId: string, serialHex: string): Promise<CertificateStatusRow | null>;
+  /** CertificateRepository.validForDevice (every device enrollment runs it). */
+  validForDevice(deviceId: string, at: Date): Promise<CertificateRecord[]>;
   /** One certificate record (ACME downloads and ownership checks run this per order). */
   findBySerial(issuerId: string, serialHex: string): Promise<CertificateRecord | null>;
   /**
@@ -133,6 +135,9 @@ export function sqliteHotPath(db: Database.Database, queue: SerialQueue, wal?: W
         return r ? fromSqliteRow(r) : null;
       }),
 
+    validForDevice: (deviceId, at) =>
+      queue.run(() => (stmts().validForDevice.all(deviceId, sqliteDate(at)) as Parameters<typeof fromSqliteRow>[0][]).map(fromSqliteRow)),
+
     changedSince: (issuerId, shard, since) =>
       queue.run(() => {
         const { revokedSince, releasedSince } = stmts();
@@ -190,6 +195,8 @@ function prepare(db: Database.Database) {
   return {
     status: db.prepare(`SELECT "status","revokedAt","revocationReason","notAfter" FROM "Certificate" WHERE "issuerId"=? AND "serialHex"=?`),
     certificate: db.prepare(`SELECT * FROM "Certificate" WHERE "issuerId"=? AND "serialHex"=?`),
+    // Through the (deviceId, status) index.
+    validForDevice: db.prepare(`SELECT * FROM "Certificate" WHERE "deviceId"=? AND "status"='valid' AND "notAfter">? ORDER BY "id"`),
     requestedBy: db.prepare(`SELECT * FROM "Certificate" WHERE "requestedBy"=? AND "requestedVia"=? AND "createdAt">=? ORDER BY "id" LIMIT ?`),
     revokedAll: db.prepare(`${revokedColumns} ORDER BY "serialHex" LIMIT ?`),
     revokedShard: db.prepare(`${revokedColumns} AND "crlShard"=? ORDER BY "serialHex" LIMIT ?`),

@@ -17,6 +17,10 @@ let tmp: ReturnType<typeof tempDir>;
 let factory: Factory;
 let stranger: Factory;
 let enrollment: DeviceEnrollment;
+/** A second enrollment front on the same store, as another process or node would have. */
+let otherProcess: DeviceEnrollment;
+/** One whose CA fails to sign. */
+let failingCa: DeviceEnrollment;
 
 function register(id: string, o: { secret?: string; status?: DeviceStatus; reprovision?: DeviceRecord['reprovision'] } = {}) {
   return pki.instance.store.devices.insert({ id, status: o.status ?? 'registered', profile: 'device', issuerId: null, reprovision: o.reprovision ?? 'never', attributes: {}, secretHash: o.secret ? secretHashOf(o.secret) : null, eabKeyId: null }, new Date());
@@ -40,7 +44,7 @@ beforeAll(async () => {
   stranger = await makeFactoryCa(tmp.dir, 'unknown-factory');
   await pki.instance.store.manufacturerCas.insert({ name: 'acme-factory', certDer: der(factory.certPem), subject: 'O=acme-factory', sha256: createHash('sha256').update(der(factory.certPem)).digest('hex'), notAfter: new Date(Date.now() + 1e10) }, new Date());
   const revocation = new RevocationAuthority({ certificates: pki.instance.store.certificates, audit: pki.instance.audit, clock: pki.instance.clock });
-  enrollment = new DeviceEnrollment({
+  const deps = {
     ra: pki.ra,
     devices: pki.instance.store.devices,
     manufacturers: pki.instance.store.manufacturerCas,
@@ -49,6 +53,12 @@ beforeAll(async () => {
     audit: pki.instance.audit,
     clock: pki.instance.clock,
     issuingCas: () => pki.instance.cas.filter((c) => c.role === 'issuing'),
+  };
+  enrollment = new DeviceEnrollment(deps);
+  otherProcess = new DeviceEnrollment(deps);
+  failingCa = new DeviceEnrollment({
+    ...deps,
+    ra: { checkRequest: (r) => pki.ra.checkRequest(r), issue: () => Promise.reject(new Error('the signing key is unavailable')) },
   });
 }, 60_000);
 afterAll(async () => {
@@ -93,6 +103,15 @@ describe('enrollment secret', () => {
     expect((await pki.instance.store.devices.find('sec-3'))!.secretHash).not.toBeNull();
   });
 
+  test('a CA that fails to sign spends neither the secret nor the registration', async () => {
+    await register('sec-fail', { secret: 'fail-once' });
+    const csr = await deviceCsr(tmp.dir, 'sec-fail');
+    const auth = { method: 'secret', deviceId: 'sec-fail', secret: 'fail-once' } as const;
+    await expect(failingCa.enroll({ auth, csr: csr.csrPem, via: 'est' })).rejects.toThrow('the signing key is unavailable');
+    expect(await pki.instance.store.devices.find('sec-fail')).toMatchObject({ status: 'registered', secretHash: secretHashOf('fail-once') });
+    expect((await enroll(auth, 'sec-fail')).deviceId).toBe('sec-fail');
+  });
+
   test('disabled and retired devices are refused', async () => {
     await register('sec-dis', { secret: 'd', status: 'disabled' });
     await register('sec-ret', { secret: 'r', status: 'retired' });
@@ -127,6 +146,20 @@ describe('factory identity (IDevID)', () => {
     const results = await Promise.allSettled([enroll({ method: 'idevid', chain }, 'fac-race'), enroll({ method: 'idevid', chain }, 'fac-race')]);
     expect(results.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
     expect(await pki.instance.store.certificates.validForDevice('fac-race', new Date())).toHaveLength(1);
+  });
+
+  test('policy never across processes: two fronts enrolling one IDevID at once issue once (the enrollment lease)', async () => {
+    await register('fac-2proc');
+    const chain = [der((await makeIdevid(tmp.dir, factory, 'fac-2proc')).certPem)];
+    const csr = (await deviceCsr(tmp.dir, 'fac-2proc')).csrPem;
+    const results = await Promise.allSettled([enrollment, otherProcess].map((e) => e.enroll({ auth: { method: 'idevid', chain }, csr, via: 'est' })));
+    expect(results.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+    const lost = (results.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason as PkiError;
+    // Busy while the other holds the lease (with a Retry-After), or refused by the policy once it has issued.
+    if (lost.type === 'conflict') expect(lost).toMatchObject({ message: 'another enrollment of device "fac-2proc" is in progress', retryAfterSeconds: 2 });
+    else expect(lost).toMatchObject({ type: 'forbidden', message: expect.stringMatching(/policy is never$/) });
+    expect(await pki.instance.store.certificates.validForDevice('fac-2proc', new Date())).toHaveLength(1);
+    expect(await pki.instance.store.devices.find('fac-2proc')).toMatchObject({ status: 'active' });
   });
 
   test('unknown manufacturer, id mismatch, unregistered device', async () => {

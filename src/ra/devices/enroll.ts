@@ -58,6 +58,10 @@ export interface EnrollDeps {
 export const secretHashOf = (secret: string): string => createHash('sha256').update(secret, 'utf8').digest('hex');
 
 const maxChain = 5;
+/** How long an enrollment holds its device (longer than any issuance takes; a crashed holder's lease lapses then). */
+const enrollmentLeaseMs = 60_000;
+/** Retry-After for a device whose other enrollment is in progress. */
+const retryBusySeconds = 2;
 const badCredentials = 'device id or enrollment secret is wrong';
 
 /** The device id an IDevID names: subject serialNumber, else CN. */
@@ -177,7 +181,7 @@ export class DeviceEnrollment {
       if (!device) throw new PkiError('forbidden', `device "${rec.deviceId}" is not registered`);
     }
     claim(device.id);
-    // One enrollment per device at a time in this process, so policy `never` cannot let two through side by side.
+    // Enrollments of one device in this process wait for each other (the lease would refuse the second as busy).
     const authenticated = device;
     return this.#serialised(device.id, () => this.#issueFor(input, authenticated, secretHash));
   }
@@ -195,12 +199,28 @@ export class DeviceEnrollment {
     }
   }
 
-  async #issueFor(input: EnrollInput, stale: DeviceRecord, secretHash: string | undefined): Promise<Enrolled> {
+  async #issueFor(input: EnrollInput, authenticated: DeviceRecord, secretHash: string | undefined): Promise<Enrolled> {
     const { deps } = this;
     const now = deps.clock.now();
+    const id = authenticated.id;
+    // The lease makes check-then-issue one step for this device across processes and nodes.
+    const lease = { until: new Date(now.getTime() + enrollmentLeaseMs), at: now, ...(secretHash !== undefined ? { secretHash } : {}) };
+    const device = await deps.devices.beginEnrollment(id, lease);
+    if (device === 'busy') throw new PkiError('conflict', `another enrollment of device "${id}" is in progress`, { retryAfterSeconds: retryBusySeconds });
+    if (device === 'badSecret') throw new PkiError('unauthorized', 'the enrollment secret was already used');
+    if (device === 'notFound') throw new PkiError('forbidden', `device "${id}" is not registered`);
+    const outcome: { issued?: IssuedCertificate } = {};
+    try {
+      return await this.#issueUnderLease(input, device, now, outcome);
+    } finally {
+      // A refused or failed enrollment gives the secret back: only an issued certificate spends it.
+      await deps.devices.endEnrollment(id, lease, { issued: outcome.issued !== undefined, ...(secretHash !== undefined ? { restoreSecret: secretHash } : {}), at: deps.clock.now() });
+    }
+  }
+
+  async #issueUnderLease(input: EnrollInput, device: DeviceRecord, now: Date, outcome: { issued?: IssuedCertificate }): Promise<Enrolled> {
+    const { deps } = this;
     const auth = input.auth;
-    // Read again inside the lock: an enrollment that just finished may have changed it.
-    const device = (await deps.devices.find(stale.id)) ?? stale;
     if (device.status === 'disabled' || device.status === 'retired') throw new PkiError('forbidden', `device "${device.id}" is ${device.status}`);
 
     const profile = input.profile ?? device.profile;
@@ -230,11 +250,8 @@ export class DeviceEnrollment {
       throw new PkiError('forbidden', `device "${device.id}" already holds a valid certificate (${held.map((c) => c.serialHex).join(', ')}) and its reprovisioning policy is never`);
     }
 
-    if (secretHash !== undefined && !(await deps.devices.consumeSecret(device.id, secretHash, now))) {
-      throw new PkiError('unauthorized', 'the enrollment secret was already used');
-    }
     const issued = await deps.ra.issue(checked);
-    if (device.status === 'registered') await deps.devices.setStatus(device.id, ['registered'], 'active', now);
+    outcome.issued = issued;
     if (profile !== device.profile) await deps.devices.setEnrollment(device.id, profile, device.issuerId, now);
     const superseded: string[] = [];
     for (const c of toRevoke) {

@@ -58,15 +58,35 @@ export interface DeviceRepository {
   /** Compare-and-set of the status: false when the device was not in one of `from`. */
   setStatus(id: string, from: readonly DeviceStatus[], to: DeviceStatus, at: Date): Promise<boolean>;
   /**
-   * Uses the one-time secret: clears it when its hash equals `secretHash`
-   * (compare-and-set, so two concurrent enrollments cannot both use it);
-   * false otherwise.
+   * Takes the device for one enrollment until `lease.until`: one enrollment of
+   * a device at a time, across processes and nodes (a lease left by a crashed
+   * process is taken over once it has passed). With `lease.secretHash` the
+   * one-time secret is used in the same compare-and-set, so two enrollments
+   * cannot both use it. Returns the device as it now is, or why not:
+   * `busy` (another enrollment holds it), `badSecret` (not its secret, or
+   * already used), `notFound`.
    */
-  consumeSecret(id: string, secretHash: string, at: Date): Promise<boolean>;
+  beginEnrollment(id: string, lease: EnrollmentLease): Promise<DeviceRecord | 'busy' | 'badSecret' | 'notFound'>;
+  /**
+   * Ends the enrollment that took `lease`: releases it (when it still holds
+   * it); `issued`: a `registered` device becomes `active`; otherwise
+   * `restoreSecret` puts the one-time secret back, so a refused or failed
+   * enrollment does not spend it.
+   */
+  endEnrollment(id: string, lease: Pick<EnrollmentLease, 'until'>, end: { issued: boolean; restoreSecret?: string; at: Date }): Promise<void>;
   /** Moves a device to another profile / issuing CA (reprovisioning policy `migrate`). */
   setEnrollment(id: string, profile: string, issuerId: string | null, at: Date): Promise<void>;
   setEabKey(id: string, eabKeyId: string, at: Date): Promise<void>;
   count(status?: DeviceStatus): Promise<number>;
+}
+
+/** An enrollment's hold on a device (DeviceRepository.beginEnrollment). */
+export interface EnrollmentLease {
+  /** The lease ends then; it also names the lease when it is released. */
+  until: Date;
+  at: Date;
+  /** Use the one-time secret with this hash (SHA-256, hex). */
+  secretHash?: string;
 }
 
 export interface ManufacturerCaRepository {

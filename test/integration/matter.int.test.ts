@@ -7,13 +7,14 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { createIssuingCa, createRootCa } from '../../src/ca/ceremony.js';
+import { UsageError } from '../../src/cli/args.js';
 import { ceremonyDeps, initInstance } from '../../src/cmd/commands/init.js';
 import { serve, type Serving } from '../../src/cmd/commands/serve.js';
 import { IssuerRegistry, keystoreFor, openInstance, profile, registrationAuthority, unlockCa, type Instance } from '../../src/cmd/instance.js';
 import { configFile, readInstanceConfig } from '../../src/config/instance-config.js';
-import { isPkiError } from '../../src/errors/pki-error.js';
+import { isPkiError, PkiError } from '../../src/errors/pki-error.js';
 import { silentLogger } from '../../src/http/log.js';
 import type { SoftwareKeystore } from '../../src/keys/software-keystore.js';
 import { toPem } from '../../src/pki/pem.js';
@@ -184,5 +185,97 @@ describe('POST /api/v1/certificates with the matter-dac profile', () => {
     const problem = (await res.json()) as { type: string; detail: string };
     expect(problem.type).toMatch(/badCSR$/);
     expect(problem.detail).toMatch(detail);
+  });
+});
+
+describe('trellis ceremony root|issuing --profile --subject-attr (the CLI command, run in this process)', () => {
+  /**
+   * Runs `trellis ceremony ARGS` on the test instance as main.ts does: the
+   * exit code (2 for a UsageError, 1 for another PkiError) and the error's
+   * message, or the --json result.
+   */
+  async function ceremony(args: string[]): Promise<{ code: number; message?: string; result?: Record<string, unknown> }> {
+    const { run } = await import('../../src/cmd/commands/cli-ceremony.js');
+    const passphraseFile = tmp.file('online.pass');
+    const rootPassphraseFile = tmp.file('root.pass');
+    fs.writeFileSync(passphraseFile, testPassphrase, { mode: 0o600 });
+    fs.writeFileSync(rootPassphraseFile, testRootPassphrase, { mode: 0o600 });
+    let stdout = '';
+    const write = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => ((stdout += String(chunk)), true));
+    try {
+      const code = await run([...args, '--json', '--data', dataDir, '--passphrase-file', passphraseFile, '--root-passphrase-file', rootPassphraseFile]);
+      return { code, result: JSON.parse(stdout) as Record<string, unknown> };
+    } catch (err) {
+      if (err instanceof PkiError) return { code: err instanceof UsageError ? 2 : 1, message: err.message };
+      throw err;
+    } finally {
+      write.mockRestore();
+    }
+  }
+  /** Keys generated for CA `ca` (ceremony.*.key_generated audit events). */
+  const keysMadeFor = async (ca: string) =>
+    (await instance.store.audit.range(1, 1_000_000)).filter((e) => e.type.endsWith('.key_generated') && (JSON.parse(e.data) as { ca?: string }).ca === ca).length;
+  const caPem = async (id: string) => {
+    const rec = await instance.store.cas.findById(id);
+    expect(rec, `CA ${id}`).toBeTruthy();
+    return pemFile(id, rec!.certDer);
+  };
+
+  test('an operator makes a PAA and a PAI with VID and PID from the CLI; openssl verifies the chain and shows the attributes', async () => {
+    const paa = await ceremony(['root', '--id', 'paa-cli', '--cn', 'Matter PAA', '--algorithm', 'ecdsa-p256', '--profile', 'matter-paa', '--subject-attr', 'matterVID=FFF1']);
+    expect(paa, paa.message).toMatchObject({ code: 0, result: { id: 'paa-cli', role: 'root' } });
+    const pai = await ceremony(['issuing', '--id', 'pai-cli', '--parent', 'paa-cli', '--cn', 'Matter PAI', '--profile', 'matter-pai', '--subject-attr', 'matterVID=FFF1', '--subject-attr', 'matterPID=8000']);
+    expect(pai, pai.message).toMatchObject({ code: 0, result: { id: 'pai-cli', role: 'issuing' } });
+    const paaPem = await caPem('paa-cli');
+    const paiPem = await caPem('pai-cli');
+    await expect(openssl('verify', '-x509_strict', '-CAfile', paaPem, paiPem)).resolves.toMatch(/pai-cli\.pem: OK$/m);
+    const paaText = await openssl('x509', '-in', paaPem, '-noout', '-text');
+    const paiText = await openssl('x509', '-in', paiPem, '-noout', '-text');
+    expect(paaText).toMatch(/Subject: CN ?= ?Matter PAA, 1\.3\.6\.1\.4\.1\.37244\.2\.1 ?= ?FFF1\n/);
+    expect(paiText).toMatch(/Issuer: CN ?= ?Matter PAA, 1\.3\.6\.1\.4\.1\.37244\.2\.1 ?= ?FFF1\n/);
+    expect(paiText).toMatch(/Subject: CN ?= ?Matter PAI, 1\.3\.6\.1\.4\.1\.37244\.2\.1 ?= ?FFF1, 1\.3\.6\.1\.4\.1\.37244\.2\.2 ?= ?8000\n/);
+    // The profiles, not root-ca / issuing-ca, made them: Matter's path lengths, P-256, no AIA or CDP, under 600 bytes.
+    expect(paaText).toMatch(/X509v3 Basic Constraints: critical\n\s+CA:TRUE, pathlen:1\n/);
+    expect(paiText).toMatch(/X509v3 Basic Constraints: critical\n\s+CA:TRUE, pathlen:0\n/);
+    for (const t of [paaText, paiText]) {
+      expect(t).toMatch(/NIST CURVE: P-256/);
+      expect(t).not.toMatch(/Authority Information Access|CRL Distribution Points/);
+    }
+    expect((await instance.store.cas.findById('pai-cli'))!.certDer.length).toBeLessThan(600);
+    expect([await keysMadeFor('paa-cli'), await keysMadeFor('pai-cli')]).toEqual([1, 1]);
+    // As for every issuing CA, the ceremony gives the PAI its delegated OCSP responder (serve would make one at start otherwise).
+    expect(await instance.store.certificates.latestHeld('pai-cli', 'ocsp-responder')).toMatchObject({ status: 'valid' });
+  });
+
+  test.each([
+    ['an attribute the profile does not declare', ['--subject-attr', 'matterVID=FFF1', '--subject-attr', 'matterFID=0001'], 2, /--subject-attr matterFID: not an attribute of profile "matter-pai" \(it declares matterVID \(1\.3\.6\.1\.4\.1\.37244\.2\.1\), matterPID/],
+    ['a VID off the pattern', ['--subject-attr', 'matterVID=fff1'], 1, /subject matterVID \(1\.3\.6\.1\.4\.1\.37244\.2\.1\) "fff1" does not match \^\[0-9A-F\]\{4\}\$ \(profile "matter-pai"\)/],
+    ['no VID, which the PAI profile requires', ['--subject-attr', 'matterPID=8000'], 1, /profile "matter-pai" requires subject matterVID/],
+    ['a malformed pair', ['--subject-attr', 'matterVID'], 2, /--subject-attr "matterVID": expected NAME=VALUE/],
+  ])('rejects: %s, before any key is made', async (_name, attrs, code, message) => {
+    const r = await ceremony(['issuing', '--id', 'pai-refused', '--parent', 'paa', '--cn', 'Matter PAI', '--profile', 'matter-pai', ...attrs]);
+    expect(r.code).toBe(code);
+    expect(r.message).toMatch(message);
+    expect(await instance.store.cas.findById('pai-refused')).toBeNull();
+    expect(await keysMadeFor('pai-refused')).toBe(0);
+  });
+
+  test.each([
+    ['root', 'a root with an issuing-CA profile', ['--profile', 'matter-pai'], /--profile matter-pai: a root needs a self-signed CA profile \(signer: self\), this one has signer: root/],
+    ['root', 'a leaf profile', ['--profile', 'matter-dac'], /--profile matter-dac: not a CA profile/],
+    ['issuing', 'an issuing CA with a root profile', ['--parent', 'paa', '--profile', 'matter-paa'], /--profile matter-paa: a self-signed \(root\) profile; use it with trellis ceremony root/],
+    ['issuing', 'a root-signed profile under an issuing parent', ['--parent', 'pai', '--profile', 'matter-pai', '--subject-attr', 'matterVID=FFF1'], /signed by a root CA \(signer: root\), but the parent "pai" is a issuing CA/],
+    ['issuing', '--profile with --import-cert', ['--import-cert', 'x.pem', '--root-cert', 'r.pem', '--profile', 'matter-pai'], /--import-cert takes the subject .*: --profile and --subject-attr do not apply/],
+  ])('rejects: ceremony %s with %s (usage error)', async (kind, _name, args, message) => {
+    const r = await ceremony([kind, '--id', 'ca-refused', '--cn', 'Refused', '--algorithm', 'ecdsa-p256', ...args]);
+    expect(r.code).toBe(2);
+    expect(r.message).toMatch(message);
+    expect(await instance.store.cas.findById('ca-refused')).toBeNull();
+    expect(await keysMadeFor('ca-refused')).toBe(0);
+  });
+
+  test('an unknown profile is named', async () => {
+    const r = await ceremony(['root', '--id', 'ca-refused', '--cn', 'Refused', '--profile', 'no-such-profile']);
+    expect(r).toMatchObject({ code: 1, message: expect.stringMatching(/profile "no-such-profile" is missing from the profiles directory/) });
   });
 });

@@ -1,6 +1,8 @@
 /**
  * `trellis ceremony root|issuing`: operator-controlled CA creation, including
- * the two-step flow for an offline or external root.
+ * the two-step flow for an offline or external root. `--profile` picks the CA
+ * profile (default root-ca / issuing-ca) and `--subject-attr NAME=VALUE` sets
+ * a subject attribute it declares by OID (Matter's matterVID, matterPID).
  */
 import fs from 'node:fs';
 import { parse, parseDurationFlag, required, UsageError } from '../../cli/args.js';
@@ -8,10 +10,11 @@ import { createIssuingCa, createRootCa, importIssuingCa, issuingCaCsr } from '..
 import { PkiError } from '../../errors/pki-error.js';
 import { keyAlgorithms, type KeyAlgorithm } from '../../keys/signing-key.js';
 import { fingerprint } from '../../pki/certificate.js';
-import type { NameAttribute } from '../../pki/name.js';
+import type { NameAttribute, NameValues } from '../../pki/name.js';
 import { derFromPemOrDer, toPem } from '../../pki/pem.js';
 import { isOfflineCa, keystoreFor, openInstance, profile, unlockCa } from '../instance.js';
 import type { SoftwareKeystore } from '../../keys/software-keystore.js';
+import { ceremonySubject, checkCeremonyProfile } from './ceremony-profile.js';
 import { ceremonyDeps } from './init.js';
 import { issueOcspResponder } from './responder.js';
 import { actorOf, assertDistinct, dataDirOf, out, passphraseFor, rootPassphraseFlag, rootPassphraseFor } from './common.js';
@@ -20,6 +23,7 @@ const flags = {
   id: { type: 'string' }, cn: { type: 'string' }, o: { type: 'string' }, ou: { type: 'string' }, c: { type: 'string' },
   algorithm: { type: 'string' }, validity: { type: 'string' }, 'path-len': { type: 'string' }, parent: { type: 'string' },
   'csr-out': { type: 'string' }, 'import-cert': { type: 'string' }, 'root-cert': { type: 'string' }, 'root-id': { type: 'string' },
+  profile: { type: 'string' }, 'subject-attr': { type: 'string', multiple: true },
   ...rootPassphraseFlag,
 } as const;
 
@@ -69,17 +73,30 @@ export async function run(argv: string[]): Promise<number> {
   if (sub !== 'root' && sub !== 'issuing') throw new UsageError('usage: trellis ceremony root|issuing|protect-root --id ID …');
   const { values } = parse(rest, flags);
   const id = required(values.id, 'id');
-  const subject: Partial<Record<NameAttribute, string>> = {};
-  if (values.c) subject.C = values.c;
-  if (values.o) subject.O = values.o;
-  if (values.ou) subject.OU = values.ou;
-  if (values.cn) subject.CN = values.cn;
+  const importing = sub === 'issuing' && values['import-cert'] !== undefined;
+  if (importing && (values.profile !== undefined || values['subject-attr'])) {
+    throw new UsageError('--import-cert takes the subject and extensions from the signed certificate: --profile and --subject-attr do not apply');
+  }
+  if (!importing) required(values.cn, 'cn');
+  const standard: Partial<Record<NameAttribute, string>> = {};
+  if (values.c) standard.C = values.c;
+  if (values.o) standard.O = values.o;
+  if (values.ou) standard.OU = values.ou;
+  if (values.cn) standard.CN = values.cn;
   const validitySeconds = values.validity ? parseDurationFlag(values.validity, 'validity') : undefined;
   const pathLen = pathLenOf(values['path-len']);
   const instance = await openInstance(dataDirOf(values.data));
   const o = out(values);
   const keys: { online?: SoftwareKeystore; offline?: SoftwareKeystore } = {};
   try {
+    // The profile and subject are checked before any passphrase is asked for or key made.
+    const caProfile = importing ? undefined : profile(instance, values.profile ?? (sub === 'root' ? 'root-ca' : 'issuing-ca'));
+    let subject: NameValues = standard;
+    if (caProfile) {
+      const parent = sub === 'issuing' && !values['csr-out'] ? instance.cas.find((c) => c.id === (values.parent ?? 'root')) : undefined;
+      checkCeremonyProfile(caProfile, sub, parent);
+      subject = ceremonySubject(caProfile, standard, values['subject-attr'] ?? []);
+    }
     if (sub === 'root') {
       // A new root: its key goes under the root passphrase only; the online passphrase is not needed.
       const rootPassphrase = await rootPassphraseFor(values, { confirm: true, forNew: true });
@@ -96,10 +113,8 @@ export async function run(argv: string[]): Promise<number> {
     const common = { id, subject, ...(validitySeconds ? { validitySeconds } : {}), ...(pathLen !== undefined ? { pathLen } : {}) };
     let record;
     if (sub === 'root') {
-      required(values.cn, 'cn');
-      record = await createRootCa(deps, { ...common, algorithm: algorithmOf(values.algorithm, 'ecdsa-p384'), profile: profile(instance, 'root-ca') });
+      record = await createRootCa(deps, { ...common, algorithm: algorithmOf(values.algorithm, 'ecdsa-p384'), profile: caProfile! });
     } else if (values['csr-out']) {
-      required(values.cn, 'cn');
       if (fs.existsSync(values['csr-out'])) throw new PkiError('conflict', `${values['csr-out']} exists; ceremonies never overwrite an output`);
       const { csrDer, keyId } = await issuingCaCsr(deps, { id, subject, algorithm: algorithmOf(values.algorithm, 'ecdsa-p256') });
       fs.writeFileSync(values['csr-out'], toPem('CERTIFICATE REQUEST', csrDer), { flag: 'wx' });
@@ -111,10 +126,9 @@ export async function run(argv: string[]): Promise<number> {
       const rootCertDer = derFromPemOrDer(readFileOrFail(required(values['root-cert'], 'root-cert')), ['CERTIFICATE'], 'root certificate');
       record = await importIssuingCa(deps, { id, certDer, rootCertDer, ...(values['root-id'] ? { rootId: values['root-id'] } : {}) });
     } else {
-      required(values.cn, 'cn');
       await instance.reloadCas();
       const root = await unlockCa(instance, { online: keys.online!, ...keys }, values.parent ?? 'root');
-      record = await createIssuingCa(deps, root, { ...common, algorithm: algorithmOf(values.algorithm, 'ecdsa-p256'), profile: profile(instance, 'issuing-ca') });
+      record = await createIssuingCa(deps, root, { ...common, algorithm: algorithmOf(values.algorithm, 'ecdsa-p256'), profile: caProfile! });
     }
     if (record.role === 'issuing') {
       await instance.reloadCas();

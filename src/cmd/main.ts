@@ -62,6 +62,9 @@ Devices (registry; enrollment secrets are shown once and stored only as a hash)
 Ceremonies
   ceremony root --id ID --cn NAME [--o ORG] [--algorithm ecdsa-p384] [--validity 20y] [--path-len N]
   ceremony issuing --id ID --cn NAME [--parent root] [--algorithm ecdsa-p256] [--validity 5y] [--path-len N]
+       [--profile P] [--subject-attr NAME=VALUE ...]
+                             (both) a CA profile other than root-ca / issuing-ca, and attributes it
+                             declares in subject.attributes (e.g. --subject-attr matterVID=FFF1)
   ceremony issuing --id ID --cn NAME --csr-out FILE          (offline root, step 1)
   ceremony issuing --id ID --import-cert FILE --root-cert FILE (offline root, step 2)
   ceremony protect-root [--id root]

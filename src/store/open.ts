@@ -28,6 +28,7 @@ import type {
   InstanceSecretRepository,
   RenewalWindowRepository,
 } from '../ra/acme/ports.js';
+import type { CustodianRepository, QuorumRepository } from '../quorum/ports.js';
 import type { ManufacturerCaRepository } from '../ra/devices/ports.js';
 import type { TokenRepository } from '../tokens/ports.js';
 import { acmeAccountRepository } from './acme-account-repository.js';
@@ -42,11 +43,13 @@ import { caRepository } from './ca-repository.js';
 import { certificateRepository } from './certificate-repository.js';
 import type { Db, Kind } from './client.js';
 import { crlRepository } from './crl-repository.js';
+import { custodianRepository } from './custodian-repository.js';
 import { deviceRepository, manufacturerCaRepository, type DeviceStoreRepository } from './device-repository.js';
 import { instanceSecretRepository, resealLegacyInstanceSecrets } from './instance-secret-repository.js';
 import { keyBlobRepository } from './key-blob-repository.js';
 import { applyMigrations, migrationsDirOf, migrationStatus, openSqlite, sqliteBusyTimeoutMs, sqliteConnectionPragmas, type DbTarget, type MigrationStatus } from './migrate.js';
 import { ocspResponseRepository } from './ocsp-repository.js';
+import { quorumRepository } from './quorum-repository.js';
 import { sqliteHotPath } from './sqlite-hot-path.js';
 import { SerialQueue, serializedSqlite } from './sqlite-serial.js';
 import { WalSync } from './wal-sync.js';
@@ -76,6 +79,10 @@ export interface Store {
   devices: DeviceStoreRepository;
   /** Manufacturer CAs whose certificates are factory identities. */
   manufacturerCas: ManufacturerCaRepository;
+  /** Quorum custodians (issue 11). */
+  custodians: CustodianRepository;
+  /** Quorum requests and their approvals. */
+  quorum: QuorumRepository;
   /**
    * From now on, EAB HMAC keys and instance secrets are sealed with `sealer`
    * (cmd binds the online keystore's; before that, reading or creating them
@@ -183,6 +190,8 @@ export async function openStoreInternals(url: string, opts: OpenOptions = {}): P
     renewalWindows: renewalWindowRepository(db),
     devices: deviceRepository(db, raw && queue ? { raw, queue, wal } : undefined),
     manufacturerCas: manufacturerCaRepository(db),
+    custodians: custodianRepository(db),
+    quorum: quorumRepository(db),
     async sealSecrets(s) {
       sealer = s;
       const sealed = (await resealLegacyEabKeys(db, s)) + (await resealLegacyInstanceSecrets(db, s));

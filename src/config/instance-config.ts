@@ -76,6 +76,11 @@ export const instanceConfigSchema = z
       .default({ ocspSeconds: 5, crlSeconds: 60, crlValiditySeconds: 86400, ocspValiditySeconds: 86400 }),
     /** The ACME server (RFC 8555): one directory per profile enrollable over ACME that accepts DNS names or IP addresses. */
     acme: acmeConfigSchema.default(acmeConfigSchema.parse({})),
+    /**
+     * M-of-N approvals (src/quorum): operations that need a quorum run with approvals from `threshold`
+     * of the registered custodians. Absent with no custodians registered: single-operator mode.
+     */
+    quorum: z.object({ threshold: z.number().int().min(1).max(255) }).strict().optional(),
     /** Directory of profile YAML files, relative to the data directory. */
     profilesDir: z.string().default('profiles'),
     server: z

@@ -37,6 +37,19 @@ const magic = Buffer.from('TRLSSEC\x01', 'latin1');
 const ivBytes = 12;
 const tagBytes = 16;
 
+/** The stored format above, for other sealers of the same format (the PKCS#11 keystore's). */
+export const sealedSecretFormat = { magic, ivBytes, tagBytes } as const;
+
+/** True when `stored` has the sealed-secret header and room for an IV and a tag. */
+export function isSealedSecret(stored: Uint8Array): boolean {
+  return stored.length >= magic.length + ivBytes + tagBytes && magic.equals(Buffer.from(stored.buffer, stored.byteOffset, magic.length));
+}
+
+/** The additional authenticated data of one sealed secret (see the format above). */
+export function sealedSecretAad(sealingKeyId: string, purpose: string, id: string): Buffer {
+  return Buffer.from(JSON.stringify(['trellis-sealed-secret', 1, sealingKeyId, purpose, id]), 'utf8');
+}
+
 /** AES-256-GCM sealing of small secrets under the opened secret-sealing key. Built by SoftwareKeystore.openSecretSealer. */
 export class SoftwareSecretSealer implements SecretSealer {
   readonly #key: KeyObject;
@@ -52,7 +65,7 @@ export class SoftwareSecretSealer implements SecretSealer {
   }
 
   isSealed(stored: Uint8Array): boolean {
-    return stored.length >= magic.length + ivBytes + tagBytes && magic.equals(Buffer.from(stored.buffer, stored.byteOffset, magic.length));
+    return isSealedSecret(stored);
   }
 
   seal(purpose: string, id: string, secret: Uint8Array): Buffer {
@@ -84,7 +97,7 @@ export class SoftwareSecretSealer implements SecretSealer {
   }
 
   #aad(purpose: string, id: string): Buffer {
-    return Buffer.from(JSON.stringify(['trellis-sealed-secret', 1, this.#keyId, purpose, id]), 'utf8');
+    return sealedSecretAad(this.#keyId, purpose, id);
   }
 
   /** Never print the key: util.inspect and JSON see only the key id. */

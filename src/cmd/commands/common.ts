@@ -5,6 +5,7 @@ import path from 'node:path';
 import { PkiError } from '../../errors/pki-error.js';
 import { readPassphrase, ttyPrompt } from '../../config/passphrase.js';
 import { output, type Output } from '../../cli/output.js';
+import { rootSecretFromShares } from '../../quorum/root-secret.js';
 
 export const dataDirOf = (flag: string | undefined): string => path.resolve(flag ?? process.env.TRELLIS_DATA ?? 'trellis-data');
 
@@ -18,18 +19,23 @@ export function passphraseFor(flags: { 'passphrase-file'?: string | undefined },
   );
 }
 
-/** Flag of the commands that open the root key. */
-export const rootPassphraseFlag = { 'root-passphrase-file': { type: 'string' } } as const;
+/** Flags of the commands that open the root key: a passphrase file, or shares of the root secret (`--share FILE`, repeatable). */
+export const rootPassphraseFlag = { 'root-passphrase-file': { type: 'string' }, share: { type: 'string', multiple: true } } as const;
 
-/** True when the operator gave a root passphrase without a prompt (env or file). */
-export const rootPassphraseGiven = (flags: { 'root-passphrase-file'?: string | undefined }): boolean =>
-  !!process.env.TRELLIS_ROOT_PASSPHRASE || !!flags['root-passphrase-file'];
+/** Where a command's root passphrase may come from. */
+type RootPassphraseFlags = { 'root-passphrase-file'?: string | undefined; share?: string[] | undefined };
+
+/** True when the operator gave a root passphrase without a prompt (env, file or shares). */
+export const rootPassphraseGiven = (flags: RootPassphraseFlags): boolean =>
+  !!process.env.TRELLIS_ROOT_PASSPHRASE || !!flags['root-passphrase-file'] || !!flags.share?.length;
 
 /**
  * The root passphrase: opens the root CA's key (and any CA key marked
- * offline). Only ceremonies ask for it; `serve` never does.
+ * offline). Only ceremonies ask for it; `serve` never does. `--share` files
+ * rebuild it from a split (`ceremony split-root-secret`) instead.
  */
-export function rootPassphraseFor(flags: { 'root-passphrase-file'?: string | undefined }, opts: { confirm?: boolean; forNew?: boolean } = {}): Promise<string> {
+export function rootPassphraseFor(flags: RootPassphraseFlags, opts: { confirm?: boolean; forNew?: boolean } = {}): Promise<string> {
+  if (flags.share?.length) return rootSecretFromShares(flags.share);
   return readPassphrase(
     {
       env: process.env.TRELLIS_ROOT_PASSPHRASE,

@@ -75,6 +75,9 @@ Ceremonies
                              sign a checkpoint over the audit log now; print or write it as a file
   audit signer create [--rotate] [--ca ROOT]
                              new audit signing key, certified by the root (root passphrase)
+  backup create --out FILE   encrypted backup (root passphrase) of config, profiles and every table
+  backup restore --in FILE --data DIR [--database-url URL]
+                             restore into an empty directory (and empty database); see docs/backup.md
 
 Every data command takes --data DIR (env TRELLIS_DATA, default ./trellis-data) and --json.
 The online passphrase (issuing CA keys) comes from TRELLIS_PASSPHRASE, --passphrase-file FILE, or a prompt.
@@ -96,6 +99,7 @@ const commands: Record<string, () => Promise<{ run(argv: string[]): Promise<numb
   audit: () => import('./commands/cli-audit.js'),
   acme: () => import('./commands/cli-acme.js'),
   device: () => import('./commands/cli-device.js'),
+  backup: () => import('./commands/cli-backup.js'),
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -1,0 +1,113 @@
+/**
+ * Every table of the store, page by page, for `trellis backup` (the port is
+ * backup/ports.ts). Rows go through the Prisma models, so both flavours give
+ * and take the same values (octets, dates, big integers); tables come in
+ * Prisma's model order, which puts parents first.
+ */
+import type { BackupTables, TableRow } from '../backup/ports.js';
+import { Prisma, type Db, type Kind } from './client.js';
+import { openStoreInternals, type OpenOptions } from './open.js';
+
+type Model = Prisma.ModelName;
+
+// Primary key of each model, for the page order and the cursor. A Record, so a new model is a compile error until listed here.
+const primaryKeys: Record<Model, readonly string[]> = {
+  CertificateAuthority: ['id'],
+  KeyBlob: ['id'],
+  Certificate: ['id'],
+  CrlSequence: ['caId'],
+  Crl: ['id'],
+  OcspResponse: ['issuerId', 'serialHex'],
+  ApiToken: ['id'],
+  AuditEvent: ['seq'],
+  AuditCheckpoint: ['id'],
+  AcmeAccount: ['id'],
+  AcmeOrder: ['id'],
+  AcmeAuthorization: ['id'],
+  AcmeUsedNonce: ['nonce'],
+  AcmeEabKey: ['keyId'],
+  InstanceSecret: ['name'],
+  Device: ['id'],
+  ManufacturerCa: ['name'],
+  KeyStateEvent: ['id'],
+  Custodian: ['name'],
+  QuorumRequest: ['id'],
+  QuorumApproval: ['requestId', 'custodian'],
+};
+
+// Rows per page: a full CRL can weigh megabytes, a certificate row a few kilobytes.
+const pageSize = (m: Model) => (m === 'Crl' ? 4 : 500);
+// Rows per INSERT: well under SQLite's 32766 bound parameters for the widest table.
+const insertChunk = 200;
+// Tables whose integer key comes from a PostgreSQL sequence (SERIAL).
+const serialKeys: readonly Model[] = ['Certificate', 'Crl', 'AuditCheckpoint', 'KeyStateEvent'];
+
+interface Delegate {
+  findMany(args: object): Promise<TableRow[]>;
+  findFirst(args: object): Promise<TableRow | null>;
+  createMany(args: { data: TableRow[] }): Promise<unknown>;
+}
+const delegate = (db: object, m: Model): Delegate => (db as Record<string, Delegate>)[m[0]!.toLowerCase() + m.slice(1)]!;
+
+function modelOf(table: string): Model {
+  if (!Object.hasOwn(primaryKeys, table)) throw new Error(`backup: unknown table ${table}`);
+  return table as Model;
+}
+
+function page(db: object, m: Model, after: TableRow | null): Promise<TableRow[]> {
+  const pk = primaryKeys[m];
+  const orderBy = pk.map((f) => ({ [f]: 'asc' }));
+  const cursor = after && (pk.length === 1 ? { [pk[0]!]: after[pk[0]!] } : { [pk.join('_')]: Object.fromEntries(pk.map((f) => [f, after[f]])) });
+  return delegate(db, m).findMany({ orderBy, take: pageSize(m), ...(cursor ? { cursor, skip: 1 } : {}) });
+}
+
+/** {@link BackupTables} over an open Prisma client. */
+export function backupTables(db: Db, kind: Kind, close: () => Promise<void>, migrations: () => Promise<string[]>): BackupTables {
+  const tables = Object.values(Prisma.ModelName) as Model[];
+  return {
+    tables,
+    migrations,
+    snapshot(fn) {
+      // A read transaction: SQLite's deferred BEGIN reads one WAL snapshot, PostgreSQL's REPEATABLE READ one MVCC
+      // snapshot; writers of other processes go on. The timeouts only bound a stuck backup.
+      return db.$transaction((tx) => fn((table, after) => page(tx, modelOf(table), after)), {
+        maxWait: 60_000,
+        timeout: 24 * 3600_000,
+        // Typed with the SQLite client, which knows only Serializable; the PostgreSQL client takes RepeatableRead.
+        isolationLevel: (kind === 'postgres' ? 'RepeatableRead' : 'Serializable') as Prisma.TransactionIsolationLevel,
+      });
+    },
+    async nonEmpty() {
+      const out: string[] = [];
+      for (const m of tables) if (await delegate(db, m).findFirst({ select: Object.fromEntries(primaryKeys[m].map((f) => [f, true])) })) out.push(m);
+      return out;
+    },
+    async insert(table, rows) {
+      const d = delegate(db, modelOf(table));
+      for (let i = 0; i < rows.length; i += insertChunk) await d.createMany({ data: rows.slice(i, i + insertChunk) });
+    },
+    async afterInsert() {
+      if (kind !== 'postgres') return;
+      for (const m of serialKeys) {
+        // setval(seq, max, true): the next nextval() returns max + 1; an empty table keeps the sequence at 1.
+        await db.$executeRawUnsafe(`SELECT setval(pg_get_serial_sequence('"${m}"', 'id'), COALESCE((SELECT MAX("id") FROM "${m}"), 1), (SELECT COUNT(*) > 0 FROM "${m}"))`);
+      }
+    },
+    async raiseCrlSequence(caId, next) {
+      const before = (await db.crlSequence.findUnique({ where: { caId } }))?.last ?? null;
+      const last = before !== null && before >= next - 1n ? before : next - 1n;
+      await db.crlSequence.upsert({ where: { caId }, create: { caId, last }, update: { last } });
+      return { before, after: last };
+    },
+    async dropCrlLeases() {
+      await db.crlSequence.deleteMany({ where: { caId: { startsWith: 'lease:' } } });
+    },
+    close,
+  };
+}
+
+/** Opens the database behind `url` for backup or restore (migrating it unless `opts.migrate` is false). */
+export async function openBackupTables(url: string, opts: OpenOptions = {}): Promise<BackupTables> {
+  const { store, db } = await openStoreInternals(url, opts);
+  return backupTables(db, store.kind, () => store.close(), async () => (await store.migrationStatus()).applied);
+}

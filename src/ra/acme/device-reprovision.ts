@@ -10,6 +10,11 @@ import { isPkiError, PkiError } from '../../errors/pki-error.js';
 import type { DeviceRecord } from '../devices/ports.js';
 import type { RevocationAuthority } from '../revoke.js';
 
+/** How long a finalize holds the device's enrollment lease (longer than any issuance; a crashed holder's lapses then), as EST's. */
+export const deviceLeaseMs = 60_000;
+/** Retry-After for a device another enrollment holds. */
+export const retryBusySeconds = 2;
+
 /**
  * Refuses an order for `device` under `profile` when that is not its
  * registered profile and its policy is not `migrate`. `forbidden` (ACME
@@ -58,10 +63,10 @@ export async function revokeSuperseded(revocation: Pick<RevocationAuthority, 're
 }
 
 /**
- * Runs one task per key at a time in this process (one finalize per device),
- * so two orders of one device cannot both pass policy `never`, and under
- * `reset` the later one supersedes the earlier one's certificate. Other
- * processes (`serve --workers`) are not covered.
+ * Runs one task per key at a time in this process (one finalize per device):
+ * a second finalize of a device waits for the first instead of finding its
+ * enrollment lease busy, then sees its certificate (refused under `never`,
+ * superseded under `reset`).
  */
 export class PerKeyQueue {
   readonly #tails = new Map<string, Promise<unknown>>();

@@ -62,7 +62,7 @@ test('a failure to store a quick validation reaches the caller', async () => {
 type Policy = DeviceRecord['reprovision'];
 
 /** A device order ready to finalize, with stubs that record what finalize did. */
-function deviceFinalize(o: { policy: Policy; orderProfile?: string; held?: readonly string[] }) {
+function deviceFinalize(o: { policy: Policy; orderProfile?: string; held?: readonly string[]; busy?: boolean }) {
   const deviceId = 'dev-1';
   const accountKey = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const certKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'der' });
@@ -113,8 +113,8 @@ function deviceFinalize(o: { policy: Policy; orderProfile?: string; held?: reado
     clock,
     devices: {
       devices: {
-        find: async () => device,
-        setStatus: async () => true,
+        beginEnrollment: async () => (o.busy ? 'busy' : { ...device }),
+        endEnrollment: async (id: string, _lease: unknown, end: { issued: boolean }) => void log.push(`release ${id}${end.issued ? ' issued' : ''}`),
         setEnrollment: async (id: string, profile: string) => {
           log.push(`move ${id} to ${profile}`);
           device.profile = profile;
@@ -140,14 +140,14 @@ function deviceFinalize(o: { policy: Policy; orderProfile?: string; held?: reado
 test('reset: the new certificate is issued, then the held one is revoked as superseded by the device, via acme, and audited', async () => {
   const t = deviceFinalize({ policy: 'reset', held: ['01'] });
   expect((await t.finalize()).status).toBe('valid');
-  expect(t.log).toEqual(['order order-1 pending->processing', 'issue 10 for dev-1 under device', 'order order-1 processing->valid', 'revoke 01 superseded by device:dev-1 via acme']);
+  expect(t.log).toEqual(['order order-1 pending->processing', 'issue 10 for dev-1 under device', 'order order-1 processing->valid', 'revoke 01 superseded by device:dev-1 via acme', 'release dev-1 issued']);
   expect(t.audited).toEqual([{ type: 'device.enrolled', data: expect.objectContaining({ device: 'dev-1', via: 'acme', serialHex: '10', superseded: ['01'] }) }]);
 });
 
 test('migrate: an order under another device profile is issued under it, the device moves there, and its old certificate is superseded', async () => {
   const t = deviceFinalize({ policy: 'migrate', orderProfile: 'device-v2', held: ['01'] });
   expect((await t.finalize()).status).toBe('valid');
-  expect(t.log).toEqual(['order order-1 pending->processing', 'issue 10 for dev-1 under device-v2', 'order order-1 processing->valid', 'move dev-1 to device-v2', 'revoke 01 superseded by device:dev-1 via acme']);
+  expect(t.log).toEqual(['order order-1 pending->processing', 'issue 10 for dev-1 under device-v2', 'order order-1 processing->valid', 'move dev-1 to device-v2', 'revoke 01 superseded by device:dev-1 via acme', 'release dev-1 issued']);
   expect(t.audited[0]!.data).toMatchObject({ profile: 'device-v2', migratedFrom: 'device', superseded: ['01'] });
 });
 
@@ -155,11 +155,17 @@ test.each([
   ['rejects: never while a certificate is valid', { policy: 'never', held: ['01'] }, /already holds a valid certificate \(01\) and its reprovisioning policy is never/],
   ['rejects: never under another profile', { policy: 'never', orderProfile: 'device-v2' }, /enrolls under profile "device"; another profile needs reprovisioning policy migrate/],
   ['rejects: reset under another profile', { policy: 'reset', orderProfile: 'device-v2', held: ['01'] }, /another profile needs reprovisioning policy migrate/],
-] as const)('%s: forbidden, and nothing is issued or revoked', async (_name, o, detail) => {
+] as const)('%s: forbidden, and nothing is issued or revoked; the lease is released', async (_name, o, detail) => {
   const t = deviceFinalize(o);
   await expect(t.finalize()).rejects.toMatchObject({ type: 'forbidden', message: expect.stringMatching(detail) });
-  expect(t.log).toEqual([]);
+  expect(t.log).toEqual(['release dev-1']);
   expect(t.audited).toEqual([]);
+});
+
+test("rejects: a device whose enrollment lease another process holds (an EST enrollment, say): conflict with Retry-After, the order stays ready", async () => {
+  const t = deviceFinalize({ policy: 'reset', held: ['01'], busy: true });
+  await expect(t.finalize()).rejects.toMatchObject({ type: 'conflict', retryAfterSeconds: 2, message: expect.stringMatching(/another enrollment of device "dev-1" is in progress/) });
+  expect(t.log).toEqual([]);
 });
 
 test('never: a device without a valid certificate gets one and nothing is revoked', async () => {
@@ -176,5 +182,5 @@ test('two orders of one device finalized together run one after the other: under
   expect(b).toMatchObject({ status: 'rejected', reason: { type: 'forbidden' } });
   const reset = deviceFinalize({ policy: 'reset' });
   await Promise.all([reset.finalize(), reset.second()]);
-  expect(reset.log.filter((l) => l.startsWith('issue') || l.startsWith('revoke'))).toEqual(['issue 10 for dev-1 under device', 'issue 11 for dev-1 under device', 'revoke 10 superseded by device:dev-1 via acme']);
+  expect(reset.log.filter((l) => /^(issue|revoke|release)/.test(l))).toEqual(['issue 10 for dev-1 under device', 'release dev-1 issued', 'issue 11 for dev-1 under device', 'revoke 10 superseded by device:dev-1 via acme', 'release dev-1 issued']);
 });

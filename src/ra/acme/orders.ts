@@ -16,7 +16,7 @@ import type { Profile } from '../../profiles/types.js';
 import type { DeviceRecord, DeviceRepository, ManufacturerCaRepository } from '../devices/ports.js';
 import type { CheckedRequest, RegistrationAuthority } from '../registration.js';
 import { RevocationAuthority } from '../revoke.js';
-import { checkDeviceProfile, PerKeyQueue, revokeSuperseded, supersededBy } from './device-reprovision.js';
+import { checkDeviceProfile, deviceLeaseMs, PerKeyQueue, retryBusySeconds, revokeSuperseded, supersededBy } from './device-reprovision.js';
 import { verifyDeviceAttestation } from './device-attest.js';
 import { AccountKeyCache } from './account-key-cache.js';
 import { identifiersOfSans, orderIdentifiers, sameIdentifiers } from './identifiers.js';
@@ -90,7 +90,7 @@ export interface AcmeOrdersDeps {
    * publisher then learn of it by polling the database).
    */
   devices?: {
-    devices: Pick<DeviceRepository, 'find' | 'setStatus' | 'setEnrollment'>;
+    devices: Pick<DeviceRepository, 'find' | 'beginEnrollment' | 'endEnrollment' | 'setEnrollment'>;
     manufacturers: Pick<ManufacturerCaRepository, 'list'>;
     revocation?: Pick<RevocationAuthority, 'revoke'>;
   };
@@ -366,8 +366,9 @@ export class AcmeOrders {
   /**
    * finalize (RFC 8555 §7.4): the CSR goes through the same RA checks as the
    * REST API and must name exactly the order's identifiers; only then does
-   * the order move to processing, and the CA issues. Device orders run one at
-   * a time per device and apply its reprovisioning policy.
+   * the order move to processing, and the CA issues. Device orders wait for
+   * each other per device in this process, hold the device's enrollment lease
+   * (shared with EST, across processes) and apply its reprovisioning policy.
    */
   async finalize(account: AcmeAccountRecord, orderId: string, csrDer: Buffer): Promise<OrderView> {
     const { order, status } = await this.order(account, orderId);
@@ -411,49 +412,59 @@ export class AcmeOrders {
   }
 
   /**
-   * A device order, as EST enrolls (ra/devices/enroll.ts): the device is read
-   * again (it may have been disabled, moved or given a certificate since the
-   * order), the CSR names it and carries the attested key, and its
-   * reprovisioning policy decides: `never` refuses while it holds a valid
-   * certificate; `reset` and `migrate` revoke those as `superseded` once the
-   * new one is issued; `migrate` may order under another device profile,
-   * which then becomes the device's.
+   * A device order, as EST enrolls (ra/devices/enroll.ts): under the
+   * device's enrollment lease (one enrollment of a device at a time, EST or
+   * ACME, across processes; `conflict` with Retry-After while another holds
+   * it) the device is read as it now is (it may have been disabled, moved or
+   * given a certificate since the order), the CSR names it and carries the
+   * attested key, and its reprovisioning policy decides: `never` refuses
+   * while it holds a valid certificate; `reset` and `migrate` revoke those as
+   * `superseded` once the new one is issued; `migrate` may order under
+   * another device profile, which then becomes the device's.
    */
   private async finalizeDevice(account: AcmeAccountRecord, order: AcmeOrderRecord, csrDer: Buffer): Promise<OrderView> {
     const devices = this.deps.devices;
     if (!devices) throw new PkiError('unsupportedIdentifier', 'this server has no device registry for permanent-identifier orders');
     const deviceId = order.identifiers[0]!.value;
-    const device = await devices.devices.find(deviceId);
-    if (!device) throw new PkiError('rejectedIdentifier', `device "${deviceId}" is not registered`);
-    if (device.status === 'disabled' || device.status === 'retired') throw new PkiError('rejectedIdentifier', `device "${deviceId}" is ${device.status}`);
-    checkDeviceProfile(device, order.profile);
-    const checked = this.checkCsr(account, order, csrDer, device.issuerId);
-    await this.checkDeviceCsr(order, checked.request.subject.serialNumber, checked.request.spkiDer);
-    checked.request = { ...checked.request, deviceId };
     const now = this.deps.clock.now();
-    const superseded = supersededBy(device, await this.deps.certificates.validForDevice(deviceId, now));
-    const movedFrom = order.profile !== device.profile ? device.profile : undefined;
+    const lease = { until: new Date(now.getTime() + deviceLeaseMs), at: now };
+    const device = await devices.devices.beginEnrollment(deviceId, lease);
+    if (device === 'busy') throw new PkiError('conflict', `another enrollment of device "${deviceId}" is in progress`, { retryAfterSeconds: retryBusySeconds });
+    if (device === 'notFound') throw new PkiError('rejectedIdentifier', `device "${deviceId}" is not registered`);
+    // Only a lease that uses a one-time secret can answer badSecret; this one carries none.
+    if (device === 'badSecret') throw new Error(`device "${deviceId}": the enrollment lease refused a secret it was not given`);
+    let issued: IssuedCertificate | undefined;
+    try {
+      if (device.status === 'disabled' || device.status === 'retired') throw new PkiError('rejectedIdentifier', `device "${deviceId}" is ${device.status}`);
+      checkDeviceProfile(device, order.profile);
+      const checked = this.checkCsr(account, order, csrDer, device.issuerId);
+      await this.checkDeviceCsr(order, checked.request.subject.serialNumber, checked.request.spkiDer);
+      checked.request = { ...checked.request, deviceId };
+      const superseded = supersededBy(device, await this.deps.certificates.validForDevice(deviceId, now));
+      const movedFrom = order.profile !== device.profile ? device.profile : undefined;
 
-    const issued = await this.issueOrder(order, checked);
-    const view = await this.complete(account, order, issued);
-    // A device that got its first certificate is active, as after EST enrollment.
-    await devices.devices.setStatus(deviceId, ['registered'], 'active', now);
-    if (movedFrom) await devices.devices.setEnrollment(deviceId, order.profile, device.issuerId, now);
-    const { certificates, audit, clock } = this.deps;
-    const revocation = devices.revocation ?? new RevocationAuthority({ certificates, audit, clock });
-    const revoked = await revokeSuperseded(revocation, deviceId, superseded);
-    await this.deps.audit.record('device.enrolled', `device:${deviceId}`, {
-      device: deviceId,
-      method: 'device-attest-01',
-      via: 'acme',
-      account: account.id,
-      issuer: issued.issuerId,
-      serialHex: issued.serialHex,
-      profile: issued.profile,
-      ...(movedFrom ? { migratedFrom: movedFrom } : {}),
-      ...(revoked.length ? { superseded: revoked } : {}),
-    });
-    return view;
+      issued = await this.issueOrder(order, checked);
+      const view = await this.complete(account, order, issued);
+      if (movedFrom) await devices.devices.setEnrollment(deviceId, order.profile, device.issuerId, now);
+      const { certificates, audit, clock } = this.deps;
+      const revocation = devices.revocation ?? new RevocationAuthority({ certificates, audit, clock });
+      const revoked = await revokeSuperseded(revocation, deviceId, superseded);
+      await this.deps.audit.record('device.enrolled', `device:${deviceId}`, {
+        device: deviceId,
+        method: 'device-attest-01',
+        via: 'acme',
+        account: account.id,
+        issuer: issued.issuerId,
+        serialHex: issued.serialHex,
+        profile: issued.profile,
+        ...(movedFrom ? { migratedFrom: movedFrom } : {}),
+        ...(revoked.length ? { superseded: revoked } : {}),
+      });
+      return view;
+    } finally {
+      // Releases the lease; a device that got its first certificate becomes active, as after EST enrollment.
+      await devices.devices.endEnrollment(deviceId, lease, { issued: issued !== undefined, at: this.deps.clock.now() });
+    }
   }
 
   /** DNS and IP orders: the CSR names exactly the order's identifiers. */

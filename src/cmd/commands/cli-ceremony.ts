@@ -70,7 +70,8 @@ async function protectRootCommand(argv: string[]): Promise<number> {
 export async function run(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === 'protect-root') return protectRootCommand(rest);
-  if (sub !== 'root' && sub !== 'issuing') throw new UsageError('usage: trellis ceremony root|issuing|protect-root --id ID …');
+  if (sub === 'split-root-secret') return (await import('./split-root-secret.js')).splitRootSecretCommand(rest);
+  if (sub !== 'root' && sub !== 'issuing') throw new UsageError('usage: trellis ceremony root|issuing|protect-root|split-root-secret …');
   const { values } = parse(rest, flags);
   const id = required(values.id, 'id');
   const importing = sub === 'issuing' && values['import-cert'] !== undefined;

@@ -66,6 +66,7 @@ export class Pkcs11Keystore implements Keystore {
   #token: Token | null = null;
   #pool: SessionPool | null = null;
   #sealer: Pkcs11SecretSealer | null = null;
+  #sealerOpening: Promise<Pkcs11SecretSealer> | null = null;
   #failed: PkiError | null = null;
   #closed = false;
 
@@ -84,7 +85,9 @@ export class Pkcs11Keystore implements Keystore {
   /**
    * Generates a key pair of `algorithm` inside the token, named `opts.id` (or
    * a random `p11:<32 hex>`), and returns it ready to sign. An id already
-   * used by an object of the token is a `conflict`; an algorithm whose
+   * used by an object of the token is a `conflict` (checked before the key
+   * is made: PKCS#11 has no unique constraint, so two processes choosing the
+   * same id at the same moment are not told apart); an algorithm whose
    * mechanisms the token lacks is `invalidConfig`.
    */
   async generate(algorithm: KeyAlgorithm, opts: { id?: string } = {}): Promise<Pkcs11SigningKey> {
@@ -172,9 +175,17 @@ export class Pkcs11Keystore implements Keystore {
    * token before the other's key is visible keeps its own; the window is one
    * C_GenerateKey).
    */
-  async openSecretSealer(): Promise<Pkcs11SecretSealer> {
+  openSecretSealer(): Promise<Pkcs11SecretSealer> {
+    if (!this.#sealerOpening) {
+      this.#sealerOpening = this.#openSecretSealer();
+      // A failure is not kept: the next call tries again.
+      this.#sealerOpening.catch(() => (this.#sealerOpening = null));
+    }
+    return this.#sealerOpening;
+  }
+
+  async #openSecretSealer(): Promise<Pkcs11SecretSealer> {
     const pool = this.#session();
-    if (this.#sealer) return this.#sealer;
     const token = this.#token!;
     const key = await pool.run(async (session) => {
       const existing = this.#sealerKeys(session);
@@ -207,8 +218,8 @@ export class Pkcs11Keystore implements Keystore {
       if (!oldest.id.equals(id)) call('C_DestroyObject', () => token.pkcs11.C_DestroyObject(session, mine));
       return oldest;
     });
-    const session = token.openSession();
-    this.#sealer = new Pkcs11SecretSealer(token, session, key.handle, `p11:${key.id.toString('hex')}`, this.#random);
+    if (this.#closed) throw new PkiError('forbidden', 'the PKCS#11 keystore is closed');
+    this.#sealer = new Pkcs11SecretSealer(token, token.openSession(), key.handle, `p11:${key.id.toString('hex')}`, this.#random);
     return this.#sealer;
   }
 

@@ -158,7 +158,12 @@ function releaseLogin(login: Login): void {
   if (login.users > 0) return;
   logins.delete(loginKey(login.modulePath, login.slot));
   try {
-    call('C_Logout', () => login.module.pkcs11.C_Logout(login.anchor));
+    try {
+      login.module.pkcs11.C_Logout(login.anchor);
+    } catch (err) {
+      // Already logged out (e.g. the token closed every session): the goal is reached.
+      if (codeOf(err) !== pkcs11js.CKR_USER_NOT_LOGGED_IN) throw new PkiError('serverInternal', 'PKCS#11 C_Logout failed', { cause: safeCause(err) });
+    }
     call('C_CloseSession', () => login.module.pkcs11.C_CloseSession(login.anchor));
   } finally {
     releaseModule(login.modulePath, login.module);

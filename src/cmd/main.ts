@@ -75,9 +75,25 @@ Ceremonies
                              sign a checkpoint over the audit log now; print or write it as a file
   audit signer create [--rotate] [--ca ROOT]
                              new audit signing key, certified by the root (root passphrase)
+  ceremony split-root-secret --shares N --threshold M --out-dir DIR
+                             split the root passphrase into N share files, any M of which rebuild it;
+                             root operations then take --share FILE (repeatable) instead of the passphrase
   backup create --out FILE   encrypted backup (root passphrase) of config, profiles and every table
   backup restore --in FILE --data DIR [--database-url URL]
                              restore into an empty directory (and empty database); see docs/backup.md
+
+Separation of duties (M of N custodians; M is quorum.threshold in trellis.json; docs/ceremonies/quorum.md)
+  custodian add --name N [--key-file PUB.pem]
+                             a custodian with a passphrase (TRELLIS_CUSTODIAN_PASSPHRASE, --passphrase-file,
+                             prompt) or an Ed25519/P-256 public key
+  custodian list | custodian remove --name N
+  quorum request --op OP [--param k=v ...] [--ttl 1h]
+                             ask for approvals of one operation with exactly these parameters; prints its id
+  quorum approve --request ID --custodian NAME [--key FILE [--out approval.json]]
+                             approve on this instance (passphrase or key), or write a signed approval file
+  quorum approve --request-file FILE --custodian NAME --key FILE --out approval.json
+                             sign away from the instance (FILE: quorum show --json)
+  quorum submit --in approval.json | quorum show --request ID
 
 Every data command takes --data DIR (env TRELLIS_DATA, default ./trellis-data) and --json.
 The online passphrase (issuing CA keys) comes from TRELLIS_PASSPHRASE, --passphrase-file FILE, or a prompt.
@@ -99,6 +115,8 @@ const commands: Record<string, () => Promise<{ run(argv: string[]): Promise<numb
   audit: () => import('./commands/cli-audit.js'),
   acme: () => import('./commands/cli-acme.js'),
   device: () => import('./commands/cli-device.js'),
+  custodian: () => import('./commands/cli-custodian.js'),
+  quorum: () => import('./commands/cli-quorum.js'),
   backup: () => import('./commands/cli-backup.js'),
 };
 

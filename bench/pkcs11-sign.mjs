@@ -10,9 +10,13 @@
  *
  * Each signature is over a 600-octet buffer (about a leaf TBSCertificate),
  * so the SHA-256 done in process is included, as in issuance.
+ *
+ * Two reference rows call pkcs11js directly on one session, sequentially:
+ * C_Sign synchronous (the event loop waits for the token) and C_SignAsync
+ * (what the keystore does), to show what the thread hop costs.
  */
 import { execFileSync } from 'node:child_process';
-import { createPublicKey, randomBytes, verify } from 'node:crypto';
+import { createHash, createPublicKey, randomBytes, verify } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -66,6 +70,46 @@ async function measure(label, key) {
   rows.push({ key: label, sequential: await median(1), [`${concurrency} in flight`]: await median(concurrency) });
 }
 
+/** pkcs11js on one session, no pool: synchronous and asynchronous C_Sign, sequential. */
+async function rawRows(keyId) {
+  const { default: p11 } = await import('pkcs11js');
+  const m = new p11.PKCS11();
+  m.load(modulePath);
+  m.C_Initialize({ flags: p11.CKF_OS_LOCKING_OK });
+  try {
+    const slot = m.C_GetSlotList(true).find((s) => m.C_GetTokenInfo(s).label.trimEnd() === 'bench');
+    const session = m.C_OpenSession(slot, p11.CKF_SERIAL_SESSION);
+    m.C_Login(session, p11.CKU_USER, '1234');
+    m.C_FindObjectsInit(session, [{ type: p11.CKA_CLASS, value: p11.CKO_PRIVATE_KEY }, { type: p11.CKA_LABEL, value: keyId }]);
+    const [handle] = m.C_FindObjects(session, 1);
+    m.C_FindObjectsFinal(session);
+    const digest = () => createHash('sha256').update(data).digest();
+    const time = async (one) => {
+      const runs = [];
+      for (let r = 0; r < repeat; r++) {
+        const t0 = process.hrtime.bigint();
+        for (let i = 0; i < n; i++) await one();
+        runs.push(n / (Number(process.hrtime.bigint() - t0) / 1e9));
+      }
+      return Math.round(runs.sort((a, b) => a - b)[Math.floor(runs.length / 2)]);
+    };
+    const sync = await time(() => {
+      m.C_SignInit(session, { mechanism: p11.CKM_ECDSA }, handle);
+      return m.C_Sign(session, digest(), Buffer.alloc(64));
+    });
+    const async = await time(() => {
+      m.C_SignInit(session, { mechanism: p11.CKM_ECDSA }, handle);
+      return m.C_SignAsync(session, digest(), Buffer.alloc(64));
+    });
+    rows.push({ key: 'pkcs11js C_Sign (sync), 1 session', sequential: sync, [`${concurrency} in flight`]: '-' });
+    rows.push({ key: 'pkcs11js C_SignAsync, 1 session', sequential: async, [`${concurrency} in flight`]: '-' });
+    m.C_Logout(session);
+    m.C_CloseSession(session);
+  } finally {
+    m.C_Finalize();
+  }
+}
+
 try {
   await measure('NodeSigningKey', new NodeSigningKey('bench', 'ecdsa-p256', await generatePrivateKey('ecdsa-p256')));
   let keyId;
@@ -76,6 +120,7 @@ try {
     await measure(`SoftHSM2, ${sessions} session${sessions > 1 ? 's' : ''}`, key);
     await ks.close();
   }
+  await rawRows(keyId);
 } finally {
   fs.rmSync(dir, { recursive: true, force: true });
 }

@@ -107,7 +107,7 @@ export class Pkcs11Keystore implements Keystore {
       }
       const templates = keyPairTemplates(t, keyId);
       try {
-        return (await token.pkcs11.C_GenerateKeyPairAsync(session, { mechanism: t.generate }, templates.publicKey, templates.privateKey)).privateKey;
+        await token.pkcs11.C_GenerateKeyPairAsync(session, { mechanism: t.generate }, templates.publicKey, templates.privateKey);
       } catch (err) {
         throw new PkiError('serverInternal', `generating ${algorithm} key "${keyId}" in PKCS#11 token "${token.label}" failed`, { cause: safeCause(err) });
       }

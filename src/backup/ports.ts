@@ -12,9 +12,11 @@ export interface BackupTables {
   readonly tables: readonly string[];
   /** Names of the migrations applied to the database, in order. */
   migrations(): Promise<string[]>;
+  /** Applies this Trellis's pending migrations. */
+  migrate(): Promise<void>;
   /** Runs `fn` over one consistent snapshot of the database (a read transaction). */
   snapshot<T>(fn: (read: PageReader) => Promise<T>): Promise<T>;
-  /** Tables that hold at least one row. */
+  /** Tables that hold at least one row (a table the database does not have yet holds none). */
   nonEmpty(): Promise<string[]>;
   /** Inserts rows as they were read (same ids). */
   insert(table: string, rows: TableRow[]): Promise<void>;

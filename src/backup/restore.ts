@@ -41,6 +41,11 @@ export function assertEmptyDir(dataDir: string): void {
   if (entries.length) throw new PkiError('conflict', `${dataDir} is not empty (${entries.slice(0, 3).join(', ')}${entries.length > 3 ? ', …' : ''}); a backup is restored only into an empty directory`);
 }
 
+async function assertEmptyDatabase(tables: BackupTables): Promise<void> {
+  const full = await tables.nonEmpty();
+  if (full.length) throw new PkiError('conflict', `the target database is not empty (${full.join(', ')}); a backup is restored only into an empty database`);
+}
+
 /** A profile file's path from the backup: relative, inside the profiles directory. */
 function profilePath(profilesDir: string, rel: string): string {
   const file = path.resolve(profilesDir, rel);
@@ -56,11 +61,19 @@ const decodeRow = (row: TableRow): TableRow => Object.fromEntries(Object.entries
  * restored config (absent: SQLite in the data directory).
  */
 export async function restoreBackup(v: VerifiedBackup, dataDir: string, tables: BackupTables, opts: { databaseUrl?: string; now: Date }): Promise<RestoreResult> {
-  const applied = new Set(await tables.migrations());
-  const newer = v.migrations.filter((m) => !applied.has(m));
-  if (newer.length) throw new PkiError('invalidConfig', `the backup was made by a newer Trellis (migrations ${newer.join(', ')} are unknown here); restore it with that version`);
-  const full = await tables.nonEmpty();
-  if (full.length) throw new PkiError('conflict', `the target database is not empty (${full.join(', ')}); a backup is restored only into an empty database`);
+  // A database that already has Trellis tables is checked before anything, even a migration, touches it.
+  if ((await tables.migrations()).length) await assertEmptyDatabase(tables);
+  await tables.migrate();
+  // Rows go in as they were read, column for column: only into the schema they came from. A backup of another
+  // version is restored with that version, which then upgrades as usual (migrations run when it opens).
+  const applied = await tables.migrations();
+  if (applied.join('\n') !== v.migrations.join('\n')) {
+    const mine = new Set(applied);
+    const theirs = new Set(v.migrations);
+    const detail = [...v.migrations.filter((m) => !mine.has(m)).map((m) => `${m} unknown here`), ...applied.filter((m) => !theirs.has(m)).map((m) => `${m} not in the backup`)].join(', ');
+    throw new PkiError('invalidConfig', `the backup was made by another Trellis version (schema differs: ${detail || 'migration order'}); restore it with that version, then upgrade`);
+  }
+  await assertEmptyDatabase(tables);
 
   makePrivateDir(dataDir);
   const profilesDir = path.resolve(dataDir, 'profiles');

@@ -123,7 +123,7 @@ async function restore(argv: string[]): Promise<number> {
   if (databaseUrl) parseDatabaseUrl(databaseUrl);
   assertEmptyDir(dataDir);
   const { header } = readBackupHeader(file);
-  process.stderr.write(`backup of ${header.instance.roots.map((r) => `${r.subject} (SKI ${r.skiHex})`).join(', ') || 'an instance without a root'}, made ${header.createdAt}\n`);
+  process.stderr.write(`the header (not yet authenticated) says: backup of ${header.instance.roots.map((r) => `${r.subject} (SKI ${r.skiHex})`).join(', ') || 'an instance without a root'}, made ${header.createdAt}\n`);
   const passphrase = await rootPassphraseFor(values);
   // Everything is decrypted and authenticated before anything is written.
   const verified = await verifyBackup(file, passphrase);
@@ -131,7 +131,7 @@ async function restore(argv: string[]): Promise<number> {
   const existed = fs.existsSync(dataDir);
   let result;
   try {
-    const tables = await openBackupTables(url);
+    const tables = await openBackupTables(url, { migrate: parseDatabaseUrl(url).kind === 'sqlite' });
     try {
       result = await restoreBackup(verified, dataDir, tables, { ...(databaseUrl ? { databaseUrl } : {}), now: new Date() });
     } finally {

@@ -28,6 +28,25 @@ test('module boundaries hold', () => {
   expect(violations).toEqual([]);
 });
 
+// Issue 11: the CA is the only holder of unlocked keys. Outside src/ca and
+// src/keys nothing names a SigningKey or the functions that hand one out, and
+// nothing opens or makes a key from a keystore (the CA's functions do:
+// ca/unlock.ts, ca/held-keys.ts, ca/ceremony.ts); so every signature goes
+// through the CertificateAuthority, which checks the key's state first.
+test('only src/ca and src/keys reach a SigningKey', () => {
+  const violations: string[] = [];
+  const keyNames = /\b(SigningKey|NodeSigningKey|keyOf|issuerFrom|responderSignerOf)\b/;
+  for (const file of files(src)) {
+    const rel = path.relative(src, file);
+    const top = rel.split(path.sep)[0]!;
+    if (top === 'ca' || top === 'keys') continue;
+    const text = fs.readFileSync(file, 'utf8');
+    for (const m of text.matchAll(/^import\s[^;]*?from\s*['"][^'"]+['"]/gms)) if (keyNames.test(m[0])) violations.push(`${rel}: ${m[0].replace(/\s+/g, ' ')}`);
+    for (const m of text.matchAll(/\b[\w.]*(?:keystore|Keystore|keys\.online|keys\.offline|online|offline)\??\.(?:load|generate|copyTo|importPkcs8)\(/g)) violations.push(`${rel}: ${m[0]}`);
+  }
+  expect(violations).toEqual([]);
+});
+
 // `trellis-pki/verify` runs inside gateways: it and everything it imports stay
 // clear of the store, Prisma, express and the CA (only pki, errors, node:, pkijs, asn1js).
 test('src/verify pulls in nothing but pki parsing', () => {

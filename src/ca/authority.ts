@@ -19,7 +19,10 @@ import { formatName } from '../pki/name.js';
 import type { Profile } from '../profiles/types.js';
 import { hashFor } from '../keys/algorithms.js';
 import { ExtensionTemplate } from './extensions.js';
-import type { CaUrls, Issuer } from './issuer.js';
+import { keyOf, type CaUrls, type Issuer } from './issuer.js';
+import type { KeyStateGuard } from './key-guard.js';
+import type { SigningKey } from '../keys/signing-key.js';
+import type { CrlSigner } from '../crl/build.js';
 import { issuerChainOf, type IssuerChain } from './chain.js';
 import { checkKeyPolicy, checkNameConstraints, checkSanPolicy, checkSubjectPolicy } from './policy.js';
 import type { CertificateIntent, CertificateRepository } from './ports.js';
@@ -51,6 +54,8 @@ export interface AuthorityDeps {
    * Without it, only the issuer and `Issuer.chainDer` (which stops below the root) count.
    */
   caCertificates?: () => readonly Buffer[];
+  /** The CA keys' states: nothing is signed with a key whose state does not permit it. */
+  keyStates: KeyStateGuard;
   random?: RandomSource;
   /** Largest batch per database round trip. */
   maxBatch?: number;
@@ -75,7 +80,7 @@ function assertSignerRole(issuer: Issuer, profile: Profile): void {
  * leaks the private key (Lenstra; Boulder does the same). The certificate is
  * assembled around the very TBS buffer that was linted.
  */
-export async function signTbs(issuer: { id: string; key: Issuer['key']; signatureAlgorithm: Buffer }, prepared: Prepared): Promise<Buffer> {
+export async function signTbs(issuer: { id: string; key: SigningKey; signatureAlgorithm: Buffer }, prepared: Prepared): Promise<Buffer> {
   const tbsDer = prepared.token.take(issuer.id);
   const signature = await issuer.key.sign(tbsDer);
   if (issuer.key.algorithm.startsWith('rsa') && !nodeVerify(hashFor(issuer.key.algorithm), tbsDer, issuer.key.publicKey, signature)) {
@@ -104,6 +109,11 @@ export class CertificateAuthority {
     this.maxBatch = deps.maxBatch ?? 256;
   }
 
+  /** The key states this CA enforces (read-only view for issuer selection). */
+  get keyStates(): KeyStateGuard {
+    return this.deps.keyStates;
+  }
+
   /** Issues one certificate from a checked request. Resolves when it is signed and stored. */
   issue(issuer: Issuer, req: IssueRequest): Promise<IssuedCertificate> {
     return new Promise((resolve, reject) => {
@@ -113,6 +123,34 @@ export class CertificateAuthority {
         setImmediate(() => this.drain());
       }
     });
+  }
+
+  /**
+   * The CRL-signing view of an unlocked CA: it signs with the CA's key once
+   * the key's state permits CRLs (a deactivated key still does).
+   */
+  crlSigner(issuer: Issuer): CrlSigner {
+    const key = keyOf(issuer);
+    return {
+      subjectDer: issuer.cert.subjectDer,
+      keyIdentifier: issuer.keyIdentifier,
+      signatureAlgorithm: issuer.signatureAlgorithm,
+      sign: async (tbs) => {
+        await this.deps.keyStates.assert(issuer.id, 'crl');
+        return key.sign(tbs);
+      },
+    };
+  }
+
+  /** Wraps an OCSP signer of `caId` (its delegated responder): it signs only while the CA's key state permits OCSP. */
+  ocspSigner<S extends { sign(tbs: Buffer): Promise<Buffer> }>(caId: string, signer: S): S {
+    return {
+      ...signer,
+      sign: async (tbs: Buffer) => {
+        await this.deps.keyStates.assert(caId, 'ocsp');
+        return signer.sign(tbs);
+      },
+    };
   }
 
   /** The extension template for (issuer, profile), built once. */
@@ -167,7 +205,16 @@ export class CertificateAuthority {
     // Steps 1 and 2, per request: policy, serial, TBS, lints. A failure here touches nothing.
     const ready: { p: Pending; prepared: Prepared; intent: CertificateIntent }[] = [];
     const lintFailures: { p: Pending; err: PkiError }[] = [];
+    // The key's state first: a key that may not sign certificates gets no serial, intent or signature.
+    const refused = new Map<string, unknown>();
+    for (const id of new Set(batch.map((p) => p.issuer.id))) {
+      await this.deps.keyStates.assert(id, 'certificate').catch((err: unknown) => refused.set(id, err));
+    }
     for (const p of batch) {
+      if (refused.has(p.issuer.id)) {
+        p.reject(refused.get(p.issuer.id));
+        continue;
+      }
       try {
         assertSignerRole(p.issuer, p.req.profile);
         this.checkRequest(p.req, p.issuer);
@@ -204,7 +251,8 @@ export class CertificateAuthority {
     const failed: { r: (typeof ready)[number]; err: unknown }[] = [];
     for (const r of ready) {
       try {
-        done.push({ r, certDer: await signTbs(r.p.issuer, r.prepared) });
+        const { issuer } = r.p;
+        done.push({ r, certDer: await signTbs({ id: issuer.id, key: keyOf(issuer), signatureAlgorithm: issuer.signatureAlgorithm }, r.prepared) });
       } catch (err) {
         failed.push({ r, err });
       }
@@ -253,7 +301,7 @@ export class CertificateAuthority {
 export function signerOf(issuer: Issuer): PrepareSigner {
   return {
     id: issuer.id,
-    algorithm: issuer.key.algorithm,
+    algorithm: issuer.algorithm,
     signatureAlgorithm: issuer.signatureAlgorithm,
     nameDer: issuer.cert.subjectDer,
     cert: issuer.cert,

@@ -20,7 +20,7 @@ import { signatureAlgorithmDer } from './algorithms.js';
 import { signTbs, type CertificateAuthority } from './authority.js';
 import { ExtensionTemplate } from './extensions.js';
 import { keyIdentifierOf, type CaUrls, type Issuer } from './issuer.js';
-import type { CaRecord, CaRepository } from './ports.js';
+import type { CaRecord, CaRepository, NewCaRecord } from './ports.js';
 import { checkSubjectPolicy } from './policy.js';
 import { prepare, type IssueRequest } from './prepare.js';
 import { cryptoRandom, type RandomSource } from './serial.js';
@@ -77,13 +77,19 @@ function keyInfoOf(key: SigningKey) {
   return describeKey(key.publicKey);
 }
 
-function recordFor(id: string, role: 'root' | 'issuing', parentId: string | null, certDer: Buffer, keyRef: object): Omit<CaRecord, 'createdAt'> {
+/** The CA record as the store now holds it (its key state and creation time are the store's). */
+async function stored(deps: CeremonyDeps, id: string): Promise<CaRecord> {
+  const r = await deps.cas.findById(id);
+  if (!r) throw new PkiError('serverInternal', `CA "${id}" was not stored`);
+  return r;
+}
+
+function recordFor(id: string, role: 'root' | 'issuing', parentId: string | null, certDer: Buffer, keyRef: object): NewCaRecord {
   const cert = parseCertificate(certDer);
   return {
     id,
     name: id,
     role,
-    state: 'active',
     parentId,
     certDer,
     subject: formatName(cert.subject),
@@ -124,7 +130,7 @@ export async function createRootCa(deps: CeremonyDeps, opts: NewCaOptions): Prom
   const record = recordFor(opts.id, 'root', null, certDer, { type: 'software', keyId: key.keyId, offline: true });
   await deps.cas.insert(record);
   await deps.audit.record('ceremony.root.created', deps.actor, { ca: opts.id, serialHex: prepared.serialHex, sha256: sha256Hex(certDer), subject: record.subject });
-  return { ...record, createdAt: deps.clock.now() };
+  return stored(deps, record.id);
 }
 
 /** Creates an issuing CA with a new key, signed by a root whose key is unlocked here. */
@@ -141,7 +147,7 @@ export async function createIssuingCa(deps: CeremonyDeps, root: Issuer, opts: Ne
   const record = recordFor(opts.id, 'issuing', root.id, issued.certDer, { type: 'software', keyId: key.keyId });
   await deps.cas.insert(record);
   await deps.audit.record('ceremony.issuing.created', deps.actor, { ca: opts.id, parent: root.id, serialHex: issued.serialHex, sha256: sha256Hex(issued.certDer) });
-  return { ...record, createdAt: deps.clock.now() };
+  return stored(deps, record.id);
 }
 
 // CertificationRequestInfo ::= SEQUENCE { version INTEGER { v1(0) }, subject Name,
@@ -190,7 +196,7 @@ export async function importIssuingCa(deps: CeremonyDeps, opts: { id: string; ce
   const record = recordFor(opts.id, 'issuing', rootId, opts.certDer, { type: 'software', keyId: key.keyId });
   await deps.cas.insert(record);
   await deps.audit.record('ceremony.issuing.imported', deps.actor, { ca: opts.id, parent: rootId, sha256: sha256Hex(opts.certDer) });
-  return { ...record, createdAt: now };
+  return stored(deps, record.id);
 }
 
 /**

@@ -1,6 +1,12 @@
-/** A CA that can sign: its record, certificate, key and the URLs it publishes. */
+/**
+ * A CA that can sign, as the rest of Trellis sees it: its record, certificate
+ * and the URLs it publishes, but not its key. The key of an unlocked CA is
+ * held here, beside the Issuer object, and only src/ca reaches it (keyOf):
+ * every signature goes through the CertificateAuthority, which checks the
+ * key's state first (test/architecture.test.ts keeps it so).
+ */
 import { createHash } from 'node:crypto';
-import type { SigningKey } from '../keys/signing-key.js';
+import type { KeyAlgorithm, SigningKey } from '../keys/signing-key.js';
 import { parseCertificate, findExtension, type ParsedCertificate } from '../pki/certificate.js';
 import { decodeSubjectKeyIdentifier } from '../pki/extensions.js';
 import { OID } from '../pki/oids.js';
@@ -32,7 +38,9 @@ export interface Issuer {
   /** Parent CA id (null for a root). */
   parentId: string | null;
   cert: ParsedCertificate;
-  key: SigningKey;
+  /** The key's algorithm and its id in its keystore (neither is secret). */
+  algorithm: KeyAlgorithm;
+  keyId: string;
   /** AlgorithmIdentifier of everything this CA signs. */
   signatureAlgorithm: Buffer;
   /** Key identifier that goes into AKI of what it signs. */
@@ -46,22 +54,35 @@ export interface Issuer {
 // RFC 5280 §4.2.1.2 method (1): SHA-1 of the subjectPublicKey BIT STRING contents.
 export const keyIdentifierOf = (subjectPublicKey: Buffer): Buffer => createHash('sha1').update(subjectPublicKey).digest();
 
+/** Unlocked keys, by the Issuer object built around them. */
+const keys = new WeakMap<Issuer, SigningKey>();
+
+/** The unlocked key of `issuer`: for the CA's own signing code only. */
+export function keyOf(issuer: Issuer): SigningKey {
+  const key = keys.get(issuer);
+  if (!key) throw new PkiError('serverInternal', `CA "${issuer.id}" is not unlocked`);
+  return key;
+}
+
 /** Builds an Issuer from a CA record and its unlocked key; refuses a key that does not match the certificate. */
 export function issuerFrom(record: CaRecord, key: SigningKey, opts: { crlShards: number; parentChainDer?: Buffer[] }): Issuer {
   const cert = parseCertificate(record.certDer);
   if (!cert.spkiDer.equals(key.spkiDer)) throw new PkiError('keyIntegrity', `key ${key.keyId} does not match the certificate of CA "${record.id}"`);
   const ski = findExtension(cert, OID.subjectKeyIdentifier);
-  return {
+  const issuer: Issuer = {
     id: record.id,
     role: record.role,
     parentId: record.parentId,
     cert,
-    key,
+    algorithm: key.algorithm,
+    keyId: key.keyId,
     signatureAlgorithm: signatureAlgorithmDer(key.algorithm),
     keyIdentifier: ski ? decodeSubjectKeyIdentifier(ski.valueDer) : keyIdentifierOf(cert.subjectPublicKey),
     crlShards: record.role === 'root' ? 1 : opts.crlShards,
     chainDer: record.role === 'root' ? [] : [record.certDer, ...(opts.parentChainDer ?? [])],
   };
+  keys.set(issuer, key);
+  return issuer;
 }
 
 /**

@@ -1,3 +1,4 @@
+import type { KeyState } from './key-state.js';
 import type { AuditBatch } from '../audit/ports.js';
 
 /** One certificate authority record as stored. */
@@ -5,7 +6,10 @@ export interface CaRecord {
   id: string;
   name: string;
   role: 'root' | 'issuing';
-  state: 'active' | 'retired' | 'revoked' | 'destroyed';
+  /** The key's state (NIST SP 800-57, key-state.ts). */
+  keyState: KeyState;
+  /** When the key entered it (null: when the CA was created). */
+  keyStateAt: Date | null;
   parentId: string | null;
   certDer: Buffer;
   subject: string;
@@ -17,14 +21,35 @@ export interface CaRecord {
   createdAt: Date;
 }
 
+/** A CA record as a ceremony inserts it; its key starts active unless `keyState` says otherwise. */
+export type NewCaRecord = Omit<CaRecord, 'createdAt' | 'keyState' | 'keyStateAt'> & { keyState?: KeyState };
+
+/** One transition of a CA key's state. */
+export interface KeyStateEventRecord {
+  caId: string;
+  from: KeyState | null;
+  to: KeyState;
+  at: Date;
+  actor: string;
+  reason: string | null;
+}
+
 /** CA records. Implemented in `store/`. */
 export interface CaRepository {
   /** Inserts; an existing id or name is a `conflict` PkiError (a ceremony never overwrites a CA). */
-  insert(ca: Omit<CaRecord, 'createdAt'>): Promise<void>;
+  insert(ca: NewCaRecord): Promise<void>;
   findById(id: string): Promise<CaRecord | null>;
   findByName(name: string): Promise<CaRecord | null>;
   list(): Promise<CaRecord[]>;
-  setState(id: string, state: CaRecord['state']): Promise<void>;
+  /**
+   * Moves the CA's key from `from` to `to` (compare-and-set: false when it was
+   * no longer in `from`) and records the transition, in one transaction.
+   */
+  transitionKey(id: string, from: KeyState, to: KeyState, event: { at: Date; actor: string; reason?: string }): Promise<boolean>;
+  /** The key state of every CA (the CA reads it before it signs). */
+  keyStates(): Promise<{ id: string; keyState: KeyState }[]>;
+  /** A CA's key transitions, oldest first. */
+  keyHistory(id: string): Promise<KeyStateEventRecord[]>;
   /** Points the CA at another key reference (the same key moved to another keystore). */
   setKeyRef(id: string, keyRef: string): Promise<void>;
 }

@@ -6,7 +6,10 @@
 import path from 'node:path';
 import { AuditLog } from '../audit/audit-log.js';
 import { CertificateAuthority } from '../ca/authority.js';
-import { caUrls, issuerFrom, type CaUrls, type Issuer } from '../ca/issuer.js';
+import { KeyStateGuard } from '../ca/key-guard.js';
+import { assertPermits } from '../ca/key-state.js';
+import { caUrls, type CaUrls, type Issuer } from '../ca/issuer.js';
+import { isOfflineCa, unlockIssuer, type CaKeystores } from '../ca/unlock.js';
 import type { CaRecord } from '../ca/ports.js';
 import { systemClock, type Clock } from '../clock/clock.js';
 import { databaseUrlOf, readInstanceConfig, type InstanceConfig } from '../config/instance-config.js';
@@ -72,6 +75,7 @@ export async function openWithConfig(dataDir: string, config: InstanceConfig, op
       caSpkis: () => instance.caSpkis,
       // The whole chain up to the root, for its name constraints.
       caCertificates: () => instance.cas.map((c) => c.certDer),
+      keyStates: new KeyStateGuard(store.cas, clock),
     }),
     async reloadCas() {
       instance.cas = await store.cas.list();
@@ -91,67 +95,11 @@ export function keystoreFor(instance: Instance, passphrase: string | Buffer): So
   return new SoftwareKeystore({ blobs: instance.store.keyBlobs, passphrase });
 }
 
-/**
- * The keystores a command holds. `online` opens the keys `serve` signs with;
- * `offline` (root passphrase, ceremonies only) opens the root's key and any
- * CA key marked offline. Each SoftwareKeystore draws its own scrypt salt, so
- * the two secrets never share a master key.
- */
-export interface CaKeystores {
-  online: Keystore;
-  offline?: Keystore;
-}
+export { holdsKey, isOfflineCa, keyIdOf, type CaKeystores } from '../ca/unlock.js';
 
-interface KeyRef {
-  type: string;
-  keyId?: string;
-  /** Opens only with the root passphrase, never in `serve`. */
-  offline?: boolean;
-}
-
-const keyRefOf = (ca: CaRecord): KeyRef => JSON.parse(ca.keyRef) as KeyRef;
-
-/** The key id behind a CA record (software keystore only for now). */
-export function keyIdOf(ca: CaRecord): string {
-  const ref = keyRefOf(ca);
-  if (ref.type !== 'software' || !ref.keyId) throw new PkiError('invalidConfig', `CA "${ca.id}" has no key held by this instance (${ref.type})`);
-  return ref.keyId;
-}
-
-/** True when this instance holds the CA's key (not an external root). */
-export const holdsKey = (ca: CaRecord): boolean => keyRefOf(ca).type === 'software';
-
-/** True when the CA's key is protected by the root passphrase (roots made since the keys were split). */
-export const isOfflineCa = (ca: CaRecord): boolean => keyRefOf(ca).offline === true;
-
-/**
- * Unlocks one CA for signing: an offline CA only with `keys.offline`, any
- * other with `keys.online`. A root made before the split (no `offline` mark)
- * still opens with the online passphrase.
- */
-export async function unlockCa(instance: Instance, keys: CaKeystores, id: string): Promise<Issuer> {
-  const ca = instance.cas.find((c) => c.id === id);
-  if (!ca) throw new PkiError('notFound', `no CA "${id}"`);
-  if (ca.state !== 'active') throw new PkiError('forbidden', `CA "${id}" is ${ca.state}`);
-  const offline = isOfflineCa(ca);
-  const keystore = offline ? keys.offline : keys.online;
-  if (!keystore) throw new PkiError('forbidden', `CA "${id}" is offline: its key opens only with the root passphrase (TRELLIS_ROOT_PASSPHRASE or --root-passphrase-file), in a ceremony`);
-  let key;
-  try {
-    key = await keystore.load(keyIdOf(ca));
-  } catch (err) {
-    if (err instanceof PkiError && err.type === 'badPassphrase') throw new PkiError('badPassphrase', `wrong ${offline ? 'root' : 'online'} passphrase for CA "${id}"`, { cause: err });
-    throw err;
-  }
-  const parentChain = chainAbove(instance.cas, ca);
-  return issuerFrom(ca, key, { crlShards: instance.config.crlShards, parentChainDer: parentChain });
-}
-
-/** DER certificates of the CAs above `ca`, excluding the root. */
-function chainAbove(cas: CaRecord[], ca: CaRecord): Buffer[] {
-  const out: Buffer[] = [];
-  for (let p = cas.find((c) => c.id === ca.parentId); p && p.role !== 'root'; p = cas.find((c) => c.id === p!.parentId)) out.push(p.certDer);
-  return out;
+/** Unlocks one CA of the instance for signing (ca/unlock.ts). */
+export function unlockCa(instance: Instance, keys: CaKeystores, id: string): Promise<Issuer> {
+  return unlockIssuer(instance.cas, keys, id, { crlShards: instance.config.crlShards });
 }
 
 /** Unlocked issuing CAs, chosen per request by flag, profile mapping, or default. */
@@ -165,7 +113,7 @@ export class IssuerRegistry implements IssuerDirectory {
   static async unlock(instance: Instance, keystore: Keystore): Promise<IssuerRegistry> {
     const issuers = new Map<string, Issuer>();
     for (const ca of instance.cas) {
-      if (ca.role === 'issuing' && ca.state === 'active' && !isOfflineCa(ca)) issuers.set(ca.id, await unlockCa(instance, { online: keystore }, ca.id));
+      if (ca.role === 'issuing' && ca.keyState !== 'destroyed' && !isOfflineCa(ca)) issuers.set(ca.id, await unlockCa(instance, { online: keystore }, ca.id));
     }
     // The online keystore is open and verified here (in serve, before it forgets the passphrase, in every worker):
     // the store seals EAB keys and the ACME nonce key with it from now on.
@@ -176,6 +124,8 @@ export class IssuerRegistry implements IssuerDirectory {
   issuerFor(profile: Profile, id?: string): Issuer {
     const wanted = id ?? this.instance.config.profileIssuers[profile.name] ?? this.instance.config.defaultIssuer ?? this.newest();
     const issuer = wanted ? this.issuers.get(wanted) : undefined;
+    const locked = !issuer && wanted ? this.instance.cas.find((c) => c.id === wanted && c.role === 'issuing') : undefined;
+    if (locked) assertPermits(locked.id, locked.keyState, 'certificate');
     if (!issuer) throw new PkiError(id ? 'notFound' : 'invalidConfig', wanted ? `no active issuing CA "${wanted}"` : 'no active issuing CA');
     return issuer;
   }
@@ -188,8 +138,10 @@ export class IssuerRegistry implements IssuerDirectory {
     return [...this.issuers.values()];
   }
 
+  /** The newest issuing CA whose key is active (as last read); a named CA in another state is refused by the CA, naming it. */
   private newest(): string | undefined {
-    return [...this.issuers.values()].sort((a, b) => b.cert.notBefore.getTime() - a.cert.notBefore.getTime())[0]?.id;
+    const guard = this.instance.authority.keyStates;
+    return [...this.issuers.values()].filter((i) => (guard.known(i.id) ?? 'active') === 'active').sort((a, b) => b.cert.notBefore.getTime() - a.cert.notBefore.getTime())[0]?.id;
   }
 }
 

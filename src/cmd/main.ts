@@ -27,6 +27,9 @@ Certificates
                              AES-256/PBKDF2, mode 0600, never overwritten)
   ca cert [--root | --ca ID] PEM of the issuing CA (or the root)
   ca list                    all CAs with state, validity and fingerprints
+  key list                   CA keys: algorithm, where they live, NIST SP 800-57 state and since when
+  key activate|suspend|deactivate|compromise|destroy --ca ID [--reason TEXT]
+                             move a CA key to another state (audited; compromise revokes an issuing CA)
   token create --role issuer|admin [--name NAME] [--profile P ...] [--expires 90d]
                              create an API token (shown once), limited to profiles, expiring
   token list                 tokens: role, profiles, created, expires, last used, revoked (never the secret)
@@ -108,6 +111,7 @@ const commands: Record<string, () => Promise<{ run(argv: string[]): Promise<numb
   issue: () => import('./commands/cli-issue.js'),
   ca: () => import('./commands/cli-ca.js'),
   token: () => import('./commands/cli-token.js'),
+  key: () => import('./commands/cli-key.js'),
   revoke: () => import('./commands/cli-revoke.js'),
   crl: () => import('./commands/cli-crl.js'),
   ceremony: () => import('./commands/cli-ceremony.js'),

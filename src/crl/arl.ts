@@ -5,7 +5,7 @@
  */
 import type { Issuer } from '../ca/issuer.js';
 import { PkiError } from '../errors/pki-error.js';
-import { signerOf } from './build.js';
+import type { CrlSigner } from './build.js';
 import type { CrlIssuer, CrlPublisher } from './crl-publisher.js';
 import type { CrlRecord } from './ports.js';
 
@@ -18,10 +18,10 @@ export const arlValiditySeconds = 365 * 86_400;
 /**
  * The CrlIssuer view of a root: one shard (the URL issuing-CA certificates
  * carry), only CA certificates in scope (IDP onlyContainsCACerts), no delta,
- * a long validity. `root` null: the root's key is not here, its ARL is only served.
+ * a long validity. `signer` null: the root's key is not here, its ARL is only served.
  */
-export function rootCrlIssuer(rootId: string, root: Issuer | null, validitySeconds = arlValiditySeconds): CrlIssuer {
-  return { id: rootId, shards: 1, signer: root ? signerOf(root) : null, validitySeconds, onlyCaCerts: true, deltas: false };
+export function rootCrlIssuer(rootId: string, signer: CrlSigner | null, validitySeconds = arlValiditySeconds): CrlIssuer {
+  return { id: rootId, shards: 1, signer, validitySeconds, onlyCaCerts: true, deltas: false };
 }
 
 /**
@@ -30,8 +30,8 @@ export function rootCrlIssuer(rootId: string, root: Issuer | null, validitySecon
  * the issuing-CA certificates the root revoked. Stored like every CRL, so
  * every node serves it. Throws when it cannot be made.
  */
-export async function makeArl(publisher: CrlPublisher, root: Issuer, opts: { validitySeconds?: number } = {}): Promise<CrlRecord[]> {
+export async function makeArl(publisher: CrlPublisher, root: Pick<Issuer, 'id' | 'role'>, signer: CrlSigner, opts: { validitySeconds?: number } = {}): Promise<CrlRecord[]> {
   if (root.role !== 'root') throw new PkiError('invalidConfig', `CA ${root.id} is not a root; its CRLs are kept current by the publisher`);
-  publisher.addIssuer(rootCrlIssuer(root.id, root, opts.validitySeconds));
+  publisher.addIssuer(rootCrlIssuer(root.id, signer, opts.validitySeconds));
   return [await publisher.generate(root.id, 'shard-0'), await publisher.generate(root.id, 'full')];
 }

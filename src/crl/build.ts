@@ -6,7 +6,6 @@
  * peak memory is about twice the CRL's DER size plus one page of entries.
  */
 import { setImmediate } from 'node:timers/promises';
-import type { Issuer } from '../ca/issuer.js';
 import type { RevokedEntry } from '../ca/ports.js';
 import { PkiError } from '../errors/pki-error.js';
 import { lintCrl, type CrlExpectations } from '../lint/crl.js';
@@ -16,7 +15,7 @@ import { authorityKeyIdentifierExtension, distributionPointName, extension } fro
 import { crlReasons } from '../pki/crl-reason.js';
 import { OID } from '../pki/oids.js';
 
-/** Who signs a CRL: the CA's name, key identifier, signature algorithm and its SigningKey's sign. */
+/** Who signs a CRL: the CA's name, key identifier, signature algorithm and a sign that goes through the CA (CertificateAuthority.crlSigner). */
 export interface CrlSigner {
   /** DER Name of the CA (the CRL's issuer field, byte for byte as in the CA certificate). */
   subjectDer: Buffer;
@@ -26,16 +25,6 @@ export interface CrlSigner {
   signatureAlgorithm: Buffer;
   /** Signs the TBS; ECDSA signatures as DER `ECDSA-Sig-Value`. */
   sign(tbs: Buffer): Promise<Buffer>;
-}
-
-/** The CRL-signing view of an unlocked CA (CRLs sign through the CA's SigningKey, never a key of their own). */
-export function signerOf(issuer: Issuer): CrlSigner {
-  return {
-    subjectDer: issuer.cert.subjectDer,
-    keyIdentifier: issuer.keyIdentifier,
-    signatureAlgorithm: issuer.signatureAlgorithm,
-    sign: (tbs) => issuer.key.sign(tbs),
-  };
 }
 
 /** Everything in a CRL except its entries. */

@@ -34,6 +34,8 @@ export interface Keystore {
   generate(algorithm: KeyAlgorithm, opts?: { id?: string }): Promise<SigningKey>;
   /** Unlocks a stored key. */
   load(keyId: string): Promise<SigningKey>;
+  /** Wipes a key for good (NIST SP 800-57 destruction): nothing opens it again. `notFound` for an unknown id. */
+  destroy(keyId: string): Promise<void>;
   /** Opens the instance's secret sealer (EAB HMAC keys, the ACME nonce key), creating its key on first use. */
   openSecretSealer(): Promise<SecretSealer>;
 }

@@ -169,6 +169,23 @@ export class SoftwareKeystore implements Keystore {
   }
 
   /**
+   * Makes sure `target` holds a copy of key `keyId` as `newId` (a copy left by
+   * an interrupted run is reused) and that it is the same key (public keys
+   * compared). The original stays; destroying it is the caller's next step.
+   */
+  async ensureCopy(keyId: string, target: SoftwareKeystore, newId: string): Promise<void> {
+    const existing = await target.#blobs.find(newId);
+    const copy = existing ? await target.load(newId) : await this.copyTo(keyId, target, { id: newId });
+    const original = await this.load(keyId);
+    if (!copy.spkiDer.equals(original.spkiDer)) throw new PkiError('keyIntegrity', `key "${newId}" is not a copy of "${keyId}"`);
+  }
+
+  /** Overwrites the key's envelope and marks it destroyed (KeyBlobRepository.destroy); needs no passphrase. */
+  async destroy(keyId: string): Promise<void> {
+    await this.#blobs.destroy(keyId);
+  }
+
+  /**
    * Checks the passphrase against a stored key without decrypting the key
    * itself (for the CLI to ask again before a ceremony starts). Throws like
    * {@link load}, except that any state is accepted.

@@ -22,10 +22,9 @@
  */
 import { createHash } from 'node:crypto';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { responderSignerOf, type Issuer } from '../ca/issuer.js';
+import type { ResponderMaterial } from '../ca/held-keys.js';
 import type { CertificateRepository, CertificateStatusRow } from '../ca/ports.js';
 import type { Clock } from '../clock/clock.js';
-import type { SigningKey } from '../keys/signing-key.js';
 import { lintFindingsOf } from '../lint/index.js';
 import type { OcspExpectations } from '../lint/ocsp.js';
 import { children, readOid, readOne, Tag } from '../pki/der.js';
@@ -44,12 +43,6 @@ export interface ResponderCa {
   signer: ResponderSigner;
 }
 
-/** What `trellis serve` loads per issuing CA (src/cmd/commands/responder.ts `ResponderMaterial`). */
-export interface ResponderMaterial {
-  issuer: Issuer;
-  responderCertDer: Buffer;
-  responderKey: SigningKey;
-}
 
 /** RFC 5019 §6 caching facts of a cacheable response, for the HTTP layer. */
 export interface CacheInfo {
@@ -232,9 +225,9 @@ export class OcspResponder {
     this.byId.set(ca.id, state);
   }
 
-  /** `setCa` from what `currentResponder` returns: the issuing CA, its responder certificate and key. */
-  setResponder(m: ResponderMaterial): void {
-    this.setCa({ id: m.issuer.id, subjectDer: m.issuer.cert.subjectDer, subjectPublicKey: m.issuer.cert.subjectPublicKey, signer: responderSignerOf(m.responderCertDer, m.responderKey) });
+  /** `setCa` from what `currentResponder` (ca/held-keys.ts) returns: the issuing CA and its responder's signer. */
+  setResponder(m: Pick<ResponderMaterial, 'issuer' | 'signer'>): void {
+    this.setCa({ id: m.issuer.id, subjectDer: m.issuer.cert.subjectDer, subjectPublicKey: m.issuer.cert.subjectPublicKey, signer: m.signer });
   }
 
   /**

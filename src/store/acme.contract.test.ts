@@ -620,7 +620,6 @@ describe.each(flavours)('ACME store contract: $name', (flavour) => {
           id,
           name: id,
           role: 'issuing',
-          state: 'active',
           parentId: null,
           certDer: randomBytes(8),
           subject: `CN=${id}`,
@@ -744,7 +743,7 @@ describe.each(flavours)('ACME store contract: $name', (flavour) => {
 
     test('certificates.findRequestedBy lists what one requester asked for since a time, oldest first', async () => {
       const ca = `requested-${flavour.name}`;
-      await store.cas.insert({ id: ca, name: ca, role: 'issuing', state: 'active', parentId: null, certDer: randomBytes(8), subject: `CN=${ca}`, skiHex: randomBytes(20).toString('hex'), keyRef: '{}', notBefore: t0, notAfter: later(365 * day) });
+      await store.cas.insert({ id: ca, name: ca, role: 'issuing', parentId: null, certDer: randomBytes(8), subject: `CN=${ca}`, skiHex: randomBytes(20).toString('hex'), keyRef: '{}', notBefore: t0, notAfter: later(365 * day) });
       const mine = [intent(ca, { requestedBy: acct.id }), intent(ca, { requestedBy: acct.id })];
       await store.certificates.insertIntents([mine[0]!, intent(ca, { requestedBy: 'someone-else' }), intent(ca, { requestedBy: acct.id, requestedVia: 'api' })]);
       await store.certificates.insertIntents([mine[1]!]);

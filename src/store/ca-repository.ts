@@ -1,13 +1,20 @@
 /** CA records: a ceremony inserts one, never overwrites it. */
+import { isKeyState, keyStates, type KeyState } from '../ca/key-state.js';
 import type { CaRecord, CaRepository } from '../ca/ports.js';
 import { buf, bytes, rethrowAs, type Db } from './client.js';
+
+function keyStateOf(s: string, id: string): KeyState {
+  if (!isKeyState(s)) throw new Error(`CA ${id}: stored key state "${s}" is not one of ${keyStates.join(', ')}`);
+  return s;
+}
 
 type Row = Awaited<ReturnType<Db['certificateAuthority']['findUniqueOrThrow']>>;
 const toRecord = (r: Row): CaRecord => ({
   id: r.id,
   name: r.name,
   role: r.role as CaRecord['role'],
-  state: r.state as CaRecord['state'],
+  keyState: keyStateOf(r.keyState, r.id),
+  keyStateAt: r.keyStateAt,
   parentId: r.parentId,
   certDer: buf(r.certDer),
   subject: r.subject,
@@ -37,13 +44,24 @@ export function caRepository(db: Db): CaRepository {
       return r && toRecord(r);
     },
     list: async () => (await db.certificateAuthority.findMany({ orderBy: { id: 'asc' } })).map(toRecord),
-    async setState(id, state) {
-      try {
-        await db.certificateAuthority.update({ where: { id }, data: { state } });
-      } catch (err) {
-        rethrowAs(err, { notFound: `no CA "${id}"` });
-      }
+    async transitionKey(id, from, to, event) {
+      return db.$transaction(async (tx) => {
+        const { count } = await tx.certificateAuthority.updateMany({ where: { id, keyState: from }, data: { keyState: to, keyStateAt: event.at } });
+        if (count !== 1) return false;
+        await tx.keyStateEvent.create({ data: { caId: id, from, to, at: event.at, actor: event.actor, reason: event.reason ?? null } });
+        return true;
+      });
     },
+    keyStates: async () => (await db.certificateAuthority.findMany({ select: { id: true, keyState: true }, orderBy: { id: 'asc' } })).map((r) => ({ id: r.id, keyState: keyStateOf(r.keyState, r.id) })),
+    keyHistory: async (id) =>
+      (await db.keyStateEvent.findMany({ where: { caId: id }, orderBy: { id: 'asc' } })).map((r) => ({
+        caId: r.caId,
+        from: r.from === null ? null : keyStateOf(r.from, r.caId),
+        to: keyStateOf(r.to, r.caId),
+        at: r.at,
+        actor: r.actor,
+        reason: r.reason,
+      })),
     async setKeyRef(id, keyRef) {
       try {
         await db.certificateAuthority.update({ where: { id }, data: { keyRef } });

@@ -14,7 +14,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { chainHash } from '../audit/audit-log.js';
 import type { AuditBatch } from '../audit/ports.js';
-import type { CaRecord, CertificateIntent } from '../ca/ports.js';
+import type { CaRecord, CertificateIntent, NewCaRecord } from '../ca/ports.js';
 import { isPkiError } from '../errors/pki-error.js';
 import type { Db } from './client.js';
 import { migrationNames, migrationsDirOf } from './migrate.js';
@@ -55,12 +55,11 @@ const t0 = new Date('2026-01-02T03:04:05.678Z');
 const later = (seconds: number) => new Date(t0.getTime() + seconds * 1000);
 const serial = () => randomBytes(16).toString('hex');
 
-function caFixture(id: string, role: CaRecord['role'] = 'issuing'): Omit<CaRecord, 'createdAt'> {
+function caFixture(id: string, role: CaRecord['role'] = 'issuing'): NewCaRecord {
   return {
     id,
     name: `${id} name`,
     role,
-    state: 'active',
     parentId: null,
     // Small Buffers come from Node's shared pool: a view with an offset.
     certDer: Buffer.from(`cert of ${id}`),
@@ -216,7 +215,7 @@ describe.each(flavours)('store contract: $name', (flavour) => {
   describe('CAs, keys and tokens round-trip', () => {
     test('CA', async () => {
       const got = await store.cas.findById(issuer.id);
-      expect(got).toEqual({ ...issuer, createdAt: expect.any(Date) });
+      expect(got).toEqual({ ...issuer, keyState: 'active', keyStateAt: null, createdAt: expect.any(Date) });
       expect(Buffer.isBuffer(got!.certDer)).toBe(true);
       expect(await store.cas.findByName(issuer.name)).toEqual(got);
       expect((await store.cas.list()).map((c) => c.id)).toEqual([issuer.id, other.id].sort());
@@ -224,9 +223,20 @@ describe.each(flavours)('store contract: $name', (flavour) => {
       await rejectsWith(store.cas.insert({ ...caFixture('fresh-id'), name: issuer.name }), 'conflict');
       const retiring = caFixture(`retiring-${flavour.name}`);
       await store.cas.insert(retiring);
-      await store.cas.setState(retiring.id, 'retired');
-      expect((await store.cas.findById(retiring.id))?.state).toBe('retired');
-      await rejectsWith(store.cas.setState('no-such-ca', 'retired'), 'notFound');
+      expect(await store.cas.findById(retiring.id)).toMatchObject({ keyState: 'active', keyStateAt: null });
+      // Key transitions are compare-and-set and recorded.
+      expect(await store.cas.transitionKey(retiring.id, 'active', 'suspended', { at: later(1), actor: 'op' })).toBe(true);
+      expect(await store.cas.transitionKey(retiring.id, 'active', 'deactivated', { at: later(2), actor: 'op' })).toBe(false);
+      expect(await store.cas.transitionKey(retiring.id, 'suspended', 'deactivated', { at: later(3), actor: 'op2', reason: 'rotated' })).toBe(true);
+      expect(await store.cas.findById(retiring.id)).toMatchObject({ keyState: 'deactivated', keyStateAt: later(3) });
+      expect(await store.cas.keyHistory(retiring.id)).toEqual([
+        { caId: retiring.id, from: 'active', to: 'suspended', at: later(1), actor: 'op', reason: null },
+        { caId: retiring.id, from: 'suspended', to: 'deactivated', at: later(3), actor: 'op2', reason: 'rotated' },
+      ]);
+      expect((await store.cas.keyStates()).find((k) => k.id === retiring.id)).toEqual({ id: retiring.id, keyState: 'deactivated' });
+      expect(await store.cas.transitionKey('no-such-ca', 'active', 'suspended', { at: later(4), actor: 'op' })).toBe(false);
+      await store.cas.insert({ ...caFixture(`pre-${flavour.name}`), keyState: 'preActivation' });
+      expect(await store.cas.findById(`pre-${flavour.name}`)).toMatchObject({ keyState: 'preActivation' });
       expect(await store.cas.findById('no-such-ca')).toBeNull();
     });
 

@@ -4,17 +4,16 @@
  * responders' keys, and certified by the root with the audit-signer profile,
  * so `serve` can sign checkpoints while only the root can make a signer.
  */
-import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { AuditCheckpointer, type CheckpointSigner } from '../../audit/checkpointer.js';
 import type { CheckpointFile } from '../../audit/checkpoint.js';
 import { verifyAudit, type AuditVerifyResult, type GivenCheckpoint } from '../../audit/verify.js';
 import type { IssuedCertificate } from '../../ca/authority.js';
+import { heldKeySigner, issueHeldKey } from '../../ca/held-keys.js';
 import type { Issuer } from '../../ca/issuer.js';
 import type { CertificateRecord } from '../../ca/ports.js';
 import { PkiError } from '../../errors/pki-error.js';
 import type { Keystore } from '../../keys/signing-key.js';
-import { describeKey } from '../../pki/public-key.js';
 import { defaultProfilesDir, loadProfile } from '../../profiles/load.js';
 import type { Profile } from '../../profiles/types.js';
 import type { Instance } from '../instance.js';
@@ -39,24 +38,14 @@ async function auditSignerProfile(instance: Instance): Promise<Profile> {
  */
 export async function issueAuditSigner(instance: Instance, keystore: Keystore, root: Issuer, actor: string): Promise<IssuedCertificate> {
   if (root.role !== 'root') throw new PkiError('invalidConfig', `the audit signer is certified by a root CA, not by ${root.role} CA "${root.id}"`);
-  const key = await keystore.generate('ecdsa-p256', { id: `${auditSignerProfileName}-${root.id}-${randomBytes(6).toString('hex')}` });
-  return instance.authority.issue(root, {
-    profile: await auditSignerProfile(instance),
-    subject: { CN: 'Trellis Audit Signer' },
-    sans: [],
-    spkiDer: key.spkiDer,
-    keyInfo: describeKey(key.publicKey),
-    requestedVia: 'ceremony',
-    requestedBy: actor,
-    keyId: key.keyId,
-  });
+  return issueHeldKey({ authority: instance.authority }, keystore, root, { profile: await auditSignerProfile(instance), subject: { CN: 'Trellis Audit Signer' }, actor });
 }
 
 /** The valid audit signing certificate with the latest notAfter, from any active root; null when there is none. */
 export async function currentAuditSigner(instance: Instance): Promise<CertificateRecord | null> {
   let best: CertificateRecord | null = null;
   for (const ca of instance.cas) {
-    if (ca.role !== 'root' || ca.state !== 'active') continue;
+    if (ca.role !== 'root' || ca.keyState !== 'active') continue;
     const rec = await instance.store.certificates.latestHeld(ca.id, auditSignerProfileName);
     if (rec?.der && (!best || rec.notAfter > best.notAfter)) best = rec;
   }
@@ -80,8 +69,7 @@ export async function openCheckpointSigner(instance: Instance, keystore: Keystor
   const rec = await currentAuditSigner(instance);
   if (!rec?.der || !rec.keyId) throw new PkiError('notFound', 'this instance has no audit signing certificate yet; create one with `trellis audit signer create` (needs the root passphrase)');
   if (rec.notAfter <= instance.clock.now()) throw new PkiError('invalidConfig', `the audit signing certificate (serial ${rec.serialHex}) expired on ${rec.notAfter.toISOString()}; run \`trellis audit signer create --rotate\``);
-  const key = await keystore.load(rec.keyId);
-  return { serialHex: rec.serialHex, certDer: rec.der, notAfter: rec.notAfter, sign: (data) => key.sign(data) };
+  return { serialHex: rec.serialHex, certDer: rec.der, notAfter: rec.notAfter, sign: await heldKeySigner(keystore, rec) };
 }
 
 /** A checkpointer for this instance with the schedule of `serve` (every 1000 events, or 5 minutes when the log grew). */

@@ -59,7 +59,7 @@ async function checkRootPassphrase(instance: Instance, passphrase: string): Prom
   if (!ca) return false;
   const keystore = keystoreFor(instance, passphrase);
   try {
-    await keystore.load(keyIdOf(ca));
+    await keystore.verifyPassphrase(keyIdOf(ca));
   } catch (err) {
     if (err instanceof PkiError && err.type === 'badPassphrase') throw new PkiError('badPassphrase', `wrong root passphrase (it does not open CA "${ca.id}")`, { cause: err });
     throw err;

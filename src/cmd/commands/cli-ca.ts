@@ -13,7 +13,7 @@ export async function run(argv: string[]): Promise<number> {
   const instance = await openInstance(dataDirOf(values.data));
   try {
     if (sub === 'cert') {
-      const active = instance.cas.filter((c) => c.state === 'active');
+      const active = instance.cas.filter((c) => c.keyState === 'active');
       const ca = values.ca
         ? instance.cas.find((c) => c.id === values.ca)
         : values.root
@@ -25,7 +25,7 @@ export async function run(argv: string[]): Promise<number> {
       return 0;
     }
     if (sub === 'list') {
-      const rows = instance.cas.map((c) => ({ id: c.id, role: c.role, state: c.state, parent: c.parentId, subject: c.subject, notBefore: c.notBefore, notAfter: c.notAfter, sha256: fingerprint(c.certDer) }));
+      const rows = instance.cas.map((c) => ({ id: c.id, role: c.role, state: c.keyState, parent: c.parentId, subject: c.subject, notBefore: c.notBefore, notAfter: c.notAfter, sha256: fingerprint(c.certDer) }));
       o.result(rows);
       for (const r of rows) o.say(`${r.id.padEnd(14)} ${r.role.padEnd(8)} ${r.state.padEnd(9)} ${r.notAfter.toISOString().slice(0, 10)}  ${r.subject}\n${''.padEnd(34)}SHA-256 ${r.sha256}`);
       return 0;

@@ -1,6 +1,7 @@
 /** `trellis crl publish [--out DIR] [--root]`: regenerate every CRL and write the files for offline distribution. */
 import path from 'node:path';
 import { parse, UsageError } from '../../cli/args.js';
+import { permits } from '../../ca/key-state.js';
 import { publishCrlFiles } from '../../crl/files.js';
 import { holdsKey, IssuerRegistry, isOfflineCa, keystoreFor, openInstance, unlockCa, type CaKeystores } from '../instance.js';
 import { crlPublisher } from './crl.js';
@@ -14,17 +15,21 @@ export async function run(argv: string[]): Promise<number> {
   const instance = await openInstance(dataDirOf(values.data));
   try {
     const keys: CaKeystores = { online: keystoreFor(instance, passphrase) };
-    const signers = (await IssuerRegistry.unlock(instance, keys.online)).all();
+    // A key whose state forbids CRLs (suspended, compromised…) signs none: its CA is skipped, and said so.
+    const o = out(values);
+    const mayCrl = (id: string) => permits(instance.cas.find((c) => c.id === id)!.keyState, 'crl');
+    const unlocked = (await IssuerRegistry.unlock(instance, keys.online)).all();
+    for (const s of unlocked.filter((i) => !mayCrl(i.id))) process.stderr.write(`trellis crl: CA "${s.id}" skipped: its key is ${instance.cas.find((c) => c.id === s.id)!.keyState}, it signs no CRL\n`);
+    const signers = unlocked.filter((i) => mayCrl(i.id));
     // The root's key is unlocked only when asked, with its own passphrase: it is the offline key of a ceremony.
     if (values.root) {
-      const roots = instance.cas.filter((c) => c.role === 'root' && c.state === 'active' && holdsKey(c));
+      const roots = instance.cas.filter((c) => c.role === 'root' && permits(c.keyState, 'crl') && holdsKey(c));
       if (roots.some(isOfflineCa)) keys.offline = keystoreFor(instance, await rootPassphraseFor(values));
       for (const ca of roots) signers.push(await unlockCa(instance, keys, ca.id));
     }
     const publisher = crlPublisher(instance, signers);
     const dir = path.resolve(values.out ?? path.join(instance.dataDir, 'crl'));
     const written = (await publishCrlFiles(publisher, dir, { regenerate: true, access: values.out ? 'public' : 'private' })).map((w) => ({ ca: w.caId, scope: w.scope, crlNumber: w.crlNumber.toString(), entries: w.entries, file: w.derPath }));
-    const o = out(values);
     o.result(written);
     o.say(`wrote ${written.length} CRLs to ${dir}`);
     return 0;

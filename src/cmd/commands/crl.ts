@@ -2,7 +2,6 @@
 import { randomInt } from 'node:crypto';
 import type { Issuer } from '../../ca/issuer.js';
 import { makeArl, rootCrlIssuer } from '../../crl/arl.js';
-import { signerOf } from '../../crl/build.js';
 import { CrlPublisher } from '../../crl/crl-publisher.js';
 import { leaseHolderLimit } from '../../crl/ports.js';
 import type { Instance } from '../instance.js';
@@ -27,14 +26,15 @@ export function crlPublisher(instance: Instance, signers: Issuer[], log?: (e: Re
     ...(opts.lease ? { lease: { holder: randomInt(1, leaseHolderLimit), seconds: Math.max(15, Math.ceil(instance.config.revocation.crlSeconds / 2)) } } : {}),
   });
   for (const ca of instance.cas) {
-    const signer = signers.find((s) => s.id === ca.id) ?? null;
+    const unlocked = signers.find((s) => s.id === ca.id);
+    const signer = unlocked ? instance.authority.crlSigner(unlocked) : null;
     if (ca.role === 'root') publisher.addIssuer(rootCrlIssuer(ca.id, signer));
-    else publisher.addIssuer({ id: ca.id, shards: instance.config.crlShards, signer: signer && signerOf(signer) });
+    else publisher.addIssuer({ id: ca.id, shards: instance.config.crlShards, signer });
   }
   return publisher;
 }
 
 /** The root's CRL (ARL, a year): the issuing-CA certificates it revoked. Made when the root key is unlocked, in a ceremony. */
 export async function publishArl(instance: Instance, root: Issuer): Promise<void> {
-  await makeArl(crlPublisher(instance, [root]), root);
+  await makeArl(crlPublisher(instance, [root]), root, instance.authority.crlSigner(root));
 }

@@ -38,10 +38,7 @@ export async function protectRoot(instance: Instance, opts: { id: string; passph
   try {
     const newId = offlineIdOf(keyId);
     // A copy from an interrupted run (same key, already under the root passphrase) is reused.
-    const existing = await instance.store.keyBlobs.find(newId);
-    const copy = existing ? await offline.load(newId) : await online.copyTo(keyId, offline, { id: newId });
-    const original = await online.load(keyId);
-    if (!copy.spkiDer.equals(original.spkiDer)) throw new PkiError('keyIntegrity', `key "${newId}" is not a copy of "${keyId}"`);
+    await online.ensureCopy(keyId, offline, newId);
     await instance.audit.record('ceremony.root.key_moved_offline', opts.actor, { ca: ca.id, from: keyId, to: newId });
     await instance.store.cas.setKeyRef(ca.id, JSON.stringify({ type: 'software', keyId: newId, offline: true }));
     await instance.store.keyBlobs.destroy(keyId);

@@ -11,7 +11,6 @@ import { RevocationAuthority } from '../../ra/revoke.js';
 import { crlHandler } from '../../crl/http.js';
 import { ocspHandler } from '../../ocsp/http.js';
 import { OcspResponder } from '../../ocsp/responder.js';
-import { responderSignerOf } from '../../ca/issuer.js';
 import { buildAcme, type AcmeServeOptions } from './acme.js';
 import { crlPublisher } from './crl.js';
 import { holdsKey, IssuerRegistry, isOfflineCa, keystoreFor, openInstance, registrationAuthority, type Instance } from '../instance.js';
@@ -85,7 +84,7 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
       for (const issuer of issuers.all()) {
         const m = await currentResponder(instance, keystore, issuer, 'trellis-serve');
         if (responders.get(issuer.id)?.getTime() === m.notAfter.getTime()) continue;
-        ocsp.setCa({ id: issuer.id, subjectDer: issuer.cert.subjectDer, subjectPublicKey: issuer.cert.subjectPublicKey, signer: responderSignerOf(m.responderCertDer, m.responderKey) });
+        ocsp.setResponder(m);
         responders.set(issuer.id, m.notAfter);
       }
     };

@@ -1,0 +1,120 @@
+/**
+ * `trellis key list [--json]` and `trellis key activate|suspend|deactivate|compromise|destroy --ca ID [--reason TEXT]`:
+ * the NIST SP 800-57 states of the CA keys (ca/key-state.ts). A transition
+ * needs the secret of the keystore that holds the key (the root passphrase
+ * for the root and other offline CAs, the online passphrase otherwise), and
+ * marking an issuing CA's key compromised is a root operation: it also revokes
+ * the issuing CA's certificate (cACompromise) on the root's CRL, so it needs
+ * the root passphrase as well.
+ */
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { parse, required, UsageError } from '../../cli/args.js';
+import { transitionKey } from '../../ca/key-lifecycle.js';
+import type { KeyState } from '../../ca/key-state.js';
+import { PkiError } from '../../errors/pki-error.js';
+import { keyAlgorithmOfPublicKey } from '../../keys/algorithms.js';
+import type { SoftwareKeystore } from '../../keys/software-keystore.js';
+import { parseCertificate } from '../../pki/certificate.js';
+import { RevocationAuthority } from '../../ra/revoke.js';
+import { holdsKey, isOfflineCa, keyIdOf, keystoreFor, openInstance, type Instance } from '../instance.js';
+import { actorOf, dataDirOf, out, passphraseFor, rootPassphraseFlag, rootPassphraseFor } from './common.js';
+
+const usage = `usage: trellis key list [--json]
+       trellis key activate|suspend|deactivate|compromise|destroy --ca ID [--reason TEXT]`;
+
+const verbs: Record<string, KeyState> = { activate: 'active', suspend: 'suspended', deactivate: 'deactivated', compromise: 'compromised', destroy: 'destroyed' };
+
+export async function run(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub === 'list') return list(rest);
+  const to = sub ? verbs[sub] : undefined;
+  if (!to) throw new UsageError(usage);
+  return transition(to, rest);
+}
+
+function algorithmName(key: KeyObject): string {
+  const a = keyAlgorithmOfPublicKey(key);
+  return typeof a === 'string' ? a : a.kind;
+}
+
+function whereOf(ca: Instance['cas'][number]): string {
+  if (!holdsKey(ca)) return `external (${(JSON.parse(ca.keyRef) as { type: string }).type})`;
+  return isOfflineCa(ca) ? 'software, offline (root passphrase)' : 'software, online';
+}
+
+async function list(argv: string[]): Promise<number> {
+  const { values } = parse(argv, {});
+  const instance = await openInstance(dataDirOf(values.data));
+  try {
+    const rows = instance.cas.map((ca) => {
+      const cert = parseCertificate(ca.certDer);
+      return {
+        ca: ca.id,
+        role: ca.role,
+        keyId: holdsKey(ca) ? keyIdOf(ca) : null,
+        algorithm: algorithmName(createPublicKey({ key: cert.spkiDer, format: 'der', type: 'spki' })),
+        where: whereOf(ca),
+        state: ca.keyState,
+        since: (ca.keyStateAt ?? ca.createdAt).toISOString(),
+        created: ca.createdAt.toISOString(),
+        notAfter: ca.notAfter.toISOString(),
+      };
+    });
+    const o = out(values);
+    o.result(rows);
+    for (const r of rows) o.say(`${r.ca.padEnd(16)} ${r.role.padEnd(8)} ${r.state.padEnd(13)} since ${r.since.slice(0, 19)}Z  ${r.algorithm.padEnd(11)} ${r.where}  (certificate until ${r.notAfter.slice(0, 10)})`);
+    return 0;
+  } finally {
+    await instance.close();
+  }
+}
+
+async function transition(to: KeyState, argv: string[]): Promise<number> {
+  const { values } = parse(argv, { ca: { type: 'string' }, reason: { type: 'string' }, 'passphrase-file': { type: 'string' }, ...rootPassphraseFlag });
+  const caId = required(values.ca, 'ca');
+  const instance = await openInstance(dataDirOf(values.data));
+  const opened: SoftwareKeystore[] = [];
+  try {
+    const ca = instance.cas.find((c) => c.id === caId);
+    if (!ca) throw new PkiError('notFound', `no CA "${caId}"`);
+    const rootOperation = isOfflineCa(ca) || (to === 'compromised' && ca.role === 'issuing');
+    // Custody: the secret of the keystore that holds the key (checked against it, the key is not opened).
+    let keystore: SoftwareKeystore | undefined;
+    if (holdsKey(ca) && ca.keyState !== 'destroyed') {
+      keystore = keystoreFor(instance, isOfflineCa(ca) ? await rootPassphraseFor(values) : await passphraseFor(values));
+      opened.push(keystore);
+      await keystore.verifyPassphrase(keyIdOf(ca));
+    }
+    if (rootOperation && !isOfflineCa(ca)) {
+      const root = instance.cas.find((c) => c.id === ca.parentId);
+      if (!root || !holdsKey(root)) throw new PkiError('forbidden', `CA "${caId}" has no root held by this instance to revoke it`);
+      const rootKeys = keystoreFor(instance, await rootPassphraseFor(values));
+      opened.push(rootKeys);
+      await rootKeys.verifyPassphrase(keyIdOf(root));
+    }
+    const actor = actorOf();
+    const r = await transitionKey({ cas: instance.store.cas, audit: instance.audit, clock: instance.clock, keyStates: instance.authority.keyStates }, caId, to, {
+      actor,
+      ...(values.reason ? { reason: values.reason } : {}),
+      ...(keystore ? { keystore } : {}),
+    });
+    const o = out(values);
+    let revoked: string | undefined;
+    if (to === 'compromised' && ca.role === 'issuing' && ca.parentId) {
+      // The root revokes the issuing CA's certificate; `crl publish --root` puts it on the root's CRL.
+      revoked = parseCertificate(ca.certDer).serialHex;
+      const ra = new RevocationAuthority({ certificates: instance.store.certificates, audit: instance.audit, clock: instance.clock });
+      await ra.revoke({ serialHex: revoked, issuerId: ca.parentId, reason: 'cACompromise', by: actor, via: 'cli' }).catch((err: unknown) => {
+        if (!(err instanceof PkiError && err.type === 'alreadyRevoked')) throw err;
+      });
+    }
+    o.result({ ca: caId, from: r.from, to: r.to, at: r.at.toISOString(), ...(revoked ? { revokedCertificate: revoked } : {}) });
+    o.say(`key of CA "${caId}": ${r.from} -> ${r.to}`);
+    if (revoked) o.say(`certificate ${revoked} of CA "${caId}" revoked by "${ca.parentId}" (cACompromise): publish the root's CRL with \`trellis crl publish --root\`, and make a replacement with \`trellis ceremony issuing\``);
+    if (to === 'destroyed') o.say(`the key is wiped from its keystore; the CA's certificate and CRLs stay`);
+    return 0;
+  } finally {
+    for (const k of opened) k.close();
+    await instance.close();
+  }
+}

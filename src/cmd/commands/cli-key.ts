@@ -5,7 +5,8 @@
  * for the root and other offline CAs, the online passphrase otherwise), and
  * marking an issuing CA's key compromised is a root operation: it also revokes
  * the issuing CA's certificate (cACompromise) on the root's CRL, so it needs
- * the root passphrase as well.
+ * the root passphrase as well. Destroy and compromise also need the
+ * custodians' approval (`--quorum-request ID`) when a quorum is configured.
  */
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { parse, required, UsageError } from '../../cli/args.js';
@@ -17,10 +18,11 @@ import type { SoftwareKeystore } from '../../keys/software-keystore.js';
 import { parseCertificate } from '../../pki/certificate.js';
 import { RevocationAuthority } from '../../ra/revoke.js';
 import { holdsKey, isOfflineCa, keyIdOf, keystoreFor, openInstance, type Instance } from '../instance.js';
+import { quorumRequestFlag, requireQuorum } from '../quorum.js';
 import { actorOf, dataDirOf, out, passphraseFor, rootPassphraseFlag, rootPassphraseFor } from './common.js';
 
 const usage = `usage: trellis key list [--json]
-       trellis key activate|suspend|deactivate|compromise|destroy --ca ID [--reason TEXT]`;
+       trellis key activate|suspend|deactivate|compromise|destroy --ca ID [--reason TEXT] [--quorum-request ID]`;
 
 const verbs: Record<string, KeyState> = { activate: 'active', suspend: 'suspended', deactivate: 'deactivated', compromise: 'compromised', destroy: 'destroyed' };
 
@@ -70,7 +72,7 @@ async function list(argv: string[]): Promise<number> {
 }
 
 async function transition(to: KeyState, argv: string[]): Promise<number> {
-  const { values } = parse(argv, { ca: { type: 'string' }, reason: { type: 'string' }, 'passphrase-file': { type: 'string' }, ...rootPassphraseFlag });
+  const { values } = parse(argv, { ca: { type: 'string' }, reason: { type: 'string' }, 'passphrase-file': { type: 'string' }, ...rootPassphraseFlag, ...quorumRequestFlag });
   const caId = required(values.ca, 'ca');
   const instance = await openInstance(dataDirOf(values.data));
   const opened: SoftwareKeystore[] = [];
@@ -93,6 +95,8 @@ async function transition(to: KeyState, argv: string[]): Promise<number> {
       await rootKeys.verifyPassphrase(keyIdOf(root));
     }
     const actor = actorOf();
+    // Destroying a key and declaring one compromised need the custodians' quorum when one is configured (docs/ceremonies/quorum.md).
+    if (to === 'destroyed' || to === 'compromised') await requireQuorum(instance, to === 'destroyed' ? 'key.destroy' : 'key.compromise', { ca: caId }, { requestId: values['quorum-request'], actor });
     const r = await transitionKey({ cas: instance.store.cas, audit: instance.audit, clock: instance.clock, keyStates: instance.authority.keyStates }, caId, to, {
       actor,
       ...(values.reason ? { reason: values.reason } : {}),

@@ -121,7 +121,8 @@ export async function buildAcme(instance: Instance, issuers: IssuerRegistry, rev
     authorizationLifetimeSeconds: c.authorizationLifetimeSeconds,
     issuerByKeyId,
     log,
-    devices: { devices: instance.store.devices, manufacturers: instance.store.manufacturerCas },
+    // serve's revocation authority: a certificate superseded by a device's new one reaches OCSP and CRLs at once.
+    devices: { devices: instance.store.devices, manufacturers: instance.store.manufacturerCas, revocation },
     async eabAllows(account, directory) {
       if (!requiresEab(directory)) return true;
       const key = account.eabKeyId ? await instance.store.acmeEabKeys.find(account.eabKeyId) : null;

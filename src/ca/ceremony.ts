@@ -20,6 +20,7 @@ import { signatureAlgorithmDer } from './algorithms.js';
 import { signTbs, type CertificateAuthority } from './authority.js';
 import { ExtensionTemplate } from './extensions.js';
 import { keyIdentifierOf, type CaUrls, type Issuer } from './issuer.js';
+import { newKeyRef } from './unlock.js';
 import type { CaRecord, CaRepository, NewCaRecord } from './ports.js';
 import { checkSubjectPolicy } from './policy.js';
 import { prepare, type IssueRequest } from './prepare.js';
@@ -27,6 +28,8 @@ import { cryptoRandom, type RandomSource } from './serial.js';
 
 export interface CeremonyDeps {
   keystore: Keystore;
+  /** The label of the PKCS#11 token `keystore` is, when it is one: new CA records point there. */
+  token?: string;
   cas: CaRepository;
   audit: AuditLog;
   clock: Clock;
@@ -102,8 +105,9 @@ function recordFor(id: string, role: 'root' | 'issuing', parentId: string | null
 
 /**
  * Creates a self-signed root CA with a new key. `deps.keystore` must be the
- * offline keystore (root passphrase): the record marks the key offline, so
- * `serve` and every online command refuse to unlock it.
+ * offline keystore (root passphrase, or the root's own PKCS#11 token): the
+ * record marks the key offline, so `serve` and every online command refuse
+ * to unlock it.
  */
 export async function createRootCa(deps: CeremonyDeps, opts: NewCaOptions): Promise<CaRecord> {
   await assertNewCa(deps.cas, opts.id);
@@ -127,7 +131,7 @@ export async function createRootCa(deps: CeremonyDeps, opts: NewCaOptions): Prom
   // A self-signed root has no issuer record to hold its intent: the audit log does.
   await deps.audit.record('ceremony.root.signing', deps.actor, { ca: opts.id, serialHex: prepared.serialHex, lintSha256: sha256Hex(prepared.lintCertDer) });
   const certDer = await signTbs({ id: opts.id, key, signatureAlgorithm }, prepared);
-  const record = recordFor(opts.id, 'root', null, certDer, { type: 'software', keyId: key.keyId, offline: true });
+  const record = recordFor(opts.id, 'root', null, certDer, newKeyRef(key.keyId, { token: deps.token, offline: true }));
   await deps.cas.insert(record);
   await deps.audit.record('ceremony.root.created', deps.actor, { ca: opts.id, serialHex: prepared.serialHex, sha256: sha256Hex(certDer), subject: record.subject });
   return stored(deps, record.id);
@@ -144,7 +148,7 @@ export async function createIssuingCa(deps: CeremonyDeps, root: Issuer, opts: Ne
     profile, subject: opts.subject, sans: [], spkiDer: key.spkiDer, keyInfo: keyInfoOf(key),
     ...(opts.validitySeconds ? { validitySeconds: opts.validitySeconds } : {}), requestedVia: 'ceremony', requestedBy: deps.actor,
   });
-  const record = recordFor(opts.id, 'issuing', root.id, issued.certDer, { type: 'software', keyId: key.keyId });
+  const record = recordFor(opts.id, 'issuing', root.id, issued.certDer, newKeyRef(key.keyId, { token: deps.token }));
   await deps.cas.insert(record);
   await deps.audit.record('ceremony.issuing.created', deps.actor, { ca: opts.id, parent: root.id, serialHex: issued.serialHex, sha256: sha256Hex(issued.certDer) });
   return stored(deps, record.id);
@@ -193,7 +197,7 @@ export async function importIssuingCa(deps: CeremonyDeps, opts: { id: string; ce
   if (!(await deps.cas.findById(rootId))) {
     await deps.cas.insert(recordFor(rootId, 'root', null, opts.rootCertDer, { type: 'external' }));
   }
-  const record = recordFor(opts.id, 'issuing', rootId, opts.certDer, { type: 'software', keyId: key.keyId });
+  const record = recordFor(opts.id, 'issuing', rootId, opts.certDer, newKeyRef(key.keyId, { token: deps.token }));
   await deps.cas.insert(record);
   await deps.audit.record('ceremony.issuing.imported', deps.actor, { ca: opts.id, parent: rootId, sha256: sha256Hex(opts.certDer) });
   return stored(deps, record.id);

@@ -12,34 +12,70 @@ import type { CaRecord } from './ports.js';
  * The keystores a command holds. `online` opens the keys `serve` signs with;
  * `offline` (root passphrase, ceremonies only) opens the root's key and any
  * CA key marked offline. Each keystore draws its own scrypt salt, so the two
- * secrets never share a master key.
+ * secrets never share a master key. `token` opens the PKCS#11 token with a
+ * given label (logged in with that token's PIN), for CA keys held there.
  */
 export interface CaKeystores {
   online: Keystore;
   offline?: Keystore;
+  token?: (label: string) => Promise<Keystore>;
 }
 
-interface KeyRef {
+/**
+ * Where a CA's key is, as its record stores it (JSON): `software` (an
+ * envelope in the database), `pkcs11` (an object of the token labelled
+ * `token`), or `external` (a root this instance does not hold).
+ */
+export interface KeyRef {
   type: string;
   keyId?: string;
-  /** Opens only with the root passphrase, never in `serve`. */
+  /** PKCS#11 only: the label of the token holding the key. */
+  token?: string;
+  /** Opens only with the root's secret (root passphrase, or the root token's PIN), never in `serve`. */
   offline?: boolean;
 }
 
-const keyRefOf = (ca: CaRecord): KeyRef => JSON.parse(ca.keyRef) as KeyRef;
+export const keyRefOf = (ca: CaRecord): KeyRef => JSON.parse(ca.keyRef) as KeyRef;
 
-/** The key id behind a CA record (software keystore only for now). */
+/** The keyRef a ceremony stores for a new key: in the token labelled `token` when given, else software. */
+export function newKeyRef(keyId: string, where: { token?: string | undefined; offline?: boolean }): KeyRef {
+  return { ...(where.token ? { type: 'pkcs11', token: where.token } : { type: 'software' }), keyId, ...(where.offline ? { offline: true } : {}) };
+}
+
+/** The key id behind a CA record held by this instance (software or PKCS#11). */
 export function keyIdOf(ca: CaRecord): string {
   const ref = keyRefOf(ca);
-  if (ref.type !== 'software' || !ref.keyId) throw new PkiError('invalidConfig', `CA "${ca.id}" has no key held by this instance (${ref.type})`);
+  if (!holdsKey(ca) || !ref.keyId) throw new PkiError('invalidConfig', `CA "${ca.id}" has no key held by this instance (${ref.type})`);
+  if (ref.type === 'pkcs11' && !ref.token) throw new PkiError('invalidConfig', `CA "${ca.id}": its PKCS#11 key reference names no token`);
   return ref.keyId;
 }
 
-/** True when this instance holds the CA's key (not an external root). */
-export const holdsKey = (ca: CaRecord): boolean => keyRefOf(ca).type === 'software';
+/** True when this instance holds the CA's key (software or in a token; not an external root). */
+export const holdsKey = (ca: CaRecord): boolean => ['software', 'pkcs11'].includes(keyRefOf(ca).type);
 
-/** True when the CA's key is protected by the root passphrase (roots made since the keys were split). */
+/** The label of the PKCS#11 token holding the CA's key, or undefined for any other key. */
+export const tokenOf = (ca: CaRecord): string | undefined => {
+  const ref = keyRefOf(ca);
+  return ref.type === 'pkcs11' ? ref.token : undefined;
+};
+
+/** True when the CA's key is protected by the root's secret (roots made since the keys were split). */
 export const isOfflineCa = (ca: CaRecord): boolean => keyRefOf(ca).offline === true;
+
+/**
+ * The keystore holding the key of `ca`: its token for a PKCS#11 key, else
+ * the offline keystore for an offline CA and the online one otherwise.
+ */
+export async function keystoreOf(ca: CaRecord, keys: CaKeystores): Promise<Keystore> {
+  const label = tokenOf(ca);
+  if (label !== undefined) {
+    if (!keys.token) throw new PkiError('forbidden', `the key of CA "${ca.id}" is in PKCS#11 token "${label}", which this command does not open`);
+    return keys.token(label);
+  }
+  const keystore = isOfflineCa(ca) ? keys.offline : keys.online;
+  if (!keystore) throw new PkiError('forbidden', `CA "${ca.id}" is offline: its key opens only with the root passphrase (TRELLIS_ROOT_PASSPHRASE or --root-passphrase-file), in a ceremony`);
+  return keystore;
+}
 
 /** DER certificates of the CAs above `ca`, excluding the root. */
 function chainAbove(cas: readonly CaRecord[], ca: CaRecord): Buffer[] {
@@ -49,8 +85,8 @@ function chainAbove(cas: readonly CaRecord[], ca: CaRecord): Buffer[] {
 }
 
 /**
- * Unlocks one CA: an offline CA only with `keys.offline`, any other with
- * `keys.online`. A root made before the split (no `offline` mark) still opens
+ * Unlocks one CA: a key in a PKCS#11 token with `keys.token`, an offline
+ * software key only with `keys.offline`, any other with `keys.online`. A root made before the split (no `offline` mark) still opens
  * with the online passphrase. A destroyed key is refused; a key in any other
  * state opens, and the CA decides what it may sign (key-state.ts).
  */
@@ -59,8 +95,8 @@ export async function unlockIssuer(cas: readonly CaRecord[], keys: CaKeystores, 
   if (!ca) throw new PkiError('notFound', `no CA "${id}"`);
   if (ca.keyState === 'destroyed') throw new PkiError('forbidden', `the key of CA "${id}" is destroyed`);
   const offline = isOfflineCa(ca);
-  const keystore = offline ? keys.offline : keys.online;
-  if (!keystore) throw new PkiError('forbidden', `CA "${id}" is offline: its key opens only with the root passphrase (TRELLIS_ROOT_PASSPHRASE or --root-passphrase-file), in a ceremony`);
+  // Opening a token reports its own errors (no PIN, wrong PIN, naming the token).
+  const keystore = await keystoreOf(ca, keys);
   let key;
   try {
     key = await keystore.load(keyIdOf(ca));

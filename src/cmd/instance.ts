@@ -22,6 +22,7 @@ import type { Profile } from '../profiles/types.js';
 import { RegistrationAuthority, type IssuerDirectory } from '../ra/registration.js';
 import { openStore, type Store } from '../store/open.js';
 import { sealSecretsWith } from './secrets.js';
+import { InstanceTokens } from './tokens.js';
 
 export interface Instance {
   dataDir: string;
@@ -35,6 +36,8 @@ export interface Instance {
   /** CA records and their public keys, refreshed by `reloadCas`. */
   cas: CaRecord[];
   caSpkis: Buffer[];
+  /** The PKCS#11 tokens of `config.keystore`, opened on first use (cmd/tokens.ts). */
+  tokens: InstanceTokens;
   reloadCas(): Promise<void>;
   close(): Promise<void>;
 }
@@ -67,6 +70,7 @@ export async function openWithConfig(dataDir: string, config: InstanceConfig, op
     urls,
     cas: [],
     caSpkis: [],
+    tokens: new InstanceTokens(config.keystore),
     authority: new CertificateAuthority({
       certificates: store.certificates,
       audit,
@@ -84,6 +88,7 @@ export async function openWithConfig(dataDir: string, config: InstanceConfig, op
     async close() {
       // Requests already with the CA finish before the store goes away.
       await instance.authority.settle();
+      await instance.tokens.close();
       await store.close();
     },
   };
@@ -95,11 +100,11 @@ export function keystoreFor(instance: Instance, passphrase: string | Buffer): So
   return new SoftwareKeystore({ blobs: instance.store.keyBlobs, passphrase });
 }
 
-export { holdsKey, isOfflineCa, keyIdOf, type CaKeystores } from '../ca/unlock.js';
+export { holdsKey, isOfflineCa, keyIdOf, tokenOf, type CaKeystores } from '../ca/unlock.js';
 
-/** Unlocks one CA of the instance for signing (ca/unlock.ts). */
+/** Unlocks one CA of the instance for signing (ca/unlock.ts); a key in a PKCS#11 token opens through `instance.tokens`. */
 export function unlockCa(instance: Instance, keys: CaKeystores, id: string): Promise<Issuer> {
-  return unlockIssuer(instance.cas, keys, id, { crlShards: instance.config.crlShards });
+  return unlockIssuer(instance.cas, { token: (label) => instance.tokens.open(label), ...keys }, id, { crlShards: instance.config.crlShards });
 }
 
 /** Unlocked issuing CAs, chosen per request by flag, profile mapping, or default. */
@@ -109,15 +114,17 @@ export class IssuerRegistry implements IssuerDirectory {
     private readonly issuers: Map<string, Issuer>,
   ) {}
 
-  /** Unlocks every active online issuing CA; offline CAs are never unlocked here. */
+  /** Unlocks every active online issuing CA (software keys from `keystore`, token keys through `instance.tokens`); offline CAs are never unlocked here. */
   static async unlock(instance: Instance, keystore: Keystore): Promise<IssuerRegistry> {
     const issuers = new Map<string, Issuer>();
     for (const ca of instance.cas) {
       if (ca.role === 'issuing' && ca.keyState !== 'destroyed' && !isOfflineCa(ca)) issuers.set(ca.id, await unlockCa(instance, { online: keystore }, ca.id));
     }
     // The online keystore is open and verified here (in serve, before it forgets the passphrase, in every worker):
-    // the store seals EAB keys and the ACME nonce key with it from now on.
-    if (issuers.size > 0) await sealSecretsWith(instance, keystore);
+    // the store seals EAB keys and the ACME nonce key with it from now on. An instance whose issuing CAs are in a
+    // token seals them with an AES key of that token instead (docs/hsm.md), from init on.
+    const token = instance.tokens.issuingToken;
+    if (issuers.size > 0) await sealSecretsWith(instance, token ? await instance.tokens.open(token) : keystore);
     return new IssuerRegistry(instance, issuers);
   }
 

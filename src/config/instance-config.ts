@@ -47,6 +47,28 @@ export const acmeConfigSchema = z
 
 export type AcmeConfig = z.infer<typeof acmeConfigSchema>;
 
+/**
+ * Where the CA keys live (docs/hsm.md). `software`: envelopes in the database
+ * under the passphrases. `pkcs11`: issuing CA keys in the token labelled
+ * `token` of the PKCS#11 module at `module`; the root in the token labelled
+ * `rootToken` when given (its own PIN, never opened by serve), else a
+ * software key under the root passphrase. PINs are never stored here.
+ */
+export const keystoreConfigSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('software') }).strict(),
+  z
+    .object({
+      type: z.literal('pkcs11'),
+      module: z.string().min(1),
+      token: z.string().min(1).max(32),
+      rootToken: z.string().min(1).max(32).optional(),
+    })
+    .strict()
+    .refine((k) => k.rootToken !== k.token, 'rootToken must differ from token (the root stays offline in its own token)'),
+]);
+
+export type KeystoreConfig = z.infer<typeof keystoreConfigSchema>;
+
 export const instanceConfigSchema = z
   .object({
     version: z.literal(1),
@@ -81,6 +103,8 @@ export const instanceConfigSchema = z
      * of the registered custodians. Absent with no custodians registered: single-operator mode.
      */
     quorum: z.object({ threshold: z.number().int().min(1).max(255) }).strict().optional(),
+    /** Where CA keys live; absent = software (older trellis.json files parse unchanged). */
+    keystore: keystoreConfigSchema.default({ type: 'software' }),
     /** Directory of profile YAML files, relative to the data directory. */
     profilesDir: z.string().default('profiles'),
     server: z

@@ -12,19 +12,20 @@ import { keyAlgorithms, type KeyAlgorithm } from '../../keys/signing-key.js';
 import { fingerprint } from '../../pki/certificate.js';
 import type { NameAttribute, NameValues } from '../../pki/name.js';
 import { derFromPemOrDer, toPem } from '../../pki/pem.js';
-import { isOfflineCa, keystoreFor, openInstance, profile, unlockCa } from '../instance.js';
+import { isOfflineCa, keystoreFor, openInstance, profile, tokenOf, unlockCa } from '../instance.js';
+import type { Keystore } from '../../keys/signing-key.js';
 import type { SoftwareKeystore } from '../../keys/software-keystore.js';
 import { ceremonySubject, checkCeremonyProfile } from './ceremony-profile.js';
 import { ceremonyDeps } from './init.js';
 import { issueOcspResponder } from './responder.js';
-import { actorOf, assertDistinct, dataDirOf, out, passphraseFor, rootPassphraseFlag, rootPassphraseFor } from './common.js';
+import { actorOf, assertDistinct, ceremonyTokenOf, dataDirOf, out, passphraseFor, pkcs11Flags, rootPassphraseFlag, rootPassphraseFor, tokenPinsOf } from './common.js';
 
 const flags = {
   id: { type: 'string' }, cn: { type: 'string' }, o: { type: 'string' }, ou: { type: 'string' }, c: { type: 'string' },
   algorithm: { type: 'string' }, validity: { type: 'string' }, 'path-len': { type: 'string' }, parent: { type: 'string' },
   'csr-out': { type: 'string' }, 'import-cert': { type: 'string' }, 'root-cert': { type: 'string' }, 'root-id': { type: 'string' },
   profile: { type: 'string' }, 'subject-attr': { type: 'string', multiple: true },
-  ...rootPassphraseFlag,
+  ...rootPassphraseFlag, ...pkcs11Flags,
 } as const;
 
 function algorithmOf(text: string | undefined, fallback: KeyAlgorithm): KeyAlgorithm {
@@ -98,19 +99,27 @@ export async function run(argv: string[]): Promise<number> {
       checkCeremonyProfile(caProfile, sub, parent);
       subject = ceremonySubject(caProfile, standard, values['subject-attr'] ?? []);
     }
-    if (sub === 'root') {
+    instance.tokens.setPins(tokenPinsOf(values));
+    const token = ceremonyTokenOf(values, instance.config.keystore, sub);
+    let tokenKeystore: Keystore | undefined;
+    if (sub === 'root' && token) {
+      // A new root in its own token: the token's PIN is its secret; no passphrase is needed.
+      tokenKeystore = await instance.tokens.open(token);
+    } else if (sub === 'root') {
       // A new root: its key goes under the root passphrase only; the online passphrase is not needed.
       const rootPassphrase = await rootPassphraseFor(values, { confirm: true, forNew: true });
       if (process.env.TRELLIS_PASSPHRASE) assertDistinct(process.env.TRELLIS_PASSPHRASE, rootPassphrase);
       keys.offline = keystoreFor(instance, rootPassphrase);
     } else {
+      // The online passphrase opens the software keys beside the CA (its OCSP responder), wherever the CA key goes.
       keys.online = keystoreFor(instance, await passphraseFor(values));
+      if (token) tokenKeystore = await instance.tokens.open(token);
       const parent = instance.cas.find((c) => c.id === (values.parent ?? 'root'));
-      // Signing with an offline parent (the root) needs the root passphrase as well.
-      if (!values['csr-out'] && !values['import-cert'] && parent && isOfflineCa(parent)) keys.offline = keystoreFor(instance, await rootPassphraseFor(values));
+      // Signing with an offline parent (the root) needs the root passphrase as well (a root in a token asks for its PIN instead).
+      if (!values['csr-out'] && !values['import-cert'] && parent && isOfflineCa(parent) && !tokenOf(parent)) keys.offline = keystoreFor(instance, await rootPassphraseFor(values));
     }
-    const keystore = keys.online ?? keys.offline!;
-    const deps = ceremonyDeps(instance, keystore, actorOf());
+    const onlineKeystore = keys.online ?? keys.offline!;
+    const deps = { ...ceremonyDeps(instance, tokenKeystore ?? onlineKeystore, actorOf()), ...(token ? { token } : {}) };
     const common = { id, subject, ...(validitySeconds ? { validitySeconds } : {}), ...(pathLen !== undefined ? { pathLen } : {}) };
     let record;
     if (sub === 'root') {
@@ -128,12 +137,12 @@ export async function run(argv: string[]): Promise<number> {
       record = await importIssuingCa(deps, { id, certDer, rootCertDer, ...(values['root-id'] ? { rootId: values['root-id'] } : {}) });
     } else {
       await instance.reloadCas();
-      const root = await unlockCa(instance, { online: keys.online!, ...keys }, values.parent ?? 'root');
+      const root = await unlockCa(instance, { ...keys, online: keys.online! }, values.parent ?? 'root');
       record = await createIssuingCa(deps, root, { ...common, algorithm: algorithmOf(values.algorithm, 'ecdsa-p256'), profile: caProfile! });
     }
     if (record.role === 'issuing') {
       await instance.reloadCas();
-      await issueOcspResponder(instance, keystore, await unlockCa(instance, { online: keystore }, record.id), actorOf());
+      await issueOcspResponder(instance, onlineKeystore, await unlockCa(instance, { online: onlineKeystore }, record.id), actorOf());
     }
     o.result({ id: record.id, role: record.role, subject: record.subject, notAfter: record.notAfter, sha256: fingerprint(record.certDer) });
     o.say(`created ${record.role} CA "${record.id}": ${record.subject}\n  valid until ${record.notAfter.toISOString()}\n  SHA-256 ${fingerprint(record.certDer)}`);

@@ -1,14 +1,21 @@
-/** `trellis init --yes [--data DIR] [--base-url URL] [--db URL]` */
+/**
+ * `trellis init --yes [--data DIR] [--base-url URL] [--db URL]
+ *   [--keystore pkcs11 --pkcs11-module PATH --pkcs11-token LABEL [--pkcs11-pin-file FILE]
+ *    [--pkcs11-root-token LABEL --pkcs11-root-pin-file FILE]]` (docs/hsm.md)
+ */
 import { parse, UsageError } from '../../cli/args.js';
 import type { InitResult } from './init.js';
-import { actorOf, dataDirOf, out, passphraseFor, rootPassphraseFlag, rootPassphraseFor, rootPassphraseGiven } from './common.js';
+import { actorOf, dataDirOf, keystoreConfigOf, out, passphraseFor, pkcs11Flags, rootPassphraseFlag, rootPassphraseFor, rootPassphraseGiven, tokenPinsOf } from './common.js';
 import type { Output } from '../../cli/output.js';
 
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parse(argv, { yes: { type: 'boolean', short: 'y' }, 'base-url': { type: 'string' }, db: { type: 'string' }, ...rootPassphraseFlag });
+  const { values } = parse(argv, { yes: { type: 'boolean', short: 'y' }, 'base-url': { type: 'string' }, db: { type: 'string' }, ...rootPassphraseFlag, ...pkcs11Flags });
   if (!values.yes) throw new UsageError('init creates new CA keys; confirm with --yes');
+  const keystore = keystoreConfigOf(values);
   const passphrase = await passphraseFor(values, { confirm: true, forNew: true });
   // Without TRELLIS_ROOT_PASSPHRASE or --root-passphrase-file, init generates the root passphrase and shows it once.
+  const rootInToken = keystore.type === 'pkcs11' && keystore.rootToken !== undefined;
+  if (rootInToken && rootPassphraseGiven(values)) throw new UsageError('the root key goes into --pkcs11-root-token: it has no root passphrase');
   const rootPassphrase = rootPassphraseGiven(values) ? await rootPassphraseFor(values, { forNew: true }) : undefined;
   const { initInstance } = await import('./init.js');
   const result = await initInstance({
@@ -17,6 +24,8 @@ export async function run(argv: string[]): Promise<number> {
     ...(values.db ?? process.env.TRELLIS_DATABASE_URL ? { databaseUrl: values.db ?? process.env.TRELLIS_DATABASE_URL } : {}),
     passphrase,
     ...(rootPassphrase !== undefined ? { rootPassphrase } : {}),
+    keystore,
+    pins: tokenPinsOf(values),
     actor: actorOf(),
   });
   printInit(out(values), result);
@@ -28,6 +37,7 @@ export function printInit(o: Output, r: InitResult): void {
   o.result(r);
   o.say(`Initialised Trellis in ${r.dataDir} (${r.database})`);
   o.say(`Base URL: ${r.baseUrl}`);
+  if (r.keystore.type === 'pkcs11') o.say(`CA keys in PKCS#11 token "${r.keystore.token}"${r.keystore.rootToken ? `, the root's in token "${r.keystore.rootToken}"` : ''} (${r.keystore.module})`);
   for (const c of r.cas) o.say(`  ${c.role.padEnd(8)} ${c.id.padEnd(10)} ${c.subject}\n           valid until ${c.notAfter.toISOString()}\n           SHA-256 ${c.sha256}`);
   o.say(`  OCSP responder certificate ${r.ocspResponder.serialHex}, valid until ${r.ocspResponder.notAfter.toISOString()}`);
   if (r.generatedRootPassphrase && !o.json) {

@@ -7,6 +7,10 @@
  * the issuing CA's certificate (cACompromise) on the root's CRL, so it needs
  * the root passphrase as well. Destroy and compromise also need the
  * custodians' approval (`--quorum-request ID`) when a quorum is configured.
+ * A key in a PKCS#11 token is in the custody of that token's PIN (TRELLIS_PKCS11_PIN
+ * or --pkcs11-pin-file; the root token's with TRELLIS_PKCS11_ROOT_PIN or
+ * --pkcs11-root-pin-file): the token is logged in to, and `destroy` deletes
+ * the key's objects from it.
  */
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { parse, required, UsageError } from '../../cli/args.js';
@@ -14,12 +18,13 @@ import { transitionKey } from '../../ca/key-lifecycle.js';
 import type { KeyState } from '../../ca/key-state.js';
 import { PkiError } from '../../errors/pki-error.js';
 import { keyAlgorithmOfPublicKey } from '../../keys/algorithms.js';
+import type { Keystore } from '../../keys/signing-key.js';
 import type { SoftwareKeystore } from '../../keys/software-keystore.js';
 import { parseCertificate } from '../../pki/certificate.js';
 import { RevocationAuthority } from '../../ra/revoke.js';
-import { holdsKey, isOfflineCa, keyIdOf, keystoreFor, openInstance, type Instance } from '../instance.js';
+import { holdsKey, isOfflineCa, keyIdOf, keystoreFor, openInstance, tokenOf, type Instance } from '../instance.js';
 import { quorumRequestFlag, requireQuorum } from '../quorum.js';
-import { actorOf, dataDirOf, out, passphraseFor, rootPassphraseFlag, rootPassphraseFor } from './common.js';
+import { actorOf, dataDirOf, out, passphraseFor, pkcs11Flags, rootPassphraseFlag, rootPassphraseFor, tokenPinsOf } from './common.js';
 
 const usage = `usage: trellis key list [--json]
        trellis key activate|suspend|deactivate|compromise|destroy --ca ID [--reason TEXT] [--quorum-request ID]`;
@@ -41,6 +46,8 @@ function algorithmName(key: KeyObject): string {
 
 function whereOf(ca: Instance['cas'][number]): string {
   if (!holdsKey(ca)) return `external (${(JSON.parse(ca.keyRef) as { type: string }).type})`;
+  const token = tokenOf(ca);
+  if (token !== undefined) return `pkcs11 token "${token}", ${isOfflineCa(ca) ? 'offline' : 'online'}`;
   return isOfflineCa(ca) ? 'software, offline (root passphrase)' : 'software, online';
 }
 
@@ -71,28 +78,36 @@ async function list(argv: string[]): Promise<number> {
   }
 }
 
+/** The keystore holding the key of `ca`, once the operator's secret for it is checked (passphrase or token PIN). */
+async function custodyOf(instance: Instance, ca: Instance['cas'][number], values: Parameters<typeof rootPassphraseFor>[0] & { 'passphrase-file'?: string | undefined }, opened: SoftwareKeystore[]): Promise<Keystore> {
+  const token = tokenOf(ca);
+  // Closed with the instance; a wrong PIN is badPassphrase from the login.
+  if (token !== undefined) return instance.tokens.open(token);
+  const keystore = keystoreFor(instance, isOfflineCa(ca) ? await rootPassphraseFor(values) : await passphraseFor(values));
+  opened.push(keystore);
+  await keystore.verifyPassphrase(keyIdOf(ca));
+  return keystore;
+}
+
 async function transition(to: KeyState, argv: string[]): Promise<number> {
-  const { values } = parse(argv, { ca: { type: 'string' }, reason: { type: 'string' }, 'passphrase-file': { type: 'string' }, ...rootPassphraseFlag, ...quorumRequestFlag });
+  const { values } = parse(argv, { ca: { type: 'string' }, reason: { type: 'string' }, 'passphrase-file': { type: 'string' }, ...rootPassphraseFlag, ...quorumRequestFlag, 'pkcs11-pin-file': pkcs11Flags['pkcs11-pin-file'], 'pkcs11-root-pin-file': pkcs11Flags['pkcs11-root-pin-file'] });
   const caId = required(values.ca, 'ca');
   const instance = await openInstance(dataDirOf(values.data));
   const opened: SoftwareKeystore[] = [];
+  instance.tokens.setPins(tokenPinsOf(values));
   try {
     const ca = instance.cas.find((c) => c.id === caId);
     if (!ca) throw new PkiError('notFound', `no CA "${caId}"`);
     const rootOperation = isOfflineCa(ca) || (to === 'compromised' && ca.role === 'issuing');
     // Custody: the secret of the keystore that holds the key (checked against it, the key is not opened).
-    let keystore: SoftwareKeystore | undefined;
-    if (holdsKey(ca) && ca.keyState !== 'destroyed') {
-      keystore = keystoreFor(instance, isOfflineCa(ca) ? await rootPassphraseFor(values) : await passphraseFor(values));
-      opened.push(keystore);
-      await keystore.verifyPassphrase(keyIdOf(ca));
-    }
+    // A token key's secret is the token's PIN: logging in checks it. A destroyed token key whose objects are
+    // still there (a wipe that failed) is wiped again, so its token is opened then too.
+    let keystore: Keystore | undefined;
+    if (holdsKey(ca) && (ca.keyState !== 'destroyed' || tokenOf(ca) !== undefined)) keystore = await custodyOf(instance, ca, values, opened);
     if (rootOperation && !isOfflineCa(ca)) {
       const root = instance.cas.find((c) => c.id === ca.parentId);
       if (!root || !holdsKey(root)) throw new PkiError('forbidden', `CA "${caId}" has no root held by this instance to revoke it`);
-      const rootKeys = keystoreFor(instance, await rootPassphraseFor(values));
-      opened.push(rootKeys);
-      await rootKeys.verifyPassphrase(keyIdOf(root));
+      await custodyOf(instance, root, values, opened);
     }
     const actor = actorOf();
     // Destroying a key and declaring one compromised need the custodians' quorum when one is configured (docs/ceremonies/quorum.md).

@@ -3,11 +3,12 @@ import cluster from 'node:cluster';
 import fs from 'node:fs';
 import os from 'node:os';
 import { parse, UsageError } from '../../cli/args.js';
-import { configFile } from '../../config/instance-config.js';
+import { configFile, readInstanceConfig } from '../../config/instance-config.js';
 import { jsonLogger } from '../../http/log.js';
 import { systemClock } from '../../clock/clock.js';
 import { printInit } from './cli-init.js';
-import { actorOf, assertDistinct, dataDirOf, generatedPassphrase, out, passphraseFor, rootPassphraseFlag, rootPassphraseFor, rootPassphraseGiven } from './common.js';
+import { actorOf, assertDistinct, dataDirOf, generatedPassphrase, out, passphraseFor, pkcs11Flags, rootPassphraseFlag, rootPassphraseFor, rootPassphraseGiven } from './common.js';
+import { pinSource } from '../tokens.js';
 
 const serveFlags = {
   host: { type: 'string' },
@@ -23,6 +24,8 @@ const serveFlags = {
   'acme-allow-address': { type: 'string', multiple: true },
   // Proxies whose X-Forwarded-For names the client (replaces server.trustedProxies of trellis.json).
   'trusted-proxy': { type: 'string', multiple: true },
+  // The PIN of the PKCS#11 token holding the issuing CA keys (or TRELLIS_PKCS11_PIN), when trellis.json names one.
+  'pkcs11-pin-file': pkcs11Flags['pkcs11-pin-file'],
   // quickstart only: the root passphrase for a new instance (serve never reads it).
   ...rootPassphraseFlag,
 } as const;
@@ -46,6 +49,18 @@ type ServeValues = {
   'acme-resolver'?: string | undefined;
   'acme-allow-address'?: string[] | undefined;
   'trusted-proxy'?: string[] | undefined;
+  'pkcs11-pin-file'?: string | undefined;
+};
+
+/** What a serving process needs to open its keys: the online passphrase, and the token PIN when CA keys are in a token. */
+interface ServeSecrets {
+  passphrase: Buffer;
+  pkcs11Pin?: Buffer;
+}
+
+const clearSecrets = (s: ServeSecrets) => {
+  s.passphrase.fill(0);
+  s.pkcs11Pin?.fill(0);
 };
 
 /** The `--acme-*` flags, checked before anything starts (a bad CIDR or resolver fails at once). */
@@ -68,26 +83,31 @@ function workersOf(text: string | undefined): number {
 }
 
 /**
- * Takes the passphrases out of this process's environment before anything
- * starts, so no child (cluster worker, OpenSSL, a shell) inherits them. The
- * root passphrase has no business in a server's environment at all.
+ * Takes the passphrases and PINs out of this process's environment before
+ * anything starts, so no child (cluster worker, OpenSSL, a shell) inherits
+ * them. The root's secrets (passphrase, root token PIN) have no business in a
+ * server's environment at all.
  */
 function scrubEnvironment(log: ReturnType<typeof jsonLogger>): void {
   delete process.env.TRELLIS_PASSPHRASE;
-  if (process.env.TRELLIS_ROOT_PASSPHRASE !== undefined) {
-    delete process.env.TRELLIS_ROOT_PASSPHRASE;
-    log({ level: 'warn', msg: 'TRELLIS_ROOT_PASSPHRASE is set in the environment of serve, which never uses it; remove it from the service definition' });
+  delete process.env.TRELLIS_PKCS11_PIN;
+  for (const name of ['TRELLIS_ROOT_PASSPHRASE', 'TRELLIS_PKCS11_ROOT_PIN']) {
+    if (process.env[name] === undefined) continue;
+    delete process.env[name];
+    log({ level: 'warn', msg: `${name} is set in the environment of serve, which never uses it; remove it from the service definition` });
   }
 }
 
 /**
  * With --workers N the primary process forks N workers that share the
  * listening socket (node:cluster); each unlocks the CAs itself. The online
- * passphrase reaches them over the IPC channel, never through argv or env.
- * The primary keeps it (a Buffer, never a string it cannot clear) only to
- * start a replacement for a worker that died; it never opens a key itself.
+ * passphrase (and the token PIN) reach them over the IPC channel, never
+ * through argv or env; each worker logs in to the token itself (a PKCS#11
+ * login belongs to one process). The primary keeps them (Buffers, never
+ * strings it cannot clear) only to start a replacement for a worker that
+ * died; it never opens a key or the token itself.
  */
-async function startCluster(passphrase: Buffer, workers: number): Promise<number> {
+async function startCluster(secrets: ServeSecrets, workers: number): Promise<number> {
   // Workers accept connections themselves (the kernel spreads them) instead of
   // the primary accepting each and passing it over IPC: new-connection OCSP
   // load went from 8.5k to 18.7k GET/s on 2 cores (docs/ocsp.md).
@@ -103,7 +123,7 @@ async function startCluster(passphrase: Buffer, workers: number): Promise<number
       // Once per worker: a worker asks before it opens its keys, and never again.
       if (m.type === 'need-passphrase' && !sent) {
         sent = true;
-        w.send({ type: 'passphrase', passphrase: passphrase.toString('base64') });
+        w.send({ type: 'passphrase', passphrase: secrets.passphrase.toString('base64'), ...(secrets.pkcs11Pin ? { pkcs11Pin: secrets.pkcs11Pin.toString('base64') } : {}) });
       }
       if (m.type === 'listening' && !announced) {
         announced = true;
@@ -120,7 +140,7 @@ async function startCluster(passphrase: Buffer, workers: number): Promise<number
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    passphrase.fill(0);
+    clearSecrets(secrets);
     log({ msg: 'shutting down', signal });
     const alive = Object.values(cluster.workers ?? {}).filter((w) => w && !w.isDead());
     let left = alive.length;
@@ -135,33 +155,39 @@ async function startCluster(passphrase: Buffer, workers: number): Promise<number
   return 0;
 }
 
-/** In a cluster worker: the passphrase arrives from the primary. */
-function passphraseFromPrimary(): Promise<Buffer> {
+/** In a cluster worker: the passphrase (and token PIN) arrive from the primary. */
+function passphraseFromPrimary(): Promise<ServeSecrets> {
   return new Promise((resolve) => {
-    const onMessage = (m: { type?: string; passphrase?: string }) => {
+    const onMessage = (m: { type?: string; passphrase?: string; pkcs11Pin?: string }) => {
       if (m.type !== 'passphrase') return;
       process.off('message', onMessage);
-      resolve(Buffer.from(m.passphrase ?? '', 'base64'));
+      resolve({ passphrase: Buffer.from(m.passphrase ?? '', 'base64'), ...(m.pkcs11Pin ? { pkcs11Pin: Buffer.from(m.pkcs11Pin, 'base64') } : {}) });
     };
     process.on('message', onMessage);
     process.send?.({ type: 'need-passphrase' });
   });
 }
 
-/** The online passphrase of a serving process: from the primary in a worker, else from its usual sources. */
-async function servePassphrase(values: ServeValues & { 'passphrase-file'?: string | undefined }): Promise<Buffer> {
+/**
+ * The secrets of a serving process: from the primary in a worker, else from
+ * their usual sources; the token PIN only when trellis.json puts CA keys in a token.
+ */
+async function serveSecrets(values: ServeValues & { 'passphrase-file'?: string | undefined }): Promise<ServeSecrets> {
   if (cluster.isWorker) return passphraseFromPrimary();
   const passphrase = Buffer.from(await passphraseFor(values), 'utf8');
+  const dataDir = dataDirOf(values.data);
+  const inToken = fs.existsSync(configFile(dataDir)) && readInstanceConfig(dataDir).keystore.type === 'pkcs11';
+  const pkcs11Pin = inToken ? await pinSource('online', values['pkcs11-pin-file'])() : undefined;
   scrubEnvironment(jsonLogger(systemClock));
-  return passphrase;
+  return { passphrase, ...(pkcs11Pin ? { pkcs11Pin } : {}) };
 }
 
-async function start(values: ServeValues, passphrase: Buffer): Promise<number> {
+async function start(values: ServeValues, secrets: ServeSecrets): Promise<number> {
   const workers = workersOf(values.workers);
   const trustedProxies = values['trusted-proxy'];
   // Checked before forking: a bad CIDR fails here once, not in every worker.
   if (trustedProxies) (await import('../../http/request-context.js')).trustedProxies(trustedProxies);
-  if (workers > 1 && cluster.isPrimary) return startCluster(passphrase, workers);
+  if (workers > 1 && cluster.isPrimary) return startCluster(secrets, workers);
   const log = jsonLogger(systemClock);
   const port = portOf(values.port);
   const acme = await acmeOptionsOf(values);
@@ -173,14 +199,15 @@ async function start(values: ServeValues, passphrase: Buffer): Promise<number> {
     ...(values.host ? { host: values.host } : {}),
     ...(port !== undefined ? { port } : {}),
     tls: !!values.tls,
-    passphrase,
+    passphrase: secrets.passphrase,
+    ...(secrets.pkcs11Pin ? { pkcs11Pin: secrets.pkcs11Pin } : {}),
     log,
     // One log line per request unless TRELLIS_ACCESS_LOG=off (benchmarks, or a proxy that logs already).
     accessLog: process.env.TRELLIS_ACCESS_LOG !== 'off',
     ...(db ? { databaseUrl: db } : {}),
     acme,
     ...(trustedProxies ? { trustedProxies } : {}),
-  }).finally(() => passphrase.fill(0));
+  }).finally(() => clearSecrets(secrets));
   if (cluster.isWorker) process.send?.({ type: 'listening', url: serving.url });
   else process.stderr.write(`Trellis is serving on ${serving.url} (Ctrl-C to stop)\n`);
   const stop = (signal: string) => {
@@ -198,7 +225,7 @@ async function start(values: ServeValues, passphrase: Buffer): Promise<number> {
 export async function run(argv: string[]): Promise<number> {
   const { values } = parse(argv, serveFlags);
   if (values['root-passphrase-file']) throw new UsageError('serve never opens the root key: --root-passphrase-file belongs to ceremonies');
-  return start(values, await servePassphrase(values));
+  return start(values, await serveSecrets(values));
 }
 
 /**
@@ -210,7 +237,7 @@ export async function run(argv: string[]): Promise<number> {
 export async function runQuickstart(argv: string[]): Promise<number> {
   const { values } = parse(argv, serveFlags);
   const dataDir = dataDirOf(values.data);
-  if (fs.existsSync(configFile(dataDir)) || cluster.isWorker) return start(values, await servePassphrase(values));
+  if (fs.existsSync(configFile(dataDir)) || cluster.isWorker) return start(values, await serveSecrets(values));
   const generated = !process.env.TRELLIS_PASSPHRASE && !values['passphrase-file'];
   const passphrase = generated ? generatedPassphrase() : await passphraseFor(values, { forNew: true });
   const rootPassphrase = rootPassphraseGiven(values) ? await rootPassphraseFor(values, { forNew: true }) : undefined;
@@ -234,5 +261,5 @@ export async function runQuickstart(argv: string[]): Promise<number> {
       `\nOnline CA key passphrase (shown once, store it safely; needed to restart):\n\n    ${passphrase}\n\nRestart later with: TRELLIS_PASSPHRASE='<passphrase>' npx trellis quickstart\n\n`,
     );
   }
-  return start(values, Buffer.from(passphrase, 'utf8'));
+  return start(values, { passphrase: Buffer.from(passphrase, 'utf8') });
 }

@@ -6,6 +6,9 @@ import { PkiError } from '../../errors/pki-error.js';
 import { readPassphrase, ttyPrompt } from '../../config/passphrase.js';
 import { output, type Output } from '../../cli/output.js';
 import { rootSecretFromShares } from '../../quorum/root-secret.js';
+import { keystoreConfigSchema, type KeystoreConfig } from '../../config/instance-config.js';
+import { UsageError } from '../../cli/args.js';
+import { pinSource, type TokenPins } from '../tokens.js';
 
 export const dataDirOf = (flag: string | undefined): string => path.resolve(flag ?? process.env.TRELLIS_DATA ?? 'trellis-data');
 
@@ -58,3 +61,52 @@ export function assertDistinct(online: string, root: string): void {
 }
 
 export const out = (flags: { json?: boolean | undefined }): Output => output(!!flags.json);
+
+/** PKCS#11 flags of init and ceremonies (docs/hsm.md); PINs only as files (or TRELLIS_PKCS11_PIN / TRELLIS_PKCS11_ROOT_PIN, or a prompt). */
+export const pkcs11Flags = {
+  keystore: { type: 'string' },
+  'pkcs11-module': { type: 'string' },
+  'pkcs11-token': { type: 'string' },
+  'pkcs11-pin-file': { type: 'string' },
+  'pkcs11-root-token': { type: 'string' },
+  'pkcs11-root-pin-file': { type: 'string' },
+} as const;
+
+type Pkcs11FlagValues = { [K in keyof typeof pkcs11Flags]?: string | undefined };
+
+/** The PIN sources the flags give (each read only when its token is opened). */
+export const tokenPinsOf = (flags: Pkcs11FlagValues): TokenPins => ({ online: pinSource('online', flags['pkcs11-pin-file']), root: pinSource('root', flags['pkcs11-root-pin-file']) });
+
+/** `--keystore software|pkcs11 …` as the `keystore` of a new trellis.json (init). */
+export function keystoreConfigOf(flags: Pkcs11FlagValues): KeystoreConfig {
+  const type = flags.keystore ?? 'software';
+  if (type === 'software') {
+    const stray = (['pkcs11-module', 'pkcs11-token', 'pkcs11-root-token'] as const).filter((f) => flags[f] !== undefined);
+    if (stray.length) throw new UsageError(`--${stray[0]} needs --keystore pkcs11`);
+    return { type: 'software' };
+  }
+  if (type !== 'pkcs11') throw new UsageError('--keystore must be software or pkcs11');
+  if (!flags['pkcs11-module'] || !flags['pkcs11-token']) throw new UsageError('--keystore pkcs11 needs --pkcs11-module PATH and --pkcs11-token LABEL');
+  const parsed = keystoreConfigSchema.safeParse({ type, module: flags['pkcs11-module'], token: flags['pkcs11-token'], ...(flags['pkcs11-root-token'] ? { rootToken: flags['pkcs11-root-token'] } : {}) });
+  if (!parsed.success) throw new UsageError(`--pkcs11-*: ${parsed.error.issues[0]!.message}`);
+  return parsed.data;
+}
+
+/**
+ * Where a ceremony puts the new key of a `role` CA: the label of a token, or
+ * undefined for the software keystore. Default: what trellis.json says (the
+ * root token for a root, the token for an issuing CA). The flags may choose
+ * `--keystore software`, or a token trellis.json already names, with its module.
+ */
+export function ceremonyTokenOf(flags: Pkcs11FlagValues, config: KeystoreConfig, role: 'root' | 'issuing'): string | undefined {
+  const configured = config.type === 'pkcs11' ? (role === 'root' ? config.rootToken : config.token) : undefined;
+  if (flags.keystore === undefined && flags['pkcs11-token'] === undefined && flags['pkcs11-root-token'] === undefined) return configured;
+  if (flags.keystore === 'software') return undefined;
+  const wanted = keystoreConfigOf({ ...flags, keystore: 'pkcs11', 'pkcs11-module': flags['pkcs11-module'] ?? (config.type === 'pkcs11' ? config.module : undefined), 'pkcs11-token': flags['pkcs11-token'] ?? (config.type === 'pkcs11' ? config.token : undefined) });
+  if (wanted.type !== 'pkcs11' || config.type !== 'pkcs11' || wanted.module !== config.module) {
+    throw new PkiError('invalidConfig', 'the PKCS#11 module given is not the one in trellis.json (keystore); configure the instance\'s tokens there');
+  }
+  const label = role === 'root' ? wanted.rootToken : wanted.token;
+  if (!label || (label !== config.token && label !== config.rootToken)) throw new PkiError('invalidConfig', `PKCS#11 token "${label ?? ''}" is not configured in trellis.json (keystore)`);
+  return label;
+}

@@ -14,6 +14,7 @@ import { OcspResponder } from '../../ocsp/responder.js';
 import { buildAcme, type AcmeServeOptions } from './acme.js';
 import { crlPublisher } from './crl.js';
 import { holdsKey, IssuerRegistry, isOfflineCa, keystoreFor, openInstance, registrationAuthority, type Instance } from '../instance.js';
+import { refusedPin } from '../tokens.js';
 import { currentResponder, issueServerCertificate } from './responder.js';
 import { startReconciler } from '../reconcile.js';
 import { auditCheckpointHandler } from '../../audit/http.js';
@@ -29,6 +30,11 @@ export interface ServeOptions {
   tls?: boolean;
   /** The online passphrase; copied into the keystore, which forgets it once the keys are open. The caller clears its Buffer. */
   passphrase: string | Buffer;
+  /**
+   * The PIN of the instance's PKCS#11 token (issuing CA keys), when trellis.json names one; copied into
+   * the token keystore, which forgets it after login. The caller clears its Buffer. The root token is never opened.
+   */
+  pkcs11Pin?: Buffer;
   log: Logger;
   accessLog?: boolean;
   databaseUrl?: string;
@@ -61,6 +67,12 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
     // Crash leftovers (stale intents, ACME orders stuck in processing) are settled before anything is served, then every few minutes.
     stopCrls = await startReconciler(instance, opts.log);
     const keystore = keystoreFor(instance, opts.passphrase);
+    // Issuing CA keys in a token open with the PIN given; serve never logs in to the root's token.
+    const pin = opts.pkcs11Pin;
+    instance.tokens.setPins({
+      online: pin ? async () => Buffer.from(pin) : refusedPin('no PKCS#11 PIN for serve: set TRELLIS_PKCS11_PIN or pass --pkcs11-pin-file'),
+      root: refusedPin('serve never logs in to the root token'),
+    });
     const issuers = await IssuerRegistry.unlock(instance, keystore);
     if (issuers.all().length === 0) throw new PkiError('invalidConfig', 'no active issuing CA to serve');
     // One publisher per database (lease): every worker and node serves the CRLs it stores.

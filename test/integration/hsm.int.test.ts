@@ -1,0 +1,187 @@
+/**
+ * CA keys in PKCS#11 tokens, end to end (issue 11, docs/hsm.md), against two
+ * SoftHSM2 tokens in a temp dir: `trellis init --keystore pkcs11` puts the
+ * root in its own token and the issuing CA in the other; a certificate is
+ * issued, the CRLs published and OCSP answered by a served instance, all
+ * judged by OpenSSL; pkcs11-tool shows the CA private keys sensitive and
+ * never extractable; `trellis key destroy` deletes the token objects.
+ * The commands run in this process (the TypeScript source, no build).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import * as cliCrl from '../../src/cmd/commands/cli-crl.js';
+import * as cliInit from '../../src/cmd/commands/cli-init.js';
+import * as cliIssue from '../../src/cmd/commands/cli-issue.js';
+import * as cliKey from '../../src/cmd/commands/cli-key.js';
+import { serve, type Serving } from '../../src/cmd/commands/serve.js';
+import { openInstance } from '../../src/cmd/instance.js';
+import { silentLogger } from '../../src/http/log.js';
+import { toPem } from '../../src/pki/pem.js';
+import { runInProcess } from '../helpers/cli-in-process.js';
+import { makeCsr, openssl, opensslRun, tempDir } from '../helpers/openssl.js';
+import { haveSoftHsm, parseObjectList, pkcs11Tool, removeSoftHsm, softHsmToken, type SoftHsmToken } from '../helpers/softhsm.js';
+
+const available = haveSoftHsm();
+const tmp = tempDir('trellis-hsm-');
+const data = tmp.file('data');
+const passphrase = 'online passphrase for the hsm test';
+let caToken: SoftHsmToken;
+let rootToken: SoftHsmToken;
+let pinFile: string;
+let rootPinFile: string;
+const pem = { root: tmp.file('root.pem'), issuing: tmp.file('issuing.pem'), leaf: tmp.file('leaf.pem') };
+
+/** Environment of every command: the online passphrase; no PIN unless a call gives one. */
+const baseEnv = { TRELLIS_DATA: data, TRELLIS_PASSPHRASE: passphrase, TRELLIS_ROOT_PASSPHRASE: undefined, TRELLIS_PKCS11_PIN: undefined, TRELLIS_PKCS11_ROOT_PIN: undefined };
+const run = async (name: string, command: Parameters<typeof runInProcess>[1], args: string[], env: Record<string, string | undefined> = {}) => {
+  const r = await runInProcess(name, command, args, { ...baseEnv, ...env });
+  return r;
+};
+const withPin = () => ({ TRELLIS_PKCS11_PIN: caToken.pin });
+
+/** Private key objects of a token, by label. */
+async function privateKeys(token: SoftHsmToken) {
+  return parseObjectList(await pkcs11Tool(token, '--list-objects')).filter((o) => o.kind.startsWith('Private Key Object'));
+}
+
+beforeAll(() => {
+  if (!available) return;
+  // SoftHSM2 reads its token directory at C_Initialize: both tokens exist before anything opens one.
+  caToken = softHsmToken('trellis-ca');
+  rootToken = softHsmToken('trellis-root');
+  pinFile = tmp.file('ca.pin');
+  rootPinFile = tmp.file('root.pin');
+  fs.writeFileSync(pinFile, `${caToken.pin}\n`, { mode: 0o600 });
+  fs.writeFileSync(rootPinFile, `${rootToken.pin}\n`, { mode: 0o600 });
+});
+afterAll(() => {
+  tmp.cleanup();
+  removeSoftHsm();
+});
+
+describe.skipIf(!available)('CA keys in PKCS#11 tokens (SoftHSM2)', () => {
+  test('init --keystore pkcs11: the root in the root token, the issuing CA in the other; no root passphrase is made', async () => {
+    const r = await run('init', cliInit, [
+      '--yes', '--json', '--keystore', 'pkcs11', '--pkcs11-module', caToken.modulePath,
+      '--pkcs11-token', caToken.label, '--pkcs11-pin-file', pinFile,
+      '--pkcs11-root-token', rootToken.label, '--pkcs11-root-pin-file', rootPinFile,
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const result = JSON.parse(r.stdout) as { generatedRootPassphrase?: string; keystore: unknown };
+    expect(result.generatedRootPassphrase).toBeUndefined();
+    expect(result.keystore).toEqual({ type: 'pkcs11', module: caToken.modulePath, token: 'trellis-ca', rootToken: 'trellis-root' });
+    const config = JSON.parse(fs.readFileSync(path.join(data, 'trellis.json'), 'utf8'));
+    expect(config.keystore).toEqual(result.keystore);
+    expect(JSON.stringify(config)).not.toContain(caToken.pin);
+
+    const instance = await openInstance(data);
+    try {
+      const refs = Object.fromEntries(instance.cas.map((c) => [c.id, JSON.parse(c.keyRef)]));
+      expect(refs.root).toMatchObject({ type: 'pkcs11', token: 'trellis-root', offline: true });
+      expect(refs['issuing-1']).toMatchObject({ type: 'pkcs11', token: 'trellis-ca' });
+      expect(refs['issuing-1'].offline).toBeUndefined();
+      expect(refs.root.keyId).toMatch(/^p11:[0-9a-f]{32}$/);
+      expect(refs['issuing-1'].keyId).toMatch(/^p11:[0-9a-f]{32}$/);
+      fs.writeFileSync(pem.root, toPem('CERTIFICATE', instance.cas.find((c) => c.id === 'root')!.certDer));
+      fs.writeFileSync(pem.issuing, toPem('CERTIFICATE', instance.cas.find((c) => c.id === 'issuing-1')!.certDer));
+    } finally {
+      await instance.close();
+    }
+    await expect(openssl('verify', '-CAfile', pem.root, pem.issuing)).resolves.toMatch(/: OK$/m);
+  });
+
+  test('key list says where each key lives', async () => {
+    const r = await run('key', cliKey, ['list', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const rows = JSON.parse(r.stdout) as { ca: string; where: string }[];
+    expect(rows.find((k) => k.ca === 'root')!.where).toBe('pkcs11 token "trellis-root", offline');
+    expect(rows.find((k) => k.ca === 'issuing-1')!.where).toBe('pkcs11 token "trellis-ca", online');
+  });
+
+  test('pkcs11-tool: each CA private key is in its token, sensitive and never extractable', async () => {
+    const instance = await openInstance(data);
+    const keyIds = Object.fromEntries(instance.cas.map((c) => [c.id, (JSON.parse(c.keyRef) as { keyId: string }).keyId]));
+    await instance.close();
+    for (const [token, ca] of [[caToken, 'issuing-1'], [rootToken, 'root']] as const) {
+      const keys = await privateKeys(token);
+      expect(keys.map((k) => k.fields.label)).toEqual([keyIds[ca]]);
+      const access = keys[0]!.fields.Access!;
+      expect(access).toMatch(/\bsensitive\b/);
+      expect(access).toMatch(/always sensitive/);
+      expect(access).toMatch(/never extractable/);
+      expect(keys[0]!.fields.Usage).toBe('sign');
+    }
+  });
+
+  test('issue with the token key: openssl verify accepts the chain', async () => {
+    const { csrPath } = await makeCsr(tmp.dir, 'leaf', '/CN=hsm.example.test', { sans: 'DNS:hsm.example.test' });
+    const noPin = await run('issue', cliIssue, ['--profile', 'server', '--csr', csrPath, '--out', tmp.file('nopin.pem')]);
+    expect(noPin.code).not.toBe(0);
+    expect(noPin.stderr).toContain('TRELLIS_PKCS11_PIN');
+    const wrong = await run('issue', cliIssue, ['--profile', 'server', '--csr', csrPath, '--out', tmp.file('wrongpin.pem')], { TRELLIS_PKCS11_PIN: 'not-the-pin' });
+    expect(wrong.code).not.toBe(0);
+    expect(wrong.stderr).not.toContain('not-the-pin');
+    const r = await run('issue', cliIssue, ['--profile', 'server', '--csr', csrPath, '--out', pem.leaf], withPin());
+    expect(r.code, r.stderr).toBe(0);
+    await expect(openssl('verify', '-CAfile', pem.root, '-untrusted', pem.issuing, pem.leaf)).resolves.toMatch(/: OK$/m);
+  });
+
+  test('crl publish signs with the token key: openssl checks each CRL and the chain under -crl_check_all', async () => {
+    const out = tmp.file('crl');
+    const r = await run('crl', cliCrl, ['publish', '--out', out, '--json'], withPin());
+    expect(r.code, r.stderr).toBe(0);
+    const written = JSON.parse(r.stdout) as { ca: string; scope: string; file: string }[];
+    const issuingCrls = written.filter((w) => w.ca === 'issuing-1');
+    expect(issuingCrls.length).toBeGreaterThan(0);
+    for (const w of issuingCrls) await expect(openssl('crl', '-in', w.file, '-inform', 'DER', '-CAfile', pem.issuing, '-noout')).resolves.toMatch(/verify OK/);
+    // The root's CRL (ARL) was signed by the root token at init.
+    const arl = written.find((w) => w.ca === 'root');
+    expect(arl).toBeDefined();
+    await expect(openssl('crl', '-in', arl!.file, '-inform', 'DER', '-CAfile', pem.root, '-noout')).resolves.toMatch(/verify OK/);
+    // OpenSSL picks the leaf's shard among the issuing CA's CRLs by its distribution point.
+    const crlFiles = written.flatMap((w) => ['-CRLfile', w.file.replace(/\.crl$/, '.pem')]);
+    await expect(openssl('verify', '-crl_check_all', '-CAfile', pem.root, '-untrusted', pem.issuing, ...crlFiles, pem.leaf)).resolves.toMatch(/: OK$/m);
+  });
+
+  describe('served', () => {
+    let server: Serving;
+    beforeAll(async () => {
+      server = await serve({ dataDir: data, port: 0, passphrase, pkcs11Pin: Buffer.from(caToken.pin), log: silentLogger });
+    });
+    afterAll(async () => {
+      await server?.close();
+    });
+
+    test('openssl ocsp: the delegated responder answers good for the token-issued certificate', async () => {
+      const r = await opensslRun(['ocsp', '-issuer', pem.issuing, '-cert', pem.leaf, '-CAfile', pem.root, '-url', `${server.url}/ocsp`, '-no_nonce']);
+      expect(r.stdout + r.stderr).toMatch(/Response verify OK/);
+      expect(r.stdout).toMatch(/: good$/m);
+    });
+
+    test('serve without the PIN refuses to start, and never asks for the root token', async () => {
+      await expect(serve({ dataDir: data, port: 0, passphrase, log: silentLogger })).rejects.toThrow(/PKCS#11 PIN/);
+    });
+  });
+
+  test('key destroy deletes the issuing CA key from the token; the CA no longer signs', async () => {
+    const deactivated = await run('key', cliKey, ['deactivate', '--ca', 'issuing-1'], withPin());
+    expect(deactivated.code, deactivated.stderr).toBe(0);
+    const wrongPin = await run('key', cliKey, ['destroy', '--ca', 'issuing-1'], { TRELLIS_PKCS11_PIN: 'not-the-pin' });
+    expect(wrongPin.code).not.toBe(0);
+    expect(await privateKeys(caToken)).toHaveLength(1);
+    const r = await run('key', cliKey, ['destroy', '--ca', 'issuing-1', '--pkcs11-pin-file', pinFile]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(await privateKeys(caToken)).toEqual([]);
+    // Neither half of the key is left; the token's secret-sealing key (EAB keys, the ACME nonce key) stays.
+    const objects = parseObjectList(await pkcs11Tool(caToken, '--list-objects'));
+    expect(objects.filter((o) => /^(Private|Public) Key Object/.test(o.kind))).toEqual([]);
+    expect(objects.filter((o) => o.kind.startsWith('Secret Key Object')).map((o) => o.fields.label)).toEqual(['trellis-secret-sealer']);
+    // The root token is untouched.
+    expect(await privateKeys(rootToken)).toHaveLength(1);
+    const { csrPath } = await makeCsr(tmp.dir, 'after', '/CN=after.example.test', { sans: 'DNS:after.example.test' });
+    const after = await run('issue', cliIssue, ['--profile', 'server', '--csr', csrPath, '--ca', 'issuing-1', '--out', tmp.file('after.pem')], withPin());
+    expect(after.code).not.toBe(0);
+    expect(fs.existsSync(tmp.file('after.pem'))).toBe(false);
+  });
+});

@@ -37,6 +37,8 @@ let good: Awaited<ReturnType<TestPki['issue']>>;
 let serialsBefore: Set<string>;
 let crlNumbersBefore: Map<string, bigint>;
 let rowsBefore: number;
+/** The revoked certificate's record as the lost instance stored it (every type of column: text, octets, times, integers). */
+let revokedRecord: unknown;
 
 /** Runs `trellis backup …` in this process with the root passphrase in the environment. */
 async function backup(args: string[], rootPassphrase = testRootPassphrase): Promise<number> {
@@ -85,6 +87,8 @@ beforeAll(async () => {
   await ra.revoke({ serialHex: revoked.serialHex, reason: 'keyCompromise', by: 'test', via: 'cli' });
   await publishCrlFiles(publisher, tmp.file('crl'), { regenerate: true });
   await createToken(pki.instance.store.tokens, 'admin', 'backup-test');
+  revokedRecord = await pki.instance.store.certificates.findBySerial('issuing-1', revoked.serialHex);
+  expect(revokedRecord).toMatchObject({ status: 'revoked', revocationReason: 1 });
   crlNumbersBefore = new Map();
   for (const ca of pki.instance.cas) for (const c of await pki.instance.store.crls.latestAll(ca.id)) crlNumbersBefore.set(ca.id, c.crlNumber > (crlNumbersBefore.get(ca.id) ?? 0n) ? c.crlNumber : crlNumbersBefore.get(ca.id)!);
   expect(crlNumbersBefore.get('issuing-1')).toBeGreaterThan(0n);
@@ -177,6 +181,7 @@ describe('the drill: back up, lose the instance, restore, carry on', () => {
     expect(fs.statSync(path.join(restored, 'trellis.json')).mode & 0o777).toBe(0o600);
     expect(fs.existsSync(path.join(restored, 'profiles', 'server.yaml'))).toBe(true);
     expect(instance.cas.map((c) => c.id).sort()).toEqual(['issuing-1', 'root']);
+    expect(await instance.store.certificates.findBySerial('issuing-1', revoked.serialHex)).toEqual(revokedRecord);
   });
 
   test('a new certificate verifies against the old root; its serial was never used', async () => {
@@ -237,7 +242,7 @@ describe.runIf(pgAvailable())('restore into PostgreSQL', () => {
         const issued = await ra.requestCertificate({ profile: 'device', csr: csrPem, requestedVia: 'cli', requestedBy: 'test' });
         fs.writeFileSync(tmp.file('after-pg.pem'), toPem('CERTIFICATE', issued.certDer));
         await expect(openssl('verify', '-CAfile', pki.rootPemPath, '-untrusted', pki.issuingPemPath, tmp.file('after-pg.pem'))).resolves.toMatch(/: OK$/m);
-        expect((await instance.store.certificates.findBySerial('issuing-1', revoked.serialHex))?.status).toBe('revoked');
+        expect(await instance.store.certificates.findBySerial('issuing-1', revoked.serialHex)).toEqual(revokedRecord);
         expect(await instance.store.crls.nextCrlNumber('issuing-1')).toBeGreaterThan(crlNumbersBefore.get('issuing-1')!);
       } finally {
         await instance.close();

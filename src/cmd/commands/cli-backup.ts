@@ -15,7 +15,7 @@ import { databaseUrlOf, type InstanceConfig } from '../../config/instance-config
 import { PkiError } from '../../errors/pki-error.js';
 import { openBackupTables } from '../../store/backup-tables.js';
 import { parseDatabaseUrl } from '../../store/open.js';
-import { holdsKey, isOfflineCa, keyIdOf, keystoreFor, openInstance, type Instance } from '../instance.js';
+import { isOfflineCa, keyIdOf, keystoreFor, openInstance, type Instance } from '../instance.js';
 import { actorOf, dataDirOf, out, rootPassphraseFlag, rootPassphraseFor } from './common.js';
 
 const usage = `usage: trellis backup create --out FILE [--data DIR]
@@ -55,7 +55,8 @@ function profileFiles(dir: string, rel = ''): { path: string; data: Buffer }[] {
  * never makes a backup nobody can open. False when no such key is here.
  */
 async function checkRootPassphrase(instance: Instance, passphrase: string): Promise<boolean> {
-  const ca = instance.cas.find((c) => holdsKey(c) && isOfflineCa(c));
+  // A root in a token opens with the token's PIN, which only the token can check.
+  const ca = instance.cas.find((c) => keyTypeOf(c.keyRef) === 'software' && isOfflineCa(c));
   if (!ca) return false;
   const keystore = keystoreFor(instance, passphrase);
   try {
@@ -99,19 +100,26 @@ async function create(argv: string[]): Promise<number> {
     o.say(`backup written to ${file} (${written.bytes} bytes, SHA-256 ${written.sha256}); it opens only with the root passphrase`);
     o.say(`rows: ${Object.entries(written.counts).filter(([, n]) => n > 0).map(([t, n]) => `${t} ${n}`).join(', ')}`);
     if (!checked) process.stderr.write('warning: no key here opens with the root passphrase, so it could not be checked; the backup opens only with the passphrase just given\n');
-    tokenNotice(tokenKeys.map((k) => k.caId));
+    tokenNotice(tokenKeys.map((k) => k.caId), instance.config);
     return 0;
   } finally {
     await instance.close();
   }
 }
 
-function tokenNotice(caIds: string[]): void {
-  if (caIds.length === 0) return;
-  process.stderr.write(
-    `notice: the keys of CA ${caIds.join(', ')} live in a hardware token (PKCS#11) and are NOT in this backup; back them up with the token's own means. ` +
-      'A restored CA keeps pointing at its token.\n',
-  );
+/** Says which keys the backup does not hold: CA keys in a token, and the token's secret-sealing key. */
+function tokenNotice(caIds: string[], config: InstanceConfig): void {
+  if (caIds.length) {
+    process.stderr.write(
+      `notice: the keys of CA ${caIds.join(', ')} live in a hardware token (PKCS#11) and are NOT in this backup; back them up with the token's own means. ` +
+        'A restored CA keeps pointing at its token.\n',
+    );
+  }
+  // Read loosely: a config may come from a Trellis without the keystore setting (PKCS#11).
+  const keystore = (config as { keystore?: { type: string; token?: string } }).keystore;
+  if (keystore?.type === 'pkcs11') {
+    process.stderr.write(`notice: the secret-sealing key (it seals the stored EAB keys and instance secrets) is in token "${keystore.token}", not in this backup: back it up with the token's own means.\n`);
+  }
 }
 
 async function restore(argv: string[]): Promise<number> {
@@ -154,7 +162,7 @@ async function restore(argv: string[]): Promise<number> {
     o.result({ dataDir, ...summary });
     o.say(`restored into ${dataDir} (${databaseUrl ? 'PostgreSQL' : 'SQLite'}): ${instance.cas.length} CAs, ${result.counts.Certificate ?? 0} certificates`);
     for (const [ca, n] of Object.entries(result.crlNumbers)) o.say(`CA ${ca}: next CRL number above ${n.after} (last in the backup: ${n.before ?? 'none'})`);
-    tokenNotice(header.tokenKeys.map((k) => k.caId));
+    tokenNotice(header.tokenKeys.map((k) => k.caId), instance.config);
     return 0;
   } finally {
     await instance.close();

@@ -1,12 +1,15 @@
 /**
  * Every table of the store, page by page, for `trellis backup` (the port is
  * backup/ports.ts). Rows go through the Prisma models, so both flavours give
- * and take the same values (octets, dates, big integers); tables come in
- * Prisma's model order, which puts parents first.
+ * and take the same values (octets, dates, big integers). Tables come in
+ * Prisma's model order, the order of models.prisma, where every model with a
+ * relation comes after the model it refers to (rows are restored in this
+ * order, so a foreign key always finds its row).
  */
 import type Database from 'better-sqlite3';
 import pg from 'pg';
 import type { BackupTables, TableRow } from '../backup/ports.js';
+import { PkiError } from '../errors/pki-error.js';
 import { Prisma, type Db, type Kind } from './client.js';
 import { openStoreInternals, type OpenOptions, type Store } from './open.js';
 import { sqliteDate } from './sqlite-hot-path.js';
@@ -53,7 +56,7 @@ interface Delegate {
 const delegate = (db: object, m: Model): Delegate => (db as Record<string, Delegate>)[m[0]!.toLowerCase() + m.slice(1)]!;
 
 function modelOf(table: string): Model {
-  if (!Object.hasOwn(primaryKeys, table)) throw new Error(`backup: unknown table ${table}`);
+  if (!Object.hasOwn(primaryKeys, table)) throw new PkiError('malformed', `backup names a table this Trellis does not have: ${table}`);
   return table as Model;
 }
 

@@ -12,11 +12,14 @@
  * Trellis server under `node --cpu-prof` and summarise the profile),
  * BENCH_PROFILE_DIR (where the .cpuprofile goes; default a kept temp dir),
  * BENCH_KEEP=1 (keep the temp dir: data dir, logs, wrk scripts),
- * BENCH_VERBOSE=1 (print wrk's own output).
+ * BENCH_VERBOSE=1 (print wrk's own output), BENCH_KEYSTORE=pkcs11 (the issuing CA's key in a
+ * SoftHSM2 token made in the temp dir: `init --keystore pkcs11`, module TRELLIS_PKCS11_MODULE or
+ * the Debian path; the root stays a software key; docs/hsm.md).
  *
  * Exit code 1 when a response was not the expected one, a socket timed out,
  * a sample certificate did not verify, or the stored rows do not add up.
  */
+import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -55,7 +58,9 @@ const cfg = {
   cpuProf: process.env.BENCH_CPU_PROF === '1',
   keep: process.env.BENCH_KEEP === '1',
   verbose: process.env.BENCH_VERBOSE === '1',
+  keystore: process.env.BENCH_KEYSTORE ?? 'software',
 };
+if (!['software', 'pkcs11'].includes(cfg.keystore)) throw new Error('BENCH_KEYSTORE must be software or pkcs11');
 
 const passphrase = 'bench-passphrase-not-secret';
 const { failures, fail, warn, log } = reporter();
@@ -146,22 +151,42 @@ async function loadPhase(label, tools, { url, script, server }) {
 
 // ---- Trellis ----------------------------------------------------------------
 
+/**
+ * A SoftHSM2 token of its own under `dir` for BENCH_KEYSTORE=pkcs11: the
+ * environment that points SoftHSM2 at it and gives serve its PIN, and the
+ * init flags that put the issuing CA's key there.
+ */
+function benchToken(dir) {
+  const modulePath = process.env.TRELLIS_PKCS11_MODULE ?? '/usr/lib/softhsm/libsofthsm2.so';
+  const hsm = path.join(dir, 'softhsm');
+  fs.mkdirSync(path.join(hsm, 'tokens'), { recursive: true });
+  const conf = path.join(hsm, 'softhsm2.conf');
+  fs.writeFileSync(conf, `directories.tokendir = ${path.join(hsm, 'tokens')}\nobjectstore.backend = file\nlog.level = ERROR\n`);
+  const pin = 'bench-pin-not-secret';
+  execFileSync('softhsm2-util', ['--init-token', '--free', '--label', 'trellis-bench', '--pin', pin, '--so-pin', 'bench-so-pin'], { stdio: 'pipe', env: { ...process.env, SOFTHSM2_CONF: conf } });
+  return {
+    env: { SOFTHSM2_CONF: conf, TRELLIS_PKCS11_PIN: pin },
+    initFlags: ['--keystore', 'pkcs11', '--pkcs11-module', modulePath, '--pkcs11-token', 'trellis-bench'],
+  };
+}
+
 async function benchTrellis(tools, csrs) {
   const bin = path.join(root, 'bin', 'trellis.js');
   if (!fs.existsSync(path.join(root, 'dist', 'cmd', 'main.js'))) throw new Error('dist/ is missing: run `npm run build` first');
   const dir = path.join(tmp, 'trellis');
   const data = path.join(dir, 'data');
   fs.mkdirSync(dir, { recursive: true });
-  const env = { ...process.env, TRELLIS_PASSPHRASE: passphrase, TRELLIS_ACCESS_LOG: 'off' };
+  const token = cfg.keystore === 'pkcs11' ? benchToken(dir) : null;
+  const env = { ...process.env, TRELLIS_PASSPHRASE: passphrase, TRELLIS_ACCESS_LOG: 'off', ...token?.env };
   delete env.NODE_OPTIONS;
   const cli = (...args) => runOk(process.execPath, [bin, ...args, '--data', data], { env, cwd: dir });
 
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
-  log('trellis: init');
-  await cli('init', '--yes', '--base-url', base);
-  const token = (await cli('token', 'create', '--role', 'issuer')).stdout.trim();
-  if (!/^\S+$/.test(token)) throw new Error(`trellis token create: unexpected output ${JSON.stringify(token)}`);
+  log(`trellis: init (${cfg.keystore} keystore)`);
+  await cli('init', '--yes', '--base-url', base, ...(token?.initFlags ?? []));
+  const apiToken = (await cli('token', 'create', '--role', 'issuer')).stdout.trim();
+  if (!/^\S+$/.test(apiToken)) throw new Error(`trellis token create: unexpected output ${JSON.stringify(apiToken)}`);
   const rootPem = (await cli('ca', 'cert', '--root')).stdout;
   const rootFile = path.join(dir, 'root.pem');
   fs.writeFileSync(rootFile, rootPem);
@@ -184,7 +209,7 @@ async function benchTrellis(tools, csrs) {
   // one sample: a 201 with a chain that openssl verifies up to the root
   const sample = await fetch(`${base}/api/v1/certificates`, {
     method: 'POST',
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    headers: { authorization: `Bearer ${apiToken}`, 'content-type': 'application/json' },
     body: JSON.stringify({ profile: 'server', csr: csrs[0].pem }),
   });
   const sampleText = await sample.text();
@@ -199,7 +224,7 @@ async function benchTrellis(tools, csrs) {
 
   const script = writeWrkScript(path.join(dir, 'issue.lua'), {
     path: '/api/v1/certificates',
-    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` },
+    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${apiToken}` },
     bodies: csrs.map((c) => JSON.stringify({ profile: 'server', csr: c.pem })),
     expectStatus: 201,
     expectBody: '-----BEGIN CERTIFICATE-----',
@@ -327,7 +352,7 @@ async function main() {
   const c = cfssl.m;
   const rc = trellis.rowsCheck;
   console.log('');
-  console.log(`issuance over HTTP: ${cfg.seconds} s after ${cfg.warmup} s warm-up, wrk -t${cfg.threads} -c${cfg.connections}, ${csrs.length} P-256 CSRs rotated, ${os.cpus().length} CPUs, machine ${(100 * busyBefore).toFixed(0)}% busy before${cfg.cpuProf ? ', trellis under --cpu-prof' : ''}`);
+  console.log(`issuance over HTTP: ${cfg.seconds} s after ${cfg.warmup} s warm-up, wrk -t${cfg.threads} -c${cfg.connections}, ${csrs.length} P-256 CSRs rotated, issuing CA key ${cfg.keystore === "pkcs11" ? "in a SoftHSM2 token" : "software"}, ${os.cpus().length} CPUs, machine ${(100 * busyBefore).toFixed(0)}% busy before${cfg.cpuProf ? ', trellis under --cpu-prof' : ''}`);
   console.log(`trellis build: ${build}`);
   if (busyBefore > 0.2) warn(`CPU was ${(100 * busyBefore).toFixed(0)}% busy before the run: other work on this machine skews the figures`);
   const rows = [

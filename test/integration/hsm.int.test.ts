@@ -10,6 +10,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import * as cliCeremony from '../../src/cmd/commands/cli-ceremony.js';
 import * as cliCrl from '../../src/cmd/commands/cli-crl.js';
 import * as cliInit from '../../src/cmd/commands/cli-init.js';
 import * as cliIssue from '../../src/cmd/commands/cli-issue.js';
@@ -144,6 +145,28 @@ describe.skipIf(!available)('CA keys in PKCS#11 tokens (SoftHSM2)', () => {
     await expect(openssl('verify', '-crl_check_all', '-CAfile', pem.root, '-untrusted', pem.issuing, ...crlFiles, pem.leaf)).resolves.toMatch(/: OK$/m);
   });
 
+  test('ceremony issuing: the new key goes into the token, signed by the root token (its PIN, no root passphrase); --keystore software and unknown tokens', async () => {
+    const r = await run('ceremony', cliCeremony, ['issuing', '--id', 'issuing-2', '--cn', 'Trellis Issuing CA 2', '--json', '--pkcs11-pin-file', pinFile, '--pkcs11-root-pin-file', rootPinFile]);
+    expect(r.code, r.stderr).toBe(0);
+    const soft = await run('ceremony', cliCeremony, ['issuing', '--id', 'issuing-soft', '--cn', 'Trellis Software Issuing CA', '--keystore', 'software'], { TRELLIS_PKCS11_ROOT_PIN: rootToken.pin });
+    expect(soft.code, soft.stderr).toBe(0);
+    const unknown = await run('ceremony', cliCeremony, ['issuing', '--id', 'issuing-x', '--cn', 'X', '--pkcs11-token', 'no-such-token'], { ...withPin(), TRELLIS_PKCS11_ROOT_PIN: rootToken.pin });
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain('PKCS#11 token "no-such-token" is not configured in trellis.json');
+    const instance = await openInstance(data);
+    try {
+      const refOf = (id: string) => JSON.parse(instance.cas.find((c) => c.id === id)!.keyRef);
+      expect(refOf('issuing-2')).toMatchObject({ type: 'pkcs11', token: 'trellis-ca' });
+      expect(refOf('issuing-soft')).toMatchObject({ type: 'software' });
+      expect(instance.cas.some((c) => c.id === 'issuing-x')).toBe(false);
+      expect((await privateKeys(caToken)).map((k) => k.fields.label)).toContain(refOf('issuing-2').keyId);
+      fs.writeFileSync(tmp.file('issuing-2.pem'), toPem('CERTIFICATE', instance.cas.find((c) => c.id === 'issuing-2')!.certDer));
+    } finally {
+      await instance.close();
+    }
+    await expect(openssl('verify', '-CAfile', pem.root, tmp.file('issuing-2.pem'))).resolves.toMatch(/: OK$/m);
+  });
+
   describe('served', () => {
     let server: Serving;
     beforeAll(async () => {
@@ -159,7 +182,7 @@ describe.skipIf(!available)('CA keys in PKCS#11 tokens (SoftHSM2)', () => {
       expect(r.stdout).toMatch(/: good$/m);
     });
 
-    test('serve without the PIN refuses to start, and never asks for the root token', async () => {
+    test('serve without the token PIN refuses to start', async () => {
       await expect(serve({ dataDir: data, port: 0, passphrase, log: silentLogger })).rejects.toThrow(/PKCS#11 PIN/);
     });
   });
@@ -169,13 +192,17 @@ describe.skipIf(!available)('CA keys in PKCS#11 tokens (SoftHSM2)', () => {
     expect(deactivated.code, deactivated.stderr).toBe(0);
     const wrongPin = await run('key', cliKey, ['destroy', '--ca', 'issuing-1'], { TRELLIS_PKCS11_PIN: 'not-the-pin' });
     expect(wrongPin.code).not.toBe(0);
-    expect(await privateKeys(caToken)).toHaveLength(1);
+    const instance = await openInstance(data);
+    const keyId = (JSON.parse(instance.cas.find((c) => c.id === 'issuing-1')!.keyRef) as { keyId: string }).keyId;
+    await instance.close();
+    const labels = async () => parseObjectList(await pkcs11Tool(caToken, '--list-objects')).filter((o) => /^(Private|Public) Key Object/.test(o.kind)).map((o) => o.fields.label);
+    expect((await labels()).filter((l) => l === keyId)).toHaveLength(2);
     const r = await run('key', cliKey, ['destroy', '--ca', 'issuing-1', '--pkcs11-pin-file', pinFile]);
     expect(r.code, r.stderr).toBe(0);
-    expect(await privateKeys(caToken)).toEqual([]);
-    // Neither half of the key is left; the token's secret-sealing key (EAB keys, the ACME nonce key) stays.
+    // Neither half of the key is left; issuing-2's key and the token's secret-sealing key (EAB keys, the ACME nonce key) stay.
+    expect(await labels()).not.toContain(keyId);
+    expect(await privateKeys(caToken)).toHaveLength(1);
     const objects = parseObjectList(await pkcs11Tool(caToken, '--list-objects'));
-    expect(objects.filter((o) => /^(Private|Public) Key Object/.test(o.kind))).toEqual([]);
     expect(objects.filter((o) => o.kind.startsWith('Secret Key Object')).map((o) => o.fields.label)).toEqual(['trellis-secret-sealer']);
     // The root token is untouched.
     expect(await privateKeys(rootToken)).toHaveLength(1);

@@ -11,7 +11,8 @@ import type { GeneralName } from '../pki/general-name.js';
 import { describeKey } from '../pki/public-key.js';
 import type { Profile } from '../profiles/types.js';
 import type { CertificateAuthority, IssuedCertificate } from './authority.js';
-import { responderSignerOf, type Issuer } from './issuer.js';
+import { keyOf, responderSignerOf, type Issuer } from './issuer.js';
+import { permits } from './key-state.js';
 import type { CertificateRecord, CertificateRepository, RequestedVia } from './ports.js';
 
 export interface HeldKeyDeps {
@@ -72,10 +73,20 @@ export async function currentResponder(deps: HeldKeyDeps, keystore: Keystore, is
   let rec = await deps.certificates.latestHeld(issuer.id, profile.name);
   const fresh = (r: NonNullable<typeof rec>) => r.notAfter.getTime() - now > (r.notAfter.getTime() - r.notBefore.getTime()) / 3;
   if (!rec || !rec.der || !fresh(rec)) {
+    // A CA whose key may not certify (pre-activation before a rotation's takeover, deactivated after it) gets no
+    // new responder: its last one answers while it is valid, then the CA itself (RFC 6960 §4.2.2.2; the key's state still decides).
+    if (!permits(await deps.authority.keyStates.stateOf(issuer.id), 'certificate')) {
+      if (rec?.der && rec.keyId && rec.notAfter.getTime() > now) return responderMaterial(deps, keystore, issuer, rec.der, rec.keyId, rec.notAfter);
+      return { issuer, responderCertDer: issuer.cert.der, signer: deps.authority.ocspSigner(issuer.id, responderSignerOf(issuer.cert.der, keyOf(issuer))), notAfter: issuer.cert.notAfter };
+    }
     await issueHeldKey(deps, keystore, issuer, { profile, subject: { CN: `${issuer.id} OCSP Responder` }, actor });
     rec = await deps.certificates.latestHeld(issuer.id, profile.name);
   }
   if (!rec?.der || !rec.keyId) throw new Error(`no OCSP responder certificate for ${issuer.id}`);
-  const key = await keystore.load(rec.keyId);
-  return { issuer, responderCertDer: rec.der, signer: deps.authority.ocspSigner(issuer.id, responderSignerOf(rec.der, key)), notAfter: rec.notAfter };
+  return responderMaterial(deps, keystore, issuer, rec.der, rec.keyId, rec.notAfter);
+}
+
+async function responderMaterial(deps: HeldKeyDeps, keystore: Keystore, issuer: Issuer, certDer: Buffer, keyId: string, notAfter: Date): Promise<ResponderMaterial> {
+  const key = await keystore.load(keyId);
+  return { issuer, responderCertDer: certDer, signer: deps.authority.ocspSigner(issuer.id, responderSignerOf(certDer, key)), notAfter };
 }

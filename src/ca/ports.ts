@@ -50,6 +50,12 @@ export interface CaRepository {
   keyStates(): Promise<{ id: string; keyState: KeyState }[]>;
   /** A CA's key transitions, oldest first. */
   keyHistory(id: string): Promise<KeyStateEventRecord[]>;
+  /**
+   * Points the CA at a new certificate for the same key and subject (a
+   * renewal, possibly under another parent); the old certificate stays in
+   * the certificates of its issuer.
+   */
+  setCertificate(id: string, cert: { certDer: Buffer; parentId: string; notBefore: Date; notAfter: Date }): Promise<void>;
   /** Points the CA at another key reference (the same key moved to another keystore). */
   setKeyRef(id: string, keyRef: string): Promise<void>;
 }

@@ -62,6 +62,13 @@ export function caRepository(db: Db): CaRepository {
         actor: r.actor,
         reason: r.reason,
       })),
+    async setCertificate(id, cert) {
+      try {
+        await db.certificateAuthority.update({ where: { id }, data: { certDer: bytes(cert.certDer), parentId: cert.parentId, notBefore: cert.notBefore, notAfter: cert.notAfter } });
+      } catch (err) {
+        rethrowAs(err, { notFound: `no CA "${id}"` });
+      }
+    },
     async setKeyRef(id, keyRef) {
       try {
         await db.certificateAuthority.update({ where: { id }, data: { keyRef } });

@@ -21,6 +21,7 @@ import { loadProfiles } from '../profiles/load.js';
 import type { Profile } from '../profiles/types.js';
 import { RegistrationAuthority, type IssuerDirectory } from '../ra/registration.js';
 import { openStore, type Store } from '../store/open.js';
+import { applyDueRotations } from './rotations.js';
 import { sealSecretsWith } from './secrets.js';
 import { InstanceTokens } from './tokens.js';
 
@@ -116,6 +117,8 @@ export class IssuerRegistry implements IssuerDirectory {
 
   /** Unlocks every active online issuing CA (software keys from `keystore`, token keys through `instance.tokens`); offline CAs are never unlocked here. */
   static async unlock(instance: Instance, keystore: Keystore): Promise<IssuerRegistry> {
+    // A takeover scheduled by `trellis ca rotate --at` whose time has come is carried out first (rotations.ts).
+    await applyDueRotations(instance, 'trellis');
     const issuers = new Map<string, Issuer>();
     for (const ca of instance.cas) {
       if (ca.role === 'issuing' && ca.keyState !== 'destroyed' && !isOfflineCa(ca)) issuers.set(ca.id, await unlockCa(instance, { online: keystore }, ca.id));
@@ -148,7 +151,8 @@ export class IssuerRegistry implements IssuerDirectory {
   /** The newest issuing CA whose key is active (as last read); a named CA in another state is refused by the CA, naming it. */
   private newest(): string | undefined {
     const guard = this.instance.authority.keyStates;
-    return [...this.issuers.values()].filter((i) => (guard.known(i.id) ?? 'active') === 'active').sort((a, b) => b.cert.notBefore.getTime() - a.cert.notBefore.getTime())[0]?.id;
+    const stateOf = (id: string) => guard.known(id) ?? this.instance.cas.find((c) => c.id === id)?.keyState;
+    return [...this.issuers.values()].filter((i) => stateOf(i.id) === 'active').sort((a, b) => b.cert.notBefore.getTime() - a.cert.notBefore.getTime())[0]?.id;
   }
 }
 

@@ -27,6 +27,11 @@ Certificates
                              AES-256/PBKDF2, mode 0600, never overwritten)
   ca cert [--root | --ca ID] PEM of the issuing CA (or the root)
   ca list                    all CAs with state, validity and fingerprints
+  ca rotate --ca ID [--at ISO] [--new-id ID2] [--validity 5y]
+                             a successor (new key, same subject, same parent) takes over issuance now or at
+                             --at; the old key is deactivated but keeps signing CRLs and OCSP (parent's secret)
+  ca renew --ca ID [--parent ROOT] [--validity 5y]
+                             a new certificate for the same key, from its parent or a new root
   key list                   CA keys: algorithm, where they live, NIST SP 800-57 state and since when
   key activate|suspend|deactivate|compromise|destroy --ca ID [--reason TEXT]
                              move a CA key to another state (audited; compromise revokes an issuing CA)
@@ -70,6 +75,9 @@ Ceremonies
                              declares in subject.attributes (e.g. --subject-attr matterVID=FFF1)
   ceremony issuing --id ID --cn NAME --csr-out FILE          (offline root, step 1)
   ceremony issuing --id ID --import-cert FILE --root-cert FILE (offline root, step 2)
+  ceremony root-rollover --id ID --cn NAME --out-dir DIR [--old root] [--algorithm ecdsa-p384]
+                             a new root and cross certificates both ways (old root's secret, and the new
+                             one from TRELLIS_NEW_ROOT_PASSPHRASE or --new-root-passphrase-file)
   ceremony protect-root [--id root]
                              move a root made before roots had their own passphrase under one
   audit verify [--checkpoint FILE ...] [--root-cert FILE]

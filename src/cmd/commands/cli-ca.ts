@@ -1,4 +1,4 @@
-/** `trellis ca cert [--root | --ca ID]`, `trellis ca list` */
+/** `trellis ca cert [--root | --ca ID]`, `trellis ca list`, `trellis ca rotate …` (ca-rotate.ts), `trellis ca renew …` (ca-renew.ts) */
 import { parse, UsageError } from '../../cli/args.js';
 import { PkiError } from '../../errors/pki-error.js';
 import { fingerprint } from '../../pki/certificate.js';
@@ -8,6 +8,8 @@ import { dataDirOf, out } from './common.js';
 
 export async function run(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
+  if (sub === 'rotate') return (await import('./ca-rotate.js')).rotateCommand(rest);
+  if (sub === 'renew') return (await import('./ca-renew.js')).renewCommand(rest);
   const { values } = parse(rest, { root: { type: 'boolean' }, ca: { type: 'string' } });
   const o = out(values);
   const instance = await openInstance(dataDirOf(values.data));
@@ -30,7 +32,7 @@ export async function run(argv: string[]): Promise<number> {
       for (const r of rows) o.say(`${r.id.padEnd(14)} ${r.role.padEnd(8)} ${r.state.padEnd(9)} ${r.notAfter.toISOString().slice(0, 10)}  ${r.subject}\n${''.padEnd(34)}SHA-256 ${r.sha256}`);
       return 0;
     }
-    throw new UsageError('usage: trellis ca cert [--root | --ca ID] | trellis ca list');
+    throw new UsageError('usage: trellis ca cert [--root | --ca ID] | trellis ca list | trellis ca rotate --ca ID [--at ISO] [--new-id ID] | trellis ca renew --ca ID [--parent ID] [--validity 5y]');
   } finally {
     await instance.close();
   }

@@ -72,7 +72,8 @@ export async function run(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === 'protect-root') return protectRootCommand(rest);
   if (sub === 'split-root-secret') return (await import('./split-root-secret.js')).splitRootSecretCommand(rest);
-  if (sub !== 'root' && sub !== 'issuing') throw new UsageError('usage: trellis ceremony root|issuing|protect-root|split-root-secret …');
+  if (sub === 'root-rollover') return (await import('./root-rollover.js')).rootRolloverCommand(rest);
+  if (sub !== 'root' && sub !== 'issuing') throw new UsageError('usage: trellis ceremony root|issuing|protect-root|split-root-secret|root-rollover …');
   const { values } = parse(rest, flags);
   const id = required(values.id, 'id');
   const importing = sub === 'issuing' && values['import-cert'] !== undefined;

@@ -15,6 +15,7 @@ import { buildAcme, type AcmeServeOptions } from './acme.js';
 import { crlPublisher } from './crl.js';
 import { holdsKey, IssuerRegistry, isOfflineCa, keystoreFor, openInstance, registrationAuthority, type Instance } from '../instance.js';
 import { refusedPin } from '../tokens.js';
+import { startRotationTimer } from '../rotations.js';
 import { currentResponder, issueServerCertificate } from './responder.js';
 import { startReconciler } from '../reconcile.js';
 import { auditCheckpointHandler } from '../../audit/http.js';
@@ -115,8 +116,11 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
     // Responder certificates are short-lived: check hourly, renew at two thirds of their life.
     const responderTimer = setInterval(() => loadResponders().catch((err) => opts.log({ level: 'error', msg: 'OCSP responder renewal failed', error: String(err) })), 3600_000);
     responderTimer.unref();
+    // A takeover scheduled by `trellis ca rotate --at` happens at its time; the successor then gets its responder.
+    const stopRotations = startRotationTimer(instance, opts.log, () => loadResponders());
     const previousStop = stopCrls;
     stopCrls = async () => {
+      stopRotations();
       clearInterval(responderTimer);
       // close() (not stop()) flushes the pending writes of pre-signed answers before the store closes.
       await ocsp.close();

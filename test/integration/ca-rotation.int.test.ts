@@ -1,0 +1,247 @@
+/**
+ * Rotation and rollover (issue 11) from the CLI, in process, judged by
+ * OpenSSL: `ca rotate` now (new certificates from the successor, the old CA
+ * deactivated but still signing its CRL and answering OCSP for what it
+ * issued, trellis.json retargeted), `ca rotate --at` a few seconds ahead
+ * (the old CA issues until then), `ceremony root-rollover` (chains under
+ * either root verify with the other root alone, through the cross
+ * certificates), and `ca renew` (same key: certificates issued before and
+ * after verify against the renewed chain).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import * as ca from '../../src/cmd/commands/cli-ca.js';
+import * as ceremony from '../../src/cmd/commands/cli-ceremony.js';
+import * as crl from '../../src/cmd/commands/cli-crl.js';
+import * as issue from '../../src/cmd/commands/cli-issue.js';
+import * as key from '../../src/cmd/commands/cli-key.js';
+import * as revoke from '../../src/cmd/commands/cli-revoke.js';
+import { initInstance } from '../../src/cmd/commands/init.js';
+import { serve, type Serving } from '../../src/cmd/commands/serve.js';
+import { IssuerRegistry, keystoreFor, openInstance, profile } from '../../src/cmd/instance.js';
+import { silentLogger } from '../../src/http/log.js';
+import { parseCertificate } from '../../src/pki/certificate.js';
+import { derFromPemOrDer, toPem } from '../../src/pki/pem.js';
+import { runInProcess } from '../helpers/cli-in-process.js';
+import { makeCsr, openssl, opensslRun, tempDir } from '../helpers/openssl.js';
+import { testPassphrase, testRootPassphrase } from '../helpers/test-pki.js';
+
+const tmp = tempDir('trellis-rotation-');
+const dataDir = tmp.file('data');
+const newRootPassphrase = 'the second root of trust, offline';
+const base = { TRELLIS_DATA: dataDir, TRELLIS_PASSPHRASE: testPassphrase, TRELLIS_ROOT_PASSPHRASE: testRootPassphrase, TRELLIS_NEW_ROOT_PASSPHRASE: undefined };
+const cli = {
+  ca: (args: string[], env = {}) => runInProcess('ca', ca, args, { ...base, ...env }),
+  ceremony: (args: string[], env = {}) => runInProcess('ceremony', ceremony, args, { ...base, ...env }),
+  crl: (args: string[], env = {}) => runInProcess('crl', crl, args, { ...base, ...env }),
+  issue: (args: string[], env = {}) => runInProcess('issue', issue, args, { ...base, ...env }),
+  key: (args: string[], env = {}) => runInProcess('key', key, args, { ...base, ...env }),
+  revoke: (args: string[], env = {}) => runInProcess('revoke', revoke, args, { ...base, ...env }),
+};
+const json = (r: { code: number; stdout: string; stderr: string }) => {
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(r.stdout);
+};
+
+let csrPath: string;
+let n = 0;
+/** Issues a server certificate; writes the leaf to a file; returns its path, serial and issuing CA. */
+async function issueLeaf(extra: string[] = []): Promise<{ pemPath: string; serialHex: string; issuer: string }> {
+  const r = json(await cli.issue(['--profile', 'server', '--csr', csrPath, '--json', ...extra]));
+  const pemPath = tmp.file(`leaf-${++n}.pem`);
+  fs.writeFileSync(pemPath, toPem('CERTIFICATE', derFromPemOrDer(Buffer.from(r.chain), ['CERTIFICATE'], 'leaf')));
+  return { pemPath, serialHex: r.serialHex, issuer: r.issuer };
+}
+/** Writes the current certificate of CA `id` to a file. */
+async function caPem(id: string, name = `${id}.pem`): Promise<string> {
+  const file = tmp.file(name);
+  fs.writeFileSync(file, json(await cli.ca(['cert', '--ca', id, '--json'])).pem);
+  return file;
+}
+const states = async () => Object.fromEntries((json(await cli.key(['list', '--json'])) as { ca: string; state: string }[]).map((k) => [k.ca, k.state]));
+const config = () => JSON.parse(fs.readFileSync(path.join(dataDir, 'trellis.json'), 'utf8')) as { defaultIssuer?: string };
+const verify = (...args: string[]) => openssl('verify', ...args);
+
+let rootPem: string;
+let issuing1Pem: string;
+let oldGood: { pemPath: string; serialHex: string };
+let oldRevoked: { pemPath: string; serialHex: string };
+
+beforeAll(async () => {
+  await initInstance({ dataDir, baseUrl: 'http://pki.test:8080', passphrase: testPassphrase, rootPassphrase: testRootPassphrase, actor: 'test' });
+  csrPath = (await makeCsr(tmp.dir, 'leaf', '/CN=rotate.example.test', { sans: 'DNS:rotate.example.test' })).csrPath;
+  rootPem = await caPem('root');
+  issuing1Pem = await caPem('issuing-1');
+}, 60_000);
+afterAll(() => tmp.cleanup());
+
+describe('trellis ca rotate', () => {
+  test('now: the successor issues, the old CA is deactivated, trellis.json names the successor', async () => {
+    oldGood = await issueLeaf();
+    oldRevoked = await issueLeaf();
+    expect(oldGood).toMatchObject({ issuer: 'issuing-1' });
+    expect((await cli.revoke(['--serial', oldRevoked.serialHex, '--reason', 'keyCompromise'])).code).toBe(0);
+    // The parent (the offline root) signs: without its secret nothing happens.
+    const noRoot = await cli.ca(['rotate', '--ca', 'issuing-1'], { TRELLIS_ROOT_PASSPHRASE: undefined });
+    expect(noRoot.code).not.toBe(0);
+    expect(await states()).toEqual({ 'issuing-1': 'active', root: 'active' });
+    const r = json(await cli.ca(['rotate', '--ca', 'issuing-1', '--json']));
+    expect(r).toMatchObject({ from: 'issuing-1', to: 'issuing-2', state: 'active', config: ['defaultIssuer'] });
+    expect(config().defaultIssuer).toBe('issuing-2');
+    expect(await states()).toEqual({ 'issuing-1': 'deactivated', 'issuing-2': 'active', root: 'active' });
+    const issuing2Pem = await caPem('issuing-2');
+    // Same subject, same parent, new key.
+    const [c1, c2] = [issuing1Pem, issuing2Pem].map((f) => parseCertificate(derFromPemOrDer(fs.readFileSync(f), ['CERTIFICATE'], 'ca')));
+    expect(c2!.subjectDer.equals(c1!.subjectDer)).toBe(true);
+    expect(c2!.spkiDer.equals(c1!.spkiDer)).toBe(false);
+    const leaf = await issueLeaf();
+    expect(leaf.issuer).toBe('issuing-2');
+    expect(await verify('-CAfile', rootPem, '-untrusted', issuing2Pem, leaf.pemPath)).toMatch(/: OK$/m);
+    expect((await opensslRun(['verify', '-CAfile', rootPem, '-untrusted', issuing1Pem, leaf.pemPath])).code).not.toBe(0);
+    // Old certificates still chain to the old CA.
+    expect(await verify('-CAfile', rootPem, '-untrusted', issuing1Pem, oldGood.pemPath)).toMatch(/: OK$/m);
+    // The old CA cannot issue any more.
+    const refused = await cli.issue(['--profile', 'server', '--csr', csrPath, '--ca', 'issuing-1']);
+    expect(refused.stderr).toContain('CA "issuing-1" cannot sign certificates: its key is deactivated');
+    // ACME (chain by issuer) and EST (issuerFor) hand out the successor's chain.
+    const instance = await openInstance(dataDir);
+    try {
+      const issuers = await IssuerRegistry.unlock(instance, keystoreFor(instance, testPassphrase));
+      expect(issuers.issuerFor(profile(instance, 'server')).chainDer[0]!.equals(c2!.der)).toBe(true);
+    } finally {
+      await instance.close();
+    }
+  }, 60_000);
+
+  test("the old CA still signs its CRL and answers OCSP for what it issued", async () => {
+    const out = tmp.file('crl-after-rotation');
+    const r = await cli.crl(['publish', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    const crlFile = path.join(out, 'issuing-1', 'full.crl');
+    expect(await openssl('crl', '-inform', 'DER', '-in', crlFile, '-CAfile', issuing1Pem, '-noout')).toContain('verify OK');
+    expect(await openssl('crl', '-inform', 'DER', '-in', crlFile, '-noout', '-text')).toContain(`Serial Number: ${oldRevoked.serialHex.toUpperCase()}`);
+    let server: Serving | undefined;
+    try {
+      server = await serve({ dataDir, port: 0, passphrase: testPassphrase, log: silentLogger });
+      const ocsp = (cert: string) => opensslRun(['ocsp', '-issuer', issuing1Pem, '-CAfile', rootPem, '-cert', cert, '-url', `${server!.url}/ocsp`, '-no_nonce']);
+      const good = await ocsp(oldGood.pemPath);
+      expect(good.stdout + good.stderr).toContain('Response verify OK');
+      expect(good.stdout).toContain(`${oldGood.pemPath}: good`);
+      const revoked = await ocsp(oldRevoked.pemPath);
+      expect(revoked.stdout).toContain(`${oldRevoked.pemPath}: revoked`);
+      const crlHttp = await fetch(`${server.url}/crl/issuing-1/full.crl`);
+      expect(crlHttp.status).toBe(200);
+      fs.writeFileSync(tmp.file('served-issuing-1.crl'), Buffer.from(await crlHttp.arrayBuffer()));
+      expect(await openssl('crl', '-inform', 'DER', '-in', tmp.file('served-issuing-1.crl'), '-CAfile', issuing1Pem, '-noout')).toContain('verify OK');
+    } finally {
+      await server?.close();
+    }
+  }, 60_000);
+
+  test('--at in the future: the old CA issues until then, the successor from then on', async () => {
+    const at = new Date(Date.now() + 20_000);
+    const r = json(await cli.ca(['rotate', '--ca', 'issuing-2', '--at', at.toISOString(), '--json']));
+    expect(r).toMatchObject({ from: 'issuing-2', to: 'issuing-3', state: 'preActivation' });
+    expect(await states()).toMatchObject({ 'issuing-2': 'active', 'issuing-3': 'preActivation' });
+    expect(config().defaultIssuer).toBe('issuing-2');
+    const again = await cli.ca(['rotate', '--ca', 'issuing-2']);
+    expect(again.stderr).toContain('already part of a scheduled rotation');
+    expect((await issueLeaf()).issuer).toBe('issuing-2');
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, at.getTime() - Date.now()) + 200));
+    const after = await issueLeaf();
+    expect(after.issuer).toBe('issuing-3');
+    expect(await verify('-CAfile', rootPem, '-untrusted', await caPem('issuing-3'), after.pemPath)).toMatch(/: OK$/m);
+    expect(await states()).toMatchObject({ 'issuing-2': 'deactivated', 'issuing-3': 'active' });
+    expect(config().defaultIssuer).toBe('issuing-3');
+    expect(fs.existsSync(path.join(dataDir, 'rotations.json'))).toBe(false);
+  }, 60_000);
+
+  test('refusals: a root, an unknown CA, a time in the past or not ISO 8601', async () => {
+    expect((await cli.ca(['rotate', '--ca', 'root'])).stderr).toContain('roots roll over');
+    expect((await cli.ca(['rotate', '--ca', 'nope'])).stderr).toContain('no CA "nope"');
+    expect((await cli.ca(['rotate', '--ca', 'issuing-3', '--at', '2001-01-01T00:00:00Z'])).stderr).toContain('is in the past');
+    const bad = await cli.ca(['rotate', '--ca', 'issuing-3', '--at', 'tomorrow']);
+    expect(bad.code).toBe(2);
+    expect((await cli.ca(['rotate', '--ca', 'issuing-1'])).stderr).toContain('its key is deactivated, not active');
+  });
+});
+
+describe('trellis ceremony root-rollover and ca renew', () => {
+  const dir = tmp.file('rollover');
+  const withNewRoot = { TRELLIS_ROOT_PASSPHRASE: newRootPassphrase };
+
+  test('a new root and cross certificates: chains under either root verify with the other root alone', async () => {
+    const noNew = await cli.ceremony(['root-rollover', '--id', 'root-2', '--cn', 'Trellis Root CA 2', '--out-dir', dir]);
+    expect(noNew.code).not.toBe(0);
+    const r = json(await cli.ceremony(['root-rollover', '--id', 'root-2', '--cn', 'Trellis Root CA 2', '--o', 'Trellis', '--out-dir', dir, '--json'], { TRELLIS_NEW_ROOT_PASSPHRASE: newRootPassphrase }));
+    expect(r).toMatchObject({ old: 'root', new: 'root-2' });
+    const [newRoot, newByOld, oldByNew] = ['root.pem', 'cross-new-by-old.pem', 'cross-old-by-new.pem'].map((f) => path.join(dir, f)) as [string, string, string];
+    const again = await cli.ceremony(['root-rollover', '--id', 'root-3', '--cn', 'Trellis Root CA 3', '--out-dir', dir], { TRELLIS_NEW_ROOT_PASSPHRASE: newRootPassphrase });
+    expect(again.stderr).toContain('ceremonies never overwrite an output');
+    // The cross certificates: subject of one root, issuer the other, same key as the subject root.
+    const names = async (f: string) => openssl('x509', '-in', f, '-noout', '-subject', '-issuer', '-nameopt', 'RFC2253');
+    expect(await names(newByOld)).toBe('subject=CN=Trellis Root CA 2,O=Trellis\nissuer=CN=Trellis Root CA,O=Trellis\n');
+    expect(await names(oldByNew)).toBe('subject=CN=Trellis Root CA,O=Trellis\nissuer=CN=Trellis Root CA 2,O=Trellis\n');
+    // A leaf under the old root, trusted through the new root alone.
+    const current = await caPem('issuing-3');
+    const oldLeaf = await issueLeaf();
+    fs.writeFileSync(tmp.file('untrusted-old.pem'), fs.readFileSync(oldByNew, 'utf8') + fs.readFileSync(current, 'utf8'));
+    expect(await verify('-CAfile', newRoot, '-untrusted', tmp.file('untrusted-old.pem'), oldLeaf.pemPath)).toMatch(/: OK$/m);
+    expect((await opensslRun(['verify', '-CAfile', newRoot, '-untrusted', current, oldLeaf.pemPath])).code).not.toBe(0);
+    // A leaf under the new root, trusted through the old root alone.
+    const made = await cli.ceremony(['issuing', '--id', 'issuing-new', '--cn', 'Trellis Issuing CA N', '--parent', 'root-2'], withNewRoot);
+    expect(made.code, made.stderr).toBe(0);
+    const newLeaf = await issueLeaf(['--ca', 'issuing-new']);
+    fs.writeFileSync(tmp.file('untrusted-new.pem'), fs.readFileSync(newByOld, 'utf8') + fs.readFileSync(await caPem('issuing-new'), 'utf8'));
+    expect(await verify('-CAfile', rootPem, '-untrusted', tmp.file('untrusted-new.pem'), newLeaf.pemPath)).toMatch(/: OK$/m);
+    expect(await verify('-CAfile', newRoot, '-untrusted', await caPem('issuing-new'), newLeaf.pemPath)).toMatch(/: OK$/m);
+    // Each cross certificate is on record under the root that signed it.
+    const instance = await openInstance(dataDir);
+    try {
+      const serialOf = (f: string) => parseCertificate(derFromPemOrDer(fs.readFileSync(f), ['CERTIFICATE'], 'cross')).serialHex;
+      expect(await instance.store.certificates.findBySerial('root', serialOf(newByOld))).toMatchObject({ status: 'valid', profile: 'root-ca-cross' });
+      expect(await instance.store.certificates.findBySerial('root-2', serialOf(oldByNew))).toMatchObject({ status: 'valid', profile: 'root-ca-cross' });
+    } finally {
+      await instance.close();
+    }
+  }, 90_000);
+
+  test('ca renew under the new root: same key and subject, new serial; leaves before and after verify', async () => {
+    const before = await issueLeaf();
+    expect(before.issuer).toBe('issuing-3');
+    const oldCert = parseCertificate(derFromPemOrDer(fs.readFileSync(await caPem('issuing-3', 'issuing-3-before.pem')), ['CERTIFICATE'], 'ca'));
+    const r = json(await cli.ca(['renew', '--ca', 'issuing-3', '--parent', 'root-2', '--validity', '3y', '--json'], withNewRoot));
+    expect(r).toMatchObject({ ca: 'issuing-3', parent: 'root-2' });
+    const renewedPem = await caPem('issuing-3', 'issuing-3-renewed.pem');
+    const renewed = parseCertificate(derFromPemOrDer(fs.readFileSync(renewedPem), ['CERTIFICATE'], 'ca'));
+    expect(renewed.spkiDer.equals(oldCert.spkiDer)).toBe(true);
+    expect(renewed.subjectDer.equals(oldCert.subjectDer)).toBe(true);
+    expect(renewed.serialHex).not.toBe(oldCert.serialHex);
+    expect(await openssl('x509', '-in', renewedPem, '-noout', '-issuer')).toContain('CN = Trellis Root CA 2');
+    const ski = (f: string) => openssl('x509', '-in', f, '-noout', '-ext', 'subjectKeyIdentifier');
+    expect(await ski(renewedPem)).toBe(await ski(tmp.file('issuing-3-before.pem')));
+    const after = await issueLeaf();
+    expect(after.issuer).toBe('issuing-3');
+    const newRoot = path.join(dir, 'root.pem');
+    for (const leaf of [before, after]) expect(await verify('-CAfile', newRoot, '-untrusted', renewedPem, leaf.pemPath)).toMatch(/: OK$/m);
+    // The old certificate stays on record under the old root.
+    const instance = await openInstance(dataDir);
+    try {
+      expect(await instance.store.certificates.findBySerial('root', oldCert.serialHex)).toMatchObject({ status: 'valid' });
+      expect(instance.cas.find((c) => c.id === 'issuing-3')).toMatchObject({ parentId: 'root-2' });
+    } finally {
+      await instance.close();
+    }
+  }, 60_000);
+
+  test('ca renew by the same parent; a root is not renewed', async () => {
+    const before = await caPem('issuing-new', 'issuing-new-before.pem');
+    const leaf = await issueLeaf(['--ca', 'issuing-new']);
+    json(await cli.ca(['renew', '--ca', 'issuing-new', '--json'], withNewRoot));
+    const renewedPem = await caPem('issuing-new', 'issuing-new-renewed.pem');
+    expect(fs.readFileSync(renewedPem, 'utf8')).not.toBe(fs.readFileSync(before, 'utf8'));
+    expect(await verify('-CAfile', path.join(dir, 'root.pem'), '-untrusted', renewedPem, leaf.pemPath)).toMatch(/: OK$/m);
+    expect((await cli.ca(['renew', '--ca', 'root'])).stderr).toContain('is a root');
+  }, 60_000);
+});

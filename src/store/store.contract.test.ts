@@ -240,6 +240,16 @@ describe.each(flavours)('store contract: $name', (flavour) => {
       expect(await store.cas.findById('no-such-ca')).toBeNull();
     });
 
+    test('a CA renewed: its record points at the new certificate and parent; the rest stays', async () => {
+      const id = `renewed-${flavour.name}`;
+      await store.cas.insert(caFixture(id));
+      const before = (await store.cas.findById(id))!;
+      const cert = { certDer: Buffer.from(`renewed cert of ${id}`), parentId: 'root-2', notBefore: later(10), notAfter: later(86_400 * 730) };
+      await store.cas.setCertificate(id, cert);
+      expect(await store.cas.findById(id)).toEqual({ ...before, ...cert });
+      await rejectsWith(store.cas.setCertificate('no-such-ca', cert), 'notFound');
+    });
+
     test('key blob', async () => {
       const blob = { id: `k-${serial()}`, algorithm: 'ECDSA-P256', envelope: JSON.stringify({ v: 1, ct: 'abc' }) };
       await store.keyBlobs.insert(blob);

@@ -1,4 +1,5 @@
 import { describe, expect, test } from 'vitest';
+import type { AuditRecord } from '../audit/ports.js';
 import { fixedClock } from '../clock/clock.js';
 import { isPkiError } from '../errors/pki-error.js';
 import type { KeyState } from './key-state.js';
@@ -21,7 +22,12 @@ function fakeDeps(states: Record<string, KeyState>) {
           return true;
         },
       },
-      audit: { record: async (type: string, _actor: string, data: Record<string, unknown>) => void events.push({ type, data }) },
+      audit: {
+        record: async (type: string, _actor: string, data: Record<string, unknown>) => {
+          events.push({ type, data });
+          return {} as AuditRecord;
+        },
+      },
       clock: fixedClock(new Date('2027-01-01T00:00:00Z')),
     },
   };

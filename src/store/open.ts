@@ -207,6 +207,7 @@ export async function openStoreInternals(url: string, opts: OpenOptions = {}): P
         // Let queued hot-path work finish before its connection goes away.
         if (queue) await queue.run(() => raw?.close());
         await db.$disconnect();
+        await wal?.close();
       })();
       return closed;
     },

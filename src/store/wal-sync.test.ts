@@ -1,4 +1,7 @@
 /** WalSync: a write resolves after a sync that started after its commit; concurrent writes share syncs. */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { isReadOnlySql, WalSync } from './wal-sync.js';
 
@@ -65,5 +68,24 @@ describe('WalSync', () => {
     expect(isReadOnlySql('INSERT INTO t VALUES (1) RETURNING id')).toBe(false);
     expect(isReadOnlySql('UPDATE t SET a = 1')).toBe(false);
     expect(isReadOnlySql('WITH x AS (SELECT 1) DELETE FROM t')).toBe(false);
+  });
+});
+
+describe('WalSync on a real file', () => {
+  test('no WAL yet is nothing to sync; once it exists the held handle syncs it; close, then a new handle', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'trellis-wal-'));
+    try {
+      const file = path.join(dir, 'db-wal');
+      const wal = new WalSync(file);
+      await expect(wal.after(Promise.resolve(1))).resolves.toBe(1);
+      fs.writeFileSync(file, 'frames');
+      await expect(wal.after(Promise.resolve(2))).resolves.toBe(2);
+      await expect(wal.after(Promise.resolve(3))).resolves.toBe(3);
+      await wal.close();
+      await expect(wal.after(Promise.resolve(4))).resolves.toBe(4);
+      await wal.close();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -210,9 +210,12 @@ export class OcspResponder {
    */
   setCa(ca: ResponderCa): void {
     const cert = parseCertificate(ca.signer.certDer);
-    if (!cert.issuerDer.equals(ca.subjectDer)) throw new RangeError(`the OCSP responder certificate of ${ca.id} was not issued by that CA (RFC 6960 §4.2.2.2)`);
+    // RFC 6960 §4.2.2.2: the CA itself may sign (a CA whose key may no longer certify a new responder, ca/held-keys.ts).
+    const caItself = cert.subjectDer.equals(ca.subjectDer) && cert.subjectPublicKey.equals(ca.subjectPublicKey);
+    if (!caItself && !cert.issuerDer.equals(ca.subjectDer)) throw new RangeError(`the OCSP responder certificate of ${ca.id} was not issued by that CA (RFC 6960 §4.2.2.2)`);
     const eku = findExtension(cert, OID.extKeyUsage);
-    if (!eku || !children(readOne(eku.valueDer, Tag.SEQUENCE)).some((t) => readOid(t) === OID.OCSPSigning)) throw new RangeError(`the OCSP responder certificate of ${ca.id} lacks id-kp-OCSPSigning`);
+    // Only a delegated responder needs id-kp-OCSPSigning.
+    if (!caItself && (!eku || !children(readOne(eku.valueDer, Tag.SEQUENCE)).some((t) => readOid(t) === OID.OCSPSigning))) throw new RangeError(`the OCSP responder certificate of ${ca.id} lacks id-kp-OCSPSigning`);
     const byHash = { sha1: issuerHashes('sha1', ca.subjectDer, ca.subjectPublicKey), sha256: issuerHashes('sha256', ca.subjectDer, ca.subjectPublicKey) };
     const state: CaState = {
       ...ca,

@@ -22,6 +22,7 @@ import { serve, type Serving } from '../../src/cmd/commands/serve.js';
 import { IssuerRegistry, keystoreFor, openInstance, profile } from '../../src/cmd/instance.js';
 import { silentLogger } from '../../src/http/log.js';
 import { parseCertificate } from '../../src/pki/certificate.js';
+import { createToken } from '../../src/tokens/tokens.js';
 import { derFromPemOrDer, toPem } from '../../src/pki/pem.js';
 import { runInProcess } from '../helpers/cli-in-process.js';
 import { makeCsr, openssl, opensslRun, tempDir } from '../helpers/openssl.js';
@@ -244,4 +245,54 @@ describe('trellis ceremony root-rollover and ca renew', () => {
     expect(await verify('-CAfile', path.join(dir, 'root.pem'), '-untrusted', renewedPem, leaf.pemPath)).toMatch(/: OK$/m);
     expect((await cli.ca(['renew', '--ca', 'root'])).stderr).toContain('is a root');
   }, 60_000);
+});
+
+describe('a takeover carried out by serve', () => {
+  test('serve starts with the waiting successor, issues from the old CA until --at, then from the successor', async () => {
+    const withNewRoot = { TRELLIS_ROOT_PASSPHRASE: newRootPassphrase };
+    const at = new Date(Date.now() + 25_000);
+    const r = json(await cli.ca(['rotate', '--ca', 'issuing-3', '--at', at.toISOString(), '--json'], withNewRoot));
+    expect(r).toMatchObject({ from: 'issuing-3', to: 'issuing-4', state: 'preActivation' });
+    const instance = await openInstance(dataDir);
+    const token = await (async () => {
+      try {
+        return (await createToken(instance.store.tokens, 'issuer', 'rotation')).secret;
+      } finally {
+        await instance.close();
+      }
+    })();
+    const csrPem = fs.readFileSync(csrPath, 'utf8');
+    let server: Serving | undefined;
+    try {
+      server = await serve({ dataDir, port: 0, passphrase: testPassphrase, log: silentLogger });
+      const post = async () => {
+        const res = await fetch(`${server!.url}/api/v1/certificates`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ profile: 'server', csr: csrPem }) });
+        expect(res.status).toBe(201);
+        const blocks = (await res.text()).match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----\n?/g)!;
+        const file = tmp.file(`served-${++n}.pem`);
+        fs.writeFileSync(file, blocks[0]!);
+        return { file, issuerPem: blocks[1]! };
+      };
+      const before = await post();
+      expect(Date.now()).toBeLessThan(at.getTime());
+      expect(before.issuerPem).toBe(fs.readFileSync(await caPem('issuing-3', 'issuing-3-served.pem'), 'utf8'));
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, at.getTime() - Date.now()) + 1500));
+      const after = await post();
+      const issuing4Pem = await caPem('issuing-4');
+      expect(after.issuerPem).toBe(fs.readFileSync(issuing4Pem, 'utf8'));
+      expect(await verify('-CAfile', path.join(tmp.file('rollover'), 'root.pem'), '-untrusted', issuing4Pem, after.file)).toMatch(/: OK$/m);
+      expect(await states()).toMatchObject({ 'issuing-3': 'deactivated', 'issuing-4': 'active' });
+      expect(config().defaultIssuer).toBe('issuing-4');
+      // Both CAs answer OCSP for what they issued.
+      const ocsp = (issuerPem: string, cert: string) => opensslRun(['ocsp', '-issuer', issuerPem, '-CAfile', path.join(tmp.file('rollover'), 'root.pem'), '-cert', cert, '-url', `${server!.url}/ocsp`, '-no_nonce']);
+      const good = await ocsp(issuing4Pem, after.file);
+      expect(good.stdout + good.stderr).toContain('Response verify OK');
+      expect(good.stdout).toContain(`${after.file}: good`);
+      const old = await ocsp(tmp.file('issuing-3-served.pem'), before.file);
+      expect(old.stdout + old.stderr).toContain('Response verify OK');
+      expect(old.stdout).toContain(`${before.file}: good`);
+    } finally {
+      await server?.close();
+    }
+  }, 120_000);
 });

@@ -166,7 +166,7 @@ describe.each(contractFlavours('device registry contract'))('device registry: $n
   });
 
   test('validCertificatesOf: the valid certificates issued to the device', async () => {
-    const ca = { id: `ca-${flavour.name}`, name: 'dev ca', role: 'issuing' as const, state: 'active' as const, parentId: null, certDer: Buffer.from('x'), subject: 'CN=x', skiHex: randomBytes(20).toString('hex'), keyRef: '{}', notBefore: t0, notAfter: later(1e6) };
+    const ca = { id: `ca-${flavour.name}`, name: 'dev ca', role: 'issuing' as const, parentId: null, certDer: Buffer.from('x'), subject: 'CN=x', skiHex: randomBytes(20).toString('hex'), keyRef: '{}', notBefore: t0, notAfter: later(1e6) };
     await store.cas.insert(ca);
     const serials = ['0a01', '0a02', '0a03'];
     const intents = serials.map((serialHex) => ({ issuerId: ca.id, serialHex, profile: 'device', subject: 'CN=g-1', sans: '[]', notBefore: t0, notAfter: later(1e5), lintDer: randomBytes(10), crlShard: 0, requestedVia: 'api' as const, requestedBy: null, keyId: null }));

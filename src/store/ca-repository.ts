@@ -30,7 +30,8 @@ export function caRepository(db: Db): CaRepository {
   return {
     async insert(ca) {
       try {
-        await db.certificateAuthority.create({ data: { ...ca, certDer: bytes(ca.certDer) } });
+        const { id, name, role, parentId, certDer, subject, skiHex, keyRef, notBefore, notAfter, keyState } = ca;
+        await db.certificateAuthority.create({ data: { id, name, role, parentId, certDer: bytes(certDer), subject, skiHex, keyRef, notBefore, notAfter, ...(keyState ? { keyState } : {}) } });
       } catch (err) {
         rethrowAs(err, { conflict: `a CA with id "${ca.id}" or name "${ca.name}" already exists` });
       }

@@ -10,11 +10,6 @@ import { isPkiError, PkiError } from '../../errors/pki-error.js';
 import type { DeviceRecord } from '../devices/ports.js';
 import type { RevocationAuthority } from '../revoke.js';
 
-/** How long a finalize holds the device's enrollment lease (longer than any issuance; a crashed holder's lapses then), as EST's. */
-export const deviceLeaseMs = 60_000;
-/** Retry-After for a device another enrollment holds. */
-export const retryBusySeconds = 2;
-
 /**
  * Refuses an order for `device` under `profile` when that is not its
  * registered profile and its policy is not `migrate`. `forbidden` (ACME
@@ -60,26 +55,4 @@ export async function revokeSuperseded(revocation: Pick<RevocationAuthority, 're
     }
   }
   return revoked;
-}
-
-/**
- * Runs one task per key at a time in this process (one finalize per device):
- * a second finalize of a device waits for the first instead of finding its
- * enrollment lease busy, then sees its certificate (refused under `never`,
- * superseded under `reset`).
- */
-export class PerKeyQueue {
-  readonly #tails = new Map<string, Promise<unknown>>();
-
-  async run<T>(key: string, task: () => Promise<T>): Promise<T> {
-    const before = this.#tails.get(key) ?? Promise.resolve();
-    const run = before.then(task, task);
-    const settled = run.catch(() => undefined);
-    this.#tails.set(key, settled);
-    try {
-      return await run;
-    } finally {
-      if (this.#tails.get(key) === settled) this.#tails.delete(key);
-    }
-  }
 }

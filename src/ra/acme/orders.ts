@@ -16,7 +16,8 @@ import type { Profile } from '../../profiles/types.js';
 import type { DeviceRecord, DeviceRepository, ManufacturerCaRepository } from '../devices/ports.js';
 import type { CheckedRequest, RegistrationAuthority } from '../registration.js';
 import { RevocationAuthority } from '../revoke.js';
-import { checkDeviceProfile, deviceLeaseMs, PerKeyQueue, retryBusySeconds, revokeSuperseded, supersededBy } from './device-reprovision.js';
+import { deviceBusy, enrollmentLeaseMs, PerKeyQueue } from '../devices/enrollment-lease.js';
+import { checkDeviceProfile, revokeSuperseded, supersededBy } from './device-reprovision.js';
 import { verifyDeviceAttestation } from './device-attest.js';
 import { AccountKeyCache } from './account-key-cache.js';
 import { identifiersOfSans, orderIdentifiers, sameIdentifiers } from './identifiers.js';
@@ -427,9 +428,9 @@ export class AcmeOrders {
     if (!devices) throw new PkiError('unsupportedIdentifier', 'this server has no device registry for permanent-identifier orders');
     const deviceId = order.identifiers[0]!.value;
     const now = this.deps.clock.now();
-    const lease = { until: new Date(now.getTime() + deviceLeaseMs), at: now };
+    const lease = { until: new Date(now.getTime() + enrollmentLeaseMs), at: now };
     const device = await devices.devices.beginEnrollment(deviceId, lease);
-    if (device === 'busy') throw new PkiError('conflict', `another enrollment of device "${deviceId}" is in progress`, { retryAfterSeconds: retryBusySeconds });
+    if (device === 'busy') throw deviceBusy(deviceId);
     if (device === 'notFound') throw new PkiError('rejectedIdentifier', `device "${deviceId}" is not registered`);
     // Only a lease that uses a one-time secret can answer badSecret; this one carries none.
     if (device === 'badSecret') throw new Error(`device "${deviceId}": the enrollment lease refused a secret it was not given`);

@@ -16,6 +16,7 @@ import { parseCertificate } from '../../pki/certificate.js';
 import type { PublicKeyInfo } from '../../pki/public-key.js';
 import type { RegistrationAuthority } from '../registration.js';
 import type { RevocationAuthority } from '../revoke.js';
+import { deviceBusy, enrollmentLeaseMs, PerKeyQueue } from './enrollment-lease.js';
 import type { DeviceRecord, DeviceRepository, ManufacturerCaRepository } from './ports.js';
 
 /** How the device authenticated. Certificate chains are DER, leaf first, as presented in the TLS handshake. */
@@ -58,10 +59,7 @@ export interface EnrollDeps {
 export const secretHashOf = (secret: string): string => createHash('sha256').update(secret, 'utf8').digest('hex');
 
 const maxChain = 5;
-/** How long an enrollment holds its device (longer than any issuance takes; a crashed holder's lease lapses then). */
-const enrollmentLeaseMs = 60_000;
-/** Retry-After for a device whose other enrollment is in progress. */
-const retryBusySeconds = 2;
+
 const badCredentials = 'device id or enrollment secret is wrong';
 
 /** The device id an IDevID names: subject serialNumber, else CN. */
@@ -183,21 +181,10 @@ export class DeviceEnrollment {
     claim(device.id);
     // Enrollments of one device in this process wait for each other (the lease would refuse the second as busy).
     const authenticated = device;
-    return this.#serialised(device.id, () => this.#issueFor(input, authenticated, secretHash));
+    return this.#queue.run(device.id, () => this.#issueFor(input, authenticated, secretHash));
   }
 
-  readonly #inFlight = new Map<string, Promise<unknown>>();
-  async #serialised<T>(id: string, fn: () => Promise<T>): Promise<T> {
-    const before = this.#inFlight.get(id) ?? Promise.resolve();
-    const run = before.then(fn, fn);
-    const settled = run.catch(() => undefined);
-    this.#inFlight.set(id, settled);
-    try {
-      return await run;
-    } finally {
-      if (this.#inFlight.get(id) === settled) this.#inFlight.delete(id);
-    }
-  }
+  readonly #queue = new PerKeyQueue();
 
   async #issueFor(input: EnrollInput, authenticated: DeviceRecord, secretHash: string | undefined): Promise<Enrolled> {
     const { deps } = this;
@@ -206,7 +193,7 @@ export class DeviceEnrollment {
     // The lease makes check-then-issue one step for this device across processes and nodes.
     const lease = { until: new Date(now.getTime() + enrollmentLeaseMs), at: now, ...(secretHash !== undefined ? { secretHash } : {}) };
     const device = await deps.devices.beginEnrollment(id, lease);
-    if (device === 'busy') throw new PkiError('conflict', `another enrollment of device "${id}" is in progress`, { retryAfterSeconds: retryBusySeconds });
+    if (device === 'busy') throw deviceBusy(id);
     if (device === 'badSecret') throw new PkiError('unauthorized', 'the enrollment secret was already used');
     if (device === 'notFound') throw new PkiError('forbidden', `device "${id}" is not registered`);
     const outcome: { issued?: IssuedCertificate } = {};

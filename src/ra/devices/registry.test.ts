@@ -139,7 +139,7 @@ describe('transitions', () => {
 
   test('retire revokes the valid certificates as cessationOfOperation; enable after disable of an enrolled device is active', async () => {
     await registry.register({ id: 'tr-2' }, actor);
-    const ca = { id: 'ca-reg', name: 'reg ca', role: 'issuing' as const, state: 'active' as const, parentId: null, certDer: Buffer.from('x'), subject: 'CN=x', skiHex: randomBytes(20).toString('hex'), keyRef: '{}', notBefore: clock.now(), notAfter: new Date(clock.now().getTime() + 1e9) };
+    const ca = { id: 'ca-reg', name: 'reg ca', role: 'issuing' as const, parentId: null, certDer: Buffer.from('x'), subject: 'CN=x', skiHex: randomBytes(20).toString('hex'), keyRef: '{}', notBefore: clock.now(), notAfter: new Date(clock.now().getTime() + 1e9) };
     await store.cas.insert(ca);
     const serials = ['7a01', '7a02', '7a03'];
     await store.certificates.insertIntents(serials.map((serialHex) => ({ issuerId: ca.id, serialHex, profile: 'device', subject: 'serialNumber=tr-2', sans: '[]', notBefore: clock.now(), notAfter: new Date(clock.now().getTime() + 1e8), lintDer: randomBytes(10), crlShard: 0, requestedVia: 'api' as const, requestedBy: null, keyId: null, deviceId: 'tr-2' })));
@@ -161,7 +161,7 @@ describe('transitions', () => {
 describe('disable and enable reach gateways through certificate status', () => {
   test('disable holds the valid certificates, enable lifts only those holds, retire of a disabled device revokes the held ones', async () => {
     await registry.register({ id: 'tr-3' }, actor);
-    const ca = { id: 'ca-hold', name: 'hold ca', role: 'issuing' as const, state: 'active' as const, parentId: null, certDer: Buffer.from('x'), subject: 'CN=x', skiHex: randomBytes(20).toString('hex'), keyRef: '{}', notBefore: clock.now(), notAfter: new Date(clock.now().getTime() + 1e9) };
+    const ca = { id: 'ca-hold', name: 'hold ca', role: 'issuing' as const, parentId: null, certDer: Buffer.from('x'), subject: 'CN=x', skiHex: randomBytes(20).toString('hex'), keyRef: '{}', notBefore: clock.now(), notAfter: new Date(clock.now().getTime() + 1e9) };
     await store.cas.insert(ca);
     const serials = ['7b01', '7b02', '7b03'];
     await store.certificates.insertIntents(serials.map((serialHex) => ({ issuerId: ca.id, serialHex, profile: 'device', subject: 'serialNumber=tr-3', sans: '[]', notBefore: clock.now(), notAfter: new Date(clock.now().getTime() + 1e8), lintDer: randomBytes(10), crlShard: 0, requestedVia: 'api' as const, requestedBy: null, keyId: null, deviceId: 'tr-3' })));

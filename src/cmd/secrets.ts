@@ -1,15 +1,17 @@
 /**
- * Wiring of sealed secrets: the online keystore opens the instance's
- * secret-sealing key, and the store seals EAB HMAC keys and the ACME nonce
- * key with it (keys/secret-sealer.ts has the format). Only cmd hands a keys
- * object to the store.
+ * Wiring of sealed secrets: a keystore opens the instance's secret-sealing
+ * key, and the store seals EAB HMAC keys and the ACME nonce key with it
+ * (keys/secret-sealer.ts has the format). The keystore is the online one, or
+ * the PKCS#11 token of the issuing CAs on an instance whose trellis.json
+ * names one (IssuerRegistry.unlock chooses; docs/hsm.md). Only cmd hands a
+ * keys object to the store.
  */
 import type { Keystore } from '../keys/signing-key.js';
 import type { Instance } from './instance.js';
 
 /**
- * Binds the online keystore's secret sealer to the instance's store, before
- * the keystore forgets its passphrase: the sealer keeps the opened sealing
+ * Binds the keystore's secret sealer to the instance's store, before a
+ * software keystore forgets its passphrase: the sealer keeps the opened sealing
  * key, so it works for the life of the process. Rows an older version stored
  * in clear are sealed now, with an audit event saying how many.
  */

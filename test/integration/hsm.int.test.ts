@@ -5,9 +5,12 @@
  * issued, the CRLs published and OCSP answered by a served instance, all
  * judged by OpenSSL; pkcs11-tool shows the CA private keys sensitive and
  * never extractable; `trellis key destroy` deletes the token objects.
- * The commands run in this process (the TypeScript source, no build).
+ * The commands run in this process (the TypeScript source, no build), except
+ * `serve --workers 2`, which runs the compiled CLI (dist/, `npm run build`).
  */
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import * as cliCeremony from '../../src/cmd/commands/cli-ceremony.js';
@@ -185,6 +188,51 @@ describe.skipIf(!available)('CA keys in PKCS#11 tokens (SoftHSM2)', () => {
     test('serve without the token PIN refuses to start', async () => {
       await expect(serve({ dataDir: data, port: 0, passphrase, log: silentLogger })).rejects.toThrow(/PKCS#11 PIN/);
     });
+  });
+
+  test('serve --workers 2 (compiled CLI): each worker gets the PIN from the primary and logs in; the PINs leave the environment', async () => {
+    const port = await new Promise<number>((resolve) => {
+      const s = net.createServer().listen(0, '127.0.0.1', () => {
+        const { port } = s.address() as net.AddressInfo;
+        s.close(() => resolve(port));
+      });
+    });
+    const bin = path.join(import.meta.dirname, '../../bin/trellis.js');
+    const env: NodeJS.ProcessEnv = { ...process.env, TRELLIS_PASSPHRASE: passphrase, TRELLIS_PKCS11_PIN: caToken.pin, TRELLIS_PKCS11_ROOT_PIN: rootToken.pin };
+    delete env.TRELLIS_ROOT_PASSPHRASE;
+    const server = spawn(process.execPath, [bin, 'serve', '--data', data, '--port', String(port), '--workers', '2'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    server.stdout!.on('data', (d) => (output += d));
+    server.stderr!.on('data', (d) => (output += d));
+    try {
+      const t0 = Date.now();
+      while ((output.match(/"msg":"serving"/g) ?? []).length < 2) {
+        if (Date.now() - t0 > 60_000 || server.exitCode !== null) throw new Error(`serve --workers 2 did not start:\n${output}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(output).toContain('TRELLIS_PKCS11_ROOT_PIN is set in the environment of serve, which never uses it');
+      expect(output).not.toContain(caToken.pin);
+      expect(output).not.toContain(rootToken.pin);
+      // The workers were started after the primary scrubbed its environment: neither PIN is in theirs.
+      const workers = fs.readFileSync(`/proc/${server.pid}/task/${server.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+      expect(workers.length).toBeGreaterThanOrEqual(2);
+      for (const w of workers) {
+        const environ = fs.readFileSync(`/proc/${w}/environ`, 'utf8');
+        expect(environ).toContain('PATH=');
+        expect(environ).not.toMatch(/TRELLIS_PKCS11_(ROOT_)?PIN=|TRELLIS_PASSPHRASE=/);
+      }
+      // Several requests, so both workers are likely to answer; each must have logged in to sign.
+      for (let i = 0; i < 4; i++) {
+        const r = await opensslRun(['ocsp', '-issuer', pem.issuing, '-cert', pem.leaf, '-CAfile', pem.root, '-url', `http://127.0.0.1:${port}/ocsp`]);
+        expect(r.stdout + r.stderr).toMatch(/Response verify OK/);
+        expect(r.stdout).toMatch(/: good$/m);
+      }
+    } finally {
+      if (server.exitCode === null) {
+        server.kill('SIGTERM');
+        await new Promise((r) => server.once('exit', r));
+      }
+    }
   });
 
   test('key destroy deletes the issuing CA key from the token; the CA no longer signs', async () => {

@@ -10,7 +10,7 @@ import type { AuditVerifyResult } from '../../audit/verify.js';
 import { PkiError } from '../../errors/pki-error.js';
 import { readCertificateChain } from '../../pki/certificate.js';
 import { toPem } from '../../pki/pem.js';
-import { IssuerRegistry, isOfflineCa, keystoreFor, openInstance, unlockCa, type Instance } from '../instance.js';
+import { IssuerRegistry, isOfflineCa, keystoreFor, openInstance, tokenOf, unlockCa, type Instance } from '../instance.js';
 import { auditCheckpointer, auditSignerCertificate, currentAuditSigner, issueAuditSigner, openCheckpointSigner, verifyInstanceAudit } from './audit-signer.js';
 import { actorOf, dataDirOf, out, passphraseFor, rootPassphraseFlag, rootPassphraseFor } from './common.js';
 
@@ -111,7 +111,8 @@ async function signer(argv: string[]): Promise<number> {
     const rootCa = instance.cas.find((c) => c.id === rootId && c.role === 'root');
     if (!rootCa) throw new PkiError('notFound', `no root CA "${rootId}"`);
     const online = keystoreFor(instance, passphrase);
-    const offline = isOfflineCa(rootCa) ? keystoreFor(instance, await rootPassphraseFor(values)) : undefined;
+    // A root in a token opens with its PIN (unlockCa), not a root passphrase.
+    const offline = isOfflineCa(rootCa) && !tokenOf(rootCa) ? keystoreFor(instance, await rootPassphraseFor(values)) : undefined;
     let issued;
     try {
       // Opening the issuing CAs first lets the new key share their scrypt salt, so `serve` opens every online key with one derivation.

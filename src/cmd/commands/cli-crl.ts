@@ -3,7 +3,7 @@ import path from 'node:path';
 import { parse, UsageError } from '../../cli/args.js';
 import { permits } from '../../ca/key-state.js';
 import { publishCrlFiles } from '../../crl/files.js';
-import { holdsKey, IssuerRegistry, isOfflineCa, keystoreFor, openInstance, unlockCa, type CaKeystores } from '../instance.js';
+import { holdsKey, IssuerRegistry, isOfflineCa, keystoreFor, openInstance, tokenOf, unlockCa, type CaKeystores } from '../instance.js';
 import { crlPublisher } from './crl.js';
 import { dataDirOf, out, passphraseFor, rootPassphraseFlag, rootPassphraseFor } from './common.js';
 
@@ -24,7 +24,7 @@ export async function run(argv: string[]): Promise<number> {
     // The root's key is unlocked only when asked, with its own passphrase: it is the offline key of a ceremony.
     if (values.root) {
       const roots = instance.cas.filter((c) => c.role === 'root' && permits(c.keyState, 'crl') && holdsKey(c));
-      if (roots.some(isOfflineCa)) keys.offline = keystoreFor(instance, await rootPassphraseFor(values));
+      if (roots.some((c) => isOfflineCa(c) && !tokenOf(c))) keys.offline = keystoreFor(instance, await rootPassphraseFor(values));
       for (const ca of roots) signers.push(await unlockCa(instance, keys, ca.id));
     }
     const publisher = crlPublisher(instance, signers);

@@ -14,7 +14,7 @@ import { PkiError } from '../../errors/pki-error.js';
 import { splitRootSecret } from '../../quorum/root-secret.js';
 import { checkSplitCounts } from '../../quorum/shamir.js';
 import { shareFileText } from '../../quorum/share-file.js';
-import { holdsKey, isOfflineCa, keyIdOf, keystoreFor, openInstance } from '../instance.js';
+import { holdsKey, isOfflineCa, keyIdOf, keystoreFor, openInstance, tokenOf } from '../instance.js';
 import { actorOf, dataDirOf, out, rootPassphraseFlag, rootPassphraseFor } from './common.js';
 
 const shareFilePattern = /^root-secret-share-.*\.json$/;
@@ -43,8 +43,9 @@ export async function splitRootSecretCommand(argv: string[]): Promise<number> {
   }
   const instance = await openInstance(dataDirOf(values.data));
   try {
-    const roots = instance.cas.filter((c) => c.role === 'root' && holdsKey(c) && isOfflineCa(c));
-    if (roots.length === 0) throw new PkiError('forbidden', 'no root key held under the root passphrase (run trellis ceremony protect-root first)');
+    // A root in a token has a PIN, not a passphrase to split.
+    const roots = instance.cas.filter((c) => c.role === 'root' && holdsKey(c) && isOfflineCa(c) && !tokenOf(c));
+    if (roots.length === 0) throw new PkiError('forbidden', 'no root key held under the root passphrase: a root in a PKCS#11 token has a PIN instead, and a root made by an older version needs trellis ceremony protect-root first');
     const passphrase = await rootPassphraseFor(values);
     // The shares must rebuild a secret that opens the roots: a mistyped passphrase is refused before anything is written.
     const keystore = keystoreFor(instance, passphrase);

@@ -8,9 +8,9 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { testPki, testPassphrase, type TestPki } from '../../test/helpers/test-pki.js';
 import { makeCsr, tempDir } from '../../test/helpers/openssl.js';
-import { keystoreFor } from '../cmd/instance.js';
 import { isPkiError } from '../errors/pki-error.js';
 import type { SigningKey } from '../keys/signing-key.js';
+import { SoftwareKeystore } from '../keys/software-keystore.js';
 import { CertificateAuthority, signerOf, signTbs } from './authority.js';
 import { issuerFrom, type Issuer } from './issuer.js';
 import { KeyStateGuard } from './key-guard.js';
@@ -31,7 +31,7 @@ beforeAll(async () => {
   pki = await testPki();
   tmp = tempDir('trellis-authority-');
   const record = pki.instance.cas.find((c) => c.role === 'issuing')!;
-  const real = await keystoreFor(pki.instance, testPassphrase).load(keyIdOf(record));
+  const real = await new SoftwareKeystore({ blobs: pki.instance.store.keyBlobs, passphrase: testPassphrase }).load(keyIdOf(record));
   const key: SigningKey = {
     keyId: real.keyId,
     algorithm: real.algorithm,

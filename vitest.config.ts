@@ -4,6 +4,8 @@ import { defineConfig } from 'vitest/config';
 // servers, OpenSSL and databases under test/integration.
 export default defineConfig({
   test: {
+    // Two files at a time: most integration time is spent waiting on child processes (servers, OpenSSL, the CLI), not on this process.
+    maxWorkers: 2,
     reporters: process.env.CI ? ['default', 'json'] : ['default'],
     outputFile: { json: '.tmp/vitest-report.json' },
     projects: [

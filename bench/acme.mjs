@@ -52,7 +52,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
 import { BenchAcmeClient, makeAgent, p256Csr } from './lib/acme-client.mjs';
-import { buildInfo, envInt, freePort, benchTempDir, machineBusy, mapLimit, reporter, requireTools, run, runMain, runOk, sampleProcess, startChild, waitReady } from './lib/harness.mjs';
+import { buildInfo, cpuProfiler, envInt, freePort, benchTempDir, machineBusy, mapLimit, reporter, requireTools, run, runMain, runOk, sampleProcess, startChild, waitReady } from './lib/harness.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const passphrase = 'bench-passphrase-not-secret';
@@ -382,15 +382,9 @@ function benchMain() {
     await waitIdle('trellis');
     const serverLog = path.join(dir, 'serve.log');
     // Cluster workers inherit the parent's execArgv, so each writes its own profile at exit.
-    let profDir;
-    const nodeArgs = [];
-    if (cfg.cpuProf) {
-      profDir = process.env.BENCH_PROFILE_DIR ? path.resolve(process.env.BENCH_PROFILE_DIR) : fs.mkdtempSync(path.join(os.tmpdir(), 'trellis-bench-acme-prof-'));
-      fs.mkdirSync(profDir, { recursive: true });
-      nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${profDir}`);
-    }
-    const serverStarted = Date.now();
-    const server = startChild(process.execPath, [...nodeArgs, fileURLToPath(import.meta.url), '--trellis-server'], {
+    const profiler = cpuProfiler(cfg.cpuProf, 'trellis-bench-acme-prof-');
+    profiler.start();
+    const server = startChild(process.execPath, [...profiler.nodeArgs, fileURLToPath(import.meta.url), '--trellis-server'], {
       env: { ...env, BENCH_DIST: cfg.dist, BENCH_TRELLIS_DATA: data, BENCH_TRELLIS_PORT: String(port), BENCH_WORKERS: String(cfg.workers) },
       cwd: dir,
       logFile: serverLog,
@@ -418,14 +412,7 @@ function benchMain() {
     const rows = countRows(path.join(data, 'trellis.db'));
     const newValid = rows && rowsBefore ? (rows.valid ?? 0) - (rowsBefore.valid ?? 0) : NaN;
     if (Number.isFinite(newValid) && newValid < r.ok) fail(`trellis: ${newValid} new 'valid' certificate rows < ${r.ok} certificates downloaded`);
-    const profiles = profDir
-      ? fs
-          .readdirSync(profDir)
-          .filter((f) => f.endsWith('.cpuprofile'))
-          .map((f) => path.join(profDir, f))
-          .filter((f) => fs.statSync(f).mtimeMs >= serverStarted)
-      : [];
-    if (profDir && !profiles.length) warn(`no .cpuprofile written in ${profDir} (did the server exit cleanly?)`);
+    const profiles = profiler.profiles(warn);
     return { ...r, validations, newValid, profiles };
   }
 

@@ -50,6 +50,7 @@ import { ALG_ECDSA_SHA256, p256Csr, seq, tlv } from './lib/acme-client.mjs';
 import {
   benchTempDir,
   buildInfo,
+  cpuProfiler,
   envInt,
   freePort,
   machineBusy,
@@ -226,16 +227,10 @@ async function main() {
   const baselineCsrs = Array.from({ length: 50 }, (_, i) => pem('CERTIFICATE REQUEST', p256Csr([`b${i + 1}.bench.example`])));
 
   // ---- server ----
-  let profDir;
-  const nodeArgs = [];
-  if (cfg.cpuProf) {
-    profDir = process.env.BENCH_PROFILE_DIR ? path.resolve(process.env.BENCH_PROFILE_DIR) : fs.mkdtempSync(path.join(os.tmpdir(), 'trellis-bench-prof-'));
-    fs.mkdirSync(profDir, { recursive: true });
-    nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${profDir}`);
-  }
+  const profiler = cpuProfiler(cfg.cpuProf);
   const serverLog = path.join(tmp, 'serve.log');
-  const serverStarted = Date.now();
-  const server = startChild(process.execPath, [...nodeArgs, bin, 'serve', '--data', data, '--port', String(port), '--tls', '--workers', String(cfg.workers)], { env, cwd: tmp, logFile: serverLog });
+  profiler.start();
+  const server = startChild(process.execPath, [...profiler.nodeArgs, bin, 'serve', '--data', data, '--port', String(port), '--tls', '--workers', String(cfg.workers)], { env, cwd: tmp, logFile: serverLog });
   await waitReady(async () => (await httpsStatus(port, rootPem, '/healthz')) === 200, { child: server, what: `trellis serve --tls (log: ${serverLog})` });
   log(`trellis: serving on https://127.0.0.1:${port} (pid ${server.pid}, ${cfg.workers} workers)`);
 
@@ -332,11 +327,7 @@ async function main() {
   const rowsOk = rows.deviceCerts === cfg.devices && rows.deviceCertsDistinct === cfg.devices && rows.active === cfg.devices && rows.deviceCertsOther === 0 && rows.unusedSecrets === 0 && rows.pending === 0;
   if (!rowsOk) fail(`stored rows: ${rows.deviceCerts} valid device certificates for ${rows.deviceCertsDistinct} devices, ${rows.deviceCertsOther} device certificates not valid, ${rows.active} of ${rows.devices} devices active, ${rows.unusedSecrets} secrets unused, ${rows.pending} pending (expected ${cfg.devices}, ${cfg.devices}, 0, ${cfg.devices}, 0, 0)`);
 
-  let profiles = [];
-  if (cfg.cpuProf) {
-    profiles = fs.readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile')).map((f) => path.join(profDir, f)).filter((f) => fs.statSync(f).mtimeMs >= serverStarted);
-    if (!profiles.length) warn(`no .cpuprofile written in ${profDir}`);
-  }
+  const profiles = profiler.profiles(warn);
 
   // ---- optional: a large import ----
   let bigImport;

@@ -28,6 +28,7 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import {
   buildInfo,
+  cpuProfiler,
   envInt,
   freePort,
   benchTempDir,
@@ -193,16 +194,10 @@ async function benchTrellis(tools, csrs) {
   const dbFile = path.join(data, 'trellis.db');
   const rowsBefore = countRows(dbFile);
 
-  let profDir;
-  const nodeArgs = [];
-  if (cfg.cpuProf) {
-    profDir = process.env.BENCH_PROFILE_DIR ? path.resolve(process.env.BENCH_PROFILE_DIR) : fs.mkdtempSync(path.join(os.tmpdir(), 'trellis-bench-prof-'));
-    fs.mkdirSync(profDir, { recursive: true });
-    nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${profDir}`);
-  }
+  const profiler = cpuProfiler(cfg.cpuProf);
   const serverLog = path.join(dir, 'serve.log');
-  const serverStarted = Date.now();
-  const server = startChild(process.execPath, [...nodeArgs, bin, 'serve', '--data', data, '--port', String(port), '--workers', String(cfg.workers)], { env, cwd: dir, logFile: serverLog });
+  profiler.start();
+  const server = startChild(process.execPath, [...profiler.nodeArgs, bin, 'serve', '--data', data, '--port', String(port), '--workers', String(cfg.workers)], { env, cwd: dir, logFile: serverLog });
   await waitReady(async () => (await fetch(`${base}/healthz`)).status === 200, { child: server, what: `trellis serve (log: ${serverLog})` });
   log(`trellis: serving on ${base} (pid ${server.pid})`);
 
@@ -243,16 +238,8 @@ async function benchTrellis(tools, csrs) {
   if (rows.pending) fail(`stored rows: ${rows.pending} 'pending' rows left after shutdown`);
   if (rows.failed) warn(`stored rows: ${rows.failed} 'failed' rows`);
 
-  let profiles = [];
-  if (cfg.cpuProf) {
-    // one file per process (cluster workers too); only those written by this run
-    profiles = fs
-      .readdirSync(profDir)
-      .filter((f) => f.endsWith('.cpuprofile'))
-      .map((f) => path.join(profDir, f))
-      .filter((f) => fs.statSync(f).mtimeMs >= serverStarted);
-    if (!profiles.length) warn(`no .cpuprofile written in ${profDir} (did trellis serve exit cleanly?)`);
-  }
+  // one file per process (cluster workers too); only those written by this run
+  const profiles = profiler.profiles(warn);
   return { ...res, rowsCheck, profiles };
 }
 

@@ -280,6 +280,32 @@ export function sampleProcess(pid, everyMs = 200) {
   };
 }
 
+// ---- CPU profiles ----------------------------------------------------------
+
+/**
+ * `node --cpu-prof` for a server under test (cluster workers inherit it, each
+ * writes its own file at exit). Off: no arguments and no profiles. The
+ * directory is BENCH_PROFILE_DIR or a new temp dir; `profiles()` lists the
+ * .cpuprofile files written since `start()`, warning through `warn` when none was.
+ */
+export function cpuProfiler(on, prefix = 'trellis-bench-prof-') {
+  if (!on) return { nodeArgs: [], start() {}, profiles: () => [] };
+  const dir = process.env.BENCH_PROFILE_DIR ? path.resolve(process.env.BENCH_PROFILE_DIR) : fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  fs.mkdirSync(dir, { recursive: true });
+  let since = Date.now();
+  return {
+    nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`],
+    start() {
+      since = Date.now();
+    },
+    profiles(warn) {
+      const files = fs.readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).map((f) => path.join(dir, f)).filter((f) => fs.statSync(f).mtimeMs >= since);
+      if (!files.length) warn?.(`no .cpuprofile written in ${dir} (did the server exit cleanly?)`);
+      return files;
+    },
+  };
+}
+
 // ---- wrk ------------------------------------------------------------------
 
 function luaLong(text) {

@@ -15,8 +15,8 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { parse, required, UsageError } from '../../cli/args.js';
 import { transitionKey } from '../../ca/key-lifecycle.js';
-import type { KeyState } from '../../ca/key-state.js';
-import { PkiError } from '../../errors/pki-error.js';
+import { assertTransition, type KeyState } from '../../ca/key-state.js';
+import { isPkiError, PkiError } from '../../errors/pki-error.js';
 import { keyAlgorithmOfPublicKey } from '../../keys/algorithms.js';
 import type { Keystore } from '../../keys/signing-key.js';
 import type { SoftwareKeystore } from '../../keys/software-keystore.js';
@@ -112,21 +112,23 @@ async function transition(to: KeyState, argv: string[]): Promise<number> {
     const actor = actorOf();
     // Destroying a key and declaring one compromised need the custodians' quorum when one is configured (docs/ceremonies/quorum.md).
     if (to === 'destroyed' || to === 'compromised') await requireQuorum(instance, to === 'destroyed' ? 'key.destroy' : 'key.compromise', { ca: caId }, { requestId: values['quorum-request'], actor });
+    let revoked: string | undefined;
+    if (to === 'compromised' && ca.role === 'issuing' && ca.parentId) {
+      // The root revokes the issuing CA's certificate (`crl publish --root` puts it on the root's CRL) before
+      // the key is marked: a run that stops between the two is run again (an existing revocation is kept).
+      assertTransition(caId, ca.keyState, to);
+      revoked = parseCertificate(ca.certDer).serialHex;
+      const ra = new RevocationAuthority({ certificates: instance.store.certificates, audit: instance.audit, clock: instance.clock });
+      await ra.revoke({ serialHex: revoked, issuerId: ca.parentId, reason: 'cACompromise', by: actor, via: 'cli' }).catch((err: unknown) => {
+        if (!isPkiError(err, 'alreadyRevoked')) throw err;
+      });
+    }
     const r = await transitionKey({ cas: instance.store.cas, audit: instance.audit, clock: instance.clock, keyStates: instance.authority.keyStates }, caId, to, {
       actor,
       ...(values.reason ? { reason: values.reason } : {}),
       ...(keystore ? { keystore } : {}),
     });
     const o = out(values);
-    let revoked: string | undefined;
-    if (to === 'compromised' && ca.role === 'issuing' && ca.parentId) {
-      // The root revokes the issuing CA's certificate; `crl publish --root` puts it on the root's CRL.
-      revoked = parseCertificate(ca.certDer).serialHex;
-      const ra = new RevocationAuthority({ certificates: instance.store.certificates, audit: instance.audit, clock: instance.clock });
-      await ra.revoke({ serialHex: revoked, issuerId: ca.parentId, reason: 'cACompromise', by: actor, via: 'cli' }).catch((err: unknown) => {
-        if (!(err instanceof PkiError && err.type === 'alreadyRevoked')) throw err;
-      });
-    }
     o.result({ ca: caId, from: r.from, to: r.to, at: r.at.toISOString(), ...(revoked ? { revokedCertificate: revoked } : {}) });
     o.say(`key of CA "${caId}": ${r.from} -> ${r.to}`);
     if (revoked) o.say(`certificate ${revoked} of CA "${caId}" revoked by "${ca.parentId}" (cACompromise): publish the root's CRL with \`trellis crl publish --root\`, and make a replacement with \`trellis ceremony issuing\``);

@@ -8,8 +8,12 @@
 import { createHash } from 'node:crypto';
 import { PkiError } from '../errors/pki-error.js';
 
-/** Operations that need a quorum when one is configured (issue 11, "Separation of duties"). */
-export const quorumOperations = ['root-key.use', 'ca.create', 'ca.rotate', 'key.destroy', 'key.compromise', 'backup.restore'] as const;
+/**
+ * Operations that need a quorum when one is configured (issue 11, "Separation
+ * of duties"). Restoring a backup is not one: the backup opens only with the
+ * root secret, M of N shares once it is split (docs/ceremonies/quorum.md).
+ */
+export const quorumOperations = ['root-key.use', 'ca.create', 'ca.rotate', 'key.destroy', 'key.compromise'] as const;
 /** One of {@link quorumOperations}. */
 export type QuorumOperation = (typeof quorumOperations)[number];
 

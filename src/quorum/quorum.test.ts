@@ -4,6 +4,7 @@
  * single use, M of the registered custodians, single-operator mode; every
  * refusal audited.
  */
+import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync, scrypt as scryptCb, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
 import { beforeEach, describe, expect, test } from 'vitest';
@@ -12,7 +13,7 @@ import { isPkiError, type ErrorType } from '../errors/pki-error.js';
 import { approvalFileText, parseApprovalFile } from './approval-file.js';
 import { signApproval, type PassphraseKdf } from './credential.js';
 import type { CustodianRepository, CustodianRow, QuorumRepository, QuorumRequestRow } from './ports.js';
-import { QuorumService } from './quorum.js';
+import { QuorumService, shellWord } from './quorum.js';
 
 const scrypt = promisify(scryptCb) as (p: string, s: Buffer, n: number, o: object) => Promise<Buffer>;
 /** scrypt at the lowest cost the keystore accepts (the real cost is the keystore's; cmd wires it). */
@@ -201,6 +202,17 @@ describe('approvals', () => {
     expect(audit.filter((e) => e.type === 'quorum.refused')).toHaveLength(3);
     // The refusals did not use it up.
     expect((await q.requireQuorum('key.destroy', destroy, { requestId: r.id, actor: 'op' })).applied).toBe(true);
+  });
+
+  test('the refusal prints a command the shell reads back as the same parameters', async () => {
+    const params = { ca: 'root', purpose: "renew it's", subject: 'O=Trellis, CN=Issuing 1', empty: '' };
+    const err = await q.requireQuorum('root-key.use', params, { actor: 'op' }).then(() => undefined, (e: unknown) => e as Error);
+    const command = /run (trellis quorum request .*), have them/.exec(err?.message ?? '')![1]!;
+    // sh itself splits the printed command: each --param is one word, KEY=VALUE as given.
+    const words = execFileSync('sh', ['-c', `printf '%s\\n' ${command.slice('trellis '.length)}`], { encoding: 'utf8' }).trimEnd().split('\n');
+    const given = words.flatMap((w, i) => (words[i - 1] === '--param' ? [w] : []));
+    expect(given).toEqual(Object.entries(params).map(([k, v]) => `${k}=${v}`));
+    expect(shellWord('ca=issuing-1')).toBe('ca=issuing-1');
   });
 
   test('M-1 approvals are refused; an approval stops counting once its custodian is removed', async () => {

@@ -20,6 +20,9 @@ import { CustodianRegistry, type CustodianDeps } from './custodians.js';
 import { operationOf, sha256Hex, type OperationParams, type QuorumOperation } from './operation.js';
 import type { CustodianRow, QuorumRepository, QuorumRequestRow } from './ports.js';
 
+/** `text` as one POSIX shell word, so the command a refusal prints can be pasted: as it is, or single-quoted. */
+export const shellWord = (text: string): string => (/^[A-Za-z0-9_.,:=/@%+-]+$/.test(text) ? text : `'${text.replaceAll("'", `'\\''`)}'`);
+
 /** Shortest and longest life of a request. */
 export const minRequestTtlSeconds = 60;
 export const maxRequestTtlSeconds = 7 * 86400;
@@ -166,7 +169,7 @@ export class QuorumService {
     }
     if (m > n) throw new PkiError('invalidConfig', `quorum.threshold is ${m} but only ${n} custodian(s) are registered`);
     if (!opts.requestId) {
-      const flags = Object.entries(params).map(([k, v]) => ` --param ${k}=${v}`).join('');
+      const flags = Object.entries(params).map(([k, v]) => ` --param ${shellWord(`${k}=${v}`)}`).join('');
       throw new PkiError('forbidden', `${op} needs approvals from ${m} of ${n} custodians: run trellis quorum request --op ${op}${flags}, have them approve it, then pass --quorum-request ID`);
     }
     const req = await this.#load(opts.requestId);

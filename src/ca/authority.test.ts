@@ -18,6 +18,12 @@ import type { CertificateRepository } from './ports.js';
 import { IssuanceToken, prepare, type IssueRequest } from './prepare.js';
 import { cryptoRandom } from './serial.js';
 import { keyIdOf } from './unlock.js';
+import { buildCrl } from '../crl/build.js';
+import type { CrlExpectations } from '../lint/crl.js';
+import type { OcspExpectations } from '../lint/ocsp.js';
+import { opensslRun } from '../../test/helpers/openssl.js';
+import { toPem } from '../pki/pem.js';
+import { encodeName } from '../pki/name.js';
 
 let pki: TestPki;
 let tmp: ReturnType<typeof tempDir>;
@@ -54,7 +60,7 @@ afterAll(async () => {
 
 function authority(certificates: CertificateRepository = pki.instance.store.certificates): CertificateAuthority {
   const { instance } = pki;
-  return new CertificateAuthority({
+  const ca = new CertificateAuthority({
     certificates,
     audit: instance.audit,
     clock: instance.clock,
@@ -63,11 +69,17 @@ function authority(certificates: CertificateRepository = pki.instance.store.cert
     caCertificates: () => instance.cas.map((c) => c.certDer),
     keyStates: new KeyStateGuard(instance.store.cas, instance.clock, 0),
   });
+  ca.hold(issuer);
+  return ca;
 }
 
 function request(tag: string): IssueRequest {
   return { ...pki.ra.checkRequest({ profile: 'server', csr: csrPem, requestedVia: 'cli', requestedBy: tag }).request };
 }
+
+/** What a CRL of the issuing CA numbered `n` must say (the CA fills in its own name, key identifier and algorithm). */
+const crlExpect = (n: bigint): CrlExpectations => ({ issuerDer: Buffer.from('not the CA'), signatureAlgorithm: Buffer.alloc(0), keyIdentifier: Buffer.alloc(0), crlNumber: n, idp: null, maxValiditySeconds: 86_400 });
+const ocspExpect = (): OcspExpectations => ({ now: new Date(), responderKeyHash: Buffer.alloc(20), issuerHashes: {}, singles: [], maxValiditySeconds: 3600 });
 
 const rowsOf = (tag: string) => pki.instance.store.certificates.findRequestedBy('cli', tag, t0, 10);
 const eventsOf = async (type: string) => (await pki.instance.store.audit.range(0, 100_000)).filter((e) => e.type === type).map((e) => JSON.parse(e.data) as Record<string, unknown>);
@@ -99,7 +111,7 @@ describe('signTbs', () => {
 describe('CertificateAuthority.issue', () => {
   test('issues and records with the wrapped key (the fixture works)', async () => {
     const before = signer.calls;
-    const issued = await authority().issue(issuer, request('fixture'));
+    const issued = await authority().issue(issuer.id, request('fixture'));
     expect(signer.calls).toBe(before + 1);
     expect((await rowsOf('fixture')).map((r) => [r.serialHex, r.status])).toEqual([[issued.serialHex, 'valid']]);
   });
@@ -108,7 +120,7 @@ describe('CertificateAuthority.issue', () => {
     const store = pki.instance.store.certificates;
     const failing: CertificateRepository = Object.assign(Object.create(store) as CertificateRepository, { insertIntents: () => Promise.reject(new Error('disk full')) });
     const before = signer.calls;
-    await expect(authority(failing).issue(issuer, request('no-intent'))).rejects.toThrow('disk full');
+    await expect(authority(failing).issue(issuer.id, request('no-intent'))).rejects.toThrow('disk full');
     expect(signer.calls).toBe(before);
     expect(await rowsOf('no-intent')).toEqual([]);
   });
@@ -116,7 +128,7 @@ describe('CertificateAuthority.issue', () => {
   test('a signature that fails leaves the row failed and audited, and hands nothing out', async () => {
     signer.fail = true;
     try {
-      await expect(authority().issue(issuer, request('sign-fails'))).rejects.toThrow('the token was unplugged');
+      await expect(authority().issue(issuer.id, request('sign-fails'))).rejects.toThrow('the token was unplugged');
     } finally {
       signer.fail = false;
     }
@@ -130,16 +142,85 @@ describe('CertificateAuthority.issue', () => {
     expect(await cas.transitionKey(issuer.id, 'active', 'suspended', { at: new Date(), actor: 'test' })).toBe(true);
     try {
       const before = signer.calls;
-      const err = await authority().issue(issuer, request('suspended')).catch((e: unknown) => e);
+      const err = await authority().issue(issuer.id, request('suspended')).catch((e: unknown) => e);
       expect(isPkiError(err, 'forbidden')).toBe(true);
       expect((err as Error).message).toBe(`CA "${issuer.id}" cannot sign certificates: its key is suspended`);
       expect(signer.calls).toBe(before);
       expect(await rowsOf('suspended')).toEqual([]);
       // Nor CRLs: the CRL signer goes through the same check.
-      await expect(authority().crlSigner(issuer).sign(Buffer.from('tbs'))).rejects.toThrow('cannot sign CRLs: its key is suspended');
+      await expect(authority().crlSigner(issuer.id).sign(Buffer.from('tbs'), crlExpect(1n))).rejects.toThrow('cannot sign CRLs: its key is suspended');
       expect(signer.calls).toBe(before);
     } finally {
       expect(await cas.transitionKey(issuer.id, 'suspended', 'active', { at: new Date(), actor: 'test' })).toBe(true);
     }
+  });
+});
+
+describe('CertificateAuthority.signCrl and ocspSigner', () => {
+  test('a CRL is linted, its intent recorded, then signed; openssl accepts it', async () => {
+    const ca = authority();
+    const before = signer.calls;
+    const thisUpdate = new Date(Math.floor(Date.now() / 1000) * 1000);
+    const content = { crlNumber: 4242n, thisUpdate, nextUpdate: new Date(thisUpdate.getTime() + 3600_000) };
+    const { der } = await buildCrl(ca.crlSigner(issuer.id), content, []);
+    expect(signer.calls).toBe(before + 1);
+    const intent = (await eventsOf('crl.signing')).find((e) => e.crlNumber === '4242');
+    expect(intent).toMatchObject({ ca: issuer.id, tbsSha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    const file = `${tmp.dir}/ca-signed.crl`;
+    const fs = await import('node:fs');
+    fs.writeFileSync(file, toPem('X509 CRL', der));
+    fs.writeFileSync(`${tmp.dir}/issuing.pem`, toPem('CERTIFICATE', issuer.cert.der));
+    const r = await opensslRun(['crl', '-in', file, '-CAfile', `${tmp.dir}/issuing.pem`, '-noout']);
+    expect(r.stdout + r.stderr).toMatch(/verify OK/);
+  });
+
+  test('a CRL TBS that fails its lint is not signed, and the failure is audited', async () => {
+    const before = signer.calls;
+    const err = await authority().signCrl(issuer.id, Buffer.from('30020500', 'hex'), crlExpect(777n)).catch((e: unknown) => e);
+    expect(isPkiError(err, 'lintFailed')).toBe(true);
+    expect(signer.calls).toBe(before);
+    expect(await eventsOf('crl.lint_failed')).toContainEqual(expect.objectContaining({ ca: issuer.id, crlNumber: '777' }));
+    expect((await eventsOf('crl.signing')).some((e) => e.crlNumber === '777')).toBe(false);
+  });
+
+  test('the CA, not the caller, says whose CRL it is: a TBS under another name fails even when the caller expects that name', async () => {
+    const ca = authority();
+    const foreign = { ...ca.crlSigner(issuer.id), subjectDer: encodeName({ CN: 'Someone Else' }) };
+    const before = signer.calls;
+    const thisUpdate = new Date(Math.floor(Date.now() / 1000) * 1000);
+    const err = await buildCrl(foreign, { crlNumber: 778n, thisUpdate, nextUpdate: new Date(thisUpdate.getTime() + 3600_000) }, []).catch((e: unknown) => e);
+    expect(isPkiError(err, 'lintFailed')).toBe(true);
+    expect((err as Error).message).toMatch(/e_crl_issuer_name_mismatch/);
+    expect(signer.calls).toBe(before);
+  });
+
+  test('an OCSP response is linted before it is signed; failures are audited at most once a minute per CA', async () => {
+    const ca = authority();
+    const ocsp = ca.ocspSigner(issuer.id, issuer.cert.der, wrappedKey);
+    const before = signer.calls;
+    const audited = (await eventsOf('ocsp.lint_failed')).length;
+    for (let i = 0; i < 3; i++) await expect(ocsp.sign(Buffer.from('30020500', 'hex'), ocspExpect())).rejects.toThrow(/OCSP response lint failed/);
+    expect(signer.calls).toBe(before);
+    expect((await eventsOf('ocsp.lint_failed')).length).toBe(audited + 1);
+  });
+
+  test('a suspended key signs neither CRLs nor OCSP responses, before any lint', async () => {
+    const { cas } = pki.instance.store;
+    expect(await cas.transitionKey(issuer.id, 'active', 'suspended', { at: new Date(), actor: 'test' })).toBe(true);
+    try {
+      const ca = authority();
+      await expect(ca.ocspSigner(issuer.id, issuer.cert.der, wrappedKey).sign(Buffer.from('tbs'), ocspExpect())).rejects.toThrow('cannot sign OCSP responses: its key is suspended');
+      await expect(ca.signCrl(issuer.id, Buffer.from('tbs'), crlExpect(2n))).rejects.toThrow('cannot sign CRLs: its key is suspended');
+    } finally {
+      expect(await cas.transitionKey(issuer.id, 'suspended', 'active', { at: new Date(), actor: 'test' })).toBe(true);
+    }
+  });
+
+  test('only a CA this authority holds signs', async () => {
+    const ca = authority();
+    await expect(ca.issue('issuing-9', request('not-held'))).rejects.toThrow('CA "issuing-9" is not unlocked here');
+    expect(() => ca.crlSigner('issuing-9')).toThrow('CA "issuing-9" is not unlocked here');
+    // An Issuer object not built around an unlocked key is refused.
+    expect(() => ca.hold({ ...issuer })).toThrow(`CA "${issuer.id}" is not unlocked`);
   });
 });

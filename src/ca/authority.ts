@@ -19,10 +19,13 @@ import { formatName } from '../pki/name.js';
 import type { Profile } from '../profiles/types.js';
 import { hashFor } from '../keys/algorithms.js';
 import { ExtensionTemplate } from './extensions.js';
-import { keyOf, type CaUrls, type Issuer } from './issuer.js';
+import { hasKey, keyOf, responderKeyOf, type CaUrls, type Issuer } from './issuer.js';
 import type { KeyStateGuard } from './key-guard.js';
 import type { SigningKey } from '../keys/signing-key.js';
 import type { CrlSigner } from '../crl/build.js';
+import type { CrlExpectations } from '../lint/crl.js';
+import type { OcspExpectations } from '../lint/ocsp.js';
+import { OcspSigning, signCrlTbs } from './status-signing.js';
 import { issuerChainOf, type IssuerChain } from './chain.js';
 import { checkKeyPolicy, checkNameConstraints, checkSanPolicy, checkSubjectPolicy } from './policy.js';
 import type { CertificateIntent, CertificateRepository } from './ports.js';
@@ -39,6 +42,14 @@ export interface IssuedCertificate {
   chainDer: Buffer[];
   notBefore: Date;
   notAfter: Date;
+}
+
+/** How an OCSP responder signs: the ResponderID key hash, algorithm, certificate, and a sign through the CA. */
+export interface OcspResponderSigner {
+  keyHash: Buffer;
+  signatureAlgorithm: Buffer;
+  certDer: Buffer;
+  sign(tbs: Buffer, expect: OcspExpectations): Promise<Buffer>;
 }
 
 export interface AuthorityDeps {
@@ -97,6 +108,9 @@ export class CertificateAuthority {
   private readonly templates = new Map<string, ExtensionTemplate>();
   /** Each loaded issuer's chain, parsed and its name constraints decoded once. */
   private readonly chains = new WeakMap<Issuer, IssuerChain>();
+  /** The CAs unlocked in this process, by id (their keys stay beside them in issuer.ts). */
+  private readonly held = new Map<string, Issuer>();
+  private readonly ocsp: OcspSigning;
   private readonly queue: Pending[] = [];
   private scheduled = false;
   /** Batches between their first step and their last. */
@@ -107,6 +121,7 @@ export class CertificateAuthority {
   constructor(private readonly deps: AuthorityDeps) {
     this.random = deps.random ?? cryptoRandom;
     this.maxBatch = deps.maxBatch ?? 256;
+    this.ocsp = new OcspSigning(deps);
   }
 
   /** The key states this CA enforces (read-only view for issuer selection). */
@@ -114,8 +129,33 @@ export class CertificateAuthority {
     return this.deps.keyStates;
   }
 
-  /** Issues one certificate from a checked request. Resolves when it is signed and stored. */
-  issue(issuer: Issuer, req: IssueRequest): Promise<IssuedCertificate> {
+  /** Takes an unlocked CA (ca/unlock.ts) into this authority; a CA unlocked again replaces the earlier one. */
+  hold(issuer: Issuer): Issuer {
+    if (!hasKey(issuer)) throw new PkiError('serverInternal', `CA "${issuer.id}" is not unlocked`);
+    this.held.set(issuer.id, issuer);
+    return issuer;
+  }
+
+  /** The key-free description of an unlocked CA (`notFound` when it is not unlocked in this process). */
+  issuer(id: string): Issuer {
+    const issuer = this.held.get(id);
+    if (!issuer) throw new PkiError('notFound', `CA "${id}" is not unlocked here`);
+    return issuer;
+  }
+
+  /** Every CA unlocked in this process. */
+  issuers(): Issuer[] {
+    return [...this.held.values()];
+  }
+
+  /** Issues one certificate from a checked request with the unlocked CA `issuerId`. Resolves when it is signed and stored. */
+  issue(issuerId: string, req: IssueRequest): Promise<IssuedCertificate> {
+    let issuer: Issuer;
+    try {
+      issuer = this.issuer(issuerId);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return new Promise((resolve, reject) => {
       this.queue.push({ issuer, req, resolve, reject });
       if (!this.scheduled) {
@@ -126,30 +166,40 @@ export class CertificateAuthority {
   }
 
   /**
-   * The CRL-signing view of an unlocked CA: it signs with the CA's key once
-   * the key's state permits CRLs (a deactivated key still does).
+   * Signs a CRL's TBS with the key of `issuerId` once its state permits CRLs
+   * (a deactivated key still does), the TBS lints clean against `expect` and
+   * the intent is recorded (ca/status-signing.ts).
    */
-  crlSigner(issuer: Issuer): CrlSigner {
-    const key = keyOf(issuer);
+  signCrl(issuerId: string, tbs: Buffer, expect: CrlExpectations): Promise<Buffer> {
+    const issuer = this.issuer(issuerId);
+    return signCrlTbs(this.deps, issuer, keyOf(issuer), tbs, expect);
+  }
+
+  /** The CRL-signing view of an unlocked CA, for the CRL encoder: its names, and a sign that is {@link signCrl}. */
+  crlSigner(issuerId: string): CrlSigner {
+    const issuer = this.issuer(issuerId);
     return {
       subjectDer: issuer.cert.subjectDer,
       keyIdentifier: issuer.keyIdentifier,
       signatureAlgorithm: issuer.signatureAlgorithm,
-      sign: async (tbs) => {
-        await this.deps.keyStates.assert(issuer.id, 'crl');
-        return key.sign(tbs);
-      },
+      sign: (tbs, expect) => this.signCrl(issuerId, tbs, expect),
     };
   }
 
-  /** Wraps an OCSP signer of `caId` (its delegated responder): it signs only while the CA's key state permits OCSP. */
-  ocspSigner<S extends { sign(tbs: Buffer): Promise<Buffer> }>(caId: string, signer: S): S {
+  /**
+   * The OCSP signer of the unlocked CA `issuerId` with the responder whose
+   * certificate is `responderCertDer` and whose key is `key` (ca/held-keys.ts;
+   * the CA's own certificate and key when it answers itself). Its sign checks
+   * the CA key's state and lints the ResponseData first (ca/status-signing.ts).
+   */
+  ocspSigner(issuerId: string, responderCertDer: Buffer, key: SigningKey): OcspResponderSigner {
+    const issuer = this.issuer(issuerId);
+    const responder = responderKeyOf(responderCertDer, key);
     return {
-      ...signer,
-      sign: async (tbs: Buffer) => {
-        await this.deps.keyStates.assert(caId, 'ocsp');
-        return signer.sign(tbs);
-      },
+      keyHash: responder.keyHash,
+      signatureAlgorithm: responder.signatureAlgorithm,
+      certDer: responderCertDer,
+      sign: (tbs, expect) => this.ocsp.sign(issuer, responder, tbs, expect),
     };
   }
 

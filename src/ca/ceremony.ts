@@ -144,7 +144,7 @@ export async function createIssuingCa(deps: CeremonyDeps, root: Issuer, opts: Ne
   assertAlgorithmAllowed(profile, opts.algorithm);
   const key = await deps.keystore.generate(opts.algorithm);
   await deps.audit.record('ceremony.issuing.key_generated', deps.actor, { ca: opts.id, keyId: key.keyId, algorithm: key.algorithm });
-  const issued = await deps.authority.issue(root, {
+  const issued = await deps.authority.issue(root.id, {
     profile, subject: opts.subject, sans: [], spkiDer: key.spkiDer, keyInfo: keyInfoOf(key),
     ...(opts.validitySeconds ? { validitySeconds: opts.validitySeconds } : {}), requestedVia: 'ceremony', requestedBy: deps.actor,
   });

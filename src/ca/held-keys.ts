@@ -10,8 +10,8 @@ import type { Keystore } from '../keys/signing-key.js';
 import type { GeneralName } from '../pki/general-name.js';
 import { describeKey } from '../pki/public-key.js';
 import type { Profile } from '../profiles/types.js';
-import type { CertificateAuthority, IssuedCertificate } from './authority.js';
-import { keyOf, responderSignerOf, type Issuer } from './issuer.js';
+import type { CertificateAuthority, IssuedCertificate, OcspResponderSigner } from './authority.js';
+import { keyOf, type Issuer } from './issuer.js';
 import { permits } from './key-state.js';
 import type { CertificateRecord, CertificateRepository, RequestedVia } from './ports.js';
 
@@ -32,7 +32,7 @@ export async function issueHeldKey(
   req: { profile: Profile; subject: Record<string, string>; sans?: GeneralName[]; requestedVia?: RequestedVia; actor: string },
 ): Promise<IssuedCertificate> {
   const key = await keystore.generate('ecdsa-p256', { id: `${req.profile.name}-${issuer.id}-${randomBytes(6).toString('hex')}` });
-  return deps.authority.issue(issuer, {
+  return deps.authority.issue(issuer.id, {
     profile: req.profile,
     subject: req.subject,
     sans: req.sans ?? [],
@@ -51,8 +51,8 @@ export async function heldKeySigner(keystore: Keystore, rec: Pick<CertificateRec
   return (data) => key.sign(data);
 }
 
-/** How a delegated responder signs: its certificate, ResponderID key hash, algorithm, and a sign checked against the CA's key state. */
-export type ResponderSigner = ReturnType<typeof responderSignerOf>;
+/** How a delegated responder signs: its certificate, ResponderID key hash, algorithm, and a sign through the CA (state, lint). */
+export type ResponderSigner = OcspResponderSigner;
 
 /** What an OCSP responder needs per issuing CA: the CA, its delegated responder certificate and a signer for it. */
 export interface ResponderMaterial {
@@ -77,7 +77,7 @@ export async function currentResponder(deps: HeldKeyDeps, keystore: Keystore, is
     // new responder: its last one answers while it is valid, then the CA itself (RFC 6960 §4.2.2.2; the key's state still decides).
     if (!permits(await deps.authority.keyStates.stateOf(issuer.id), 'certificate')) {
       if (rec?.der && rec.keyId && rec.notAfter.getTime() > now) return responderMaterial(deps, keystore, issuer, rec.der, rec.keyId, rec.notAfter);
-      return { issuer, responderCertDer: issuer.cert.der, signer: deps.authority.ocspSigner(issuer.id, responderSignerOf(issuer.cert.der, keyOf(issuer))), notAfter: issuer.cert.notAfter };
+      return { issuer, responderCertDer: issuer.cert.der, signer: deps.authority.ocspSigner(issuer.id, issuer.cert.der, keyOf(issuer)), notAfter: issuer.cert.notAfter };
     }
     await issueHeldKey(deps, keystore, issuer, { profile, subject: { CN: `${issuer.id} OCSP Responder` }, actor });
     rec = await deps.certificates.latestHeld(issuer.id, profile.name);
@@ -88,5 +88,5 @@ export async function currentResponder(deps: HeldKeyDeps, keystore: Keystore, is
 
 async function responderMaterial(deps: HeldKeyDeps, keystore: Keystore, issuer: Issuer, certDer: Buffer, keyId: string, notAfter: Date): Promise<ResponderMaterial> {
   const key = await keystore.load(keyId);
-  return { issuer, responderCertDer: certDer, signer: deps.authority.ocspSigner(issuer.id, responderSignerOf(certDer, key)), notAfter };
+  return { issuer, responderCertDer: certDer, signer: deps.authority.ocspSigner(issuer.id, certDer, key), notAfter };
 }

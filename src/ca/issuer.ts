@@ -85,12 +85,15 @@ export function issuerFrom(record: CaRecord, key: SigningKey, opts: { crlShards:
   return issuer;
 }
 
+/** True when `issuer` was built around an unlocked key (issuerFrom). */
+export const hasKey = (issuer: Issuer): boolean => keys.has(issuer);
+
 /**
- * The signing view of a delegated OCSP responder (RFC 6960 §4.2.2.2): its
- * certificate, the SHA-1 key hash that names it (ResponderID byKey), and its key.
+ * The key of a delegated OCSP responder (RFC 6960 §4.2.2.2) with its
+ * certificate and the SHA-1 key hash that names it (ResponderID byKey).
  */
-export function responderSignerOf(certDer: Buffer, key: SigningKey): { keyHash: Buffer; signatureAlgorithm: Buffer; certDer: Buffer; sign(tbs: Buffer): Promise<Buffer> } {
+export function responderKeyOf(certDer: Buffer, key: SigningKey): { keyHash: Buffer; signatureAlgorithm: Buffer; certDer: Buffer; key: SigningKey } {
   const cert = parseCertificate(certDer);
   if (!cert.spkiDer.equals(key.spkiDer)) throw new PkiError('keyIntegrity', `key ${key.keyId} does not match the OCSP responder certificate`);
-  return { keyHash: createHash('sha1').update(cert.subjectPublicKey).digest(), signatureAlgorithm: signatureAlgorithmDer(key.algorithm), certDer, sign: (tbs) => key.sign(tbs) };
+  return { keyHash: createHash('sha1').update(cert.subjectPublicKey).digest(), signatureAlgorithm: signatureAlgorithmDer(key.algorithm), certDer, key };
 }

@@ -55,7 +55,7 @@ export async function createSuccessorCa(deps: CeremonyDeps, parent: Issuer, old:
   await deps.audit.record('ca.rotation.key_generated', deps.actor, { ca: opts.id, predecessor: old.id, keyId: key.keyId, algorithm });
   // The old CA's request with the new key: same subject and path length, same profile.
   const request = { ...caRecertificationRequest(old.certDer, opts.profile, { validitySeconds: opts.validitySeconds, actor: deps.actor }), spkiDer: key.spkiDer, keyInfo: describeKey(key.publicKey) };
-  const issued = await deps.authority.issue(parent, request);
+  const issued = await deps.authority.issue(parent.id, request);
   const cert = parseCertificate(issued.certDer);
   await deps.cas.insert({
     id: opts.id,

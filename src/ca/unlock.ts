@@ -5,6 +5,7 @@
  */
 import { PkiError } from '../errors/pki-error.js';
 import type { Keystore } from '../keys/signing-key.js';
+import type { CertificateAuthority } from './authority.js';
 import { issuerFrom, type Issuer } from './issuer.js';
 import type { CaRecord } from './ports.js';
 
@@ -88,9 +89,10 @@ function chainAbove(cas: readonly CaRecord[], ca: CaRecord): Buffer[] {
  * Unlocks one CA: a key in a PKCS#11 token with `keys.token`, an offline
  * software key only with `keys.offline`, any other with `keys.online`. A root made before the split (no `offline` mark) still opens
  * with the online passphrase. A destroyed key is refused; a key in any other
- * state opens, and the CA decides what it may sign (key-state.ts).
+ * state opens, and the CA decides what it may sign (key-state.ts). The
+ * unlocked CA is held by `authority`, which signs for it from then on.
  */
-export async function unlockIssuer(cas: readonly CaRecord[], keys: CaKeystores, id: string, opts: { crlShards: number }): Promise<Issuer> {
+export async function unlockIssuer(authority: Pick<CertificateAuthority, 'hold'>, cas: readonly CaRecord[], keys: CaKeystores, id: string, opts: { crlShards: number }): Promise<Issuer> {
   const ca = cas.find((c) => c.id === id);
   if (!ca) throw new PkiError('notFound', `no CA "${id}"`);
   if (ca.keyState === 'destroyed') throw new PkiError('forbidden', `the key of CA "${id}" is destroyed`);
@@ -104,5 +106,5 @@ export async function unlockIssuer(cas: readonly CaRecord[], keys: CaKeystores, 
     if (err instanceof PkiError && err.type === 'badPassphrase') throw new PkiError('badPassphrase', `wrong ${offline ? 'root' : 'online'} passphrase for CA "${id}"`, { cause: err });
     throw err;
   }
-  return issuerFrom(ca, key, { crlShards: opts.crlShards, parentChainDer: chainAbove(cas, ca) });
+  return authority.hold(issuerFrom(ca, key, { crlShards: opts.crlShards, parentChainDer: chainAbove(cas, ca) }));
 }

@@ -105,7 +105,7 @@ export { holdsKey, isOfflineCa, keyIdOf, tokenOf, type CaKeystores } from '../ca
 
 /** Unlocks one CA of the instance for signing (ca/unlock.ts); a key in a PKCS#11 token opens through `instance.tokens`. */
 export function unlockCa(instance: Instance, keys: CaKeystores, id: string): Promise<Issuer> {
-  return unlockIssuer(instance.cas, { token: (label) => instance.tokens.open(label), ...keys }, id, { crlShards: instance.config.crlShards });
+  return unlockIssuer(instance.authority, instance.cas, { token: (label) => instance.tokens.open(label), ...keys }, id, { crlShards: instance.config.crlShards });
 }
 
 /** Unlocked issuing CAs, chosen per request by flag, profile mapping, or default. */

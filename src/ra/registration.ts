@@ -55,6 +55,6 @@ export class RegistrationAuthority {
 
   /** Has the CA issue a request that passed {@link checkRequest} (the CA checks it again). */
   issue(checked: CheckedRequest): Promise<IssuedCertificate> {
-    return this.deps.ca.issue(checked.issuer, checked.request);
+    return this.deps.ca.issue(checked.issuer.id, checked.request);
   }
 }

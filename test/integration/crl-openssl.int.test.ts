@@ -25,7 +25,7 @@ function publisherFor(instance: Instance, issuers = pki.issuers.all()): CrlPubli
     crls: instance.store.crls, certificates: instance.store.certificates, audit: instance.audit, clock: instance.clock, urls: instance.urls,
     validitySeconds: instance.config.revocation.crlValiditySeconds, delaySeconds: instance.config.revocation.crlSeconds,
   });
-  for (const i of issuers) p.addIssuer({ id: i.id, shards: i.crlShards, signer: instance.authority.crlSigner(i) });
+  for (const i of issuers) p.addIssuer({ id: i.id, shards: i.crlShards, signer: instance.authority.crlSigner(i.id) });
   return p;
 }
 
@@ -51,7 +51,7 @@ describe('the root ARL (ceremony)', () => {
     const root = await unlockCa(pki.instance, { online: keystoreFor(pki.instance, testPassphrase), offline: keystoreFor(pki.instance, testRootPassphrase) }, 'root');
     const publisher = publisherFor(pki.instance);
     const leaf = await device('arl-leaf');
-    const [arl] = await makeArl(publisher, root, pki.instance.authority.crlSigner(root));
+    const [arl] = await makeArl(publisher, root, pki.instance.authority.crlSigner(root.id));
     const arlPem = pem('arl.pem', arl!.der);
     const text = await openssl('crl', '-in', arlPem, '-CAfile', pki.rootPemPath, '-noout', '-text');
     expect(text).toMatch(/verify OK/);
@@ -64,7 +64,7 @@ describe('the root ARL (ceremony)', () => {
     const issuingSerial = parseCertificate(pki.instance.cas.find((c) => c.id === 'issuing-1')!.certDer).serialHex;
     const ra = new RevocationAuthority({ certificates: pki.instance.store.certificates, audit: pki.instance.audit, clock: pki.instance.clock, listeners: [publisher] });
     await ra.revoke({ serialHex: issuingSerial, issuerId: 'root', reason: 'cACompromise', by: 'test', via: 'cli' });
-    const [arl2] = await makeArl(publisher, root, pki.instance.authority.crlSigner(root));
+    const [arl2] = await makeArl(publisher, root, pki.instance.authority.crlSigner(root.id));
     expect(arl2!.crlNumber).toBeGreaterThan(arl!.crlNumber);
     expect(await openssl('crl', '-in', pem('arl2.pem', arl2!.der), '-noout', '-text')).toMatch(/CA Compromise/);
     const out = await verify(leaf.pemPath, pem('all2.pem', arl2!.der, shard), '-crl_check_all');

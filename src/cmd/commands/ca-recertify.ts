@@ -28,7 +28,7 @@ export async function certifyCaKeyAgain(instance: Instance, signer: Issuer, cert
     parseCertificate(certDer).spkiDer,
   );
   try {
-    return await authority.issue(signer, caRecertificationRequest(certDer, caProfile, opts));
+    return await authority.issue(signer.id, caRecertificationRequest(certDer, caProfile, opts));
   } finally {
     await authority.settle();
   }

@@ -27,7 +27,7 @@ export function crlPublisher(instance: Instance, signers: Issuer[], log?: (e: Re
   });
   for (const ca of instance.cas) {
     const unlocked = signers.find((s) => s.id === ca.id);
-    const signer = unlocked ? instance.authority.crlSigner(unlocked) : null;
+    const signer = unlocked ? instance.authority.crlSigner(unlocked.id) : null;
     if (ca.role === 'root') publisher.addIssuer(rootCrlIssuer(ca.id, signer));
     else publisher.addIssuer({ id: ca.id, shards: instance.config.crlShards, signer });
   }
@@ -36,5 +36,5 @@ export function crlPublisher(instance: Instance, signers: Issuer[], log?: (e: Re
 
 /** The root's CRL (ARL, a year): the issuing-CA certificates it revoked. Made when the root key is unlocked, in a ceremony. */
 export async function publishArl(instance: Instance, root: Issuer): Promise<void> {
-  await makeArl(crlPublisher(instance, [root]), root, instance.authority.crlSigner(root));
+  await makeArl(crlPublisher(instance, [root]), root, instance.authority.crlSigner(root.id));
 }

@@ -24,7 +24,7 @@ export async function issueServerCertificate(instance: Instance, issuer: Issuer,
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const bare = host.replace(/^\[|\]$/g, '');
   const ip = isIP(bare) !== 0;
-  const issued = await instance.authority.issue(issuer, {
+  const issued = await instance.authority.issue(issuer.id, {
     profile: profile(instance, 'server'),
     subject: ip ? {} : { CN: bare },
     sans: [{ type: ip ? 'ip' : 'dns', value: bare }],

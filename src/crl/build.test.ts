@@ -8,7 +8,8 @@ import { encodeName } from '../pki/name.js';
 import { OID } from '../pki/oids.js';
 import { toPem } from '../pki/pem.js';
 import { refusal } from '../../test/helpers/errors.js';
-import { buildCrl, EntryEncoder, type CrlContent, type CrlSigner } from './build.js';
+import { buildCrl, EntryEncoder, expectationsOf, type CrlContent, type CrlSigner } from './build.js';
+import { lintingSigner } from './testing/signer.js';
 
 // A fixed Ed25519 key (RFC 8032 signatures are deterministic), so the whole
 // CRL, signature included, is a known answer.
@@ -18,12 +19,14 @@ const rawPublic = (k: KeyObject): Buffer => {
   const spki = createPublicKey(k).export({ type: 'spki', format: 'der' });
   return spki.subarray(spki.length - 32);
 };
-const ed25519Signer = (key: KeyObject, subjectDer: Buffer): CrlSigner => ({
-  subjectDer,
-  keyIdentifier: createHash('sha1').update(rawPublic(key)).digest(),
-  signatureAlgorithm: seq(oid(OID.ed25519)),
-  sign: async (tbs) => sign(null, tbs, key),
-});
+/** The CA's signer stand-in: lints the TBS against what the encoder expects, then signs it with `key`. */
+const ed25519Signer = (key: KeyObject, subjectDer: Buffer) =>
+  lintingSigner({
+    subjectDer,
+    keyIdentifier: createHash('sha1').update(rawPublic(key)).digest(),
+    signatureAlgorithm: seq(oid(OID.ed25519)),
+    sign: (tbs) => sign(null, tbs, key),
+  });
 
 const at = (iso: string) => new Date(iso);
 const katContent: CrlContent = {
@@ -81,6 +84,7 @@ let dir: { dir: string; file(name: string): string; cleanup(): void };
 let openssl: (...args: string[]) => Promise<string>;
 /** A self-signed Ed25519 CA made by OpenSSL, for `openssl crl -CAfile`. */
 let caPem: string;
+let caKey: KeyObject;
 let caSigner: CrlSigner;
 
 beforeAll(async () => {
@@ -92,6 +96,7 @@ beforeAll(async () => {
   caPem = dir.file('ca.pem');
   await openssl('req', '-x509', '-new', '-key', dir.file('ca.key'), '-subj', '/O=Trellis Test/CN=CRL Test CA', '-days', '30',
     '-addext', 'keyUsage=critical,keyCertSign,cRLSign', '-out', caPem);
+  caKey = privateKey;
   caSigner = ed25519Signer(privateKey, parseCertificate(Buffer.from(fs.readFileSync(caPem, 'utf8').replace(/-----[^-]+-----|\s/g, ''), 'base64')).subjectDer);
 });
 afterAll(() => dir?.cleanup());
@@ -224,10 +229,22 @@ describe('encoding rules', () => {
     expect((await refusal(buildCrl(caSigner, content({ nextUpdate: at('2026-03-01T00:00:00Z') }), []))).type).toBe('invalidConfig');
   });
 
-  describe('linted before it is signed (src/lint/crl.ts): refused with lintFailed, the key never asked', () => {
+  test('the signer gets the TBS with what the lint expects of it: expectationsOf(signer, content, opts.expect)', async () => {
+    const got: Parameters<CrlSigner['sign']>[] = [];
+    const signer: CrlSigner = { ...caSigner, sign: async (tbs, expect) => (got.push([Buffer.from(tbs), expect]), caSigner.sign(tbs, expect)) };
+    const c = content({ distributionPointUrl: 'http://pki.test/crl/ca/3.crl' });
+    const over = { idp: { url: 'http://pki.test/crl/ca/3.crl', onlyCaCerts: false }, maxValiditySeconds: 86_400, now: at('2026-03-01T00:00:01Z') };
+    const { der } = await buildCrl(signer, c, [[entry('01', 1)]], [], { expect: over });
+    expect(got).toHaveLength(1);
+    expect(got[0]![0]).toEqual(parseCrl(der).tbsDer);
+    expect(got[0]![1]).toEqual(expectationsOf(signer, c, over));
+    expect(got[0]![1]).toMatchObject({ issuerDer: caSigner.subjectDer, keyIdentifier: caSigner.keyIdentifier, crlNumber: 7n, ...over });
+  });
+
+  describe("linted by the signer before it signs (src/lint/crl.ts, the CA's job): refused with lintFailed, the key never asked", () => {
     const counting = () => {
-      const calls: Buffer[] = [];
-      return { calls, signer: { ...caSigner, sign: async (tbs: Buffer) => (calls.push(tbs), caSigner.sign(tbs)) } as CrlSigner };
+      const signer = ed25519Signer(caKey, caSigner.subjectDer);
+      return { calls: signer.signed, signer };
     };
     // A run of entries already in DER, as the incremental path copies them from the previous CRL (trusted, so not re-checked by the encoder).
     const encoded = (...entries: RevokedEntry[]) => ({ der: readEntries(entries), count: entries.length });
@@ -269,7 +286,7 @@ describe('encoding rules', () => {
 
   test('ECDSA P-384: lengths stay right with longer DER signatures', async () => {
     const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-384' });
-    const signer: CrlSigner = { ...caSigner, signatureAlgorithm: seq(oid(OID.ecdsaWithSHA384)), sign: async (tbs) => sign('sha384', tbs, privateKey) };
+    const signer = lintingSigner({ ...caSigner, signatureAlgorithm: seq(oid(OID.ecdsaWithSHA384)), sign: (tbs) => sign('sha384', tbs, privateKey) });
     const { der } = await buildCrl(signer, content(), [[entry('01', 1)]]);
     const crl = parseCrl(der);
     expect(verify('sha384', crl.tbsDer, createPublicKey(privateKey), value(crl.sigT!).subarray(1))).toBe(true);

@@ -8,8 +8,7 @@
 import { setImmediate } from 'node:timers/promises';
 import type { RevokedEntry } from '../ca/ports.js';
 import { PkiError } from '../errors/pki-error.js';
-import { lintCrl, type CrlExpectations } from '../lint/crl.js';
-import { throwOnErrors } from '../lint/index.js';
+import type { CrlExpectations } from '../lint/crl.js';
 import { ctx, generalizedTime, int, seq, tlv, Tag, time } from '../pki/der.js';
 import { authorityKeyIdentifierExtension, distributionPointName, extension } from '../pki/extensions.js';
 import { crlReasons } from '../pki/crl-reason.js';
@@ -23,8 +22,13 @@ export interface CrlSigner {
   keyIdentifier: Buffer;
   /** DER AlgorithmIdentifier, used in the TBS and in the outer CertificateList. */
   signatureAlgorithm: Buffer;
-  /** Signs the TBS; ECDSA signatures as DER `ECDSA-Sig-Value`. */
-  sign(tbs: Buffer): Promise<Buffer>;
+  /**
+   * Lints the TBS against `expect` (src/lint/crl.ts) and signs it only when
+   * the lint finds no error; ECDSA signatures as DER `ECDSA-Sig-Value`. A
+   * finding is a `lintFailed` error, audited by the CA (`crl.lint_failed`),
+   * and nothing is signed.
+   */
+  sign(tbs: Buffer, expect: CrlExpectations): Promise<Buffer>;
 }
 
 /** Everything in a CRL except its entries. */
@@ -340,9 +344,9 @@ function header(buf: Buffer, off: number, tag: number, len: number): number {
  * the entries be written in place in the buffer that becomes the CRL: peak
  * memory is then about one CRL instead of two. A wrong hint costs a copy.
  *
- * The TBS is linted before it is signed (src/lint/crl.ts, against
- * `expectationsOf(signer, content, opts.expect)`): a finding is a
- * `lintFailed` error and nothing is signed.
+ * The signer lints the TBS before it signs it, against
+ * `expectationsOf(signer, content, opts.expect)`: a finding is its
+ * `lintFailed` error, and nothing is signed.
  *
  *   CertificateList ::= SEQUENCE { tbsCertList TBSCertList, signatureAlgorithm AlgorithmIdentifier, signatureValue BIT STRING }
  *   TBSCertList ::= SEQUENCE { version Version OPTIONAL -- v2 --, signature AlgorithmIdentifier, issuer Name,
@@ -412,9 +416,8 @@ export async function buildCrl(
   header(out, start, Tag.SEQUENCE, tbsContent);
   const tbs = out.subarray(start, end);
 
-  // The bytes linted are the bytes signed: one walk over the TBS just written.
-  throwOnErrors(lintCrl(tbs, expectationsOf(signer, content, opts.expect)), `CRL lint failed (CRL number ${content.crlNumber})`);
-  const signature = await signer.sign(tbs);
+  // The bytes linted are the bytes signed: the signer lints the TBS just written, then signs it.
+  const signature = await signer.sign(tbs, expectationsOf(signer, content, opts.expect));
   if (signature.length > signatureRoom) {
     // A signature bigger than the room left (RSA over 8192 bits): one more copy.
     return { der: seq(tbs, alg, tlv(Tag.BIT_STRING, Buffer.from([0]), signature)), entries: encoder.count };

@@ -6,7 +6,8 @@
 import type { Issuer } from '../ca/issuer.js';
 import { PkiError } from '../errors/pki-error.js';
 import type { CrlSigner } from './build.js';
-import type { CrlIssuer, CrlPublisher } from './crl-publisher.js';
+import type { CrlPublisher } from './crl-publisher.js';
+import type { CrlIssuer } from './generator.js';
 import type { CrlRecord } from './ports.js';
 
 /**

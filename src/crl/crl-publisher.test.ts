@@ -12,11 +12,13 @@ import { children, oid, readOid, readOne, seq, Tag, value } from '../pki/der.js'
 import { encodeName } from '../pki/name.js';
 import { OID } from '../pki/oids.js';
 import type { CrlSigner } from './build.js';
-import { CrlPublisher, scopesOf } from './crl-publisher.js';
+import { CrlPublisher } from './crl-publisher.js';
 import { publishCrlFiles } from './files.js';
+import { scopesOf } from './generator.js';
 import { crlHandler } from './http.js';
 import type { CrlRecord, CrlRepository } from './ports.js';
 import { crlUrl, fileOfScope, parseScope, scopeOfFile } from './scope.js';
+import { lintingSigner } from './testing/signer.js';
 
 // ---------------------------------------------------------------- in-memory repositories
 
@@ -130,12 +132,15 @@ function memoryCertificates(shards: number) {
 // ---------------------------------------------------------------- set-up
 
 const { privateKey } = generateKeyPairSync('ed25519');
-const goodSigner: CrlSigner = {
-  subjectDer: encodeName({ O: 'Trellis', CN: 'Publisher Test CA' }),
-  keyIdentifier: Buffer.alloc(20, 7),
-  signatureAlgorithm: seq(oid(OID.ed25519)),
-  sign: async (tbs) => sign(null, tbs, privateKey),
-};
+/** The CA's signer stand-in: it lints each TBS against what the publisher expects of its scope, then signs. */
+const caSigner = () =>
+  lintingSigner({
+    subjectDer: encodeName({ O: 'Trellis', CN: 'Publisher Test CA' }),
+    keyIdentifier: Buffer.alloc(20, 7),
+    signatureAlgorithm: seq(oid(OID.ed25519)),
+    sign: (tbs) => sign(null, tbs, privateKey),
+  });
+const goodSigner: CrlSigner = caSigner();
 const urls = caUrls('http://pki.test:8080');
 const shards = 4;
 const start = new Date('2026-05-01T00:00:00Z');
@@ -310,7 +315,7 @@ describe('CrlPublisher', () => {
 
   test('a failed generation keeps the last good CRL served, is logged and audited, backs off, then recovers', async () => {
     let broken = false;
-    const signer: CrlSigner = { ...goodSigner, sign: async (tbs) => (broken ? Promise.reject(new Error('HSM unreachable')) : goodSigner.sign(tbs)) };
+    const signer: CrlSigner = { ...goodSigner, sign: async (tbs, expect) => (broken ? Promise.reject(new Error('HSM unreachable')) : goodSigner.sign(tbs, expect)) };
     const { publisher, clock, events, logs, certs } = setup({ signer });
     await publisher.tick();
     const good = publisher.get('ca', 'shard-2')!;
@@ -400,16 +405,15 @@ describe('CrlPublisher', () => {
 });
 
 describe('CrlPublisher: every CRL is linted before it is signed', () => {
-  test('a store that returns one serial twice: nothing signed, crl.lint_failed audited with the rule id, the last good CRL still served', async () => {
-    let signed = 0;
-    const counting: CrlSigner = { ...goodSigner, sign: async (tbs) => (signed++, goodSigner.sign(tbs)) };
-    const { publisher, certs, clock, events, crls } = setup({ signer: counting });
+  test('a store that returns one serial twice: the CA refuses to sign it, the failure is logged but not audited again here, the last good CRL still served', async () => {
+    const counting = caSigner();
+    const { publisher, certs, clock, events, crls, logs } = setup({ signer: counting });
     const s = serialIn(1);
     certs.add('ca', s, inAYear);
     certs.revoke('ca', s, start, 1);
     await publisher.tick();
     const good = publisher.get('ca', 'full')!;
-    const signedBefore = signed;
+    const signedBefore = counting.signed.length;
     const rowsBefore = crls.rows.length;
     // A store fault: every page of the full CRL comes twice.
     const read = certs.repo.revokedEntries.bind(certs.repo);
@@ -418,14 +422,14 @@ describe('CrlPublisher: every CRL is linted before it is signed', () => {
     };
     clock.advance(13 * 3600_000); // past half-life: every scope is regenerated, read whole from the store
     await publisher.tick();
-    const lintEvents = events.filter((e) => e.type === 'crl.lint_failed');
-    expect(lintEvents.map((e) => [e.data.scope, e.data.lint])).toEqual([['shard-1', ['e_crl_serial_duplicate']], ['full', ['e_crl_serial_duplicate']]]);
-    expect(String(lintEvents[0]!.data.error)).toMatch(/^CRL lint failed \(CRL number \d+\): e_crl_serial_duplicate \(serial [0-9a-f]+ appears twice\)/);
-    // Not audited twice: the lint failure is the generation failure.
-    expect(events.filter((e) => e.type === 'crl.generation_failed')).toEqual([]);
+    const failed = logs.filter((l) => l.level === 'error' && l.msg === 'CRL generation failed; serving the last good CRL');
+    expect(failed.map((l) => l.scope)).toEqual(['shard-1', 'full']);
+    expect(String(failed[0]!.error)).toMatch(/^CRL lint failed \(CRL number \d+\): e_crl_serial_duplicate \(serial [0-9a-f]+ appears twice\)/);
+    // Not audited twice: the CA audits crl.lint_failed, and the lint failure is the generation failure.
+    expect(events.filter((e) => e.type === 'crl.generation_failed' || e.type === 'crl.lint_failed')).toEqual([]);
     // The scopes without the fault were signed; the two that failed were not, and keep their last good CRL.
     expect(crls.rows.slice(rowsBefore).map((r) => r.scope).sort()).toEqual(['full-delta', 'shard-0', 'shard-2', 'shard-3']);
-    expect(signed - signedBefore).toBe(4);
+    expect(counting.signed.length - signedBefore).toBe(4);
     expect(publisher.get('ca', 'full')).toBe(good);
   });
 });
@@ -614,7 +618,7 @@ describe('CrlPublisher: one publisher per database (lease)', () => {
     await a.p.tick();
     await b.p.tick();
     // a renews its lease every pass but its CRLs are not renewed (its signer is broken, say).
-    const renewLease = async () => a.p['holdLease']('ca', clock.now().getTime());
+    const renewLease = async () => a.p['scheduler']['holdLease']('ca', clock.now().getTime());
     clock.advance(43_200_000 + 1000); // past half-life: a's job
     await renewLease();
     await b.p.tick();

@@ -11,7 +11,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { makePrivateDir, privateFileMode } from '../config/file-permissions.js';
-import { scopesOf, type CrlPublisher } from './crl-publisher.js';
+import type { CrlPublisher } from './crl-publisher.js';
+import { scopesOf } from './generator.js';
 import { fileOfScope } from './scope.js';
 
 /** One CRL written: DER at `derPath`, PEM (RFC 7468 "X509 CRL") at `pemPath`. */

@@ -9,6 +9,7 @@ import { toPem } from '../pki/pem.js';
 import { refusal } from '../../test/helpers/errors.js';
 import { buildCrl, type CrlContent, type CrlSigner } from './build.js';
 import { mergeEntries, revokedListOf } from './incremental.js';
+import { lintingSigner } from './testing/signer.js';
 
 let dir: { dir: string; file(name: string): string; cleanup(): void };
 let openssl: (...args: string[]) => Promise<string>;
@@ -26,7 +27,7 @@ beforeAll(async () => {
     '-addext', 'keyUsage=critical,keyCertSign,cRLSign', '-out', caPem);
   const subjectDer = parseCertificate(Buffer.from(fs.readFileSync(caPem, 'utf8').replace(/-----[^-]+-----|\s/g, ''), 'base64')).subjectDer;
   // Ed25519 signatures are deterministic: equal TBS, equal CRL bytes.
-  signer = { subjectDer, keyIdentifier: Buffer.alloc(20, 3), signatureAlgorithm: seq(oid(OID.ed25519)), sign: async (tbs) => sign(null, tbs, privateKey) };
+  signer = lintingSigner({ subjectDer, keyIdentifier: Buffer.alloc(20, 3), signatureAlgorithm: seq(oid(OID.ed25519)), sign: (tbs) => sign(null, tbs, privateKey) });
 });
 afterAll(() => dir?.cleanup());
 

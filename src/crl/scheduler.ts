@@ -1,0 +1,326 @@
+/**
+ * When CRLs are made (docs/crl.md): a pass every few seconds (at most a
+ * quarter of `delaySeconds`) picks up status changes — told directly on this
+ * node, polled from the database for other nodes — and has the generator
+ * regenerate the shards they touch plus the full CRL's delta, so many
+ * revocations make one CRL per shard. Every scope is also regenerated at half
+ * its validity. The full CRL, the expensive one, is regenerated on that
+ * schedule only (or when its delta grows large); its delta carries the
+ * changes in between. A failed generation is logged and audited, the last
+ * good CRL stays served, and the scope is retried with backoff. With a lease
+ * shared on the database, only its holder runs the schedule of a CA.
+ */
+import type { AuditLog } from '../audit/audit-log.js';
+import type { CertificateRepository } from '../ca/ports.js';
+import { crlShardOf } from '../ca/serial.js';
+import type { Clock } from '../clock/clock.js';
+import { isPkiError } from '../errors/pki-error.js';
+import type { CrlGenerator, CrlIssuer } from './generator.js';
+import type { HeldCrls } from './held.js';
+import type { CrlRepository } from './ports.js';
+import { shardScope } from './scope.js';
+
+/** What the scheduler needs; all parameters, no defaults from libraries. */
+export interface CrlSchedulerOptions {
+  crls: CrlRepository;
+  certificates: CertificateRepository;
+  audit: AuditLog;
+  clock: Clock;
+  /** A status change reaches its shard CRL and the full CRL's delta within this many seconds. */
+  delaySeconds: number;
+  log?: (event: Record<string, unknown>) => void;
+  /** CRLs kept per scope in the database (default 3). */
+  keep?: number;
+  /**
+   * Publish through a lease shared by every process on the database
+   * (`trellis serve`, and each of its workers): per CA, only the holder runs
+   * the schedule; the others serve what it stores, and step in only for what
+   * it leaves undone (a scope with no CRL, a CRL past three quarters of its
+   * life, a change of their own not published within `delaySeconds`).
+   * Without it this process publishes everything itself (the CLI, tests).
+   */
+  lease?: {
+    /** This process's holder id, an integer in [1, 2^21), random per process. */
+    holder: number;
+    /** The lease lasts this long unless renewed (every pass and before each CRL). */
+    seconds: number;
+  };
+}
+
+/** Polls for other nodes' changes overlap by this much (a revokedAt is stamped before its commit). */
+const pollOverlapMs = 10_000;
+/** The full CRL is rebuilt when its delta holds more than this many entries (or a tenth of the base). */
+const deltaRebaseEntries = 1_000;
+const maxBackoffMs = 5 * 60_000;
+const pruneEveryMs = 10 * 60_000;
+
+/** Scopes to regenerate, each with the time (ms) of its oldest change not yet published. */
+interface Dirty {
+  shards: Map<number, number>;
+  delta: number | null;
+}
+
+/** Runs the schedule of every CA in `issuers`; the generator makes each CRL, `held` says what is served. */
+export class CrlScheduler {
+  private readonly dirty = new Map<string, Dirty>();
+  private readonly failures = new Map<string, { count: number; retryAt: number }>();
+  /** Changes this node was told about directly: `${issuer}/${serial}` → when. Polling skips them. */
+  private readonly told = new Map<string, number>();
+  private polledAt: Date;
+  /** CAs whose lease this process held at its last attempt. */
+  private readonly leased = new Set<string>();
+  private prunedAt = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> = Promise.resolve();
+  private queued: Promise<void> | null = null;
+
+  constructor(
+    private readonly o: CrlSchedulerOptions,
+    private readonly issuers: ReadonlyMap<string, CrlIssuer>,
+    private readonly held: HeldCrls,
+    private readonly generator: CrlGenerator,
+  ) {
+    // Start polling a little in the past: a change another node made just
+    // before this one started, but did not publish, is picked up.
+    this.polledAt = new Date(o.clock.now().getTime() - o.delaySeconds * 1000 - pollOverlapMs);
+  }
+
+  /** RevocationListener: a certificate of `issuerId` in `crlShard` changed status on this node. */
+  statusChanged(issuerId: string, serialHex: string, crlShard: number): void {
+    this.told.set(`${issuerId}/${serialHex}`, this.o.clock.now().getTime());
+    this.markDirty(issuerId, crlShard);
+  }
+
+  /** Schedules shard `shard` of `issuerId` (and the full CRL's delta) for the next pass. */
+  markDirty(issuerId: string, shard: number, atMs = this.o.clock.now().getTime()): void {
+    this.markScopes(issuerId, [shard], atMs, atMs);
+  }
+
+  private markScopes(issuerId: string, shards: Iterable<number>, shardAtMs: number, deltaAtMs: number | null): void {
+    let d = this.dirty.get(issuerId);
+    if (!d) this.dirty.set(issuerId, (d = { shards: new Map(), delta: null }));
+    for (const n of shards) d.shards.set(n, Math.min(d.shards.get(n) ?? shardAtMs, shardAtMs));
+    if (deltaAtMs !== null) d.delta = Math.min(d.delta ?? deltaAtMs, deltaAtMs);
+  }
+
+  /**
+   * One pass: pick up what other nodes published and changed, then regenerate
+   * what is dirty or past half its life. Passes never overlap; calls made
+   * while one runs share the next. Never rejects: failures are logged and audited.
+   */
+  tick(): Promise<void> {
+    if (this.queued) return this.queued;
+    const next = this.running.then(() => {
+      this.queued = null;
+      return this.pass();
+    });
+    this.queued = next.catch((err: unknown) => this.report('CRL pass failed', {}, err));
+    this.running = this.queued;
+    return this.queued;
+  }
+
+  /** Starts the schedule. */
+  start(): void {
+    if (this.timer) return;
+    const passMs = Math.min(5000, Math.max(1000, Math.floor((this.o.delaySeconds * 1000) / 4)));
+    this.timer = setInterval(() => void this.tick(), passMs);
+    this.timer.unref();
+  }
+
+  /** Stops the schedule, waits for a running pass, and gives up the leases held (another process takes over at its next pass). */
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    await this.running;
+    const lease = this.o.lease;
+    if (!lease) return;
+    for (const caId of this.leased) {
+      try {
+        await this.o.crls.releaseLease(caId, lease.holder);
+      } catch (err) {
+        this.o.log?.({ level: 'warn', msg: 'CRL lease not released; it expires by itself', ca: caId, error: err instanceof Error ? err.message : String(err) });
+      }
+    }
+    this.leased.clear();
+  }
+
+  /** True when this process publishes the CA's CRLs: it holds the lease, or publishes without one. */
+  isPublisher(caId: string): boolean {
+    return !this.o.lease || this.leased.has(caId);
+  }
+
+  /** Status changes made on other nodes (and this one, skipped when it was told directly). */
+  private async pollChanges(now: Date): Promise<void> {
+    const since = new Date(this.polledAt.getTime() - pollOverlapMs);
+    const limit = 10_000;
+    const changes = await this.o.certificates.statusChangedSince(since, limit);
+    this.polledAt = now;
+    // With a lease, changes made elsewhere are the holder's to publish; the
+    // others take them all up if they take the lease over (holdLease).
+    if (changes.length >= limit) {
+      // More than one page of changes: every shard may be touched.
+      for (const issuer of this.issuers.values()) if (this.isPublisher(issuer.id)) this.markScopes(issuer.id, Array.from({ length: issuer.shards }, (_, n) => n), now.getTime(), now.getTime());
+      return;
+    }
+    for (const c of changes) {
+      const issuer = this.issuers.get(c.issuerId);
+      if (!issuer || !this.isPublisher(c.issuerId)) continue;
+      const toldAt = this.told.get(`${c.issuerId}/${c.serialHex}`);
+      if (toldAt !== undefined && toldAt >= c.at.getTime()) continue;
+      this.markDirty(c.issuerId, crlShardOf(c.serialHex, issuer.shards));
+      this.told.set(`${c.issuerId}/${c.serialHex}`, now.getTime());
+    }
+    for (const [k, at] of this.told) if (at < since.getTime() - pollOverlapMs) this.told.delete(k);
+  }
+
+  /** True when a scope has no CRL yet or is past half its life. */
+  private due(caId: string, scope: string, now: number): boolean {
+    const c = this.held.get(caId, scope);
+    return !c || now >= c.thisUpdate.getTime() + (c.nextUpdate.getTime() - c.thisUpdate.getTime()) / 2;
+  }
+
+  private deltaTooBig(caId: string): boolean {
+    const base = this.held.get(caId, 'full');
+    const delta = this.held.get(caId, 'full-delta');
+    return !!base && !!delta && delta.baseCrlNumber === base.crlNumber && delta.entries > Math.max(deltaRebaseEntries, base.entries / 10);
+  }
+
+  /** Generates unless the scope is backing off after failures; true when a new CRL was published. */
+  private async safeGenerate(issuer: CrlIssuer, scope: string, now: number, opts: { incremental?: boolean } = {}): Promise<boolean> {
+    const k = `${issuer.id}/${scope}`;
+    const failed = this.failures.get(k);
+    if (failed && now < failed.retryAt) return false;
+    try {
+      await this.generator.generate(issuer, scope, opts);
+      this.failures.delete(k);
+      return true;
+    } catch (err) {
+      const count = (failed?.count ?? 0) + 1;
+      this.failures.set(k, { count, retryAt: now + Math.min(maxBackoffMs, 1000 * 2 ** Math.min(count, 16)) });
+      await this.report('CRL generation failed; serving the last good CRL', { ca: issuer.id, scope, failures: count }, err);
+      return false;
+    }
+  }
+
+  /** Logs a failure and records it in the audit log; an audit failure is logged too (never thrown into the schedule). */
+  private async report(msg: string, data: Record<string, unknown>, err: unknown): Promise<void> {
+    const error = err instanceof Error ? err.message : String(err);
+    this.o.log?.({ level: 'error', msg, ...data, error });
+    // A lint failure was audited where it happened, by the CA (crl.lint_failed).
+    if (isPkiError(err, 'lintFailed')) return;
+    try {
+      await this.o.audit.record('crl.generation_failed', 'trellis', { ...data, error });
+    } catch (auditErr) {
+      this.o.log?.({ level: 'error', msg: 'audit event for a CRL failure could not be written', error: auditErr instanceof Error ? auditErr.message : String(auditErr) });
+    }
+  }
+
+  /**
+   * Takes or renews the CA's lease (always true without leases). A failure
+   * to reach the database counts as not holding it: other work of the pass
+   * still runs, and the CRLs this node serves are kept.
+   */
+  private async holdLease(caId: string, t: number): Promise<boolean> {
+    const lease = this.o.lease;
+    if (!lease) return true;
+    let held = false;
+    try {
+      held = await this.o.crls.acquireLease(caId, lease.holder, new Date(t), new Date(t + lease.seconds * 1000));
+    } catch (err) {
+      this.o.log?.({ level: 'warn', msg: 'CRL lease not reachable; publishing only what is overdue', ca: caId, error: err instanceof Error ? err.message : String(err) });
+    }
+    if (held && !this.leased.has(caId)) {
+      this.o.log?.({ level: 'info', msg: 'CRL publisher lease taken', ca: caId, holder: lease.holder });
+      // Whatever the previous holder saw but did not publish (it may have
+      // died mid-pass; this process, not holding the lease, did not note other
+      // processes' changes): every shard and the delta once, from their
+      // previous CRLs.
+      const issuer = this.issuers.get(caId);
+      if (issuer) this.markScopes(caId, Array.from({ length: issuer.shards }, (_, n) => n), t, t);
+    }
+    if (held) this.leased.add(caId);
+    else this.leased.delete(caId);
+    return held;
+  }
+
+  /** True when a scope's newest CRL is past three quarters of its life: the process that should have renewed it at half-life did not. */
+  private overdue(caId: string, scope: string, now: number): boolean {
+    const c = this.held.get(caId, scope);
+    return !c || now >= c.thisUpdate.getTime() + ((c.nextUpdate.getTime() - c.thisUpdate.getTime()) * 3) / 4;
+  }
+
+  /**
+   * Whether a change noted at `markMs` (after its commit) still needs a CRL
+   * of `scope`: not when the CRL held was made after it (its number was drawn
+   * after its thisUpdate), by this process or another. thisUpdate has whole
+   * seconds, so a CRL of the same second proves nothing; `sameSecond` counts
+   * it anyway. That is for a process without the lease, whose only job is to
+   * step in when the holder does not publish: counting it avoids making the
+   * holder's CRL a second time, and should that CRL have been drawn just
+   * before the change, the holder still publishes the change (it polls it),
+   * or whoever takes the lease over does.
+   */
+  private stillDirty(caId: string, scope: string, markMs: number | undefined | null, sameSecond = false): boolean {
+    if (markMs === undefined || markMs === null) return false;
+    const c = this.held.get(caId, scope);
+    return !c || c.thisUpdate.getTime() < (sameSecond ? Math.floor(markMs / 1000) * 1000 : markMs);
+  }
+
+  private async pass(): Promise<void> {
+    const now = this.o.clock.now();
+    const t = now.getTime();
+    const delayMs = this.o.delaySeconds * 1000;
+    await this.pollChanges(now);
+    for (const issuer of this.issuers.values()) {
+      await this.held.loadNewer(issuer.id);
+      if (!issuer.signer) continue;
+      const leader = await this.holdLease(issuer.id, t);
+      const dirty = this.dirty.get(issuer.id);
+      this.dirty.delete(issuer.id);
+      // What is left for a later pass (a failure, or work the lease holder is expected to do).
+      const keep = (shard: number | 'delta', atMs: number) => (shard === 'delta' ? this.markScopes(issuer.id, [], atMs, atMs) : this.markScopes(issuer.id, [shard], atMs, null));
+      // The lease holder does the schedule; another process only what the
+      // holder leaves undone: a scope without a CRL, a CRL past three quarters
+      // of its life, a change of its own still unpublished after delaySeconds.
+      const run = async (scope: string, opts: { incremental?: boolean } = {}) => {
+        // A long pass renews the lease before each CRL, so it does not lapse half way.
+        if (leader) await this.holdLease(issuer.id, this.o.clock.now().getTime());
+        return this.safeGenerate(issuer, scope, t, opts);
+      };
+
+      // Shards first: they are what certificates point at. A shard that is
+      // only dirty starts from its previous CRL; one at half-life is read
+      // whole from the store (which also drops entries that expired).
+      for (let n = 0; n < issuer.shards; n++) {
+        const scope = shardScope(n);
+        const mark = dirty?.shards.get(n);
+        const wanted = this.stillDirty(issuer.id, scope, mark, !leader);
+        const due = this.due(issuer.id, scope, t);
+        const go = leader ? wanted || due : !this.held.get(issuer.id, scope) || this.overdue(issuer.id, scope, t) || (wanted && t - mark! >= delayMs);
+        if (go) {
+          if (!(await run(scope, { incremental: !due })) && wanted) keep(n, mark!);
+        } else if (wanted) keep(n, mark!);
+      }
+      const fullGo = leader ? this.due(issuer.id, 'full', t) || this.deltaTooBig(issuer.id) : this.overdue(issuer.id, 'full', t);
+      const fullNew = fullGo && (await run('full'));
+      const deltaWanted = this.stillDirty(issuer.id, 'full-delta', dirty?.delta, !leader);
+      if (issuer.deltas !== false && this.held.get(issuer.id, 'full')) {
+        const go = leader ? fullNew || deltaWanted || this.due(issuer.id, 'full-delta', t) : fullNew || this.overdue(issuer.id, 'full-delta', t) || (deltaWanted && t - dirty!.delta! >= delayMs);
+        if (go) {
+          if (!(await run('full-delta')) && deltaWanted) keep('delta', dirty!.delta!);
+        } else if (deltaWanted) keep('delta', dirty!.delta!);
+      } else if (deltaWanted) keep('delta', dirty!.delta!);
+    }
+    if (t - this.prunedAt >= pruneEveryMs) {
+      this.prunedAt = t;
+      for (const issuer of this.issuers.values()) {
+        if (!issuer.signer || !this.isPublisher(issuer.id)) continue;
+        try {
+          await this.o.crls.prune(issuer.id, this.o.keep ?? 3);
+        } catch (err) {
+          await this.report('pruning old CRLs failed', { ca: issuer.id }, err);
+        }
+      }
+    }
+  }
+}

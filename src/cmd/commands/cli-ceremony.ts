@@ -3,16 +3,27 @@
  * the two-step flow for an offline or external root. `--profile` picks the CA
  * profile (default root-ca / issuing-ca) and `--subject-attr NAME=VALUE` sets
  * a subject attribute it declares by OID (Matter's matterVID, matterPID).
+ *
+ * Making a CA (a root, an issuing CA signed here, or one imported with
+ * `--import-cert`) needs the custodians' quorum for `ca.create` with the
+ * parameters of {@link caCreateParams} (`--quorum-request ID`); for an
+ * issuing CA signed here that one request also covers the use of its parent's
+ * key. `--csr-out` makes a key and a CSR, no CA and no signature: no quorum.
  */
 import fs from 'node:fs';
 import { parse, parseDurationFlag, required, UsageError } from '../../cli/args.js';
 import { createIssuingCa, createRootCa, importIssuingCa, issuingCaCsr } from '../../ca/ceremony.js';
+import { assertPermits } from '../../ca/key-state.js';
 import { PkiError } from '../../errors/pki-error.js';
 import { keyAlgorithms, type KeyAlgorithm } from '../../keys/signing-key.js';
 import { fingerprint } from '../../pki/certificate.js';
 import type { NameAttribute, NameValues } from '../../pki/name.js';
 import { derFromPemOrDer, toPem } from '../../pki/pem.js';
-import { isOfflineCa, keystoreFor, openInstance, profile, tokenOf, unlockCa } from '../instance.js';
+import { sha256Hex } from '../../pki/certificate.js';
+import { readOne } from '../../pki/der.js';
+import { encodeName, formatName, parseName } from '../../pki/name.js';
+import { holdsKey, isOfflineCa, keystoreFor, openInstance, profile, tokenOf, unlockCa } from '../instance.js';
+import { quorumRequestFlag, requireQuorum } from '../quorum.js';
 import type { Keystore } from '../../keys/signing-key.js';
 import type { SoftwareKeystore } from '../../keys/software-keystore.js';
 import { ceremonySubject, checkCeremonyProfile } from './ceremony-profile.js';
@@ -25,7 +36,7 @@ const flags = {
   algorithm: { type: 'string' }, validity: { type: 'string' }, 'path-len': { type: 'string' }, parent: { type: 'string' },
   'csr-out': { type: 'string' }, 'import-cert': { type: 'string' }, 'root-cert': { type: 'string' }, 'root-id': { type: 'string' },
   profile: { type: 'string' }, 'subject-attr': { type: 'string', multiple: true },
-  ...rootPassphraseFlag, ...pkcs11Flags,
+  ...rootPassphraseFlag, ...quorumRequestFlag, ...pkcs11Flags,
 } as const;
 
 function algorithmOf(text: string | undefined, fallback: KeyAlgorithm): KeyAlgorithm {
@@ -41,6 +52,27 @@ function pathLenOf(text: string | undefined): number | undefined {
   return n;
 }
 
+/** The subject as it will be encoded, in display form ("O=Example, CN=Issuing 1"); a value the encoder refuses is refused here. */
+const subjectText = (subject: NameValues): string => formatName(parseName(readOne(encodeName(subject))));
+
+/**
+ * What the custodians approve for `ca.create`: everything that decides what
+ * gets signed, as the ceremony is about to use it. A CA made here: its role,
+ * id, parent (issuing), profile, subject, key algorithm and keystore, and the
+ * validity and path length (`profile` when the profile's apply). An imported
+ * CA: its id, parent and the SHA-256 of its certificate and of the root's.
+ */
+export function caCreateParams(p:
+  | { role: 'root' | 'issuing'; id: string; parent?: string; profile: string; subject: NameValues; algorithm: KeyAlgorithm; token: string | undefined; validitySeconds: number | undefined; pathLen: number | undefined }
+  | { role: 'imported'; id: string; parent: string; certDer: Buffer; rootCertDer: Buffer }): Record<string, string> {
+  if (p.role === 'imported') return { role: 'issuing', id: p.id, parent: p.parent, certificateSha256: sha256Hex(p.certDer), rootSha256: sha256Hex(p.rootCertDer) };
+  return {
+    role: p.role, id: p.id, ...(p.parent !== undefined ? { parent: p.parent } : {}), profile: p.profile, subject: subjectText(p.subject), algorithm: p.algorithm,
+    keystore: p.token !== undefined ? `pkcs11:${p.token}` : 'software',
+    validity: p.validitySeconds !== undefined ? `${p.validitySeconds}s` : 'profile', pathLen: p.pathLen !== undefined ? String(p.pathLen) : 'profile',
+  };
+}
+
 function readFileOrFail(file: string): Buffer {
   try {
     return fs.readFileSync(file);
@@ -49,16 +81,24 @@ function readFileOrFail(file: string): Buffer {
   }
 }
 
-/** `ceremony protect-root`: a root made before roots had their own passphrase moves under one. */
+/**
+ * `ceremony protect-root`: a root made before roots had their own passphrase
+ * moves under one. It changes what holds the root's key, so it needs the
+ * quorum for `root-key.use` with `{ ca, purpose: "protect-root" }`.
+ */
 async function protectRootCommand(argv: string[]): Promise<number> {
-  const { values } = parse(argv, { id: { type: 'string' }, ...rootPassphraseFlag });
-  const passphrase = await passphraseFor(values);
-  const rootPassphrase = await rootPassphraseFor(values, { confirm: true, forNew: true });
-  assertDistinct(passphrase, rootPassphrase);
+  const { values } = parse(argv, { id: { type: 'string' }, ...rootPassphraseFlag, ...quorumRequestFlag });
+  const id = values.id ?? 'root';
   const instance = await openInstance(dataDirOf(values.data));
   try {
-    const { protectRoot } = await import('./protect-root.js');
-    const r = await protectRoot(instance, { id: values.id ?? 'root', passphrase, rootPassphrase, actor: actorOf() });
+    const { assertProtectable, protectRoot } = await import('./protect-root.js');
+    await assertProtectable(instance, id);
+    const actor = actorOf();
+    await requireQuorum(instance, 'root-key.use', { ca: id, purpose: 'protect-root' }, { requestId: values['quorum-request'], actor });
+    const passphrase = await passphraseFor(values);
+    const rootPassphrase = await rootPassphraseFor(values, { confirm: true, forNew: true });
+    assertDistinct(passphrase, rootPassphrase);
+    const r = await protectRoot(instance, { id, passphrase, rootPassphrase, actor });
     const o = out(values);
     o.result(r);
     o.say(`root CA "${r.ca}": key now opens only with the root passphrase (key ${r.keyId}); the envelope under the online passphrase (${r.destroyedKeyId}) is destroyed`);
@@ -92,16 +132,43 @@ export async function run(argv: string[]): Promise<number> {
   const o = out(values);
   const keys: { online?: SoftwareKeystore; offline?: SoftwareKeystore } = {};
   try {
-    // The profile and subject are checked before any passphrase is asked for or key made.
+    // The inputs are checked, then the quorum, before any passphrase is asked for or key made.
     const caProfile = importing ? undefined : profile(instance, values.profile ?? (sub === 'root' ? 'root-ca' : 'issuing-ca'));
+    const parentId = values.parent ?? 'root';
+    if (importing && values['csr-out'] !== undefined) throw new UsageError('--csr-out and --import-cert are the two steps of one ceremony: give one of them');
+    const csrOut = sub === 'issuing' ? values['csr-out'] : undefined;
+    const csrOnly = csrOut !== undefined;
+    const signedHere = sub === 'issuing' && !csrOnly && !importing;
     let subject: NameValues = standard;
     if (caProfile) {
-      const parent = sub === 'issuing' && !values['csr-out'] ? instance.cas.find((c) => c.id === (values.parent ?? 'root')) : undefined;
+      const parent = signedHere ? instance.cas.find((c) => c.id === parentId) : undefined;
       checkCeremonyProfile(caProfile, sub, parent);
       subject = ceremonySubject(caProfile, standard, values['subject-attr'] ?? []);
     }
-    instance.tokens.setPins(tokenPinsOf(values));
     const token = ceremonyTokenOf(values, instance.config.keystore, sub);
+    if (instance.cas.some((c) => c.id === id)) throw new PkiError('conflict', `a CA named "${id}" already exists; ceremonies never overwrite a CA`);
+    if (signedHere) {
+      const parent = instance.cas.find((c) => c.id === parentId);
+      if (!parent) throw new PkiError('notFound', `no CA "${parentId}"`);
+      if (!holdsKey(parent)) throw new PkiError('forbidden', `CA "${parentId}" is not held by this instance: it cannot sign here (use --csr-out)`);
+      assertPermits(parent.id, parent.keyState, 'certificate');
+    }
+    const algorithm = algorithmOf(values.algorithm, sub === 'root' ? 'ecdsa-p384' : 'ecdsa-p256');
+    let imported: { certDer: Buffer; rootCertDer: Buffer; rootId: string } | undefined;
+    if (importing) {
+      imported = {
+        certDer: derFromPemOrDer(readFileOrFail(values['import-cert']!), ['CERTIFICATE'], 'certificate'),
+        rootCertDer: derFromPemOrDer(readFileOrFail(required(values['root-cert'], 'root-cert')), ['CERTIFICATE'], 'root certificate'),
+        rootId: values['root-id'] ?? 'external-root',
+      };
+    }
+    if (!csrOnly) {
+      const params = imported
+        ? caCreateParams({ role: 'imported', id, parent: imported.rootId, certDer: imported.certDer, rootCertDer: imported.rootCertDer })
+        : caCreateParams({ role: sub, id, ...(sub === 'issuing' ? { parent: parentId } : {}), profile: caProfile!.name, subject, algorithm, token, validitySeconds, pathLen });
+      await requireQuorum(instance, 'ca.create', params, { requestId: values['quorum-request'], actor: actorOf() });
+    }
+    instance.tokens.setPins(tokenPinsOf(values));
     let tokenKeystore: Keystore | undefined;
     if (sub === 'root' && token) {
       // A new root in its own token: the token's PIN is its secret; no passphrase is needed.
@@ -115,31 +182,29 @@ export async function run(argv: string[]): Promise<number> {
       // The online passphrase opens the software keys beside the CA (its OCSP responder), wherever the CA key goes.
       keys.online = keystoreFor(instance, await passphraseFor(values));
       if (token) tokenKeystore = await instance.tokens.open(token);
-      const parent = instance.cas.find((c) => c.id === (values.parent ?? 'root'));
+      const parent = instance.cas.find((c) => c.id === parentId);
       // Signing with an offline parent (the root) needs the root passphrase as well (a root in a token asks for its PIN instead).
-      if (!values['csr-out'] && !values['import-cert'] && parent && isOfflineCa(parent) && !tokenOf(parent)) keys.offline = keystoreFor(instance, await rootPassphraseFor(values));
+      if (signedHere && parent && isOfflineCa(parent) && !tokenOf(parent)) keys.offline = keystoreFor(instance, await rootPassphraseFor(values));
     }
     const onlineKeystore = keys.online ?? keys.offline!;
     const deps = { ...ceremonyDeps(instance, tokenKeystore ?? onlineKeystore, actorOf()), ...(token ? { token } : {}) };
     const common = { id, subject, ...(validitySeconds ? { validitySeconds } : {}), ...(pathLen !== undefined ? { pathLen } : {}) };
     let record;
     if (sub === 'root') {
-      record = await createRootCa(deps, { ...common, algorithm: algorithmOf(values.algorithm, 'ecdsa-p384'), profile: caProfile! });
-    } else if (values['csr-out']) {
-      if (fs.existsSync(values['csr-out'])) throw new PkiError('conflict', `${values['csr-out']} exists; ceremonies never overwrite an output`);
-      const { csrDer, keyId } = await issuingCaCsr(deps, { id, subject, algorithm: algorithmOf(values.algorithm, 'ecdsa-p256') });
-      fs.writeFileSync(values['csr-out'], toPem('CERTIFICATE REQUEST', csrDer), { flag: 'wx' });
-      o.result({ id, keyId, csr: values['csr-out'] });
-      o.say(`CSR for issuing CA "${id}" written to ${values['csr-out']}; have the root sign it, then run:\n  trellis ceremony issuing --id ${id} --import-cert FILE --root-cert ROOT.pem`);
+      record = await createRootCa(deps, { ...common, algorithm, profile: caProfile! });
+    } else if (csrOut !== undefined) {
+      if (fs.existsSync(csrOut)) throw new PkiError('conflict', `${csrOut} exists; ceremonies never overwrite an output`);
+      const { csrDer, keyId } = await issuingCaCsr(deps, { id, subject, algorithm });
+      fs.writeFileSync(csrOut, toPem('CERTIFICATE REQUEST', csrDer), { flag: 'wx' });
+      o.result({ id, keyId, csr: csrOut });
+      o.say(`CSR for issuing CA "${id}" written to ${csrOut}; have the root sign it, then run:\n  trellis ceremony issuing --id ${id} --import-cert FILE --root-cert ROOT.pem`);
       return 0;
-    } else if (values['import-cert']) {
-      const certDer = derFromPemOrDer(readFileOrFail(values['import-cert']), ['CERTIFICATE'], 'certificate');
-      const rootCertDer = derFromPemOrDer(readFileOrFail(required(values['root-cert'], 'root-cert')), ['CERTIFICATE'], 'root certificate');
-      record = await importIssuingCa(deps, { id, certDer, rootCertDer, ...(values['root-id'] ? { rootId: values['root-id'] } : {}) });
+    } else if (imported) {
+      record = await importIssuingCa(deps, { id, certDer: imported.certDer, rootCertDer: imported.rootCertDer, ...(values['root-id'] ? { rootId: values['root-id'] } : {}) });
     } else {
       await instance.reloadCas();
-      const root = await unlockCa(instance, { ...keys, online: keys.online! }, values.parent ?? 'root');
-      record = await createIssuingCa(deps, root, { ...common, algorithm: algorithmOf(values.algorithm, 'ecdsa-p256'), profile: caProfile! });
+      const root = await unlockCa(instance, { ...keys, online: keys.online! }, parentId);
+      record = await createIssuingCa(deps, root, { ...common, algorithm, profile: caProfile! });
     }
     if (record.role === 'issuing') {
       await instance.reloadCas();

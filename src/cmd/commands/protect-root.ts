@@ -2,6 +2,8 @@
  * `trellis ceremony protect-root [--id root]`: moves the key of a root made
  * before roots had their own passphrase (it opens with the online one) under
  * the root passphrase, then destroys the old envelope. Run once per such root.
+ * It changes what holds the root's key: the command checks the custodians'
+ * quorum (`root-key.use`, purpose "protect-root") before it reads a secret.
  *
  * Step order keeps every crash recoverable by running the command again: the
  * copy is stored first (as `<old id>-offline`), then the CA record points at
@@ -19,16 +21,29 @@ export interface ProtectRootResult {
   destroyedKeyId: string;
 }
 
-export async function protectRoot(instance: Instance, opts: { id: string; passphrase: string; rootPassphrase: string; actor: string }): Promise<ProtectRootResult> {
-  const ca = instance.cas.find((c) => c.id === opts.id);
-  if (!ca) throw new PkiError('notFound', `no CA "${opts.id}"`);
-  if (ca.role !== 'root') throw new PkiError('malformed', `CA "${opts.id}" is not a root`);
+/** The root `id`, and for one already moved the envelope a stopped run left under the online passphrase; refuses what there is nothing to do for. */
+async function rootToProtect(instance: Instance, id: string): Promise<{ ca: Instance['cas'][number]; left: { id: string } | null }> {
+  const ca = instance.cas.find((c) => c.id === id);
+  if (!ca) throw new PkiError('notFound', `no CA "${id}"`);
+  if (ca.role !== 'root') throw new PkiError('malformed', `CA "${id}" is not a root`);
+  if (!isOfflineCa(ca)) return { ca, left: null };
+  // Already moved; a run that stopped before destroying the original is finished.
   const keyId = keyIdOf(ca);
-  if (isOfflineCa(ca)) {
-    // Already moved; finish a run that stopped before destroying the original.
-    const original = keyId.endsWith('-offline') ? keyId.slice(0, -'-offline'.length) : null;
-    const left = original ? await instance.store.keyBlobs.find(original) : null;
-    if (!left || left.state === 'destroyed') throw new PkiError('conflict', `CA "${opts.id}" is already protected by the root passphrase`);
+  const original = keyId.endsWith('-offline') ? keyId.slice(0, -'-offline'.length) : null;
+  const left = original ? await instance.store.keyBlobs.find(original) : null;
+  if (!left || left.state === 'destroyed') throw new PkiError('conflict', `CA "${id}" is already protected by the root passphrase`);
+  return { ca, left };
+}
+
+/** Refuses, before any secret is read, a root protect-root has nothing to do for (unknown, not a root, already protected). */
+export async function assertProtectable(instance: Instance, id: string): Promise<void> {
+  await rootToProtect(instance, id);
+}
+
+export async function protectRoot(instance: Instance, opts: { id: string; passphrase: string; rootPassphrase: string; actor: string }): Promise<ProtectRootResult> {
+  const { ca, left } = await rootToProtect(instance, opts.id);
+  const keyId = keyIdOf(ca);
+  if (left) {
     await instance.store.keyBlobs.destroy(left.id);
     await instance.audit.record('ceremony.root.online_key_destroyed', opts.actor, { ca: ca.id, keyId: left.id });
     return { ca: ca.id, keyId, destroyedKeyId: left.id };

@@ -5,6 +5,9 @@
  * rebuild it (`--share FILE` on root operations). The passphrase itself
  * keeps working. Writes DIR/root-secret-share-I-of-N.json (mode 0600) and
  * refuses a DIR that already holds share files; audited without the secret.
+ * It changes how the root's secret is held, so it needs the custodians'
+ * quorum for `root-key.use` with `{ ca: ROOT[,ROOT2…], purpose: "split-root-secret M of N" }`
+ * (`--quorum-request ID`), checked before the passphrase is read.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -15,6 +18,7 @@ import { splitRootSecret } from '../../quorum/root-secret.js';
 import { checkSplitCounts } from '../../quorum/shamir.js';
 import { shareFileText } from '../../quorum/share-file.js';
 import { holdsKey, isOfflineCa, keyIdOf, keystoreFor, openInstance, tokenOf } from '../instance.js';
+import { quorumRequestFlag, requireQuorum } from '../quorum.js';
 import { actorOf, dataDirOf, out, rootPassphraseFlag, rootPassphraseFor } from './common.js';
 
 const shareFilePattern = /^root-secret-share-.*\.json$/;
@@ -26,7 +30,7 @@ function countOf(text: string | undefined, flag: string): number {
 }
 
 export async function splitRootSecretCommand(argv: string[]): Promise<number> {
-  const { values } = parse(argv, { shares: { type: 'string' }, threshold: { type: 'string' }, 'out-dir': { type: 'string' }, ...rootPassphraseFlag });
+  const { values } = parse(argv, { shares: { type: 'string' }, threshold: { type: 'string' }, 'out-dir': { type: 'string' }, ...rootPassphraseFlag, ...quorumRequestFlag });
   const shares = countOf(values.shares, 'shares');
   const threshold = countOf(values.threshold, 'threshold');
   try {
@@ -46,6 +50,8 @@ export async function splitRootSecretCommand(argv: string[]): Promise<number> {
     // A root in a token has a PIN, not a passphrase to split.
     const roots = instance.cas.filter((c) => c.role === 'root' && holdsKey(c) && isOfflineCa(c) && !tokenOf(c));
     if (roots.length === 0) throw new PkiError('forbidden', 'no root key held under the root passphrase: a root in a PKCS#11 token has a PIN instead, and a root made by an older version needs trellis ceremony protect-root first');
+    const actor = actorOf();
+    await requireQuorum(instance, 'root-key.use', { ca: roots.map((r) => r.id).join(','), purpose: `split-root-secret ${threshold} of ${shares}` }, { requestId: values['quorum-request'], actor });
     const passphrase = await rootPassphraseFor(values);
     // The shares must rebuild a secret that opens the roots: a mistyped passphrase is refused before anything is written.
     const keystore = keystoreFor(instance, passphrase);
@@ -70,7 +76,7 @@ export async function splitRootSecretCommand(argv: string[]): Promise<number> {
       for (const f of written) fs.rmSync(f, { force: true });
       throw new PkiError('conflict', `cannot write the share files in ${dir}: ${(err as Error).message}`, { cause: err });
     }
-    await instance.audit.record('ceremony.root_secret_split', actorOf(), { split: parts[0]!.split, shares, threshold, roots: roots.map((r) => r.id), files: files.map((f) => path.basename(f)) });
+    await instance.audit.record('ceremony.root_secret_split', actor, { split: parts[0]!.split, shares, threshold, roots: roots.map((r) => r.id), files: files.map((f) => path.basename(f)) });
     const o = out(values);
     o.result({ split: parts[0]!.split, shares, threshold, files });
     o.say(`root secret split into ${shares} shares, any ${threshold} of which rebuild it (split ${parts[0]!.split}):`);

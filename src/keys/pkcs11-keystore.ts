@@ -21,15 +21,15 @@
  * `pending-<ca>`) is its own UTF-8 CKA_ID. CKA_LABEL is the key id in both
  * cases, so operators see it in any PKCS#11 tool, and a key is found by both.
  */
-import { randomBytes as nodeRandomBytes, verify } from 'node:crypto';
+import { randomBytes as nodeRandomBytes, verify, type KeyObject } from 'node:crypto';
 import pkcs11js from 'pkcs11js';
 import { PkiError } from '../errors/pki-error.js';
 import { hashFor, keyAlgorithmOfPublicKey } from './algorithms.js';
 import { attributes, boolOf, checkKeyId, findObjects, keyNameOf, keyPairTemplates, readPublicKey, tokenAlgorithm, ulongOf } from './pkcs11-objects.js';
-import { Pkcs11SecretSealer } from './pkcs11-secret-sealer.js';
+import { Pkcs11SecretSealer, pkcs11SealerLabel } from './pkcs11-secret-sealer.js';
 import { SessionPool } from './pkcs11-session-pool.js';
 import { Pkcs11SigningKey } from './pkcs11-signing-key.js';
-import { call, openToken, safeCause, type Token } from './pkcs11-token.js';
+import { assertLoggedIn, call, openToken, safeCause, type Token } from './pkcs11-token.js';
 import type { KeyAlgorithm, Keystore } from './signing-key.js';
 
 type Handle = Buffer;
@@ -40,7 +40,12 @@ export interface Pkcs11KeystoreOptions {
   modulePath: string;
   /** CKA_LABEL of the token (CK_TOKEN_INFO.label); exactly one token must have it. */
   tokenLabel: string;
-  /** The user PIN; copied at once, and the copy is cleared after login (or on close). Never logged, never in an error. */
+  /**
+   * The user PIN; copied at once, and the copy is cleared after login (or on
+   * close). The login keeps it sealed in memory to log in again after a lost
+   * login (pkcs11-pin-seal.ts), and wipes it when the last keystore on the
+   * token closes. Never logged, never in an error.
+   */
   pin: Buffer;
   /** Sessions for concurrent signatures (default 4, at most 64). */
   sessions?: number;
@@ -48,8 +53,7 @@ export interface Pkcs11KeystoreOptions {
   randomBytes?: (size: number) => Buffer;
 }
 
-/** CKA_LABEL of the instance's secret-sealing key in the token. */
-export const pkcs11SealerLabel = 'trellis-secret-sealer';
+export { pkcs11SealerLabel };
 
 /**
  * Generates, finds, signs with and destroys CA keys in one PKCS#11 token.
@@ -58,6 +62,9 @@ export const pkcs11SealerLabel = 'trellis-secret-sealer';
  * and logs in (`badPassphrase` for a wrong PIN). A failed login is final:
  * the keystore repeats that error without trying the token again, so a
  * retry loop cannot lock the PIN. Call {@link login} to check the PIN early.
+ * When the token loses the login later, signatures and key look-ups log in
+ * again once and retry once (SessionPool.runRecovering); a PIN the token
+ * refuses then is final too.
  */
 export class Pkcs11Keystore implements Keystore {
   readonly #opts: Omit<Pkcs11KeystoreOptions, 'pin'>;
@@ -100,7 +107,8 @@ export class Pkcs11Keystore implements Keystore {
     for (const m of [t.generate, t.sign]) {
       if (!mechanisms.includes(m)) throw new PkiError('invalidConfig', `PKCS#11 token "${token.label}" does not offer mechanism 0x${m.toString(16)}, needed for ${algorithm}`);
     }
-    await pool.run(async (session) => {
+    await pool.runRecovering(async (session) => {
+      assertLoggedIn(token.pkcs11, session, token.label);
       const [byLabel, byId] = keyNameOf(keyId);
       if (findObjects(token.pkcs11, session, [byLabel!]).length > 0 || findObjects(token.pkcs11, session, [byId!]).length > 0) {
         throw new PkiError('conflict', `key "${keyId}" already exists in PKCS#11 token "${token.label}"`);
@@ -126,17 +134,16 @@ export class Pkcs11Keystore implements Keystore {
     checkKeyId(keyId);
     const token = this.#token!;
     const what = `key "${keyId}" of PKCS#11 token "${token.label}"`;
-    const { handle, publicKey } = await pool.run((session) => {
-      const [privateKey, publicObject] = this.#pair(session, keyId);
-      if (!privateKey) throw new PkiError('notFound', `no ${what}`);
-      if (!publicObject) throw new PkiError('keyIntegrity', `${what} has no public key object`);
-      const [sensitive, extractable, canSign] = attributes(token.pkcs11, session, privateKey, [pkcs11js.CKA_SENSITIVE, pkcs11js.CKA_EXTRACTABLE, pkcs11js.CKA_SIGN]);
-      if (!boolOf(sensitive!) || boolOf(extractable!) || !boolOf(canSign!)) throw new PkiError('keyIntegrity', `${what} is not a sensitive, non-extractable signing key`);
-      return { handle: privateKey, publicKey: readPublicKey(token.pkcs11, session, publicObject, what) };
-    });
+    const { handle, publicKey, generation } = await pool.runRecovering((session, generation) => ({ ...this.#signingKeyObjects(session, keyId, what), generation }));
     const algorithm = keyAlgorithmOfPublicKey(publicKey);
     if (typeof algorithm !== 'string') throw new PkiError('badPublicKey', `${what} is not an algorithm Trellis holds`);
-    const key = new Pkcs11SigningKey(keyId, algorithm, publicKey, tokenAlgorithm(algorithm), handle, pool);
+    const spkiDer = publicKey.export({ type: 'spki', format: 'der' });
+    const locate = (session: Handle): Handle => {
+      const found = this.#signingKeyObjects(session, keyId, what);
+      if (!found.publicKey.export({ type: 'spki', format: 'der' }).equals(spkiDer)) throw new PkiError('keyIntegrity', `${what}: found again after the login was restored, it is not the key loaded before`);
+      return found.handle;
+    };
+    const key = new Pkcs11SigningKey(keyId, algorithm, publicKey, tokenAlgorithm(algorithm), { handle, generation, locate }, pool);
     // The public object could belong to another key with the same name: one signature proves the pair.
     const challenge = this.#random(32);
     const signature = await key.sign(challenge);
@@ -144,10 +151,21 @@ export class Pkcs11Keystore implements Keystore {
     return key;
   }
 
+  /** The private key `keyId` (sensitive, non-extractable, able to sign) and its public key object read back; `notFound` or `keyIntegrity` otherwise. */
+  #signingKeyObjects(session: Handle, keyId: string, what: string): { handle: Handle; publicKey: KeyObject } {
+    const token = this.#token!;
+    const [privateKey, publicObject] = this.#pair(session, keyId);
+    if (!privateKey) throw new PkiError('notFound', `no ${what}`);
+    if (!publicObject) throw new PkiError('keyIntegrity', `${what} has no public key object`);
+    const [sensitive, extractable, canSign] = attributes(token.pkcs11, session, privateKey, [pkcs11js.CKA_SENSITIVE, pkcs11js.CKA_EXTRACTABLE, pkcs11js.CKA_SIGN]);
+    if (!boolOf(sensitive!) || boolOf(extractable!) || !boolOf(canSign!)) throw new PkiError('keyIntegrity', `${what} is not a sensitive, non-extractable signing key`);
+    return { handle: privateKey, publicKey: readPublicKey(token.pkcs11, session, publicObject, what) };
+  }
+
   /** True when the token holds a private or public key named `keyId`. */
   async exists(keyId: string): Promise<boolean> {
     checkKeyId(keyId);
-    return this.#session().run((session) => this.#pair(session, keyId).some((h) => h !== undefined));
+    return this.#session().runRecovering((session) => this.#pair(session, keyId).some((h) => h !== undefined));
   }
 
   /**
@@ -159,7 +177,7 @@ export class Pkcs11Keystore implements Keystore {
     checkKeyId(keyId);
     const pool = this.#session();
     const token = this.#token!;
-    await pool.run((session) => {
+    await pool.runRecovering((session) => {
       const found = this.#pair(session, keyId).filter((h): h is Handle => h !== undefined);
       if (found.length === 0) throw new PkiError('notFound', `no key "${keyId}" in PKCS#11 token "${token.label}"`);
       for (const h of found) call('C_DestroyObject', () => token.pkcs11.C_DestroyObject(session, h));
@@ -187,9 +205,9 @@ export class Pkcs11Keystore implements Keystore {
   async #openSecretSealer(): Promise<Pkcs11SecretSealer> {
     const pool = this.#session();
     const token = this.#token!;
-    const key = await pool.run(async (session) => {
+    const key = await pool.runRecovering(async (session, generation) => {
       const existing = this.#sealerKeys(session);
-      if (existing.length > 0) return existing[0]!;
+      if (existing.length > 0) return { ...existing[0]!, generation };
       const id = Buffer.concat([uint64(Date.now()), this.#random(8)]);
       let mine: Handle;
       try {
@@ -216,10 +234,10 @@ export class Pkcs11Keystore implements Keystore {
       }
       const oldest = this.#sealerKeys(session)[0]!;
       if (!oldest.id.equals(id)) call('C_DestroyObject', () => token.pkcs11.C_DestroyObject(session, mine));
-      return oldest;
+      return { ...oldest, generation };
     });
     if (this.#closed) throw new PkiError('forbidden', 'the PKCS#11 keystore is closed');
-    this.#sealer = new Pkcs11SecretSealer(token, token.openSession(), key.handle, `p11:${key.id.toString('hex')}`, this.#random);
+    this.#sealer = new Pkcs11SecretSealer(token, token.openSession(), key, `p11:${key.id.toString('hex')}`, this.#random);
     return this.#sealer;
   }
 
@@ -254,6 +272,8 @@ export class Pkcs11Keystore implements Keystore {
   #session(): SessionPool {
     if (this.#closed) throw new PkiError('forbidden', 'the PKCS#11 keystore is closed');
     if (this.#failed) throw this.#failed;
+    // The token refused the PIN when logging in again: final for every keystore on it.
+    if (this.#token?.failure) throw this.#token.failure;
     if (this.#pool) return this.#pool;
     try {
       this.#token = openToken({ modulePath: this.#opts.modulePath, tokenLabel: this.#opts.tokenLabel, pin: this.#pin! });
@@ -261,7 +281,7 @@ export class Pkcs11Keystore implements Keystore {
       this.#failed = err instanceof PkiError ? err : new PkiError('serverInternal', 'opening the PKCS#11 token failed', { cause: safeCause(err) });
       throw this.#failed;
     } finally {
-      // The token holds the login from here on; nothing needs the PIN again.
+      // The login holds the PIN from here on, sealed (pkcs11-token.ts); this copy is not needed again.
       this.#pin?.fill(0);
       this.#pin = null;
     }
@@ -272,6 +292,7 @@ export class Pkcs11Keystore implements Keystore {
   /** [private key, public key] named `keyId` (either may be missing); `keyIntegrity` when a name is ambiguous. */
   #pair(session: Handle, keyId: string): [Handle | undefined, Handle | undefined] {
     const token = this.#token!;
+    assertLoggedIn(token.pkcs11, session, token.label);
     const out = [pkcs11js.CKO_PRIVATE_KEY, pkcs11js.CKO_PUBLIC_KEY].map((cls) => {
       const found = findObjects(token.pkcs11, session, [{ type: pkcs11js.CKA_CLASS, value: cls }, ...keyNameOf(keyId)]);
       if (found.length > 1) throw new PkiError('keyIntegrity', `${found.length} objects of PKCS#11 token "${token.label}" are named "${keyId}"`);
@@ -283,6 +304,7 @@ export class Pkcs11Keystore implements Keystore {
   /** Secret-sealing keys of the token, oldest (lowest CKA_ID) first. */
   #sealerKeys(session: Handle): { handle: Handle; id: Buffer }[] {
     const token = this.#token!;
+    assertLoggedIn(token.pkcs11, session, token.label);
     const found = findObjects(token.pkcs11, session, [
       { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
       { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_AES },

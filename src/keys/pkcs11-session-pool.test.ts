@@ -6,19 +6,33 @@ import { Pkcs11Failure, type Token } from './pkcs11-token.js';
 
 const CKR_OPERATION_ACTIVE = 0x90;
 const CKR_FUNCTION_FAILED = 0x06;
+const CKR_USER_NOT_LOGGED_IN = 0x101;
+const CKR_SESSION_HANDLE_INVALID = 0xb3;
+const CKR_OBJECT_HANDLE_INVALID = 0x82;
+const fails = (code: number) => new Pkcs11Failure(code, `C_SignInit: 0x${code.toString(16)}`);
 
-/** A token that hands out numbered sessions and records which were closed. */
+/** A token that hands out numbered sessions, records which were closed, and counts recoveries (each starts a generation). */
 function fakeToken() {
   let next = 0;
+  let generation = 0;
   const closed: number[] = [];
+  const recovered: number[] = [];
   const token: Token = {
     pkcs11: { C_CloseSession: (s: Buffer) => closed.push(s[0]!) } as unknown as pkcs11js.PKCS11,
     slot: Buffer.from([0]),
     label: 'fake',
     openSession: () => Buffer.from([next++]),
+    get generation() {
+      return generation;
+    },
+    failure: null,
+    recover(seen) {
+      recovered.push(seen);
+      if (seen === generation) generation += 1;
+    },
     release: () => undefined,
   };
-  return { token, closed, opened: () => next };
+  return { token, closed, recovered, opened: () => next };
 }
 
 const tick = () => new Promise((r) => setImmediate(r));
@@ -79,5 +93,70 @@ describe('SessionPool', () => {
     await closing;
     expect(closed.sort()).toEqual([0, 1]);
     await expect(pool.run(() => 'late')).rejects.toMatchObject({ type: 'forbidden' });
+  });
+
+  test('runRecovering: after a lost login the token recovers once, stale sessions are closed, and the operation runs once more on a new session', async () => {
+    const { token, closed, recovered } = fakeToken();
+    const pool = new SessionPool(token, 2);
+    const idle = await pool.run((s) => s[0]!);
+    let calls = 0;
+    const seen: [number, number][] = [];
+    const result = await pool.runRecovering((s, generation) => {
+      seen.push([s[0]!, generation]);
+      if (calls++ === 0) throw fails(CKR_OBJECT_HANDLE_INVALID);
+      return 'signed';
+    });
+    expect(result).toBe('signed');
+    expect(recovered).toEqual([0]);
+    // The first try had the idle session of generation 0; the second a new session of generation 1; the old one is closed.
+    expect(seen).toEqual([[idle, 0], [1, 1]]);
+    expect(closed).toEqual([idle]);
+  });
+
+  test('runRecovering: a second failure of the login is serverInternal naming the token; other failures are not retried', async () => {
+    const { token, recovered } = fakeToken();
+    const pool = new SessionPool(token, 1);
+    let calls = 0;
+    const err = await pool.runRecovering(() => {
+      calls++;
+      throw fails(calls === 1 ? CKR_SESSION_HANDLE_INVALID : CKR_USER_NOT_LOGGED_IN);
+    }).catch((e: unknown) => e);
+    expect(calls).toBe(2);
+    expect(recovered).toEqual([0]);
+    expect(err).toMatchObject({ type: 'serverInternal', message: 'PKCS#11 token "fake": the operation failed again after the login was restored' });
+    let other = 0;
+    await expect(pool.runRecovering(() => { other++; throw fails(CKR_FUNCTION_FAILED); })).rejects.toThrow('C_SignInit: 0x6');
+    expect(other).toBe(1);
+    expect(recovered).toEqual([0]);
+  });
+
+  test('runRecovering: concurrent callers that fail in one generation recover it once between them', async () => {
+    const { token, recovered } = fakeToken();
+    const pool = new SessionPool(token, 4);
+    const results = await Promise.all(
+      Array.from({ length: 4 }, () =>
+        pool.runRecovering(async (_s, generation) => {
+          await tick();
+          if (generation === 0) throw fails(CKR_USER_NOT_LOGGED_IN);
+          return generation;
+        }),
+      ),
+    );
+    expect(results).toEqual([1, 1, 1, 1]);
+    // Every caller reports the generation it saw; only the first starts a new one.
+    expect(recovered).toEqual([0, 0, 0, 0]);
+    expect(token.generation).toBe(1);
+  });
+
+  test('runRecovering: a failure of recover itself reaches the caller and the operation is not run again', async () => {
+    const { token } = fakeToken();
+    const refused = new PkiError('serverInternal', 'PKCS#11 token "fake": refused');
+    token.recover = () => {
+      throw refused;
+    };
+    const pool = new SessionPool(token, 1);
+    let calls = 0;
+    await expect(pool.runRecovering(() => { calls++; throw fails(CKR_USER_NOT_LOGGED_IN); })).rejects.toBe(refused);
+    expect(calls).toBe(1);
   });
 });

@@ -5,10 +5,12 @@
  * asynchronous C_Sign runs on a libuv worker thread while JavaScript goes on,
  * so concurrent signatures each need a session of their own. Sessions are
  * opened on demand up to `size`; a caller beyond that waits in FIFO order.
+ * A session opened before the token's login was restored (Token.recover) is
+ * closed instead of being given out again.
  */
 import pkcs11js from 'pkcs11js';
 import { PkiError } from '../errors/pki-error.js';
-import { codeOf, safeCause, type Token } from './pkcs11-token.js';
+import { closeGone, codeOf, loginLost, safeCause, sessionGone, type Token } from './pkcs11-token.js';
 
 type Handle = Buffer;
 
@@ -30,6 +32,8 @@ export class SessionPool {
   readonly #idle: Handle[] = [];
   /** Callers waiting for a session: given one, or null to try again (a session was dropped, or the pool closed). */
   readonly #waiting: ((s: Handle | null) => void)[] = [];
+  /** The token generation each open session was opened in. */
+  readonly #generationOf = new WeakMap<Handle, number>();
   #open = 0;
   #busy = 0;
   #drained: (() => void) | null = null;
@@ -51,20 +55,48 @@ export class SessionPool {
     const session = await this.#acquire();
     this.#busy += 1;
     try {
-      const result = await fn(session);
-      this.#release(session);
-      return result;
-    } catch (err) {
-      if (!deadSession.has(codeOf(err))) {
-        this.#release(session);
+      let result: T;
+      try {
+        result = await fn(session);
+      } catch (err) {
+        const closeErr = deadSession.has(codeOf(err)) ? this.#drop(session) : this.#release(session);
+        if (closeErr) throw new PkiError('serverInternal', `PKCS#11 token "${this.#token.label}": C_CloseSession failed after an error`, { cause: new AggregateError([err, closeErr]) });
         throw err;
       }
-      const closeErr = this.#drop(session);
-      if (closeErr) throw new PkiError('serverInternal', `PKCS#11 token "${this.#token.label}": C_CloseSession failed after an error`, { cause: new AggregateError([err, closeErr]) });
-      throw err;
+      const closeErr = this.#release(session);
+      if (closeErr) throw new PkiError('serverInternal', `PKCS#11 token "${this.#token.label}": C_CloseSession of a session from before the login was restored failed`, { cause: closeErr });
+      return result;
     } finally {
       this.#busy -= 1;
       if (this.#busy === 0) this.#drained?.();
+    }
+  }
+
+  /**
+   * Runs `fn` as {@link run} does; when it fails in a way a lost login
+   * explains (pkcs11-token.ts `loginLost`), has the token recover (log in
+   * again if the login is gone) and runs `fn` once more, on a session of the
+   * new generation. `fn` gets the generation its session belongs to, so it
+   * can find object handles again when that is newer than the ones it holds.
+   * A second failure for lost sessions or login is `serverInternal` naming
+   * the token; any other second failure is thrown as it is.
+   */
+  async runRecovering<T>(fn: (session: Handle, generation: number) => T | Promise<T>): Promise<T> {
+    const seen = this.#token.generation;
+    try {
+      return await this.run((s) => fn(s, this.#generationOf.get(s)!));
+    } catch (err) {
+      if (!loginLost.has(codeOf(err))) throw err;
+      this.#token.recover(seen);
+    }
+    try {
+      return await this.run((s) => fn(s, this.#generationOf.get(s)!));
+    } catch (err) {
+      const code = codeOf(err);
+      if (sessionGone.has(code) || code === pkcs11js.CKR_USER_NOT_LOGGED_IN) {
+        throw new PkiError('serverInternal', `PKCS#11 token "${this.#token.label}": the operation failed again after the login was restored`, { cause: safeCause(err) });
+      }
+      throw err;
     }
   }
 
@@ -80,9 +112,16 @@ export class SessionPool {
     for (;;) {
       if (this.#closed) throw closedError();
       const idle = this.#idle.pop();
+      if (idle && this.#stale(idle)) {
+        const err = this.#drop(idle);
+        if (err) throw new PkiError('serverInternal', `PKCS#11 token "${this.#token.label}": C_CloseSession of a session from before the login was restored failed`, { cause: err });
+        continue;
+      }
       if (idle) return idle;
       if (this.#open < this.#size) {
+        const generation = this.#token.generation;
         const s = this.#token.openSession();
+        this.#generationOf.set(s, generation);
         this.#open += 1;
         return s;
       }
@@ -91,10 +130,18 @@ export class SessionPool {
     }
   }
 
-  #release(session: Handle): void {
+  /** Gives the session to the next waiter or back to the pool; a stale one is dropped instead (its close error, if any, is returned). */
+  #release(session: Handle): Error | undefined {
+    if (this.#stale(session)) return this.#drop(session);
     const next = this.#waiting.shift();
     if (next) next(session);
     else this.#idle.push(session);
+    return undefined;
+  }
+
+  /** True for a session opened before the token's last recovery. */
+  #stale(session: Handle): boolean {
+    return this.#generationOf.get(session) !== this.#token.generation;
   }
 
   /** Forgets a broken session and closes it if the token still knows it; the close error, if any, is returned. */
@@ -102,21 +149,20 @@ export class SessionPool {
     this.#open -= 1;
     this.#waiting.shift()?.(null);
     try {
-      this.#token.pkcs11.C_CloseSession(session);
+      closeGone(this.#token.pkcs11, session);
       return undefined;
     } catch (err) {
-      // Already gone (often why it is dropped): nothing is left to close.
-      const code = codeOf(err);
-      return code === pkcs11js.CKR_SESSION_HANDLE_INVALID || code === pkcs11js.CKR_SESSION_CLOSED ? undefined : safeCause(err);
+      return err instanceof PkiError && err.cause instanceof Error ? err.cause : safeCause(err);
     }
   }
 
   #closeSession(session: Handle): void {
     this.#open -= 1;
     try {
-      this.#token.pkcs11.C_CloseSession(session);
+      // A session the token already forgot (the login was lost) needs no closing.
+      closeGone(this.#token.pkcs11, session);
     } catch (err) {
-      throw new PkiError('serverInternal', `PKCS#11 token "${this.#token.label}": C_CloseSession failed`, { cause: safeCause(err) });
+      throw new PkiError('serverInternal', `PKCS#11 token "${this.#token.label}": C_CloseSession failed`, { cause: err });
     }
   }
 }

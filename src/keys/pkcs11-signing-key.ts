@@ -1,8 +1,9 @@
 /** A SigningKey whose private key stays in a PKCS#11 token: each signature is one C_SignInit + C_Sign on a pooled session. */
-import { createHash, type KeyObject } from 'node:crypto';
+import { createHash, verify, type KeyObject } from 'node:crypto';
 import pkcs11js from 'pkcs11js';
 import { PkiError } from '../errors/pki-error.js';
 import { seq, uintFromBytes } from '../pki/der.js';
+import { hashFor } from './algorithms.js';
 import type { TokenAlgorithm } from './pkcs11-objects.js';
 import type { SessionPool } from './pkcs11-session-pool.js';
 import { codeOf, safeCause } from './pkcs11-token.js';
@@ -10,6 +11,14 @@ import type { KeyAlgorithm, SigningKey } from './signing-key.js';
 
 /** Codes that mean the key object is gone (destroyed by `destroy`, or by another process). */
 const keyGone = new Set<number>([pkcs11js.CKR_KEY_HANDLE_INVALID, pkcs11js.CKR_OBJECT_HANDLE_INVALID]);
+
+/** Where a key's private object is: its handle, the token generation the handle belongs to, and how to find it again. */
+export interface KeyObjectRef {
+  readonly handle: Buffer;
+  readonly generation: number;
+  /** Finds the private key again on `session` (after the login was restored): `notFound` when it is gone, `keyIntegrity` when its public key is not this key's. */
+  readonly locate: (session: Buffer) => Buffer;
+}
 
 /**
  * A token key. Inspection and JSON show the id and algorithm; the object
@@ -19,7 +28,9 @@ const keyGone = new Set<number>([pkcs11js.CKR_KEY_HANDLE_INVALID, pkcs11js.CKR_O
 export class Pkcs11SigningKey implements SigningKey {
   readonly spkiDer: Buffer;
   readonly #pool: SessionPool;
-  readonly #handle: Buffer;
+  readonly #locate: (session: Buffer) => Buffer;
+  #handle: Buffer;
+  #generation: number;
   readonly #t: TokenAlgorithm;
 
   constructor(
@@ -27,12 +38,14 @@ export class Pkcs11SigningKey implements SigningKey {
     readonly algorithm: KeyAlgorithm,
     readonly publicKey: KeyObject,
     t: TokenAlgorithm,
-    handle: Buffer,
+    object: KeyObjectRef,
     pool: SessionPool,
   ) {
     this.spkiDer = publicKey.export({ type: 'spki', format: 'der' });
     this.#t = t;
-    this.#handle = handle;
+    this.#handle = object.handle;
+    this.#generation = object.generation;
+    this.#locate = object.locate;
     this.#pool = pool;
   }
 
@@ -40,22 +53,39 @@ export class Pkcs11SigningKey implements SigningKey {
    * Signs `data` in the token, asynchronously (C_Sign runs on a libuv worker
    * thread, so a slow token never blocks the event loop). ECDSA comes back as
    * a DER ECDSA-Sig-Value: the token returns r || s (PKCS#11 v2.40 §2.3.1).
+   * When the token lost its login, the pool logs in again and the signature
+   * is tried once more (SessionPool.runRecovering), with the private key
+   * found again by name; a signature made with a key found again is verified
+   * with the public key before it is returned (`keyIntegrity` otherwise).
    * `notFound` when the key was destroyed; `forbidden` once the keystore is closed.
    */
   async sign(data: Uint8Array): Promise<Buffer> {
     const t = this.#t;
     const input = t.preHash ? createHash(t.preHash).update(data).digest() : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-    const raw = await this.#pool.run(async (session) => {
-      try {
+    let signed: { raw: Buffer; located: boolean };
+    try {
+      signed = await this.#pool.runRecovering(async (session, generation) => {
+        const located = generation > this.#generation;
+        if (located) {
+          // The handle is from before the login was restored: the token may have given the object a new one.
+          this.#handle = this.#locate(session);
+          this.#generation = generation;
+        }
         this.#pool.pkcs11.C_SignInit(session, { mechanism: t.sign }, this.#handle);
-        return await this.#pool.pkcs11.C_SignAsync(session, input, Buffer.alloc(t.signatureBytes));
-      } catch (err) {
-        if (keyGone.has(codeOf(err))) throw new PkiError('notFound', `key "${this.keyId}" is no longer in the token`, { cause: safeCause(err) });
-        throw new PkiError('serverInternal', `PKCS#11 signature with key "${this.keyId}" failed`, { cause: safeCause(err) });
-      }
-    });
+        return { raw: await this.#pool.pkcs11.C_SignAsync(session, input, Buffer.alloc(t.signatureBytes)), located };
+      });
+    } catch (err) {
+      if (err instanceof PkiError) throw err;
+      if (keyGone.has(codeOf(err))) throw new PkiError('notFound', `key "${this.keyId}" is no longer in the token`, { cause: safeCause(err) });
+      throw new PkiError('serverInternal', `PKCS#11 signature with key "${this.keyId}" failed`, { cause: safeCause(err) });
+    }
+    const { raw, located } = signed;
     if (raw.length !== t.signatureBytes) throw new PkiError('keyIntegrity', `key "${this.keyId}": the token returned a ${raw.length}-octet signature, not ${t.signatureBytes}`);
-    return t.sign === pkcs11js.CKM_ECDSA ? ecdsaSigValue(raw) : raw;
+    const signature = t.sign === pkcs11js.CKM_ECDSA ? ecdsaSigValue(raw) : raw;
+    if (located && !verify(hashFor(this.algorithm), data, { key: this.publicKey, dsaEncoding: 'der' }, signature)) {
+      throw new PkiError('keyIntegrity', `key "${this.keyId}": the private key found again after the login was restored does not match its public key`);
+    }
+    return signature;
   }
 
   /** Never print the handle: util.inspect and JSON see only the public facts. */

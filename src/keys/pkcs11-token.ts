@@ -14,11 +14,17 @@
  * whatever PIN it is given. A second keystore's PIN is therefore compared
  * with an HMAC of the PIN that logged in (under a random per-process key),
  * so a wrong PIN is refused even when the token cannot tell.
+ *
+ * A login can be lost while the process runs (the HSM restarts, someone
+ * calls C_Logout or C_CloseAllSessions): {@link Token.recover} logs in again
+ * with the PIN kept sealed in the login (pin-seal.ts), at most once per
+ * loss, and a PIN the token refuses then ends the login for good.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import path from 'node:path';
 import pkcs11js from 'pkcs11js';
 import { PkiError } from '../errors/pki-error.js';
+import { SealedPin } from './pkcs11-pin-seal.js';
 
 type Handle = Buffer;
 
@@ -26,6 +32,9 @@ type Handle = Buffer;
 export const CKK_EC_EDWARDS = 0x40;
 export const CKM_EC_EDWARDS_KEY_PAIR_GEN = 0x1055;
 export const CKM_EDDSA = 0x1057;
+/** PKCS#11 v2.40 §5.6 session states that pkcs11js 2.1.7 does not export: a session of a logged-in user. */
+const CKS_RO_USER_FUNCTIONS = 1;
+const CKS_RW_USER_FUNCTIONS = 3;
 
 interface LoadedModule {
   readonly pkcs11: pkcs11js.PKCS11;
@@ -38,8 +47,16 @@ interface Login {
   readonly module: LoadedModule;
   readonly modulePath: string;
   readonly slot: Handle;
-  readonly anchor: Handle;
+  readonly label: string;
+  /** The session that holds the login; replaced when a lost login is restored. */
+  anchor: Handle;
   readonly pinMac: Buffer;
+  /** The PIN, sealed, to log in again after the login was lost. */
+  readonly pin: SealedPin;
+  /** Counts restorations: sessions and object handles from an older generation are found again. */
+  generation: number;
+  /** Set when the token refused the PIN on a new login: final for this process. */
+  failed: PkiError | null;
   users: number;
 }
 
@@ -55,6 +72,22 @@ export interface Token {
   readonly label: string;
   /** Opens a read-write session on the token (already logged in). */
   openSession(): Handle;
+  /** Goes up by one each time {@link recover} ran: sessions and object handles older than that are stale. */
+  readonly generation: number;
+  /** The final error after the token refused the PIN on logging in again, or null. */
+  readonly failure: PkiError | null;
+  /**
+   * Called after an operation failed in a way a lost login explains, with
+   * the {@link generation} the operation started in. When another caller
+   * already recovered since, returns at once. Otherwise checks the login and
+   * logs in again if it is gone (synchronously: JavaScript runs one recovery
+   * at a time, and callers that fail meanwhile find the new generation), then
+   * starts a new generation. A PIN the token refuses is final: that
+   * `serverInternal` error is thrown at once from then on, and the token is
+   * never asked again. Any other failure (token absent) is thrown and the
+   * next call tries again.
+   */
+  recover(seenGeneration: number): void;
   release(): void;
 }
 
@@ -80,6 +113,7 @@ export function openToken(opts: { modulePath: string; tokenLabel: string; pin: B
     // An existing login holds one module count for all its users.
     releaseModule(modulePath, module);
     if (!timingSafeEqual(macOf(opts.pin), login.pinMac)) throw new PkiError('badPassphrase', `wrong PIN for PKCS#11 token "${opts.tokenLabel}"`);
+    if (login.failed) throw login.failed;
   }
   login.users += 1;
   let released = false;
@@ -88,6 +122,13 @@ export function openToken(opts: { modulePath: string; tokenLabel: string; pin: B
     slot: login.slot,
     label: opts.tokenLabel,
     openSession: () => call(`token "${opts.tokenLabel}"`, () => module.pkcs11.C_OpenSession(login.slot, pkcs11js.CKF_RW_SESSION | pkcs11js.CKF_SERIAL_SESSION)),
+    get generation() {
+      return login.generation;
+    },
+    get failure() {
+      return login.failed;
+    },
+    recover: (seenGeneration) => recoverLogin(login, seenGeneration),
     release() {
       if (released) return;
       released = true;
@@ -148,23 +189,111 @@ function newLogin(module: LoadedModule, modulePath: string, slot: Handle, label:
     call(`token "${label}"`, () => module.pkcs11.C_CloseSession(anchor));
     throw loginError(err, label);
   }
-  const login: Login = { module, modulePath, slot, anchor, pinMac: macOf(pin), users: 0 };
+  const login: Login = { module, modulePath, slot, label, anchor, pinMac: macOf(pin), pin: new SealedPin(pin), generation: 0, failed: null, users: 0 };
   logins.set(loginKey(modulePath, slot), login);
   return login;
+}
+
+/** Codes after which a session is gone: its handle means nothing to the token any more. */
+export const sessionGone = new Set<number>([pkcs11js.CKR_SESSION_HANDLE_INVALID, pkcs11js.CKR_SESSION_CLOSED, pkcs11js.CKR_DEVICE_REMOVED, pkcs11js.CKR_TOKEN_NOT_PRESENT]);
+
+/**
+ * Codes a lost login explains: the session or the token is gone, or the
+ * session is no longer logged in. A lost login also makes the handles of
+ * private objects invalid (SoftHSM2 2.6 answers CKR_OBJECT_HANDLE_INVALID
+ * for them after C_Logout), so those codes count too: a key that was really
+ * destroyed is told apart afterwards, when it cannot be found again.
+ */
+export const loginLost = new Set<number>([
+  ...sessionGone,
+  pkcs11js.CKR_USER_NOT_LOGGED_IN,
+  pkcs11js.CKR_KEY_HANDLE_INVALID,
+  pkcs11js.CKR_OBJECT_HANDLE_INVALID,
+]);
+
+function recoverLogin(login: Login, seenGeneration: number): void {
+  if (login.failed) throw login.failed;
+  if (login.generation !== seenGeneration) return;
+  const { pkcs11 } = login.module;
+  const what = `PKCS#11 token "${login.label}"`;
+  if (anchorState(login) === 'gone') {
+    closeGone(pkcs11, login.anchor);
+    login.anchor = call(`token "${login.label}"`, () => pkcs11.C_OpenSession(login.slot, pkcs11js.CKF_RW_SESSION | pkcs11js.CKF_SERIAL_SESSION));
+  }
+  if (anchorState(login) !== 'user') {
+    const pin = login.pin.open();
+    try {
+      // As at the first login: a JS string for this call only; the Buffer is wiped.
+      pkcs11.C_Login(login.anchor, pkcs11js.CKU_USER, pin.toString('utf8'));
+    } catch (err) {
+      // Someone else of this process logged in meanwhile: the login is back all the same.
+      if (codeOf(err) !== pkcs11js.CKR_USER_ALREADY_LOGGED_IN) {
+        const refused = loginError(err, login.label);
+        if (refused.type === 'serverInternal') throw new PkiError('serverInternal', `${what}: the login was lost, and logging in again failed`, { cause: refused });
+        // The PIN no longer opens the token (changed, or locked): asking again could only lock it.
+        login.failed = new PkiError('serverInternal', `${what}: the login was lost, and the token refused the PIN on logging in again (changed since start?); restart with the current PIN`, { cause: refused });
+        login.pin.wipe();
+        throw login.failed;
+      }
+    } finally {
+      pin.fill(0);
+    }
+  }
+  login.generation += 1;
+}
+
+/**
+ * Throws CKR_USER_NOT_LOGGED_IN (as a `serverInternal` PkiError, a code
+ * {@link loginLost} holds) when `session` is not logged in as the user. A
+ * search on such a session finds no private object and fails nothing: without
+ * this check, a lost login would look like a missing key.
+ */
+export function assertLoggedIn(pkcs11: pkcs11js.PKCS11, session: Handle, label: string): void {
+  const { state } = call(`token "${label}"`, () => pkcs11.C_GetSessionInfo(session));
+  if (state !== CKS_RW_USER_FUNCTIONS && state !== CKS_RO_USER_FUNCTIONS) {
+    const failure = new Pkcs11Failure(pkcs11js.CKR_USER_NOT_LOGGED_IN, 'C_GetSessionInfo: the session is not logged in (CKR_USER_NOT_LOGGED_IN)');
+    throw new PkiError('serverInternal', `PKCS#11 token "${label}": ${failure.message}`, { cause: failure });
+  }
+}
+
+/** Whether the anchor session is logged in as the user, open but not logged in, or gone. */
+function anchorState(login: Login): 'user' | 'public' | 'gone' {
+  try {
+    const { state } = login.module.pkcs11.C_GetSessionInfo(login.anchor);
+    return state === CKS_RW_USER_FUNCTIONS || state === CKS_RO_USER_FUNCTIONS ? 'user' : 'public';
+  } catch (err) {
+    if (sessionGone.has(codeOf(err))) return 'gone';
+    throw new PkiError('serverInternal', `PKCS#11 token "${login.label}": C_GetSessionInfo failed`, { cause: safeCause(err) });
+  }
+}
+
+/**
+ * Closes a session that may already be gone. A session the token no longer
+ * knows needs no closing, so those codes are the goal reached; any other
+ * failure is thrown.
+ */
+export function closeGone(pkcs11: pkcs11js.PKCS11, session: Handle): void {
+  try {
+    pkcs11.C_CloseSession(session);
+  } catch (err) {
+    if (!sessionGone.has(codeOf(err))) throw new PkiError('serverInternal', 'PKCS#11 C_CloseSession failed', { cause: safeCause(err) });
+  }
 }
 
 function releaseLogin(login: Login): void {
   login.users -= 1;
   if (login.users > 0) return;
   logins.delete(loginKey(login.modulePath, login.slot));
+  login.pin.wipe();
   try {
     try {
       login.module.pkcs11.C_Logout(login.anchor);
     } catch (err) {
-      // Already logged out (e.g. the token closed every session): the goal is reached.
-      if (codeOf(err) !== pkcs11js.CKR_USER_NOT_LOGGED_IN) throw new PkiError('serverInternal', 'PKCS#11 C_Logout failed', { cause: safeCause(err) });
+      // Already logged out, or the anchor is gone (e.g. the token closed every session): the goal is reached.
+      const code = codeOf(err);
+      if (code !== pkcs11js.CKR_USER_NOT_LOGGED_IN && !sessionGone.has(code)) throw new PkiError('serverInternal', 'PKCS#11 C_Logout failed', { cause: safeCause(err) });
     }
-    call('C_CloseSession', () => login.module.pkcs11.C_CloseSession(login.anchor));
+    closeGone(login.module.pkcs11, login.anchor);
   } finally {
     releaseModule(login.modulePath, login.module);
   }

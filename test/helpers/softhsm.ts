@@ -10,6 +10,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import pkcs11js from 'pkcs11js';
 import { interopAvailable } from './interop.js';
 
 /** The SoftHSM2 module (Debian path), or TRELLIS_PKCS11_MODULE. */
@@ -85,4 +86,42 @@ export function removeSoftHsm(): void {
   if (!dir) return;
   fs.rmSync(dir, { recursive: true, force: true });
   dir = null;
+}
+
+/**
+ * A second pkcs11js handle on the module, in this process, for a test to
+ * take the login away from the keystores as another user of the module
+ * would: the module is one per process (a second C_Initialize answers
+ * CKR_CRYPTOKI_ALREADY_INITIALIZED), so C_Logout and C_CloseAllSessions here
+ * end the login and sessions of every keystore on the token. It never calls
+ * C_Finalize, which would end the module for the keystores too.
+ */
+export function otherModuleUser(token: SoftHsmToken) {
+  const p11 = new pkcs11js.PKCS11();
+  p11.load(token.modulePath);
+  try {
+    p11.C_Initialize();
+  } catch (err) {
+    if (!(err instanceof pkcs11js.Pkcs11Error) || err.code !== pkcs11js.CKR_CRYPTOKI_ALREADY_INITIALIZED) throw err;
+  }
+  const slot = p11.C_GetSlotList(true).find((s) => p11.C_GetTokenInfo(s).label.trimEnd() === token.label);
+  if (!slot) throw new Error(`no token ${token.label}`);
+  const withSession = <T>(fn: (session: Buffer) => T): T => {
+    const session = p11.C_OpenSession(slot, pkcs11js.CKF_RW_SESSION | pkcs11js.CKF_SERIAL_SESSION);
+    try {
+      return fn(session);
+    } finally {
+      p11.C_CloseSession(session);
+    }
+  };
+  return {
+    /** C_Logout: the token is no longer logged in for anyone in this process. */
+    logout: () => withSession((s) => p11.C_Logout(s)),
+    /** C_CloseAllSessions on the token's slot: every session of the process on it is gone, and the login with them. */
+    closeAllSessions: () => p11.C_CloseAllSessions(slot),
+    /** C_Login as the user (the login then covers every session of the process). */
+    login: (pin: string) => withSession((s) => p11.C_Login(s, pkcs11js.CKU_USER, pin)),
+    /** C_SetPIN on a session of the logged-in user. */
+    setPin: (oldPin: string, newPin: string) => withSession((s) => p11.C_SetPIN(s, oldPin, newPin)),
+  };
 }

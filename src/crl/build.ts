@@ -311,7 +311,7 @@ export const maxCrlValiditySeconds = 366 * 86_400;
 
 /**
  * What the lint expects of a CRL built from `content` by `signer`, unless
- * the caller (the publisher, which knows the scope) says more.
+ * the caller (the generator, which knows the scope) says more.
  */
 export function expectationsOf(signer: CrlSigner, content: CrlContent, over: Partial<CrlExpectations> = {}): CrlExpectations {
   return {

@@ -2,7 +2,8 @@ import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyOb
 import { describe, expect, test } from 'vitest';
 import { children, oid, readOid, readOne, readTlv, seq, Tag, value, whole } from '../pki/der.js';
 import { OID } from '../pki/oids.js';
-import type { OcspExpectations, OcspRecord } from '../lint/ocsp.js';
+import { throwOnErrors } from '../lint/index.js';
+import { lintOcspResponseData, type OcspExpectations, type OcspRecord } from '../lint/ocsp.js';
 import { refusal } from '../../test/helpers/errors.js';
 import { encodeCertId, hashOids } from './request.js';
 import { errorResponse, readResponseSummary, responseStatus, sameStatus, signedResponse, type ResponderSigner, type SingleStatus } from './response.js';
@@ -134,7 +135,20 @@ describe('signedResponse', () => {
   });
 });
 
-describe('signedResponse lints before it signs (src/lint/ocsp.ts): refused with lintFailed, the key never asked', () => {
+describe('signedResponse hands the signer the ResponseData with its expectations', () => {
+  test('the bytes the signer gets are the ResponseData in the response, with the expectations as given', async () => {
+    const seen: { tbs: Buffer; expect: OcspExpectations }[] = [];
+    const recording: ResponderSigner = { ...signer, sign: async (tbs, x) => (seen.push({ tbs, expect: x }), signer.sign(tbs, x)) };
+    const x = expectFor([{ serialHex: '4a5b', record: recordOf({ status: 'good' }) }]);
+    const der = await signedResponse(recording, thisUpdate, [{ certIdDer: certId, status: { status: 'good' }, thisUpdate, nextUpdate }], null, x);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]!.expect).toBe(x);
+    expect(whole(basicOf(der).tbs).equals(seen[0]!.tbs)).toBe(true);
+  });
+});
+
+// The CA lints what it is handed before it signs (src/ca); a signer doing the same shows what the lint refuses in what signedResponse builds.
+describe('a linting signer (as the CA) refuses with lintFailed, the key never asked (src/lint/ocsp.ts)', () => {
   const revokedAt = at('2026-03-01T00:00:00Z');
   const valid: OcspRecord = { status: 'valid', revokedAt: null, revocationReason: null };
   const revoked: OcspRecord = { status: 'revoked', revokedAt, revocationReason: 1 };
@@ -159,7 +173,14 @@ describe('signedResponse lints before it signs (src/lint/ocsp.ts): refused with 
     ['e_ocsp_response_invalid', 'more SingleResponses than certificates asked', { status: 'good' }, { record: valid, singles: [] }],
   ])('%s: %s', async (id, _what, status, over, dates = {}) => {
     let signed = 0;
-    const counting: ResponderSigner = { ...signer, sign: async (tbs) => (signed++, signer.sign(tbs)) };
+    const counting: ResponderSigner = {
+      ...signer,
+      sign: async (tbs, x) => {
+        throwOnErrors(lintOcspResponseData(tbs, x), 'OCSP response lint failed');
+        signed++;
+        return signer.sign(tbs, x);
+      },
+    };
     const { record, serialHex, ...x } = over;
     const expect_ = expectFor([{ serialHex: serialHex ?? '4a5b', record: record === undefined ? null : record }], x);
     const err = await refusal(signedResponse(counting, dates.producedAt ?? thisUpdate, [{ certIdDer: certId, status, thisUpdate: dates.thisUpdate ?? thisUpdate, nextUpdate: dates.nextUpdate ?? nextUpdate }], null, expect_));

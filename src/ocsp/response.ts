@@ -3,8 +3,7 @@ import { bitString, ctx, generalizedTime, oid, octetString, seq, seqOf, tlv, Tag
 import { extension } from '../pki/extensions.js';
 import { readOcspResponse, type SingleStatus } from '../pki/ocsp-response.js';
 import { OID } from '../pki/oids.js';
-import { throwOnErrors } from '../lint/index.js';
-import { lintOcspResponseData, type OcspExpectations } from '../lint/ocsp.js';
+import type { OcspExpectations } from '../lint/ocsp.js';
 
 /** OCSPResponseStatus ::= ENUMERATED (RFC 6960 §4.2.1); 4 is not used. */
 export const responseStatus = { successful: 0, malformedRequest: 1, internalError: 2, tryLater: 3, sigRequired: 5, unauthorized: 6 } as const;
@@ -41,7 +40,11 @@ export interface ResponderSigner {
   signatureAlgorithm: Buffer;
   /** The responder certificate, sent in `certs` so clients can check the delegation. */
   certDer: Buffer;
-  sign(tbs: Buffer): Promise<Buffer>;
+  /**
+   * Signs a ResponseData. The CA lints `tbs` against `expect` first
+   * (src/lint/ocsp.ts) and throws `lintFailed` without signing on a finding.
+   */
+  sign(tbs: Buffer, expect: OcspExpectations): Promise<Buffer>;
 }
 
 // RFC 5280 §5.3.1 CRLReason; 7 is unused and removeFromCRL (8) never appears in OCSP.
@@ -83,18 +86,17 @@ const singleResponse = (r: SingleResponseInput): Buffer => seq(r.certIdDer, cert
  * the same across subject changes). The nonce, when given, is echoed in
  * responseExtensions (RFC 8954 §2.1); version is v1 and so left out (DER).
  *
- * The ResponseData is linted against `expect` before it is signed
- * (src/lint/ocsp.ts: each status is its record's, the dates hold now, the
- * CertIDs name this CA, the responder is identified): a finding is a
- * `lintFailed` error and nothing is signed.
+ * `expect` goes to the signer with the ResponseData: the CA lints one
+ * against the other before it signs (src/lint/ocsp.ts: each status is its
+ * record's, the dates hold now, the CertIDs name this CA, the responder is
+ * identified), and a finding is a `lintFailed` error with nothing signed.
  */
 export async function signedResponse(signer: ResponderSigner, producedAt: Date, responses: SingleResponseInput[], nonce: Buffer | null, expect: OcspExpectations): Promise<Buffer> {
   if (responses.length === 0) throw new RangeError('a response answers at least one CertID');
   const parts = [ctx(2, true, octetString(signer.keyHash)), generalizedTime(producedAt), seqOf(responses.map(singleResponse))];
   if (nonce) parts.push(ctx(1, true, seq(extension(OID.ocspNonce, false, octetString(nonce)))));
   const tbs = seq(...parts);
-  throwOnErrors(lintOcspResponseData(tbs, expect), 'OCSP response lint failed');
-  const basic = seq(tbs, signer.signatureAlgorithm, bitString(await signer.sign(tbs)), ctx(0, true, seq(signer.certDer)));
+  const basic = seq(tbs, signer.signatureAlgorithm, bitString(await signer.sign(tbs, expect)), ctx(0, true, seq(signer.certDer)));
   return seq(tlv(Tag.ENUMERATED, Buffer.from([responseStatus.successful])), ctx(0, true, seq(oid(OID.ocspBasic), octetString(basic))));
 }
 

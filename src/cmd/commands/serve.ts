@@ -84,7 +84,6 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
     stopCrls = () => crls.stop();
     const ocsp = new OcspResponder({
       certificates: instance.store.certificates,
-      audit: instance.audit,
       // Pre-signed answers are shared through the database by every node.
       responses: instance.store.ocspResponses,
       clock: instance.clock,

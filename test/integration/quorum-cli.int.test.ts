@@ -4,7 +4,8 @@
  * a key destruction collected on the instance and as a signed file, the
  * check an operation makes (exact parameters, single use), every refusal;
  * then the root secret split into shares that open the root for
- * `crl publish --root` (the CRL checked with openssl crl -verify).
+ * `crl publish --root` (the CRL checked with openssl crl -verify), each root
+ * operation approved by 2 custodians (quorum-gates.int.test.ts tests the gates).
  */
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -51,6 +52,13 @@ async function check(op: 'key.destroy', params: Record<string, string>, requestI
   }
 }
 const errorOf = (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => e as Error);
+/** `--quorum-request ID` of a new request for the root's use for `purpose`, approved by alice (passphrase) and carol (key). */
+async function rootUseApproved(purpose: string): Promise<string[]> {
+  const { id } = json(await cli.quorum(['request', '--op', 'root-key.use', '--param', 'ca=root', '--param', `purpose=${purpose}`, '--json']));
+  expect((await cli.quorum(['approve', '--request', id, '--custodian', 'alice'], alice)).code).toBe(0);
+  expect((await cli.quorum(['approve', '--request', id, '--custodian', 'carol', '--key', tmp.file('carol.key')])).code).toBe(0);
+  return ['--quorum-request', id];
+}
 
 beforeAll(async () => {
   await initInstance({ dataDir, baseUrl: 'http://pki.test:8080', passphrase: testPassphrase, rootPassphrase: testRootPassphrase, actor: 'test' });
@@ -183,12 +191,12 @@ describe('the root secret in shares', () => {
   const files = [1, 2, 3].map((i) => `${shares}/root-secret-share-${i}-of-3.json`);
 
   test('split-root-secret: a wrong passphrase writes nothing; 3 files 0600; never into a directory that has shares', async () => {
-    const wrong = await cli.ceremony(['split-root-secret', '--shares', '3', '--threshold', '2', '--out-dir', tmp.file('wrong')], { TRELLIS_ROOT_PASSPHRASE: 'not the root passphrase' });
+    const wrong = await cli.ceremony(['split-root-secret', '--shares', '3', '--threshold', '2', '--out-dir', tmp.file('wrong'), ...(await rootUseApproved('split-root-secret 2 of 3'))], { TRELLIS_ROOT_PASSPHRASE: 'not the root passphrase' });
     expect(wrong.code).toBe(1);
     expect(wrong.stderr).toMatch(/wrong root passphrase for CA "root"/);
     expect(fs.readdirSync(tmp.file('wrong'))).toEqual([]);
     expect((await cli.ceremony(['split-root-secret', '--shares', '3', '--threshold', '4', '--out-dir', shares], { TRELLIS_ROOT_PASSPHRASE: testRootPassphrase })).code).toBe(2);
-    const r = await cli.ceremony(['split-root-secret', '--shares', '3', '--threshold', '2', '--out-dir', shares, '--json'], { TRELLIS_ROOT_PASSPHRASE: testRootPassphrase });
+    const r = await cli.ceremony(['split-root-secret', '--shares', '3', '--threshold', '2', '--out-dir', shares, '--json', ...(await rootUseApproved('split-root-secret 2 of 3'))], { TRELLIS_ROOT_PASSPHRASE: testRootPassphrase });
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ shares: 3, threshold: 2, files });
     for (const f of files) expect(fs.statSync(f).mode & 0o777).toBe(0o600);
@@ -213,10 +221,10 @@ describe('the root secret in shares', () => {
   });
 
   test('crl publish --root --share --share signs the root CRL (openssl crl -verify); one share is refused', async () => {
-    const one = await cli.crl(['publish', '--root', '--out', tmp.file('crl-one'), '--share', files[1]!]);
+    const one = await cli.crl(['publish', '--root', '--out', tmp.file('crl-one'), '--share', files[1]!, ...(await rootUseApproved('crl publish'))]);
     expect(one.code).toBe(1);
     expect(one.stderr).toMatch(/needs 2 of its 3 shares; 1 given/);
-    const r = await cli.crl(['publish', '--root', '--out', tmp.file('crl'), '--share', files[1]!, '--share', files[2]!, '--json']);
+    const r = await cli.crl(['publish', '--root', '--out', tmp.file('crl'), '--share', files[1]!, '--share', files[2]!, '--json', ...(await rootUseApproved('crl publish'))]);
     expect(r.code, r.stderr).toBe(0);
     const rootCrl = (JSON.parse(r.stdout) as { ca: string; file: string }[]).find((w) => w.ca === 'root')!;
     const instance = await openInstance(dataDir);

@@ -3,6 +3,12 @@
  * --data DIR [--database-url URL]`: an encrypted, integrity-protected copy of
  * an instance (config, profiles, every table) under the root passphrase, and
  * its restore into an empty instance. Format and guarantees: docs/backup.md.
+ *
+ * Restore takes no `--quorum-request`: the instance it fills is empty (its
+ * custodians are inside the backup), and the backup opens only with the root
+ * secret, which once split (`ceremony split-root-secret`) takes M of its N
+ * share holders (docs/ceremonies/quorum.md). `backup.restored` records which
+ * of the two opened it.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -156,7 +162,8 @@ async function restore(argv: string[]): Promise<number> {
   }
   const instance = await openInstance(dataDir, { databaseUrl: url });
   try {
-    const summary = { file, sha256: verified.sha256, backupCreatedAt: header.createdAt, rows: result.counts, crlNumbers: result.crlNumbers, tokenKeys: header.tokenKeys.map((k) => k.caId) };
+    const rootSecret = values.share?.length ? `${values.share.length} shares` : 'passphrase';
+    const summary = { file, sha256: verified.sha256, backupCreatedAt: header.createdAt, rootSecret, rows: result.counts, crlNumbers: result.crlNumbers, tokenKeys: header.tokenKeys.map((k) => k.caId) };
     await instance.audit.record('backup.restored', actorOf(), summary);
     const o = out(values);
     o.result({ dataDir, ...summary });

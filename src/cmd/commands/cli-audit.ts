@@ -1,7 +1,9 @@
 /**
  * `trellis audit verify [--checkpoint FILE ...] [--root-cert FILE]`,
- * `trellis audit checkpoint [--out FILE]`, `trellis audit signer create [--rotate] [--ca ROOT]`.
- * docs/audit.md describes the checkpoints and what verify reports.
+ * `trellis audit checkpoint [--out FILE]`, `trellis audit signer create [--rotate] [--ca ROOT] [--quorum-request ID]`.
+ * docs/audit.md describes the checkpoints and what verify reports. The root
+ * certifies the audit signer: the custodians' quorum approves `root-key.use`
+ * with `{ ca: ROOT, purpose: "audit signer" }`.
  */
 import fs from 'node:fs';
 import { parse, UsageError } from '../../cli/args.js';
@@ -12,9 +14,11 @@ import { readCertificateChain } from '../../pki/certificate.js';
 import { toPem } from '../../pki/pem.js';
 import { IssuerRegistry, isOfflineCa, keystoreFor, openInstance, tokenOf, unlockCa, type Instance } from '../instance.js';
 import { auditCheckpointer, auditSignerCertificate, currentAuditSigner, issueAuditSigner, openCheckpointSigner, verifyInstanceAudit } from './audit-signer.js';
+import { quorumRequestFlag, requireQuorum } from '../quorum.js';
 import { actorOf, dataDirOf, out, passphraseFor, rootPassphraseFlag, rootPassphraseFor } from './common.js';
 
-const usage = 'usage: trellis audit verify [--checkpoint FILE ...] [--root-cert FILE] | audit checkpoint [--out FILE] | audit signer create [--rotate] [--ca ROOT]';
+const signerUsage = 'audit signer create [--rotate] [--ca ROOT] [--quorum-request ID]';
+const usage = `usage: trellis audit verify [--checkpoint FILE ...] [--root-cert FILE] | audit checkpoint [--out FILE] | ${signerUsage}`;
 
 function readText(file: string, what: string): string {
   try {
@@ -96,12 +100,11 @@ async function checkpoint(argv: string[]): Promise<number> {
   });
 }
 
-/** `audit signer create [--rotate]`: a new audit key certified by the root (needs both passphrases). */
+/** `audit signer create [--rotate]`: a new audit key certified by the root (needs both passphrases, and the quorum for the root's use). */
 async function signer(argv: string[]): Promise<number> {
   const [action, ...rest] = argv;
-  if (action !== 'create') throw new UsageError('usage: trellis audit signer create [--rotate] [--ca ROOT]');
-  const { values } = parse(rest, { rotate: { type: 'boolean' }, ca: { type: 'string' }, ...rootPassphraseFlag });
-  const passphrase = await passphraseFor(values);
+  if (action !== 'create') throw new UsageError(`usage: trellis ${signerUsage}`);
+  const { values } = parse(rest, { rotate: { type: 'boolean' }, ca: { type: 'string' }, ...rootPassphraseFlag, ...quorumRequestFlag });
   return withInstance(values.data, async (instance) => {
     const existing = await currentAuditSigner(instance);
     if (existing && existing.notAfter > instance.clock.now() && !values.rotate) {
@@ -110,7 +113,9 @@ async function signer(argv: string[]): Promise<number> {
     const rootId = values.ca ?? 'root';
     const rootCa = instance.cas.find((c) => c.id === rootId && c.role === 'root');
     if (!rootCa) throw new PkiError('notFound', `no root CA "${rootId}"`);
-    const online = keystoreFor(instance, passphrase);
+    const actor = actorOf();
+    await requireQuorum(instance, 'root-key.use', { ca: rootId, purpose: 'audit signer' }, { requestId: values['quorum-request'], actor });
+    const online = keystoreFor(instance, await passphraseFor(values));
     // A root in a token opens with its PIN (unlockCa), not a root passphrase.
     const offline = isOfflineCa(rootCa) && !tokenOf(rootCa) ? keystoreFor(instance, await rootPassphraseFor(values)) : undefined;
     let issued;
@@ -118,7 +123,7 @@ async function signer(argv: string[]): Promise<number> {
       // Opening the issuing CAs first lets the new key share their scrypt salt, so `serve` opens every online key with one derivation.
       await IssuerRegistry.unlock(instance, online);
       const root = await unlockCa(instance, { online, ...(offline ? { offline } : {}) }, rootId);
-      issued = await issueAuditSigner(instance, online, root, actorOf());
+      issued = await issueAuditSigner(instance, online, root, actor);
     } finally {
       online.close();
       offline?.close();

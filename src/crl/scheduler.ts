@@ -14,7 +14,7 @@ import type { AuditLog } from '../audit/audit-log.js';
 import type { CertificateRepository } from '../ca/ports.js';
 import { crlShardOf } from '../ca/serial.js';
 import type { Clock } from '../clock/clock.js';
-import { isPkiError } from '../errors/pki-error.js';
+import { lintFindingsOf } from '../lint/index.js';
 import type { CrlGenerator, CrlIssuer } from './generator.js';
 import type { HeldCrls } from './held.js';
 import type { CrlRepository } from './ports.js';
@@ -207,7 +207,7 @@ export class CrlScheduler {
     const error = err instanceof Error ? err.message : String(err);
     this.o.log?.({ level: 'error', msg, ...data, error });
     // A lint failure was audited where it happened, by the CA (crl.lint_failed).
-    if (isPkiError(err, 'lintFailed')) return;
+    if (lintFindingsOf(err)) return;
     try {
       await this.o.audit.record('crl.generation_failed', 'trellis', { ...data, error });
     } catch (auditErr) {

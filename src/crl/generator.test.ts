@@ -12,7 +12,7 @@ import { CrlGenerator, scopesOf, type CrlIssuer } from './generator.js';
 import { HeldCrls } from './held.js';
 import { revokedListOf } from './incremental.js';
 import { crlUrl } from './scope.js';
-import { crlTestStore, testUrls, type CrlTestStore } from './testing/store.js';
+import { crlTestStore, repeatingPages, testUrls, type CrlTestStore } from './testing/store.js';
 
 const start = new Date('2026-05-01T00:00:00Z');
 const inAYear = new Date('2027-05-01T00:00:00Z');
@@ -135,13 +135,7 @@ describe('CrlGenerator', () => {
     const issuer = await ca('gen-lint');
     const s = await t.issue(issuer.id, shards, inAYear);
     await t.revoke(issuer.id, s, 1);
-    const real = t.store.certificates;
-    const twice: CertificateRepository = Object.assign(Object.create(real) as CertificateRepository, {
-      async *revokedEntries(...args: Parameters<CertificateRepository['revokedEntries']>) {
-        for await (const page of real.revokedEntries(...args)) yield [...page, ...page];
-      },
-    });
-    const { generator, held } = node({ certificates: twice });
+    const { generator, held } = node({ certificates: repeatingPages(t.store.certificates) });
     const err = await refusal(generator.generate(issuer, 'full'));
     expect(err.type).toBe('lintFailed');
     expect(err.message).toMatch(/e_crl_serial_duplicate \(serial [0-9a-f]+ appears twice\)/);

@@ -10,7 +10,7 @@ import type { CrlSigner } from './build.js';
 import { CrlGenerator, type CrlIssuer } from './generator.js';
 import { HeldCrls } from './held.js';
 import { CrlScheduler } from './scheduler.js';
-import { crlTestStore, testUrls, type CrlTestStore } from './testing/store.js';
+import { crlTestStore, repeatingPages, testUrls, type CrlTestStore } from './testing/store.js';
 
 const start = new Date('2026-05-01T00:00:00Z');
 const inAYear = new Date('2027-05-01T00:00:00Z');
@@ -126,12 +126,7 @@ describe('CrlScheduler', () => {
 
   test("the CA's lint refusal counts as a failed generation (logged, backs off) and is not audited a second time", async () => {
     let fault = false;
-    const real = t.store.certificates;
-    const faulty: CertificateRepository = Object.assign(Object.create(real) as CertificateRepository, {
-      async *revokedEntries(...args: Parameters<CertificateRepository['revokedEntries']>) {
-        for await (const page of real.revokedEntries(...args)) yield fault ? [...page, ...page] : page;
-      },
-    });
+    const faulty = repeatingPages(t.store.certificates, () => fault);
     const issuer = await ca('sch-lint');
     await revokedIn(issuer.id, 0);
     const p = processFor(issuer, { certificates: faulty });

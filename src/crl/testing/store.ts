@@ -8,6 +8,7 @@ import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import fs from 'node:fs';
 import { AuditLog, chainHash } from '../../audit/audit-log.js';
 import { caUrls } from '../../ca/issuer.js';
+import type { CertificateRepository } from '../../ca/ports.js';
 import { crlShardOf } from '../../ca/serial.js';
 import { fixedClock } from '../../clock/clock.js';
 import { parseCertificate } from '../../pki/certificate.js';
@@ -19,6 +20,15 @@ import { openssl, tempDir } from '../../../test/helpers/openssl.js';
 import { lintingSigner, type TestCrlKey } from './signer.js';
 
 export const testUrls = caUrls('http://pki.test:8080');
+
+/** A store fault over `real`: while `on()`, every page of revoked entries comes twice (a TBS the CRL lint refuses). */
+export function repeatingPages(real: CertificateRepository, on: () => boolean = () => true): CertificateRepository {
+  return Object.assign(Object.create(real) as CertificateRepository, {
+    async *revokedEntries(...args: Parameters<CertificateRepository['revokedEntries']>) {
+      for await (const page of real.revokedEntries(...args)) yield on() ? [...page, ...page] : page;
+    },
+  });
+}
 
 /** The test database, its clock and audit log, and helpers that act through the store. */
 export interface CrlTestStore {

@@ -1,14 +1,21 @@
 /**
- * `trellis ceremony root-rollover --id ID --cn NAME --out-dir DIR [--old root] [--o ORG] [--ou UNIT] [--c CC] [--algorithm ecdsa-p384] [--validity 20y]`:
- * a new self-signed root (offline, under its own passphrase:
- * TRELLIS_NEW_ROOT_PASSPHRASE or --new-root-passphrase-file), and two cross
- * certificates, so relying parties that trust either root accept chains
- * under both: the new root's key certified by the old root, and the old
- * root's key certified by the new one. Written to DIR/root.pem,
- * DIR/cross-new-by-old.pem and DIR/cross-old-by-new.pem (never overwritten);
- * each cross certificate is a certificate of its signing root (recorded,
- * audited). Needs the old root's secret (root passphrase or shares) and the
- * custodians' quorum for `root-key.use` with `{ ca: OLD, purpose: "root-rollover ID" }`.
+ * `trellis ceremony root-rollover --id ID --cn NAME --out-dir DIR [--old root] [--o ORG] [--ou UNIT] [--c CC] [--algorithm ecdsa-p384] [--validity 20y]
+ * [--keystore software|pkcs11] [--pkcs11-root-token LABEL] [--pkcs11-root-pin-file FILE]`:
+ * a new self-signed root, and two cross certificates, so relying parties
+ * that trust either root accept chains under both: the new root's key
+ * certified by the old root, and the old root's key certified by the new
+ * one. Written to DIR/root.pem, DIR/cross-new-by-old.pem and
+ * DIR/cross-old-by-new.pem (never overwritten); each cross certificate is a
+ * certificate of its signing root (recorded, audited).
+ *
+ * The old root's key opens with its secret: the root passphrase or shares
+ * for a software root, the root token's PIN (TRELLIS_PKCS11_ROOT_PIN or
+ * --pkcs11-root-pin-file) for a root in a PKCS#11 token. The new root's key
+ * goes where `ceremony root` would put it (ceremonyTokenOf: the root token
+ * of trellis.json unless the flags say otherwise), or, in software, under
+ * its own passphrase (TRELLIS_NEW_ROOT_PASSPHRASE or
+ * --new-root-passphrase-file). Needs the custodians' quorum for
+ * `root-key.use` with `{ ca: OLD, purpose: "root-rollover ID" }`.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -16,24 +23,24 @@ import { parse, parseDurationFlag, required, UsageError } from '../../cli/args.j
 import { createRootCa } from '../../ca/ceremony.js';
 import { readPassphrase, ttyPrompt } from '../../config/passphrase.js';
 import { PkiError } from '../../errors/pki-error.js';
-import { keyAlgorithms, type KeyAlgorithm } from '../../keys/signing-key.js';
+import { keyAlgorithms, type Keystore, type KeyAlgorithm } from '../../keys/signing-key.js';
 import type { SoftwareKeystore } from '../../keys/software-keystore.js';
 import { fingerprint, sha256Hex } from '../../pki/certificate.js';
 import type { NameValues } from '../../pki/name.js';
 import { toPem } from '../../pki/pem.js';
 import type { Profile } from '../../profiles/types.js';
-import { isOfflineCa, keystoreFor, openInstance, profile, tokenOf, unlockCa } from '../instance.js';
+import { isOfflineCa, keystoreFor, openInstance, profile, tokenOf, unlockCa, type CaKeystores, type Instance } from '../instance.js';
 import { quorumRequestFlag, requireQuorum } from '../quorum.js';
 import { certifyCaKeyAgain } from './ca-recertify.js';
 import { ceremonySubject } from './ceremony-profile.js';
-import { actorOf, assertDistinct, dataDirOf, out, rootPassphraseFlag, rootPassphraseFor } from './common.js';
+import { actorOf, assertDistinct, ceremonyTokenOf, dataDirOf, out, pkcs11Flags, rootPassphraseFlag, rootPassphraseFor, tokenPinsOf } from './common.js';
 import { publishArl } from './crl.js';
 import { ceremonyDeps } from './init.js';
 
 const flags = {
   id: { type: 'string' }, old: { type: 'string' }, cn: { type: 'string' }, o: { type: 'string' }, ou: { type: 'string' }, c: { type: 'string' },
   algorithm: { type: 'string' }, validity: { type: 'string' }, 'out-dir': { type: 'string' }, 'new-root-passphrase-file': { type: 'string' },
-  ...rootPassphraseFlag, ...quorumRequestFlag,
+  ...rootPassphraseFlag, ...quorumRequestFlag, ...pkcs11Flags,
 } as const;
 
 const outputs = { root: 'root.pem', newByOld: 'cross-new-by-old.pem', oldByNew: 'cross-old-by-new.pem' } as const;
@@ -45,6 +52,19 @@ const outputs = { root: 'root.pem', newByOld: 'cross-new-by-old.pem', oldByNew: 
  * relying party can fetch its issuer and check that it was not revoked.
  */
 const crossProfileOf = (root: Profile): Profile => ({ ...root, name: `${root.name}-cross`, signer: 'root', urls: { ocsp: false, caIssuers: true, crl: true } });
+
+/**
+ * The keystores that open the old root's key: its token, logged in now with
+ * the root token's PIN (unlockCa opens a token key through instance.tokens;
+ * `online` is not used for it), or a software keystore under the root
+ * passphrase or shares, added to `opened` to be closed.
+ */
+async function oldRootKeys(instance: Instance, token: string | undefined, values: { 'root-passphrase-file'?: string | undefined; share?: string[] | undefined }, opened: SoftwareKeystore[]): Promise<CaKeystores> {
+  if (token) return { online: await instance.tokens.open(token) };
+  const keys = keystoreFor(instance, await rootPassphraseFor(values));
+  opened.push(keys);
+  return { online: keys, offline: keys };
+}
 
 export async function rootRolloverCommand(argv: string[]): Promise<number> {
   const { values } = parse(argv, flags);
@@ -62,25 +82,34 @@ export async function rootRolloverCommand(argv: string[]): Promise<number> {
     const oldId = values.old ?? 'root';
     const old = instance.cas.find((c) => c.id === oldId);
     if (!old || old.role !== 'root') throw new PkiError('notFound', `no root CA "${oldId}"`);
-    if (tokenOf(old)) throw new PkiError('forbidden', `root "${oldId}" is in a PKCS#11 token: a rollover from a token root is not supported yet`);
-    if (!isOfflineCa(old)) throw new PkiError('forbidden', `root "${oldId}" is not held offline by this instance (a root made before roots had their own passphrase: run \`trellis ceremony protect-root --id ${oldId}\`)`);
+    const oldToken = tokenOf(old);
+    if (!oldToken && !isOfflineCa(old)) throw new PkiError('forbidden', `root "${oldId}" is not held offline by this instance (a root made before roots had their own passphrase: run \`trellis ceremony protect-root --id ${oldId}\`)`);
+    instance.tokens.setPins(tokenPinsOf(values));
+    // Where the new key goes is settled before any secret is asked for.
+    const newToken = ceremonyTokenOf(values, instance.config.keystore, 'root');
     const rootProfile = profile(instance, 'root-ca');
     const subject = ceremonySubject(rootProfile, standard, []);
-    // Both roots' secrets: the old one opens its key now, the new one protects the new key.
-    const oldKeys = keystoreFor(instance, await rootPassphraseFor(values));
-    opened.push(oldKeys);
-    const oldRoot = await unlockCa(instance, { online: oldKeys, offline: oldKeys }, oldId);
-    const newPassphrase = await readPassphrase(
-      { env: process.env.TRELLIS_NEW_ROOT_PASSPHRASE, file: values['new-root-passphrase-file'], prompt: process.stdin.isTTY ? ttyPrompt : undefined, label: 'new root key', envName: 'TRELLIS_NEW_ROOT_PASSPHRASE', fileFlag: 'new-root-passphrase-file' },
-      { confirm: true, forNew: true },
-    );
-    if (process.env.TRELLIS_PASSPHRASE) assertDistinct(process.env.TRELLIS_PASSPHRASE, newPassphrase);
+    // Both roots' secrets: the old one (passphrase or token PIN) opens its key now; the new one (token PIN or new passphrase) protects the new key.
+    const oldRoot = await unlockCa(instance, await oldRootKeys(instance, oldToken, values, opened), oldId);
     const actor = actorOf();
+    let newKeys: Keystore;
+    if (newToken) {
+      // A new root in a token: the token's PIN is its secret (the same token as the old root's, or another one trellis.json names).
+      newKeys = await instance.tokens.open(newToken);
+    } else {
+      const newPassphrase = await readPassphrase(
+        { env: process.env.TRELLIS_NEW_ROOT_PASSPHRASE, file: values['new-root-passphrase-file'], prompt: process.stdin.isTTY ? ttyPrompt : undefined, label: 'new root key', envName: 'TRELLIS_NEW_ROOT_PASSPHRASE', fileFlag: 'new-root-passphrase-file' },
+        { confirm: true, forNew: true },
+      );
+      if (process.env.TRELLIS_PASSPHRASE) assertDistinct(process.env.TRELLIS_PASSPHRASE, newPassphrase);
+      const software = keystoreFor(instance, newPassphrase);
+      opened.push(software);
+      newKeys = software;
+    }
     await requireQuorum(instance, 'root-key.use', { ca: oldId, purpose: `root-rollover ${id}` }, { requestId: values['quorum-request'], actor });
-    const newKeys = keystoreFor(instance, newPassphrase);
-    opened.push(newKeys);
-    const created = await createRootCa(ceremonyDeps(instance, newKeys, actor), { id, subject, algorithm, profile: rootProfile, ...(validitySeconds ? { validitySeconds } : {}) });
+    const created = await createRootCa({ ...ceremonyDeps(instance, newKeys, actor), ...(newToken ? { token: newToken } : {}) }, { id, subject, algorithm, profile: rootProfile, ...(validitySeconds ? { validitySeconds } : {}) });
     await instance.reloadCas();
+    // A token key opens through instance.tokens (unlockCa); a software one from newKeys.
     const newRoot = await unlockCa(instance, { online: newKeys, offline: newKeys }, id);
     const crossProfile = crossProfileOf(rootProfile);
     const newByOld = await certifyCaKeyAgain(instance, oldRoot, created.certDer, crossProfile, { actor });

@@ -40,6 +40,9 @@ export interface CacheOptions {
   log?: (e: Record<string, unknown>) => void;
 }
 
+/** What the cache passes on to: the live source (live.ts). */
+export type CacheNext = Pick<LiveSource, 'answer' | 'single'>;
+
 /** The pre-signed responses of one node; see the module comment. */
 export class CachingSource implements OcspSource {
   /** `${issuerId}:${serialHex}:${hash}` → entry, least recently used first. */
@@ -51,7 +54,7 @@ export class CachingSource implements OcspSource {
 
   constructor(
     private readonly o: CacheOptions,
-    private readonly live: LiveSource,
+    private readonly live: CacheNext,
     private readonly changes: Invalidations,
     private readonly writes: PendingWrites,
   ) {}

@@ -28,7 +28,7 @@ export class StatusPoller {
 
   constructor(
     private readonly o: PollOptions,
-    private readonly cache: CachingSource,
+    private readonly cache: Pick<CachingSource, 'capacity' | 'invalidate' | 'clear' | 'pollSucceeded'>,
     private readonly changes: Invalidations,
   ) {
     this.polledAtMs = o.clock.now().getTime();

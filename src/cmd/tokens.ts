@@ -4,7 +4,8 @@
  * instance closes. The issuing token's PIN comes from TRELLIS_PKCS11_PIN,
  * `--pkcs11-pin-file` or a prompt; the root token's from
  * TRELLIS_PKCS11_ROOT_PIN, `--pkcs11-root-pin-file` or a prompt. No PIN is
- * ever stored.
+ * ever written anywhere; the token's login keeps it sealed in memory to log
+ * in again after a lost login (src/keys/pkcs11-token.ts).
  */
 import fs from 'node:fs';
 import type { KeystoreConfig } from '../config/instance-config.js';

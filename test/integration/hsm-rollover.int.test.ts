@@ -12,6 +12,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import * as cliCa from '../../src/cmd/commands/cli-ca.js';
 import * as cliCeremony from '../../src/cmd/commands/cli-ceremony.js';
 import * as cliInit from '../../src/cmd/commands/cli-init.js';
 import * as cliIssue from '../../src/cmd/commands/cli-issue.js';
@@ -150,6 +151,14 @@ describe.skipIf(!available)('ceremony root-rollover with the root in a PKCS#11 t
     const caKeys = parseObjectList(await pkcs11Tool(caToken, '--list-objects')).map((o) => o.fields.label);
     expect(caKeys).not.toContain(created.keyRef.keyId);
   }, 120_000);
+
+  test('ca renew under the new root in the token (its PIN): the issuing CA keeps its key; its old leaf verifies under the new root alone', async () => {
+    const r = await run('ca', cliCa, ['renew', '--ca', 'issuing-1', '--parent', 'root-2', '--json', '--pkcs11-root-pin-file', rootPinFile]);
+    expect(r.code, r.stderr).toBe(0);
+    const renewed = (await caOf('issuing-1')).pem;
+    expect(await openssl('x509', '-in', renewed, '-noout', '-issuer', '-nameopt', 'RFC2253')).toBe('issuer=CN=Trellis Root CA 2,O=Trellis\n');
+    expect((await verifyWith(path.join(dir, 'root.pem'), [renewed], tmp.file('leaf-issuing-1.pem'))).stdout).toMatch(/: OK$/m);
+  }, 60_000);
 
   test('--keystore software: the new root is a software key under its own passphrase; the cross certificates verify under each root', async () => {
     const softDir = tmp.file('rollover-software');

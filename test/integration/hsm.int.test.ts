@@ -22,9 +22,10 @@ import { serve, type Serving } from '../../src/cmd/commands/serve.js';
 import { openInstance } from '../../src/cmd/instance.js';
 import { silentLogger } from '../../src/http/log.js';
 import { toPem } from '../../src/pki/pem.js';
+import { createToken } from '../../src/tokens/tokens.js';
 import { runInProcess } from '../helpers/cli-in-process.js';
 import { makeCsr, openssl, opensslRun, tempDir } from '../helpers/openssl.js';
-import { haveSoftHsm, parseObjectList, pkcs11Tool, removeSoftHsm, softHsmToken, type SoftHsmToken } from '../helpers/softhsm.js';
+import { haveSoftHsm, otherModuleUser, parseObjectList, pkcs11Tool, removeSoftHsm, softHsmToken, type SoftHsmToken } from '../helpers/softhsm.js';
 
 const available = haveSoftHsm();
 const tmp = tempDir('trellis-hsm-');
@@ -183,6 +184,27 @@ describe.skipIf(!available)('CA keys in PKCS#11 tokens (SoftHSM2)', () => {
       const r = await opensslRun(['ocsp', '-issuer', pem.issuing, '-cert', pem.leaf, '-CAfile', pem.root, '-url', `${server.url}/ocsp`, '-no_nonce']);
       expect(r.stdout + r.stderr).toMatch(/Response verify OK/);
       expect(r.stdout).toMatch(/: good$/m);
+    });
+
+    test('the token loses its login under serve (C_CloseAllSessions): the next issuance logs in again and signs; openssl verifies both leaves', async () => {
+      const bearer = (await createToken(server.instance.store.tokens, 'issuer', 'hsm relogin test')).secret;
+      const { csrPem } = await makeCsr(tmp.dir, 'relogin', '/CN=relogin.example.test', { sans: 'DNS:relogin.example.test' });
+      const issue = async (name: string) => {
+        const res = await fetch(`${server.url}/api/v1/certificates`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ profile: 'server', csr: csrPem }),
+        });
+        const text = await res.text();
+        expect(res.status, text).toBe(201);
+        fs.writeFileSync(tmp.file(name), text);
+        return tmp.file(name);
+      };
+      const before = await issue('relogin-before.pem');
+      // serve runs in this process: a second handle on the module ends its sessions and login, as an HSM restart would.
+      otherModuleUser(caToken).closeAllSessions();
+      const after = await issue('relogin-after.pem');
+      for (const leaf of [before, after]) await expect(openssl('verify', '-CAfile', pem.root, '-untrusted', leaf, leaf)).resolves.toMatch(/: OK$/m);
     });
 
     test('serve without the token PIN refuses to start', async () => {

@@ -94,7 +94,7 @@ export class SessionPool {
     } catch (err) {
       const code = codeOf(err);
       if (sessionGone.has(code) || code === pkcs11js.CKR_USER_NOT_LOGGED_IN) {
-        throw new PkiError('serverInternal', `PKCS#11 token "${this.#token.label}": the operation failed again after the login was restored`, { cause: safeCause(err) });
+        throw new PkiError('serverInternal', `PKCS#11 token "${this.#token.label}": the operation failed again after the login was restored`, { cause: err instanceof PkiError ? err : safeCause(err) });
       }
       throw err;
     }

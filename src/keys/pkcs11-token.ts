@@ -17,8 +17,8 @@
  *
  * A login can be lost while the process runs (the HSM restarts, someone
  * calls C_Logout or C_CloseAllSessions): {@link Token.recover} logs in again
- * with the PIN kept sealed in the login (pin-seal.ts), at most once per
- * loss, and a PIN the token refuses then ends the login for good.
+ * with the PIN kept sealed in the login (pkcs11-pin-seal.ts), at most once
+ * per loss, and a PIN the token refuses then ends the login for good.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import path from 'node:path';

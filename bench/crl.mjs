@@ -40,17 +40,17 @@ function memory() {
 // ---- child: one measured operation in a fresh process ----------------------
 
 async function child(mode, dataDir, out) {
-  const { openInstance, IssuerRegistry, keystoreFor } = await import(dist('cmd/instance.js'));
+  const { openInstance, unlockIssuers, keystoreFor } = await import(dist('cmd/instance.js'));
   const { CrlPublisher } = await import(dist('crl/crl-publisher.js'));
-  const { signerOf, buildCrl } = await import(dist('crl/build.js'));
+  const { buildCrl } = await import(dist('crl/build.js'));
   const instance = await openInstance(dataDir);
-  const issuers = await IssuerRegistry.unlock(instance, keystoreFor(instance, passphrase));
+  const issuers = await unlockIssuers(instance, keystoreFor(instance, passphrase));
   const issuer = issuers.all().find((i) => i.id === caId);
   const publisher = new CrlPublisher({
     crls: instance.store.crls, certificates: instance.store.certificates, audit: instance.audit, clock: instance.clock, urls: instance.urls,
     validitySeconds: 7 * 86_400, delaySeconds: 60,
   });
-  publisher.addIssuer({ id: caId, shards: issuer.crlShards, signer: signerOf(issuer) });
+  publisher.addIssuer({ id: caId, shards: issuer.crlShards, signer: instance.authority.crlSigner(caId) });
   // Unlocking the CA key runs scrypt (128 MiB) once at start-up; reset the
   // high-water mark so VmHWM measures the CRL work (Linux ≥ 4.0, proc(5) clear_refs "5").
   const unlockPeak = memory().hwmMiB;
@@ -64,7 +64,7 @@ async function child(mode, dataDir, out) {
     const sizeHint = mode === 'sign-hint' ? fs.statSync(out).size + 65_536 : undefined;
     const now = instance.clock.now();
     const t0 = performance.now();
-    const built = await buildCrl(signerOf(issuer), { crlNumber: 1000n, thisUpdate: now, nextUpdate: new Date(now.getTime() + 7 * 86_400_000), freshestUrl: 'http://pki.bench:8080/crl/issuing-1/full-delta.crl' },
+    const built = await buildCrl(instance.authority.crlSigner(caId), { crlNumber: 1000n, thisUpdate: now, nextUpdate: new Date(now.getTime() + 7 * 86_400_000), freshestUrl: 'http://pki.bench:8080/crl/issuing-1/full-delta.crl' },
       instance.store.certificates.revokedEntries(caId, null, { notAfterAfter: now, pageSize: 2_000 }), [], sizeHint ? { sizeHint } : {});
     result.seconds = (performance.now() - t0) / 1000;
     result.entries = built.entries;
@@ -110,7 +110,7 @@ async function child(mode, dataDir, out) {
       crls: instance.store.crls, certificates: instance.store.certificates, audit: instance.audit, clock: instance.clock, urls: instance.urls,
       validitySeconds: 7 * 86_400, delaySeconds: 60, log: (e) => e.msg === 'CRL published' && published.push(e),
     });
-    server.addIssuer({ id: caId, shards: issuer.crlShards, signer: signerOf(issuer) });
+    server.addIssuer({ id: caId, shards: issuer.crlShards, signer: instance.authority.crlSigner(caId) });
     const w0 = performance.now();
     await server.tick();
     result.firstPassSeconds = (performance.now() - w0) / 1000;

@@ -30,6 +30,7 @@ import { issuerChainOf, type IssuerChain } from './chain.js';
 import { checkKeyPolicy, checkNameConstraints, checkSanPolicy, checkSubjectPolicy } from './policy.js';
 import type { CertificateIntent, CertificateRepository } from './ports.js';
 import { prepare, type IssueRequest, type Prepared, type PrepareSigner } from './prepare.js';
+import { caRecertificationRequest } from './recertify.js';
 import { cryptoRandom, type RandomSource } from './serial.js';
 import { encodeCertificate } from './tbs.js';
 
@@ -75,6 +76,8 @@ export interface AuthorityDeps {
 interface Pending {
   issuer: Issuer;
   req: IssueRequest;
+  /** The one CA key this request may certify (a renewal or cross certificate: {@link CertificateAuthority.recertify}). */
+  caKey?: Buffer;
   resolve: (c: IssuedCertificate) => void;
   reject: (e: unknown) => void;
 }
@@ -150,6 +153,26 @@ export class CertificateAuthority {
 
   /** Issues one certificate from a checked request with the unlocked CA `issuerId`. Resolves when it is signed and stored. */
   issue(issuerId: string, req: IssueRequest): Promise<IssuedCertificate> {
+    return this.enqueue(issuerId, req);
+  }
+
+  /**
+   * Certifies the key of the CA certificate `certDer` again with `issuerId`
+   * (a renewal, or a cross certificate of a root rollover): same subject, key
+   * and path length under the CA profile `profile` (recertify.ts). That key
+   * is the only CA key let through; every other stays refused.
+   */
+  recertify(issuerId: string, certDer: Buffer, profile: Profile, opts: { validitySeconds?: number | undefined; actor: string }): Promise<IssuedCertificate> {
+    let req: IssueRequest;
+    try {
+      req = caRecertificationRequest(certDer, profile, opts);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.enqueue(issuerId, req, req.spkiDer);
+  }
+
+  private enqueue(issuerId: string, req: IssueRequest, caKey?: Buffer): Promise<IssuedCertificate> {
     let issuer: Issuer;
     try {
       issuer = this.issuer(issuerId);
@@ -157,7 +180,7 @@ export class CertificateAuthority {
       return Promise.reject(err);
     }
     return new Promise((resolve, reject) => {
-      this.queue.push({ issuer, req, resolve, reject });
+      this.queue.push({ issuer, req, resolve, reject, ...(caKey ? { caKey } : {}) });
       if (!this.scheduled) {
         this.scheduled = true;
         setImmediate(() => this.drain());
@@ -218,9 +241,14 @@ export class CertificateAuthority {
     return c;
   }
 
-  /** Checks a request against its profile, and against the name constraints of the issuer's chain when given: the CA trusts no caller. */
-  checkRequest(req: IssueRequest, issuer?: Issuer): void {
-    checkKeyPolicy(req.profile, req.keyInfo, req.spkiDer, this.deps.caSpkis());
+  /**
+   * Checks a request against its profile, and against the name constraints
+   * of the issuer's chain when given: the CA trusts no caller. A CA's key is
+   * refused unless it is `caKey` (a recertification).
+   */
+  checkRequest(req: IssueRequest, issuer?: Issuer, caKey?: Buffer): void {
+    const caSpkis = this.deps.caSpkis();
+    checkKeyPolicy(req.profile, req.keyInfo, req.spkiDer, caKey ? caSpkis.filter((s) => !s.equals(caKey)) : caSpkis);
     checkSubjectPolicy(req.profile, req.subject);
     checkSanPolicy(req.profile, req.sans);
     if (issuer) checkNameConstraints(this.chainOf(issuer).constraining, req);
@@ -267,7 +295,7 @@ export class CertificateAuthority {
       }
       try {
         assertSignerRole(p.issuer, p.req.profile);
-        this.checkRequest(p.req, p.issuer);
+        this.checkRequest(p.req, p.issuer, p.caKey);
         const prepared = prepare({ ...signerOf(p.issuer), chain: this.chainOf(p.issuer).above }, this.template(p.issuer, p.req.profile), p.req, clock, this.random);
         ready.push({ p, prepared, intent: intentOf(p, prepared) });
       } catch (err) {

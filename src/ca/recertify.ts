@@ -12,7 +12,6 @@ import { isAttributeOid, nameOrder, type NameValues } from '../pki/name.js';
 import { OID } from '../pki/oids.js';
 import { describeKey } from '../pki/public-key.js';
 import type { Profile } from '../profiles/types.js';
-import { CertificateAuthority, type AuthorityDeps } from './authority.js';
 import type { IssueRequest } from './prepare.js';
 
 /** The subject of a certificate as {@link NameValues}; refuses a name the encoder would not write back the same (repeated or unknown attributes). */
@@ -48,13 +47,4 @@ export function caRecertificationRequest(certDer: Buffer, profile: Profile, opts
     requestedVia: 'ceremony',
     requestedBy: opts.actor,
   };
-}
-
-/**
- * A CertificateAuthority that may certify the CA key `spkiDer` (every other
- * CA key stays refused, policy.ts): for renewals and cross certificates only.
- * Call `settle()` on it before the store closes.
- */
-export function recertifyingAuthority(deps: AuthorityDeps, spkiDer: Buffer): CertificateAuthority {
-  return new CertificateAuthority({ ...deps, caSpkis: () => deps.caSpkis().filter((s) => !s.equals(spkiDer)) });
 }

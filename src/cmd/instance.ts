@@ -7,7 +7,7 @@ import path from 'node:path';
 import { AuditLog } from '../audit/audit-log.js';
 import { CertificateAuthority } from '../ca/authority.js';
 import { KeyStateGuard } from '../ca/key-guard.js';
-import { assertPermits } from '../ca/key-state.js';
+import { IssuerSelection } from '../ca/issuer-selection.js';
 import { caUrls, type CaUrls, type Issuer } from '../ca/issuer.js';
 import { isOfflineCa, unlockIssuer, type CaKeystores } from '../ca/unlock.js';
 import type { CaRecord } from '../ca/ports.js';
@@ -19,7 +19,7 @@ import { SoftwareKeystore } from '../keys/software-keystore.js';
 import { parseCertificate } from '../pki/certificate.js';
 import { loadProfiles } from '../profiles/load.js';
 import type { Profile } from '../profiles/types.js';
-import { RegistrationAuthority, type IssuerDirectory } from '../ra/registration.js';
+import { RegistrationAuthority } from '../ra/registration.js';
 import { openStore, type Store } from '../store/open.js';
 import { applyDueRotations } from './rotations.js';
 import { sealSecretsWith } from './secrets.js';
@@ -108,54 +108,47 @@ export function unlockCa(instance: Instance, keys: CaKeystores, id: string): Pro
   return unlockIssuer(instance.authority, instance.cas, { token: (label) => instance.tokens.open(label), ...keys }, id, { crlShards: instance.config.crlShards });
 }
 
-/** Unlocked issuing CAs, chosen per request by flag, profile mapping, or default. */
-export class IssuerRegistry implements IssuerDirectory {
-  constructor(
-    private readonly instance: Instance,
-    private readonly issuers: Map<string, Issuer>,
-  ) {}
+/** The online issuing CAs this instance may unlock: not offline, not destroyed. */
+const onlineIssuing = (instance: Instance): CaRecord[] => instance.cas.filter((ca) => ca.role === 'issuing' && ca.keyState !== 'destroyed' && !isOfflineCa(ca));
 
-  /** Unlocks every active online issuing CA (software keys from `keystore`, token keys through `instance.tokens`); offline CAs are never unlocked here. */
-  static async unlock(instance: Instance, keystore: Keystore): Promise<IssuerRegistry> {
-    // A takeover scheduled by `trellis ca rotate --at` whose time has come is carried out first (rotations.ts).
-    await applyDueRotations(instance, 'trellis');
-    const issuers = new Map<string, Issuer>();
-    for (const ca of instance.cas) {
-      if (ca.role === 'issuing' && ca.keyState !== 'destroyed' && !isOfflineCa(ca)) issuers.set(ca.id, await unlockCa(instance, { online: keystore }, ca.id));
-    }
-    // The online keystore is open and verified here (in serve, before it forgets the passphrase, in every worker):
-    // the store seals EAB keys and the ACME nonce key with it from now on. An instance whose issuing CAs are in a
-    // token seals them with an AES key of that token instead (docs/hsm.md), from init on.
-    const token = instance.tokens.issuingToken;
-    if (issuers.size > 0) await sealSecretsWith(instance, token ? await instance.tokens.open(token) : keystore);
-    return new IssuerRegistry(instance, issuers);
+/**
+ * Unlocks the online issuing CAs the authority does not hold yet, or holds
+ * with an older certificate (a renewal: same key, new certificate), with
+ * software keys from `keystore` and token keys through `instance.tokens`;
+ * offline CAs are never unlocked here. Returns the ids unlocked.
+ */
+export async function unlockNewIssuers(instance: Instance, keystore: Keystore): Promise<string[]> {
+  const held = new Map(instance.authority.issuers().map((i) => [i.id, i]));
+  const unlocked: string[] = [];
+  for (const ca of onlineIssuing(instance)) {
+    if (held.get(ca.id)?.cert.der.equals(ca.certDer)) continue;
+    await unlockCa(instance, { online: keystore }, ca.id);
+    unlocked.push(ca.id);
   }
-
-  issuerFor(profile: Profile, id?: string): Issuer {
-    const wanted = id ?? this.instance.config.profileIssuers[profile.name] ?? this.instance.config.defaultIssuer ?? this.newest();
-    const issuer = wanted ? this.issuers.get(wanted) : undefined;
-    const locked = !issuer && wanted ? this.instance.cas.find((c) => c.id === wanted && c.role === 'issuing') : undefined;
-    if (locked) assertPermits(locked.id, locked.keyState, 'certificate');
-    if (!issuer) throw new PkiError(id ? 'notFound' : 'invalidConfig', wanted ? `no active issuing CA "${wanted}"` : 'no active issuing CA');
-    return issuer;
-  }
-
-  caSpkis(): readonly Buffer[] {
-    return this.instance.caSpkis;
-  }
-
-  all(): Issuer[] {
-    return [...this.issuers.values()];
-  }
-
-  /** The newest issuing CA whose key is active (as last read); a named CA in another state is refused by the CA, naming it. */
-  private newest(): string | undefined {
-    const guard = this.instance.authority.keyStates;
-    const stateOf = (id: string) => guard.known(id) ?? this.instance.cas.find((c) => c.id === id)?.keyState;
-    return [...this.issuers.values()].filter((i) => stateOf(i.id) === 'active').sort((a, b) => b.cert.notBefore.getTime() - a.cert.notBefore.getTime())[0]?.id;
-  }
+  return unlocked;
 }
 
-export function registrationAuthority(instance: Instance, issuers: IssuerRegistry): RegistrationAuthority {
+/** The CA's choice among the issuing CAs it holds, with this instance's trellis.json and CA records. */
+export function issuerSelection(instance: Instance): IssuerSelection {
+  return new IssuerSelection({ authority: instance.authority, config: () => instance.config, cas: () => instance.cas, caSpkis: () => instance.caSpkis });
+}
+
+/**
+ * Unlocks every active online issuing CA ({@link unlockNewIssuers}) and
+ * returns the issuer selection. A takeover scheduled by `trellis ca rotate
+ * --at` whose time has come is carried out first (rotations.ts).
+ */
+export async function unlockIssuers(instance: Instance, keystore: Keystore): Promise<IssuerSelection> {
+  await applyDueRotations(instance, 'trellis');
+  await unlockNewIssuers(instance, keystore);
+  // The online keystore is open and verified here (in serve, before it forgets the passphrase, in every worker):
+  // the store seals EAB keys and the ACME nonce key with it from now on. An instance whose issuing CAs are in a
+  // token seals them with an AES key of that token instead (docs/hsm.md), from init on.
+  const token = instance.tokens.issuingToken;
+  if (onlineIssuing(instance).length > 0) await sealSecretsWith(instance, token ? await instance.tokens.open(token) : keystore);
+  return issuerSelection(instance);
+}
+
+export function registrationAuthority(instance: Instance, issuers: IssuerSelection): RegistrationAuthority {
   return new RegistrationAuthority({ ca: instance.authority, profiles: instance.profiles, issuers });
 }

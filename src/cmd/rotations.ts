@@ -2,7 +2,7 @@
  * Takeovers of issuing CAs (`trellis ca rotate`): carried out at once, or at
  * a time kept in `<data>/rotations.json` beside trellis.json (per node, like
  * the issuer choice it changes). A due takeover is carried out by the first
- * command that opens the issuing CAs (IssuerRegistry.unlock) or by `serve`'s
+ * command that opens the issuing CAs (unlockIssuers) or by `serve`'s
  * timer at its time: the successor's key becomes active and the old one
  * deactivated (ca/rotation.ts), then the `defaultIssuer` and `profileIssuers`
  * entries of trellis.json that named the old CA name the successor.
@@ -108,14 +108,19 @@ const maxWaitMs = 2 ** 31 - 1;
 
 /**
  * `serve`: carries out each scheduled takeover at its time, then calls
- * `onApplied`. Returns a stop function. Failures are logged and retried a
+ * `onApplied`. `rearm` reads rotations.json again (a rotation scheduled after
+ * the start: serve's CA watch calls it). Failures are logged and retried a
  * minute later.
  */
-export function startRotationTimer(instance: Instance, log: (e: Record<string, unknown>) => void, onApplied: () => Promise<void>): () => void {
+export function startRotationTimer(instance: Instance, log: (e: Record<string, unknown>) => void, onApplied: () => Promise<void>): { rearm(): void; stop(): void } {
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
+  let ticking = false;
+  /** After a failure, the retry a minute later stands: rearm does not bring it forward. */
+  let retryAt = 0;
   const arm = (): void => {
-    if (stopped) return;
+    clearTimeout(timer);
+    if (stopped || ticking) return;
     const next = readRotations(instance.dataDir)[0];
     if (!next) return;
     const wait = Math.min(maxWaitMs, Math.max(0, Date.parse(next.at) - instance.clock.now().getTime()));
@@ -123,19 +128,33 @@ export function startRotationTimer(instance: Instance, log: (e: Record<string, u
     timer.unref();
   };
   const tick = async (): Promise<void> => {
+    ticking = true;
     try {
       const done = await applyDueRotations(instance, 'trellis-serve');
       for (const r of done) log({ level: 'info', msg: 'issuing CA rotated', from: r.from, to: r.to, at: r.at });
       if (done.length) await onApplied();
+      ticking = false;
       arm();
     } catch (err) {
+      ticking = false;
+      retryAt = Date.now() + 60_000;
       log({ level: 'error', msg: 'scheduled CA rotation failed; retrying in a minute', error: String(err) });
       if (!stopped) (timer = setTimeout(() => void tick(), 60_000)).unref();
     }
   };
   arm();
-  return () => {
-    stopped = true;
-    clearTimeout(timer);
+  return {
+    rearm: () => {
+      if (Date.now() < retryAt) return;
+      try {
+        arm();
+      } catch (err) {
+        log({ level: 'error', msg: 'reading scheduled rotations failed', error: String(err) });
+      }
+    },
+    stop: () => {
+      stopped = true;
+      clearTimeout(timer);
+    },
   };
 }

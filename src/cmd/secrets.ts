@@ -3,7 +3,7 @@
  * key, and the store seals EAB HMAC keys and the ACME nonce key with it
  * (keys/secret-sealer.ts has the format). The keystore is the online one, or
  * the PKCS#11 token of the issuing CAs on an instance whose trellis.json
- * names one (IssuerRegistry.unlock chooses; docs/hsm.md). Only cmd hands a
+ * names one (unlockIssuers chooses; docs/hsm.md). Only cmd hands a
  * keys object to the store.
  */
 import type { Keystore } from '../keys/signing-key.js';

@@ -6,7 +6,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { initInstance } from '../../src/cmd/commands/init.js';
-import { IssuerRegistry, keystoreFor, openInstance, registrationAuthority, type Instance, type IssuerRegistry as Registry } from '../../src/cmd/instance.js';
+import { unlockIssuers, keystoreFor, openInstance, registrationAuthority, type Instance } from '../../src/cmd/instance.js';
+import type { IssuerSelection as Registry } from '../../src/ca/issuer-selection.js';
 import type { RegistrationAuthority } from '../../src/ra/registration.js';
 import { toPem } from '../../src/pki/pem.js';
 import type { IssuedCertificate } from '../../src/ca/authority.js';
@@ -37,7 +38,7 @@ export async function testPki(opts: { databaseUrl?: string; baseUrl?: string } =
   const dataDir = path.join(tmp.dir, 'data');
   await initInstance({ dataDir, baseUrl: opts.baseUrl ?? 'http://pki.test:8080', passphrase: testPassphrase, rootPassphrase: testRootPassphrase, actor: 'test', ...(opts.databaseUrl ? { databaseUrl: opts.databaseUrl } : {}) });
   const instance = await openInstance(dataDir, opts.databaseUrl ? { databaseUrl: opts.databaseUrl } : {});
-  const issuers = await IssuerRegistry.unlock(instance, keystoreFor(instance, testPassphrase));
+  const issuers = await unlockIssuers(instance, keystoreFor(instance, testPassphrase));
   const ra = registrationAuthority(instance, issuers);
   const root = instance.cas.find((c) => c.role === 'root')!;
   const issuing = instance.cas.find((c) => c.role === 'issuing')!;

@@ -17,7 +17,7 @@ import { readBackupHeader } from '../../src/backup/import.js';
 import { run } from '../../src/cmd/commands/cli-backup.js';
 import { crlPublisher } from '../../src/cmd/commands/crl.js';
 import { serve } from '../../src/cmd/commands/serve.js';
-import { IssuerRegistry, keystoreFor, openInstance, registrationAuthority, type Instance } from '../../src/cmd/instance.js';
+import { unlockIssuers, keystoreFor, openInstance, registrationAuthority, type Instance } from '../../src/cmd/instance.js';
 import { publishCrlFiles } from '../../src/crl/files.js';
 import { isPkiError } from '../../src/errors/pki-error.js';
 import { silentLogger } from '../../src/http/log.js';
@@ -185,7 +185,7 @@ describe('the drill: back up, lose the instance, restore, carry on', () => {
   });
 
   test('a new certificate verifies against the old root; its serial was never used', async () => {
-    const ra = registrationAuthority(instance, await IssuerRegistry.unlock(instance, keystoreFor(instance, testPassphrase)));
+    const ra = registrationAuthority(instance, await unlockIssuers(instance, keystoreFor(instance, testPassphrase)));
     const { csrPem } = await makeCsr(tmp.dir, 'after', '/serialNumber=after');
     const issued = await ra.requestCertificate({ profile: 'device', csr: csrPem, requestedVia: 'cli', requestedBy: 'test' });
     fs.writeFileSync(tmp.file('after.pem'), toPem('CERTIFICATE', issued.certDer));
@@ -209,7 +209,7 @@ describe('the drill: back up, lose the instance, restore, carry on', () => {
   });
 
   test('CRL numbers after the restore are above every number before it (openssl reads them)', async () => {
-    const registry = await IssuerRegistry.unlock(instance, keystoreFor(instance, testPassphrase));
+    const registry = await unlockIssuers(instance, keystoreFor(instance, testPassphrase));
     const written = await publishCrlFiles(crlPublisher(instance, registry.all()), tmp.file('crl-after'), { regenerate: true });
     const full = written.find((w) => w.caId === 'issuing-1' && w.scope === 'full')!;
     expect(full.crlNumber).toBeGreaterThan(crlNumbersBefore.get('issuing-1')!);
@@ -236,7 +236,7 @@ describe.runIf(pgAvailable())('restore into PostgreSQL', () => {
       try {
         expect(instance.store.kind).toBe('postgres');
         expect((await instance.store.audit.last())!.type).toBe('backup.restored');
-        const ra = registrationAuthority(instance, await IssuerRegistry.unlock(instance, keystoreFor(instance, testPassphrase)));
+        const ra = registrationAuthority(instance, await unlockIssuers(instance, keystoreFor(instance, testPassphrase)));
         const { csrPem } = await makeCsr(tmp.dir, 'after-pg', '/serialNumber=after-pg');
         // A new row after ids restored explicitly: the id sequences were moved past them.
         const issued = await ra.requestCertificate({ profile: 'device', csr: csrPem, requestedVia: 'cli', requestedBy: 'test' });

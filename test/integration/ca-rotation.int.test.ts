@@ -19,7 +19,7 @@ import * as key from '../../src/cmd/commands/cli-key.js';
 import * as revoke from '../../src/cmd/commands/cli-revoke.js';
 import { initInstance } from '../../src/cmd/commands/init.js';
 import { serve, type Serving } from '../../src/cmd/commands/serve.js';
-import { IssuerRegistry, keystoreFor, openInstance, profile } from '../../src/cmd/instance.js';
+import { unlockIssuers, keystoreFor, openInstance, profile } from '../../src/cmd/instance.js';
 import { silentLogger } from '../../src/http/log.js';
 import { parseCertificate } from '../../src/pki/certificate.js';
 import { createToken } from '../../src/tokens/tokens.js';
@@ -108,7 +108,7 @@ describe('trellis ca rotate', () => {
     // ACME (chain by issuer) and EST (issuerFor) hand out the successor's chain.
     const instance = await openInstance(dataDir);
     try {
-      const issuers = await IssuerRegistry.unlock(instance, keystoreFor(instance, testPassphrase));
+      const issuers = await unlockIssuers(instance, keystoreFor(instance, testPassphrase));
       expect(issuers.issuerFor(profile(instance, 'server')).chainDer[0]!.equals(c2!.der)).toBe(true);
     } finally {
       await instance.close();
@@ -291,6 +291,72 @@ describe('a takeover carried out by serve', () => {
       const old = await ocsp(tmp.file('issuing-3-served.pem'), before.file);
       expect(old.stdout + old.stderr).toContain('Response verify OK');
       expect(old.stdout).toContain(`${before.file}: good`);
+    } finally {
+      await server?.close();
+    }
+  }, 120_000);
+
+  test('serve picks up a rotation made by another process after it started, and one scheduled after it started', async () => {
+    const withNewRoot = { TRELLIS_ROOT_PASSPHRASE: newRootPassphrase };
+    const instance = await openInstance(dataDir);
+    const token = await (async () => {
+      try {
+        return (await createToken(instance.store.tokens, 'issuer', 'rotation-live')).secret;
+      } finally {
+        await instance.close();
+      }
+    })();
+    const csrPem = fs.readFileSync(csrPath, 'utf8');
+    const rootPem = path.join(tmp.file('rollover'), 'root.pem');
+    let server: Serving | undefined;
+    /** What serve logged as errors (a CA it could not pick up says why here). */
+    const errors: Record<string, unknown>[] = [];
+    try {
+      server = await serve({ dataDir, port: 0, passphrase: testPassphrase, log: (e) => void (e.level === 'error' && errors.push(e)) });
+      /** The issuing CA certificate (PEM) that signs the next certificate served, and the leaf's file. */
+      const post = async () => {
+        const res = await fetch(`${server!.url}/api/v1/certificates`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ profile: 'server', csr: csrPem }) });
+        const text = await res.text();
+        if (res.status === 403 && /its key is deactivated/.test(text)) throw new Error('403');
+        expect(res.status, text).toBe(201);
+        const blocks = text.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----\n?/g)!;
+        const file = tmp.file(`served-${++n}.pem`);
+        fs.writeFileSync(file, blocks[0]!);
+        return { file, issuerPem: blocks[1]! };
+      };
+      /**
+       * Posts until the served certificate comes from `caId`, at most 30 s: serve reads CA changes made elsewhere every
+       * second, and until it has, the old CA refuses with 403 naming its deactivated key.
+       */
+      const servedBy = async (caId: string) => {
+        const want = fs.readFileSync(await caPem(caId, `${caId}-live.pem`), 'utf8');
+        const deadline = Date.now() + 30_000;
+        for (;;) {
+          const got = await post().catch((err: unknown) => {
+            if (String(err).includes('403')) return null;
+            throw err;
+          });
+          if (got?.issuerPem === want) return got;
+          if (Date.now() > deadline) throw new Error(`serve still issues from another CA than ${caId}; it logged ${JSON.stringify(errors)}`);
+          await new Promise((resolve) => setTimeout(resolve, 500));
+        }
+      };
+      expect((await post()).issuerPem).toBe(fs.readFileSync(await caPem('issuing-4', 'issuing-4-live.pem'), 'utf8'));
+      // Another process rotates now: serve has never seen issuing-5.
+      expect(json(await cli.ca(['rotate', '--ca', 'issuing-4', '--json'], withNewRoot))).toMatchObject({ from: 'issuing-4', to: 'issuing-5', state: 'active' });
+      const fromNew = await servedBy('issuing-5');
+      expect(await verify('-CAfile', rootPem, '-untrusted', tmp.file('issuing-5-live.pem'), fromNew.file)).toMatch(/: OK$/m);
+      // The new CA answers OCSP through a responder serve issued for it.
+      const ocsp = await opensslRun(['ocsp', '-issuer', tmp.file('issuing-5-live.pem'), '-CAfile', rootPem, '-cert', fromNew.file, '-url', `${server.url}/ocsp`, '-no_nonce']);
+      expect(ocsp.stdout + ocsp.stderr).toContain('Response verify OK');
+      expect(ocsp.stdout).toContain(`${fromNew.file}: good`);
+      // A takeover scheduled after the start happens at its time, carried out by serve.
+      const at = new Date(Date.now() + 8_000);
+      expect(json(await cli.ca(['rotate', '--ca', 'issuing-5', '--at', at.toISOString(), '--json'], withNewRoot))).toMatchObject({ from: 'issuing-5', to: 'issuing-6', state: 'preActivation' });
+      await servedBy('issuing-6');
+      expect(Date.now()).toBeGreaterThanOrEqual(at.getTime());
+      expect(await states()).toMatchObject({ 'issuing-5': 'deactivated', 'issuing-6': 'active' });
+      expect(errors).toEqual([]);
     } finally {
       await server?.close();
     }

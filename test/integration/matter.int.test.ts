@@ -12,7 +12,7 @@ import { createIssuingCa, createRootCa } from '../../src/ca/ceremony.js';
 import { UsageError } from '../../src/cli/args.js';
 import { ceremonyDeps, initInstance } from '../../src/cmd/commands/init.js';
 import { serve, type Serving } from '../../src/cmd/commands/serve.js';
-import { IssuerRegistry, keystoreFor, openInstance, profile, registrationAuthority, unlockCa, type Instance } from '../../src/cmd/instance.js';
+import { unlockIssuers, keystoreFor, openInstance, profile, registrationAuthority, unlockCa, type Instance } from '../../src/cmd/instance.js';
 import { configFile, readInstanceConfig } from '../../src/config/instance-config.js';
 import { isPkiError, PkiError } from '../../src/errors/pki-error.js';
 import { silentLogger } from '../../src/http/log.js';
@@ -70,7 +70,7 @@ beforeAll(async () => {
     id: 'pai', subject: { CN: 'Trellis Matter Test PAI', [VID]: 'FFF1' }, algorithm: 'ecdsa-p256', profile: profile(instance, 'matter-pai'),
   });
   await instance.reloadCas();
-  ra = registrationAuthority(instance, await IssuerRegistry.unlock(instance, online));
+  ra = registrationAuthority(instance, await unlockIssuers(instance, online));
   der.paa = paa.certDer;
   der.pai = pai.certDer;
   const csrPem = await matterCsr('dac', '/CN=Trellis Matter Test DAC 0001/matterVID=FFF1/matterPID=8000');

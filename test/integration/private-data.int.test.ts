@@ -13,7 +13,7 @@ import http from 'node:http';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { IssuerRegistry, keystoreFor, openInstance } from '../../src/cmd/instance.js';
+import { unlockIssuers, keystoreFor, openInstance } from '../../src/cmd/instance.js';
 import { AcmeClient } from '../helpers/acme-client.js';
 import { freePort } from '../helpers/lego.js';
 import { tempDir } from '../helpers/openssl.js';
@@ -128,7 +128,7 @@ describe('sealed secrets in the database', () => {
     const instance = await openInstance(data);
     let key: Buffer;
     try {
-      await IssuerRegistry.unlock(instance, keystoreFor(instance, passphrase));
+      await unlockIssuers(instance, keystoreFor(instance, passphrase));
       key = await instance.store.secrets.getOrCreate('acme-nonce-hmac', () => {
         throw new Error('serve should have created the nonce key');
       });

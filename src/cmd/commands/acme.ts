@@ -17,7 +17,8 @@ import { RateLimiter } from '../../ra/acme/rate-limit.js';
 import { AcmeRevocation } from '../../ra/acme/revocation.js';
 import type { RevocationAuthority } from '../../ra/revoke.js';
 import { createValidator } from '../../va/index.js';
-import { registrationAuthority, type Instance, type IssuerRegistry } from '../instance.js';
+import { registrationAuthority, type Instance } from '../instance.js';
+import type { IssuerSelection } from '../../ca/issuer-selection.js';
 
 /** `serve` options of the validation authority (`--acme-*` flags). */
 export interface AcmeServeOptions {
@@ -87,7 +88,7 @@ function issuerIndex(instance: Instance): (keyIdHex: string) => string | undefin
 }
 
 /** Builds the ACME router and its background work (pruning used nonces). */
-export async function buildAcme(instance: Instance, issuers: IssuerRegistry, revocation: RevocationAuthority, opts: AcmeServeOptions, log: Logger): Promise<{ router: express.Router; close(): void }> {
+export async function buildAcme(instance: Instance, issuers: IssuerSelection, revocation: RevocationAuthority, opts: AcmeServeOptions, log: Logger): Promise<{ router: express.Router; close(): void }> {
   const c = instance.config.acme;
   const profiles = acmeProfiles(instance);
   const validator =

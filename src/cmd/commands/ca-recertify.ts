@@ -2,7 +2,6 @@
 import type { IssuedCertificate } from '../../ca/authority.js';
 import type { Issuer } from '../../ca/issuer.js';
 import type { CaRecord } from '../../ca/ports.js';
-import { caRecertificationRequest, recertifyingAuthority } from '../../ca/recertify.js';
 import { parseCertificate } from '../../pki/certificate.js';
 import type { Profile } from '../../profiles/types.js';
 import { profile, type Instance } from '../instance.js';
@@ -14,22 +13,6 @@ export async function profileOfCa(instance: Instance, ca: CaRecord, fallback: st
 }
 
 /** Has `signer` certify the key of CA certificate `certDer` again (same subject and key) under `caProfile`. */
-export async function certifyCaKeyAgain(instance: Instance, signer: Issuer, certDer: Buffer, caProfile: Profile, opts: { validitySeconds?: number | undefined; actor: string }): Promise<IssuedCertificate> {
-  const authority = recertifyingAuthority(
-    {
-      certificates: instance.store.certificates,
-      audit: instance.audit,
-      clock: instance.clock,
-      urls: instance.urls,
-      caSpkis: () => instance.caSpkis,
-      caCertificates: () => instance.cas.map((c) => c.certDer),
-      keyStates: instance.authority.keyStates,
-    },
-    parseCertificate(certDer).spkiDer,
-  );
-  try {
-    return await authority.issue(signer.id, caRecertificationRequest(certDer, caProfile, opts));
-  } finally {
-    await authority.settle();
-  }
+export function certifyCaKeyAgain(instance: Instance, signer: Issuer, certDer: Buffer, caProfile: Profile, opts: { validitySeconds?: number | undefined; actor: string }): Promise<IssuedCertificate> {
+  return instance.authority.recertify(signer.id, certDer, caProfile, opts);
 }

@@ -57,6 +57,9 @@ export async function rotateCommand(argv: string[]): Promise<number> {
     const signer = await unlockCa(instance, keys, parent.id);
     // The successor's key goes where the old one is: its PKCS#11 token, or the online keystore.
     const token = tokenOf(old);
+    // A software key: the old CA's key opens first, which checks the online passphrase and makes the new key share
+    // its keystore salt, so a running `serve` (which no longer holds the passphrase) opens it with its cached master key.
+    if (!token) await unlockCa(instance, { online }, caId);
     const keystore = token ? await instance.tokens.open(token) : online;
     const actor = actorOf();
     await requireQuorum(instance, 'ca.rotate', { ca: caId, at: at ? at.toISOString() : 'now' }, { requestId: values['quorum-request'], actor });
@@ -67,13 +70,13 @@ export async function rotateCommand(argv: string[]): Promise<number> {
       scheduleRotation(instance, { from: caId, to: newId, at: at.toISOString() });
       await instance.audit.record('ca.rotation.scheduled', actor, { from: caId, to: newId, at: at.toISOString() });
       o.result({ from: caId, to: newId, at: at.toISOString(), state: created.keyState, sha256: fingerprint(created.certDer) });
-      o.say(`issuing CA "${newId}" created (${created.keyState}); it takes over from "${caId}" at ${at.toISOString()}\n  SHA-256 ${fingerprint(created.certDer)}\n  restart \`trellis serve\` so that it holds the new CA and carries out the takeover at that time`);
+      o.say(`issuing CA "${newId}" created (${created.keyState}); it takes over from "${caId}" at ${at.toISOString()}\n  SHA-256 ${fingerprint(created.certDer)}\n  a running \`trellis serve\` holds it within a second and carries out the takeover at that time`);
       return 0;
     }
     const { configChanged } = await carryOut(instance, caId, newId, actor);
     await issueOcspResponder(instance, online, await unlockCa(instance, keys, newId), actor);
     o.result({ from: caId, to: newId, at: instance.clock.now().toISOString(), state: 'active', config: configChanged, sha256: fingerprint(created.certDer) });
-    o.say(`issuing CA "${newId}" took over from "${caId}" (now deactivated: it still signs CRLs and OCSP responses)${configChanged.length ? `\n  trellis.json: ${configChanged.join(', ')} now "${newId}"` : ''}\n  SHA-256 ${fingerprint(created.certDer)}\n  restart \`trellis serve\` so that it issues from "${newId}"`);
+    o.say(`issuing CA "${newId}" took over from "${caId}" (now deactivated: it still signs CRLs and OCSP responses)${configChanged.length ? `\n  trellis.json: ${configChanged.join(', ')} now "${newId}"` : ''}\n  SHA-256 ${fingerprint(created.certDer)}\n  a running \`trellis serve\` issues from "${newId}" within a second`);
     return 0;
   } finally {
     for (const k of opened) k.close();

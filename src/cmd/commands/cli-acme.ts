@@ -8,7 +8,7 @@
 import { parse, parseDurationFlag, UsageError } from '../../cli/args.js';
 import { PkiError } from '../../errors/pki-error.js';
 import { normaliseSerial } from '../../ra/revoke.js';
-import { IssuerRegistry, keystoreFor, openInstance, type Instance } from '../instance.js';
+import { unlockIssuers, keystoreFor, openInstance, type Instance } from '../instance.js';
 import { acmeAccounts, acmeProfiles } from './acme.js';
 import { actorOf, dataDirOf, out, passphraseFor } from './common.js';
 
@@ -70,7 +70,7 @@ async function eab(argv: string[]): Promise<number> {
 export async function openSecretSealing(instance: Instance, passphrase: string): Promise<void> {
   const keystore = keystoreFor(instance, passphrase);
   try {
-    const issuers = await IssuerRegistry.unlock(instance, keystore);
+    const issuers = await unlockIssuers(instance, keystore);
     if (issuers.all().length === 0) throw new PkiError('invalidConfig', 'no active issuing CA: EAB keys are sealed under the online passphrase, checked against an issuing CA key');
   } finally {
     keystore.close();

@@ -12,7 +12,7 @@ import type { AuditVerifyResult } from '../../audit/verify.js';
 import { PkiError } from '../../errors/pki-error.js';
 import { readCertificateChain } from '../../pki/certificate.js';
 import { toPem } from '../../pki/pem.js';
-import { IssuerRegistry, isOfflineCa, keystoreFor, openInstance, tokenOf, unlockCa, type Instance } from '../instance.js';
+import { unlockIssuers, isOfflineCa, keystoreFor, openInstance, tokenOf, unlockCa, type Instance } from '../instance.js';
 import { auditCheckpointer, auditSignerCertificate, currentAuditSigner, issueAuditSigner, openCheckpointSigner, verifyInstanceAudit } from './audit-signer.js';
 import { quorumRequestFlag, requireQuorum } from '../quorum.js';
 import { actorOf, dataDirOf, out, passphraseFor, rootPassphraseFlag, rootPassphraseFor } from './common.js';
@@ -121,7 +121,7 @@ async function signer(argv: string[]): Promise<number> {
     let issued;
     try {
       // Opening the issuing CAs first lets the new key share their scrypt salt, so `serve` opens every online key with one derivation.
-      await IssuerRegistry.unlock(instance, online);
+      await unlockIssuers(instance, online);
       const root = await unlockCa(instance, { online, ...(offline ? { offline } : {}) }, rootId);
       issued = await issueAuditSigner(instance, online, root, actor);
     } finally {

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { parse, UsageError } from '../../cli/args.js';
 import { permits } from '../../ca/key-state.js';
 import { publishCrlFiles } from '../../crl/files.js';
-import { holdsKey, IssuerRegistry, isOfflineCa, keystoreFor, openInstance, tokenOf, unlockCa, type CaKeystores } from '../instance.js';
+import { holdsKey, unlockIssuers, isOfflineCa, keystoreFor, openInstance, tokenOf, unlockCa, type CaKeystores } from '../instance.js';
 import { quorumRequestFlag, requireQuorum } from '../quorum.js';
 import { crlPublisher } from './crl.js';
 import { actorOf, dataDirOf, out, passphraseFor, rootPassphraseFlag, rootPassphraseFor } from './common.js';
@@ -26,7 +26,7 @@ export async function run(argv: string[]): Promise<number> {
     // A key whose state forbids CRLs (suspended, compromised…) signs none: its CA is skipped, and said so.
     const o = out(values);
     const mayCrl = (id: string) => permits(instance.cas.find((c) => c.id === id)!.keyState, 'crl');
-    const unlocked = (await IssuerRegistry.unlock(instance, keys.online)).all();
+    const unlocked = (await unlockIssuers(instance, keys.online)).all();
     for (const s of unlocked.filter((i) => !mayCrl(i.id))) process.stderr.write(`trellis crl: CA "${s.id}" skipped: its key is ${instance.cas.find((c) => c.id === s.id)!.keyState}, it signs no CRL\n`);
     const signers = unlocked.filter((i) => mayCrl(i.id));
     // The root's key is unlocked only when asked, with its own passphrase: it is the offline key of a ceremony.

@@ -14,7 +14,7 @@ import { ctx, oid, seq, bitString, int } from '../../pki/der.js';
 import { encodeName, nameOrder, type NameAttribute } from '../../pki/name.js';
 import { toPem } from '../../pki/pem.js';
 import { buildPkcs12 } from '../../pki/pkcs12.js';
-import { IssuerRegistry, keystoreFor, openInstance, registrationAuthority } from '../instance.js';
+import { unlockIssuers, keystoreFor, openInstance, registrationAuthority } from '../instance.js';
 import { actorOf, dataDirOf, out, passphraseFor } from './common.js';
 
 /** Largest CSR file read (a CSR is a few KB; anything bigger is not a CSR). */
@@ -103,7 +103,7 @@ export async function run(argv: string[]): Promise<number> {
   const passphrase = await passphraseFor(values);
   const instance = await openInstance(dataDirOf(values.data));
   try {
-    const issuers = await IssuerRegistry.unlock(instance, keystoreFor(instance, passphrase));
+    const issuers = await unlockIssuers(instance, keystoreFor(instance, passphrase));
     const issued = await registrationAuthority(instance, issuers).requestCertificate({
       profile,
       csr,

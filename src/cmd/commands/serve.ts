@@ -1,5 +1,6 @@
 /** `trellis serve`: unlock the issuing CAs and serve the API (HTTP or HTTPS with a self-issued certificate). */
 import type { Issuer } from '../../ca/issuer.js';
+import { permits } from '../../ca/key-state.js';
 import { PkiError } from '../../errors/pki-error.js';
 import { createApp } from '../../http/app.js';
 import { deviceRegistryFor } from './cli-device.js';
@@ -13,10 +14,12 @@ import { ocspHandler } from '../../ocsp/http.js';
 import { OcspResponder } from '../../ocsp/responder.js';
 import { buildAcme, type AcmeServeOptions } from './acme.js';
 import { crlPublisher } from './crl.js';
-import { holdsKey, IssuerRegistry, isOfflineCa, keystoreFor, openInstance, registrationAuthority, type Instance } from '../instance.js';
+import { holdsKey, unlockIssuers, isOfflineCa, keystoreFor, openInstance, profile, registrationAuthority, type Instance } from '../instance.js';
 import { refusedPin } from '../tokens.js';
 import { startRotationTimer } from '../rotations.js';
-import { currentResponder, issueServerCertificate } from './responder.js';
+import { issueServerCertificate } from './responder.js';
+import { ResponderRotation } from '../../ca/responder-rotation.js';
+import { watchCas } from '../ca-watch.js';
 import { startReconciler } from '../reconcile.js';
 import { auditCheckpointHandler } from '../../audit/http.js';
 import { latestCheckpointFile, startAuditCheckpoints } from './audit-signer.js';
@@ -53,12 +56,21 @@ export interface Serving {
 
 /** TLS certificates live 30 days and renew when a third of that is left. */
 const tlsValiditySeconds = 30 * 86400;
+/**
+ * How often serve reads CA changes made by other processes (ca-watch.ts): as
+ * often as the CA reads key states, so that after a takeover elsewhere the
+ * old CA's refusal (its key deactivated) lasts about a second here.
+ */
+const caWatchSeconds = 1;
 
 export async function serve(opts: ServeOptions): Promise<Serving> {
   const instance = await openInstance(opts.dataDir, opts.databaseUrl ? { databaseUrl: opts.databaseUrl } : {});
   let running: RunningServer | undefined;
-  let renewTimer: NodeJS.Timeout | undefined;
-  let stopCrls: () => Promise<void> = async () => {};
+  /** What to stop on close, in the reverse order of starting. */
+  const stops: (() => void | Promise<void>)[] = [];
+  const stopAll = async () => {
+    while (stops.length) await stops.pop()!();
+  };
   try {
     for (const ca of instance.cas) {
       if (ca.role === 'root' && holdsKey(ca) && !isOfflineCa(ca)) {
@@ -66,7 +78,7 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
       }
     }
     // Crash leftovers (stale intents, ACME orders stuck in processing) are settled before anything is served, then every few minutes.
-    stopCrls = await startReconciler(instance, opts.log);
+    stops.push(await startReconciler(instance, opts.log));
     const keystore = keystoreFor(instance, opts.passphrase);
     // Issuing CA keys in a token open with the PIN given; serve never logs in to the root's token.
     const pin = opts.pkcs11Pin;
@@ -74,14 +86,24 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
       online: pin ? async () => Buffer.from(pin) : refusedPin('no PKCS#11 PIN for serve: set TRELLIS_PKCS11_PIN or pass --pkcs11-pin-file'),
       root: refusedPin('serve never logs in to the root token'),
     });
-    const issuers = await IssuerRegistry.unlock(instance, keystore);
+    const issuers = await unlockIssuers(instance, keystore);
     if (issuers.all().length === 0) throw new PkiError('invalidConfig', 'no active issuing CA to serve');
     // One publisher per database (lease): every worker and node serves the CRLs it stores.
-    const crls = crlPublisher(instance, issuers.all(), opts.log, { lease: true });
+    const crls = crlPublisher(instance, [], opts.log, { lease: true });
+    // It makes the CRLs of the issuing CAs held here whose key may sign CRLs (not one waiting in preActivation for its takeover).
+    const crlSigning = new Set<string>();
+    const signCrlsOf = async (held: Issuer[]) => {
+      for (const issuer of held) {
+        if (crlSigning.has(issuer.id) || !permits(await instance.authority.keyStates.stateOf(issuer.id), 'crl')) continue;
+        crls.addIssuer({ id: issuer.id, shards: issuer.crlShards, signer: instance.authority.crlSigner(issuer.id) });
+        crlSigning.add(issuer.id);
+      }
+    };
+    await signCrlsOf(issuers.all());
     // First pass before we answer: every shard has a CRL to serve.
     await crls.tick();
     crls.start();
-    stopCrls = () => crls.stop();
+    stops.push(() => crls.stop());
     const ocsp = new OcspResponder({
       certificates: instance.store.certificates,
       // Pre-signed answers are shared through the database by every node.
@@ -91,50 +113,57 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
       pollSeconds: Math.max(1, Math.floor(instance.config.revocation.ocspSeconds / 3)),
       log: opts.log,
     });
-    const responders = new Map<string, Date>();
-    const loadResponders = async () => {
-      for (const issuer of issuers.all()) {
-        const m = await currentResponder(instance, keystore, issuer, 'trellis-serve');
-        if (responders.get(issuer.id)?.getTime() === m.notAfter.getTime()) continue;
-        ocsp.setResponder(m);
-        responders.set(issuer.id, m.notAfter);
-      }
-    };
-    await loadResponders();
+    const responders = new ResponderRotation({
+      authority: instance.authority,
+      certificates: instance.store.certificates,
+      clock: instance.clock,
+      keystore,
+      profile: profile(instance, 'ocsp-responder'),
+      actor: 'trellis-serve',
+      issuers: () => issuers.all(),
+      use: (m) => ocsp.setResponder(m),
+      log: opts.log,
+    });
+    await responders.check();
     // Signed audit checkpoints (docs/audit.md): the audit key opens now, while the keystore still has its passphrase.
-    const stopCheckpoints = await startAuditCheckpoints(instance, keystore, opts.log);
-    const stopBeforeCheckpoints = stopCrls;
-    stopCrls = async () => {
-      await stopCheckpoints();
-      await stopBeforeCheckpoints();
-    };
-    // Every key serve needs is open: drop the passphrase. Responder renewals generate keys under the cached master key,
-    // which opens only this instance's online envelopes (never the root's, which has its own passphrase and salt).
+    stops.push(await startAuditCheckpoints(instance, keystore, opts.log));
+    // Every key serve needs is open: drop the passphrase. Responder renewals and issuing CAs made later open under the
+    // cached master key, which opens only this instance's online envelopes (never the root's, which has its own passphrase and salt).
     keystore.forgetPassphrase();
     ocsp.start();
-    // Responder certificates are short-lived: check hourly, renew at two thirds of their life.
-    const responderTimer = setInterval(() => loadResponders().catch((err) => opts.log({ level: 'error', msg: 'OCSP responder renewal failed', error: String(err) })), 3600_000);
-    responderTimer.unref();
+    // close() (not stop()) flushes the pending writes of pre-signed answers before the store closes.
+    stops.push(() => ocsp.close());
+    // Responder certificates are short-lived: checked hourly, renewed at two thirds of their life.
+    stops.push(responders.start());
     // A takeover scheduled by `trellis ca rotate --at` happens at its time; the successor then gets its responder.
-    const stopRotations = startRotationTimer(instance, opts.log, () => loadResponders());
-    const previousStop = stopCrls;
-    stopCrls = async () => {
-      stopRotations();
-      clearInterval(responderTimer);
-      // close() (not stop()) flushes the pending writes of pre-signed answers before the store closes.
-      await ocsp.close();
-      await previousStop();
-    };
+    const rotations = startRotationTimer(instance, opts.log, async () => {
+      await signCrlsOf(issuers.all());
+      await responders.check();
+    });
+    stops.push(() => rotations.stop());
+    // CAs made, taken over or scheduled by other processes after the start (ca-watch.ts): new issuing CAs get their CRLs and responder.
+    stops.push(
+      watchCas(instance, keystore, {
+        seconds: caWatchSeconds,
+        log: opts.log,
+        onNewIssuers: async (ids) => {
+          for (const id of ids) crlSigning.delete(id);
+          await responders.check();
+        },
+        // A takeover made elsewhere activates a CA this node holds: its CRLs start here too.
+        onPass: async () => {
+          rotations.rearm();
+          await signCrlsOf(issuers.all());
+        },
+      }),
+    );
     const revocation = new RevocationAuthority({ certificates: instance.store.certificates, audit: instance.audit, clock: instance.clock, listeners: [crls, ocsp] });
     const acme = instance.config.acme.enabled ? await buildAcme(instance, issuers, revocation, opts.acme ?? {}, opts.log) : undefined;
-    const stopBeforeAcme = stopCrls;
-    stopCrls = async () => {
-      acme?.close();
-      await stopBeforeAcme();
-    };
+    if (acme) stops.push(() => acme.close());
+    const ra = registrationAuthority(instance, issuers);
     const app = createApp({
       ...(acme ? { acme: acme.router } : {}),
-      ra: registrationAuthority(instance, issuers),
+      ra,
       revocation,
       revocationSeconds: { ocsp: instance.config.revocation.ocspSeconds, crl: instance.config.revocation.crlSeconds },
       tokens: new TokenVerifier(instance.store.tokens, instance.clock),
@@ -142,9 +171,7 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
       bodyLimitBytes: instance.config.server.bodyLimitBytes,
       devices: deviceRegistryFor(instance, revocation),
     });
-    const caDer = new Map(instance.cas.map((c) => [c.id, c.certDer]));
     // EST (RFC 7030) for the device registry; enrollment itself needs --tls (docs/est.md).
-    const ra = registrationAuthority(instance, issuers);
     const enrollment = new DeviceEnrollment({
       ra,
       devices: instance.store.devices,
@@ -164,7 +191,7 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
     let ready = false;
     const handler = frontHandler({
       app,
-      caCertificate: (id) => caDer.get(id),
+      caCertificate: (id) => instance.cas.find((c) => c.id === id)?.certDer,
       ready: () => ready,
       log: opts.log,
       clock: instance.clock,
@@ -181,25 +208,13 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
     const port = opts.port ?? instance.config.server.port;
     if (opts.tls) {
       const tlsHost = new URL(instance.config.baseUrl).hostname;
-      const issuer = issuers.issuerFor(instance.profiles.get('server')!);
-      const tls = await serverTls(instance, issuer, tlsHost);
+      // The server certificate comes from whichever issuing CA the `server` profile maps to at the time (a rotation moves it).
+      const issueTls = () => serverTls(instance, issuers.issuerFor(profile(instance, 'server')), tlsHost);
+      const tls = await issueTls();
       // A client certificate is asked for, not required: browsers and ACME clients connect without one,
       // devices present theirs to EST (which verifies the chain itself).
       running = await listen(handler, { host, port, tls: () => ({ cert: tls.certPem, key: tls.keyPem, requestCert: true, rejectUnauthorized: false }) });
-      const server = running.server as import('node:https').Server;
-      let notAfter = tls.notAfter;
-      renewTimer = setInterval(async () => {
-        if (notAfter.getTime() - instance.clock.now().getTime() > tlsValiditySeconds * 1000 / 3) return;
-        try {
-          const next = await serverTls(instance, issuer, tlsHost);
-          server.setSecureContext({ cert: next.certPem, key: next.keyPem });
-          notAfter = next.notAfter;
-          opts.log({ msg: 'tls certificate renewed', notAfter });
-        } catch (err) {
-          opts.log({ level: 'error', msg: 'tls renewal failed; keeping the current certificate', error: String(err) });
-        }
-      }, 3600_000);
-      renewTimer.unref();
+      stops.push(renewTlsHourly(running.server as import('node:https').Server, tls.notAfter, issueTls, instance, opts.log));
     } else {
       running = await listen(handler, { host, port });
     }
@@ -211,22 +226,39 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
       instance,
       async close() {
         ready = false;
-        clearInterval(renewTimer);
         await r.close();
-        await stopCrls();
+        await stopAll();
         await instance.close();
       },
     };
   } catch (err) {
-    clearInterval(renewTimer);
-    await stopCrls();
     await running?.close(0);
+    await stopAll();
     await instance.close();
     throw err;
   }
 }
 
-async function serverTls(instance: Instance, issuer: Issuer, host: string) {
+type ServerTls = { certPem: string; keyPem: string; notAfter: Date };
+
+async function serverTls(instance: Instance, issuer: Issuer, host: string): Promise<ServerTls> {
   const { issued, keyPem } = await issueServerCertificate(instance, issuer, host, tlsValiditySeconds, 'trellis-serve');
   return { certPem: [issued.certDer, ...issued.chainDer].map((d) => toPem('CERTIFICATE', d)).join(''), keyPem, notAfter: issued.notAfter };
+}
+
+/** Renews the HTTPS certificate when a third of its life is left (checked hourly). Returns a stop function. */
+function renewTlsHourly(server: import('node:https').Server, notAfter: Date, issueTls: () => Promise<ServerTls>, instance: Instance, log: ServeOptions['log']): () => void {
+  const timer = setInterval(async () => {
+    if (notAfter.getTime() - instance.clock.now().getTime() > (tlsValiditySeconds * 1000) / 3) return;
+    try {
+      const next = await issueTls();
+      server.setSecureContext({ cert: next.certPem, key: next.keyPem });
+      notAfter = next.notAfter;
+      log({ msg: 'tls certificate renewed', notAfter });
+    } catch (err) {
+      log({ level: 'error', msg: 'tls renewal failed; keeping the current certificate', error: String(err) });
+    }
+  }, 3600_000);
+  timer.unref();
+  return () => clearInterval(timer);
 }

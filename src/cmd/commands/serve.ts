@@ -36,7 +36,8 @@ export interface ServeOptions {
   passphrase: string | Buffer;
   /**
    * The PIN of the instance's PKCS#11 token (issuing CA keys), when trellis.json names one; copied into
-   * the token keystore, which forgets it after login. The caller clears its Buffer. The root token is never opened.
+   * the token keystore, whose copy is cleared after login. The login keeps it sealed in memory to log in again
+   * if the token loses the login (docs/hsm.md). The caller clears its Buffer. The root token is never opened.
    */
   pkcs11Pin?: Buffer;
   log: Logger;

@@ -9,7 +9,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { currentResponder } from '../../src/cmd/commands/responder.js';
-import { keystoreFor, openInstance, type Instance } from '../../src/cmd/instance.js';
+import { keystoreFor, openInstance, unlockIssuers, type Instance } from '../../src/cmd/instance.js';
 import { ocspHandler } from '../../src/ocsp/http.js';
 import { OcspResponder } from '../../src/ocsp/responder.js';
 import { readResponseSummary } from '../../src/ocsp/response.js';
@@ -56,6 +56,8 @@ beforeAll(async () => {
   pki = await testPki();
   for (const n of ['p-shared', 'p-revoked', 'p-refresh']) leaves[n] = await pki.issue('device', (await makeCsr(pki.dir, n, `/serialNumber=${n}`)).csrPem, n);
   second = await openInstance(pki.dataDir);
+  // The second node's CA holds its own unlocked issuing CA, as a second `serve` would.
+  await unlockIssuers(second, keystoreFor(second, testPassphrase));
 });
 afterAll(async () => {
   for (const n of nodes) await n.close();

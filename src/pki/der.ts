@@ -17,11 +17,14 @@ export const Tag = {
   UTF8String: 0x0c,
   SEQUENCE: 0x30,
   SET: 0x31,
+  NumericString: 0x12,
   PrintableString: 0x13,
   T61String: 0x14,
   IA5String: 0x16,
   UTCTime: 0x17,
   GeneralizedTime: 0x18,
+  VisibleString: 0x1a,
+  UniversalString: 0x1c,
   BMPString: 0x1e,
 } as const;
 
@@ -235,22 +238,35 @@ export function readBoolean(t: Tlv): boolean {
   return b[0] === 0xff;
 }
 
-/** UTCTime or GeneralizedTime (Z form, seconds) → Date. */
+/**
+ * UTCTime or GeneralizedTime (Z form, seconds) → Date. A field out of range
+ * (month 13, 31 April, hour 24, second 60) is refused, not carried over
+ * into the next unit as Date.UTC would.
+ */
 export function readTime(t: Tlv): Date {
   const s = value(t).toString('latin1');
   let m: RegExpMatchArray | null;
+  let f: number[] | undefined;
+  let ms = 0;
   if (t.tag === Tag.UTCTime && (m = s.match(/^(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)Z$/))) {
     const yy = Number(m[1]);
-    return new Date(Date.UTC(yy >= 50 ? 1900 + yy : 2000 + yy, Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])));
+    f = [yy >= 50 ? 1900 + yy : 2000 + yy, ...m.slice(2, 7).map(Number)];
+  } else if (t.tag === Tag.GeneralizedTime && (m = s.match(/^(\d{4})(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(\.\d+)?Z$/))) {
+    f = m.slice(1, 7).map(Number);
+    ms = m[7] ? Math.min(999, Math.round(Number(m[7]) * 1000)) : 0;
   }
-  if (t.tag === Tag.GeneralizedTime && (m = s.match(/^(\d{4})(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(\.\d+)?Z$/))) {
-    const ms = m[7] ? Math.round(Number(m[7]) * 1000) : 0;
-    return new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]), ms));
+  if (!f) throw malformed(`bad time "${s}"`);
+  const [y, mo, d, h, mi, sec] = f as [number, number, number, number, number, number];
+  const date = new Date(Date.UTC(y, mo - 1, d, h, mi, sec, ms));
+  // Date.UTC maps years 0..99 to 1900..1999; setUTCFullYear puts them back.
+  date.setUTCFullYear(y);
+  if (date.getUTCMonth() !== mo - 1 || date.getUTCDate() !== d || date.getUTCHours() !== h || date.getUTCMinutes() !== mi || date.getUTCSeconds() !== sec) {
+    throw malformed(`time out of range "${s}"`);
   }
-  throw malformed(`bad time "${s}"`);
+  return date;
 }
 
-/** Decodes the string types used in names (UTF8, Printable, IA5, T61 as latin1, BMP). */
+/** Decodes the string types used in names (UTF8, Printable, IA5, Numeric, Visible, T61 as latin1, BMP, Universal). */
 export function readString(t: Tlv): string {
   const b = value(t);
   switch (t.tag) {
@@ -259,8 +275,20 @@ export function readString(t: Tlv): string {
     case Tag.PrintableString:
     case Tag.IA5String:
     case Tag.T61String:
+    case Tag.NumericString:
+    case Tag.VisibleString:
       return b.toString('latin1');
+    case Tag.UniversalString: {
+      // UCS-4, four octets a character (big-endian code points).
+      if (b.length % 4 !== 0) throw malformed('UniversalString of a length not a multiple of 4');
+      const points: number[] = [];
+      for (let i = 0; i < b.length; i += 4) points.push(b.readUInt32BE(i));
+      if (points.some((p) => p > 0x10ffff)) throw malformed('UniversalString code point out of range');
+      return String.fromCodePoint(...points);
+    }
     case Tag.BMPString:
+      // UCS-2, two octets a character: an odd length is not a BMPString.
+      if (b.length % 2 !== 0) throw malformed('BMPString of an odd number of octets');
       return Buffer.from(b).swap16().toString('utf16le');
     default:
       throw malformed(`unsupported string type 0x${t.tag.toString(16)}`);

@@ -1,6 +1,6 @@
 /** X.509 v3 certificates (RFC 5280 §4.1) parsed into a flat, lint-friendly view. */
 import { createHash } from 'node:crypto';
-import { children, expectTag, readBitString, readOid, readOne, readSmallInt, readTime, readUnsigned, Tag, whole, type Tlv } from './der.js';
+import { children, expectTag, isConstructed, readBitString, readOid, readOne, readSmallInt, readTime, readUnsigned, Tag, whole, type Tlv } from './der.js';
 import { parseExtensions, type RawExtension } from './csr.js';
 import { parseName, formatName, type NameEntry } from './name.js';
 import { derFromPemOrDer, pemBlocks } from './pem.js';
@@ -38,30 +38,75 @@ export interface ParsedCertificate {
   signature: Buffer;
 }
 
+const malformed = (what: string) => new PkiError('malformed', `malformed DER: ${what}`);
+
+// AlgorithmIdentifier ::= SEQUENCE { algorithm OBJECT IDENTIFIER, parameters ANY DEFINED BY algorithm OPTIONAL }
 const algorithm = (t: Tlv | undefined): AlgorithmId => {
   const a = expectTag(t, Tag.SEQUENCE, 'AlgorithmIdentifier');
-  return { oid: readOid(children(a)[0]!), der: whole(a) };
+  const f = children(a);
+  if (f.length < 1 || f.length > 2) throw malformed('AlgorithmIdentifier must have 1 or 2 fields');
+  if (f[1]) checkParameters(f[1]);
+  return { oid: readOid(f[0]!), der: whole(a) };
 };
+
+/**
+ * The parameters of the algorithms X.509 uses are NULL (RSA, RFC 4055 §5), a
+ * named curve (RFC 5480 §2.1.1) or a SEQUENCE (RSA-PSS, explicit curves):
+ * anything else, or a NULL with contents, is refused rather than carried
+ * along unread. A SEQUENCE is checked for structure, not field by field.
+ */
+function checkParameters(t: Tlv): void {
+  if (t.tag === Tag.NULL) {
+    if (t.end !== t.start) throw malformed('NULL parameters with contents');
+  } else if (t.tag === Tag.OID) readOid(t);
+  else if (t.tag === Tag.SEQUENCE) walk(t);
+  else throw malformed(`AlgorithmIdentifier parameters of tag 0x${t.tag.toString(16)}`);
+}
+
+const walk = (t: Tlv): void => {
+  if (isConstructed(t)) children(t).forEach(walk);
+};
+
+/** The one element inside an EXPLICIT tag. */
+function explicit(t: Tlv, what: string): Tlv {
+  const inner = children(t);
+  if (inner.length !== 1) throw malformed(`${what} must hold exactly one element`);
+  return inner[0]!;
+}
 
 /** Parses a DER certificate; malformed input is a `malformed` PkiError. */
 export function parseCertificate(der: Buffer): ParsedCertificate {
   // Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue BIT STRING }
   const [tbsT, algT, sigT, ...extra] = children(readOne(der, Tag.SEQUENCE));
-  if (!tbsT || !algT || !sigT || extra.length) throw new PkiError('malformed', 'malformed DER: Certificate must have 3 fields');
+  if (!tbsT || !algT || !sigT || extra.length) throw malformed('Certificate must have 3 fields');
+  // TBSCertificate ::= SEQUENCE { version [0] EXPLICIT Version DEFAULT v1, serialNumber, signature AlgorithmIdentifier,
+  //   issuer Name, validity Validity, subject Name, subjectPublicKeyInfo, issuerUniqueID [1] IMPLICIT OPTIONAL,
+  //   subjectUniqueID [2] IMPLICIT OPTIONAL, extensions [3] EXPLICIT Extensions OPTIONAL }
   const f = children(expectTag(tbsT, Tag.SEQUENCE, 'TBSCertificate'));
   let i = 0;
   let version = 0;
-  if (f[0]?.tag === 0xa0) version = readSmallInt(children(f[i++]!)[0]!);
+  if (f[0]?.tag === 0xa0) version = readSmallInt(explicit(f[i++]!, 'version'));
+  if (version > 2) throw malformed(`unknown certificate version ${version}`);
   const serialT = expectTag(f[i++], Tag.INTEGER, 'serialNumber');
   const serial = readUnsigned(serialT);
   const tbsSignature = algorithm(f[i++]);
-  const issuerT = f[i++]!;
-  const [nb, na] = children(expectTag(f[i++], Tag.SEQUENCE, 'Validity')) as [Tlv, Tlv];
-  const subjectT = f[i++]!;
+  const issuerT = expectTag(f[i++], Tag.SEQUENCE, 'issuer');
+  // Validity ::= SEQUENCE { notBefore Time, notAfter Time }
+  const validity = children(expectTag(f[i++], Tag.SEQUENCE, 'Validity'));
+  if (validity.length !== 2) throw malformed('Validity must have 2 fields');
+  const [nb, na] = validity as [Tlv, Tlv];
+  const subjectT = expectTag(f[i++], Tag.SEQUENCE, 'subject');
+  // SubjectPublicKeyInfo ::= SEQUENCE { algorithm AlgorithmIdentifier, subjectPublicKey BIT STRING }
   const spkiT = expectTag(f[i++], Tag.SEQUENCE, 'SubjectPublicKeyInfo');
-  const spk = readBitString(children(spkiT)[1]!);
+  const spkiFields = children(spkiT);
+  if (spkiFields.length !== 2) throw malformed('SubjectPublicKeyInfo must have 2 fields');
+  algorithm(spkiFields[0]);
+  const spk = readBitString(spkiFields[1]!);
+  if (f[i]?.tag === 0x81) i++; // issuerUniqueID
+  if (f[i]?.tag === 0x82) i++; // subjectUniqueID
   let extensions: RawExtension[] = [];
-  for (; i < f.length; i++) if (f[i]!.tag === 0xa3) extensions = parseExtensions(children(f[i]!)[0]!);
+  if (f[i]?.tag === 0xa3) extensions = parseExtensions(explicit(f[i++]!, 'extensions'));
+  if (i !== f.length) throw malformed(`unexpected field 0x${f[i]!.tag.toString(16)} in TBSCertificate`);
   return {
     der,
     tbsDer: whole(tbsT),

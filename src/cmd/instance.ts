@@ -9,7 +9,7 @@ import { CertificateAuthority } from '../ca/authority.js';
 import { KeyStateGuard } from '../ca/key-guard.js';
 import { IssuerSelection } from '../ca/issuer-selection.js';
 import { caUrls, type CaUrls, type Issuer } from '../ca/issuer.js';
-import { isOfflineCa, unlockIssuer, type CaKeystores } from '../ca/unlock.js';
+import { isOfflineCa, keyIdOf, tokenOf, unlockIssuer, type CaKeystores } from '../ca/unlock.js';
 import type { CaRecord } from '../ca/ports.js';
 import { systemClock, type Clock } from '../clock/clock.js';
 import { databaseUrlOf, readInstanceConfig, type InstanceConfig } from '../config/instance-config.js';
@@ -126,6 +126,24 @@ export async function unlockNewIssuers(instance: Instance, keystore: Keystore): 
     unlocked.push(ca.id);
   }
   return unlocked;
+}
+
+/**
+ * Checks the online passphrase against the key of an online software issuing
+ * CA, when there is one: a wrong passphrase stops a command before it acts,
+ * and the keys it then makes share that key's keystore salt, so a running
+ * `serve` (which no longer holds the passphrase) opens them with its cached
+ * master key.
+ */
+export async function verifyOnlinePassphrase(instance: Instance, keystore: SoftwareKeystore): Promise<void> {
+  const ca = onlineIssuing(instance).find((c) => tokenOf(c) === undefined);
+  if (!ca) return;
+  try {
+    await keystore.verifyPassphrase(keyIdOf(ca));
+  } catch (err) {
+    if (err instanceof PkiError && err.type === 'badPassphrase') throw new PkiError('badPassphrase', `wrong online passphrase for CA "${ca.id}"`, { cause: err });
+    throw err;
+  }
 }
 
 /** The CA's choice among the issuing CAs it holds, with this instance's trellis.json and CA records. */

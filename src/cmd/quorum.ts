@@ -38,14 +38,21 @@ export function quorumOf(instance: Pick<Instance, 'store' | 'audit' | 'clock' | 
 export const quorumRequestFlag = { 'quorum-request': { type: 'string' } } as const;
 
 /**
- * Checks the quorum for `op` with exactly `params` before the operation runs,
- * and uses the request up (see QuorumService.requireQuorum). Call it after
- * the inputs are parsed and checked, before any key is touched:
+ * The quorum gate of a command, in two steps (QuorumService.checkQuorum):
+ * call it once the inputs are parsed and checked, before any secret is read;
+ * call `use()` once the secrets are verified, just before a key is touched:
  *
  * ```ts
- * await requireQuorum(instance, 'key.destroy', { ca: caId }, { requestId: values['quorum-request'], actor: actorOf() });
+ * const quorum = await quorumGate(instance, 'key.destroy', { ca: caId }, { requestId: values['quorum-request'], actor: actorOf() });
+ * const keystore = await custodyOf(...); // secrets, checked
+ * await quorum.use();
  * ```
  */
+export function quorumGate(instance: Pick<Instance, 'store' | 'audit' | 'clock' | 'config'>, op: QuorumOperation, params: OperationParams, opts: { requestId?: string | undefined; actor: string }): Promise<{ use(): Promise<QuorumOutcome> }> {
+  return quorumOf(instance).checkQuorum(op, params, opts);
+}
+
+/** Checks the quorum for `op` with exactly `params` and uses the request up at once (see QuorumService.requireQuorum). */
 export function requireQuorum(instance: Pick<Instance, 'store' | 'audit' | 'clock' | 'config'>, op: QuorumOperation, params: OperationParams, opts: { requestId?: string | undefined; actor: string }): Promise<QuorumOutcome> {
   return quorumOf(instance).requireQuorum(op, params, opts);
 }

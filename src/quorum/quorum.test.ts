@@ -138,6 +138,22 @@ describe('custodians', () => {
 });
 
 describe('approvals', () => {
+  test('checkQuorum checks everything and uses nothing; use() then uses the request once', async () => {
+    const r = await q.request('key.destroy', destroy, { ttlSeconds: 3600, actor: 'op' });
+    await refusal(q.checkQuorum('key.destroy', destroy, { requestId: r.id, actor: 'op' }), 'forbidden', /has 0 of the 2 approvals/);
+    await q.approve(r.id, 'alice', { passphrase: 'alice passphrase 1' }, 'alice');
+    await q.approve(r.id, 'bob', sig(ed.privateKey, r.id, r.hash, 'bob'), 'bob');
+    const satisfied = () => audit.filter((e) => e.type === 'quorum.satisfied' && (e.data as { request?: string }).request === r.id).length;
+    const gate = await q.checkQuorum('key.destroy', destroy, { requestId: r.id, actor: 'op' });
+    // A second check (a command run again after a mistyped passphrase) still passes: nothing was used.
+    const again = await q.checkQuorum('key.destroy', destroy, { requestId: r.id, actor: 'op' });
+    expect(satisfied()).toBe(0);
+    expect(await gate.use()).toMatchObject({ applied: true, requestId: r.id, approvedBy: ['alice', 'bob'] });
+    expect(satisfied()).toBe(1);
+    await refusal(again.use(), 'conflict', /already used/);
+    await refusal(q.checkQuorum('key.destroy', destroy, { requestId: r.id, actor: 'op' }), 'conflict', /already used/);
+  });
+
   test('2 of 3: a passphrase and a signature pass once; the request cannot be replayed', async () => {
     const r = await q.request('key.destroy', destroy, { ttlSeconds: 3600, actor: 'op' });
     expect(await q.approve(r.id, 'alice', { passphrase: 'alice passphrase 1' }, 'alice')).toEqual({ approvals: 1 });

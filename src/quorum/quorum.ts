@@ -148,23 +148,39 @@ export class QuorumService {
    * or custodians without a threshold), each audited as `quorum.refused`.
    */
   async requireQuorum(op: QuorumOperation, params: OperationParams, opts: RequireQuorumOptions): Promise<QuorumOutcome> {
+    return this.#checked(op, params, opts, true);
+  }
+
+  /**
+   * Every check of {@link requireQuorum}, without using the request up: a
+   * command calls it before it asks for any secret (so an operation without
+   * approvals stops at once), then `use()` once the secrets are verified, just
+   * before it acts (so a mistyped passphrase does not cost the approvals).
+   * `use()` checks everything again and marks the request used.
+   */
+  async checkQuorum(op: QuorumOperation, params: OperationParams, opts: RequireQuorumOptions): Promise<{ use(): Promise<QuorumOutcome> }> {
+    await this.#checked(op, params, opts, false);
+    return { use: () => this.requireQuorum(op, params, opts) };
+  }
+
+  async #checked(op: QuorumOperation, params: OperationParams, opts: RequireQuorumOptions, use: boolean): Promise<QuorumOutcome> {
     const { hash } = operationOf(op, params);
     try {
-      return await this.#require(op, params, hash, opts);
+      return await this.#require(op, params, hash, opts, use);
     } catch (err) {
       if (err instanceof PkiError) await this.#d.audit.record('quorum.refused', opts.actor, { op, params, hash, request: opts.requestId ?? null, reason: err.message });
       throw err;
     }
   }
 
-  async #require(op: QuorumOperation, params: OperationParams, hash: string, opts: RequireQuorumOptions): Promise<QuorumOutcome> {
+  async #require(op: QuorumOperation, params: OperationParams, hash: string, opts: RequireQuorumOptions, use: boolean): Promise<QuorumOutcome> {
     const active = await this.custodians.active();
     const m = this.#d.threshold;
     const n = active.length;
     if (m === undefined) {
       if (n > 0) throw new PkiError('invalidConfig', `${n} custodian(s) registered but trellis.json sets no quorum.threshold: set it to M (1 to ${n})`);
       const reason = 'no custodians registered and no quorum configured (single-operator mode)';
-      await this.#d.audit.record('quorum.not_applied', opts.actor, { op, params, hash, reason });
+      if (use) await this.#d.audit.record('quorum.not_applied', opts.actor, { op, params, hash, reason });
       return { applied: false, reason };
     }
     if (m > n) throw new PkiError('invalidConfig', `quorum.threshold is ${m} but only ${n} custodian(s) are registered`);
@@ -177,6 +193,7 @@ export class QuorumService {
     this.#assertOpen(req);
     const approvedBy = this.#counting(req, active);
     if (approvedBy.length < m) throw new PkiError('forbidden', `request ${req.id} has ${approvedBy.length} of the ${m} approvals it needs${approvedBy.length ? ` (${approvedBy.join(', ')})` : ''}`);
+    if (!use) return { applied: true, requestId: req.id, hash, approvedBy, threshold: m, custodians: n };
     if (!(await this.#d.requests.markUsed(req.id, this.#d.clock.now()))) throw new PkiError('conflict', `request ${req.id} was used or expired meanwhile`);
     await this.#d.audit.record('quorum.satisfied', opts.actor, { request: req.id, op, params, hash, threshold: m, custodians: n, approvedBy });
     return { applied: true, requestId: req.id, hash, approvedBy, threshold: m, custodians: n };

@@ -95,6 +95,8 @@ interface Gate {
   made: (r: CliResult) => Promise<void>;
   /** True when the same command may run again (so a second run reaches the quorum check). */
   again: boolean;
+  /** True when the command verifies the root passphrase before it uses the request (a mistyped one costs no approvals). */
+  checksRootSecret?: boolean;
 }
 
 let external: { certificateSha256: string; rootSha256: string };
@@ -111,6 +113,7 @@ const gates: Gate[] = [
       expect(await openssl('crl', '-inform', 'DER', '-in', rootCrl.file, '-CAfile', rootPem, '-noout')).toMatch(/verify OK/);
     },
     again: true,
+    checksRootSecret: true,
   },
   {
     title: 'audit signer create',
@@ -123,6 +126,7 @@ const gates: Gate[] = [
       await expect(openssl('verify', '-CAfile', rootPem, tmp.file('audit-signer.pem'))).resolves.toMatch(/: OK$/m);
     },
     again: true,
+    checksRootSecret: true,
   },
   {
     title: 'ceremony split-root-secret',
@@ -134,6 +138,7 @@ const gates: Gate[] = [
       for (const f of JSON.parse(r.stdout).files as string[]) expect(fs.statSync(f).mode & 0o777).toBe(0o600);
     },
     again: true,
+    checksRootSecret: true,
   },
   {
     title: 'ceremony issuing (signed by the root here)',
@@ -147,6 +152,7 @@ const gates: Gate[] = [
       expect(await openssl('x509', '-in', tmp.file('issuing-2.pem'), '-noout', '-subject')).toMatch(/O\s?=\s?Trellis Test, CN\s?=\s?Gate's Issuing 2/);
     },
     again: false,
+    checksRootSecret: true,
   },
   {
     title: 'ceremony issuing --import-cert (signed by an external root)',
@@ -237,8 +243,15 @@ describe.each(gates)('$title needs 2 of 2 custodians', (gate) => {
     expect(other.stderr).toMatch(/approves another operation/);
   });
 
-  test('runs with 2 approvals of exactly its parameters', async () => {
+  test('runs with 2 approvals of exactly its parameters (after a mistyped root passphrase, which used nothing)', async () => {
     approved = await approvedRequest(gate.op, gate.params(), ['bob', 'alice']);
+    if (gate.checksRootSecret) {
+      const typo = await gate.run(approved, { ...secrets, TRELLIS_ROOT_PASSPHRASE: 'not the root passphrase at all' });
+      expect(typo.code).toBe(1);
+      expect(typo.stderr).toMatch(/wrong root passphrase/);
+      const view = JSON.parse(ok(await trellis('quorum', quorum, ['show', '--request', approved, '--json'])).stdout);
+      expect(view.status).not.toBe('used');
+    }
     const r = ok(await gate.run(approved, secrets));
     await gate.made(r);
   });

@@ -12,7 +12,7 @@ import { PkiError } from '../../errors/pki-error.js';
 import type { SoftwareKeystore } from '../../keys/software-keystore.js';
 import { fingerprint, parseCertificate, sha256Hex } from '../../pki/certificate.js';
 import { holdsKey, isOfflineCa, keystoreFor, openInstance, tokenOf, unlockCa } from '../instance.js';
-import { quorumRequestFlag, requireQuorum } from '../quorum.js';
+import { quorumGate, quorumRequestFlag } from '../quorum.js';
 import { certifyCaKeyAgain, profileOfCa } from './ca-recertify.js';
 import { actorOf, dataDirOf, out, passphraseFor, pkcs11Flags, rootPassphraseFlag, rootPassphraseFor, tokenPinsOf } from './common.js';
 
@@ -36,14 +36,16 @@ export async function renewCommand(argv: string[]): Promise<number> {
     if (!holdsKey(parent)) throw new PkiError('forbidden', `root "${parent.id}" is not held by this instance: it cannot sign here`);
     // The profile of the certificate being renewed (its row under the current parent).
     const caProfile = await profileOfCa(instance, ca, 'issuing-ca');
+    const actor = actorOf();
+    // The quorum is checked before any secret is asked for, and used once the parent's key is open.
+    const quorum = await quorumGate(instance, 'root-key.use', { ca: parent.id, purpose: `renew ${caId}` }, { requestId: values['quorum-request'], actor });
     // The parent's secret: its token's PIN, the root passphrase for an offline software key, else the online passphrase.
     instance.tokens.setPins(tokenPinsOf(values));
     // (A parent in a token opens with its PIN; the software keystore given beside it is then not used.)
     const keystore = keystoreFor(instance, isOfflineCa(parent) && !tokenOf(parent) ? await rootPassphraseFor(values) : await passphraseFor(values));
     opened.push(keystore);
     const signer = await unlockCa(instance, { online: keystore, offline: keystore }, parent.id);
-    const actor = actorOf();
-    await requireQuorum(instance, 'root-key.use', { ca: parent.id, purpose: `renew ${caId}` }, { requestId: values['quorum-request'], actor });
+    await quorum.use();
     const issued = await certifyCaKeyAgain(instance, signer, ca.certDer, caProfile, { validitySeconds, actor });
     const cert = parseCertificate(issued.certDer);
     await instance.store.cas.setCertificate(caId, { certDer: issued.certDer, parentId: parent.id, notBefore: cert.notBefore, notAfter: cert.notAfter });

@@ -12,7 +12,7 @@ import { PkiError } from '../../errors/pki-error.js';
 import type { SoftwareKeystore } from '../../keys/software-keystore.js';
 import { fingerprint } from '../../pki/certificate.js';
 import { holdsKey, isOfflineCa, keystoreFor, openInstance, tokenOf, unlockCa } from '../instance.js';
-import { quorumRequestFlag, requireQuorum } from '../quorum.js';
+import { quorumGate, quorumRequestFlag } from '../quorum.js';
 import { carryOut, readRotations, scheduleRotation } from '../rotations.js';
 import { profileOfCa } from './ca-recertify.js';
 import { ceremonyDeps } from './init.js';
@@ -48,7 +48,10 @@ export async function rotateCommand(argv: string[]): Promise<number> {
     if (scheduled) throw new PkiError('conflict', `CA "${caId}" is already part of a scheduled rotation ("${scheduled.from}" to "${scheduled.to}" at ${scheduled.at})`);
     const newId = values['new-id'] ?? successorIdOf(caId, (id) => instance.cas.some((c) => c.id === id));
     const caProfile = await profileOfCa(instance, old, 'issuing-ca');
-    // The secrets first (the online one for the new key, the parent's to sign), then the quorum, then keys are made.
+    const actor = actorOf();
+    // The quorum is checked first, then the secrets (the online one for the new key, the parent's to sign), then the
+    // request is used and keys are made.
+    const quorum = await quorumGate(instance, 'ca.rotate', { ca: caId, at: at ? at.toISOString() : 'now' }, { requestId: values['quorum-request'], actor });
     instance.tokens.setPins(tokenPinsOf(values));
     const online = keystoreFor(instance, await passphraseFor(values));
     opened.push(online);
@@ -61,8 +64,7 @@ export async function rotateCommand(argv: string[]): Promise<number> {
     // its keystore salt, so a running `serve` (which no longer holds the passphrase) opens it with its cached master key.
     if (!token) await unlockCa(instance, { online }, caId);
     const keystore = token ? await instance.tokens.open(token) : online;
-    const actor = actorOf();
-    await requireQuorum(instance, 'ca.rotate', { ca: caId, at: at ? at.toISOString() : 'now' }, { requestId: values['quorum-request'], actor });
+    await quorum.use();
     const created = await createSuccessorCa({ ...ceremonyDeps(instance, keystore, actor), ...(token ? { token } : {}) }, signer, old, { id: newId, profile: caProfile, validitySeconds });
     await instance.reloadCas();
     const o = out(values);

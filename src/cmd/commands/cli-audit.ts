@@ -14,7 +14,7 @@ import { readCertificateChain } from '../../pki/certificate.js';
 import { toPem } from '../../pki/pem.js';
 import { unlockIssuers, isOfflineCa, keystoreFor, openInstance, tokenOf, unlockCa, type Instance } from '../instance.js';
 import { auditCheckpointer, auditSignerCertificate, currentAuditSigner, issueAuditSigner, openCheckpointSigner, verifyInstanceAudit } from './audit-signer.js';
-import { quorumRequestFlag, requireQuorum } from '../quorum.js';
+import { quorumRequestFlag, quorumGate } from '../quorum.js';
 import { actorOf, dataDirOf, out, passphraseFor, rootPassphraseFlag, rootPassphraseFor } from './common.js';
 
 const signerUsage = 'audit signer create [--rotate] [--ca ROOT] [--quorum-request ID]';
@@ -114,7 +114,8 @@ async function signer(argv: string[]): Promise<number> {
     const rootCa = instance.cas.find((c) => c.id === rootId && c.role === 'root');
     if (!rootCa) throw new PkiError('notFound', `no root CA "${rootId}"`);
     const actor = actorOf();
-    await requireQuorum(instance, 'root-key.use', { ca: rootId, purpose: 'audit signer' }, { requestId: values['quorum-request'], actor });
+    // The quorum is checked before any secret is asked for, and used once the root's key is open.
+    const quorum = await quorumGate(instance, 'root-key.use', { ca: rootId, purpose: 'audit signer' }, { requestId: values['quorum-request'], actor });
     const online = keystoreFor(instance, await passphraseFor(values));
     // A root in a token opens with its PIN (unlockCa), not a root passphrase.
     const offline = isOfflineCa(rootCa) && !tokenOf(rootCa) ? keystoreFor(instance, await rootPassphraseFor(values)) : undefined;
@@ -123,6 +124,7 @@ async function signer(argv: string[]): Promise<number> {
       // Opening the issuing CAs first lets the new key share their scrypt salt, so `serve` opens every online key with one derivation.
       await unlockIssuers(instance, online);
       const root = await unlockCa(instance, { online, ...(offline ? { offline } : {}) }, rootId);
+      await quorum.use();
       issued = await issueAuditSigner(instance, online, root, actor);
     } finally {
       online.close();

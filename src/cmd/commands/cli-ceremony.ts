@@ -22,8 +22,8 @@ import { derFromPemOrDer, toPem } from '../../pki/pem.js';
 import { sha256Hex } from '../../pki/certificate.js';
 import { readOne } from '../../pki/der.js';
 import { encodeName, formatName, parseName } from '../../pki/name.js';
-import { holdsKey, isOfflineCa, keystoreFor, openInstance, profile, tokenOf, unlockCa } from '../instance.js';
-import { quorumRequestFlag, requireQuorum } from '../quorum.js';
+import { holdsKey, isOfflineCa, keystoreFor, openInstance, profile, tokenOf, unlockCa, verifyOnlinePassphrase } from '../instance.js';
+import { quorumRequestFlag, quorumGate } from '../quorum.js';
 import type { Keystore } from '../../keys/signing-key.js';
 import type { SoftwareKeystore } from '../../keys/software-keystore.js';
 import { ceremonySubject, checkCeremonyProfile } from './ceremony-profile.js';
@@ -94,10 +94,11 @@ async function protectRootCommand(argv: string[]): Promise<number> {
     const { assertProtectable, protectRoot } = await import('./protect-root.js');
     await assertProtectable(instance, id);
     const actor = actorOf();
-    await requireQuorum(instance, 'root-key.use', { ca: id, purpose: 'protect-root' }, { requestId: values['quorum-request'], actor });
+    const quorum = await quorumGate(instance, 'root-key.use', { ca: id, purpose: 'protect-root' }, { requestId: values['quorum-request'], actor });
     const passphrase = await passphraseFor(values);
     const rootPassphrase = await rootPassphraseFor(values, { confirm: true, forNew: true });
     assertDistinct(passphrase, rootPassphrase);
+    await quorum.use();
     const r = await protectRoot(instance, { id, passphrase, rootPassphrase, actor });
     const o = out(values);
     o.result(r);
@@ -162,11 +163,13 @@ export async function run(argv: string[]): Promise<number> {
         rootId: values['root-id'] ?? 'external-root',
       };
     }
+    let quorum: { use(): Promise<unknown> } | undefined;
     if (!csrOnly) {
       const params = imported
         ? caCreateParams({ role: 'imported', id, parent: imported.rootId, certDer: imported.certDer, rootCertDer: imported.rootCertDer })
         : caCreateParams({ role: sub, id, ...(sub === 'issuing' ? { parent: parentId } : {}), profile: caProfile!.name, subject, algorithm, token, validitySeconds, pathLen });
-      await requireQuorum(instance, 'ca.create', params, { requestId: values['quorum-request'], actor: actorOf() });
+      // Checked before any secret is asked for; the request is used once the secrets are verified.
+      quorum = await quorumGate(instance, 'ca.create', params, { requestId: values['quorum-request'], actor: actorOf() });
     }
     instance.tokens.setPins(tokenPinsOf(values));
     let tokenKeystore: Keystore | undefined;
@@ -187,6 +190,12 @@ export async function run(argv: string[]): Promise<number> {
       if (signedHere && parent && isOfflineCa(parent) && !tokenOf(parent)) keys.offline = keystoreFor(instance, await rootPassphraseFor(values));
     }
     const onlineKeystore = keys.online ?? keys.offline!;
+    // The secrets, verified before the request is used: the online passphrase against the issuing CAs already here
+    // (a new software key then shares their keystore salt), the parent's by opening its key.
+    if (sub === 'issuing' && !token) await verifyOnlinePassphrase(instance, keys.online!);
+    await instance.reloadCas();
+    const parentIssuer = sub === 'issuing' && signedHere ? await unlockCa(instance, { ...keys, online: keys.online! }, parentId) : undefined;
+    await quorum?.use();
     const deps = { ...ceremonyDeps(instance, tokenKeystore ?? onlineKeystore, actorOf()), ...(token ? { token } : {}) };
     const common = { id, subject, ...(validitySeconds ? { validitySeconds } : {}), ...(pathLen !== undefined ? { pathLen } : {}) };
     let record;
@@ -202,9 +211,7 @@ export async function run(argv: string[]): Promise<number> {
     } else if (imported) {
       record = await importIssuingCa(deps, { id, certDer: imported.certDer, rootCertDer: imported.rootCertDer, ...(values['root-id'] ? { rootId: values['root-id'] } : {}) });
     } else {
-      await instance.reloadCas();
-      const root = await unlockCa(instance, { ...keys, online: keys.online! }, parentId);
-      record = await createIssuingCa(deps, root, { ...common, algorithm, profile: caProfile! });
+      record = await createIssuingCa(deps, parentIssuer!, { ...common, algorithm, profile: caProfile! });
     }
     if (record.role === 'issuing') {
       await instance.reloadCas();

@@ -9,7 +9,7 @@ import { parse, UsageError } from '../../cli/args.js';
 import { permits } from '../../ca/key-state.js';
 import { publishCrlFiles } from '../../crl/files.js';
 import { holdsKey, unlockIssuers, isOfflineCa, keystoreFor, openInstance, tokenOf, unlockCa, type CaKeystores } from '../instance.js';
-import { quorumRequestFlag, requireQuorum } from '../quorum.js';
+import { quorumRequestFlag, quorumGate } from '../quorum.js';
 import { crlPublisher } from './crl.js';
 import { actorOf, dataDirOf, out, passphraseFor, rootPassphraseFlag, rootPassphraseFor } from './common.js';
 
@@ -19,9 +19,9 @@ export async function run(argv: string[]): Promise<number> {
   if (sub !== 'publish') throw new UsageError('usage: trellis crl publish [--out DIR] [--root [--quorum-request ID]]');
   const instance = await openInstance(dataDirOf(values.data));
   try {
-    // The roots whose keys sign (asked for with --root): the quorum is checked before any passphrase is read.
+    // The roots whose keys sign (asked for with --root): the quorum is checked before any passphrase is read, used once the roots' keys are open.
     const roots = values.root ? instance.cas.filter((c) => c.role === 'root' && permits(c.keyState, 'crl') && holdsKey(c)) : [];
-    if (roots.length) await requireQuorum(instance, 'root-key.use', { ca: roots.map((c) => c.id).join(','), purpose: 'crl publish' }, { requestId: values['quorum-request'], actor: actorOf() });
+    const quorum = roots.length ? await quorumGate(instance, 'root-key.use', { ca: roots.map((c) => c.id).join(','), purpose: 'crl publish' }, { requestId: values['quorum-request'], actor: actorOf() }) : undefined;
     const keys: CaKeystores = { online: keystoreFor(instance, await passphraseFor(values)) };
     // A key whose state forbids CRLs (suspended, compromised…) signs none: its CA is skipped, and said so.
     const o = out(values);
@@ -32,6 +32,7 @@ export async function run(argv: string[]): Promise<number> {
     // The root's key is unlocked only when asked, with its own passphrase: it is the offline key of a ceremony.
     if (roots.some((c) => isOfflineCa(c) && !tokenOf(c))) keys.offline = keystoreFor(instance, await rootPassphraseFor(values));
     for (const ca of roots) signers.push(await unlockCa(instance, keys, ca.id));
+    await quorum?.use();
     const publisher = crlPublisher(instance, signers);
     const dir = path.resolve(values.out ?? path.join(instance.dataDir, 'crl'));
     const written = (await publishCrlFiles(publisher, dir, { regenerate: true, access: values.out ? 'public' : 'private' })).map((w) => ({ ca: w.caId, scope: w.scope, crlNumber: w.crlNumber.toString(), entries: w.entries, file: w.derPath }));

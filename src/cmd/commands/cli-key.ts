@@ -23,7 +23,7 @@ import type { SoftwareKeystore } from '../../keys/software-keystore.js';
 import { parseCertificate } from '../../pki/certificate.js';
 import { RevocationAuthority } from '../../ra/revoke.js';
 import { holdsKey, isOfflineCa, keyIdOf, keystoreFor, openInstance, tokenOf, type Instance } from '../instance.js';
-import { quorumRequestFlag, requireQuorum } from '../quorum.js';
+import { quorumGate, quorumRequestFlag } from '../quorum.js';
 import { actorOf, dataDirOf, out, passphraseFor, pkcs11Flags, rootPassphraseFlag, rootPassphraseFor, tokenPinsOf } from './common.js';
 
 const usage = `usage: trellis key list [--json]
@@ -99,6 +99,10 @@ async function transition(to: KeyState, argv: string[]): Promise<number> {
     const ca = instance.cas.find((c) => c.id === caId);
     if (!ca) throw new PkiError('notFound', `no CA "${caId}"`);
     const rootOperation = isOfflineCa(ca) || (to === 'compromised' && ca.role === 'issuing');
+    const actor = actorOf();
+    // Destroying a key and declaring one compromised need the custodians' quorum when one is configured
+    // (docs/ceremonies/quorum.md): checked before any secret is asked for, used once the secrets are verified.
+    const quorum = to === 'destroyed' || to === 'compromised' ? await quorumGate(instance, to === 'destroyed' ? 'key.destroy' : 'key.compromise', { ca: caId }, { requestId: values['quorum-request'], actor }) : undefined;
     // Custody: the secret of the keystore that holds the key (checked against it, the key is not opened).
     // A token key's secret is the token's PIN: logging in checks it. A destroyed token key whose objects are
     // still there (a wipe that failed) is wiped again, so its token is opened then too.
@@ -109,9 +113,7 @@ async function transition(to: KeyState, argv: string[]): Promise<number> {
       if (!root || !holdsKey(root)) throw new PkiError('forbidden', `CA "${caId}" has no root held by this instance to revoke it`);
       await custodyOf(instance, root, values, opened);
     }
-    const actor = actorOf();
-    // Destroying a key and declaring one compromised need the custodians' quorum when one is configured (docs/ceremonies/quorum.md).
-    if (to === 'destroyed' || to === 'compromised') await requireQuorum(instance, to === 'destroyed' ? 'key.destroy' : 'key.compromise', { ca: caId }, { requestId: values['quorum-request'], actor });
+    await quorum?.use();
     let revoked: string | undefined;
     if (to === 'compromised' && ca.role === 'issuing' && ca.parentId) {
       // The root revokes the issuing CA's certificate (`crl publish --root` puts it on the root's CRL) before

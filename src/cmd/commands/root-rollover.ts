@@ -30,7 +30,7 @@ import type { NameValues } from '../../pki/name.js';
 import { toPem } from '../../pki/pem.js';
 import type { Profile } from '../../profiles/types.js';
 import { isOfflineCa, keystoreFor, openInstance, profile, tokenOf, unlockCa, type CaKeystores, type Instance } from '../instance.js';
-import { quorumRequestFlag, requireQuorum } from '../quorum.js';
+import { quorumGate, quorumRequestFlag } from '../quorum.js';
 import { certifyCaKeyAgain } from './ca-recertify.js';
 import { ceremonySubject } from './ceremony-profile.js';
 import { actorOf, assertDistinct, ceremonyTokenOf, dataDirOf, out, pkcs11Flags, rootPassphraseFlag, rootPassphraseFor, tokenPinsOf } from './common.js';
@@ -89,9 +89,11 @@ export async function rootRolloverCommand(argv: string[]): Promise<number> {
     const newToken = ceremonyTokenOf(values, instance.config.keystore, 'root');
     const rootProfile = profile(instance, 'root-ca');
     const subject = ceremonySubject(rootProfile, standard, []);
+    const actor = actorOf();
+    // The quorum is checked before any secret is asked for, and used once both secrets are in hand.
+    const quorum = await quorumGate(instance, 'root-key.use', { ca: oldId, purpose: `root-rollover ${id}` }, { requestId: values['quorum-request'], actor });
     // Both roots' secrets: the old one (passphrase or token PIN) opens its key now; the new one (token PIN or new passphrase) protects the new key.
     const oldRoot = await unlockCa(instance, await oldRootKeys(instance, oldToken, values, opened), oldId);
-    const actor = actorOf();
     let newKeys: Keystore;
     if (newToken) {
       // A new root in a token: the token's PIN is its secret (the same token as the old root's, or another one trellis.json names).
@@ -106,7 +108,7 @@ export async function rootRolloverCommand(argv: string[]): Promise<number> {
       opened.push(software);
       newKeys = software;
     }
-    await requireQuorum(instance, 'root-key.use', { ca: oldId, purpose: `root-rollover ${id}` }, { requestId: values['quorum-request'], actor });
+    await quorum.use();
     const created = await createRootCa({ ...ceremonyDeps(instance, newKeys, actor), ...(newToken ? { token: newToken } : {}) }, { id, subject, algorithm, profile: rootProfile, ...(validitySeconds ? { validitySeconds } : {}) });
     await instance.reloadCas();
     // A token key opens through instance.tokens (unlockCa); a software one from newKeys.

@@ -18,7 +18,7 @@ import { splitRootSecret } from '../../quorum/root-secret.js';
 import { checkSplitCounts } from '../../quorum/shamir.js';
 import { shareFileText } from '../../quorum/share-file.js';
 import { holdsKey, isOfflineCa, keyIdOf, keystoreFor, openInstance, tokenOf } from '../instance.js';
-import { quorumRequestFlag, requireQuorum } from '../quorum.js';
+import { quorumRequestFlag, quorumGate } from '../quorum.js';
 import { actorOf, dataDirOf, out, rootPassphraseFlag, rootPassphraseFor } from './common.js';
 
 const shareFilePattern = /^root-secret-share-.*\.json$/;
@@ -51,7 +51,8 @@ export async function splitRootSecretCommand(argv: string[]): Promise<number> {
     const roots = instance.cas.filter((c) => c.role === 'root' && holdsKey(c) && isOfflineCa(c) && !tokenOf(c));
     if (roots.length === 0) throw new PkiError('forbidden', 'no root key held under the root passphrase: a root in a PKCS#11 token has a PIN instead, and a root made by an older version needs trellis ceremony protect-root first');
     const actor = actorOf();
-    await requireQuorum(instance, 'root-key.use', { ca: roots.map((r) => r.id).join(','), purpose: `split-root-secret ${threshold} of ${shares}` }, { requestId: values['quorum-request'], actor });
+    // The quorum is checked before the secret is asked for, and used once the passphrase is verified.
+    const quorum = await quorumGate(instance, 'root-key.use', { ca: roots.map((r) => r.id).join(','), purpose: `split-root-secret ${threshold} of ${shares}` }, { requestId: values['quorum-request'], actor });
     const passphrase = await rootPassphraseFor(values);
     // The shares must rebuild a secret that opens the roots: a mistyped passphrase is refused before anything is written.
     const keystore = keystoreFor(instance, passphrase);
@@ -63,6 +64,7 @@ export async function splitRootSecretCommand(argv: string[]): Promise<number> {
     } finally {
       keystore.close();
     }
+    await quorum.use();
     const parts = await splitRootSecret(passphrase, shares, threshold, instance.clock.now());
     const files = parts.map((p) => path.join(dir, `root-secret-share-${p.index}-of-${shares}.json`));
     const written: string[] = [];

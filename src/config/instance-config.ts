@@ -18,7 +18,7 @@ export const acmeConfigSchema = z
     defaultProfile: z.string().min(1).default('server'),
     /**
      * Profiles that get `/acme/{profile}/directory`; absent = every profile whose enrollment lists acme and whose
-     * SAN rules accept DNS names or IPs. Naming any other profile stops `serve` (cmd/commands/acme.ts).
+     * SAN rules accept DNS names or IPs. Naming any other profile stops `serve` (cmd/acme-server.ts).
      */
     profiles: z.array(z.string().min(1)).optional(),
     /** Profiles whose directory requires external account binding (RFC 8555 §7.3.4). */

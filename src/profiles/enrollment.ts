@@ -6,7 +6,7 @@
  * responder certificate (OCSPSigning, usually with ocsp-nocheck), in a
  * client's hands lets it vouch for certificates the CA never issued or sign
  * "good" answers for revoked ones (RFC 6960 §4.2.2.2, §4.2.2.2.1). Trellis
- * makes those certificates itself: ceremonies and `cmd/commands/responder.ts`
+ * makes those certificates itself: ceremonies and `cmd/held-certificates.ts`
  * go to the CA directly, not through the RA.
  */
 import { PkiError } from '../errors/pki-error.js';

@@ -12,7 +12,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { serve, type Serving } from '../../src/cmd/commands/serve.js';
+import { serve, type Serving } from '../../src/cmd/server.js';
 import type { AcmeConfig } from '../../src/config/instance-config.js';
 import { silentLogger, type Logger } from '../../src/http/log.js';
 import { startDnsServer, type DnsEntry, type TestDnsServer } from '../../src/va/testing/dns-server.js';

@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { initInstance } from '../../src/cmd/commands/init.js';
+import { initInstance } from '../../src/cmd/init-instance.js';
 import { unlockIssuers, keystoreFor, openInstance, registrationAuthority, type Instance } from '../../src/cmd/instance.js';
 import type { IssuerSelection as Registry } from '../../src/ca/issuer-selection.js';
 import type { RegistrationAuthority } from '../../src/ra/registration.js';

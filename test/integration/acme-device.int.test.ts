@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { encode } from 'cborg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { serve, type Serving } from '../../src/cmd/commands/serve.js';
+import { serve, type Serving } from '../../src/cmd/server.js';
 import { silentLogger } from '../../src/http/log.js';
 import { pemBlocks } from '../../src/pki/pem.js';
 import { AcmeClient, assertOk, buildCsr, keyAuthorization, type AcmeOrder } from '../helpers/acme-client.js';

@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { serve, type Serving } from '../../src/cmd/commands/serve.js';
+import { serve, type Serving } from '../../src/cmd/server.js';
 import { silentLogger } from '../../src/http/log.js';
 import { AcmeClient, assertOk, startHttp01Responder, type Http01Responder } from '../helpers/acme-client.js';
 import { openssl } from '../helpers/openssl.js';

@@ -14,7 +14,7 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { CertificateIntent } from '../../src/ca/ports.js';
-import { serve } from '../../src/cmd/commands/serve.js';
+import { serve } from '../../src/cmd/server.js';
 import { reconcileLeftovers } from '../../src/cmd/reconcile.js';
 import { silentLogger } from '../../src/http/log.js';
 import type { AcmeAccountRecord, AcmeAuthorizationRecord, AcmeOrderRecord } from '../../src/ra/acme/ports.js';

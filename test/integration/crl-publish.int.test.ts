@@ -1,8 +1,8 @@
 /** CRLs checked by OpenSSL: shards, full and delta CRLs, the root's ARL, served over HTTP, numbers always growing. */
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { crlPublisher } from '../../src/cmd/commands/crl.js';
-import { serve, type Serving } from '../../src/cmd/commands/serve.js';
+import { crlPublisher } from '../../src/cmd/crl-publishing.js';
+import { serve, type Serving } from '../../src/cmd/server.js';
 import { silentLogger } from '../../src/http/log.js';
 import { toPem } from '../../src/pki/pem.js';
 import { RevocationAuthority } from '../../src/ra/revoke.js';

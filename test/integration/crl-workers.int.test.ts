@@ -10,7 +10,7 @@ import net from 'node:net';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { crlPublisher } from '../../src/cmd/commands/crl.js';
+import { crlPublisher } from '../../src/cmd/crl-publishing.js';
 import { createToken } from '../../src/tokens/tokens.js';
 import { makeCsr, openssl } from '../helpers/openssl.js';
 import { testPki, testPassphrase, type TestPki } from '../helpers/test-pki.js';

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { serve, type Serving } from '../../src/cmd/commands/serve.js';
+import { serve, type Serving } from '../../src/cmd/server.js';
 import { silentLogger } from '../../src/http/log.js';
 import { createDeviceVerifier, type VerifyResult } from '../../src/verify/index.js';
 import { cliFor } from '../helpers/cli.js';

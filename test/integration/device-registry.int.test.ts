@@ -11,7 +11,7 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { serve, type Serving } from '../../src/cmd/commands/serve.js';
+import { serve, type Serving } from '../../src/cmd/server.js';
 import { cliFor } from '../helpers/cli.js';
 import { deviceCsr, makeFactoryCa } from '../helpers/device.js';
 import { openssl } from '../helpers/openssl.js';

@@ -12,10 +12,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import * as cliCa from '../../src/cmd/commands/cli-ca.js';
-import * as cliCeremony from '../../src/cmd/commands/cli-ceremony.js';
-import * as cliInit from '../../src/cmd/commands/cli-init.js';
-import * as cliIssue from '../../src/cmd/commands/cli-issue.js';
+import * as cliCa from '../../src/cmd/commands/ca.js';
+import * as cliCeremony from '../../src/cmd/commands/ceremony.js';
+import * as cliInit from '../../src/cmd/commands/init.js';
+import * as cliIssue from '../../src/cmd/commands/issue.js';
 import { openInstance } from '../../src/cmd/instance.js';
 import { toPem } from '../../src/pki/pem.js';
 import { runInProcess } from '../helpers/cli-in-process.js';

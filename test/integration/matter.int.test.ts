@@ -10,8 +10,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { createIssuingCa, createRootCa } from '../../src/ca/ceremony.js';
 import { UsageError } from '../../src/cli/args.js';
-import { ceremonyDeps, initInstance } from '../../src/cmd/commands/init.js';
-import { serve, type Serving } from '../../src/cmd/commands/serve.js';
+import { ceremonyDeps, initInstance } from '../../src/cmd/init-instance.js';
+import { serve, type Serving } from '../../src/cmd/server.js';
 import { unlockIssuers, keystoreFor, openInstance, profile, registrationAuthority, unlockCa, type Instance } from '../../src/cmd/instance.js';
 import { configFile, readInstanceConfig } from '../../src/config/instance-config.js';
 import { isPkiError, PkiError } from '../../src/errors/pki-error.js';
@@ -195,7 +195,7 @@ describe('trellis ceremony root|issuing --profile --subject-attr (the CLI comman
    * message, or the --json result.
    */
   async function ceremony(args: string[]): Promise<{ code: number; message?: string; result?: Record<string, unknown> }> {
-    const { run } = await import('../../src/cmd/commands/cli-ceremony.js');
+    const { run } = await import('../../src/cmd/commands/ceremony.js');
     const passphraseFile = tmp.file('online.pass');
     const rootPassphraseFile = tmp.file('root.pass');
     fs.writeFileSync(passphraseFile, testPassphrase, { mode: 0o600 });

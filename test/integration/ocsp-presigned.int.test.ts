@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { currentResponder } from '../../src/cmd/commands/responder.js';
+import { currentResponder } from '../../src/cmd/held-certificates.js';
 import { keystoreFor, openInstance, unlockIssuers, type Instance } from '../../src/cmd/instance.js';
 import { ocspHandler } from '../../src/ocsp/http.js';
 import { OcspResponder } from '../../src/ocsp/responder.js';

@@ -1,7 +1,7 @@
 /** The OCSP responder against `openssl ocsp`: good, revoked with reason, unknown, unauthorized, malformed, GET, nonce, several certificates. */
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { serve, type Serving } from '../../src/cmd/commands/serve.js';
+import { serve, type Serving } from '../../src/cmd/server.js';
 import { silentLogger } from '../../src/http/log.js';
 import { createToken } from '../../src/tokens/tokens.js';
 import { makeCsr, openssl, opensslRun } from '../helpers/openssl.js';

@@ -9,17 +9,17 @@
  */
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { initInstance } from '../../src/cmd/commands/init.js';
+import { initInstance } from '../../src/cmd/init-instance.js';
 import { keyIdOf, keystoreFor, openInstance } from '../../src/cmd/instance.js';
 import { requireQuorum } from '../../src/cmd/quorum.js';
 import { configFile, readInstanceConfig } from '../../src/config/instance-config.js';
 import { isPkiError } from '../../src/errors/pki-error.js';
 import { toPem } from '../../src/pki/pem.js';
 import { rootSecretFromShares } from '../../src/quorum/root-secret.js';
-import * as ceremony from '../../src/cmd/commands/cli-ceremony.js';
-import * as crl from '../../src/cmd/commands/cli-crl.js';
-import * as custodian from '../../src/cmd/commands/cli-custodian.js';
-import * as quorum from '../../src/cmd/commands/cli-quorum.js';
+import * as ceremony from '../../src/cmd/commands/ceremony.js';
+import * as crl from '../../src/cmd/commands/crl.js';
+import * as custodian from '../../src/cmd/commands/custodian.js';
+import * as quorum from '../../src/cmd/commands/quorum.js';
 import { runInProcess } from '../helpers/cli-in-process.js';
 import { openssl, tempDir } from '../helpers/openssl.js';
 import { testPassphrase, testRootPassphrase } from '../helpers/test-pki.js';

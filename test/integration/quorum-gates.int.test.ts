@@ -11,12 +11,12 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import * as audit from '../../src/cmd/commands/cli-audit.js';
-import * as ceremony from '../../src/cmd/commands/cli-ceremony.js';
-import * as crl from '../../src/cmd/commands/cli-crl.js';
-import * as custodian from '../../src/cmd/commands/cli-custodian.js';
-import * as quorum from '../../src/cmd/commands/cli-quorum.js';
-import { initInstance } from '../../src/cmd/commands/init.js';
+import * as audit from '../../src/cmd/commands/audit.js';
+import * as ceremony from '../../src/cmd/commands/ceremony.js';
+import * as crl from '../../src/cmd/commands/crl.js';
+import * as custodian from '../../src/cmd/commands/custodian.js';
+import * as quorum from '../../src/cmd/commands/quorum.js';
+import { initInstance } from '../../src/cmd/init-instance.js';
 import { keyIdOf, openInstance, tokenOf } from '../../src/cmd/instance.js';
 import { requireQuorum } from '../../src/cmd/quorum.js';
 import { configFile, readInstanceConfig } from '../../src/config/instance-config.js';

@@ -10,7 +10,7 @@
  */
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { serve, type Serving } from '../../src/cmd/commands/serve.js';
+import { serve, type Serving } from '../../src/cmd/server.js';
 import { silentLogger } from '../../src/http/log.js';
 import { toPem } from '../../src/pki/pem.js';
 import { createToken } from '../../src/tokens/tokens.js';

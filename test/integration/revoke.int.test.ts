@@ -1,6 +1,6 @@
 /** Revocation through the CLI and the API: reasons, hold and release, twice, unknown, roles; audited. */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { serve, type Serving } from '../../src/cmd/commands/serve.js';
+import { serve, type Serving } from '../../src/cmd/server.js';
 import { silentLogger } from '../../src/http/log.js';
 import { RevocationAuthority } from '../../src/ra/revoke.js';
 import { createToken } from '../../src/tokens/tokens.js';

@@ -4,7 +4,7 @@ import https from 'node:https';
 import path from 'node:path';
 import tls from 'node:tls';
 import { afterAll, expect, test } from 'vitest';
-import { serve } from '../../src/cmd/commands/serve.js';
+import { serve } from '../../src/cmd/server.js';
 import { silentLogger } from '../../src/http/log.js';
 import { tempDir } from '../helpers/openssl.js';
 import { testPki, testPassphrase, type TestPki } from '../helpers/test-pki.js';

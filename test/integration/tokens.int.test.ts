@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { fixedClock, systemClock } from '../../src/clock/clock.js';
-import { serve, type Serving } from '../../src/cmd/commands/serve.js';
+import { serve, type Serving } from '../../src/cmd/server.js';
 import { isPkiError } from '../../src/errors/pki-error.js';
 import { silentLogger } from '../../src/http/log.js';
 import { createToken, TokenVerifier } from '../../src/tokens/tokens.js';

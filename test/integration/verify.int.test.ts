@@ -8,7 +8,7 @@ import http from 'node:http';
 import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { serve, type Serving } from '../../src/cmd/commands/serve.js';
+import { serve, type Serving } from '../../src/cmd/server.js';
 import { silentLogger } from '../../src/http/log.js';
 import { createDeviceVerifier, type DeviceVerifier, type DeviceVerifierOptions, type VerifyResult } from '../../src/verify/index.js';
 import { cliFor } from '../helpers/cli.js';

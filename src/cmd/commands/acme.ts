@@ -1,156 +1,112 @@
 /**
- * Wiring of the ACME server: which profiles get a directory, the RA parts
- * over the store, the validation authority with its serve options, and the
- * router that `serve` mounts at /acme.
+ * `trellis acme eab create [--directory PROFILE]` (needs the online
+ * passphrase: the HMAC key is stored sealed under it), `trellis acme eab list`, and
+ * `trellis acme renew-early` (RFC 9773: pull the suggested renewal window of a
+ * set of certificates forward, e.g. after a CA incident, so every ACME client
+ * that asks renewalInfo renews now).
  */
-import type express from 'express';
-import { acmeRouter } from '../../acme/router.js';
+import { parse, parseDurationFlag, UsageError } from '../../cli/args.js';
 import { PkiError } from '../../errors/pki-error.js';
-import type { Logger } from '../../http/log.js';
-import { enrollmentRefusal } from '../../profiles/enrollment.js';
-import type { Profile } from '../../profiles/types.js';
-import { AcmeAccounts, eabFits } from '../../ra/acme/accounts.js';
-import { NonceService } from '../../ra/acme/nonces.js';
-import { AcmeOrders } from '../../ra/acme/orders.js';
-import type { ChallengeValidator } from '../../ra/acme/ports.js';
-import { RateLimiter } from '../../ra/acme/rate-limit.js';
-import { AcmeRevocation } from '../../ra/acme/revocation.js';
-import type { RevocationAuthority } from '../../ra/revoke.js';
-import { createValidator } from '../../va/index.js';
-import { registrationAuthority, type Instance } from '../instance.js';
-import type { IssuerSelection } from '../../ca/issuer-selection.js';
+import { normaliseSerial } from '../../ra/revoke.js';
+import { unlockIssuers, keystoreFor, openInstance, type Instance } from '../instance.js';
+import { acmeAccounts, acmeProfiles } from '../acme-server.js';
+import { actorOf, dataDirOf, out, passphraseFor } from './common.js';
 
-/** `serve` options of the validation authority (`--acme-*` flags). */
-export interface AcmeServeOptions {
-  /** Replaces the validation authority (benchmarks: an always-valid stub at the VA only). */
-  validator?: ChallengeValidator;
-  http01Port?: number;
-  tlsAlpn01Port?: number;
-  /** DNS server HOST:PORT that identifiers are resolved with. */
-  resolver?: string;
-  /** CIDRs validation may connect to despite the default deny list (loopback, private ranges). */
-  allowAddresses?: string[];
+const usage = `usage: trellis acme eab create [--directory PROFILE]
+       trellis acme eab list
+       trellis acme renew-early (--serial HEX ... | --ca ID | --profile P | --issued-before ISO | --all) [--within 1h]`;
+
+function dateFlag(text: string | undefined, flag: string): Date | undefined {
+  if (text === undefined) return undefined;
+  const d = new Date(text);
+  if (Number.isNaN(d.getTime())) throw new UsageError(`--${flag}: expected an ISO 8601 date, e.g. 2026-11-20T10:00:00Z`);
+  return d;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub === 'eab') return eab(rest);
+  if (sub === 'renew-early') return renewEarly(rest);
+  throw new UsageError(usage);
+}
+
+async function eab(argv: string[]): Promise<number> {
+  const [action, ...rest] = argv;
+  const { values } = parse(rest, { directory: { type: 'string' } });
+  if (action !== 'create' && action !== 'list') throw new UsageError(usage);
+  // Listing shows no key, so only create asks for the passphrase.
+  const passphrase = action === 'create' ? await passphraseFor(values) : undefined;
+  const instance = await openInstance(dataDirOf(values.data));
+  try {
+    const o = out(values);
+    if (action === 'list') {
+      const keys = await instance.store.acmeEabKeys.list();
+      o.result(keys.map(({ hmacKey: _secret, ...k }) => k));
+      for (const k of keys) o.say(`${k.keyId}  ${k.directory ?? '(every directory)'}  created ${k.createdAt.toISOString()}  ${k.boundAccountId ? `bound to account ${k.boundAccountId}` : 'unused'}`);
+      return 0;
+    }
+    const directory = values.directory ?? null;
+    if (directory !== null && !acmeProfiles(instance).includes(directory)) throw new UsageError(`--directory: no ACME directory "${directory}" (have: ${acmeProfiles(instance).join(', ')})`);
+    await openSecretSealing(instance, passphrase!);
+    const { keyId, hmacKey } = await acmeAccounts(instance).createEab(directory, actorOf());
+    // The HMAC key is shown once (base64url, as ACME clients take it: lego --eab --kid … --hmac …).
+    o.result({ keyId, hmacKey: hmacKey.toString('base64url'), directory });
+    if (!o.json) {
+      process.stdout.write(`kid:  ${keyId}\nhmac: ${hmacKey.toString('base64url')}\n`);
+      process.stderr.write(`EAB key ${keyId} created for ${directory ?? 'every directory'}; the HMAC key is shown only once and works for one account\n`);
+    }
+    return 0;
+  } finally {
+    await instance.close();
+  }
 }
 
 /**
- * Profiles with an ACME directory: those configured in acme.profiles, else
- * every profile whose enrollment lists acme and whose SAN rules accept DNS
- * names or IP addresses, or that carries a device id (ordered as a
- * permanent-identifier, draft-ietf-acme-device-attest). A configured
- * profile that is not one of them stops `serve` with invalidConfig.
+ * Seals new EAB keys under the online passphrase, as `serve` opens them:
+ * unlocking the issuing CAs checks the passphrase against their keys (a
+ * mistyped one fails here, before anything is stored) and binds the store's
+ * secret sealer. The keystore is closed after; the sealer keeps its key.
  */
-export function acmeProfiles(instance: Instance): string[] {
-  const eligible = (p: Profile) => enrollmentRefusal(p, 'acme') === null && Boolean(p.san.dns || p.san.ip || p.deviceId);
-  const configured = instance.config.acme.profiles;
-  const wanted = configured ?? [...instance.profiles.values()].filter(eligible).map((p) => p.name);
-  for (const name of configured ?? []) {
-    const p = instance.profiles.get(name);
-    if (!p) throw new PkiError('invalidConfig', `acme.profiles: unknown profile "${name}" (known: ${[...instance.profiles.keys()].join(', ')})`);
-    const refusal = enrollmentRefusal(p, 'acme');
-    if (refusal?.type === 'forbidden') {
-      const listed = p.enrollment.length > 0 ? `its enrollment lists ${p.enrollment.join(', ')}` : 'its enrollment lists no channel';
-      throw new PkiError('invalidConfig', `acme.profiles: profile "${name}" is not enrollable over ACME (${listed}); add acme to enrollment in its YAML or remove it from acme.profiles`);
-    }
-    if (refusal) throw new PkiError('invalidConfig', `acme.profiles: ${refusal.message}`);
-    if (!eligible(p)) throw new PkiError('invalidConfig', `acme.profiles: profile "${name}" accepts no DNS names, IP addresses or device ids, the identifiers ACME orders carry`);
+export async function openSecretSealing(instance: Instance, passphrase: string): Promise<void> {
+  const keystore = keystoreFor(instance, passphrase);
+  try {
+    const issuers = await unlockIssuers(instance, keystore);
+    if (issuers.all().length === 0) throw new PkiError('invalidConfig', 'no active issuing CA: EAB keys are sealed under the online passphrase, checked against an issuing CA key');
+  } finally {
+    keystore.close();
   }
-  const def = instance.config.acme.defaultProfile;
-  if (!wanted.includes(def)) {
-    throw new PkiError('invalidConfig', `acme.defaultProfile "${def}" has no ACME directory (directories: ${wanted.join(', ') || 'none: no profile lists acme in its enrollment'}); list acme in its enrollment, choose another acme.defaultProfile, or set acme.enabled false`);
+}
+
+async function renewEarly(argv: string[]): Promise<number> {
+  const { values } = parse(argv, {
+    serial: { type: 'string', multiple: true },
+    ca: { type: 'string' },
+    profile: { type: 'string' },
+    'issued-before': { type: 'string' },
+    all: { type: 'boolean' },
+    within: { type: 'string' },
+  });
+  const serialHexes = values.serial?.map(normaliseSerial);
+  const issuedBefore = dateFlag(values['issued-before'], 'issued-before');
+  if (!serialHexes && !values.ca && !values.profile && !issuedBefore && !values.all) throw new UsageError(`say which certificates (or --all)\n${usage}`);
+  const withinSeconds = values.within ? parseDurationFlag(values.within, 'within') : 3600;
+  if (withinSeconds < 60) throw new UsageError('--within: at least 60 seconds, so clients have a window to hit');
+  const instance = await openInstance(dataDirOf(values.data));
+  try {
+    const now = instance.clock.now();
+    // The window starts now: clients that poll renewalInfo renew within `within`, spread over it (RFC 9773 §4.2).
+    const window = { start: now, end: new Date(now.getTime() + withinSeconds * 1000) };
+    const changed = await instance.store.renewalWindows.setWindow(
+      { ...(values.ca ? { issuerId: values.ca } : {}), ...(serialHexes ? { serialHexes } : {}), ...(values.profile ? { profile: values.profile } : {}), ...(issuedBefore ? { issuedBefore } : {}) },
+      window,
+      now,
+    );
+    await instance.audit.record('acme.renewal_window_pulled_forward', actorOf(), { certificates: changed, start: window.start.toISOString(), end: window.end.toISOString(), ca: values.ca ?? null, profile: values.profile ?? null, serials: serialHexes?.length ?? null, issuedBefore: issuedBefore?.toISOString() ?? null });
+    const o = out(values);
+    o.result({ certificates: changed, window: { start: window.start.toISOString(), end: window.end.toISOString() } });
+    o.say(`${changed} certificates now suggest renewal between ${window.start.toISOString()} and ${window.end.toISOString()} (ACME renewalInfo)`);
+    return 0;
+  } finally {
+    await instance.close();
   }
-  return [...wanted].sort();
-}
-
-/** Directories that need external account binding: those configured, and every device directory (one EAB key per device). */
-export function acmeRequiresEab(instance: Instance): (directory: string) => boolean {
-  const configured = instance.config.acme.externalAccountRequired;
-  return (d) => configured.includes(d) || Boolean(instance.profiles.get(d)?.deviceId);
-}
-
-/** The account service alone (the CLI's `acme eab` commands need no CA key). */
-export function acmeAccounts(instance: Instance): AcmeAccounts {
-  const c = instance.config.acme;
-  return new AcmeAccounts({
-    accounts: instance.store.acmeAccounts,
-    eabKeys: instance.store.acmeEabKeys,
-    audit: instance.audit,
-    clock: instance.clock,
-    requiresEab: acmeRequiresEab(instance),
-    termsOfService: c.termsOfService,
-    newAccountsPerAddress: new RateLimiter(instance.clock, 'new accounts per address', c.rateLimits.newAccountsPerAddressPerHour),
-  });
-}
-
-/** Issuer id by key identifier (hex): every CA of the instance, unlocked or not. */
-function issuerIndex(instance: Instance): (keyIdHex: string) => string | undefined {
-  const byKeyId = new Map(instance.cas.map((c) => [c.skiHex.toLowerCase(), c.id]));
-  return (hex) => byKeyId.get(hex.toLowerCase());
-}
-
-/** Builds the ACME router and its background work (pruning used nonces). */
-export async function buildAcme(instance: Instance, issuers: IssuerSelection, revocation: RevocationAuthority, opts: AcmeServeOptions, log: Logger): Promise<{ router: express.Router; close(): void }> {
-  const c = instance.config.acme;
-  const profiles = acmeProfiles(instance);
-  const validator =
-    opts.validator ??
-    createValidator({
-      ...(opts.http01Port !== undefined ? { http01Port: opts.http01Port } : {}),
-      ...(opts.tlsAlpn01Port !== undefined ? { tlsAlpn01Port: opts.tlsAlpn01Port } : {}),
-      ...(opts.resolver !== undefined ? { resolver: opts.resolver } : {}),
-      allow: opts.allowAddresses ?? [],
-      clock: instance.clock,
-    });
-  const accounts = acmeAccounts(instance);
-  const requiresEab = acmeRequiresEab(instance);
-  const issuerByKeyId = issuerIndex(instance);
-  const limiter = (what: string, perHour: number) => new RateLimiter(instance.clock, what, perHour);
-  const orders = new AcmeOrders({
-    orders: instance.store.acmeOrders,
-    certificates: instance.store.certificates,
-    ra: registrationAuthority(instance, issuers),
-    validator,
-    audit: instance.audit,
-    clock: instance.clock,
-    profiles: instance.profiles,
-    limits: {
-      newOrdersPerAccount: limiter('new orders per account', c.rateLimits.newOrdersPerAccountPerHour),
-      newOrdersPerAddress: limiter('new orders per address', c.rateLimits.newOrdersPerAddressPerHour),
-      failedValidationsPerAccount: limiter('failed validations per account', c.rateLimits.failedValidationsPerAccountPerHour),
-      failedValidationsPerAddress: limiter('failed validations per address', c.rateLimits.failedValidationsPerAddressPerHour),
-    },
-    orderLifetimeSeconds: c.orderLifetimeSeconds,
-    authorizationLifetimeSeconds: c.authorizationLifetimeSeconds,
-    issuerByKeyId,
-    log,
-    // serve's revocation authority: a certificate superseded by a device's new one reaches OCSP and CRLs at once.
-    devices: { devices: instance.store.devices, manufacturers: instance.store.manufacturerCas, revocation },
-    async eabAllows(account, directory) {
-      if (!requiresEab(directory)) return true;
-      const key = account.eabKeyId ? await instance.store.acmeEabKeys.find(account.eabKeyId) : null;
-      return !!key && eabFits(key, directory);
-    },
-  });
-  const acmeRevocation = new AcmeRevocation({ certificates: instance.store.certificates, revocation, orders, windows: instance.store.renewalWindows, clock: instance.clock, issuerByKeyId });
-  const nonces = await NonceService.open({ secrets: instance.store.secrets, nonces: instance.store.acmeNonces, clock: instance.clock, lifetimeSeconds: c.nonceLifetimeSeconds });
-  const root = instance.cas.find((ca) => ca.role === 'root');
-  const router = acmeRouter({
-    accounts,
-    orders,
-    revocation: acmeRevocation,
-    nonces,
-    directories: { profiles, defaultProfile: c.defaultProfile, requiresEab, termsOfService: c.termsOfService },
-    // Preferred chain: up to (not including) the root, as TLS servers send it; the alternate adds the root for devices that want the anchor too.
-    chains(issuerId) {
-      const chain = issuers.all().find((i) => i.id === issuerId)?.chainDer ?? [];
-      return root ? [chain, [...chain, root.certDer]] : [chain];
-    },
-    bodyLimitBytes: instance.config.server.bodyLimitBytes,
-    publicBaseUrl: instance.config.baseUrl,
-    log,
-  });
-  const prune = setInterval(() => {
-    nonces.prune().catch((err) => log({ level: 'error', msg: 'pruning used ACME nonces failed', error: String(err) }));
-  }, 60_000);
-  prune.unref();
-  return { router, close: () => clearInterval(prune) };
 }

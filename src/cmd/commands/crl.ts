@@ -1,40 +1,45 @@
-/** Wiring of the CRL publisher: which CAs it signs for on this node. */
-import { randomInt } from 'node:crypto';
-import type { Issuer } from '../../ca/issuer.js';
-import { makeArl, rootCrlIssuer } from '../../crl/arl.js';
-import { CrlPublisher } from '../../crl/crl-publisher.js';
-import { leaseHolderLimit } from '../../crl/ports.js';
-import type { Instance } from '../instance.js';
-
 /**
- * A publisher for every CA of the instance; `signers` are the CAs whose keys
- * are unlocked here (the issuing CAs on a server; the root only in a ceremony).
- * `lease` (servers): only the process holding the database lease of a CA
- * runs its schedule, so `serve --workers N` and several nodes publish each
- * CRL once; the lease lasts half of crlSeconds (at least 15 s) unless renewed.
+ * `trellis crl publish [--out DIR] [--root [--quorum-request ID]]`: regenerate
+ * every CRL and write the files for offline distribution. `--root` also signs
+ * the roots' CRLs with their keys: a use of the root key, so it needs the
+ * custodians' quorum for `root-key.use` with `{ ca: ROOT[,ROOT2…], purpose: "crl publish" }`.
  */
-export function crlPublisher(instance: Instance, signers: Issuer[], log?: (e: Record<string, unknown>) => void, opts: { lease?: boolean } = {}): CrlPublisher {
-  const publisher = new CrlPublisher({
-    crls: instance.store.crls,
-    certificates: instance.store.certificates,
-    audit: instance.audit,
-    clock: instance.clock,
-    urls: instance.urls,
-    validitySeconds: instance.config.revocation.crlValiditySeconds,
-    delaySeconds: instance.config.revocation.crlSeconds,
-    ...(log ? { log } : {}),
-    ...(opts.lease ? { lease: { holder: randomInt(1, leaseHolderLimit), seconds: Math.max(15, Math.ceil(instance.config.revocation.crlSeconds / 2)) } } : {}),
-  });
-  for (const ca of instance.cas) {
-    const unlocked = signers.find((s) => s.id === ca.id);
-    const signer = unlocked ? instance.authority.crlSigner(unlocked.id) : null;
-    if (ca.role === 'root') publisher.addIssuer(rootCrlIssuer(ca.id, signer));
-    else publisher.addIssuer({ id: ca.id, shards: instance.config.crlShards, signer });
-  }
-  return publisher;
-}
+import path from 'node:path';
+import { parse, UsageError } from '../../cli/args.js';
+import { permits } from '../../ca/key-state.js';
+import { publishCrlFiles } from '../../crl/files.js';
+import { holdsKey, unlockIssuers, isOfflineCa, keystoreFor, openInstance, tokenOf, unlockCa, type CaKeystores } from '../instance.js';
+import { quorumRequestFlag, quorumGate } from '../quorum.js';
+import { crlPublisher } from '../crl-publishing.js';
+import { actorOf, dataDirOf, out, passphraseFor, rootPassphraseFlag, rootPassphraseFor } from './common.js';
 
-/** The root's CRL (ARL, a year): the issuing-CA certificates it revoked. Made when the root key is unlocked, in a ceremony. */
-export async function publishArl(instance: Instance, root: Issuer): Promise<void> {
-  await makeArl(crlPublisher(instance, [root]), root, instance.authority.crlSigner(root.id));
+export async function run(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  const { values } = parse(rest, { out: { type: 'string' }, root: { type: 'boolean' }, ...rootPassphraseFlag, ...quorumRequestFlag });
+  if (sub !== 'publish') throw new UsageError('usage: trellis crl publish [--out DIR] [--root [--quorum-request ID]]');
+  const instance = await openInstance(dataDirOf(values.data));
+  try {
+    // The roots whose keys sign (asked for with --root): the quorum is checked before any passphrase is read, used once the roots' keys are open.
+    const roots = values.root ? instance.cas.filter((c) => c.role === 'root' && permits(c.keyState, 'crl') && holdsKey(c)) : [];
+    const quorum = roots.length ? await quorumGate(instance, 'root-key.use', { ca: roots.map((c) => c.id).join(','), purpose: 'crl publish' }, { requestId: values['quorum-request'], actor: actorOf() }) : undefined;
+    const keys: CaKeystores = { online: keystoreFor(instance, await passphraseFor(values)) };
+    // A key whose state forbids CRLs (suspended, compromised…) signs none: its CA is skipped, and said so.
+    const o = out(values);
+    const mayCrl = (id: string) => permits(instance.cas.find((c) => c.id === id)!.keyState, 'crl');
+    const unlocked = (await unlockIssuers(instance, keys.online)).all();
+    for (const s of unlocked.filter((i) => !mayCrl(i.id))) process.stderr.write(`trellis crl: CA "${s.id}" skipped: its key is ${instance.cas.find((c) => c.id === s.id)!.keyState}, it signs no CRL\n`);
+    const signers = unlocked.filter((i) => mayCrl(i.id));
+    // The root's key is unlocked only when asked, with its own passphrase: it is the offline key of a ceremony.
+    if (roots.some((c) => isOfflineCa(c) && !tokenOf(c))) keys.offline = keystoreFor(instance, await rootPassphraseFor(values));
+    for (const ca of roots) signers.push(await unlockCa(instance, keys, ca.id));
+    await quorum?.use();
+    const publisher = crlPublisher(instance, signers);
+    const dir = path.resolve(values.out ?? path.join(instance.dataDir, 'crl'));
+    const written = (await publishCrlFiles(publisher, dir, { regenerate: true, access: values.out ? 'public' : 'private' })).map((w) => ({ ca: w.caId, scope: w.scope, crlNumber: w.crlNumber.toString(), entries: w.entries, file: w.derPath }));
+    o.result(written);
+    o.say(`wrote ${written.length} CRLs to ${dir}`);
+    return 0;
+  } finally {
+    await instance.close();
+  }
 }

@@ -1,265 +1,265 @@
-/** `trellis serve`: unlock the issuing CAs and serve the API (HTTP or HTTPS with a self-issued certificate). */
-import type { Issuer } from '../../ca/issuer.js';
-import { permits } from '../../ca/key-state.js';
-import { PkiError } from '../../errors/pki-error.js';
-import { createApp } from '../../http/app.js';
-import { deviceRegistryFor } from './cli-device.js';
-import { frontHandler, listen, type RunningServer } from '../../http/front.js';
-import type { Logger } from '../../http/log.js';
-import { toPem } from '../../pki/pem.js';
-import { TokenVerifier } from '../../tokens/tokens.js';
-import { RevocationAuthority } from '../../ra/revoke.js';
-import { crlHandler } from '../../crl/http.js';
-import { ocspHandler } from '../../ocsp/http.js';
-import { OcspResponder } from '../../ocsp/responder.js';
-import { buildAcme, type AcmeServeOptions } from './acme.js';
-import { crlPublisher } from './crl.js';
-import { holdsKey, unlockIssuers, isOfflineCa, keystoreFor, openInstance, profile, registrationAuthority, type Instance } from '../instance.js';
-import { refusedPin } from '../tokens.js';
-import { startRotationTimer } from '../rotations.js';
-import { issueServerCertificate } from './responder.js';
-import { ResponderRotation } from '../../ca/responder-rotation.js';
-import { watchCas } from '../ca-watch.js';
-import { startReconciler } from '../reconcile.js';
-import { auditCheckpointHandler } from '../../audit/http.js';
-import { latestCheckpointFile, startAuditCheckpoints } from './audit-signer.js';
-import { estHandler } from '../../est/http.js';
-import { DeviceEnrollment } from '../../ra/devices/enroll.js';
-import type { Profile } from '../../profiles/types.js';
+/** `trellis serve` and `trellis quickstart`. */
+import cluster from 'node:cluster';
+import fs from 'node:fs';
+import os from 'node:os';
+import { parse, UsageError } from '../../cli/args.js';
+import { configFile, readInstanceConfig } from '../../config/instance-config.js';
+import { jsonLogger } from '../../http/log.js';
+import { systemClock } from '../../clock/clock.js';
+import { printInit } from './init.js';
+import { actorOf, assertDistinct, dataDirOf, generatedPassphrase, out, passphraseFor, pkcs11Flags, rootPassphraseFlag, rootPassphraseFor, rootPassphraseGiven } from './common.js';
+import { pinSource } from '../tokens.js';
 
-export interface ServeOptions {
-  dataDir: string;
-  host?: string;
-  port?: number;
-  tls?: boolean;
-  /** The online passphrase; copied into the keystore, which forgets it once the keys are open. The caller clears its Buffer. */
-  passphrase: string | Buffer;
-  /**
-   * The PIN of the instance's PKCS#11 token (issuing CA keys), when trellis.json names one; copied into
-   * the token keystore, whose copy is cleared after login. The login keeps it sealed in memory to log in again
-   * if the token loses the login (docs/hsm.md). The caller clears its Buffer. The root token is never opened.
-   */
+const serveFlags = {
+  host: { type: 'string' },
+  port: { type: 'string' },
+  tls: { type: 'boolean' },
+  'base-url': { type: 'string' },
+  db: { type: 'string' },
+  workers: { type: 'string' },
+  // ACME validation: where challenges are fetched and names resolved, and which private addresses may be reached.
+  'acme-http01-port': { type: 'string' },
+  'acme-tlsalpn01-port': { type: 'string' },
+  'acme-resolver': { type: 'string' },
+  'acme-allow-address': { type: 'string', multiple: true },
+  // Proxies whose X-Forwarded-For names the client (replaces server.trustedProxies of trellis.json).
+  'trusted-proxy': { type: 'string', multiple: true },
+  // The PIN of the PKCS#11 token holding the issuing CA keys (or TRELLIS_PKCS11_PIN), when trellis.json names one.
+  'pkcs11-pin-file': pkcs11Flags['pkcs11-pin-file'],
+  // quickstart only: the root passphrase for a new instance (serve never reads it).
+  ...rootPassphraseFlag,
+} as const;
+
+function portOf(text: string | undefined, flag = 'port'): number | undefined {
+  if (text === undefined) return undefined;
+  const p = Number(text);
+  if (!Number.isInteger(p) || p < 0 || p > 65535) throw new UsageError(`--${flag}: not a port number: ${text}`);
+  return p;
+}
+
+type ServeValues = {
+  data?: string | undefined;
+  host?: string | undefined;
+  port?: string | undefined;
+  tls?: boolean | undefined;
+  db?: string | undefined;
+  workers?: string | undefined;
+  'acme-http01-port'?: string | undefined;
+  'acme-tlsalpn01-port'?: string | undefined;
+  'acme-resolver'?: string | undefined;
+  'acme-allow-address'?: string[] | undefined;
+  'trusted-proxy'?: string[] | undefined;
+  'pkcs11-pin-file'?: string | undefined;
+};
+
+/** What a serving process needs to open its keys: the online passphrase, and the token PIN when CA keys are in a token. */
+interface ServeSecrets {
+  passphrase: Buffer;
   pkcs11Pin?: Buffer;
-  log: Logger;
-  accessLog?: boolean;
-  databaseUrl?: string;
-  /** ACME validation settings (`--acme-*` flags) or a replacement validator. */
-  acme?: AcmeServeOptions;
-  /** `--trusted-proxy` CIDRs; replace `server.trustedProxies` of trellis.json when given. */
-  trustedProxies?: string[];
 }
 
-export interface Serving {
-  url: string;
-  instance: Instance;
-  close(): Promise<void>;
+const clearSecrets = (s: ServeSecrets) => {
+  s.passphrase.fill(0);
+  s.pkcs11Pin?.fill(0);
+};
+
+/** The `--acme-*` flags, checked before anything starts (a bad CIDR or resolver fails at once). */
+async function acmeOptionsOf(values: ServeValues) {
+  const { parseCidrs, parseResolverAddress } = await import('../../va/index.js');
+  const http01Port = portOf(values['acme-http01-port'], 'acme-http01-port');
+  const tlsAlpn01Port = portOf(values['acme-tlsalpn01-port'], 'acme-tlsalpn01-port');
+  const resolver = values['acme-resolver'];
+  if (resolver !== undefined) parseResolverAddress(resolver);
+  const allowAddresses = values['acme-allow-address'] ?? [];
+  parseCidrs(allowAddresses);
+  return { ...(http01Port !== undefined ? { http01Port } : {}), ...(tlsAlpn01Port !== undefined ? { tlsAlpn01Port } : {}), ...(resolver !== undefined ? { resolver } : {}), allowAddresses };
 }
 
-/** TLS certificates live 30 days and renew when a third of that is left. */
-const tlsValiditySeconds = 30 * 86400;
+function workersOf(text: string | undefined): number {
+  if (text === undefined) return 1;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > 64) throw new UsageError(`--workers must be 1..64 (cores here: ${os.availableParallelism()})`);
+  return n;
+}
+
 /**
- * How often serve reads CA changes made by other processes (ca-watch.ts): as
- * often as the CA reads key states, so that after a takeover elsewhere the
- * old CA's refusal (its key deactivated) lasts about a second here.
+ * Takes the passphrases and PINs out of this process's environment before
+ * anything starts, so no child (cluster worker, OpenSSL, a shell) inherits
+ * them. The root's secrets (passphrase, root token PIN) have no business in a
+ * server's environment at all.
  */
-const caWatchSeconds = 1;
-
-export async function serve(opts: ServeOptions): Promise<Serving> {
-  const instance = await openInstance(opts.dataDir, opts.databaseUrl ? { databaseUrl: opts.databaseUrl } : {});
-  let running: RunningServer | undefined;
-  /** What to stop on close, in the reverse order of starting. */
-  const stops: (() => void | Promise<void>)[] = [];
-  const stopAll = async () => {
-    while (stops.length) await stops.pop()!();
-  };
-  try {
-    for (const ca of instance.cas) {
-      if (ca.role === 'root' && holdsKey(ca) && !isOfflineCa(ca)) {
-        opts.log({ level: 'warn', msg: `root CA "${ca.id}" still opens with the online passphrase (made before roots had their own); run \`trellis ceremony protect-root --id ${ca.id}\`` });
-      }
-    }
-    // Crash leftovers (stale intents, ACME orders stuck in processing) are settled before anything is served, then every few minutes.
-    stops.push(await startReconciler(instance, opts.log));
-    const keystore = keystoreFor(instance, opts.passphrase);
-    // Issuing CA keys in a token open with the PIN given; serve never logs in to the root's token.
-    const pin = opts.pkcs11Pin;
-    instance.tokens.setPins({
-      online: pin ? async () => Buffer.from(pin) : refusedPin('no PKCS#11 PIN for serve: set TRELLIS_PKCS11_PIN or pass --pkcs11-pin-file'),
-      root: refusedPin('serve never logs in to the root token'),
-    });
-    const issuers = await unlockIssuers(instance, keystore);
-    if (issuers.all().length === 0) throw new PkiError('invalidConfig', 'no active issuing CA to serve');
-    // One publisher per database (lease): every worker and node serves the CRLs it stores.
-    const crls = crlPublisher(instance, [], opts.log, { lease: true });
-    // It makes the CRLs of the issuing CAs held here whose key may sign CRLs (not one waiting in preActivation for its takeover).
-    const crlSigning = new Set<string>();
-    const signCrlsOf = async (held: Issuer[]) => {
-      for (const issuer of held) {
-        if (crlSigning.has(issuer.id) || !permits(await instance.authority.keyStates.stateOf(issuer.id), 'crl')) continue;
-        crls.addIssuer({ id: issuer.id, shards: issuer.crlShards, signer: instance.authority.crlSigner(issuer.id) });
-        crlSigning.add(issuer.id);
-      }
-    };
-    await signCrlsOf(issuers.all());
-    // First pass before we answer: every shard has a CRL to serve.
-    await crls.tick();
-    crls.start();
-    stops.push(() => crls.stop());
-    const ocsp = new OcspResponder({
-      certificates: instance.store.certificates,
-      // Pre-signed answers are shared through the database by every node.
-      responses: instance.store.ocspResponses,
-      clock: instance.clock,
-      validitySeconds: instance.config.revocation.ocspValiditySeconds,
-      pollSeconds: Math.max(1, Math.floor(instance.config.revocation.ocspSeconds / 3)),
-      log: opts.log,
-    });
-    const responders = new ResponderRotation({
-      authority: instance.authority,
-      certificates: instance.store.certificates,
-      clock: instance.clock,
-      keystore,
-      profile: profile(instance, 'ocsp-responder'),
-      actor: 'trellis-serve',
-      issuers: () => issuers.all(),
-      use: (m) => ocsp.setResponder(m),
-      log: opts.log,
-    });
-    await responders.check();
-    // Signed audit checkpoints (docs/audit.md): the audit key opens now, while the keystore still has its passphrase.
-    stops.push(await startAuditCheckpoints(instance, keystore, opts.log));
-    // Every key serve needs is open: drop the passphrase. Responder renewals and issuing CAs made later open under the
-    // cached master key, which opens only this instance's online envelopes (never the root's, which has its own passphrase and salt).
-    keystore.forgetPassphrase();
-    ocsp.start();
-    // close() (not stop()) flushes the pending writes of pre-signed answers before the store closes.
-    stops.push(() => ocsp.close());
-    // Responder certificates are short-lived: checked hourly, renewed at two thirds of their life.
-    stops.push(responders.start());
-    // A takeover scheduled by `trellis ca rotate --at` happens at its time; the successor then gets its responder.
-    const rotations = startRotationTimer(instance, opts.log, async () => {
-      await signCrlsOf(issuers.all());
-      await responders.check();
-    });
-    stops.push(() => rotations.stop());
-    // CAs made, taken over or scheduled by other processes after the start (ca-watch.ts): new issuing CAs get their CRLs and responder.
-    stops.push(
-      watchCas(instance, keystore, {
-        seconds: caWatchSeconds,
-        log: opts.log,
-        onNewIssuers: async (ids) => {
-          for (const id of ids) crlSigning.delete(id);
-          await responders.check();
-        },
-        // A takeover made elsewhere activates a CA this node holds: its CRLs start here too.
-        onPass: async () => {
-          rotations.rearm();
-          await signCrlsOf(issuers.all());
-        },
-      }),
-    );
-    const revocation = new RevocationAuthority({ certificates: instance.store.certificates, audit: instance.audit, clock: instance.clock, listeners: [crls, ocsp] });
-    const acme = instance.config.acme.enabled ? await buildAcme(instance, issuers, revocation, opts.acme ?? {}, opts.log) : undefined;
-    if (acme) stops.push(() => acme.close());
-    const ra = registrationAuthority(instance, issuers);
-    const app = createApp({
-      ...(acme ? { acme: acme.router } : {}),
-      ra,
-      revocation,
-      revocationSeconds: { ocsp: instance.config.revocation.ocspSeconds, crl: instance.config.revocation.crlSeconds },
-      tokens: new TokenVerifier(instance.store.tokens, instance.clock),
-      log: opts.log,
-      bodyLimitBytes: instance.config.server.bodyLimitBytes,
-      devices: deviceRegistryFor(instance, revocation),
-    });
-    // EST (RFC 7030) for the device registry; enrollment itself needs --tls (docs/est.md).
-    const enrollment = new DeviceEnrollment({
-      ra,
-      devices: instance.store.devices,
-      manufacturers: instance.store.manufacturerCas,
-      certificates: instance.store.certificates,
-      revocation,
-      audit: instance.audit,
-      clock: instance.clock,
-      issuingCas: () => instance.cas.filter((c) => c.role === 'issuing'),
-    });
-    /** The issuing CA of a profile up to its root (DER). */
-    const caChain = (p: Profile): Buffer[] => {
-      const out: Buffer[] = [];
-      for (let ca = instance.cas.find((c) => c.id === issuers.issuerFor(p).id); ca && out.length < 8; ca = instance.cas.find((c) => c.id === ca!.parentId)) out.push(ca.certDer);
-      return out;
-    };
-    let ready = false;
-    const handler = frontHandler({
-      app,
-      caCertificate: (id) => instance.cas.find((c) => c.id === id)?.certDer,
-      ready: () => ready,
-      log: opts.log,
-      clock: instance.clock,
-      accessLog: opts.accessLog ?? true,
-      hot: [
-        ocspHandler(ocsp, () => instance.clock.now(), opts.log),
-        crlHandler(crls, () => instance.clock.now()),
-        auditCheckpointHandler(() => latestCheckpointFile(instance), opts.log),
-        estHandler({ enrollment, profiles: instance.profiles, caChain, log: opts.log }),
-      ],
-      trustedProxies: opts.trustedProxies ?? instance.config.server.trustedProxies,
-    });
-    const host = opts.host ?? instance.config.server.host;
-    const port = opts.port ?? instance.config.server.port;
-    if (opts.tls) {
-      const tlsHost = new URL(instance.config.baseUrl).hostname;
-      // The server certificate comes from whichever issuing CA the `server` profile maps to at the time (a rotation moves it).
-      const issueTls = () => serverTls(instance, issuers.issuerFor(profile(instance, 'server')), tlsHost);
-      const tls = await issueTls();
-      // A client certificate is asked for, not required: browsers and ACME clients connect without one,
-      // devices present theirs to EST (which verifies the chain itself).
-      running = await listen(handler, { host, port, tls: () => ({ cert: tls.certPem, key: tls.keyPem, requestCert: true, rejectUnauthorized: false }) });
-      stops.push(renewTlsHourly(running.server as import('node:https').Server, tls.notAfter, issueTls, instance, opts.log));
-    } else {
-      running = await listen(handler, { host, port });
-    }
-    ready = true;
-    opts.log({ msg: 'serving', url: running.url, issuers: issuers.all().map((i) => i.id), database: instance.store.kind });
-    const r = running;
-    return {
-      url: r.url,
-      instance,
-      async close() {
-        ready = false;
-        await r.close();
-        await stopAll();
-        await instance.close();
-      },
-    };
-  } catch (err) {
-    await running?.close(0);
-    await stopAll();
-    await instance.close();
-    throw err;
+function scrubEnvironment(log: ReturnType<typeof jsonLogger>): void {
+  delete process.env.TRELLIS_PASSPHRASE;
+  delete process.env.TRELLIS_PKCS11_PIN;
+  for (const name of ['TRELLIS_ROOT_PASSPHRASE', 'TRELLIS_PKCS11_ROOT_PIN']) {
+    if (process.env[name] === undefined) continue;
+    delete process.env[name];
+    log({ level: 'warn', msg: `${name} is set in the environment of serve, which never uses it; remove it from the service definition` });
   }
 }
 
-type ServerTls = { certPem: string; keyPem: string; notAfter: Date };
-
-async function serverTls(instance: Instance, issuer: Issuer, host: string): Promise<ServerTls> {
-  const { issued, keyPem } = await issueServerCertificate(instance, issuer, host, tlsValiditySeconds, 'trellis-serve');
-  return { certPem: [issued.certDer, ...issued.chainDer].map((d) => toPem('CERTIFICATE', d)).join(''), keyPem, notAfter: issued.notAfter };
+/**
+ * With --workers N the primary process forks N workers that share the
+ * listening socket (node:cluster); each unlocks the CAs itself. The online
+ * passphrase (and the token PIN) reach them over the IPC channel, never
+ * through argv or env; each worker logs in to the token itself (a PKCS#11
+ * login belongs to one process). The primary keeps them (Buffers, never
+ * strings it cannot clear) only to start a replacement for a worker that
+ * died; it never opens a key or the token itself.
+ */
+async function startCluster(secrets: ServeSecrets, workers: number): Promise<number> {
+  // Workers accept connections themselves (the kernel spreads them) instead of
+  // the primary accepting each and passing it over IPC: new-connection OCSP
+  // load went from 8.5k to 18.7k GET/s on 2 cores (docs/ocsp.md).
+  // NODE_CLUSTER_SCHED_POLICY=rr still chooses Node's round-robin.
+  if (!process.env.NODE_CLUSTER_SCHED_POLICY) cluster.schedulingPolicy = cluster.SCHED_NONE;
+  const log = jsonLogger(systemClock);
+  let stopping = false;
+  let announced = false;
+  const fork = () => {
+    const w = cluster.fork();
+    let sent = false;
+    w.on('message', (m: { type?: string; url?: string }) => {
+      // Once per worker: a worker asks before it opens its keys, and never again.
+      if (m.type === 'need-passphrase' && !sent) {
+        sent = true;
+        w.send({ type: 'passphrase', passphrase: secrets.passphrase.toString('base64'), ...(secrets.pkcs11Pin ? { pkcs11Pin: secrets.pkcs11Pin.toString('base64') } : {}) });
+      }
+      if (m.type === 'listening' && !announced) {
+        announced = true;
+        process.stderr.write(`Trellis is serving on ${m.url} with ${workers} workers (Ctrl-C to stop)\n`);
+      }
+    });
+    w.on('exit', (code, signal) => {
+      if (stopping) return;
+      log({ level: 'error', msg: 'worker exited; starting another', code, signal });
+      fork();
+    });
+  };
+  for (let i = 0; i < workers; i++) fork();
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    clearSecrets(secrets);
+    log({ msg: 'shutting down', signal });
+    const alive = Object.values(cluster.workers ?? {}).filter((w) => w && !w.isDead());
+    let left = alive.length;
+    if (left === 0) process.exit(0);
+    for (const w of alive) {
+      w!.once('exit', () => --left === 0 && process.exit(0));
+      w!.process.kill('SIGTERM');
+    }
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+  return 0;
 }
 
-/** Renews the HTTPS certificate when a third of its life is left (checked hourly). Returns a stop function. */
-function renewTlsHourly(server: import('node:https').Server, notAfter: Date, issueTls: () => Promise<ServerTls>, instance: Instance, log: ServeOptions['log']): () => void {
-  const timer = setInterval(async () => {
-    if (notAfter.getTime() - instance.clock.now().getTime() > (tlsValiditySeconds * 1000) / 3) return;
-    try {
-      const next = await issueTls();
-      server.setSecureContext({ cert: next.certPem, key: next.keyPem });
-      notAfter = next.notAfter;
-      log({ msg: 'tls certificate renewed', notAfter });
-    } catch (err) {
-      log({ level: 'error', msg: 'tls renewal failed; keeping the current certificate', error: String(err) });
-    }
-  }, 3600_000);
-  timer.unref();
-  return () => clearInterval(timer);
+/** In a cluster worker: the passphrase (and token PIN) arrive from the primary. */
+function passphraseFromPrimary(): Promise<ServeSecrets> {
+  return new Promise((resolve) => {
+    const onMessage = (m: { type?: string; passphrase?: string; pkcs11Pin?: string }) => {
+      if (m.type !== 'passphrase') return;
+      process.off('message', onMessage);
+      resolve({ passphrase: Buffer.from(m.passphrase ?? '', 'base64'), ...(m.pkcs11Pin ? { pkcs11Pin: Buffer.from(m.pkcs11Pin, 'base64') } : {}) });
+    };
+    process.on('message', onMessage);
+    process.send?.({ type: 'need-passphrase' });
+  });
+}
+
+/**
+ * The secrets of a serving process: from the primary in a worker, else from
+ * their usual sources; the token PIN only when trellis.json puts CA keys in a token.
+ */
+async function serveSecrets(values: ServeValues & { 'passphrase-file'?: string | undefined }): Promise<ServeSecrets> {
+  if (cluster.isWorker) return passphraseFromPrimary();
+  const passphrase = Buffer.from(await passphraseFor(values), 'utf8');
+  const dataDir = dataDirOf(values.data);
+  const inToken = fs.existsSync(configFile(dataDir)) && readInstanceConfig(dataDir).keystore.type === 'pkcs11';
+  const pkcs11Pin = inToken ? await pinSource('online', values['pkcs11-pin-file'])() : undefined;
+  scrubEnvironment(jsonLogger(systemClock));
+  return { passphrase, ...(pkcs11Pin ? { pkcs11Pin } : {}) };
+}
+
+async function start(values: ServeValues, secrets: ServeSecrets): Promise<number> {
+  const workers = workersOf(values.workers);
+  const trustedProxies = values['trusted-proxy'];
+  // Checked before forking: a bad CIDR fails here once, not in every worker.
+  if (trustedProxies) (await import('../../http/request-context.js')).trustedProxies(trustedProxies);
+  if (workers > 1 && cluster.isPrimary) return startCluster(secrets, workers);
+  const log = jsonLogger(systemClock);
+  const port = portOf(values.port);
+  const acme = await acmeOptionsOf(values);
+  // Imported here, not at the top: a cluster primary only forks and never loads the CA, Prisma or express.
+  const { serve } = await import('../server.js');
+  const db = values.db ?? process.env.TRELLIS_DATABASE_URL;
+  const serving = await serve({
+    dataDir: dataDirOf(values.data),
+    ...(values.host ? { host: values.host } : {}),
+    ...(port !== undefined ? { port } : {}),
+    tls: !!values.tls,
+    passphrase: secrets.passphrase,
+    ...(secrets.pkcs11Pin ? { pkcs11Pin: secrets.pkcs11Pin } : {}),
+    log,
+    // One log line per request unless TRELLIS_ACCESS_LOG=off (benchmarks, or a proxy that logs already).
+    accessLog: process.env.TRELLIS_ACCESS_LOG !== 'off',
+    ...(db ? { databaseUrl: db } : {}),
+    acme,
+    ...(trustedProxies ? { trustedProxies } : {}),
+  }).finally(() => clearSecrets(secrets));
+  if (cluster.isWorker) process.send?.({ type: 'listening', url: serving.url });
+  else process.stderr.write(`Trellis is serving on ${serving.url} (Ctrl-C to stop)\n`);
+  const stop = (signal: string) => {
+    log({ msg: 'shutting down', signal });
+    serving.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+  return 0;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parse(argv, serveFlags);
+  if (values['root-passphrase-file']) throw new UsageError('serve never opens the root key: --root-passphrase-file belongs to ceremonies');
+  return start(values, await serveSecrets(values));
+}
+
+/**
+ * init when there is no CA yet, then serve. Passphrases the operator did not
+ * give (TRELLIS_PASSPHRASE / --passphrase-file, TRELLIS_ROOT_PASSPHRASE /
+ * --root-passphrase-file) are generated and shown once; the root passphrase
+ * is then dropped before serving.
+ */
+export async function runQuickstart(argv: string[]): Promise<number> {
+  const { values } = parse(argv, serveFlags);
+  const dataDir = dataDirOf(values.data);
+  if (fs.existsSync(configFile(dataDir)) || cluster.isWorker) return start(values, await serveSecrets(values));
+  const generated = !process.env.TRELLIS_PASSPHRASE && !values['passphrase-file'];
+  const passphrase = generated ? generatedPassphrase() : await passphraseFor(values, { forNew: true });
+  const rootPassphrase = rootPassphraseGiven(values) ? await rootPassphraseFor(values, { forNew: true }) : undefined;
+  if (rootPassphrase !== undefined) assertDistinct(passphrase, rootPassphrase);
+  scrubEnvironment(jsonLogger(systemClock));
+  const port = portOf(values.port) ?? 8080;
+  const scheme = values.tls ? 'https' : 'http';
+  const db = values.db ?? process.env.TRELLIS_DATABASE_URL;
+  const { initInstance } = await import('../init-instance.js');
+  const result = await initInstance({
+    dataDir,
+    baseUrl: values['base-url'] ?? `${scheme}://localhost:${port}`,
+    ...(db ? { databaseUrl: db } : {}),
+    passphrase,
+    ...(rootPassphrase !== undefined ? { rootPassphrase } : {}),
+    actor: actorOf(),
+  });
+  printInit(out(values), result);
+  if (generated) {
+    process.stderr.write(
+      `\nOnline CA key passphrase (shown once, store it safely; needed to restart):\n\n    ${passphrase}\n\nRestart later with: TRELLIS_PASSPHRASE='<passphrase>' npx trellis quickstart\n\n`,
+    );
+  }
+  return start(values, { passphrase: Buffer.from(passphrase, 'utf8') });
 }

@@ -6,18 +6,18 @@
  * the custodians' quorum approves `ca.rotate` with `{ ca, at }` (`at` as
  * given in ISO 8601 UTC, or "now").
  */
-import { parse, parseDurationFlag, required, UsageError } from '../../cli/args.js';
-import { assertRotatable, createSuccessorCa, successorIdOf } from '../../ca/rotation.js';
-import { PkiError } from '../../errors/pki-error.js';
-import type { SoftwareKeystore } from '../../keys/software-keystore.js';
-import { fingerprint } from '../../pki/certificate.js';
-import { holdsKey, isOfflineCa, keystoreFor, openInstance, tokenOf, unlockCa } from '../instance.js';
-import { quorumGate, quorumRequestFlag } from '../quorum.js';
-import { carryOut, readRotations, scheduleRotation } from '../rotations.js';
-import { profileOfCa } from './ca-recertify.js';
-import { ceremonyDeps } from './init.js';
-import { issueOcspResponder } from './responder.js';
-import { actorOf, dataDirOf, out, passphraseFor, pkcs11Flags, rootPassphraseFlag, rootPassphraseFor, tokenPinsOf } from './common.js';
+import { parse, parseDurationFlag, required, UsageError } from '../../../cli/args.js';
+import { assertRotatable, createSuccessorCa, successorIdOf } from '../../../ca/rotation.js';
+import { PkiError } from '../../../errors/pki-error.js';
+import type { SoftwareKeystore } from '../../../keys/software-keystore.js';
+import { fingerprint } from '../../../pki/certificate.js';
+import { holdsKey, isOfflineCa, keystoreFor, openInstance, tokenOf, unlockCa } from '../../instance.js';
+import { quorumGate, quorumRequestFlag } from '../../quorum.js';
+import { carryOut, readRotations, scheduleRotation } from '../../rotations.js';
+import { profileOfCa } from './recertify.js';
+import { ceremonyDeps } from '../../init-instance.js';
+import { issueOcspResponder } from '../../held-certificates.js';
+import { actorOf, dataDirOf, out, passphraseFor, pkcs11Flags, rootPassphraseFlag, rootPassphraseFor, tokenPinsOf } from '../common.js';
 
 const flags = { ca: { type: 'string' }, at: { type: 'string' }, 'new-id': { type: 'string' }, validity: { type: 'string' }, ...rootPassphraseFlag, ...quorumRequestFlag, ...pkcs11Flags } as const;
 

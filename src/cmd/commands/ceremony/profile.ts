@@ -2,11 +2,11 @@
  * The profile and subject of a CA made by `trellis ceremony root|issuing`
  * (`--profile`, `--subject-attr`), checked before any key exists.
  */
-import { UsageError } from '../../cli/args.js';
-import { checkSubjectPolicy } from '../../ca/policy.js';
-import type { CaRecord } from '../../ca/ports.js';
-import type { NameValues } from '../../pki/name.js';
-import type { Profile } from '../../profiles/types.js';
+import { UsageError } from '../../../cli/args.js';
+import { checkSubjectPolicy } from '../../../ca/policy.js';
+import type { CaRecord } from '../../../ca/ports.js';
+import type { NameValues } from '../../../pki/name.js';
+import type { Profile } from '../../../profiles/types.js';
 
 /**
  * Refuses `profile` unless it makes the CA the ceremony makes: a CA profile

@@ -1,5 +1,5 @@
 /** A custodian's own passphrase: TRELLIS_CUSTODIAN_PASSPHRASE, --passphrase-file FILE, or a prompt without echo. */
-import { readPassphrase, ttyPrompt } from '../../config/passphrase.js';
+import { readPassphrase, ttyPrompt } from '../../../config/passphrase.js';
 
 export function custodianPassphraseFor(flags: { 'passphrase-file'?: string | undefined }, name: string, opts: { confirm?: boolean; forNew?: boolean } = {}): Promise<string> {
   return readPassphrase(

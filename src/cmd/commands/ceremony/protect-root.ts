@@ -9,8 +9,8 @@
  * copy is stored first (as `<old id>-offline`), then the CA record points at
  * it, then the original is destroyed.
  */
-import { PkiError } from '../../errors/pki-error.js';
-import { isOfflineCa, keyIdOf, keystoreFor, type Instance } from '../instance.js';
+import { PkiError } from '../../../errors/pki-error.js';
+import { isOfflineCa, keyIdOf, keystoreFor, type Instance } from '../../instance.js';
 
 const offlineIdOf = (keyId: string) => `${keyId}-offline`;
 

@@ -1,10 +1,10 @@
 /** Wiring shared by `ca rotate`, `ca renew` and `ceremony root-rollover`: profiles of CA certificates, and a CA that may certify one CA key again. */
-import type { IssuedCertificate } from '../../ca/authority.js';
-import type { Issuer } from '../../ca/issuer.js';
-import type { CaRecord } from '../../ca/ports.js';
-import { parseCertificate } from '../../pki/certificate.js';
-import type { Profile } from '../../profiles/types.js';
-import { profile, type Instance } from '../instance.js';
+import type { IssuedCertificate } from '../../../ca/authority.js';
+import type { Issuer } from '../../../ca/issuer.js';
+import type { CaRecord } from '../../../ca/ports.js';
+import { parseCertificate } from '../../../pki/certificate.js';
+import type { Profile } from '../../../profiles/types.js';
+import { profile, type Instance } from '../../instance.js';
 
 /** The profile a CA's certificate was issued under (its row under the parent), else `fallback`. */
 export async function profileOfCa(instance: Instance, ca: CaRecord, fallback: string): Promise<Profile> {

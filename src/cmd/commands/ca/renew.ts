@@ -7,14 +7,14 @@
  * The parent's key is used, so its secret is needed, and the custodians'
  * quorum approves `root-key.use` with `{ ca: PARENT, purpose: "renew ID" }`.
  */
-import { parse, parseDurationFlag, required } from '../../cli/args.js';
-import { PkiError } from '../../errors/pki-error.js';
-import type { SoftwareKeystore } from '../../keys/software-keystore.js';
-import { fingerprint, parseCertificate, sha256Hex } from '../../pki/certificate.js';
-import { holdsKey, isOfflineCa, keystoreFor, openInstance, tokenOf, unlockCa } from '../instance.js';
-import { quorumGate, quorumRequestFlag } from '../quorum.js';
-import { certifyCaKeyAgain, profileOfCa } from './ca-recertify.js';
-import { actorOf, dataDirOf, out, passphraseFor, pkcs11Flags, rootPassphraseFlag, rootPassphraseFor, tokenPinsOf } from './common.js';
+import { parse, parseDurationFlag, required } from '../../../cli/args.js';
+import { PkiError } from '../../../errors/pki-error.js';
+import type { SoftwareKeystore } from '../../../keys/software-keystore.js';
+import { fingerprint, parseCertificate, sha256Hex } from '../../../pki/certificate.js';
+import { holdsKey, isOfflineCa, keystoreFor, openInstance, tokenOf, unlockCa } from '../../instance.js';
+import { quorumGate, quorumRequestFlag } from '../../quorum.js';
+import { certifyCaKeyAgain, profileOfCa } from './recertify.js';
+import { actorOf, dataDirOf, out, passphraseFor, pkcs11Flags, rootPassphraseFlag, rootPassphraseFor, tokenPinsOf } from '../common.js';
 
 const flags = { ca: { type: 'string' }, parent: { type: 'string' }, validity: { type: 'string' }, ...rootPassphraseFlag, ...quorumRequestFlag, ...pkcs11Flags } as const;
 

@@ -26,9 +26,9 @@ import { holdsKey, isOfflineCa, keystoreFor, openInstance, profile, tokenOf, unl
 import { quorumRequestFlag, quorumGate } from '../quorum.js';
 import type { Keystore } from '../../keys/signing-key.js';
 import type { SoftwareKeystore } from '../../keys/software-keystore.js';
-import { ceremonySubject, checkCeremonyProfile } from './ceremony-profile.js';
-import { ceremonyDeps } from './init.js';
-import { issueOcspResponder } from './responder.js';
+import { ceremonySubject, checkCeremonyProfile } from './ceremony/profile.js';
+import { ceremonyDeps } from '../init-instance.js';
+import { issueOcspResponder } from '../held-certificates.js';
 import { actorOf, assertDistinct, ceremonyTokenOf, dataDirOf, out, passphraseFor, pkcs11Flags, rootPassphraseFlag, rootPassphraseFor, tokenPinsOf } from './common.js';
 
 const flags = {
@@ -91,7 +91,7 @@ async function protectRootCommand(argv: string[]): Promise<number> {
   const id = values.id ?? 'root';
   const instance = await openInstance(dataDirOf(values.data));
   try {
-    const { assertProtectable, protectRoot } = await import('./protect-root.js');
+    const { assertProtectable, protectRoot } = await import('./ceremony/protect-root.js');
     await assertProtectable(instance, id);
     const actor = actorOf();
     const quorum = await quorumGate(instance, 'root-key.use', { ca: id, purpose: 'protect-root' }, { requestId: values['quorum-request'], actor });
@@ -112,8 +112,8 @@ async function protectRootCommand(argv: string[]): Promise<number> {
 export async function run(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === 'protect-root') return protectRootCommand(rest);
-  if (sub === 'split-root-secret') return (await import('./split-root-secret.js')).splitRootSecretCommand(rest);
-  if (sub === 'root-rollover') return (await import('./root-rollover.js')).rootRolloverCommand(rest);
+  if (sub === 'split-root-secret') return (await import('./ceremony/split-root-secret.js')).splitRootSecretCommand(rest);
+  if (sub === 'root-rollover') return (await import('./ceremony/root-rollover.js')).rootRolloverCommand(rest);
   if (sub !== 'root' && sub !== 'issuing') throw new UsageError('usage: trellis ceremony root|issuing|protect-root|split-root-secret|root-rollover …');
   const { values } = parse(rest, flags);
   const id = required(values.id, 'id');

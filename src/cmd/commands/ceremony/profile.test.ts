@@ -1,10 +1,10 @@
 import path from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { UsageError } from '../../cli/args.js';
-import { isPkiError } from '../../errors/pki-error.js';
-import { defaultProfilesDir, loadProfile } from '../../profiles/load.js';
-import type { Profile } from '../../profiles/types.js';
-import { ceremonySubject, checkCeremonyProfile, declaredAttributes } from './ceremony-profile.js';
+import { UsageError } from '../../../cli/args.js';
+import { isPkiError } from '../../../errors/pki-error.js';
+import { defaultProfilesDir, loadProfile } from '../../../profiles/load.js';
+import type { Profile } from '../../../profiles/types.js';
+import { ceremonySubject, checkCeremonyProfile, declaredAttributes } from './profile.js';
 
 const VID = '1.3.6.1.4.1.37244.2.1';
 const PID = '1.3.6.1.4.1.37244.2.2';

@@ -22,7 +22,7 @@ import type { QuorumRequestView } from '../../quorum/quorum.js';
 import { openInstance } from '../instance.js';
 import { quorumOf } from '../quorum.js';
 import { actorOf, dataDirOf, out } from './common.js';
-import { custodianPassphraseFor } from './custodian-passphrase.js';
+import { custodianPassphraseFor } from './custodian/passphrase.js';
 
 const usage = `usage: trellis quorum request --op OP [--param KEY=VALUE ...] [--ttl 1h]
        trellis quorum approve --request ID --custodian NAME [--key FILE [--out approval.json]] [--passphrase-file FILE]

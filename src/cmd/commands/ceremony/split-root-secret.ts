@@ -11,15 +11,15 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { parse, required, UsageError } from '../../cli/args.js';
-import { makePrivateDir, writePrivateFile } from '../../config/file-permissions.js';
-import { PkiError } from '../../errors/pki-error.js';
-import { splitRootSecret } from '../../quorum/root-secret.js';
-import { checkSplitCounts } from '../../quorum/shamir.js';
-import { shareFileText } from '../../quorum/share-file.js';
-import { holdsKey, isOfflineCa, keyIdOf, keystoreFor, openInstance, tokenOf } from '../instance.js';
-import { quorumRequestFlag, quorumGate } from '../quorum.js';
-import { actorOf, dataDirOf, out, rootPassphraseFlag, rootPassphraseFor } from './common.js';
+import { parse, required, UsageError } from '../../../cli/args.js';
+import { makePrivateDir, writePrivateFile } from '../../../config/file-permissions.js';
+import { PkiError } from '../../../errors/pki-error.js';
+import { splitRootSecret } from '../../../quorum/root-secret.js';
+import { checkSplitCounts } from '../../../quorum/shamir.js';
+import { shareFileText } from '../../../quorum/share-file.js';
+import { holdsKey, isOfflineCa, keyIdOf, keystoreFor, openInstance, tokenOf } from '../../instance.js';
+import { quorumRequestFlag, quorumGate } from '../../quorum.js';
+import { actorOf, dataDirOf, out, rootPassphraseFlag, rootPassphraseFor } from '../common.js';
 
 const shareFilePattern = /^root-secret-share-.*\.json$/;
 

@@ -11,7 +11,7 @@ import { PkiError } from '../../errors/pki-error.js';
 import { openInstance } from '../instance.js';
 import { quorumOf } from '../quorum.js';
 import { actorOf, dataDirOf, out } from './common.js';
-import { custodianPassphraseFor } from './custodian-passphrase.js';
+import { custodianPassphraseFor } from './custodian/passphrase.js';
 
 const usage = `usage: trellis custodian add --name NAME [--key-file PUBLIC.pem] [--passphrase-file FILE]
        trellis custodian list [--json]

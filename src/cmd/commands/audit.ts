@@ -13,7 +13,7 @@ import { PkiError } from '../../errors/pki-error.js';
 import { readCertificateChain } from '../../pki/certificate.js';
 import { toPem } from '../../pki/pem.js';
 import { unlockIssuers, isOfflineCa, keystoreFor, openInstance, tokenOf, unlockCa, type Instance } from '../instance.js';
-import { auditCheckpointer, auditSignerCertificate, currentAuditSigner, issueAuditSigner, openCheckpointSigner, verifyInstanceAudit } from './audit-signer.js';
+import { auditCheckpointer, auditSignerCertificate, currentAuditSigner, issueAuditSigner, openCheckpointSigner, verifyInstanceAudit } from '../audit-signer.js';
 import { quorumRequestFlag, quorumGate } from '../quorum.js';
 import { actorOf, dataDirOf, out, passphraseFor, rootPassphraseFlag, rootPassphraseFor } from './common.js';
 

@@ -13,8 +13,8 @@ import { PkiError } from '../../errors/pki-error.js';
 import { defaultDeviceProfile, DeviceRegistry, parseAttribute, type DeviceView } from '../../ra/devices/registry.js';
 import { RevocationAuthority } from '../../ra/revoke.js';
 import { openInstance, type Instance } from '../instance.js';
-import { acmeAccounts, acmeProfiles } from './acme.js';
-import { openSecretSealing } from './cli-acme.js';
+import { acmeAccounts, acmeProfiles } from '../acme-server.js';
+import { openSecretSealing } from './acme.js';
 import { actorOf, dataDirOf, out, passphraseFor } from './common.js';
 
 const usage = `usage: trellis device register --id ID [--profile device] [--attr k=v]... [--reprovision never|reset|migrate] [--eab]

@@ -5,18 +5,18 @@
  * so `serve` can sign checkpoints while only the root can make a signer.
  */
 import path from 'node:path';
-import { AuditCheckpointer, type CheckpointSigner } from '../../audit/checkpointer.js';
-import type { CheckpointFile } from '../../audit/checkpoint.js';
-import { verifyAudit, type AuditVerifyResult, type GivenCheckpoint } from '../../audit/verify.js';
-import type { IssuedCertificate } from '../../ca/authority.js';
-import { heldKeySigner, issueHeldKey } from '../../ca/held-keys.js';
-import type { Issuer } from '../../ca/issuer.js';
-import type { CertificateRecord } from '../../ca/ports.js';
-import { PkiError } from '../../errors/pki-error.js';
-import type { Keystore } from '../../keys/signing-key.js';
-import { defaultProfilesDir, loadProfile } from '../../profiles/load.js';
-import type { Profile } from '../../profiles/types.js';
-import type { Instance } from '../instance.js';
+import { AuditCheckpointer, type CheckpointSigner } from '../audit/checkpointer.js';
+import type { CheckpointFile } from '../audit/checkpoint.js';
+import { verifyAudit, type AuditVerifyResult, type GivenCheckpoint } from '../audit/verify.js';
+import type { IssuedCertificate } from '../ca/authority.js';
+import { heldKeySigner, issueHeldKey } from '../ca/held-keys.js';
+import type { Issuer } from '../ca/issuer.js';
+import type { CertificateRecord } from '../ca/ports.js';
+import { PkiError } from '../errors/pki-error.js';
+import type { Keystore } from '../keys/signing-key.js';
+import { defaultProfilesDir, loadProfile } from '../profiles/load.js';
+import type { Profile } from '../profiles/types.js';
+import type { Instance } from './instance.js';
 
 /** Profile of the audit signing certificate (ca-profiles/audit-signer.yaml). */
 export const auditSignerProfileName = 'audit-signer';

@@ -1,4 +1,4 @@
-/** `trellis ca cert [--root | --ca ID]`, `trellis ca list`, `trellis ca rotate …` (ca-rotate.ts), `trellis ca renew …` (ca-renew.ts) */
+/** `trellis ca cert [--root | --ca ID]`, `trellis ca list`, `trellis ca rotate …` (ca/rotate.ts), `trellis ca renew …` (ca/renew.ts) */
 import { parse, UsageError } from '../../cli/args.js';
 import { PkiError } from '../../errors/pki-error.js';
 import { fingerprint } from '../../pki/certificate.js';
@@ -8,8 +8,8 @@ import { dataDirOf, out } from './common.js';
 
 export async function run(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
-  if (sub === 'rotate') return (await import('./ca-rotate.js')).rotateCommand(rest);
-  if (sub === 'renew') return (await import('./ca-renew.js')).renewCommand(rest);
+  if (sub === 'rotate') return (await import('./ca/rotate.js')).rotateCommand(rest);
+  if (sub === 'renew') return (await import('./ca/renew.js')).renewCommand(rest);
   const { values } = parse(rest, { root: { type: 'boolean' }, ca: { type: 'string' } });
   const o = out(values);
   const instance = await openInstance(dataDirOf(values.data));

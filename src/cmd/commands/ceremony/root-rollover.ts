@@ -19,23 +19,23 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { parse, parseDurationFlag, required, UsageError } from '../../cli/args.js';
-import { createRootCa } from '../../ca/ceremony.js';
-import { readPassphrase, ttyPrompt } from '../../config/passphrase.js';
-import { PkiError } from '../../errors/pki-error.js';
-import { keyAlgorithms, type Keystore, type KeyAlgorithm } from '../../keys/signing-key.js';
-import type { SoftwareKeystore } from '../../keys/software-keystore.js';
-import { fingerprint, sha256Hex } from '../../pki/certificate.js';
-import type { NameValues } from '../../pki/name.js';
-import { toPem } from '../../pki/pem.js';
-import type { Profile } from '../../profiles/types.js';
-import { isOfflineCa, keystoreFor, openInstance, profile, tokenOf, unlockCa, type CaKeystores, type Instance } from '../instance.js';
-import { quorumGate, quorumRequestFlag } from '../quorum.js';
-import { certifyCaKeyAgain } from './ca-recertify.js';
-import { ceremonySubject } from './ceremony-profile.js';
-import { actorOf, assertDistinct, ceremonyTokenOf, dataDirOf, out, pkcs11Flags, rootPassphraseFlag, rootPassphraseFor, tokenPinsOf } from './common.js';
-import { publishArl } from './crl.js';
-import { ceremonyDeps } from './init.js';
+import { parse, parseDurationFlag, required, UsageError } from '../../../cli/args.js';
+import { createRootCa } from '../../../ca/ceremony.js';
+import { readPassphrase, ttyPrompt } from '../../../config/passphrase.js';
+import { PkiError } from '../../../errors/pki-error.js';
+import { keyAlgorithms, type Keystore, type KeyAlgorithm } from '../../../keys/signing-key.js';
+import type { SoftwareKeystore } from '../../../keys/software-keystore.js';
+import { fingerprint, sha256Hex } from '../../../pki/certificate.js';
+import type { NameValues } from '../../../pki/name.js';
+import { toPem } from '../../../pki/pem.js';
+import type { Profile } from '../../../profiles/types.js';
+import { isOfflineCa, keystoreFor, openInstance, profile, tokenOf, unlockCa, type CaKeystores, type Instance } from '../../instance.js';
+import { quorumGate, quorumRequestFlag } from '../../quorum.js';
+import { certifyCaKeyAgain } from '../ca/recertify.js';
+import { ceremonySubject } from './profile.js';
+import { actorOf, assertDistinct, ceremonyTokenOf, dataDirOf, out, pkcs11Flags, rootPassphraseFlag, rootPassphraseFor, tokenPinsOf } from '../common.js';
+import { publishArl } from '../../crl-publishing.js';
+import { ceremonyDeps } from '../../init-instance.js';
 
 const flags = {
   id: { type: 'string' }, old: { type: 'string' }, cn: { type: 'string' }, o: { type: 'string' }, ou: { type: 'string' }, c: { type: 'string' },

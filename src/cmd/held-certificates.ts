@@ -1,12 +1,12 @@
 /** Certificates whose keys Trellis itself holds: the delegated OCSP responder and the HTTPS server. */
 import { generateKeyPairSync } from 'node:crypto';
 import { isIP } from 'node:net';
-import type { IssuedCertificate } from '../../ca/authority.js';
-import type { Issuer } from '../../ca/issuer.js';
-import { currentResponder as currentHeldResponder, issueHeldKey, type ResponderMaterial } from '../../ca/held-keys.js';
-import type { Keystore } from '../../keys/signing-key.js';
-import { describeKey } from '../../pki/public-key.js';
-import { profile, type Instance } from '../instance.js';
+import type { IssuedCertificate } from '../ca/authority.js';
+import type { Issuer } from '../ca/issuer.js';
+import { currentResponder as currentHeldResponder, issueHeldKey, type ResponderMaterial } from '../ca/held-keys.js';
+import type { Keystore } from '../keys/signing-key.js';
+import { describeKey } from '../pki/public-key.js';
+import { profile, type Instance } from './instance.js';
 
 const heldKeyDeps = (instance: Instance) => ({ authority: instance.authority, certificates: instance.store.certificates, clock: instance.clock });
 

@@ -1,16 +1,13 @@
 /** X.509 v3 certificates (RFC 5280 §4.1) parsed into a flat, lint-friendly view. */
 import { createHash } from 'node:crypto';
-import { children, expectTag, isConstructed, readBitString, readOid, readOne, readSmallInt, readTime, readUnsigned, Tag, whole, type Tlv } from './der.js';
+import { children, expectTag, readBitString, readOne, readSmallInt, readTime, readUnsigned, Tag, whole, type Tlv } from './der.js';
+import { readAlgorithmIdentifier, type AlgorithmId } from './algorithm-identifier.js';
 import { parseExtensions, type RawExtension } from './csr.js';
 import { parseName, formatName, type NameEntry } from './name.js';
 import { derFromPemOrDer, pemBlocks } from './pem.js';
 import { PkiError } from '../errors/pki-error.js';
 
-/** AlgorithmIdentifier with its raw encoding (lints compare the inner and outer ones byte for byte). */
-export interface AlgorithmId {
-  oid: string;
-  der: Buffer;
-}
+export type { AlgorithmId };
 
 export interface ParsedCertificate {
   der: Buffer;
@@ -40,33 +37,6 @@ export interface ParsedCertificate {
 
 const malformed = (what: string) => new PkiError('malformed', `malformed DER: ${what}`);
 
-// AlgorithmIdentifier ::= SEQUENCE { algorithm OBJECT IDENTIFIER, parameters ANY DEFINED BY algorithm OPTIONAL }
-const algorithm = (t: Tlv | undefined): AlgorithmId => {
-  const a = expectTag(t, Tag.SEQUENCE, 'AlgorithmIdentifier');
-  const f = children(a);
-  if (f.length < 1 || f.length > 2) throw malformed('AlgorithmIdentifier must have 1 or 2 fields');
-  if (f[1]) checkParameters(f[1]);
-  return { oid: readOid(f[0]!), der: whole(a) };
-};
-
-/**
- * The parameters of the algorithms X.509 uses are NULL (RSA, RFC 4055 §5), a
- * named curve (RFC 5480 §2.1.1) or a SEQUENCE (RSA-PSS, explicit curves):
- * anything else, or a NULL with contents, is refused rather than carried
- * along unread. A SEQUENCE is checked for structure, not field by field.
- */
-function checkParameters(t: Tlv): void {
-  if (t.tag === Tag.NULL) {
-    if (t.end !== t.start) throw malformed('NULL parameters with contents');
-  } else if (t.tag === Tag.OID) readOid(t);
-  else if (t.tag === Tag.SEQUENCE) walk(t);
-  else throw malformed(`AlgorithmIdentifier parameters of tag 0x${t.tag.toString(16)}`);
-}
-
-const walk = (t: Tlv): void => {
-  if (isConstructed(t)) children(t).forEach(walk);
-};
-
 /** The one element inside an EXPLICIT tag. */
 function explicit(t: Tlv, what: string): Tlv {
   const inner = children(t);
@@ -89,7 +59,7 @@ export function parseCertificate(der: Buffer): ParsedCertificate {
   if (version > 2) throw malformed(`unknown certificate version ${version}`);
   const serialT = expectTag(f[i++], Tag.INTEGER, 'serialNumber');
   const serial = readUnsigned(serialT);
-  const tbsSignature = algorithm(f[i++]);
+  const tbsSignature = readAlgorithmIdentifier(f[i++]);
   const issuerT = expectTag(f[i++], Tag.SEQUENCE, 'issuer');
   // Validity ::= SEQUENCE { notBefore Time, notAfter Time }
   const validity = children(expectTag(f[i++], Tag.SEQUENCE, 'Validity'));
@@ -100,7 +70,7 @@ export function parseCertificate(der: Buffer): ParsedCertificate {
   const spkiT = expectTag(f[i++], Tag.SEQUENCE, 'SubjectPublicKeyInfo');
   const spkiFields = children(spkiT);
   if (spkiFields.length !== 2) throw malformed('SubjectPublicKeyInfo must have 2 fields');
-  algorithm(spkiFields[0]);
+  readAlgorithmIdentifier(spkiFields[0]);
   const spk = readBitString(spkiFields[1]!);
   if (f[i]?.tag === 0x81) i++; // issuerUniqueID
   if (f[i]?.tag === 0x82) i++; // subjectUniqueID
@@ -126,7 +96,7 @@ export function parseCertificate(der: Buffer): ParsedCertificate {
     spkiDer: whole(spkiT),
     subjectPublicKey: spk.bytes,
     extensions,
-    signatureAlgorithm: algorithm(algT),
+    signatureAlgorithm: readAlgorithmIdentifier(algT),
     signature: readBitString(sigT!).bytes,
   };
 }

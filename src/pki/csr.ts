@@ -1,6 +1,7 @@
 /** PKCS#10 certification requests (RFC 2986), parsed strictly and verified with node:crypto. */
 import type { KeyObject } from 'node:crypto';
-import { children, expectTag, readBitString, readBoolean, readOid, readOne, readSmallInt, Tag, value, whole, type Tlv } from './der.js';
+import { readAlgorithmIdentifier } from './algorithm-identifier.js';
+import { checkDer, children, expectTag, readBitString, readBoolean, readOid, readOne, readSmallInt, Tag, value, whole, type Tlv } from './der.js';
 import { parseGeneralNames, type GeneralName } from './general-name.js';
 import { parseName, type NameEntry } from './name.js';
 import { OID } from './oids.js';
@@ -44,10 +45,18 @@ export function parseExtensions(t: Tlv): RawExtension[] {
   });
 }
 
-/** True when a BasicConstraints extension value says cA=TRUE. */
+/**
+ * True when a BasicConstraints extension value says cA=TRUE.
+ * BasicConstraints ::= SEQUENCE { cA BOOLEAN DEFAULT FALSE, pathLenConstraint INTEGER (0..MAX) OPTIONAL }:
+ * any other field is `malformed`.
+ */
 export function basicConstraintsIsCa(valueDer: Buffer): boolean {
   const bc = children(readOne(valueDer, Tag.SEQUENCE));
-  return bc[0]?.tag === Tag.BOOLEAN ? readBoolean(bc[0]) : false;
+  let i = 0;
+  const ca = bc[0]?.tag === Tag.BOOLEAN ? readBoolean(bc[i++]!) : false;
+  if (bc[i]?.tag === Tag.INTEGER) readSmallInt(bc[i++]!);
+  if (i !== bc.length) throw new PkiError('malformed', 'malformed DER: basicConstraints has an unexpected field');
+  return ca;
 }
 
 const bad = (detail: string, cause?: unknown) => new PkiError('badCSR', detail, cause === undefined ? undefined : { cause });
@@ -84,7 +93,7 @@ function parseCsrDer(der: Buffer): ParsedCsr {
   if (readSmallInt(info[0]!) !== 0) throw bad('CSR version must be v1 (0)');
   const subject = parseName(info[1]!);
   const spkiDer = whole(expectTag(info[2], Tag.SEQUENCE, 'SubjectPublicKeyInfo'));
-  const algOid = readOid(children(expectTag(algT, Tag.SEQUENCE, 'signatureAlgorithm'))[0]!);
+  const algOid = readAlgorithmIdentifier(algT).oid;
   const sig = readBitString(sigT);
   if (sig.unused !== 0) throw bad('signature BIT STRING has unused bits');
 
@@ -95,11 +104,16 @@ function parseCsrDer(der: Buffer): ParsedCsr {
   const attrs = info[3];
   if (attrs) {
     if (attrs.tag !== 0xa0) throw bad('CSR attributes must be [0] IMPLICIT');
+    // Attribute ::= SEQUENCE { type OBJECT IDENTIFIER, values SET SIZE(1..MAX) OF AttributeValue }
     for (const attr of children(attrs)) {
-      const [typeT, valuesT] = children(expectTag(attr, Tag.SEQUENCE, 'Attribute'));
-      const type = readOid(typeT!);
-      if (type !== OID.extensionRequest) continue; // challengePassword etc. carry nothing we issue from
-      const values = children(expectTag(valuesT, Tag.SET, 'Attribute values'));
+      const parts = children(expectTag(attr, Tag.SEQUENCE, 'Attribute'));
+      if (parts.length !== 2) throw bad('a CSR attribute must have a type and a SET of values');
+      const type = readOid(parts[0]!);
+      const valuesT = expectTag(parts[1], Tag.SET, 'Attribute values');
+      // Attributes we do not read (challengePassword etc.) carry nothing we issue from, but must still be DER.
+      checkDer(valuesT);
+      if (type !== OID.extensionRequest) continue;
+      const values = children(valuesT);
       if (values.length !== 1) throw bad('extensionRequest must have exactly one value');
       extensions = parseExtensions(values[0]!);
     }

@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { isPkiError } from '../errors/pki-error.js';
 import {
-  children, generalizedTime, int, isConstructed, oid, readBitString, readBoolean, readOid, readOne, readSmallInt, readString, readTime,
+  checkDer, children, generalizedTime, int, isConstructed, oid, readBitString, readBoolean, readOid, readOne, readSmallInt, readString, readTime,
   readTlv, readUnsigned, Tag, time, tlv, value, type Tlv,
 } from './der.js';
 import { fuzzParams } from './testing/mutate.js';
@@ -117,6 +117,24 @@ describe('DER reader: counterexamples kept as regression tests', () => {
 
   test('reads GeneralizedTime years before 100 as those years', () => {
     expect(readTime(readOne(tlv(Tag.GeneralizedTime, Buffer.from('00500101000000Z')))).toISOString()).toBe('0050-01-01T00:00:00.000Z');
+  });
+
+  test('rejects: universal tag 0 (end-of-contents) as a value, primitive or constructed (pkijs refuses it)', () => {
+    malformed(() => readOne(Buffer.from([0x00, 0x01, 0x41])));
+    malformed(() => readOne(Buffer.from([0x20, 0x00])));
+  });
+
+  test('rejects: constructed encodings of universal string and primitive types (X.690 §10.2)', () => {
+    malformed(() => readOne(tlv(0x2c, tlv(Tag.UTF8String, Buffer.from('a')))));
+    malformed(() => readOne(tlv(0x23, tlv(Tag.BIT_STRING, Buffer.from([0])))));
+    expect(readOne(tlv(Tag.SET, tlv(Tag.NULL, Buffer.alloc(0)))).tag).toBe(Tag.SET);
+  });
+
+  test('checkDer: rejects bad contents deep inside a value kept unread, accepts DER', () => {
+    malformed(() => checkDer(readOne(tlv(Tag.SEQUENCE, tlv(Tag.SET, tlv(Tag.BIT_STRING, Buffer.from([9])))))));
+    malformed(() => checkDer(readOne(tlv(Tag.SEQUENCE, tlv(Tag.INTEGER, Buffer.from([0, 1]))))));
+    malformed(() => checkDer(readOne(tlv(Tag.SEQUENCE, tlv(Tag.UTCTime, Buffer.from('261301000000Z'))))));
+    expect(() => checkDer(readOne(tlv(Tag.SEQUENCE, tlv(Tag.INTEGER, Buffer.from([0xff])), oid('1.2.3'), tlv(Tag.NULL, Buffer.alloc(0)))))).not.toThrow();
   });
 
   test('value() of a readOne TLV is its contents', () => {

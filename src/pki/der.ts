@@ -149,6 +149,10 @@ export function readTlv(buf: Buffer, offset = 0, limit = buf.length): Tlv {
   if (offset + 2 > limit) throw malformed('truncated header');
   const tag = buf[offset]!;
   if ((tag & 0x1f) === 0x1f) throw malformed('multi-octet tags are not supported');
+  // X.680 §8.6: universal tag 0 is reserved for the encoding rules (BER's end-of-contents), never a value.
+  if ((tag & 0xdf) === 0) throw malformed('universal tag 0 (end-of-contents) is not a value');
+  // X.690 §10.2: DER encodes strings primitive; of the universal types only SEQUENCE and SET are constructed here.
+  if ((tag & 0xe0) === 0x20 && tag !== Tag.SEQUENCE && tag !== Tag.SET) throw malformed(`constructed encoding of universal type ${tag & 0x1f}`);
   let p = offset + 1;
   let len = buf[p++]!;
   if (len === 0x80) throw malformed('indefinite length');
@@ -292,5 +296,36 @@ export function readString(t: Tlv): string {
       return Buffer.from(b).swap16().toString('utf16le');
     default:
       throw malformed(`unsupported string type 0x${t.tag.toString(16)}`);
+  }
+}
+
+/**
+ * Checks that a value we keep without reading it (an attribute we skip, an
+ * algorithm's parameters) is DER all the way down: the structure of every
+ * constructed value, and the contents of the universal primitive types a
+ * reader here knows (BOOLEAN, INTEGER, BIT STRING, NULL, OID, times, the
+ * string types with a fixed width). Throws a `malformed` PkiError.
+ */
+export function checkDer(t: Tlv): void {
+  if (isConstructed(t)) {
+    children(t).forEach(checkDer);
+    return;
+  }
+  switch (t.tag) {
+    case Tag.BOOLEAN: readBoolean(t); break;
+    case Tag.INTEGER:
+    case Tag.ENUMERATED: {
+      const b = value(t);
+      if (b.length === 0 || (b.length > 1 && ((b[0] === 0 && b[1]! < 0x80) || (b[0] === 0xff && b[1]! >= 0x80)))) throw malformed('non-minimal INTEGER');
+      break;
+    }
+    case Tag.BIT_STRING: readBitString(t); break;
+    case Tag.NULL: if (t.end !== t.start) throw malformed('NULL with contents'); break;
+    case Tag.OID: readOid(t); break;
+    case Tag.UTCTime:
+    case Tag.GeneralizedTime: readTime(t); break;
+    case Tag.BMPString:
+    case Tag.UniversalString: readString(t); break;
+    default: break;
   }
 }

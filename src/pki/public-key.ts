@@ -1,7 +1,7 @@
 /** SubjectPublicKeyInfo → node KeyObject plus the facts key policy needs. */
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { PkiError } from '../errors/pki-error.js';
-import { children, readBitString, readOid, readOne, Tag, type Tlv } from './der.js';
+import { children, expectTag, readBitString, readOid, readOne, Tag, type Tlv } from './der.js';
 import { OID } from './oids.js';
 
 /** What a public key is, in the terms profiles use. */
@@ -43,10 +43,11 @@ function loadUncompressedEc(spkiDer: Buffer): { publicKey: KeyObject; info: Publ
   let alg: Tlv[];
   let point: Buffer;
   try {
-    const [algT, keyT] = children(readOne(spkiDer, Tag.SEQUENCE));
-    alg = children(algT!);
+    const spki = children(readOne(spkiDer, Tag.SEQUENCE));
+    if (spki.length !== 2) return null;
+    alg = children(expectTag(spki[0], Tag.SEQUENCE, 'AlgorithmIdentifier'));
     if (alg.length !== 2 || readOid(alg[0]!) !== OID.ecPublicKey || alg[1]!.tag !== Tag.OID) return null;
-    const bits = readBitString(keyT!);
+    const bits = readBitString(spki[1]!);
     if (bits.unused !== 0) return null;
     point = bits.bytes;
   } catch {

@@ -8,6 +8,8 @@ export default defineConfig({
     maxWorkers: 2,
     reporters: process.env.CI ? ['default', 'json'] : ['default'],
     outputFile: { json: '.tmp/vitest-report.json' },
+    // Captures every log line of the run and fails it if one carries a test secret.
+    globalSetup: ['test/log-capture.global.ts'],
     projects: [
       {
         test: {

@@ -10,7 +10,7 @@ import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { Clock } from '../clock/clock.js';
 import type { Logger } from './log.js';
-import { clientAddress, newRequestId, trustedProxies } from './request-context.js';
+import { clientAddress, requestIdOf, trustedProxies, withRequestId } from './request-context.js';
 
 export interface FrontDeps {
   app: http.RequestListener;
@@ -25,6 +25,8 @@ export interface FrontDeps {
   hot?: ((req: http.IncomingMessage, res: http.ServerResponse) => boolean)[];
   /** CIDRs of proxies whose X-Forwarded-For names the client (default none); a bad entry throws invalidConfig. */
   trustedProxies?: readonly string[];
+  /** Told of every answered request: the URL as received, the status sent and the seconds taken (the latency metrics). */
+  observe?: (url: string, status: number, seconds: number) => void;
 }
 
 const caPath = /^\/ca\/([a-z0-9][a-z0-9-]{0,62})\.(cer|crt|der)$/;
@@ -32,18 +34,21 @@ const caPath = /^\/ca\/([a-z0-9][a-z0-9-]{0,62})\.(cer|crt|der)$/;
 export function frontHandler(deps: FrontDeps): http.RequestListener {
   const proxies = trustedProxies(deps.trustedProxies ?? []);
   return (req, res) => {
-    const started = deps.accessLog === false ? 0 : performance.now();
-    const id = (req.requestId = newRequestId());
+    const started = deps.accessLog === false && !deps.observe ? 0 : performance.now();
+    const id = (req.requestId = requestIdOf(req.headers['x-request-id']));
     req.clientAddress = clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], proxies);
     res.setHeader('X-Request-Id', id);
     // Kept now: express rewrites req.url inside mounted routers (/acme/x is /x there).
     const url = req.url ?? '/';
     if (deps.accessLog !== false) {
       res.on('finish', () => {
-        deps.log({ msg: 'request', id, address: req.clientAddress, method: req.method, path: url, status: res.statusCode, ms: Math.round((performance.now() - started) * 100) / 100, problem: res.locals?.problem });
+        deps.log({ msg: 'request', reqId: id, address: req.clientAddress, method: req.method, path: url, status: res.statusCode, ms: Math.round((performance.now() - started) * 100) / 100, problem: res.locals?.problem });
       });
     }
-    for (const h of deps.hot ?? []) if (h(req, res)) return;
+    const observe = deps.observe;
+    if (observe) res.on('finish', () => observe(url, res.statusCode, (performance.now() - started) / 1000));
+    // Handlers run inside the request's scope: whatever they log carries reqId.
+    for (const h of deps.hot ?? []) if (withRequestId(id, () => h(req, res))) return;
     if (req.method === 'GET' || req.method === 'HEAD') {
       if (url === '/healthz') {
         const ok = deps.ready();
@@ -62,7 +67,7 @@ export function frontHandler(deps: FrontDeps): http.RequestListener {
         }
       }
     }
-    deps.app(req, res);
+    withRequestId(id, () => deps.app(req, res));
   };
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { isPkiError } from '../errors/pki-error.js';
-import { clientAddress, newRequestId, trustedProxies } from './request-context.js';
+import { clientAddress, currentRequestId, newRequestId, requestIdOf, trustedProxies, withRequestId } from './request-context.js';
 
 describe('clientAddress', () => {
   const none = trustedProxies([]);
@@ -59,4 +59,37 @@ test('request ids are 16 hex digits and differ', () => {
   const ids = new Set(Array.from({ length: 2000 }, newRequestId));
   expect(ids.size).toBe(2000);
   for (const id of ids) expect(id).toMatch(/^[0-9a-f]{16}$/);
+});
+
+describe('requestIdOf (X-Request-Id)', () => {
+  test.each(['a', 'lb-7f.3_A', '0123456789abcdef', 'x'.repeat(64), '550e8400-e29b-41d4-a716-446655440000'])('kept: %s', (sent) => {
+    expect(requestIdOf(sent)).toBe(sent);
+  });
+
+  test.each<[string, string | string[] | undefined]>([
+    ['absent', undefined],
+    ['empty', ''],
+    ['65 characters', 'x'.repeat(65)],
+    ['a space', 'a b'],
+    ['a newline (log injection)', 'a\n{"msg":"forged"}'],
+    ['a quote', 'a"b'],
+    ['non-ASCII', 'idé'],
+    ['sent twice', ['a', 'b']],
+  ])('replaced by a new id: %s', (_name, sent) => {
+    expect(requestIdOf(sent)).toMatch(/^[0-9a-f]{16}$/);
+  });
+});
+
+test('withRequestId: the id follows what the request starts (awaits, timers), each request its own', async () => {
+  const seen: (string | undefined)[] = [];
+  const serve = (id: string, delayMs: number) =>
+    withRequestId(id, async () => {
+      await new Promise((r) => setTimeout(r, delayMs));
+      seen.push(`${id}:${currentRequestId()}`);
+      setImmediate(() => seen.push(`${id}:${currentRequestId()}`));
+      await new Promise((r) => setTimeout(r, 5));
+    });
+  await Promise.all([serve('a', 4), serve('b', 1)]);
+  expect(seen.sort()).toEqual(['a:a', 'a:a', 'b:b', 'b:b']);
+  expect(currentRequestId()).toBeUndefined();
 });

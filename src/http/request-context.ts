@@ -9,7 +9,12 @@
  * X-Forwarded-For is walked from the right over trusted hops only, so a
  * client cannot pick its own address by sending the header itself.
  * Forwarded headers never build URLs: those come from the base URL alone.
+ *
+ * The front runs the rest of the request inside {@link withRequestId}, so
+ * every log line written while it is served (handlers, errors, background
+ * work it starts) carries the id: jsonLogger reads {@link currentRequestId}.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
 import { isPkiError, PkiError } from '../errors/pki-error.js';
 import { bytesToIp } from '../pki/ip.js';
@@ -36,6 +41,31 @@ export function newRequestId(): string {
   const id = pool.toString('hex', used, used + 8);
   used += 8;
   return id;
+}
+
+// At most 64 characters a log line or a header can carry as they are: an id a
+// proxy or client sends (X-Request-Id) is kept only if it is one of these.
+const safeRequestId = /^[A-Za-z0-9._-]{1,64}$/;
+
+/**
+ * The id of one request: the incoming X-Request-Id when it is a single
+ * header of 1 to 64 characters of [A-Za-z0-9._-] (so a proxy's id ties its
+ * logs to ours), else a new one ({@link newRequestId}).
+ */
+export function requestIdOf(header: string | string[] | undefined): string {
+  return typeof header === 'string' && safeRequestId.test(header) ? header : newRequestId();
+}
+
+const requestScope = new AsyncLocalStorage<string>();
+
+/** Runs `fn`, and everything it starts (promises, callbacks, timers), as part of request `reqId`. */
+export function withRequestId<T>(reqId: string, fn: () => T): T {
+  return requestScope.run(reqId, fn);
+}
+
+/** The id of the request being served where this is called (see {@link withRequestId}); undefined outside one. */
+export function currentRequestId(): string | undefined {
+  return requestScope.getStore();
 }
 
 /** The parsed proxy list; throws `invalidConfig` naming a bad entry (so `serve` fails at start). */

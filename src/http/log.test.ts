@@ -1,0 +1,187 @@
+/**
+ * The JSON logger: pino lines with the event's level, redacted secret fields,
+ * and the request id on every line written while a request is served (the
+ * access line, the error line of the admin API, a hot handler's own line).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { fixedClock } from '../clock/clock.js';
+import type { RegistrationAuthority } from '../ra/registration.js';
+import type { RevocationAuthority } from '../ra/revoke.js';
+import type { TokenVerifier } from '../tokens/tokens.js';
+import { createApp } from './app.js';
+import { frontHandler, listen, type RunningServer } from './front.js';
+import { jsonLogger, silentLogger, type Logger } from './log.js';
+
+const clock = fixedClock(new Date('2026-03-01T12:00:00.000Z'));
+
+/** A jsonLogger over a stream, and the lines it wrote, parsed. */
+function captured(): { log: Logger; lines: () => Record<string, unknown>[]; text: () => string } {
+  const out = new PassThrough();
+  const chunks: string[] = [];
+  out.on('data', (c: Buffer) => chunks.push(c.toString('utf8')));
+  return {
+    log: jsonLogger(clock, out),
+    text: () => chunks.join(''),
+    lines: () =>
+      chunks
+        .join('')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
+  };
+}
+
+describe('lines', () => {
+  test('one JSON line per event: level name, time from the clock, pid, msg first among the fields', () => {
+    const c = captured();
+    c.log({ msg: 'CRL publisher lease taken', ca: 'issuing-1', n: 3 });
+    expect(c.text()).toBe(`{"level":"info","time":"2026-03-01T12:00:00.000Z","pid":${process.pid},"msg":"CRL publisher lease taken","ca":"issuing-1","n":3}\n`);
+  });
+
+  test.each([
+    ['fatal', 'fatal'],
+    ['error', 'error'],
+    ['warn', 'warn'],
+    ['info', 'info'],
+    ['debug', 'debug'],
+    ['trace', 'trace'],
+    [undefined, 'info'],
+    ['loud', 'info'],
+    [42, 'info'],
+  ])('level %s is written as %s', (given, written) => {
+    const c = captured();
+    c.log({ level: given, msg: 'm' });
+    expect(c.lines()).toEqual([{ level: written, time: '2026-03-01T12:00:00.000Z', pid: process.pid, msg: 'm' }]);
+  });
+
+  test('no reqId outside a request', () => {
+    const c = captured();
+    c.log({ msg: 'serving' });
+    expect(c.lines()[0]).not.toHaveProperty('reqId');
+  });
+});
+
+describe('redaction', () => {
+  test('secret fields at the top of an event', () => {
+    const c = captured();
+    c.log({ msg: 'm', passphrase: 'hunter2', pin: '1234', token: 'trellis_abc', privateKey: 'k', keyPem: 'p', pkcs8: 'q', keep: 'visible' });
+    const [line] = c.lines();
+    expect(line).toMatchObject({ passphrase: '[redacted]', pin: '[redacted]', token: '[redacted]', privateKey: '[redacted]', keyPem: '[redacted]', pkcs8: '[redacted]', keep: 'visible' });
+    for (const s of ['hunter2', '1234', 'trellis_abc']) expect(c.text()).not.toContain(s);
+  });
+
+  test('one level down, headers included', () => {
+    const c = captured();
+    c.log({ msg: 'm', headers: { authorization: 'Bearer trellis_xyz', cookie: 'session=s3cr3t', 'set-cookie': 'a=b', accept: '*/*' }, ca: { rootPassphrase: 'offline', id: 'root-1' } });
+    const [line] = c.lines();
+    expect(line?.headers).toEqual({ authorization: '[redacted]', cookie: '[redacted]', 'set-cookie': '[redacted]', accept: '*/*' });
+    expect(line?.ca).toEqual({ rootPassphrase: '[redacted]', id: 'root-1' });
+    for (const s of ['trellis_xyz', 's3cr3t', 'offline']) expect(c.text()).not.toContain(s);
+  });
+
+  test('the caller\'s event is left as it was', () => {
+    const c = captured();
+    const event = { level: 'warn', msg: 'm', passphrase: 'hunter2' };
+    c.log(event);
+    expect(event).toEqual({ level: 'warn', msg: 'm', passphrase: 'hunter2' });
+  });
+});
+
+test('the test run captures every line of this process, silentLogger\'s too, redacted', () => {
+  // Set by test/log-capture.global.ts for the whole run.
+  const dir = process.env.TRELLIS_LOG_CAPTURE_DIR;
+  expect(dir).toBeTruthy();
+  const marker = `capture-${process.pid}-${Date.now()}`;
+  captured().log({ msg: marker, via: 'json', passphrase: 'hunter2' });
+  silentLogger({ msg: marker, via: 'silent', pin: '1234' });
+  const file = fs.readFileSync(path.join(dir!, `${process.pid}.ndjson`), 'utf8');
+  const mine = file.split('\n').filter((l) => l.includes(marker)).map((l) => JSON.parse(l) as Record<string, unknown>);
+  expect(mine).toMatchObject([
+    { msg: marker, via: 'json', passphrase: '[redacted]' },
+    { msg: marker, via: 'silent', pin: '[redacted]' },
+  ]);
+});
+
+describe('request ids (front + admin API)', () => {
+  const c = captured();
+  let server: RunningServer;
+  let arrived = 0;
+  let release: () => void = () => {};
+  const bothIn = new Promise<void>((r) => (release = r));
+
+  beforeAll(async () => {
+    // Each request waits until both are in flight, then fails like a server fault: the app logs 'request failed'.
+    const ra = {
+      requestCertificate: async () => {
+        if (++arrived === 2) release();
+        await bothIn;
+        await new Promise((r) => setTimeout(r, 5));
+        throw new Error('store unreachable');
+      },
+    } as unknown as RegistrationAuthority;
+    const tokens = { verify: async () => ({ id: 'tok_test', role: 'admin', name: 'test', profiles: null }) } as unknown as TokenVerifier;
+    const app = createApp({ ra, revocation: {} as RevocationAuthority, revocationSeconds: { ocsp: 5, crl: 60 }, tokens, log: c.log, bodyLimitBytes: 65536 });
+    // A hot handler that logs from a callback after an await, as OCSP and CRL handlers may.
+    const hot = (req: { url?: string }, res: { end(s: string): void }) => {
+      if (req.url !== '/hot') return false;
+      void Promise.resolve().then(() => setTimeout(() => (c.log({ msg: 'hot handler' }), res.end('ok')), 1));
+      return true;
+    };
+    server = await listen(frontHandler({ app, caCertificate: () => undefined, ready: () => true, log: c.log, clock, hot: [hot] }), { host: '127.0.0.1', port: 0 });
+  });
+  afterAll(async () => {
+    await server?.close(0);
+  });
+
+  const post = (headers: Record<string, string> = {}) =>
+    fetch(`${server.url}/api/v1/certificates`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer trellis_x', 'content-type': 'application/json', ...headers },
+      body: JSON.stringify({ profile: 'server', csr: 'x' }),
+    });
+
+  test('two concurrent requests: each line written while one is served carries its own id', async () => {
+    const [a, b] = await Promise.all([post(), post()]);
+    expect([a.status, b.status]).toEqual([500, 500]);
+    const ids = [a.headers.get('x-request-id'), b.headers.get('x-request-id')];
+    expect(ids[0]).toMatch(/^[0-9a-f]{16}$/);
+    expect(ids[1]).not.toBe(ids[0]);
+    // The access line is written once the response is sent; wait for it.
+    await expect.poll(() => c.lines().filter((l) => l.msg === 'request').length).toBe(2);
+    for (const id of ids) {
+      const mine = c.lines().filter((l) => l.reqId === id);
+      expect(mine.map((l) => l.msg).sort()).toEqual(['request', 'request failed']);
+      expect(mine.find((l) => l.msg === 'request failed')).toMatchObject({ level: 'error', error: expect.stringContaining('store unreachable') });
+      expect(mine.find((l) => l.msg === 'request')).toMatchObject({ level: 'info', status: 500, path: '/api/v1/certificates' });
+    }
+  });
+
+  test('a hot handler\'s line carries the id too', async () => {
+    const res = await fetch(`${server.url}/hot`);
+    const id = res.headers.get('x-request-id');
+    expect(await res.text()).toBe('ok');
+    await expect.poll(() => c.lines().filter((l) => l.reqId === id).map((l) => l.msg).sort()).toEqual(['hot handler', 'request']);
+  });
+
+  test('a safe incoming X-Request-Id is kept: echoed and logged', async () => {
+    const res = await fetch(`${server.url}/hot`, { headers: { 'x-request-id': 'lb-7f.3_A' } });
+    expect(res.headers.get('x-request-id')).toBe('lb-7f.3_A');
+    await res.text();
+    await expect.poll(() => c.lines().filter((l) => l.reqId === 'lb-7f.3_A').length).toBe(2);
+  });
+
+  test.each([
+    ['too long', 'a'.repeat(65)],
+    ['a space', 'a b'],
+    ['a quote', 'a"b'],
+    ['a slash', 'a/b'],
+  ])('an incoming X-Request-Id with %s is replaced by a new id', async (_name, sent) => {
+    const res = await fetch(`${server.url}/hot`, { headers: { 'x-request-id': sent } });
+    await res.text();
+    expect(res.headers.get('x-request-id')).toMatch(/^[0-9a-f]{16}$/);
+    expect(c.text()).not.toContain(sent);
+  });
+});

@@ -1,7 +1,10 @@
 /** OCSPRequest (RFC 6960 §4.1.1), parsed strictly. Any problem is a malformedRequest. */
 import { createHash } from 'node:crypto';
 import { children, derNull, expectTag, octetString, oid, readBitString, readOid, readOne, readUnsigned, seq, Tag, uintFromBytes, value, whole, type Tlv } from '../pki/der.js';
+import { readAlgorithmIdentifier } from '../pki/algorithm-identifier.js';
+import { parseCertificate } from '../pki/certificate.js';
 import { parseExtensions, type RawExtension } from '../pki/csr.js';
+import { parseGeneralName } from '../pki/general-name.js';
 import { OID } from '../pki/oids.js';
 
 /** CertID hash algorithms we accept: SHA-1 (RFC 5019 §2.1.1 requires it of clients) and SHA-256. */
@@ -114,9 +117,11 @@ function explicit(t: Tlv): Tlv {
 /** Signature ::= SEQUENCE { signatureAlgorithm AlgorithmIdentifier, signature BIT STRING, certs [0] EXPLICIT SEQUENCE OF Certificate OPTIONAL } */
 function checkSignatureShape(t: Tlv): void {
   const [alg, sig, certs, ...extra] = children(expectTag(t, Tag.SEQUENCE, 'Signature'));
-  expectTag(alg, Tag.SEQUENCE, 'signatureAlgorithm');
+  readAlgorithmIdentifier(alg);
   readBitString(expectTag(sig, Tag.BIT_STRING, 'signature'));
   if (extra.length || (certs && certs.tag !== 0xa0)) throw new MalformedOcspRequest('Signature has the wrong structure');
+  // Unchecked, but still read: a request is DER throughout, certificates included.
+  if (certs) for (const c of children(expectTag(explicit(certs), Tag.SEQUENCE, 'certs'))) parseCertificate(whole(c));
 }
 
 /**
@@ -144,7 +149,10 @@ export function parseOcspRequest(der: Buffer): OcspRequest {
       const v = readUnsigned(explicit(tbs[i++]!));
       if (!(v.length === 1 && v[0] === 0)) throw new MalformedOcspRequest('unsupported OCSP request version');
     }
-    if (tbs[i]?.tag === 0xa1) explicit(tbs[i++]!); // requestorName: informational only
+    if (tbs[i]?.tag === 0xa1) {
+      // requestorName: informational only, but still a GeneralName in DER.
+      parseGeneralName(explicit(tbs[i++]!));
+    }
     const list = children(expectTag(tbs[i++], Tag.SEQUENCE, 'requestList'));
     if (list.length === 0) throw new MalformedOcspRequest('empty requestList');
     if (list.length > maxCertIds) throw new MalformedOcspRequest(`more than ${maxCertIds} certificates in one request`);

@@ -1,5 +1,6 @@
 /** GeneralName (RFC 5280 §4.2.1.6) for the SAN types Trellis issues. */
-import { children, ctx, seq, value, type Tlv } from './der.js';
+import { checkDer, children, ctx, readOid, seq, Tag, value, type Tlv } from './der.js';
+import { parseName } from './name.js';
 import { bytesToIp, dnsNameLooksLikeIpv4, ipToBytes, isUnspecifiedIp } from './ip.js';
 import { PkiError } from '../errors/pki-error.js';
 
@@ -15,9 +16,20 @@ const otherNames: Record<number, string> = { 0: 'otherName', 3: 'x400Address', 4
 
 const isIa5 = (b: Buffer) => b.every((x) => x < 0x80);
 
-/** Decodes one GeneralName TLV. */
+// The identifier octet each alternative must have: IMPLICIT over a primitive type is primitive, the rest constructed.
+const tagOf: Record<number, number> = { 0: 0xa0, 1: 0x81, 2: 0x82, 3: 0xa3, 4: 0xa4, 5: 0xa5, 6: 0x86, 7: 0x87, 8: 0x88 };
+
+/** Decodes one GeneralName TLV; a tag outside the CHOICE or a form it does not allow is `malformed`. */
 export function parseGeneralName(t: Tlv): GeneralName {
   const n = t.tag & 0x1f;
+  if (tagOf[n] !== t.tag) throw new PkiError('malformed', `malformed DER: GeneralName with tag 0x${t.tag.toString(16)}`);
+  // Alternatives Trellis does not issue are still read as DER: directoryName [4] EXPLICIT holds one Name.
+  if (n === 4) {
+    const inner = children(t);
+    if (inner.length !== 1) throw new PkiError('malformed', 'malformed DER: directoryName must hold one Name');
+    parseName(inner[0]!);
+  } else if (n === 8) readOid({ ...t, tag: Tag.OID });
+  else checkDer(t);
   const v = value(t);
   const text = (type: SanType): GeneralName => {
     if (!isIa5(v)) throw new PkiError('badCSR', `${type} name is not IA5String`);

@@ -13,7 +13,7 @@ import type { RevocationAuthority } from '../ra/revoke.js';
 import type { TokenVerifier } from '../tokens/tokens.js';
 import { createApp } from './app.js';
 import { frontHandler, listen, type RunningServer } from './front.js';
-import { jsonLogger, silentLogger, type Logger } from './log.js';
+import { jsonLogger, redactedFields, silentLogger, type Logger } from './log.js';
 
 const clock = fixedClock(new Date('2026-03-01T12:00:00.000Z'));
 
@@ -75,18 +75,31 @@ describe('redaction', () => {
 
   test('one level down, headers included', () => {
     const c = captured();
-    c.log({ msg: 'm', headers: { authorization: 'Bearer trellis_xyz', cookie: 'session=s3cr3t', 'set-cookie': 'a=b', accept: '*/*' }, ca: { rootPassphrase: 'offline', id: 'root-1' } });
+    c.log({ msg: 'm', headers: { Authorization: 'Bearer trellis_xyz', cookie: 'session=s3cr3t', 'set-cookie': 'a=b', accept: '*/*' }, ca: { rootPassphrase: 'offline', id: 'root-1' } });
     const [line] = c.lines();
-    expect(line?.headers).toEqual({ authorization: '[redacted]', cookie: '[redacted]', 'set-cookie': '[redacted]', accept: '*/*' });
+    expect(line?.headers).toEqual({ Authorization: '[redacted]', cookie: '[redacted]', 'set-cookie': '[redacted]', accept: '*/*' });
     expect(line?.ca).toEqual({ rootPassphrase: '[redacted]', id: 'root-1' });
     for (const s of ['trellis_xyz', 's3cr3t', 'offline']) expect(c.text()).not.toContain(s);
   });
 
   test('the caller\'s event is left as it was', () => {
     const c = captured();
-    const event = { level: 'warn', msg: 'm', passphrase: 'hunter2' };
+    const headers = { authorization: 'Bearer t' };
+    const event = { level: 'warn', msg: 'm', passphrase: 'hunter2', headers };
     c.log(event);
-    expect(event).toEqual({ level: 'warn', msg: 'm', passphrase: 'hunter2' });
+    expect(event).toEqual({ level: 'warn', msg: 'm', passphrase: 'hunter2', headers: { authorization: 'Bearer t' } });
+    expect(event.headers).toBe(headers);
+  });
+
+  test('every secret field name, at both depths', () => {
+    const c = captured();
+    const fields = Object.fromEntries(redactedFields.map((f) => [f, 'v']));
+    c.log({ msg: 'm', ...fields, nested: fields });
+    const [line] = c.lines();
+    for (const f of redactedFields) {
+      expect(line?.[f]).toBe('[redacted]');
+      expect((line?.nested as Record<string, unknown>)[f]).toBe('[redacted]');
+    }
   });
 });
 

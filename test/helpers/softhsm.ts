@@ -125,3 +125,18 @@ export function otherModuleUser(token: SoftHsmToken) {
     setPin: (oldPin: string, newPin: string) => withSession((s) => p11.C_SetPIN(s, oldPin, newPin)),
   };
 }
+
+/**
+ * A CA token and a root token, with a PIN file each (0600) in `dir`. SoftHSM2
+ * reads its token directory at C_Initialize: both tokens exist before
+ * anything opens one.
+ */
+export function caAndRootTokens(dir: { file(name: string): string }, prefix: string): { caToken: SoftHsmToken; rootToken: SoftHsmToken; pinFile: string; rootPinFile: string } {
+  const caToken = softHsmToken(`${prefix}-ca`);
+  const rootToken = softHsmToken(`${prefix}-root`);
+  const pinFile = dir.file('ca.pin');
+  const rootPinFile = dir.file('root.pin');
+  fs.writeFileSync(pinFile, `${caToken.pin}\n`, { mode: 0o600 });
+  fs.writeFileSync(rootPinFile, `${rootToken.pin}\n`, { mode: 0o600 });
+  return { caToken, rootToken, pinFile, rootPinFile };
+}

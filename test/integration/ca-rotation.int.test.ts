@@ -247,32 +247,43 @@ describe('trellis ceremony root-rollover and ca renew', () => {
   }, 60_000);
 });
 
+/** An API token of the issuer role, made in the instance (serve not running yet). */
+async function issuerToken(name: string): Promise<string> {
+  const instance = await openInstance(dataDir);
+  try {
+    return (await createToken(instance.store.tokens, 'issuer', name)).secret;
+  } finally {
+    await instance.close();
+  }
+}
+
+/**
+ * Posts the server CSR to a running serve; the leaf goes to a file. Returns
+ * the file and the issuing CA certificate (PEM) served with it, or null when
+ * the CA chosen refused with 403 naming its deactivated key.
+ */
+async function postLeaf(server: Serving, token: string): Promise<{ file: string; issuerPem: string } | null> {
+  const res = await fetch(`${server.url}/api/v1/certificates`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ profile: 'server', csr: fs.readFileSync(csrPath, 'utf8') }) });
+  const text = await res.text();
+  if (res.status === 403 && /its key is deactivated/.test(text)) return null;
+  expect(res.status, text).toBe(201);
+  const blocks = text.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----\n?/g)!;
+  const file = tmp.file(`served-${++n}.pem`);
+  fs.writeFileSync(file, blocks[0]!);
+  return { file, issuerPem: blocks[1]! };
+}
+
 describe('a takeover carried out by serve', () => {
   test('serve starts with the waiting successor, issues from the old CA until --at, then from the successor', async () => {
     const withNewRoot = { TRELLIS_ROOT_PASSPHRASE: newRootPassphrase };
     const at = new Date(Date.now() + 25_000);
     const r = json(await cli.ca(['rotate', '--ca', 'issuing-3', '--at', at.toISOString(), '--json'], withNewRoot));
     expect(r).toMatchObject({ from: 'issuing-3', to: 'issuing-4', state: 'preActivation' });
-    const instance = await openInstance(dataDir);
-    const token = await (async () => {
-      try {
-        return (await createToken(instance.store.tokens, 'issuer', 'rotation')).secret;
-      } finally {
-        await instance.close();
-      }
-    })();
-    const csrPem = fs.readFileSync(csrPath, 'utf8');
+    const token = await issuerToken('rotation');
     let server: Serving | undefined;
     try {
       server = await serve({ dataDir, port: 0, passphrase: testPassphrase, log: silentLogger });
-      const post = async () => {
-        const res = await fetch(`${server!.url}/api/v1/certificates`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ profile: 'server', csr: csrPem }) });
-        expect(res.status).toBe(201);
-        const blocks = (await res.text()).match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----\n?/g)!;
-        const file = tmp.file(`served-${++n}.pem`);
-        fs.writeFileSync(file, blocks[0]!);
-        return { file, issuerPem: blocks[1]! };
-      };
+      const post = async () => (await postLeaf(server!, token))!;
       const before = await post();
       expect(Date.now()).toBeLessThan(at.getTime());
       expect(before.issuerPem).toBe(fs.readFileSync(await caPem('issuing-3', 'issuing-3-served.pem'), 'utf8'));
@@ -298,32 +309,14 @@ describe('a takeover carried out by serve', () => {
 
   test('serve picks up a rotation made by another process after it started, and one scheduled after it started', async () => {
     const withNewRoot = { TRELLIS_ROOT_PASSPHRASE: newRootPassphrase };
-    const instance = await openInstance(dataDir);
-    const token = await (async () => {
-      try {
-        return (await createToken(instance.store.tokens, 'issuer', 'rotation-live')).secret;
-      } finally {
-        await instance.close();
-      }
-    })();
-    const csrPem = fs.readFileSync(csrPath, 'utf8');
+    const token = await issuerToken('rotation-live');
     const rootPem = path.join(tmp.file('rollover'), 'root.pem');
     let server: Serving | undefined;
     /** What serve logged as errors (a CA it could not pick up says why here). */
     const errors: Record<string, unknown>[] = [];
     try {
       server = await serve({ dataDir, port: 0, passphrase: testPassphrase, log: (e) => void (e.level === 'error' && errors.push(e)) });
-      /** The issuing CA certificate (PEM) that signs the next certificate served, and the leaf's file. */
-      const post = async () => {
-        const res = await fetch(`${server!.url}/api/v1/certificates`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ profile: 'server', csr: csrPem }) });
-        const text = await res.text();
-        if (res.status === 403 && /its key is deactivated/.test(text)) throw new Error('403');
-        expect(res.status, text).toBe(201);
-        const blocks = text.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----\n?/g)!;
-        const file = tmp.file(`served-${++n}.pem`);
-        fs.writeFileSync(file, blocks[0]!);
-        return { file, issuerPem: blocks[1]! };
-      };
+      const post = () => postLeaf(server!, token);
       /**
        * Posts until the served certificate comes from `caId`, at most 30 s: serve reads CA changes made elsewhere every
        * second, and until it has, the old CA refuses with 403 naming its deactivated key.
@@ -332,16 +325,13 @@ describe('a takeover carried out by serve', () => {
         const want = fs.readFileSync(await caPem(caId, `${caId}-live.pem`), 'utf8');
         const deadline = Date.now() + 30_000;
         for (;;) {
-          const got = await post().catch((err: unknown) => {
-            if (String(err).includes('403')) return null;
-            throw err;
-          });
+          const got = await post();
           if (got?.issuerPem === want) return got;
           if (Date.now() > deadline) throw new Error(`serve still issues from another CA than ${caId}; it logged ${JSON.stringify(errors)}`);
           await new Promise((resolve) => setTimeout(resolve, 500));
         }
       };
-      expect((await post()).issuerPem).toBe(fs.readFileSync(await caPem('issuing-4', 'issuing-4-live.pem'), 'utf8'));
+      expect((await post())?.issuerPem).toBe(fs.readFileSync(await caPem('issuing-4', 'issuing-4-live.pem'), 'utf8'));
       // Another process rotates now: serve has never seen issuing-5.
       expect(json(await cli.ca(['rotate', '--ca', 'issuing-4', '--json'], withNewRoot))).toMatchObject({ from: 'issuing-4', to: 'issuing-5', state: 'active' });
       const fromNew = await servedBy('issuing-5');

@@ -20,7 +20,7 @@ import { openInstance } from '../../src/cmd/instance.js';
 import { toPem } from '../../src/pki/pem.js';
 import { runInProcess } from '../helpers/cli-in-process.js';
 import { makeCsr, openssl, opensslRun, tempDir } from '../helpers/openssl.js';
-import { haveSoftHsm, parseObjectList, pkcs11Tool, removeSoftHsm, softHsmToken, type SoftHsmToken } from '../helpers/softhsm.js';
+import { haveSoftHsm, parseObjectList, pkcs11Tool, removeSoftHsm, caAndRootTokens, type SoftHsmToken } from '../helpers/softhsm.js';
 
 const available = haveSoftHsm();
 const tmp = tempDir('trellis-hsm-rollover-');
@@ -68,13 +68,7 @@ async function verifyWith(anchor: string, untrusted: string[], leaf: string) {
 
 beforeAll(() => {
   if (!available) return;
-  // SoftHSM2 reads its token directory at C_Initialize: both tokens exist before anything opens one.
-  caToken = softHsmToken('trellis-ca-rollover');
-  rootToken = softHsmToken('trellis-root-rollover');
-  pinFile = tmp.file('ca.pin');
-  rootPinFile = tmp.file('root.pin');
-  fs.writeFileSync(pinFile, `${caToken.pin}\n`, { mode: 0o600 });
-  fs.writeFileSync(rootPinFile, `${rootToken.pin}\n`, { mode: 0o600 });
+  ({ caToken, rootToken, pinFile, rootPinFile } = caAndRootTokens(tmp, 'trellis-rollover'));
 });
 afterAll(() => {
   tmp.cleanup();

@@ -25,7 +25,7 @@ import { toPem } from '../../src/pki/pem.js';
 import { createToken } from '../../src/tokens/tokens.js';
 import { runInProcess } from '../helpers/cli-in-process.js';
 import { makeCsr, openssl, opensslRun, tempDir } from '../helpers/openssl.js';
-import { haveSoftHsm, otherModuleUser, parseObjectList, pkcs11Tool, removeSoftHsm, softHsmToken, type SoftHsmToken } from '../helpers/softhsm.js';
+import { haveSoftHsm, otherModuleUser, parseObjectList, pkcs11Tool, removeSoftHsm, caAndRootTokens, type SoftHsmToken } from '../helpers/softhsm.js';
 
 const available = haveSoftHsm();
 const tmp = tempDir('trellis-hsm-');
@@ -52,13 +52,7 @@ async function privateKeys(token: SoftHsmToken) {
 
 beforeAll(() => {
   if (!available) return;
-  // SoftHSM2 reads its token directory at C_Initialize: both tokens exist before anything opens one.
-  caToken = softHsmToken('trellis-ca');
-  rootToken = softHsmToken('trellis-root');
-  pinFile = tmp.file('ca.pin');
-  rootPinFile = tmp.file('root.pin');
-  fs.writeFileSync(pinFile, `${caToken.pin}\n`, { mode: 0o600 });
-  fs.writeFileSync(rootPinFile, `${rootToken.pin}\n`, { mode: 0o600 });
+  ({ caToken, rootToken, pinFile, rootPinFile } = caAndRootTokens(tmp, 'trellis'));
 });
 afterAll(() => {
   tmp.cleanup();

@@ -12,9 +12,10 @@ import type { Profile } from '../profiles/types.js';
 import { AcmeAccounts, eabFits } from '../ra/acme/accounts.js';
 import { NonceService } from '../ra/acme/nonces.js';
 import { AcmeOrders } from '../ra/acme/orders.js';
-import type { ChallengeValidator } from '../ra/acme/ports.js';
+import type { AcmeOrderRepository, ChallengeValidator } from '../ra/acme/ports.js';
 import { RateLimiter } from '../ra/acme/rate-limit.js';
 import { AcmeRevocation } from '../ra/acme/revocation.js';
+import type { RegistrationAuthority } from '../ra/registration.js';
 import type { RevocationAuthority } from '../ra/revoke.js';
 import { createValidator } from '../va/index.js';
 import { registrationAuthority, type Instance } from './instance.js';
@@ -87,8 +88,8 @@ function issuerIndex(instance: Instance): (keyIdHex: string) => string | undefin
   return (hex) => byKeyId.get(hex.toLowerCase());
 }
 
-/** Builds the ACME router and its background work (pruning used nonces). */
-export async function buildAcme(instance: Instance, issuers: IssuerSelection, revocation: RevocationAuthority, opts: AcmeServeOptions, log: Logger): Promise<{ router: express.Router; close(): void }> {
+/** Builds the ACME router and its background work (pruning used nonces). `parts` replace the RA and order repository made from the instance (serve's count for /metrics). */
+export async function buildAcme(instance: Instance, issuers: IssuerSelection, revocation: RevocationAuthority, opts: AcmeServeOptions, log: Logger, parts: { ra?: RegistrationAuthority; orders?: AcmeOrderRepository } = {}): Promise<{ router: express.Router; close(): void }> {
   const c = instance.config.acme;
   const profiles = acmeProfiles(instance);
   const validator =
@@ -105,9 +106,9 @@ export async function buildAcme(instance: Instance, issuers: IssuerSelection, re
   const issuerByKeyId = issuerIndex(instance);
   const limiter = (what: string, perHour: number) => new RateLimiter(instance.clock, what, perHour);
   const orders = new AcmeOrders({
-    orders: instance.store.acmeOrders,
+    orders: parts.orders ?? instance.store.acmeOrders,
     certificates: instance.store.certificates,
-    ra: registrationAuthority(instance, issuers),
+    ra: parts.ra ?? registrationAuthority(instance, issuers),
     validator,
     audit: instance.audit,
     clock: instance.clock,

@@ -1,4 +1,5 @@
 /** `trellis serve`: unlock the issuing CAs and serve the API (HTTP or HTTPS with a self-issued certificate). */
+import cluster from 'node:cluster';
 import type { Issuer } from '../ca/issuer.js';
 import { permits } from '../ca/key-state.js';
 import { PkiError } from '../errors/pki-error.js';
@@ -8,13 +9,18 @@ import { frontHandler, listen, type RunningServer } from '../http/front.js';
 import type { Logger } from '../http/log.js';
 import { toPem } from '../pki/pem.js';
 import { TokenVerifier } from '../tokens/tokens.js';
-import { RevocationAuthority } from '../ra/revoke.js';
 import { crlHandler } from '../crl/http.js';
 import { ocspHandler } from '../ocsp/http.js';
-import { OcspResponder } from '../ocsp/responder.js';
+import type { ResponderStats } from '../ocsp/responder.js';
+import { clusterMetricsText, joinClusterMetrics } from '../metrics/cluster.js';
+import { CountedDeviceEnrollment, CountedOcspResponder, CountedRegistrationAuthority, CountedRevocationAuthority, countedAcmeOrders } from '../metrics/counted.js';
+import { metricsHandler, readinessHandler } from '../metrics/http.js';
+import { checkReadiness } from '../metrics/readiness.js';
+import { ServeMetrics } from '../metrics/serve-metrics.js';
+import { parseCertificate } from '../pki/certificate.js';
 import { buildAcme, type AcmeServeOptions } from './acme-server.js';
 import { crlPublisher } from './crl-publishing.js';
-import { holdsKey, unlockIssuers, isOfflineCa, keystoreFor, openInstance, profile, registrationAuthority, type Instance } from './instance.js';
+import { holdsKey, unlockIssuers, isOfflineCa, keystoreFor, openInstance, profile, type Instance } from './instance.js';
 import { refusedPin } from './tokens.js';
 import { startRotationTimer } from './rotations.js';
 import { issueServerCertificate } from './held-certificates.js';
@@ -24,7 +30,6 @@ import { startReconciler } from './reconcile.js';
 import { auditCheckpointHandler } from '../audit/http.js';
 import { latestCheckpointFile, startAuditCheckpoints } from './audit-signer.js';
 import { estHandler } from '../est/http.js';
-import { DeviceEnrollment } from '../ra/devices/enroll.js';
 import type { Profile } from '../profiles/types.js';
 
 export interface ServeOptions {
@@ -105,7 +110,15 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
     await crls.tick();
     crls.start();
     stops.push(() => crls.stop());
-    const ocsp = new OcspResponder({
+    // Metrics (docs/operations.md): read at scrape time from the parts built below; in a cluster worker the primary gathers them.
+    const metrics: ServeMetrics = new ServeMetrics({
+      now: () => instance.clock.now(),
+      ocsp: (): ResponderStats => ocsp.stats(),
+      crls: () => crls.held(),
+      keyStates: () => instance.cas.map((c) => ({ ca: c.id, state: instance.authority.keyStates.known(c.id) })),
+    });
+    if (cluster.isWorker) joinClusterMetrics(metrics.registry);
+    const ocsp: CountedOcspResponder = new CountedOcspResponder({
       certificates: instance.store.certificates,
       // Pre-signed answers are shared through the database by every node.
       responses: instance.store.ocspResponses,
@@ -113,7 +126,9 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
       validitySeconds: instance.config.revocation.ocspValiditySeconds,
       pollSeconds: Math.max(1, Math.floor(instance.config.revocation.ocspSeconds / 3)),
       log: opts.log,
-    });
+    }, metrics);
+    /** The validity of the responder certificate each issuing CA's OCSP answers are signed with (/readyz). */
+    const responderValidity = new Map<string, { notBefore: Date; notAfter: Date }>();
     const responders = new ResponderRotation({
       authority: instance.authority,
       certificates: instance.store.certificates,
@@ -122,7 +137,11 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
       profile: profile(instance, 'ocsp-responder'),
       actor: 'trellis-serve',
       issuers: () => issuers.all(),
-      use: (m) => ocsp.setResponder(m),
+      use: (m) => {
+        ocsp.setResponder(m);
+        const cert = parseCertificate(m.responderCertDer);
+        responderValidity.set(m.issuer.id, { notBefore: cert.notBefore, notAfter: cert.notAfter });
+      },
       log: opts.log,
     });
     await responders.check();
@@ -158,10 +177,11 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
         },
       }),
     );
-    const revocation = new RevocationAuthority({ certificates: instance.store.certificates, audit: instance.audit, clock: instance.clock, listeners: [crls, ocsp] });
-    const acme = instance.config.acme.enabled ? await buildAcme(instance, issuers, revocation, opts.acme ?? {}, opts.log) : undefined;
+    const revocation = new CountedRevocationAuthority({ certificates: instance.store.certificates, audit: instance.audit, clock: instance.clock, listeners: [crls, ocsp] }, metrics);
+    // The RA counts what it has issued, whichever channel asked (API, ACME, EST).
+    const ra = new CountedRegistrationAuthority({ ca: instance.authority, profiles: instance.profiles, issuers }, metrics);
+    const acme = instance.config.acme.enabled ? await buildAcme(instance, issuers, revocation, opts.acme ?? {}, opts.log, { ra, orders: countedAcmeOrders(instance.store.acmeOrders, metrics) }) : undefined;
     if (acme) stops.push(() => acme.close());
-    const ra = registrationAuthority(instance, issuers);
     const app = createApp({
       ...(acme ? { acme: acme.router } : {}),
       ra,
@@ -173,7 +193,7 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
       devices: deviceRegistryFor(instance, revocation),
     });
     // EST (RFC 7030) for the device registry; enrollment itself needs --tls (docs/est.md).
-    const enrollment = new DeviceEnrollment({
+    const enrollment = new CountedDeviceEnrollment({
       ra,
       devices: instance.store.devices,
       manufacturers: instance.store.manufacturerCas,
@@ -182,7 +202,7 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
       audit: instance.audit,
       clock: instance.clock,
       issuingCas: () => instance.cas.filter((c) => c.role === 'issuing'),
-    });
+    }, metrics);
     /** The issuing CA of a profile up to its root (DER). */
     const caChain = (p: Profile): Buffer[] => {
       const out: Buffer[] = [];
@@ -202,7 +222,22 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
         crlHandler(crls, () => instance.clock.now()),
         auditCheckpointHandler(() => latestCheckpointFile(instance), opts.log),
         estHandler({ enrollment, profiles: instance.profiles, caChain, log: opts.log }),
+        metricsHandler(async () => ({ contentType: metrics.contentType, text: await (cluster.isWorker ? clusterMetricsText() : metrics.text()) }), opts.log),
+        readinessHandler(
+          () =>
+            checkReadiness({
+              now: () => instance.clock.now(),
+              serving: () => ready,
+              keyStates: () => instance.store.cas.keyStates(),
+              issuers: () => issuers.all(),
+              crls: () => crls.held(),
+              responders: () => [...responderValidity].map(([caId, v]) => ({ caId, ...v })),
+              log: opts.log,
+            }),
+          opts.log,
+        ),
       ],
+      observe: (url, status, seconds) => metrics.requestServed(url, status, seconds),
       trustedProxies: opts.trustedProxies ?? instance.config.server.trustedProxies,
     });
     const host = opts.host ?? instance.config.server.host;

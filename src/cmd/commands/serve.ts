@@ -114,6 +114,8 @@ async function startCluster(secrets: ServeSecrets, workers: number): Promise<num
   // NODE_CLUSTER_SCHED_POLICY=rr still chooses Node's round-robin.
   if (!process.env.NODE_CLUSTER_SCHED_POLICY) cluster.schedulingPolicy = cluster.SCHED_NONE;
   const log = jsonLogger(systemClock);
+  // A worker answering GET /metrics asks here for every worker's metrics (src/metrics/cluster.ts).
+  (await import('../../metrics/cluster.js')).serveClusterMetrics();
   let stopping = false;
   let announced = false;
   const fork = () => {

@@ -57,7 +57,8 @@ export function parseCsv(text: string): { records: CsvRecord[]; problems: LinePr
             i += 1;
           }
         } else {
-          if (c === '\n') line += 1;
+          // A line break inside quotes counts as one outside does: LF, CRLF (once) or a lone CR.
+          if (c === '\n' || (c === '\r' && s[i + 1] !== '\n')) line += 1;
           field += c;
           i += 1;
         }

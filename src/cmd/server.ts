@@ -115,7 +115,11 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
       now: () => instance.clock.now(),
       ocsp: (): ResponderStats => ocsp.stats(),
       crls: () => crls.held(),
-      keyStates: () => instance.cas.map((c) => ({ ca: c.id, state: instance.authority.keyStates.known(c.id) })),
+      keyStates: async () => {
+        // Read again at each scrape; when the database does not answer, the states last read are reported.
+        await instance.authority.keyStates.refresh().catch((err: unknown) => opts.log({ level: 'warn', msg: 'metrics: key states not read; reporting the last read', error: String(err) }));
+        return instance.cas.map((c) => ({ ca: c.id, state: instance.authority.keyStates.known(c.id) }));
+      },
     });
     if (cluster.isWorker) joinClusterMetrics(metrics.registry);
     const ocsp: CountedOcspResponder = new CountedOcspResponder({

@@ -22,7 +22,7 @@ function responder() {
   certificates.set('2001');
   certificates.set('2002');
   certificates.revoke('2002', new Date(systemClock.now().getTime() - 60_000), 1);
-  const metrics = new ServeMetrics({ now: () => systemClock.now(), ocsp: () => r.stats(), crls: () => [], keyStates: () => [] }, { defaultMetrics: false });
+  const metrics = new ServeMetrics({ now: () => systemClock.now(), ocsp: () => r.stats(), crls: () => [], keyStates: async () => [] }, { defaultMetrics: false });
   const r: CountedOcspResponder = new CountedOcspResponder({ certificates, clock: fixedClock(systemClock.now()), validitySeconds: 3600, pollSeconds: 60 }, metrics);
   r.setCa(pki.responder);
   return { r, metrics };

@@ -15,7 +15,7 @@ function sources(over: Partial<ReadinessSources> = {}): ReadinessSources {
     ],
     issuers: () => [{ id: 'issuing-1' }],
     crls: () => [
-      { caId: 'issuing-1', scope: '0', nextUpdate: at(3600) },
+      { caId: 'issuing-1', scope: 'shard-0', nextUpdate: at(3600) },
       { caId: 'issuing-1', scope: 'full', nextUpdate: at(3600) },
     ],
     responders: () => [{ caId: 'issuing-1', notBefore: at(-3600), notAfter: at(86_400) }],
@@ -38,8 +38,8 @@ describe('checkReadiness', () => {
     ['no issuing CA unlocked', { issuers: () => [] }, [{ check: 'keys', reason: 'no issuing CA key is unlocked' }]],
     [
       'a CRL past its nextUpdate (at the very second too)',
-      { crls: () => [{ caId: 'issuing-1', scope: '0', nextUpdate: at(0) }, { caId: 'issuing-1', scope: 'full', nextUpdate: at(1) }] },
-      [{ check: 'crls', reason: 'CRL past its nextUpdate: issuing-1/0 (2026-03-01T12:00:00.000Z)' }],
+      { crls: () => [{ caId: 'issuing-1', scope: 'shard-0', nextUpdate: at(0) }, { caId: 'issuing-1', scope: 'full', nextUpdate: at(1) }] },
+      [{ check: 'crls', reason: 'CRL past its nextUpdate: issuing-1/shard-0 (2026-03-01T12:00:00.000Z)' }],
     ],
     [
       'an expired responder certificate',
@@ -75,7 +75,7 @@ describe('checkReadiness', () => {
   });
 
   test('every failure at once, in a fixed order', async () => {
-    const r = await checkReadiness(sources({ serving: () => false, issuers: () => [], crls: () => [{ caId: 'c', scope: '0', nextUpdate: at(-1) }], responders: () => [] }));
+    const r = await checkReadiness(sources({ serving: () => false, issuers: () => [], crls: () => [{ caId: 'c', scope: 'shard-0', nextUpdate: at(-1) }], responders: () => [] }));
     expect(r.failed.map((f) => f.check)).toEqual(['serving', 'keys', 'crls', 'ocsp']);
   });
 });

@@ -8,13 +8,13 @@ const t0 = new Date('2026-03-01T12:00:00Z');
 
 function setup() {
   const clock = fixedClock(t0);
-  const crls = [{ caId: 'issuing-1', scope: '0', thisUpdate: new Date(t0.getTime() - 90_000) }];
+  const crls = [{ caId: 'issuing-1', scope: 'shard-0', thisUpdate: new Date(t0.getTime() - 90_000) }];
   const states: { ca: string; state: KeyState | undefined }[] = [
     { ca: 'issuing-1', state: 'active' },
     { ca: 'root', state: undefined },
   ];
   const ocsp = { lruHits: 0, dbHits: 0, signed: 0, lruEntries: 0 };
-  const metrics = new ServeMetrics({ now: () => clock.now(), ocsp: () => ocsp, crls: () => crls, keyStates: () => states }, { defaultMetrics: false });
+  const metrics = new ServeMetrics({ now: () => clock.now(), ocsp: () => ocsp, crls: () => crls, keyStates: async () => states }, { defaultMetrics: false });
   return { clock, crls, states, ocsp, metrics };
 }
 
@@ -82,7 +82,7 @@ describe('ServeMetrics', () => {
     const { clock, crls, states, ocsp, metrics } = setup();
     Object.assign(ocsp, { lruHits: 7, dbHits: 3, signed: 5, lruEntries: 4 });
     let text = await metrics.text();
-    expect(line(text, 'trellis_crl_age_seconds{ca="issuing-1",scope="0"}')).toMatch(/ 90$/);
+    expect(line(text, 'trellis_crl_age_seconds{ca="issuing-1",scope="shard-0"}')).toMatch(/ 90$/);
     expect(line(text, 'trellis_ca_key_state{ca="issuing-1",state="active"}')).toMatch(/ 1$/);
     expect(line(text, 'trellis_ca_key_state{ca="issuing-1",state="suspended"}')).toMatch(/ 0$/);
     expect(text).not.toContain('ca="root"'); // its state not read yet
@@ -97,7 +97,7 @@ describe('ServeMetrics', () => {
     ocsp.lruHits = 9;
     text = await metrics.text();
     // A CRL no longer held is no longer reported.
-    expect(text).not.toContain('scope="0"');
+    expect(text).not.toContain('scope="shard-0"');
     expect(line(text, 'trellis_crl_age_seconds{ca="issuing-1",scope="full"}')).toMatch(/ 10$/);
     expect(line(text, 'trellis_ca_key_state{ca="issuing-1",state="active"}')).toMatch(/ 0$/);
     expect(line(text, 'trellis_ca_key_state{ca="issuing-1",state="suspended"}')).toMatch(/ 1$/);
@@ -107,7 +107,7 @@ describe('ServeMetrics', () => {
   test('process metrics unless left out; none of the gauges promtool flags for a _total suffix', async () => {
     const { metrics } = setup();
     expect(await metrics.text()).not.toContain('process_cpu_seconds_total');
-    const withDefaults = new ServeMetrics({ now: () => t0, ocsp: () => ({ lruHits: 0, dbHits: 0, signed: 0, lruEntries: 0 }), crls: () => [], keyStates: () => [] });
+    const withDefaults = new ServeMetrics({ now: () => t0, ocsp: () => ({ lruHits: 0, dbHits: 0, signed: 0, lruEntries: 0 }), crls: () => [], keyStates: async () => [] });
     const text = await withDefaults.text();
     expect(text).toContain('process_cpu_seconds_total');
     expect(text).toContain('nodejs_active_handles');

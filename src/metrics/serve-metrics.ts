@@ -19,8 +19,8 @@ export interface MetricSources {
   ocsp(): Pick<ResponderStats, 'lruHits' | 'dbHits' | 'signed' | 'lruEntries'>;
   /** The CRLs this process serves, one per CA and scope. */
   crls(): readonly { caId: string; scope: string; thisUpdate: Date }[];
-  /** The key state of each CA, as last read from the database (undefined: not read yet). */
-  keyStates(): readonly { ca: string; state: KeyState | undefined }[];
+  /** The key state of each CA, read from the database (undefined: never read). */
+  keyStates(): Promise<readonly { ca: string; state: KeyState | undefined }[]>;
 }
 
 /** Upper bounds (seconds) of the latency buckets: from a pre-signed OCSP answer (about a millisecond) to a slow issuance. */
@@ -76,7 +76,7 @@ export class ServeMetrics {
     });
     new Gauge({
       name: 'trellis_crl_age_seconds',
-      help: 'Seconds since the thisUpdate of the CRL served, by CA and scope (shard number, full or full-delta).',
+      help: 'Seconds since the thisUpdate of the CRL served, by CA and scope (shard-N, full or full-delta).',
       labelNames: ['ca', 'scope'],
       registers,
       // Across cluster workers: the oldest CRL any worker serves.
@@ -93,9 +93,10 @@ export class ServeMetrics {
       labelNames: ['ca', 'state'],
       registers,
       aggregator: 'max',
-      collect() {
+      async collect() {
+        const states = await sources.keyStates();
         this.reset();
-        for (const { ca, state } of sources.keyStates()) {
+        for (const { ca, state } of states) {
           if (state === undefined) continue;
           for (const s of keyStates) this.set({ ca, state: s }, s === state ? 1 : 0);
         }

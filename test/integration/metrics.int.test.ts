@@ -137,13 +137,17 @@ describe('GET /healthz and /readyz', () => {
       const res = await fetch(`${server.url}/readyz`);
       expect(res.status).toBe(503);
       expect(await res.json()).toEqual({ status: 'not ready', failed: [{ check: 'keys', reason: 'no issuing CA held here has an active key (held: issuing-1)' }] });
+      const text = await metricsText();
+      expect(sample(text, 'trellis_ca_key_state', { ca: 'issuing-1', state: 'suspended' })).toBe(1);
+      expect(sample(text, 'trellis_ca_key_state', { ca: 'issuing-1', state: 'active' })).toBe(0);
     } finally {
       expect(await pki.instance.store.cas.transitionKey('issuing-1', 'suspended', 'active', at())).toBe(true);
     }
     expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
+    expect(sample(await metricsText(), 'trellis_ca_key_state', { ca: 'issuing-1', state: 'active' })).toBe(1);
   });
 
-  test('readyz: 503 naming the database when its query fails; healthz still 200', async () => {
+  test('readyz: 503 naming the database when its query fails; healthz and metrics still 200', async () => {
     // The CA table taken away under the running server (and put back): the readiness query fails.
     const db = new Database(path.join(pki.dataDir, 'trellis.db'));
     db.pragma('busy_timeout = 5000');
@@ -159,6 +163,8 @@ describe('GET /healthz and /readyz', () => {
         ],
       });
       expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+      // Metrics still answer, with the key states last read.
+      expect(sample(await metricsText(), 'trellis_ca_key_state', { ca: 'issuing-1', state: 'active' })).toBe(1);
     } finally {
       db.exec('ALTER TABLE "CertificateAuthorityAway" RENAME TO "CertificateAuthority"');
       db.close();

@@ -2,13 +2,16 @@
  * The deployment files checked without Docker: docker/compose.yaml parsed
  * (services, the nodes' commands and environment, secrets as files, volumes,
  * networks), docker/nginx.conf against it, and docker/Dockerfile (non-root
- * user, health check, no secret in ENV or ARG). The entry point itself runs in
+ * user, health check, no secret in ENV or ARG), and the entry point by
+ * shellcheck (skips loudly without it). The entry point runs in
  * test/integration/deployment.int.test.ts.
  */
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { parse } from 'yaml';
+import { interopAvailable } from './helpers/interop.js';
 
 const dockerDir = path.join(import.meta.dirname, '../docker');
 const read = (name: string) => fs.readFileSync(path.join(dockerDir, name), 'utf8');
@@ -210,5 +213,14 @@ describe('docker/Dockerfile', () => {
   test('keeps the build context to sources (Dockerfile.dockerignore): no secrets, data or build output', () => {
     const ignored = read('Dockerfile.dockerignore').split('\n').filter((l) => l && !l.startsWith('#'));
     expect(ignored).toEqual(expect.arrayContaining(['.git', 'node_modules', 'dist', 'trellis-data', 'docker/secrets']));
+  });
+});
+
+const shellcheck = interopAvailable(spawnSync('shellcheck', ['--version']).status === 0, 'shellcheck', 'apt-get install shellcheck');
+
+describe.skipIf(!shellcheck)('docker/entrypoint.sh', () => {
+  test('is POSIX sh that shellcheck passes', () => {
+    expect(entrypoint.split('\n')[0]).toBe('#!/bin/sh');
+    expect(() => execFileSync('shellcheck', ['-s', 'sh', path.join(dockerDir, 'entrypoint.sh')], { encoding: 'utf8' })).not.toThrow();
   });
 });

@@ -6,77 +6,26 @@
  * since Trellis refuses such a passphrase file. The two-node case on one
  * PostgreSQL skips loudly without TRELLIS_TEST_DATABASE_URL.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { procEntries, runEntrypoint as run, serving, stopEntrypoint, writeSecret, type EntrypointRun as Run } from '../helpers/entrypoint.js';
 import { freshPgDatabase, pgAvailable } from '../helpers/postgres.js';
-
-const root = path.join(import.meta.dirname, '../..');
-const entrypoint = path.join(root, 'docker/entrypoint.sh');
-const bin = path.join(root, 'bin/trellis.js');
 
 const passphrase = 'online passphrase for the deployment test';
 const rootPassphrase = 'root passphrase for the deployment test';
 
 let dir: string;
-/** Secret files as a Docker secret shows them: mode 0644. */
-const secret = (name: string, text: string): string => {
-  const file = path.join(dir, 'secrets', name);
-  fs.writeFileSync(file, text + '\n', { mode: 0o644 });
-  fs.chmodSync(file, 0o644);
-  return file;
-};
-
-interface Run {
-  proc: ChildProcess;
-  stdout: () => string;
-  stderr: () => string;
-  exited: Promise<number>;
-}
+const secret = (name: string, text: string): string => writeSecret(path.join(dir, 'secrets'), name, text);
 
 const running: Run[] = [];
-
-/** Runs the entry point with only `env` (and PATH) in its environment. */
-function runEntrypoint(env: Record<string, string>, args: string[] = []): Run {
-  const proc = spawn('sh', [entrypoint, ...args], {
-    env: { PATH: process.env.PATH!, TRELLIS_BIN: bin, TRELLIS_HOST: '127.0.0.1', TRELLIS_PORT: '0', TRELLIS_ACCESS_LOG: 'off', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  proc.stdout!.on('data', (d: Buffer) => (out += d.toString('utf8')));
-  proc.stderr!.on('data', (d: Buffer) => (err += d.toString('utf8')));
-  const exited = new Promise<number>((resolve) => proc.on('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1))));
-  const run = { proc, stdout: () => out, stderr: () => err, exited };
-  running.push(run);
-  return run;
-}
-
-/** Resolves with the URL once `serve` says it is serving; rejects with the output if the script exits first. */
-function serving(run: Run): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const check = () => {
-      const m = /Trellis is serving on (\S+)/.exec(run.stderr());
-      if (m) {
-        run.proc.stderr!.off('data', check);
-        resolve(m[1]!);
-      }
-    };
-    run.proc.stderr!.on('data', check);
-    void run.exited.then((code) => reject(new Error(`entry point exited (${code}) before serving:\n${run.stdout()}\n${run.stderr()}`)));
-    check();
-  });
-}
-
-async function stop(run: Run): Promise<void> {
-  if (run.proc.exitCode === null && run.proc.signalCode === null) run.proc.kill('SIGTERM');
-  await run.exited;
-}
-
-/** The NUL-separated entries of /proc/<pid>/<file>. */
-const procEntries = (pid: number, file: 'environ' | 'cmdline'): string[] => fs.readFileSync(`/proc/${pid}/${file}`, 'utf8').split('\0').filter(Boolean);
+/** The entry point without an access log (these tests read stdout for init's output). */
+const runEntrypoint = (env: Record<string, string>): Run => {
+  const r = run({ TRELLIS_ACCESS_LOG: 'off', ...env });
+  running.push(r);
+  return r;
+};
 
 const rootCertOf = async (url: string): Promise<Buffer> => {
   const res = await fetch(`${url}/ca/root.cer`);
@@ -90,7 +39,7 @@ beforeAll(() => {
 });
 
 afterEach(async () => {
-  while (running.length) await stop(running.pop()!);
+  while (running.length) await stopEntrypoint(running.pop()!);
 });
 
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));

@@ -2,8 +2,8 @@
  * Certificate extensions (RFC 5280 §4.2): DER encoders used by the CA core and
  * decoders used by the lints. Each encoder returns a whole Extension.
  */
-import { bool, children, ctx, derNull, int, octetString, oid, readBitString, readBoolean, readOid, readOne, readSmallInt, seq, Tag, tlv, value } from './der.js';
-import { encodeGeneralNames, parseGeneralNames, type GeneralName } from './general-name.js';
+import { bool, children, ctx, derNull, expectTag, int, octetString, oid, readBitString, readBoolean, readOid, readOne, readSmallInt, seq, Tag, tlv, value, type Tlv } from './der.js';
+import { encodeGeneralNames, parseGeneralName, parseGeneralNames, type GeneralName } from './general-name.js';
 import { ipToBytes } from './ip.js';
 import { OID } from './oids.js';
 import { PkiError } from '../errors/pki-error.js';
@@ -54,7 +54,9 @@ export function decodeBasicConstraints(valueDer: Buffer): { ca: boolean; pathLen
   const f = children(readOne(valueDer, Tag.SEQUENCE));
   let i = 0;
   const ca = f[0]?.tag === Tag.BOOLEAN ? readBoolean(f[i++]!) : false;
-  return f[i] ? { ca, pathLen: readSmallInt(f[i]!) } : { ca };
+  const pathLen = f[i] ? readSmallInt(f[i++]!) : undefined;
+  if (i !== f.length) throw new PkiError('malformed', 'malformed DER: basicConstraints has an unexpected field');
+  return pathLen === undefined ? { ca } : { ca, pathLen };
 }
 
 // SubjectKeyIdentifier ::= KeyIdentifier (OCTET STRING)
@@ -96,8 +98,11 @@ export function authorityInfoAccessExtension(urls: { ocsp?: string; caIssuers?: 
 }
 export function decodeAuthorityInfoAccess(valueDer: Buffer): { method: string; url: string }[] {
   return children(readOne(valueDer, Tag.SEQUENCE)).map((ad) => {
-    const [m, loc] = children(ad);
-    return { method: readOid(m!), url: value(loc!).toString('latin1') };
+    const f = children(expectTag(ad, Tag.SEQUENCE, 'AccessDescription'));
+    if (f.length !== 2) throw new PkiError('malformed', 'malformed DER: AccessDescription must have accessMethod and accessLocation');
+    const [m, loc] = f as [Tlv, Tlv];
+    parseGeneralName(loc);
+    return { method: readOid(m), url: value(loc).toString('latin1') };
   });
 }
 

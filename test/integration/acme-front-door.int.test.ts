@@ -18,7 +18,7 @@ const limits = (newAccountsPerAddressPerHour: number) => ({
 /** The access line of request `id`: written when the answer is handed to the socket, so possibly just after the client read it. */
 async function accessLine(lines: Record<string, unknown>[], id: unknown): Promise<Record<string, unknown> | undefined> {
   for (let i = 0; i < 200; i++) {
-    const line = lines.find((l) => l.msg === 'request' && l.id === id);
+    const line = lines.find((l) => l.msg === 'request' && l.reqId === id);
     if (line) return line;
     await new Promise((r) => setTimeout(r, 10));
   }

@@ -5,9 +5,10 @@
 #    TRELLIS_PASSPHRASE_FILE (online passphrase, always), and for init only
 #    TRELLIS_ROOT_PASSPHRASE_FILE and TRELLIS_DATABASE_URL_FILE. Compose
 #    bind-mounts a secret with the host file's mode, and Trellis refuses a
-#    passphrase file that group or others may read, so each one is copied into
-#    a private file (0600 in a 0700 directory, on a tmpfs by default) whose
-#    path is passed as --passphrase-file / --root-passphrase-file.
+#    passphrase file that group or others may read, so each passphrase is
+#    copied into a private file (0600 in a 0700 directory, on a tmpfs by
+#    default) whose path is passed as --passphrase-file / --root-passphrase-file.
+#    The database URL goes into the environment of `trellis init` alone.
 # 2. TRELLIS_INIT=1 initialises an instance when the data directory holds none,
 #    then serves; TRELLIS_INIT=only initialises and exits. Without it the
 #    script waits (TRELLIS_WAIT_SECONDS) for trellis.json, which another

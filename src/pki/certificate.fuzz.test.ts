@@ -3,6 +3,14 @@
  * src/pki/testing/mutate.ts, go through parseCertificate and, as the
  * differential oracle, pkijs. Ours may only return or throw a `malformed`
  * PkiError; when it accepts, pkijs must accept too and decode the same fields.
+ *
+ * The other direction is not asserted: pkijs (asn1js) reads BER and ignores
+ * fields its schema does not name, so it accepts what ours refuses on
+ * purpose, each as a `malformed` PkiError (the second property): non-minimal
+ * or indefinite lengths, non-minimal INTEGERs and OID arcs, non-DER BOOLEANs,
+ * constructed strings, a negative serial (RFC 5280 §4.1.2.2), extra fields in
+ * an Extension or the TBS, versions above v3, times without seconds or "Z"
+ * or out of range, and Name values that are not one of the string types.
  */
 import fs from 'node:fs';
 import * as asn1js from 'asn1js';

@@ -114,6 +114,7 @@ describe('parseOcspRequest: counterexamples kept as regression tests', () => {
     ['a directoryName whose Name is an INTEGER', ctx(4, true, int(1))],
     ['a universal BOOLEAN, not a GeneralName', tlv(Tag.BOOLEAN, Buffer.from([0xff]))],
     ['a primitive [0] (otherName is constructed)', ctx(0, false, Buffer.from('x'))],
+    ['an otherName holding a Name instead of a type-id and value', ctx(0, true, seq(setOf(seq(oid(OID.CN), utf8('x')))))],
   ])('rejects: requestorName that is %s (was accepted unread)', (_why, gn) => {
     rejects(request([ctx(1, true, gn)]));
   });

@@ -28,6 +28,12 @@ export function parseGeneralName(t: Tlv): GeneralName {
     const inner = children(t);
     if (inner.length !== 1) throw new PkiError('malformed', 'malformed DER: directoryName must hold one Name');
     parseName(inner[0]!);
+  } else if (n === 0) {
+    // otherName ::= SEQUENCE { type-id OBJECT IDENTIFIER, value [0] EXPLICIT ANY DEFINED BY type-id } (IMPLICIT [0])
+    const f = children(t);
+    if (f.length !== 2 || f[1]!.tag !== 0xa0 || children(f[1]!).length !== 1) throw new PkiError('malformed', 'malformed DER: otherName must hold a type-id and one [0] value');
+    readOid(f[0]!);
+    checkDer(t);
   } else if (n === 8) readOid({ ...t, tag: Tag.OID });
   else checkDer(t);
   const v = value(t);

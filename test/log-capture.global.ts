@@ -17,8 +17,9 @@ export function setup(): () => void {
   process.env.TRELLIS_LOG_CAPTURE_DIR = dir;
   return () => {
     delete process.env.TRELLIS_LOG_CAPTURE_DIR;
-    const findings = scanLogs(dir);
+    const { findings, lines, files } = scanLogs(dir);
     if (findings.length === 0) {
+      console.log(`log capture: ${lines} lines from ${files} processes, no test secret in them`);
       fs.rmSync(dir, { recursive: true, force: true });
       return;
     }

@@ -54,8 +54,12 @@ test('scanLogs names every file and line that carries a secret', () => {
   fs.writeFileSync(dir.file('1.ndjson'), [logLine('fine'), logLine(testPassphrase), logLine('fine')].join('\n') + '\n');
   fs.writeFileSync(dir.file('2.ndjson'), logLine('-----BEGIN PRIVATE KEY-----') + '\n');
   fs.writeFileSync(dir.file('3.ndjson'), logLine('clean') + '\n');
-  expect(scanLogs(dir.dir)).toEqual([
-    { file: dir.file('1.ndjson'), line: 2, secret: 'test passphrase' },
-    { file: dir.file('2.ndjson'), line: 1, secret: 'PEM private key' },
-  ]);
+  expect(scanLogs(dir.dir)).toEqual({
+    findings: [
+      { file: dir.file('1.ndjson'), line: 2, secret: 'test passphrase' },
+      { file: dir.file('2.ndjson'), line: 1, secret: 'PEM private key' },
+    ],
+    lines: 5,
+    files: 3,
+  });
 });

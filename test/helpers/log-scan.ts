@@ -38,16 +38,18 @@ export function secretsIn(text: string): string[] {
   return logSecrets.filter((s) => s.pattern.test(text)).map((s) => s.name);
 }
 
-/** Every line of every file in `dir` that carries a secret. */
-export function scanLogs(dir: string): LogFinding[] {
+/** Every line of every file in `dir` that carries a secret, and how many lines and files were read. */
+export function scanLogs(dir: string): { findings: LogFinding[]; lines: number; files: number } {
   const findings: LogFinding[] = [];
-  for (const name of fs.readdirSync(dir).sort()) {
+  const names = fs.readdirSync(dir).sort();
+  let lines = 0;
+  for (const name of names) {
     const file = path.join(dir, name);
-    fs.readFileSync(file, 'utf8')
-      .split('\n')
-      .forEach((text, i) => {
-        for (const secret of secretsIn(text)) findings.push({ file, line: i + 1, secret });
-      });
+    const texts = fs.readFileSync(file, 'utf8').split('\n').filter(Boolean);
+    lines += texts.length;
+    texts.forEach((text, i) => {
+      for (const secret of secretsIn(text)) findings.push({ file, line: i + 1, secret });
+    });
   }
-  return findings;
+  return { findings, lines, files: names.length };
 }

@@ -193,7 +193,7 @@ export class CertificateAuthority {
    * (a deactivated key still does), the TBS lints clean against `expect` and
    * the intent is recorded (ca/status-signing.ts).
    */
-  signCrl(issuerId: string, tbs: Buffer, expect: CrlExpectations): Promise<Buffer> {
+  async signCrl(issuerId: string, tbs: Buffer, expect: CrlExpectations): Promise<Buffer> {
     const issuer = this.issuer(issuerId);
     return signCrlTbs(this.deps, issuer, keyOf(issuer), tbs, expect);
   }

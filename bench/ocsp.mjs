@@ -107,7 +107,7 @@ async function insertCertificates(dataDir, list) {
   const config = JSON.parse(fs.readFileSync(path.join(dataDir, 'trellis.json'), 'utf8'));
   const db = new Database(path.join(dataDir, 'trellis.db'));
   try {
-    const caId = db.prepare(`SELECT id FROM "CertificateAuthority" WHERE role = 'issuing' AND state = 'active'`).get().id;
+    const caId = db.prepare(`SELECT id FROM "CertificateAuthority" WHERE role = 'issuing' AND "keyState" = 'active'`).get().id;
     const iso = (d) => d.toISOString().replace('Z', '+00:00'); // the store's DateTime text (src/store/sqlite-hot-path.ts)
     const now = Date.now();
     const notBefore = new Date(now - 30 * 86_400_000);

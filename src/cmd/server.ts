@@ -6,6 +6,7 @@ import { PkiError } from '../errors/pki-error.js';
 import { createApp } from '../http/app.js';
 import { deviceRegistryFor } from './commands/device.js';
 import { frontHandler, listen, type RunningServer } from '../http/front.js';
+import { frontLimits } from '../http/limits.js';
 import type { Logger } from '../http/log.js';
 import { toPem } from '../pki/pem.js';
 import { TokenVerifier } from '../tokens/tokens.js';
@@ -214,6 +215,7 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
       return out;
     };
     let ready = false;
+    const limits = frontLimits(instance.config.server, opts.trustedProxies ?? instance.config.server.trustedProxies);
     const handler = frontHandler({
       app,
       caCertificate: (id) => instance.cas.find((c) => c.id === id)?.certDer,
@@ -243,6 +245,7 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
       ],
       observe: (url, status, seconds) => metrics.requestServed(url, status, seconds),
       trustedProxies: opts.trustedProxies ?? instance.config.server.trustedProxies,
+      limits: limits.requests,
     });
     const host = opts.host ?? instance.config.server.host;
     const port = opts.port ?? instance.config.server.port;
@@ -253,10 +256,10 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
       const tls = await issueTls();
       // A client certificate is asked for, not required: browsers and ACME clients connect without one,
       // devices present theirs to EST (which verifies the chain itself).
-      running = await listen(handler, { host, port, tls: () => ({ cert: tls.certPem, key: tls.keyPem, requestCert: true, rejectUnauthorized: false }) });
+      running = await listen(handler, { host, port, tls: () => ({ cert: tls.certPem, key: tls.keyPem, requestCert: true, rejectUnauthorized: false }), limits: limits.connections });
       stops.push(renewTlsHourly(running.server as import('node:https').Server, tls.notAfter, issueTls, instance, opts.log));
     } else {
-      running = await listen(handler, { host, port });
+      running = await listen(handler, { host, port, limits: limits.connections });
     }
     ready = true;
     opts.log({ msg: 'serving', url: running.url, issuers: issuers.all().map((i) => i.id), database: instance.store.kind });

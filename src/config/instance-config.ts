@@ -69,6 +69,47 @@ export const keystoreConfigSchema = z.discriminatedUnion('type', [
 
 export type KeystoreConfig = z.infer<typeof keystoreConfigSchema>;
 
+/**
+ * Limits of the HTTP front (src/http/limits.ts), per process; every field has a
+ * default, so older trellis.json files parse unchanged. Rates are per client
+ * address (the peer, or what a trusted proxy forwarded); 0 switches a rate off.
+ */
+export const serverLimitsSchema = z
+  .object({
+    /** Request line and headers together, bytes (Node's maxHeaderSize); more is answered 431. */
+    maxHeaderBytes: z.number().int().min(1024).max(256 * 1024).default(16 * 1024),
+    /** Header fields per request; more is answered 431. */
+    maxHeaders: z.number().int().min(8).max(1000).default(64),
+    /** Open connections of the process; more are closed unanswered. */
+    maxConnections: z.number().int().min(1).max(1_000_000).default(4096),
+    /** Open connections per peer address (trusted proxies and exempt addresses excepted); 0 = no cap. */
+    maxConnectionsPerAddress: z.number().int().min(0).max(1_000_000).default(128),
+    /** A client must send the request line and headers within this (slowloris); 408 and close. */
+    headersTimeoutSeconds: z.number().int().min(1).max(600).default(10),
+    /** A client must send the whole request, body included, within this; 408 and close. */
+    requestTimeoutSeconds: z.number().int().min(1).max(3600).default(30),
+    /** An idle keep-alive connection is closed after this. */
+    keepAliveTimeoutSeconds: z.number().int().min(1).max(600).default(5),
+    /** ACME, EST, the admin API, the console, metrics and health: sustained requests per second per client address. */
+    requestsPerSecond: z.number().min(0).max(1_000_000).default(50),
+    /** ...and the burst allowed above that rate. */
+    burstRequests: z.number().int().min(1).max(10_000_000).default(200),
+    /** OCSP, CRLs and CA certificates (relying parties, often behind one NAT): requests per second per client address. */
+    statusRequestsPerSecond: z.number().min(0).max(1_000_000).default(1000),
+    /** ...and the burst allowed above that rate. */
+    statusBurstRequests: z.number().int().min(1).max(10_000_000).default(5000),
+    /**
+     * Client addresses (CIDRs) no rate or per-address connection cap applies to. Loopback by default: a
+     * local reverse proxy that is not listed in trustedProxies would otherwise put every client in one bucket.
+     */
+    exemptAddresses: z.array(z.string().min(1).max(64)).max(256).default(['127.0.0.0/8', '::1']),
+  })
+  .strict()
+  // Node refuses a headers timeout longer than the request timeout (the headers are part of the request).
+  .refine((l) => l.headersTimeoutSeconds <= l.requestTimeoutSeconds, { message: 'headersTimeoutSeconds must not exceed requestTimeoutSeconds', path: ['headersTimeoutSeconds'] });
+
+export type ServerLimits = z.infer<typeof serverLimitsSchema>;
+
 export const instanceConfigSchema = z
   .object({
     version: z.literal(1),
@@ -118,9 +159,11 @@ export const instanceConfigSchema = z
          * (rate limits, access log); checked when `serve` starts. URLs never come from forwarded headers.
          */
         trustedProxies: z.array(z.string().min(1).max(64)).max(256).default([]),
+        /** What one client may ask of the public endpoints (docs/operations.md, "Limits"). */
+        limits: serverLimitsSchema.default(serverLimitsSchema.parse({})),
       })
       .strict()
-      .default({ host: '127.0.0.1', port: 8080, bodyLimitBytes: 64 * 1024, trustedProxies: [] }),
+      .default({ host: '127.0.0.1', port: 8080, bodyLimitBytes: 64 * 1024, trustedProxies: [], limits: serverLimitsSchema.parse({}) }),
   })
   .strict();
 

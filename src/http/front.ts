@@ -10,6 +10,7 @@ import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { Clock } from '../clock/clock.js';
 import type { Logger } from './log.js';
+import { applyServerLimits, ConnectionsPerAddress, defaultConnectionLimits, isStatusPath, refuse, serverOptions, type ConnectionLimits, type RequestLimits } from './limits.js';
 import { clientAddress, requestIdOf, trustedProxies, withRequestId } from './request-context.js';
 
 export interface FrontDeps {
@@ -27,6 +28,8 @@ export interface FrontDeps {
   trustedProxies?: readonly string[];
   /** Told of every answered request: the URL as received, the status sent and the seconds taken (the latency metrics). */
   observe?: (url: string, status: number, seconds: number) => void;
+  /** Header count, declared body size and request rates per client address (limits.ts); none checked when absent. */
+  limits?: RequestLimits;
 }
 
 const caPath = /^\/ca\/([a-z0-9][a-z0-9-]{0,62})\.(cer|crt|der)$/;
@@ -36,7 +39,7 @@ export function frontHandler(deps: FrontDeps): http.RequestListener {
   return (req, res) => {
     const started = deps.accessLog === false && !deps.observe ? 0 : performance.now();
     const id = (req.requestId = requestIdOf(req.headers['x-request-id']));
-    req.clientAddress = clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], proxies);
+    const address = (req.clientAddress = clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], proxies));
     res.setHeader('X-Request-Id', id);
     // Kept now: express rewrites req.url inside mounted routers (/acme/x is /x there).
     const url = req.url ?? '/';
@@ -47,6 +50,24 @@ export function frontHandler(deps: FrontDeps): http.RequestListener {
     }
     const observe = deps.observe;
     if (observe) res.on('finish', () => observe(url, res.statusCode, (performance.now() - started) / 1000));
+    // Limits come before any handler (hot ones included), after the log hooks: refusals are logged and counted like any answer.
+    const limits = deps.limits;
+    if (limits) {
+      if (req.rawHeaders.length > 2 * limits.maxHeaders) {
+        refuse(req, res, url, { status: 431, detail: `more than ${limits.maxHeaders} header fields` });
+        return;
+      }
+      const wait = (isStatusPath(url) ? limits.status : limits.other).take(address);
+      if (wait > 0) {
+        refuse(req, res, url, { status: 429, detail: 'too many requests from this address; retry after the time given in Retry-After', retryAfterSeconds: wait });
+        return;
+      }
+      const declared = req.headers['content-length'];
+      if (declared !== undefined && Number(declared) > limits.maxBodyBytes) {
+        refuse(req, res, url, { status: 413, detail: `request body is larger than ${limits.maxBodyBytes} bytes` });
+        return;
+      }
+    }
     // Handlers run inside the request's scope: whatever they log carries reqId.
     for (const h of deps.hot ?? []) if (withRequestId(id, () => h(req, res))) return;
     if (req.method === 'GET' || req.method === 'HEAD') {
@@ -87,16 +108,28 @@ export interface RunningServer {
 /** Starts HTTP or HTTPS on host:port and tracks sockets for graceful shutdown. */
 export async function listen(
   handler: http.RequestListener,
-  opts: { host: string; port: number; tls?: { certPem: string; keyPem: string } | (() => https.ServerOptions) },
+  opts: {
+    host: string;
+    port: number;
+    tls?: { certPem: string; keyPem: string } | (() => https.ServerOptions);
+    /** Header size and count, slow-client timeouts, connection caps (limits.ts); absent = the timeouts Trellis always had and Node's header limits. */
+    limits?: ConnectionLimits;
+  },
 ): Promise<RunningServer> {
+  const limits = opts.limits ?? defaultConnectionLimits;
+  const options = serverOptions(limits);
   const server = opts.tls
-    ? https.createServer(typeof opts.tls === 'function' ? opts.tls() : { cert: opts.tls.certPem, key: opts.tls.keyPem }, handler)
-    : http.createServer(handler);
-  server.keepAliveTimeout = 5_000;
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 30_000;
+    ? https.createServer({ ...options, ...(typeof opts.tls === 'function' ? opts.tls() : { cert: opts.tls.certPem, key: opts.tls.keyPem }) }, handler)
+    : http.createServer(options, handler);
+  applyServerLimits(server, limits);
+  const perAddress = new ConnectionsPerAddress(limits.maxConnectionsPerAddress, limits.exempt);
   const sockets = new Set<Socket>();
   server.on('connection', (s: Socket) => {
+    // A peer over its cap is closed unanswered: nothing has been read, and with TLS nothing could be said yet.
+    if (!perAddress.admit(s)) {
+      s.destroy();
+      return;
+    }
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });

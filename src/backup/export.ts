@@ -35,7 +35,11 @@ export interface BackupWritten {
 const line = (r: BackupRecord) => Buffer.from(JSON.stringify(r) + '\n', 'utf8');
 const encodeRow = (row: TableRow) => Object.fromEntries(Object.entries(row).map(([k, v]) => [k, encodeValue(v)]));
 
-async function* records(content: BackupContent, migrations: string[], read: PageReader, counts: Record<string, number>): AsyncGenerator<Buffer> {
+/** Told the rows written so far (all tables) and the table being read. */
+export type BackupProgress = (rows: number, table: string) => void;
+
+async function* records(content: BackupContent, migrations: string[], read: PageReader, counts: Record<string, number>, onProgress?: BackupProgress): AsyncGenerator<Buffer> {
+  let total = 0;
   yield line({ kind: 'meta', migrations, tables: [...content.tables.tables] });
   yield line({ kind: 'config', config: content.config });
   for (const f of content.files) yield line({ kind: 'file', path: f.path, data: f.data.toString('base64') });
@@ -45,6 +49,8 @@ async function* records(content: BackupContent, migrations: string[], read: Page
       const rows = await read(table, after);
       if (rows.length === 0) break;
       counts[table] += rows.length;
+      total += rows.length;
+      onProgress?.(total, table);
       yield line({ kind: 'rows', table, rows: rows.map(encodeRow) });
       after = rows[rows.length - 1]!;
     }
@@ -62,7 +68,7 @@ const hashing = (hash: Hash) =>
   });
 
 /** Writes a backup of `content` to `out` (a new file), encrypted under `passphrase` (the root passphrase). */
-export async function writeBackup(out: string, info: HeaderInfo, passphrase: string | Buffer, content: BackupContent): Promise<BackupWritten> {
+export async function writeBackup(out: string, info: HeaderInfo, passphrase: string | Buffer, content: BackupContent, onProgress?: BackupProgress): Promise<BackupWritten> {
   let fd: number;
   try {
     fd = fs.openSync(out, 'wx', 0o600);
@@ -82,7 +88,7 @@ export async function writeBackup(out: string, info: HeaderInfo, passphrase: str
     fs.writeSync(fd, headerBytes);
     const counts: Record<string, number> = {};
     await content.tables.snapshot((read) =>
-      pipeline(Readable.from(records(content, migrations, read, counts)), createGzip(), cipher, hashing(hash), fs.createWriteStream('', { fd, autoClose: false })),
+      pipeline(Readable.from(records(content, migrations, read, counts, onProgress)), createGzip(), cipher, hashing(hash), fs.createWriteStream('', { fd, autoClose: false })),
     );
     const tag = cipher.getAuthTag();
     fs.writeSync(fd, tag);

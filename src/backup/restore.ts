@@ -60,7 +60,12 @@ const decodeRow = (row: TableRow): TableRow => Object.fromEntries(Object.entries
  * `tables` (empty, migrated by this Trellis). `databaseUrl` goes into the
  * restored config (absent: SQLite in the data directory).
  */
-export async function restoreBackup(v: VerifiedBackup, dataDir: string, tables: BackupTables, opts: { databaseUrl?: string; now: Date }): Promise<RestoreResult> {
+export async function restoreBackup(
+  v: VerifiedBackup,
+  dataDir: string,
+  tables: BackupTables,
+  opts: { databaseUrl?: string; now: Date; onProgress?: (rows: number, total: number, table: string) => void },
+): Promise<RestoreResult> {
   // A database that already has Trellis tables is checked before anything, even a migration, touches it.
   if ((await tables.migrations()).length) await assertEmptyDatabase(tables);
   await tables.migrate();
@@ -80,11 +85,15 @@ export async function restoreBackup(v: VerifiedBackup, dataDir: string, tables: 
   makePrivateDir(profilesDir);
   let config: Record<string, unknown> | undefined;
   const caIds: string[] = [];
+  const total = Object.values(v.counts).reduce((a, n) => a + n, 0);
+  let restored = 0;
   await replayBackup(v, async (r) => {
     if (r.kind === 'rows') {
       const rows = r.rows.map(decodeRow);
       if (r.table === 'CertificateAuthority') caIds.push(...rows.map((row) => String(row.id)));
       await tables.insert(r.table, rows);
+      restored += rows.length;
+      opts.onProgress?.(restored, total, r.table);
     } else if (r.kind === 'file') {
       const file = profilePath(profilesDir, r.path);
       makePrivateDir(path.dirname(file));

@@ -70,11 +70,20 @@ function writeAtomically(file: string, write: (tmp: string) => void): void {
  * one fails); then the newest of each scope from the database. Files are
  * replaced (a newer CRL supersedes the older one). Returns what was written.
  */
-export async function publishCrlFiles(publisher: CrlPublisher, outDir: string, opts: { regenerate?: boolean; access?: CrlFileAccess } = {}): Promise<PublishedCrlFile[]> {
+export async function publishCrlFiles(
+  publisher: CrlPublisher,
+  outDir: string,
+  opts: { regenerate?: boolean; access?: CrlFileAccess; onProgress?: (done: number, total: number, what: string) => void } = {},
+): Promise<PublishedCrlFile[]> {
   const access = opts.access ?? 'private';
   const mode = fileModes[access];
   if (opts.regenerate) {
-    for (const ca of publisher.cas()) if (ca.signer) for (const scope of scopesOf(ca)) await publisher.generate(ca.id, scope);
+    const work = publisher.cas().flatMap((ca) => (ca.signer ? scopesOf(ca).map((scope) => ({ ca: ca.id, scope })) : []));
+    for (const [i, { ca, scope }] of work.entries()) {
+      opts.onProgress?.(i, work.length, `${ca} ${scope}`);
+      await publisher.generate(ca, scope);
+    }
+    opts.onProgress?.(work.length, work.length, '');
   }
   await publisher.refresh();
   const written: PublishedCrlFile[] = [];

@@ -7,7 +7,6 @@
  * refuses issuer tokens, answers 404 and 409 as problem documents. No
  * secret reaches stderr, the server log or the audit log.
  */
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -15,7 +14,6 @@ import { serve, type Serving } from '../../src/cmd/server.js';
 import { cliFor } from '../helpers/cli.js';
 import { deviceCsr, makeFactoryCa } from '../helpers/device.js';
 import { openssl } from '../helpers/openssl.js';
-import { interopAvailable } from '../helpers/interop.js';
 import { freshPgDatabase, pgAvailable } from '../helpers/postgres.js';
 import { testPki, testPassphrase, type TestPki } from '../helpers/test-pki.js';
 
@@ -200,24 +198,6 @@ describe('trellis device import', () => {
     secrets.push(firstSecret, written.at(-1)!.split(',')[1]!);
     expect(r.stdout).not.toContain(firstSecret);
     expect(JSON.parse((await ok(['device', 'show', '--id', 'fac-099999', '--json'])).stdout)).toMatchObject({ hasSecret: true, attributes: { model: `TX-${99_999 % 7}`, lot: `L${99_999 % 113}` } });
-  });
-});
-
-const hasScript = interopAvailable(fs.existsSync('/usr/bin/script'), 'script(1) from util-linux (a pseudo-terminal for the progress bar)', 'apt-get install bsdutils');
-
-describe.skipIf(!hasScript)('trellis device import on a terminal', () => {
-  test('draws a progress bar on stderr', async () => {
-    const csv = path.join(pki.dir, 'tty.csv');
-    fs.writeFileSync(csv, 'id\ntty-1\ntty-2\ntty-3\n');
-    const bin = path.join(import.meta.dirname, '../../bin/trellis.js');
-    // stdout goes to a file, so what script(1) records from the terminal is stderr alone.
-    const stdoutFile = path.join(pki.dir, 'tty-stdout.txt');
-    const cmd = `'${process.execPath}' '${bin}' device import --csv '${csv}' > '${stdoutFile}'`;
-    const terminal = await new Promise<string>((resolve, reject) =>
-      execFile('script', ['-qec', cmd, '/dev/null'], { env: { ...process.env, TRELLIS_PASSPHRASE: testPassphrase, TRELLIS_DATA: pki.dataDir }, encoding: 'utf8' }, (err, stdout) => (err ? reject(err) : resolve(stdout))),
-    );
-    expect(terminal).toMatch(/\[#{30}\] 3\/3/);
-    expect(fs.readFileSync(stdoutFile, 'utf8')).toMatch(/^imported 3 devices in /);
   });
 });
 

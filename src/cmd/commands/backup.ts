@@ -16,6 +16,7 @@ import { writeBackup } from '../../backup/export.js';
 import type { HeaderInfo } from '../../backup/format.js';
 import { readBackupHeader, verifyBackup } from '../../backup/import.js';
 import { assertEmptyDir, restoreBackup } from '../../backup/restore.js';
+import { progress } from '../../cli/progress.js';
 import { parse, required, UsageError } from '../../cli/args.js';
 import { databaseUrlOf, type InstanceConfig } from '../../config/instance-config.js';
 import { PkiError } from '../../errors/pki-error.js';
@@ -95,7 +96,12 @@ async function create(argv: string[]): Promise<number> {
     let written;
     try {
       const files = profileFiles(path.resolve(instance.dataDir, instance.config.profilesDir));
-      written = await writeBackup(file, info, passphrase, { tables, config: configWithoutSecrets(instance.config), files });
+      const shown = progress('backup');
+      try {
+        written = await writeBackup(file, info, passphrase, { tables, config: configWithoutSecrets(instance.config), files }, (rows, table) => shown.update(rows, undefined, `rows (${table})`));
+      } finally {
+        shown.end();
+      }
     } finally {
       await tables.close();
     }
@@ -147,7 +153,12 @@ async function restore(argv: string[]): Promise<number> {
   try {
     const tables = await openBackupTables(url, { migrate: parseDatabaseUrl(url).kind === 'sqlite' });
     try {
-      result = await restoreBackup(verified, dataDir, tables, { ...(databaseUrl ? { databaseUrl } : {}), now: new Date() });
+      const shown = progress('restore');
+      try {
+        result = await restoreBackup(verified, dataDir, tables, { ...(databaseUrl ? { databaseUrl } : {}), now: new Date(), onProgress: (rows, total, table) => shown.update(rows, total, `rows (${table})`) });
+      } finally {
+        shown.end();
+      }
     } finally {
       await tables.close();
     }

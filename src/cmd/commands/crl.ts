@@ -7,6 +7,7 @@
 import path from 'node:path';
 import { parse, UsageError } from '../../cli/args.js';
 import { permits } from '../../ca/key-state.js';
+import { progress } from '../../cli/progress.js';
 import { publishCrlFiles } from '../../crl/files.js';
 import { holdsKey, unlockIssuers, isOfflineCa, keystoreFor, openInstance, tokenOf, unlockCa, type CaKeystores } from '../instance.js';
 import { quorumRequestFlag, quorumGate } from '../quorum.js';
@@ -35,7 +36,9 @@ export async function run(argv: string[]): Promise<number> {
     await quorum?.use();
     const publisher = crlPublisher(instance, signers);
     const dir = path.resolve(values.out ?? path.join(instance.dataDir, 'crl'));
-    const written = (await publishCrlFiles(publisher, dir, { regenerate: true, access: values.out ? 'public' : 'private' })).map((w) => ({ ca: w.caId, scope: w.scope, crlNumber: w.crlNumber.toString(), entries: w.entries, file: w.derPath }));
+    const shown = progress('crl publish');
+    const files = await publishCrlFiles(publisher, dir, { regenerate: true, access: values.out ? 'public' : 'private', onProgress: (done, total, what) => shown.update(done, total, what) }).finally(() => shown.end());
+    const written = files.map((w) => ({ ca: w.caId, scope: w.scope, crlNumber: w.crlNumber.toString(), entries: w.entries, file: w.derPath }));
     o.result(written);
     o.say(`wrote ${written.length} CRLs to ${dir}`);
     return 0;

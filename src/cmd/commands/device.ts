@@ -9,6 +9,7 @@
  */
 import fs from 'node:fs';
 import { parse, required, UsageError } from '../../cli/args.js';
+import { progress } from '../../cli/progress.js';
 import { PkiError } from '../../errors/pki-error.js';
 import { defaultDeviceProfile, DeviceRegistry, parseAttribute, type DeviceView } from '../../ra/devices/registry.js';
 import { RevocationAuthority } from '../../ra/revoke.js';
@@ -110,16 +111,6 @@ async function register(argv: string[]): Promise<number> {
   });
 }
 
-/** A progress bar on stderr, drawn only when stderr is a terminal. */
-function progressBar(): ((done: number, total: number) => void) | undefined {
-  if (!process.stderr.isTTY) return undefined;
-  return (done, total) => {
-    const width = 30;
-    const filled = total === 0 ? width : Math.round((done / total) * width);
-    process.stderr.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}${done === total ? '\n' : ''}`);
-  };
-}
-
 async function importCsv(argv: string[]): Promise<number> {
   const { values } = parse(argv, { csv: { type: 'string' }, 'secrets-out': { type: 'string' } });
   const csvPath = required(values.csv, 'csv');
@@ -144,7 +135,10 @@ async function importCsv(argv: string[]): Promise<number> {
   }
   const start = performance.now();
   try {
-    const r = await withRegistry(values.data, (registry) => registry.importCsv(text, { makeSecrets: fd !== undefined, onProgress: progressBar(), ...cli() }));
+    const shown = progress('device import');
+    const r = await withRegistry(values.data, (registry) => registry.importCsv(text, { makeSecrets: fd !== undefined, onProgress: (done, total) => shown.update(done, total, 'devices'), ...cli() })).finally(() =>
+      shown.end(),
+    );
     if (fd !== undefined) {
       fs.writeSync(fd, r.secrets.map((s) => `${s.id},${s.secret}\n`).join(''));
       fs.closeSync(fd);

@@ -29,8 +29,9 @@ import { ResponderRotation } from '../ca/responder-rotation.js';
 import { watchCas } from './ca-watch.js';
 import { startReconciler } from './reconcile.js';
 import { auditCheckpointHandler } from '../audit/http.js';
-import { latestCheckpointFile, startAuditCheckpoints } from './audit-signer.js';
+import { latestCheckpointFile, startAuditCheckpoints, verifyInstanceAudit } from './audit-signer.js';
 import { estHandler } from '../est/http.js';
+import { consoleHandler } from '../console/handler.js';
 import type { Profile } from '../profiles/types.js';
 
 export interface ServeOptions {
@@ -196,6 +197,13 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
       log: opts.log,
       bodyLimitBytes: instance.config.server.bodyLimitBytes,
       devices: deviceRegistryFor(instance, revocation),
+      tokenStore: instance.store.tokens,
+      queries: instance.store.queries,
+      cas: instance.store.cas,
+      profiles: instance.profiles,
+      audit: instance.audit,
+      verifyAudit: () => verifyInstanceAudit(instance),
+      clock: instance.clock,
     });
     // EST (RFC 7030) for the device registry; enrollment itself needs --tls (docs/est.md).
     const enrollment = new CountedDeviceEnrollment({
@@ -228,6 +236,7 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
         crlHandler(crls, () => instance.clock.now()),
         auditCheckpointHandler(() => latestCheckpointFile(instance), opts.log),
         estHandler({ enrollment, profiles: instance.profiles, caChain, log: opts.log }),
+        consoleHandler({ tokens: new TokenVerifier(instance.store.tokens, instance.clock), log: opts.log }),
         metricsHandler(async () => ({ contentType: metrics.contentType, text: await (cluster.isWorker ? clusterMetricsText() : metrics.text()) }), opts.log),
         readinessHandler(
           () =>

@@ -32,6 +32,7 @@ import type { CustodianRepository, QuorumRepository } from '../quorum/ports.js';
 import type { ManufacturerCaRepository } from '../ra/devices/ports.js';
 import type { TokenRepository } from '../tokens/ports.js';
 import { acmeAccountRepository } from './acme-account-repository.js';
+import { adminQueries, type AdminQueries } from './admin-queries.js';
 import { acmeEabKeyRepository, resealLegacyEabKeys } from './acme-eab-repository.js';
 import { acmeNonceRepository } from './acme-nonce-repository.js';
 import { acmeOrderRepository } from './acme-order-repository.js';
@@ -83,6 +84,8 @@ export interface Store {
   custodians: CustodianRepository;
   /** Quorum requests and their approvals. */
   quorum: QuorumRepository;
+  /** Read queries of the admin API (/api/v1). */
+  queries: AdminQueries;
   /**
    * From now on, EAB HMAC keys and instance secrets are sealed with `sealer`
    * (cmd binds the online keystore's; before that, reading or creating them
@@ -192,6 +195,7 @@ export async function openStoreInternals(url: string, opts: OpenOptions = {}): P
     manufacturerCas: manufacturerCaRepository(db),
     custodians: custodianRepository(db),
     quorum: quorumRepository(db),
+    queries: adminQueries(db, kind),
     async sealSecrets(s) {
       sealer = s;
       const sealed = (await resealLegacyEabKeys(db, s)) + (await resealLegacyInstanceSecrets(db, s));

@@ -1,4 +1,5 @@
-export type TokenRole = 'issuer' | 'admin';
+/** A role as stored in a token row: a role of roles.ts or one of its older aliases (normalise with canonicalRole). */
+export type TokenRole = 'administrator' | 'officer' | 'auditor' | 'enrollment' | 'issuer' | 'admin';
 
 export interface ApiTokenRecord {
   id: string;

@@ -3,8 +3,10 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Clock } from '../clock/clock.js';
 import { PkiError } from '../errors/pki-error.js';
 import type { ApiTokenRecord, TokenRepository, TokenRole } from './ports.js';
+import { canonicalRole, roleNames, type Role } from './roles.js';
 
-export const tokenRoles = ['issuer', 'admin'] as const satisfies readonly TokenRole[];
+/** Every role name `createToken` accepts: the four roles and their aliases. */
+export const tokenRoles = roleNames satisfies readonly TokenRole[];
 export type { ApiTokenRecord, TokenRole } from './ports.js';
 
 const prefix = 'trellis_';
@@ -18,15 +20,18 @@ export interface TokenLimits {
   expiresAt?: Date | null;
 }
 
-/** Creates a token; the returned secret is never stored and cannot be shown again. */
-export async function createToken(repo: TokenRepository, role: TokenRole, name: string | null, limits: TokenLimits = {}): Promise<{ id: string; secret: string }> {
-  if (!tokenRoles.includes(role)) throw new PkiError('malformed', `unknown role "${role}" (roles: ${tokenRoles.join(', ')})`);
+/**
+ * Creates a token; the returned secret is never stored and cannot be shown
+ * again. An alias (`admin`, `issuer`) is stored as its canonical role.
+ */
+export async function createToken(repo: TokenRepository, roleName: TokenRole, name: string | null, limits: TokenLimits = {}): Promise<{ id: string; secret: string; role: Role }> {
+  const role = canonicalRole(roleName);
   // An empty list would be a token that can enroll nothing; null is the way to say "every API profile".
   if (limits.profiles && limits.profiles.length === 0) throw new PkiError('malformed', 'a token limited to profiles needs at least one');
   const id = `tok_${randomBytes(8).toString('hex')}`;
   const secret = prefix + randomBytes(32).toString('base64url');
   await repo.insert({ id, name, role, hashHex: hashOf(secret).toString('hex'), profiles: limits.profiles ? [...new Set(limits.profiles)] : null, expiresAt: limits.expiresAt ?? null });
-  return { id, secret };
+  return { id, secret, role };
 }
 
 /**
@@ -72,9 +77,10 @@ export class TokenVerifier {
   }
 }
 
-/** Throws `forbidden` unless the token's role may do `action`. */
-export function assertRole(token: ApiTokenRecord, allowed: readonly TokenRole[]): void {
-  if (!allowed.includes(token.role)) throw new PkiError('forbidden', `role "${token.role}" may not do this (needs ${allowed.join(' or ')})`);
+/** Throws `forbidden` unless the token's role (aliases normalised) is one of `allowed`. */
+export function assertRole(token: Pick<ApiTokenRecord, 'role'>, allowed: readonly Role[]): void {
+  const role = canonicalRole(token.role);
+  if (!allowed.includes(role)) throw new PkiError('forbidden', `role "${role}" may not do this (needs ${allowed.join(' or ')})`);
 }
 
 /**
@@ -82,7 +88,7 @@ export function assertRole(token: ApiTokenRecord, allowed: readonly TokenRole[])
  * list may enroll every profile whose enrollment lists api; the RA checks that
  * part for every caller.
  */
-export function assertProfile(token: ApiTokenRecord, profile: string): void {
+export function assertProfile(token: Pick<ApiTokenRecord, 'id' | 'profiles'>, profile: string): void {
   if (token.profiles && !token.profiles.includes(profile)) {
     throw new PkiError('forbidden', `token ${token.id} may not enroll profile "${profile}" (it may: ${token.profiles.join(', ')})`);
   }

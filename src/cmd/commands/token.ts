@@ -1,5 +1,6 @@
 /**
- * `trellis token create --role issuer|admin [--name NAME] [--profile P]... [--expires 90d]`,
+ * `trellis token create --role ROLE [--name NAME] [--profile P]... [--expires 90d]`
+ * (ROLE: administrator, officer, auditor, enrollment, or the aliases admin, issuer),
  * `trellis token list`, `trellis token revoke --id ID`. The secret is shown
  * once, at creation; list never shows it or its hash.
  */
@@ -7,11 +8,12 @@ import { parse, parseDurationFlag, required, UsageError } from '../../cli/args.j
 import { enrollmentRefusal } from '../../profiles/enrollment.js';
 import type { Profile } from '../../profiles/types.js';
 import type { ApiTokenRecord } from '../../tokens/ports.js';
-import { createToken, tokenRoles, type TokenRole } from '../../tokens/tokens.js';
+import { canonicalRole, isRoleName, roleNames } from '../../tokens/roles.js';
+import { createToken } from '../../tokens/tokens.js';
 import { openInstance } from '../instance.js';
 import { actorOf, dataDirOf, out } from './common.js';
 
-const usage = `usage: trellis token create --role issuer|admin [--name NAME] [--profile P]... [--expires 90d]
+const usage = `usage: trellis token create --role ${roleNames.join('|')} [--name NAME] [--profile P]... [--expires 90d]
        trellis token list
        trellis token revoke --id ID`;
 
@@ -38,8 +40,9 @@ function checkProfiles(names: readonly string[], profiles: ReadonlyMap<string, P
 
 async function create(argv: string[]): Promise<number> {
   const { values } = parse(argv, { role: { type: 'string' }, name: { type: 'string' }, profile: { type: 'string', multiple: true }, expires: { type: 'string' } });
-  const role = required(values.role, 'role');
-  if (!(tokenRoles as readonly string[]).includes(role)) throw new UsageError(`--role must be one of ${tokenRoles.join(', ')}`);
+  const roleName = required(values.role, 'role');
+  if (!isRoleName(roleName)) throw new UsageError(`--role must be one of ${roleNames.join(', ')}`);
+  const role = canonicalRole(roleName);
   const expiresSeconds = values.expires === undefined ? null : parseDurationFlag(values.expires, 'expires');
   if (expiresSeconds === 0) throw new UsageError('--expires: must be longer than 0s');
   if (expiresSeconds !== null && expiresSeconds > maxExpiresSeconds) throw new UsageError('--expires: at most 100y');
@@ -48,7 +51,7 @@ async function create(argv: string[]): Promise<number> {
   try {
     if (profiles) checkProfiles(profiles, instance.profiles);
     const expiresAt = expiresSeconds === null ? null : new Date(instance.clock.now().getTime() + expiresSeconds * 1000);
-    const token = await createToken(instance.store.tokens, role as TokenRole, values.name ?? null, { profiles, expiresAt });
+    const token = await createToken(instance.store.tokens, role, values.name ?? null, { profiles, expiresAt });
     const summary = { id: token.id, role, name: values.name ?? null, profiles: profiles && [...new Set(profiles)], expiresAt: expiresAt?.toISOString() ?? null };
     await instance.audit.record('token.created', actorOf(), summary);
     const o = out(values);
@@ -65,10 +68,10 @@ async function create(argv: string[]): Promise<number> {
   }
 }
 
-/** What list shows of a token: everything but the hash. */
+/** What list shows of a token: everything but the hash, with its canonical role (older rows may say admin or issuer). */
 function listed({ hashHex: _hash, ...t }: ApiTokenRecord) {
   const iso = (d: Date | null) => d?.toISOString() ?? null;
-  return { id: t.id, name: t.name, role: t.role, profiles: t.profiles, createdAt: t.createdAt.toISOString(), expiresAt: iso(t.expiresAt), lastUsedAt: iso(t.lastUsedAt), revokedAt: iso(t.revokedAt) };
+  return { id: t.id, name: t.name, role: canonicalRole(t.role), profiles: t.profiles, createdAt: t.createdAt.toISOString(), expiresAt: iso(t.expiresAt), lastUsedAt: iso(t.lastUsedAt), revokedAt: iso(t.revokedAt) };
 }
 
 async function list(argv: string[]): Promise<number> {
@@ -106,7 +109,7 @@ async function revoke(argv: string[]): Promise<number> {
   const instance = await openInstance(dataDirOf(values.data));
   try {
     const { token, alreadyRevoked } = await instance.store.tokens.revoke(id, instance.clock.now());
-    if (!alreadyRevoked) await instance.audit.record('token.revoked', actorOf(), { id: token.id, role: token.role, name: token.name });
+    if (!alreadyRevoked) await instance.audit.record('token.revoked', actorOf(), { id: token.id, role: canonicalRole(token.role), name: token.name });
     out(values).result({ id: token.id, revokedAt: token.revokedAt?.toISOString() ?? null, alreadyRevoked });
     process.stderr.write(alreadyRevoked ? `token ${token.id} was already revoked at ${token.revokedAt?.toISOString()}\n` : `token ${token.id} revoked; every server refuses it from the next request on\n`);
     return 0;

@@ -289,18 +289,24 @@ describe('admin API /api/v1/devices', () => {
     await problem(await call('POST', '/api/v1/devices', adminToken, { id: 'api-2', reprovision: 'always' }), 400, 'malformed');
   });
 
-  test('GET list pages with ?after= and ?limit=', async () => {
-    const first = await call('GET', '/api/v1/devices?after=fac-000010&limit=3', adminToken);
+  test('GET list pages with ?cursor= and ?limit= (items/next, as every list of /api/v1)', async () => {
+    const cursor = (id: string) => Buffer.from(id).toString('base64url');
+    const first = await call('GET', `/api/v1/devices?cursor=${cursor('fac-000010')}&limit=3`, adminToken);
     expect(first.status).toBe(200);
-    const page = (await first.json()) as { devices: { id: string }[]; next: string | null };
-    expect(page.devices.map((d) => d.id)).toEqual(['fac-000011', 'fac-000012', 'fac-000013']);
-    expect(page.next).toBe('fac-000013');
-    const last = (await (await call('GET', '/api/v1/devices?after=ns-1&limit=1000&status=registered', adminToken)).json()) as { devices: { id: string }[]; next: string | null };
-    expect(last.devices[0]!.id).toBe('ns-2');
+    const page = (await first.json()) as { items: { id: string }[]; next: string | null };
+    expect(page).not.toHaveProperty('devices');
+    expect(page.items.map((d) => d.id)).toEqual(['fac-000011', 'fac-000012', 'fac-000013']);
+    expect(page.next).toBe(cursor('fac-000013'));
+    const second = (await (await call('GET', `/api/v1/devices?cursor=${page.next}&limit=1`, adminToken)).json()) as { items: { id: string }[] };
+    expect(second.items.map((d) => d.id)).toEqual(['fac-000014']);
+    const last = (await (await call('GET', `/api/v1/devices?cursor=${cursor('ns-1')}&limit=1000&status=registered`, adminToken)).json()) as { items: { id: string }[]; next: string | null };
+    expect(last.items[0]!.id).toBe('ns-2');
     expect(last.next).toBeNull();
     await problem(await call('GET', '/api/v1/devices?limit=0', adminToken), 400, 'malformed');
     await problem(await call('GET', '/api/v1/devices?limit=5000', adminToken), 400, 'malformed');
     await problem(await call('GET', '/api/v1/devices?status=sleeping', adminToken), 400, 'malformed');
+    await problem(await call('GET', '/api/v1/devices?cursor=%25%25', adminToken), 400, 'malformed');
+    expect((await problem(await call('GET', '/api/v1/devices?after=fac-000010', adminToken), 400, 'malformed')).detail).toMatch(/after/);
   });
 
   test('unknown id 404; transitions 200; bad transitions 409', async () => {

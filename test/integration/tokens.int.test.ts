@@ -1,5 +1,7 @@
 /**
- * API tokens are listed, revoked and expire (issue 9, item 3). A revoked or
+ * API tokens are listed, revoked and expire (issue 9, item 3); roles have
+ * canonical names with the old ones as aliases (issue 12). The token command
+ * runs in process, from the TypeScript source. A revoked or
  * expired token is refused at once by every server sharing the database:
  * two `serve` instances and a separate TokenVerifier over the same database
  * each accept the token first, so any cache of theirs would still hold it.
@@ -10,19 +12,24 @@ import { serve, type Serving } from '../../src/cmd/server.js';
 import { isPkiError } from '../../src/errors/pki-error.js';
 import { silentLogger } from '../../src/http/log.js';
 import { createToken, TokenVerifier } from '../../src/tokens/tokens.js';
-import { cliFor } from '../helpers/cli.js';
+import * as tokenCommand from '../../src/cmd/commands/token.js';
+import { runInProcess } from '../helpers/cli-in-process.js';
+import type { CliEnv, CliResult } from '../helpers/cli.js';
 import { makeCsr } from '../helpers/openssl.js';
 import { testPki, testPassphrase, type TestPki } from '../helpers/test-pki.js';
 
 let pki: TestPki;
 let a: Serving;
 let b: Serving;
-let trellis: ReturnType<typeof cliFor>;
+let trellis: (args: string[], env?: CliEnv) => Promise<CliResult>;
 let csrPem: string;
 
 beforeAll(async () => {
   pki = await testPki();
-  trellis = cliFor(pki.dataDir, testPassphrase);
+  trellis = (args, env = {}) => {
+    if (args[0] !== 'token') throw new Error('only the token command runs here');
+    return runInProcess('token', tokenCommand, args.slice(1), { TRELLIS_DATA: pki.dataDir, TRELLIS_PASSPHRASE: testPassphrase, ...env });
+  };
   csrPem = (await makeCsr(pki.dir, 'srv', '/CN=tok.example.test', { sans: 'DNS:tok.example.test' })).csrPem;
   a = await serve({ dataDir: pki.dataDir, port: 0, passphrase: testPassphrase, log: silentLogger });
   b = await serve({ dataDir: pki.dataDir, port: 0, passphrase: testPassphrase, log: silentLogger });
@@ -77,7 +84,7 @@ describe('trellis token create', () => {
     const r = await trellis(['token', 'create', '--role', 'issuer', '--name', 'script']);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^trellis_[A-Za-z0-9_-]+\n$/);
-    expect(r.stderr).toMatch(/^token tok_[0-9a-f]+ \(issuer\) created/);
+    expect(r.stderr).toMatch(/^token tok_[0-9a-f]+ \(enrollment\) created/);
   });
 
   test('--expires 90d --json: the expiry is 90 days out', async () => {
@@ -86,7 +93,7 @@ describe('trellis token create', () => {
     const expires = new Date(t.expiresAt!).getTime();
     expect(expires).toBeGreaterThanOrEqual(before + 90 * 86400_000);
     expect(expires).toBeLessThanOrEqual(Date.now() + 90 * 86400_000);
-    expect(t).toMatchObject({ id: expect.stringMatching(/^tok_/), token: expect.stringMatching(/^trellis_/), role: 'issuer', profiles: null });
+    expect(t).toMatchObject({ id: expect.stringMatching(/^tok_/), token: expect.stringMatching(/^trellis_/), role: 'enrollment', profiles: null });
   });
 
   test.each([['soon'], ['0'], ['0d'], ['-5d'], ['1.5d'], ['']])('--expires %j is a usage error and creates nothing', async (value) => {
@@ -100,6 +107,38 @@ describe('trellis token create', () => {
   });
 });
 
+describe('roles', () => {
+  test.each([
+    ['administrator', 'administrator'],
+    ['officer', 'officer'],
+    ['auditor', 'auditor'],
+    ['enrollment', 'enrollment'],
+    ['admin', 'administrator'],
+    ['issuer', 'enrollment'],
+  ])('--role %s creates a token listed as %s', async (given, canonical) => {
+    const r = await trellis(['token', 'create', '--role', given, '--json']);
+    expect(r.code).toBe(0);
+    const t = JSON.parse(r.stdout) as { id: string; role: string };
+    expect(t.role).toBe(canonical);
+    expect((await list()).find((e) => e.id === t.id)!.role).toBe(canonical);
+  });
+
+  test('an unknown role is a usage error naming the six names', async () => {
+    const r = await trellis(['token', 'create', '--role', 'root']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--role must be one of administrator, officer, auditor, enrollment, admin, issuer/);
+  });
+
+  test('rows stored with the old names (admin, issuer) keep them, and are listed as their canonical role (the route walk in api-roles.int.test.ts authorises them)', async () => {
+    await pki.instance.store.tokens.insert({ id: 'tok_oldadmin', name: 'old', role: 'admin', hashHex: 'aa'.repeat(32) });
+    await pki.instance.store.tokens.insert({ id: 'tok_oldissuer', name: 'old', role: 'issuer', hashHex: 'bb'.repeat(32) });
+    const listed = await list();
+    expect(listed.find((e) => e.id === 'tok_oldadmin')!.role).toBe('administrator');
+    expect(listed.find((e) => e.id === 'tok_oldissuer')!.role).toBe('enrollment');
+    expect((await pki.instance.store.tokens.list()).find((t) => t.id === 'tok_oldadmin')!.role).toBe('admin');
+  });
+});
+
 describe('trellis token list', () => {
   test('shows id, name, role, profiles, created, expires, last used and revoked, never the secret or its hash', async () => {
     const t = await createJson('--name', 'listed', '--profile', 'server', '--expires', '30d');
@@ -107,7 +146,7 @@ describe('trellis token list', () => {
     expect(entry).toEqual({
       id: t.id,
       name: 'listed',
-      role: 'issuer',
+      role: 'enrollment',
       profiles: ['server'],
       createdAt: expect.any(String),
       expiresAt: t.expiresAt,
@@ -122,7 +161,7 @@ describe('trellis token list', () => {
       expect(out).not.toContain('trellis_');
       for (const s of stored) expect(out).not.toContain(s.hashHex);
     }
-    expect(text).toMatch(new RegExp(`^${t.id}  issuer  listed  profiles server  created \\S+  expires ${t.expiresAt}  never used  active$`, 'm'));
+    expect(text).toMatch(new RegExp(`^${t.id}  enrollment  listed  profiles server  created \\S+  expires ${t.expiresAt}  never used  active$`, 'm'));
   });
 
   test('last used is recorded, but not rewritten on every request', async () => {

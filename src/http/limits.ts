@@ -203,8 +203,8 @@ export function applyServerLimits(server: http.Server, l: ConnectionLimits): voi
   server.headersTimeout = l.headersTimeoutMs;
   server.requestTimeout = l.requestTimeoutMs;
   server.keepAliveTimeout = l.keepAliveTimeoutMs;
-  // One more than the limit is parsed, so that the front sees that a request went over and answers 431 (Node drops the rest silently).
-  server.maxHeadersCount = l.maxHeaders + 1;
+  // server.maxHeadersCount stays at Node's 2000 (above the largest maxHeaders): Node answers a request past it
+  // with a bare 400, while the front answers one past maxHeaders with 431.
   if (Number.isFinite(l.maxConnections)) server.maxConnections = l.maxConnections;
 }
 

@@ -200,6 +200,16 @@ describe.each(flavours)('on %s', (flavour, available) => {
     expect(pending).toMatchObject({ ca: 'root', status: 'pending', pem: null, text: null });
   });
 
+  test.skipIf(!available)('issuance per day and the latest CRLs (raw SQL and grouping differ per flavour)', async () => {
+    const today = new Date().toISOString().slice(0, 10);
+    const stats = (await (await get('/api/v1/stats/issuance?days=2')).json()) as { days: { day: string; issued: number; revoked: number }[] };
+    expect(stats.days.map((d) => d.day)[1]).toBe(today);
+    expect(stats.days[1]!.issued).toBeGreaterThanOrEqual(issued.length);
+    expect(stats.days[1]!.revoked).toBeGreaterThanOrEqual(1);
+    const crls = (await (await get('/api/v1/crls')).json()) as { items: { ca: string; crlNumber: number; fresh: boolean }[] };
+    expect(crls.items.some((c) => c.ca === 'issuing-1' && c.crlNumber > 0 && c.fresh)).toBe(true);
+  });
+
   test.skipIf(!available)('404 for an unknown serial; 400 naming the parameter for bad input', async () => {
     expect((await get('/api/v1/certificates/abcdef0123')).status).toBe(404);
     const bad: [string, RegExp][] = [

@@ -6,6 +6,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { PkiError } from '../errors/pki-error.js';
+import { canonicalRole, isRoleName, readers } from '../tokens/roles.js';
 import type { ApiTokenRecord } from '../tokens/tokens.js';
 
 /** The cookie's name; src/http reads the same name. */
@@ -14,21 +15,20 @@ export const cookieName = 'trellis_console';
 /** How long a browser keeps the cookie: one working day. The token's own expiry and revocation still apply. */
 export const sessionSeconds = 8 * 3600;
 
-/** Roles that may open the console, as their canonical names. */
+/** Roles that may open the console: the roles that may read (roles.ts), as their canonical names. */
 export type ConsoleRole = 'auditor' | 'officer' | 'administrator';
 
-// Stored role names (old aliases included) to the canonical role. Roles not
-// listed (enrollment, its alias issuer) only request certificates: they have
-// nothing to read, so the console refuses them.
-const consoleRoles: Record<string, ConsoleRole> = { auditor: 'auditor', officer: 'officer', administrator: 'administrator', admin: 'administrator' };
-
-/** The canonical console role of a token; `forbidden` naming the roles that may log in when it has none. */
+/**
+ * The canonical role of a token that may open the console; `forbidden`
+ * naming the roles that may log in otherwise. Enrollment tokens (alias
+ * issuer) only request certificates: they have nothing to read.
+ */
 export function consoleRoleOf(token: Pick<ApiTokenRecord, 'id' | 'role'>): ConsoleRole {
-  const role = Object.hasOwn(consoleRoles, token.role) ? consoleRoles[token.role] : undefined;
-  if (!role) {
-    throw new PkiError('forbidden', `token ${token.id} has the role "${token.role}", which only requests certificates: the console needs an auditor, officer or administrator token`);
+  const role = isRoleName(token.role) ? canonicalRole(token.role) : undefined;
+  if (!role || !readers.includes(role)) {
+    throw new PkiError('forbidden', `token ${token.id} has the role "${role ?? token.role}", which only requests certificates: the console needs an auditor, officer or administrator token`);
   }
-  return role;
+  return role as ConsoleRole;
 }
 
 /** The console cookie's value in a request, or undefined (the first one when several are sent). */

@@ -3,7 +3,7 @@ import { getJson } from '../api.js';
 import { badge, el, pageLink, panel, replace, table } from '../dom.js';
 import { acmeTone, dateTime, short } from '../format.js';
 
-const orderStatuses = ['pending', 'ready', 'processing', 'valid', 'invalid'];
+const orderStatuses = ['pending', 'processing', 'valid', 'invalid'];
 
 /** Renders accounts and orders into `main`. */
 export async function render(main, params) {

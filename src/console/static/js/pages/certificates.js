@@ -3,8 +3,8 @@
  * cursor paging. The form is a plain GET form: every search is a URL, so the
  * back button and bookmarks work.
  */
-import { getJson } from '../api.js';
-import { badge, el, pageLink, panel, replace, table } from '../dom.js';
+import { describeError, getJson } from '../api.js';
+import { badge, el, notice, pageLink, panel, replace, table } from '../dom.js';
 import { certificateTone, dateTime } from '../format.js';
 
 const statuses = ['valid', 'revoked', 'expired', 'pending', 'failed'];
@@ -21,10 +21,17 @@ export async function render(main, params) {
     expiresBefore: params.get('expiresBefore') ?? '',
   };
   const cursor = params.get('cursor') ?? '';
-  const [list, cas] = await Promise.all([
+  const [listR, casR] = await Promise.allSettled([
     getJson('/api/v1/certificates', { ...filters, expiresAfter: startOfDay(filters.expiresAfter), expiresBefore: startOfDay(filters.expiresBefore), limit: pageSize, cursor }),
-    getJson('/api/v1/cas').catch(() => ({ items: [] })),
+    getJson('/api/v1/cas'),
   ]);
+  const form = searchForm(filters, casR.status === 'fulfilled' ? casR.value.items : []);
+  // A search the API refuses (a character q does not take, say) keeps the form, with the API's reason.
+  if (listR.status === 'rejected') {
+    replace(main, el('h1', {}, 'Certificates'), form, notice('warn', describeError(listR.reason)));
+    return;
+  }
+  const list = listR.value;
   const results = table(
     [
       { label: 'Serial', cell: (c) => pageLink(`/console/certificates/${c.serial}`, { ca: c.ca }, el('span', { class: 'mono' }, c.serial)) },
@@ -44,7 +51,7 @@ export async function render(main, params) {
     cursor ? pageLink('/console/certificates', filters, '← First page') : null,
     list.next ? pageLink('/console/certificates', { ...filters, cursor: list.next }, 'Next page →') : null,
   );
-  replace(main, el('h1', {}, 'Certificates'), searchForm(filters, cas.items), panel(null, results, pager));
+  replace(main, el('h1', {}, 'Certificates'), form, panel(null, results, pager));
 }
 
 function searchForm(f, cas) {

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
 import { PrismaPg } from '@prisma/adapter-pg';
 import type Database from 'better-sqlite3';
+import pg from 'pg';
 import type { AuditCheckpointRepository } from '../audit/checkpoint-ports.js';
 import type { AuditRepository } from '../audit/ports.js';
 import type { CaRepository, CertificateRepository } from '../ca/ports.js';
@@ -34,9 +35,9 @@ import type { TokenRepository } from '../tokens/ports.js';
 import { acmeAccountRepository } from './acme-account-repository.js';
 import { adminQueries, type AdminQueries } from './admin-queries.js';
 import { acmeEabKeyRepository, resealLegacyEabKeys } from './acme-eab-repository.js';
-import { acmeNonceRepository } from './acme-nonce-repository.js';
 import { acmeOrderRepository } from './acme-order-repository.js';
 import { renewalWindowRepository } from './acme-renewal-window-repository.js';
+import { acmePgHotPath } from './acme-pg.js';
 import { acmeSqliteHotPath } from './acme-sqlite.js';
 import { auditCheckpointRepository } from './audit-checkpoint-repository.js';
 import { auditRepository } from './audit-repository.js';
@@ -152,6 +153,7 @@ export async function openStoreInternals(url: string, opts: OpenOptions = {}): P
   let raw: Database.Database | undefined;
   let queue: SerialQueue | undefined;
   let wal: WalSync | undefined;
+  let pool: pg.Pool | undefined;
   if (target.kind === 'sqlite') {
     raw = openSqlite(target.file);
     queue = new SerialQueue();
@@ -167,11 +169,13 @@ export async function openStoreInternals(url: string, opts: OpenOptions = {}): P
       throw err;
     }
   } else {
-    db = new PgClient({ adapter: new PrismaPg({ connectionString: target.url, max: opts.poolSize ?? 10 }) }) as unknown as Db;
+    // One pool for Prisma and the ACME hot path (acme-pg.ts); Prisma ends it on $disconnect.
+    pool = new pg.Pool({ connectionString: target.url, max: opts.poolSize ?? 10 });
+    db = new PgClient({ adapter: new PrismaPg(pool, { disposeExternalPool: true }) }) as unknown as Db;
   }
   const hot = raw && queue && sqliteHotPath(raw, queue, wal);
   // After sqliteHotPath, which sets busy_timeout 0 on the shared raw connection.
-  const acmeHot = raw && queue && acmeSqliteHotPath(raw, queue, wal);
+  const acmeHot = raw && queue ? acmeSqliteHotPath(raw, queue, wal) : acmePgHotPath(pool!, pg.types);
   let sealer: SecretSealer | null = null;
   const boundSealer = () => sealer;
   let closed: Promise<void> | undefined;
@@ -185,9 +189,9 @@ export async function openStoreInternals(url: string, opts: OpenOptions = {}): P
     auditCheckpoints: auditCheckpointRepository(db, kind),
     crls: crlRepository(db),
     ocspResponses: ocspResponseRepository(db),
-    acmeAccounts: acmeAccountRepository(db, acmeHot?.accounts),
-    acmeOrders: acmeOrderRepository(db, acmeHot?.orders),
-    acmeNonces: acmeNonceRepository(db, acmeHot?.nonces),
+    acmeAccounts: acmeAccountRepository(db, acmeHot.accounts),
+    acmeOrders: acmeOrderRepository(db, acmeHot.orders),
+    acmeNonces: acmeHot.nonces,
     acmeEabKeys: acmeEabKeyRepository(db, boundSealer),
     secrets: instanceSecretRepository(db, boundSealer),
     renewalWindows: renewalWindowRepository(db),

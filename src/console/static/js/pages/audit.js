@@ -12,7 +12,7 @@ export async function render(main, params) {
   const cursor = params.get('cursor') ?? '';
   const [verify, list] = await Promise.allSettled([
     getJson('/api/v1/audit/verify'),
-    getJson('/api/v1/audit/events', { ...filters, since: startOfDay(filters.since), until: startOfDay(filters.until), cursor, limit: 100 }),
+    getJson('/api/v1/audit/events', { ...filters, since: startOfDay(filters.since), until: startOfDay(filters.until), cursor, limit: 50 }),
   ]);
   if (list.status === 'rejected') throw list.reason;
   const rows = table(
@@ -57,8 +57,8 @@ function data(value) {
     }
   }
   const line = typeof obj === 'string' ? obj : JSON.stringify(obj);
-  if (line.length <= 90) return el('code', {}, line);
-  return el('details', {}, el('summary', {}, el('code', {}, `${line.slice(0, 90)}…`)), el('pre', {}, JSON.stringify(obj, null, 2)));
+  if (line.length <= 80) return el('code', {}, line);
+  return el('details', { class: 'data' }, el('summary', {}, el('code', {}, line)), el('pre', {}, JSON.stringify(obj, null, 2)));
 }
 
 const startOfDay = (date) => (/^\d{4}-\d{2}-\d{2}$/.test(date) ? `${date}T00:00:00Z` : date);

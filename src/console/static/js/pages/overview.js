@@ -64,20 +64,46 @@ function caTable(items) {
   );
 }
 
+/** One row per CA (how many CRLs, how many fresh, the soonest next update), then every CRL on demand. */
 function crlTable(items) {
-  return table(
+  const byCa = new Map();
+  for (const c of items) byCa.set(c.ca, [...(byCa.get(c.ca) ?? []), c]);
+  const summary = table(
+    [
+      { label: 'CA', cell: ([ca]) => ca },
+      { label: 'CRLs', className: 'num', cell: ([, list]) => String(list.length) },
+      { label: 'Fresh', cell: ([, list]) => freshness(list) },
+      { label: 'Soonest next update', className: 'nowrap', cell: ([, list]) => soonest(list) },
+      { label: 'Highest number', className: 'num', cell: ([, list]) => String(Math.max(...list.map((c) => c.crlNumber))) },
+      { label: 'Entries', className: 'num', cell: ([, list]) => String(list.reduce((n, c) => n + c.entries, 0)) },
+    ],
+    [...byCa],
+    'No CRL published yet.',
+  );
+  const scopeOrder = (a, b) => a.ca.localeCompare(b.ca) || a.scope.localeCompare(b.scope, 'en', { numeric: true });
+  const all = table(
     [
       { label: 'CA', cell: (c) => c.ca },
       { label: 'Scope', cell: (c) => c.scope },
       { label: 'Number', className: 'num', cell: (c) => String(c.crlNumber) },
       { label: 'This update', className: 'nowrap', cell: (c) => dateTime(c.thisUpdate) },
-      { label: 'Next update', className: 'nowrap', cell: (c) => [dateTime(c.nextUpdate), el('div', { class: 'muted' }, relative(c.nextUpdate))] },
+      { label: 'Next update', className: 'nowrap', cell: (c) => [dateTime(c.nextUpdate), ' ', el('span', { class: 'muted' }, relative(c.nextUpdate))] },
       { label: 'Entries', className: 'num', cell: (c) => String(c.entries) },
       { label: 'Fresh', cell: (c) => (c.fresh ? badge('fresh', 'good') : badge('stale', 'bad')) },
     ],
-    items,
-    'No CRL published yet.',
+    [...items].sort(scopeOrder),
   );
+  return items.length ? [summary, el('details', { class: 'more' }, el('summary', {}, `All ${items.length} CRLs`), all)] : summary;
+}
+
+function freshness(list) {
+  const fresh = list.filter((c) => c.fresh).length;
+  return badge(fresh === list.length ? `all ${fresh} fresh` : `${list.length - fresh} stale`, fresh === list.length ? 'good' : 'bad');
+}
+
+function soonest(list) {
+  const next = list.map((c) => c.nextUpdate).sort()[0];
+  return [dateTime(next), ' ', el('span', { class: 'muted' }, relative(next))];
 }
 
 function auditStatus(v) {

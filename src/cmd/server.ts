@@ -4,6 +4,7 @@ import type { Issuer } from '../ca/issuer.js';
 import { permits } from '../ca/key-state.js';
 import { PkiError } from '../errors/pki-error.js';
 import { createApp } from '../http/app.js';
+import { operatorAuthenticator } from '../http/operator-auth.js';
 import { deviceRegistryFor } from './commands/device.js';
 import { frontHandler, listen, type RunningServer } from '../http/front.js';
 import { frontLimits } from '../http/limits.js';
@@ -204,6 +205,8 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
       audit: instance.audit,
       verifyAudit: () => verifyInstanceAudit(instance),
       clock: instance.clock,
+      // mTLS for operators: only a TLS connection carries a client certificate.
+      certificates: operatorAuthenticator({ queries: instance.store.queries, cas: () => instance.cas, clock: instance.clock }),
     });
     // EST (RFC 7030) for the device registry; enrollment itself needs --tls (docs/est.md).
     const enrollment = new CountedDeviceEnrollment({

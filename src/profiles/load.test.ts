@@ -27,13 +27,23 @@ async function loadError(dir: string): Promise<Error> {
   return err as Error;
 }
 
-describe('the seven shipped profiles', async () => {
+describe('the eight shipped profiles', async () => {
   const profiles = await loadProfiles(defaultProfilesDir());
   const p = (name: string): Profile => getProfile(profiles, name);
 
   test('all load from ca-profiles/', () => {
-    expect([...profiles.keys()].sort()).toEqual(['audit-signer', 'client', 'device', 'issuing-ca', 'ocsp-responder', 'root-ca', 'server']);
+    expect([...profiles.keys()].sort()).toEqual(['audit-signer', 'client', 'device', 'issuing-ca', 'ocsp-responder', 'operator', 'root-ca', 'server']);
     expect(fs.existsSync(path.join(defaultProfilesDir(), 'root-ca.yaml'))).toBe(true);
+  });
+
+  test('operator: clientAuth leaf, CN and OU (the role) required, no SANs, 90d (max 398d), enrolled by no client (trellis issue only)', () => {
+    const o = p('operator');
+    expect(o.signer).toBe('issuing');
+    expect(o.extendedKeyUsage).toEqual(['clientAuth']);
+    expect(o.subject).toMatchObject({ allowed: ['CN', 'OU'], required: ['CN', 'OU'] });
+    expect(o.san).toEqual({ required: false, maxNames: 0 });
+    expect(o.validity).toEqual({ defaultSeconds: 90 * day, maxSeconds: 398 * day, backdateSeconds: 300 });
+    expect(o.enrollment).toEqual([]);
   });
 
   test('audit-signer: root-signed leaf, digitalSignature + nonRepudiation, no EKU or SANs, 5y (max 10y), caIssuers only, never enrollable', () => {

@@ -81,7 +81,7 @@ describe.each(guarded.map((r) => [label(r), r] as const))('%s', (_label, r) => {
   const allowed = r.roles as readonly string[];
 
   test('no credential, a malformed one, an unknown token, a non-bearer scheme: 401', async () => {
-    for (const headers of [
+    for (const headers of <Record<string, string>[]>[
       {},
       { authorization: 'Bearer nonsense' },
       { authorization: `Bearer trellis_${randomBytes(32).toString('base64url')}` },

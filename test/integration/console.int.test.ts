@@ -260,6 +260,52 @@ describe.runIf(available)('the console in headless Chromium', () => {
     expect(new URL(page.url()).pathname).toBe('/console/login');
   });
 
+  test('an officer reads everything but the audit log, which says the role may not read it', async () => {
+    const w = await newPage();
+    const { page } = w;
+    await logIn(w, token.officer);
+    await page.waitForSelector('body[data-ready="true"]');
+    expect(await page.textContent('#who')).toMatch(/^officer · tok_/);
+    expect(await page.locator('svg.chart rect').count()).toBe(60);
+    expect(await page.locator('section', { hasText: 'Audit log' }).locator('.notice.warn').textContent()).toMatch(/^Your role may not read this \(role "officer" may not do this \(needs auditor or administrator\)\)\.$/);
+    expect(await page.locator('.tile', { hasText: 'Audit chain' }).count()).toBe(0);
+    await open(w, '/console/audit');
+    expect(await page.textContent('main .notice')).toMatch(/^Your role may not read this/);
+    await open(w, '/console/certificates');
+    expect(await page.locator('main tbody tr').count()).toBeGreaterThan(0);
+  });
+
+  test('text from the API stays text: a device attribute holding HTML is shown as written, and nothing runs', async () => {
+    const hostile = '<img src=x onerror="document.title=\'pwned\'">';
+    const res = await fetch(`${server.url}/api/v1/devices`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token.officer}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ id: 'hostile-1', profile: 'device', attributes: { note: hostile } }),
+    });
+    expect(res.status).toBe(201);
+    const w = await newPage();
+    await logIn(w, token.auditor);
+    await open(w, '/console/devices');
+    expect(await w.page.textContent('main tbody')).toContain(`note=${hostile}`);
+    expect(await w.page.locator('main img').count()).toBe(0);
+    await open(w, '/console/audit?type=device.registered');
+    expect(await w.page.textContent('main tbody')).toContain('hostile-1');
+    expect(await w.page.locator('main img').count()).toBe(0);
+    expect(await w.page.title()).toBe('Audit log · Trellis console');
+  });
+
+  test('a 401 from the API while a page is open (the token revoked meanwhile) sends the browser to the login page', async () => {
+    const { id, secret } = await createToken(pki.instance.store.tokens, 'auditor', 'revoked while reading');
+    const w = await newPage();
+    await logIn(w, secret);
+    await open(w, '/console/devices');
+    await pki.instance.store.tokens.revoke(id, new Date());
+    // The page's own API module makes the next read, as a page does on a search or a click.
+    await w.page.evaluate("import('/console/static/js/api.js').then((m) => { m.getJson('/api/v1/devices'); })");
+    await w.page.waitForURL(/\/console\/login$/);
+    expect(await w.page.title()).toBe('Log in · Trellis console');
+  });
+
   test('the cookie cannot change anything: a POST carrying it is refused by the API', async () => {
     const res = await fetch(`${server.url}/api/v1/certificates/${serials[6]}/revoke`, {
       method: 'POST',

@@ -89,7 +89,9 @@ describe.each(guarded.map((r) => [label(r), r] as const))('%s', (_label, r) => {
       { authorization: `Basic ${Buffer.from('admin:admin').toString('base64')}` },
       { cookie: `trellis_console=trellis_${randomBytes(32).toString('base64url')}` },
     ]) {
-      await expectProblem(await call(r, headers), 401, 'unauthorized');
+      const res = await call(r, headers);
+      expect(res.headers.get('www-authenticate')).toBe('Bearer realm="trellis"');
+      await expectProblem(res, 401, 'unauthorized');
     }
   });
 

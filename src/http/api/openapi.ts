@@ -73,7 +73,8 @@ export function openApiDocument(routes: readonly ApiRoute[], info: { version: st
       summary: r.summary,
       tags: [r.tag],
       'x-trellis-roles': r.roles === 'public' ? [] : [...r.roles],
-      security: r.roles === 'public' ? [] : [{ bearer: [] }, { cookie: [] }, { mutualTLS: [] }],
+      // The console cookie is honoured for reads only (auth.ts).
+      security: r.roles === 'public' ? [] : r.method === 'get' ? [{ bearer: [] }, { cookie: [] }, { mutualTLS: [] }] : [{ bearer: [] }, { mutualTLS: [] }],
       ...(parameters.length ? { parameters } : {}),
       ...(r.body ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(r.body, 'input', components) } } } } : {}),
       responses,

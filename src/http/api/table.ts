@@ -92,7 +92,11 @@ export function mountRoutes(
     if (r.roles !== 'public' && r.roles.length === 0) throw new Error(`${r.method.toUpperCase()} ${r.path}: a route needs at least one role (or 'public')`);
     app[r.method](expressPath(r.path), async (req: Request, res: Response) => {
       // Step 1: who is calling, and may they? Before any input is read.
-      const principal = r.roles === 'public' ? (null as unknown as Principal) : await deps.authenticate(req);
+      const principal = r.roles === 'public' ? (null as unknown as Principal) : await deps.authenticate(req).catch((err: unknown) => {
+        // RFC 6750 §3: a 401 names the scheme that would work.
+        if (err instanceof PkiError && err.type === 'unauthorized') res.set('WWW-Authenticate', 'Bearer realm="trellis"');
+        throw err;
+      });
       if (r.roles !== 'public') assertAllowed(principal, r.roles);
       // Step 2: the input, parsed once against strict schemas.
       let query: unknown = undefined;

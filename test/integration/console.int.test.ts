@@ -213,6 +213,10 @@ describe.runIf(available)('the console in headless Chromium', () => {
     expect(await page.locator('main tbody tr').count()).toBe(8);
     expect(await page.inputValue('input[name="profile"]')).toBe('server');
     await shoot(w, 'certificates');
+    // The revoked ones say why in the list.
+    await open(w, '/console/certificates?status=revoked');
+    expect((await page.locator('main tbody tr td:nth-child(6)').allTextContents()).sort()).toEqual(['revokedcessationOfOperation', 'revokedsuperseded']);
+    await open(w, '/console/certificates');
     await page.fill('input[name="q"]', target);
     await Promise.all([page.waitForURL(/\/console\/certificates\?q=/), page.press('input[name="q"]', 'Enter')]);
     await page.waitForSelector('body[data-ready="true"]');
@@ -292,6 +296,10 @@ describe.runIf(available)('the console in headless Chromium', () => {
     expect(await w.page.textContent('main tbody')).toContain('hostile-1');
     expect(await w.page.locator('main img').count()).toBe(0);
     expect(await w.page.title()).toBe('Audit log · Trellis console');
+    // A search the API refuses keeps the form and says why.
+    await open(w, `/console/certificates?q=${encodeURIComponent('100%')}`);
+    expect(await w.page.textContent('main .notice')).toMatch(/^query parameter q: letters, digits, punctuation and spaces only/);
+    expect(await w.page.inputValue('input[name="q"]')).toBe('100%');
   });
 
   test('a 401 from the API while a page is open (the token revoked meanwhile) sends the browser to the login page', async () => {

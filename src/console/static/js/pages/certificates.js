@@ -39,7 +39,7 @@ export async function render(main, params) {
       { label: 'SANs', cell: (c) => sans(c.sans) },
       { label: 'Profile', cell: (c) => c.profile },
       { label: 'CA', className: 'nowrap', cell: (c) => c.ca },
-      { label: 'Status', className: 'nowrap', cell: (c) => badge(c.status, certificateTone(c.status)) },
+      { label: 'Status', className: 'nowrap', cell: (c) => [badge(c.status, certificateTone(c.status)), c.revocationReason ? el('div', { class: 'muted' }, c.revocationReason) : null] },
       { label: 'Expires', className: 'nowrap', cell: (c) => dateTime(c.notAfter) },
     ],
     list.items,

@@ -1,0 +1,232 @@
+#!/usr/bin/env node
+/**
+ * `npm run bench:memory`: resident memory of `trellis serve --workers 2`
+ * (primary + workers, summed) on a fresh instance, idle and under mixed
+ * load: issuance over HTTP (`POST /api/v1/certificates`, wrk) and OCSP GETs
+ * (this process, keep-alive connections) over BENCH_CERTS distinct serials
+ * inserted into the store, so the responders sign, cache and evict, at the
+ * same time. The access log is on, as users run it.
+ *
+ * RSS is VmRSS of /proc/<pid>/status, sampled every 200 ms per process; the
+ * peak is the highest sum of one sample. RSS counts pages shared between the
+ * processes (the node binary's text, ~40 MB) once per process; PSS (from
+ * /proc/<pid>/smaps_rollup) divides them and is printed beside it.
+ *
+ * Environment: BENCH_SECONDS (load seconds, 20), BENCH_CERTS (distinct OCSP
+ * serials, 60000: more than the 50,000 entries each responder's cache
+ * holds), BENCH_CONNECTIONS (wrk connections issuing, 8), BENCH_OCSP_CONCURRENCY
+ * (8), BENCH_WORKERS (2), BENCH_CSRS (50), BENCH_IDLE_SECONDS (settle time
+ * before the idle reading, 3), BENCH_KEEP=1 (keep the temp dir),
+ * BENCH_NODE_OPTIONS (NODE_OPTIONS for serve, to try V8 flags).
+ *
+ * Last lines (ratio = 300 MB ÷ ours: ≥ 1 meets the goal of issue 13):
+ *   RESULT memory_idle_workers2 <MB> MB baseline 300 ratio <x>
+ *   RESULT memory_peak_workers2 <MB> MB baseline 300 ratio <x>
+ * (MB = 2^20 bytes; the name keeps "workers2" whatever BENCH_WORKERS is, the line says the count.)
+ * Exit code 1 when an issuance or OCSP answer was wrong, 2 on a set-up error.
+ */
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { benchTempDir, buildInfo, envInt, freePort, machineBusy, mapLimit, reporter, requireTools, runMain, runOk, runWrk, startChild, waitReady, writeWrkScript } from './lib/harness.mjs';
+import { insertCertificates, ocspGetPaths, serials } from './lib/ocsp-fixtures.mjs';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const cfg = {
+  seconds: envInt('BENCH_SECONDS', 20),
+  certs: envInt('BENCH_CERTS', 60_000, 10),
+  connections: envInt('BENCH_CONNECTIONS', 8),
+  ocspConcurrency: envInt('BENCH_OCSP_CONCURRENCY', 8),
+  workers: envInt('BENCH_WORKERS', 2),
+  csrs: envInt('BENCH_CSRS', 50),
+  idleSeconds: envInt('BENCH_IDLE_SECONDS', 3, 0),
+  nodeOptions: process.env.BENCH_NODE_OPTIONS ?? '',
+  keep: process.env.BENCH_KEEP === '1',
+};
+const goalMiB = 300;
+const passphrase = 'bench-passphrase-not-secret';
+const { failures, fail, warn, log } = reporter();
+const tmp = benchTempDir('memory', cfg.keep);
+
+// ---- per-process memory ------------------------------------------------------------
+
+const readText = (f) => {
+  try {
+    return fs.readFileSync(f, 'utf8');
+  } catch {
+    return '';
+  }
+};
+const kib = (text, field) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? 0);
+
+/** The primary and its workers (children), primary first. */
+function processes(primaryPid) {
+  const kids = readText(`/proc/${primaryPid}/task/${primaryPid}/children`).trim().split(/\s+/).filter(Boolean).map(Number);
+  return [primaryPid, ...kids];
+}
+
+/** RSS and PSS (KiB) of each process now. */
+function snapshot(primaryPid) {
+  return processes(primaryPid).map((pid) => ({
+    pid,
+    rssKiB: kib(readText(`/proc/${pid}/status`), 'VmRSS'),
+    pssKiB: kib(readText(`/proc/${pid}/smaps_rollup`), 'Pss'),
+  }));
+}
+
+/** Samples every `everyMs`: the peak of the sum, and each process's own peak. */
+function sampler(primaryPid, everyMs = 200) {
+  let peakSumKiB = 0;
+  const peakOf = new Map();
+  const tick = () => {
+    const s = processes(primaryPid).map((pid) => ({ pid, rssKiB: kib(readText(`/proc/${pid}/status`), 'VmRSS') }));
+    peakSumKiB = Math.max(peakSumKiB, s.reduce((a, p) => a + p.rssKiB, 0));
+    for (const p of s) peakOf.set(p.pid, Math.max(peakOf.get(p.pid) ?? 0, p.rssKiB));
+  };
+  tick();
+  const timer = setInterval(tick, everyMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      tick();
+      return { peakSumKiB, peakOf };
+    },
+  };
+}
+
+// ---- load ---------------------------------------------------------------------------
+
+async function makeCsrs(openssl, dir, count) {
+  fs.mkdirSync(dir, { recursive: true });
+  return mapLimit(Array.from({ length: count }, (_, i) => i + 1), Math.max(2, os.cpus().length * 2), async (n) => {
+    const name = `m${n}.bench.example`;
+    const out = path.join(dir, `${n}.csr`);
+    await runOk(openssl, ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', path.join(dir, `${n}.key`), '-subj', `/CN=${name}`, '-addext', `subjectAltName=DNS:${name}`, '-out', out]);
+    return fs.readFileSync(out, 'utf8');
+  });
+}
+
+/** GETs `paths` in rotation over `concurrency` keep-alive connections until `untilMs`; counts answers. */
+async function ocspLoad(base, paths, concurrency, untilMs) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+  let next = 0;
+  let ok = 0;
+  let bad = 0;
+  let firstBad = '';
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (Date.now() < untilMs) {
+        const p = paths[next++ % paths.length];
+        const r = await new Promise((resolve) => {
+          http
+            .get(`${base}${p}`, { agent }, (res) => {
+              res.resume();
+              res.on('end', () => resolve({ status: res.statusCode, type: res.headers['content-type'] }));
+            })
+            .on('error', (err) => resolve({ status: 0, type: String(err) }));
+        });
+        if (r.status === 200 && r.type === 'application/ocsp-response') ok++;
+        else {
+          bad++;
+          firstBad ||= `${r.status} ${r.type}`;
+        }
+      }
+    }),
+  );
+  agent.destroy();
+  return { ok, bad, firstBad, distinct: Math.min(next, paths.length) };
+}
+
+// ---- main ----------------------------------------------------------------------------
+
+async function main() {
+  const tools = requireTools({ wrk: 'the issuance load (Debian: apt-get install wrk)', openssl: 'CSRs and OCSP requests (Debian: apt-get install openssl)' });
+  const bin = path.join(root, 'bin', 'trellis.js');
+  if (!fs.existsSync(path.join(root, 'dist', 'cmd', 'main.js'))) throw new Error('dist/ is missing: run `npm run build` first');
+  log(`temp dir ${tmp}${cfg.keep ? ' (kept)' : ''}; ${await buildInfo(root, path.join(root, 'dist'))}`);
+  const busyBefore = await machineBusy(1000);
+  const dir = path.join(tmp, 'trellis');
+  const data = path.join(dir, 'data');
+  fs.mkdirSync(dir, { recursive: true });
+  // The access log stays on (TRELLIS_ACCESS_LOG unset): memory as users run it.
+  const env = { ...process.env, TRELLIS_PASSPHRASE: passphrase };
+  delete env.TRELLIS_ACCESS_LOG;
+  delete env.NODE_OPTIONS;
+  if (cfg.nodeOptions) env.NODE_OPTIONS = cfg.nodeOptions;
+  const cliEnv = { ...env };
+  delete cliEnv.NODE_OPTIONS;
+  const cli = (...args) => runOk(process.execPath, [bin, ...args, '--data', data], { env: cliEnv, cwd: dir });
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+
+  log('trellis: init');
+  await cli('init', '--yes', '--base-url', base);
+  const apiToken = (await cli('token', 'create', '--role', 'admin')).stdout.trim();
+  const issuing = path.join(dir, 'issuing.pem');
+  fs.writeFileSync(issuing, (await cli('ca', 'cert')).stdout);
+  log(`inserting ${cfg.certs.toLocaleString('en-US')} certificates (10 % revoked) and building their OCSP requests`);
+  const list = serials(cfg.certs).map((serialHex, i) => ({ serialHex, revoked: i % 10 === 0 }));
+  await insertCertificates(root, data, list);
+  const paths = await ocspGetPaths(tools.openssl, path.join(dir, 'ocsp-req.der'), issuing, list.map((c) => c.serialHex));
+  const csrs = await makeCsrs(tools.openssl, path.join(dir, 'csr'), cfg.csrs);
+  const script = writeWrkScript(path.join(dir, 'issue.lua'), {
+    path: '/api/v1/certificates',
+    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${apiToken}` },
+    bodies: csrs.map((pem) => JSON.stringify({ profile: 'server', csr: pem })),
+    expectStatus: 201,
+    expectBody: '-----BEGIN CERTIFICATE-----',
+  });
+
+  const serverLog = path.join(dir, 'serve.log');
+  const server = startChild(process.execPath, [bin, 'serve', '--data', data, '--port', String(port), ...(cfg.workers > 1 ? ['--workers', String(cfg.workers)] : [])], { env, cwd: dir, logFile: serverLog });
+  await waitReady(async () => (await fetch(`${base}/healthz`)).status === 200, { child: server, what: `trellis serve (log: ${serverLog})` });
+  await waitReady(async () => (readText(serverLog).match(/"msg":"serving"/g) ?? []).length >= cfg.workers, { child: server, what: `${cfg.workers} trellis workers (log: ${serverLog})` });
+  log(`trellis: serving on ${base} (pid ${server.pid}, ${cfg.workers} worker(s)${cfg.nodeOptions ? `, NODE_OPTIONS=${cfg.nodeOptions}` : ''}); settling ${cfg.idleSeconds} s`);
+  await sleep(cfg.idleSeconds * 1000);
+  const idle = snapshot(server.pid);
+
+  log(`load: ${cfg.seconds} s of issuance (wrk, ${cfg.connections} connections) and OCSP GETs (${cfg.ocspConcurrency} connections, ${paths.length.toLocaleString('en-US')} serials)`);
+  const s = sampler(server.pid);
+  const untilMs = Date.now() + cfg.seconds * 1000;
+  const [issued, ocsp] = await Promise.all([
+    runWrk(tools.wrk, { url: base, script, seconds: cfg.seconds, connections: cfg.connections, threads: 1 }),
+    ocspLoad(base, paths, cfg.ocspConcurrency, untilMs),
+  ]);
+  const { peakSumKiB, peakOf } = s.stop();
+  const after = snapshot(server.pid);
+  const code = await server.stop(30_000);
+  if (code !== 0) warn(`trellis serve exited with ${code} (log: ${serverLog})`);
+
+  if (issued.bad || issued.socketErrors) fail(`issuance: ${issued.bad} unexpected answers (first: ${issued.first_bad_status} ${issued.first_bad_body}), ${issued.socketErrors} socket errors`);
+  if (!(issued.ok > 0)) fail('issuance: no certificate issued');
+  if (ocsp.bad) fail(`OCSP: ${ocsp.bad} bad answers (first: ${ocsp.firstBad})`);
+  const accessLines = (readText(serverLog).match(/"msg":"request"/g) ?? []).length;
+
+  const mib = (k) => (k / 1024).toFixed(0);
+  const sum = (xs, f) => xs.reduce((a, x) => a + f(x), 0);
+  console.log('');
+  console.log(`Memory of trellis serve --workers ${cfg.workers}: ${cfg.seconds} s of issuance (${issued.ok} certificates, ${issued.okPerSec.toFixed(0)}/s) + OCSP GETs (${ocsp.ok.toLocaleString('en-US')} answers, ${(ocsp.ok / cfg.seconds).toFixed(0)}/s, ${ocsp.distinct.toLocaleString('en-US')} distinct serials); access log on (${accessLines.toLocaleString('en-US')} lines); ${os.cpus().length} CPUs, machine ${(100 * busyBefore).toFixed(0)}% busy before, load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  const rows = [['process', 'pid', 'idle RSS', 'idle PSS', 'peak RSS', 'RSS after', 'PSS after']];
+  idle.forEach((p, i) => {
+    const a = after.find((x) => x.pid === p.pid);
+    rows.push([i === 0 ? (cfg.workers > 1 ? 'primary' : 'serve') : `worker ${i}`, String(p.pid), mib(p.rssKiB), mib(p.pssKiB), mib(peakOf.get(p.pid) ?? 0), a ? mib(a.rssKiB) : 'gone', a ? mib(a.pssKiB) : 'gone']);
+  });
+  const replaced = [...peakOf.keys()].filter((pid) => !idle.some((p) => p.pid === pid));
+  if (replaced.length) warn(`processes that appeared during the load (a worker was replaced?): ${replaced.join(', ')}`);
+  rows.push(['total', '', mib(sum(idle, (p) => p.rssKiB)), mib(sum(idle, (p) => p.pssKiB)), `${mib(peakSumKiB)} (sum)`, mib(sum(after, (p) => p.rssKiB)), mib(sum(after, (p) => p.pssKiB))]);
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  for (const r of rows) console.log('  ' + r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  '));
+  console.log('  (MB = 2^20 bytes; the total peak is the highest sum of one 200 ms sample, not the sum of each process\'s own peak)');
+  if (busyBefore > 0.2) warn(`CPU was ${(100 * busyBefore).toFixed(0)}% busy before the run: other work on this machine changes how far the load gets`);
+  if (failures.length) console.log(`${failures.length} failure(s), see FAIL lines above`);
+  const idleMiB = sum(idle, (p) => p.rssKiB) / 1024;
+  const peakMiB = peakSumKiB / 1024;
+  console.log(`RESULT memory_idle_workers2 ${idleMiB.toFixed(0)} MB baseline ${goalMiB} ratio ${(goalMiB / idleMiB).toFixed(2)}`);
+  console.log(`RESULT memory_peak_workers2 ${peakMiB.toFixed(0)} MB baseline ${goalMiB} ratio ${(goalMiB / peakMiB).toFixed(2)}`);
+  return failures.length ? 1 : 0;
+}
+
+runMain(main);

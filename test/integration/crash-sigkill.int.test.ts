@@ -14,7 +14,7 @@ import pg from 'pg';
 import { afterAll, describe, expect, test } from 'vitest';
 import { freePort } from '../helpers/lego.js';
 import { freshPgDatabase, pgAvailable } from '../helpers/postgres.js';
-import { adminToken, checkInvariants, configureForNodes, httpsRequest, newLedger, runWorkload, startAcmeWorld, startServeNode, workloadInputs, type ServeNode, type Sql } from '../helpers/serve-process.js';
+import { adminToken, checkInvariants, configureForNodes, httpsRequest, newLedger, startWorkload, startAcmeWorld, startServeNode, workloadInputs, type ServeNode, type Sql } from '../helpers/serve-process.js';
 import { testPki, type TestPki } from '../helpers/test-pki.js';
 
 const sqliteSql = (pki: TestPki): Sql => async (text) => {
@@ -55,9 +55,9 @@ async function crashAndCheck(flavour: { databaseUrl?: string }) {
     const ledger = newLedger();
     let killed = false;
     const baseUrl = `https://127.0.0.1:${port}`;
-    const stream = runWorkload({ pki, baseUrl, token, acme, inputs, ledger, targets: () => [{ node: 1, url: first.url }], stop: () => killed });
+    const stream = startWorkload({ pki, baseUrl, token, acme, inputs, ledger, targets: () => [{ node: 1, url: first.url }], stop: () => killed });
     // Mid-stream: once every kind of request has been answered at least once, with more in flight.
-    for (let i = 0; i < 300; i++) {
+    for (let i = 0; i < 300 && !stream.failed(); i++) {
       const vias = new Set(ledger.received.map((c) => c.via));
       if (vias.has('api') && vias.has('acme') && vias.has('est') && ledger.revoked.size >= 3 && ledger.received.length >= 20) break;
       await new Promise((r) => setTimeout(r, 100));
@@ -65,7 +65,7 @@ async function crashAndCheck(flavour: { databaseUrl?: string }) {
     first.child.kill('SIGKILL');
     killed = true;
     await first.exited;
-    await stream;
+    await stream.done;
     const before = { received: ledger.received.length, revoked: ledger.revoked.size };
 
     const second = await startServeNode(pki.dataDir, port, acme);

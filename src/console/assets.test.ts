@@ -9,11 +9,12 @@ describe('pageFor', () => {
     ['/console/devices', 'devices'],
     ['/console/audit', 'audit'],
     ['/console/acme', 'acme'],
+    ['/console/cas/issuing-1', 'ca'],
   ])('%s is the %s page', (path, page) => {
     expect(pageFor(path)).toBe(page);
   });
 
-  test.each(['/console', '/console/certificates/', '/console/certificates/xyz', `/console/certificates/${'a'.repeat(41)}`, '/console/devices/d1', '/console/audit/1', '/console/login', '/console/static/js/main.js'])('%s is no page', (path) => {
+  test.each(['/console', '/console/certificates/', '/console/certificates/xyz', `/console/certificates/${'a'.repeat(41)}`, '/console/devices/d1', '/console/audit/1', '/console/login', '/console/static/js/main.js', '/console/cas', '/console/cas/', '/console/cas/Issuing_1', '/console/cas/-x'])('%s is no page', (path) => {
     expect(pageFor(path)).toBeUndefined();
   });
 });
@@ -34,7 +35,7 @@ describe('loadAssets', () => {
     expect(assets.get('shell.html')?.contentType).toBe('text/html; charset=utf-8');
     expect(assets.get('login.html')?.contentType).toBe('text/html; charset=utf-8');
     expect(assets.get('console.css')?.contentType).toBe('text/css; charset=utf-8');
-    for (const page of ['overview', 'certificates', 'certificate', 'devices', 'audit', 'acme']) {
+    for (const page of ['overview', 'certificates', 'certificate', 'devices', 'audit', 'acme', 'ca']) {
       expect(assets.get(`js/pages/${page}.js`)?.contentType, page).toBe('text/javascript; charset=utf-8');
     }
   });

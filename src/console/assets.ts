@@ -41,7 +41,7 @@ export function loadAssets(dir = staticDir): Map<string, Asset> {
   return out;
 }
 
-/** The pages of the console: the path under /console/ to the module that renders it (static/js/pages/). */
+/** The pages of the console; a page's name is its module, static/js/pages/<name>.js, and <body data-page> in its shell. */
 export const pages = {
   overview: { title: 'Overview' },
   certificates: { title: 'Certificates' },
@@ -49,6 +49,7 @@ export const pages = {
   devices: { title: 'Devices' },
   audit: { title: 'Audit log' },
   acme: { title: 'ACME' },
+  ca: { title: 'Certificate authority' },
 } as const;
 
 export type PageName = keyof typeof pages;
@@ -56,6 +57,8 @@ export type PageName = keyof typeof pages;
 /** The page a path under /console/ shows, or undefined (404). */
 export function pageFor(pathname: string): PageName | undefined {
   if (pathname === '/console/') return 'overview';
+  // CA ids as the front's /ca/{id}.cer takes them.
+  if (/^\/console\/cas\/[a-z0-9][a-z0-9-]{0,62}$/.test(pathname)) return 'ca';
   const m = /^\/console\/(certificates|devices|audit|acme)(?:\/([0-9A-Fa-f]{1,40}))?$/.exec(pathname);
   if (!m) return undefined;
   if (m[2] === undefined) return m[1] as PageName;

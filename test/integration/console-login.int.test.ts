@@ -148,7 +148,7 @@ describe('logout', () => {
 });
 
 describe('pages and files', () => {
-  const pagePaths = ['/console/', '/console/certificates', '/console/certificates/0a1b2c', '/console/devices', '/console/audit', '/console/acme'];
+  const pagePaths = ['/console/', '/console/certificates', '/console/certificates/0a1b2c', '/console/devices', '/console/audit', '/console/acme', '/console/cas/issuing-1'];
 
   test.each(pagePaths)('%s without a session is a 303 to the login page', async (path) => {
     const res = await get(path);

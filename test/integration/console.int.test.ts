@@ -206,6 +206,15 @@ describe.runIf(available)('the console in headless Chromium', () => {
     expect(titles).toContain(`${day(0)}: ${rowsStored - 5} issued`);
     await shoot(w, 'overview');
 
+    // A CA's page from the overview: its key state, the changes of that state, its PEM.
+    const issuing = pki.instance.cas.find((c) => c.role === 'issuing')!;
+    await Promise.all([page.waitForURL(new RegExp(`/console/cas/${issuing.id}$`)), page.click(`a[href="/console/cas/${issuing.id}"]`)]);
+    await page.waitForSelector('body[data-ready="true"]');
+    expect(await page.textContent('h1')).toBe(`${issuing.name} active issuing`);
+    expect(await page.getAttribute('nav a[aria-current="page"]', 'href')).toBe('/console/');
+    expect(await page.locator('section', { hasText: 'Key state changes' }).locator('tbody tr').count()).toBeGreaterThanOrEqual(1);
+    expect(await page.textContent('pre.pem')).toBe(pki.issuingPem);
+
     // Search by serial: one row, the certificate.
     await open(w, '/console/certificates');
     expect(await page.locator('main tbody tr').count()).toBe(rowsStored);

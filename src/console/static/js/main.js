@@ -14,10 +14,11 @@ const pages = {
   devices: () => import('./pages/devices.js'),
   audit: () => import('./pages/audit.js'),
   acme: () => import('./pages/acme.js'),
+  ca: () => import('./pages/ca.js'),
 };
 
 const page = document.body.dataset.page;
-const nav = page === 'certificate' ? 'certificates' : page;
+const nav = { certificate: 'certificates', ca: 'overview' }[page] ?? page;
 for (const a of document.querySelectorAll('[data-nav]')) {
   if (a.dataset.nav === nav) a.setAttribute('aria-current', 'page');
 }

@@ -10,7 +10,7 @@ import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { Clock } from '../clock/clock.js';
 import type { Logger } from './log.js';
-import { applyServerLimits, ConnectionsPerAddress, defaultConnectionLimits, isStatusPath, refuse, serverOptions, type ConnectionLimits, type RequestLimits } from './limits.js';
+import { applyServerLimits, ConnectionsPerAddress, defaultConnectionLimits, isStatusPath, ownsBodyLimit, refuse, serverOptions, type ConnectionLimits, type RequestLimits } from './limits.js';
 import { clientAddress, requestIdOf, trustedProxies, withRequestId } from './request-context.js';
 
 export interface FrontDeps {
@@ -62,8 +62,9 @@ export function frontHandler(deps: FrontDeps): http.RequestListener {
         refuse(req, res, url, { status: 429, detail: 'too many requests from this address; retry after the time given in Retry-After', retryAfterSeconds: wait });
         return;
       }
+      // OCSP and EST check a declared length themselves, before reading, with their own limits (EST audits the refusal).
       const declared = req.headers['content-length'];
-      if (declared !== undefined && Number(declared) > limits.maxBodyBytes) {
+      if (declared !== undefined && Number(declared) > limits.maxBodyBytes && !ownsBodyLimit(url)) {
         refuse(req, res, url, { status: 413, detail: `request body is larger than ${limits.maxBodyBytes} bytes` });
         return;
       }

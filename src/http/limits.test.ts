@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { instanceConfigSchema, serverLimitsSchema } from '../config/instance-config.js';
 import { parseCidrs } from '../va/address-policy.js';
-import { AddressRateLimiter, frontLimits, isStatusPath, serverOptions } from './limits.js';
+import { AddressRateLimiter, frontLimits, isStatusPath, ownsBodyLimit, serverOptions } from './limits.js';
 
 /** A limiter on a hand-moved clock (milliseconds). */
 function limiter(rate: number, burst: number, exempt: string[] = [], maxTracked?: number) {
@@ -131,5 +131,15 @@ describe('limits from trellis.json', () => {
     ['/api/v1/certificates', false],
   ])('%s is a status path: %s', (url, status) => {
     expect(isStatusPath(url)).toBe(status);
+  });
+
+  test.each([
+    ['/ocsp', true],
+    ['/.well-known/est/simpleenroll', true],
+    ['/acme/server/new-order', false],
+    ['/api/v1/certificates', false],
+    ['/audit/checkpoint', false],
+  ])('%s checks its own declared body length: %s', (url, own) => {
+    expect(ownsBodyLimit(url)).toBe(own);
   });
 });

@@ -114,6 +114,15 @@ export function isStatusPath(url: string): boolean {
   return url.startsWith('/ocsp') || url.startsWith('/crl/') || url.startsWith('/ca/');
 }
 
+/**
+ * Paths whose handlers refuse a declared Content-Length over their own limit
+ * before reading a byte (OCSP 16 KiB, EST 64 KiB, both answering 413 and
+ * closing): the front leaves the check to them.
+ */
+export function ownsBodyLimit(url: string): boolean {
+  return url.startsWith('/ocsp') || url.startsWith('/.well-known/est/');
+}
+
 /** What the front checks on every request (see {@link frontLimits}). */
 export interface RequestLimits {
   /** Header fields per request; more is answered 431. */

@@ -142,7 +142,6 @@ export function adminQueries(db: Db, kind: Kind): AdminQueries {
       }
       if (f.expiresAfter) and.push({ notAfter: { gt: f.expiresAfter } });
       if (f.expiresBefore) and.push({ notAfter: { lt: f.expiresBefore } });
-      if (f.beforeId !== undefined) and.push({ id: { lt: f.beforeId } });
       if (f.q) {
         const or: Prisma.CertificateWhereInput[] = [{ subject: contains(f.q) }, { sans: contains(f.q) }];
         const hex = f.q.toLowerCase();
@@ -150,8 +149,20 @@ export function adminQueries(db: Db, kind: Kind): AdminQueries {
         if (/^[0-9a-f]{1,40}$/.test(hex)) or.unshift({ serialHex: { gte: hex, lt: prefixEnd(hex) } });
         and.push({ OR: or });
       }
-      const rows = await db.certificate.findMany({ where: { AND: and }, orderBy: { id: 'desc' }, take: f.limit, select: listColumns });
-      return rows.map(toListRow);
+      const page = async (beforeId: number | undefined, take: number) =>
+        (await db.certificate.findMany({ where: { AND: [...and, ...(beforeId !== undefined ? [{ id: { lt: beforeId } }] : [])] }, orderBy: { id: 'desc' }, take, select: listColumns })).map(toListRow);
+      const q = f.q?.toLowerCase();
+      // LIKE reads "_" as any one character (Prisma does not escape it): the database then returns a
+      // superset, and the rows that really contain q are kept, reading on until the page is full.
+      if (!q?.includes('_')) return page(f.beforeId, f.limit);
+      const holds = (r: CertificateListRow) => r.serialHex.startsWith(q) || r.subject.toLowerCase().includes(q) || r.sans.toLowerCase().includes(q);
+      const out: CertificateListRow[] = [];
+      for (let before = f.beforeId; ; ) {
+        const rows = await page(before, f.limit);
+        for (const r of rows) if (holds(r) && out.push(r) === f.limit) return out;
+        if (rows.length < f.limit) return out;
+        before = rows.at(-1)!.id;
+      }
     },
     async certificatesBySerial(serialHex, issuerId) {
       const rows = await db.certificate.findMany({

@@ -153,6 +153,18 @@ describe.each(flavours)('on %s', (flavour, available) => {
     expect(await q('no-such-name.example')).toEqual([]);
   });
 
+  test.skipIf(!available)('q with "_" matches that character only (LIKE would take it for any character)', async () => {
+    const issuing = pki.instance.cas.find((c) => c.id === 'issuing-1')!;
+    const intent = (serialHex: string, subject: string) => ({ issuerId: 'issuing-1', serialHex, profile: 'server', subject, sans: '[]', notBefore: issuing.notBefore, notAfter: issuing.notAfter, lintDer: Buffer.from([0x30, 0]), crlShard: 0, requestedVia: 'cli' as const, requestedBy: 'underscore' });
+    await pki.instance.store.certificates.insertIntents([intent('0a01', 'CN=svc_under'), intent('0a02', 'CN=svcXunder'), intent('0a03', 'CN=svc_under2')]);
+    const found = (await page(`/api/v1/certificates?q=svc_under&limit=1`)).items.map((c) => c.serial);
+    expect(found).toEqual(['0a03']);
+    const all = (await page(`/api/v1/certificates?q=SVC_UNDER`)).items.map((c) => c.serial);
+    expect(all).toEqual(['0a03', '0a01']);
+    const second = await page(`/api/v1/certificates?q=svc_under&limit=1&cursor=${Buffer.from(String((await pki.instance.store.queries.certificatesBySerial('0a03', 'issuing-1'))[0]!.id)).toString('base64url')}`);
+    expect(second.items.map((c) => c.serial)).toEqual(['0a01']);
+  });
+
   test.skipIf(!available)('cursor pages cover everything once, and stay stable while certificates are issued', async () => {
     const seen: string[] = [];
     let next: string | null = null;

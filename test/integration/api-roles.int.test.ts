@@ -100,6 +100,7 @@ describe.each(guarded.map((r) => [label(r), r] as const))('%s', (_label, r) => {
     const res = await call(r, { authorization: `Bearer ${secrets[name]}` });
     if (allowed.includes(role)) {
       expect([401, 403], `${label(r)} as ${name}: ${res.status}`).not.toContain(res.status);
+      expect(res.headers.get('cache-control')).toBe('no-store');
       expect(res.status).toBeLessThan(500);
     } else {
       const detail = await expectProblem(res, 403, 'forbidden');

@@ -97,7 +97,11 @@ export function mountRoutes(
         if (err instanceof PkiError && err.type === 'unauthorized') res.set('WWW-Authenticate', 'Bearer realm="trellis"');
         throw err;
       });
-      if (r.roles !== 'public') assertAllowed(principal, r.roles);
+      if (r.roles !== 'public') {
+        assertAllowed(principal, r.roles);
+        // What a credential may read stays out of shared and browser caches.
+        res.set('Cache-Control', 'no-store');
+      }
       // Step 2: the input, parsed once against strict schemas.
       let query: unknown = undefined;
       if (r.query) {

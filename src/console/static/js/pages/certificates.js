@@ -5,7 +5,7 @@
  */
 import { describeError, getJson } from '../api.js';
 import { badge, el, notice, pageLink, panel, replace, table } from '../dom.js';
-import { certificateTone, dateTime } from '../format.js';
+import { certificateTone, dateTime, day } from '../format.js';
 
 const statuses = ['valid', 'revoked', 'expired', 'pending', 'failed'];
 const pageSize = 50;
@@ -40,7 +40,7 @@ export async function render(main, params) {
       { label: 'Profile', cell: (c) => c.profile },
       { label: 'CA', className: 'nowrap', cell: (c) => c.ca },
       { label: 'Status', className: 'nowrap', cell: (c) => [badge(c.status, certificateTone(c.status)), c.revocationReason ? el('div', { class: 'muted' }, c.revocationReason) : null] },
-      { label: 'Expires', className: 'nowrap', cell: (c) => dateTime(c.notAfter) },
+      { label: 'Expires', className: 'nowrap', cell: (c) => el('span', { title: dateTime(c.notAfter) }, day(c.notAfter)) },
     ],
     list.items,
     filters.q ? `No certificate matches “${filters.q}”.` : 'No certificates.',

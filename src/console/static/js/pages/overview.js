@@ -52,7 +52,7 @@ export async function render(main) {
 function caTable(items) {
   return table(
     [
-      { label: 'CA', cell: (c) => [el('a', { href: `/console/cas/${encodeURIComponent(c.id)}` }, el('strong', {}, c.name)), el('div', { class: 'muted mono' }, c.id)] },
+      { label: 'CA', cell: (c) => [el('a', { href: `/console/cas/${encodeURIComponent(c.id)}` }, el('strong', {}, c.name)), c.name !== c.id ? el('div', { class: 'muted mono' }, c.id) : null] },
       { label: 'Role', cell: (c) => c.role },
       { label: 'Key state', cell: (c) => [badge(c.keyState, keyStateTone(c.keyState)), c.active ? [' ', badge('issuing', 'accent')] : null] },
       { label: 'Subject', cell: (c) => el('div', { class: 'clip', title: c.subject }, c.subject) },

@@ -4,6 +4,8 @@
  * hash, audited), ACME accounts and orders (a thumbprint, never a key), the
  * audit log (pages, NDJSON export, verification) and issuance per day.
  */
+import path from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { serve, type Serving } from '../../src/cmd/server.js';
 import { silentLogger } from '../../src/http/log.js';
@@ -210,5 +212,20 @@ describe('issuance per day', () => {
     expect(after).toEqual({ day: today.day, issued: today.issued + 1, revoked: today.revoked + 1 });
     expect((await json(get('/api/v1/stats/issuance'))).days).toHaveLength(30);
     for (const days of ['0', '367', 'x']) expect((await get(`/api/v1/stats/issuance?days=${days}`)).status).toBe(400);
+  });
+});
+
+// Last: it breaks the chain for good.
+describe('audit log, edited behind Trellis\'s back', () => {
+  test('verify says not ok and names the first event changed', async () => {
+    const db = new Database(path.join(pki.dataDir, 'trellis.db'));
+    try {
+      db.prepare('UPDATE AuditEvent SET actor = ? WHERE seq = 2').run('someone-else');
+    } finally {
+      db.close();
+    }
+    const v = await json(get('/api/v1/audit/verify'));
+    expect(v).toMatchObject({ ok: false, firstBadSeq: 2 });
+    expect(v.findings.length).toBeGreaterThan(0);
   });
 });

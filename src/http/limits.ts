@@ -19,26 +19,47 @@ import { ipToBytes } from '../pki/ip.js';
 import { cidrContains, parseIpAddress, type Cidr } from '../va/address-policy.js';
 import { trustedProxies } from './request-context.js';
 
-/** One address's bucket; mutated in place so that a hit allocates nothing. */
-interface Bucket {
-  tokens: number;
-  /** Milliseconds (the limiter's clock) when `tokens` was last brought up to date. */
-  at: number;
-  /** Exempt addresses keep a bucket too, so that the CIDR walk runs once per address, not per request. */
-  exempt: boolean;
-}
-
 /** Addresses tracked at most, per limiter; past it the longest-known half is forgotten (they start again with a full bucket). */
 const defaultMaxTracked = 100_000;
+
+/**
+ * Milliseconds since the process started, from a clock ticked every 10 ms.
+ * performance.now() and Date.now() return a new heap number per call; a
+ * Float64Array slot is read without allocating. The timer is unref'd and
+ * starts with the first limiter.
+ */
+const coarse = new Float64Array(1);
+let ticking: NodeJS.Timeout | undefined;
+function coarseNowMs(): number {
+  if (ticking === undefined) {
+    coarse[0] = performance.now();
+    ticking = setInterval(() => {
+      coarse[0] = performance.now();
+    }, 10);
+    ticking.unref();
+  }
+  return coarse[0]!;
+}
 
 /**
  * A token bucket per client address: `ratePerSecond` tokens flow in up to
  * `burst`, each request takes one. IPv6 clients are counted per /64, the
  * smallest block a site is given (RFC 6177), so that one host cannot mint a
  * fresh bucket per address.
+ *
+ * The buckets are slots of typed arrays found through a Map from address to
+ * slot number: a request from a known IPv4 address reads and writes numbers
+ * in place and allocates nothing.
  */
 export class AddressRateLimiter {
-  private readonly buckets = new Map<string, Bucket>();
+  private readonly slots = new Map<string, number>();
+  private tokens = new Float64Array(64);
+  /** Milliseconds (the limiter's clock) when the slot's tokens were last brought up to date. */
+  private at = new Float64Array(64);
+  /** 1 for an exempt address: the CIDR walk runs once per address, not per request. */
+  private exempt = new Uint8Array(64);
+  private readonly free: number[] = [];
+  private used = 0;
   private readonly perMs: number;
 
   constructor(
@@ -46,9 +67,9 @@ export class AddressRateLimiter {
     readonly ratePerSecond: number,
     /** Requests allowed at once above the rate (the bucket's size). */
     readonly burst: number,
-    private readonly exempt: readonly Cidr[],
+    private readonly exemptCidrs: readonly Cidr[],
     /** Milliseconds from any fixed origin (monotonic); a parameter for tests. */
-    private readonly nowMs: () => number = () => performance.now(),
+    private readonly nowMs: () => number = coarseNowMs,
     private readonly maxTracked = defaultMaxTracked,
   ) {
     this.perMs = ratePerSecond / 1000;
@@ -63,43 +84,68 @@ export class AddressRateLimiter {
     if (this.perMs === 0) return 0;
     const key = address.includes(':') && address !== '::1' ? ipv6Block(address) : address;
     const now = this.nowMs();
-    let b = this.buckets.get(key);
-    if (b === undefined) b = this.track(key, address, now);
-    if (b.exempt) return 0;
-    const tokens = Math.min(this.burst, b.tokens + (now - b.at) * this.perMs);
-    b.at = now;
+    let i = this.slots.get(key);
+    if (i === undefined) i = this.track(key, address, now);
+    if (this.exempt[i] === 1) return 0;
+    const tokens = Math.min(this.burst, this.tokens[i]! + (now - this.at[i]!) * this.perMs);
+    this.at[i] = now;
     if (tokens >= 1) {
-      b.tokens = tokens - 1;
+      this.tokens[i] = tokens - 1;
       return 0;
     }
-    b.tokens = tokens;
+    this.tokens[i] = tokens;
     return Math.max(1, Math.ceil((1 - tokens) / this.perMs / 1000));
   }
 
   /** Addresses with a bucket (tests, metrics). */
   get tracked(): number {
-    return this.buckets.size;
+    return this.slots.size;
   }
 
-  private track(key: string, address: string, now: number): Bucket {
-    if (this.buckets.size >= this.maxTracked) this.forget(now);
+  private track(key: string, address: string, now: number): number {
+    if (this.slots.size >= this.maxTracked) this.forget(now);
     const bytes = parseIpAddress(address);
     // A /64 bucket is exempt only when an exempt block covers all of it.
     const block = key !== address;
-    const b: Bucket = { tokens: this.burst, at: now, exempt: bytes !== null && this.exempt.some((c) => (!block || c.prefixLength <= 64) && cidrContains(c, bytes)) };
-    this.buckets.set(key, b);
-    return b;
+    const exempt = bytes !== null && this.exemptCidrs.some((c) => (!block || c.prefixLength <= 64) && cidrContains(c, bytes));
+    const i = this.free.pop() ?? this.used++;
+    if (i >= this.tokens.length) this.grow();
+    this.tokens[i] = this.burst;
+    this.at[i] = now;
+    this.exempt[i] = exempt ? 1 : 0;
+    this.slots.set(key, i);
+    return i;
+  }
+
+  private grow(): void {
+    const n = this.tokens.length * 2;
+    const tokens = new Float64Array(n);
+    const at = new Float64Array(n);
+    const exempt = new Uint8Array(n);
+    tokens.set(this.tokens);
+    at.set(this.at);
+    exempt.set(this.exempt);
+    this.tokens = tokens;
+    this.at = at;
+    this.exempt = exempt;
   }
 
   /** Drops the buckets that are full again (nothing to remember), and if that is not enough, the older half. */
   private forget(now: number): void {
-    for (const [k, b] of this.buckets) if (!b.exempt && b.tokens + (now - b.at) * this.perMs >= this.burst) this.buckets.delete(k);
-    if (this.buckets.size < this.maxTracked / 2) return;
-    let drop = this.buckets.size - Math.floor(this.maxTracked / 2);
-    for (const k of this.buckets.keys()) {
-      if (drop-- <= 0) break;
-      this.buckets.delete(k);
+    for (const [k, i] of this.slots) {
+      if (this.exempt[i] === 0 && this.tokens[i]! + (now - this.at[i]!) * this.perMs >= this.burst) this.drop(k, i);
     }
+    if (this.slots.size < this.maxTracked / 2) return;
+    let n = this.slots.size - Math.floor(this.maxTracked / 2);
+    for (const [k, i] of this.slots) {
+      if (n-- <= 0) break;
+      this.drop(k, i);
+    }
+  }
+
+  private drop(key: string, slot: number): void {
+    this.slots.delete(key);
+    this.free.push(slot);
   }
 }
 

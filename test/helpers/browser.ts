@@ -36,13 +36,14 @@ export interface WatchedPage {
 }
 
 /**
- * A new context (its own cookies) and page. A `securitypolicyviolation`
+ * A new context (its own cookies) and page; `ignoreHTTPSErrors` for a server
+ * whose certificate names another host than the one dialled. A `securitypolicyviolation`
  * listener is installed in every document before its scripts run (an init
  * script, which the page's own CSP does not govern) and the violations are
  * kept in sessionStorage, so they survive navigations within the tab.
  */
-export async function watchedPage(browser: Browser, opts: { viewport?: { width: number; height: number } } = {}): Promise<WatchedPage> {
-  const context = await browser.newContext({ viewport: opts.viewport ?? { width: 1280, height: 860 }, deviceScaleFactor: 1 });
+export async function watchedPage(browser: Browser, opts: { viewport?: { width: number; height: number }; ignoreHTTPSErrors?: boolean } = {}): Promise<WatchedPage> {
+  const context = await browser.newContext({ viewport: opts.viewport ?? { width: 1280, height: 860 }, deviceScaleFactor: 1, ignoreHTTPSErrors: opts.ignoreHTTPSErrors ?? false });
   // Browser code, as text: this project compiles without the DOM types.
   await context.addInitScript({
     content: `document.addEventListener('securitypolicyviolation', (e) => {

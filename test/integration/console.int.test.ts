@@ -323,6 +323,26 @@ describe.runIf(available)('the console in headless Chromium', () => {
     expect(await w.page.title()).toBe('Log in · Trellis console');
   });
 
+  test('over HTTPS (serve --tls) the login works the same and the cookie is Secure', async () => {
+    const tls = await serve({ dataDir: pki.dataDir, host: '127.0.0.1', port: 0, tls: true, passphrase: testPassphrase, log: silentLogger });
+    try {
+      expect(tls.url).toMatch(/^https:/);
+      // The server certificate names the instance's host (pki.test), not 127.0.0.1; the test dials the address.
+      const w = await watchedPage(browser, { ignoreHTTPSErrors: true });
+      await w.page.goto(`${tls.url}/console/login`);
+      await w.page.fill('#token', token.auditor);
+      await Promise.all([w.page.waitForURL(/\/console\/$/), w.page.click('button[type="submit"]')]);
+      await w.page.waitForSelector('body[data-ready="true"]');
+      expect(await w.page.textContent('#who')).toMatch(/^auditor · tok_/);
+      expect((await w.context.cookies()).map((c) => [c.name, c.secure, c.httpOnly, c.sameSite])).toEqual([['trellis_console', true, true, 'Strict']]);
+      expect(await w.cspViolations()).toEqual([]);
+      expect(w.errors).toEqual([]);
+      await w.context.close();
+    } finally {
+      await tls.close();
+    }
+  });
+
   test('the cookie cannot change anything: a POST carrying it is refused by the API', async () => {
     const res = await fetch(`${server.url}/api/v1/certificates/${serials[6]}/revoke`, {
       method: 'POST',

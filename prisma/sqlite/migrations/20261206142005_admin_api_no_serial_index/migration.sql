@@ -1,0 +1,2 @@
+-- DropIndex
+DROP INDEX "Certificate_serialHex_idx";

@@ -12,7 +12,7 @@
  * Trellis server under `node --cpu-prof` and summarise the profile),
  * BENCH_PROFILE_DIR (where the .cpuprofile goes; default a kept temp dir),
  * BENCH_KEEP=1 (keep the temp dir: data dir, logs, wrk scripts),
- * BENCH_VERBOSE=1 (print wrk's own output), BENCH_KEYSTORE=pkcs11 (the issuing CA's key in a
+ * BENCH_VERBOSE=1 (print wrk's own output), BENCH_ACCESS_LOG (on, as users run it; off to price it), BENCH_KEYSTORE=pkcs11 (the issuing CA's key in a
  * SoftHSM2 token made in the temp dir: `init --keystore pkcs11`, module TRELLIS_PKCS11_MODULE or
  * the Debian path; the root stays a software key; docs/hsm.md).
  *
@@ -178,7 +178,10 @@ async function benchTrellis(tools, csrs) {
   const data = path.join(dir, 'data');
   fs.mkdirSync(dir, { recursive: true });
   const token = cfg.keystore === 'pkcs11' ? benchToken(dir) : null;
-  const env = { ...process.env, TRELLIS_PASSPHRASE: passphrase, TRELLIS_ACCESS_LOG: 'off', ...token?.env };
+  const env = { ...process.env, TRELLIS_PASSPHRASE: passphrase, ...token?.env };
+  // The access log is on, as users run it, unless BENCH_ACCESS_LOG=off (to price it).
+  if (process.env.BENCH_ACCESS_LOG === 'off') env.TRELLIS_ACCESS_LOG = 'off';
+  else delete env.TRELLIS_ACCESS_LOG;
   delete env.NODE_OPTIONS;
   const cli = (...args) => runOk(process.execPath, [bin, ...args, '--data', data], { env, cwd: dir });
 

@@ -1,9 +1,13 @@
 /**
  * The `trellis` entry point: parses argv, builds the parts, runs one command.
  * Heavy modules are imported per command (registry.ts) so `trellis --help`
- * loads four modules and starts at once. bin/trellis.js calls {@link main}.
+ * loads four modules and starts at once. bin/trellis.js calls {@link main};
+ * run directly (`node dist/cmd/main.js …`, as benches and other builds' tests
+ * do) it runs itself, and imported (a test) it runs nothing.
  * Errors: one line on stderr, exit code 1 (2 for usage errors).
  */
+import { existsSync, realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { UsageError } from '../cli/args.js';
 import { PkiError } from '../errors/pki-error.js';
@@ -55,3 +59,6 @@ export async function main(argv: string[], io: MainOutput = process): Promise<nu
     return 1;
   }
 }
+
+const entry = process.argv[1];
+if (entry && existsSync(entry) && realpathSync(entry) === fileURLToPath(import.meta.url)) process.exitCode = await main(process.argv.slice(2));

@@ -20,13 +20,24 @@ export async function readForm(req: IncomingMessage, limit = formLimitBytes): Pr
   if (encoding !== undefined && encoding.toLowerCase() !== 'identity') throw new PkiError('unsupportedMediaType', 'a form body is not sent with a Content-Encoding');
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > limit) throw new PkiError('payloadTooLarge', `the form body is over ${limit} bytes`);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) throw new PkiError('payloadTooLarge', `the form body is over ${limit} bytes`);
-    chunks.push(chunk);
-  }
-  if (!req.complete) throw new PkiError('malformed', 'the request ended before its body');
-  return new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+  const body = await new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        // Stop reading, but leave the socket open: the 413 is sent on it, with Connection: close.
+        req.off('data', onData);
+        req.pause();
+        reject(new PkiError('payloadTooLarge', `the form body is over ${limit} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    req.on('data', onData);
+    req.once('end', () => (req.complete ? resolve(Buffer.concat(chunks)) : reject(new PkiError('malformed', 'the request ended before its body'))));
+    req.once('aborted', () => reject(new PkiError('malformed', 'the request ended before its body')));
+    req.once('error', (err) => reject(new PkiError('malformed', 'the request body could not be read', { cause: err })));
+  });
+  return new URLSearchParams(body.toString('utf8'));
 }

@@ -4,6 +4,7 @@
  * without a session, static files, and the security headers on every answer.
  * The browser test (console.int.test.ts) drives the same pages in Chromium.
  */
+import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { serve, type Serving } from '../../src/cmd/server.js';
 import { contentSecurityPolicy } from '../../src/console/headers.js';
@@ -121,6 +122,22 @@ describe('login', () => {
   test('Origin null from the console itself (what Chromium sends under Referrer-Policy no-referrer) logs in', async () => {
     const res = await postLogin(`token=${secrets.auditor}`, { origin: 'null', 'sec-fetch-site': 'same-origin' });
     expect(res.status).toBe(303);
+  });
+
+  test('a chunked form body (no Content-Length) over 4 KiB is 413 too, answered before the connection closes', async () => {
+    const { status, headers } = await new Promise<{ status: number; headers: http.IncomingHttpHeaders }>((resolve, reject) => {
+      const req = http.request(`${origin}/console/login`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', 'transfer-encoding': 'chunked' } }, (res) => {
+        res.resume();
+        resolve({ status: res.statusCode!, headers: res.headers });
+      });
+      req.on('error', reject);
+      req.write(`token=${secrets.auditor}&pad=`);
+      for (let i = 0; i < 8; i++) req.write('x'.repeat(1024));
+      req.end();
+    });
+    expect(status).toBe(413);
+    expect(headers.connection).toBe('close');
+    expect(headers['set-cookie']).toBeUndefined();
   });
 
   test('a program without Origin or Sec-Fetch-Site (not a page of another site) may log in', async () => {

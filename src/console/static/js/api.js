@@ -34,7 +34,7 @@ export async function getJson(path, params = {}) {
 
 /** Why a section could not be shown, in words for the page. */
 export function describeError(err) {
-  if (err instanceof ApiError && err.status === 403) return `Your role may not read this (${err.message}).`;
+  if (err instanceof ApiError && err.status === 403) return `Your role may not read this: ${err.message}.`;
   if (err instanceof ApiError) return err.message;
   return `The console could not read the API: ${err && err.message ? err.message : String(err)}`;
 }

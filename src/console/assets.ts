@@ -21,8 +21,9 @@ const types: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
 };
 
-// The same path from src/console (tests, tsx) and from dist/console (the
-// build): the files stay in src/console/static, as ca-profiles/ stay at the top.
+// The same path from src/console (tests) and from dist/console (the build):
+// the files stay in src/console/static, as ca-profiles/ stay at the top, and
+// docker/Dockerfile copies them into the image beside dist/.
 const staticDir = fileURLToPath(new URL('../../src/console/static/', import.meta.url));
 
 /** Every file under static/ by its path there ("js/main.js"); HTML templates included. */

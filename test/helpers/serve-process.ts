@@ -16,6 +16,8 @@ import { X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
+import Database from 'better-sqlite3';
+import pg from 'pg';
 import { secretHashOf } from '../../src/ra/devices/enroll.js';
 import { startDnsServer, type TestDnsServer } from '../../src/va/testing/dns-server.js';
 import { AcmeClient, assertOk, startHttp01Responder, type Http01Responder } from './acme-client.js';
@@ -282,6 +284,27 @@ export function startWorkload(opts: Parameters<typeof runWorkload>[0]): { done: 
 
 /** Rows of SQL, whichever database (SQLite file or PostgreSQL URL). */
 export type Sql = (text: string) => Promise<Record<string, unknown>[]>;
+
+/** Reads an instance's SQLite file (read-only) from outside the store. */
+export const sqliteSql = (pki: TestPki): Sql => async (text) => {
+  const db = new Database(path.join(pki.dataDir, 'trellis.db'), { readonly: true });
+  try {
+    return db.prepare(text).all() as Record<string, unknown>[];
+  } finally {
+    db.close();
+  }
+};
+
+/** Reads a PostgreSQL database from outside the store. */
+export const pgSql = (url: string): Sql => async (text) => {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return (await c.query(text)).rows as Record<string, unknown>[];
+  } finally {
+    await c.end();
+  }
+};
 
 /**
  * The crash invariants, checked against the database and a running node:

@@ -9,11 +9,10 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { freePort } from '../helpers/lego.js';
 import { freshPgDatabase, pgAvailable } from '../helpers/postgres.js';
-import { adminToken, checkInvariants, configureForNodes, httpsRequest, newLedger, startWorkload, startAcmeWorld, startServeNode, workloadInputs, type AcmeWorld, type ServeNode, type Sql, type WorkloadTarget } from '../helpers/serve-process.js';
+import { adminToken, checkInvariants, configureForNodes, httpsRequest, newLedger, pgSql, startWorkload, startAcmeWorld, startServeNode, workloadInputs, type AcmeWorld, type ServeNode, type WorkloadTarget } from '../helpers/serve-process.js';
 import { opensslRun } from '../helpers/openssl.js';
 import { testPki, type TestPki } from '../helpers/test-pki.js';
 
@@ -36,16 +35,6 @@ afterAll(async () => {
   await pki?.close();
   await db?.drop();
 });
-
-const sql: Sql = async (text) => {
-  const c = new pg.Client({ connectionString: db.url });
-  await c.connect();
-  try {
-    return (await c.query(text)).rows as Record<string, unknown>[];
-  } finally {
-    await c.end();
-  }
-};
 
 /** What OCSP on `nodeUrl` says of `serialHex`, the response judged by OpenSSL. */
 async function ocspStatus(nodeUrl: string, serialHex: string): Promise<string> {
@@ -114,7 +103,7 @@ test.skipIf(!enabled)('two nodes, one database: driven together, one SIGKILLed, 
   expect(since.some((c) => c.via === 'acme' && c.node === 2)).toBe(true);
   expect(ledger.revoked.size).toBeGreaterThan(revokedAtKill + 1);
 
-  const { problems, revokedChecked } = await checkInvariants(pki, sql, ledger, node2!.url);
+  const { problems, revokedChecked } = await checkInvariants(pki, pgSql(db.url), ledger, node2!.url);
   expect(problems).toEqual([]);
   expect(revokedChecked).toBeGreaterThanOrEqual(ledger.revoked.size);
   console.log(`two nodes: ${atKill} certificates before the kill (${ledger.received.filter((c) => c.node === 1).length} from node 1), ${afterKill} after from node 2, ${ledger.revoked.size} revocations, ${ledger.cut} requests cut`);

@@ -35,7 +35,7 @@ Certificates
   key list                   CA keys: algorithm, where they live, NIST SP 800-57 state and since when
   key activate|suspend|deactivate|compromise|destroy --ca ID [--reason TEXT]
                              move a CA key to another state (audited; compromise revokes an issuing CA)
-  token create --role issuer|admin [--name NAME] [--profile P ...] [--expires 90d]
+  token create --role administrator|officer|auditor|enrollment [--name NAME] [--profile P ...] [--expires 90d]
                              create an API token (shown once), limited to profiles, expiring
   token list                 tokens: role, profiles, created, expires, last used, revoked (never the secret)
   token revoke --id ID       refuse a token from the next request on, on every server

@@ -19,6 +19,7 @@ import { serve, type Serving } from '../../src/cmd/server.js';
 import { silentLogger } from '../../src/http/log.js';
 import { createToken } from '../../src/tokens/tokens.js';
 import { chromiumAvailable, launchChromium, watchedPage, type WatchedPage } from '../helpers/browser.js';
+import { AcmeClient, assertOk } from '../helpers/acme-client.js';
 import { makeCsr } from '../helpers/openssl.js';
 import { testPki, testPassphrase, type TestPki } from '../helpers/test-pki.js';
 
@@ -129,6 +130,11 @@ describe.runIf(available)('the console in headless Chromium', () => {
       });
       expect(res.status).toBe(201);
     }
+    // An ACME account and a pending order, for the ACME page (the directory's URLs carry the base URL; connectTo dials the server).
+    const acme = await AcmeClient.create({ directoryUrl: 'http://pki.test:8080/acme/directory', connectTo: server.url });
+    assertOk(await acme.newAccount({ termsOfServiceAgreed: true, contact: ['mailto:ops@example.test'] }), 'newAccount');
+    assertOk(await acme.newOrder({ identifiers: ['app.example.test'] }), 'newOrder');
+    acme.close();
     browser = await launchChromium();
   });
 
@@ -264,7 +270,12 @@ describe.runIf(available)('the console in headless Chromium', () => {
     expect(await page.locator('main tbody tr').count()).toBe(3);
     await shoot(w, 'devices');
     await open(w, '/console/acme');
-    expect(await page.textContent('main')).toContain('No ACME accounts.');
+    const accounts = page.locator('section', { hasText: 'Accounts' }).locator('tbody tr');
+    expect(await accounts.count()).toBe(1);
+    expect(await accounts.first().textContent()).toMatch(/validmailto:ops@example\.test/);
+    const orders = page.locator('section', { hasText: 'Orders' }).locator('tbody tr');
+    expect(await orders.count()).toBe(1);
+    expect(await orders.first().textContent()).toMatch(/app\.example\.testpending—/);
 
     // Log out: the cookie is gone and the console closed again.
     await Promise.all([page.waitForURL(/\/console\/login$/), page.click('form.logout button')]);

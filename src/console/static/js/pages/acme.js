@@ -31,7 +31,7 @@ export async function render(main, params) {
       { label: 'Account', cell: (o) => el('span', { class: 'mono' }, o.account ?? o.accountId ?? '—') },
       { label: 'Identifiers', cell: (o) => (o.identifiers ?? []).map((i) => (typeof i === 'string' ? i : i.value)).join(', ') || '—' },
       { label: 'Status', cell: (o) => badge(o.status, acmeTone(o.status)) },
-      { label: 'Certificate', cell: (o) => (o.certificateSerial ? pageLink(`/console/certificates/${o.certificateSerial}`, {}, el('span', { class: 'mono' }, short(o.certificateSerial, 12))) : '—') },
+      { label: 'Certificate', cell: (o) => (o.certificateSerial ? pageLink(`/console/certificates/${encodeURIComponent(o.certificateSerial)}`, { ca: o.ca }, el('span', { class: 'mono' }, short(o.certificateSerial, 12))) : '—') },
       { label: 'Created', className: 'nowrap', cell: (o) => dateTime(o.createdAt) },
       { label: 'Expires', className: 'nowrap', cell: (o) => dateTime(o.expires) },
     ],

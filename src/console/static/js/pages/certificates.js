@@ -34,7 +34,7 @@ export async function render(main, params) {
   const list = listR.value;
   const results = table(
     [
-      { label: 'Serial', cell: (c) => pageLink(`/console/certificates/${c.serial}`, { ca: c.ca }, el('span', { class: 'mono' }, c.serial)) },
+      { label: 'Serial', cell: (c) => pageLink(`/console/certificates/${encodeURIComponent(c.serial)}`, { ca: c.ca }, el('span', { class: 'mono' }, c.serial)) },
       { label: 'Subject', cell: (c) => el('div', { class: 'clip', title: c.subject }, c.subject || '—') },
       { label: 'SANs', cell: (c) => sans(c.sans) },
       { label: 'Profile', cell: (c) => c.profile },

@@ -25,9 +25,10 @@ const limits = {
   headersTimeoutSeconds: 1,
   requestTimeoutSeconds: 2,
   keepAliveTimeoutSeconds: 1,
-  requestsPerSecond: 0.5,
+  // One token per 10 s: a burst used up stays used up however slowly a loaded machine sends it.
+  requestsPerSecond: 0.1,
   burstRequests: 4,
-  statusRequestsPerSecond: 0.5,
+  statusRequestsPerSecond: 0.1,
   statusBurstRequests: 6,
   exemptAddresses: [],
 };

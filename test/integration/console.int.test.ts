@@ -91,10 +91,15 @@ async function open(w: WatchedPage, pathAndQuery: string): Promise<void> {
   await w.page.waitForSelector('body[data-ready="true"]');
 }
 
+/** Posts the login form and waits for the page it leads to (the overview, or the login page again with the reason). */
 async function logIn(w: WatchedPage, secret: string): Promise<void> {
   await w.page.goto(`${server.url}/console/login`);
   await w.page.fill('#token', secret);
-  await Promise.all([w.page.waitForURL(/\/console\/(login)?$/), w.page.click('button[type="submit"]')]);
+  const posted = w.page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === '/console/login');
+  await w.page.click('button[type="submit"]');
+  const status = (await posted).status();
+  await w.page.waitForURL(status === 303 ? /\/console\/$/ : /\/console\/login$/);
+  await w.page.waitForLoadState();
 }
 
 async function shoot(w: WatchedPage, name: string): Promise<void> {

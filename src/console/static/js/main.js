@@ -23,7 +23,7 @@ for (const a of document.querySelectorAll('[data-nav]')) {
   if (a.dataset.nav === nav) a.setAttribute('aria-current', 'page');
 }
 
-getJson('/api/v1/whoami').then(
+const who = getJson('/api/v1/whoami').then(
   (me) => replace(document.getElementById('who'), `${me.role} · ${me.id}`),
   () => replace(document.getElementById('who'), ''),
 );
@@ -38,4 +38,6 @@ try {
   const heading = main.querySelector('h1');
   replace(main, heading, el('p', { class: 'notice bad', role: 'alert' }, describeError(err)));
 }
+// data-ready: the page and the header are drawn (the browser test waits for it).
+await who;
 document.body.dataset.ready = 'true';

@@ -21,19 +21,3 @@ export function signatureAlgorithmDer(algorithm: KeyAlgorithm): Buffer {
       return seq(oid(OID.ed25519));
   }
 }
-
-/** node:crypto generateKeyPair arguments for an algorithm (for throwaway lint keys). */
-export function keyGenParams(algorithm: KeyAlgorithm): { type: 'ec' | 'rsa' | 'ed25519'; options: Record<string, unknown> } {
-  switch (algorithm) {
-    case 'ecdsa-p256':
-      return { type: 'ec', options: { namedCurve: 'P-256' } };
-    case 'ecdsa-p384':
-      return { type: 'ec', options: { namedCurve: 'P-384' } };
-    case 'rsa-2048':
-    case 'rsa-3072':
-    case 'rsa-4096':
-      return { type: 'rsa', options: { modulusLength: Number(algorithm.slice(4)), publicExponent: 0x10001 } };
-    case 'ed25519':
-      return { type: 'ed25519', options: {} };
-  }
-}

@@ -24,6 +24,9 @@ import type { OcspExpectations } from '../lint/ocsp.js';
 import { opensslRun } from '../../test/helpers/openssl.js';
 import { toPem } from '../pki/pem.js';
 import { encodeName } from '../pki/name.js';
+import { parseCertificate } from '../pki/certificate.js';
+import fs from 'node:fs';
+import path from 'node:path';
 
 let pki: TestPki;
 let tmp: ReturnType<typeof tempDir>;
@@ -114,6 +117,30 @@ describe('CertificateAuthority.issue', () => {
     const issued = await authority().issue(issuer.id, request('fixture'));
     expect(signer.calls).toBe(before + 1);
     expect((await rowsOf('fixture')).map((r) => [r.serialHex, r.status])).toEqual([[issued.serialHex, 'valid']]);
+  });
+
+  test('the linted certificate is the signed TBS with an empty signature value, and the CA key signs once per certificate (no second, throwaway signature)', async () => {
+    const ca = authority();
+    const req = request('lint-tbs');
+    const prepared = prepare(signerOf(issuer), ca.template(issuer, req.profile), req, pki.instance.clock, cryptoRandom);
+    expect(prepared.lintCert.signature.length).toBe(0);
+    expect(prepared.lintCert.signatureAlgorithm.der).toEqual(issuer.signatureAlgorithm);
+
+    const before = signer.calls;
+    const issued = await ca.issue(issuer.id, request('lint-tbs'));
+    expect(signer.calls).toBe(before + 1);
+    const [row] = await rowsOf('lint-tbs');
+    const linted = parseCertificate(row!.lintDer);
+    const signed = parseCertificate(issued.certDer);
+    expect(linted.signature.length).toBe(0);
+    expect(signed.tbsDer.equals(linted.tbsDer)).toBe(true);
+    expect(signed.signature.length).toBeGreaterThan(0);
+    // OpenSSL, the oracle: the issued certificate verifies under the issuing CA (its chain from the test PKI).
+    const leaf = path.join(tmp.dir, 'lint-tbs.pem');
+    fs.writeFileSync(leaf, toPem('CERTIFICATE', issued.certDer));
+    const chain = path.join(tmp.dir, 'lint-tbs-chain.pem');
+    fs.writeFileSync(chain, pki.instance.cas.map((c) => toPem('CERTIFICATE', c.certDer)).join(''));
+    expect((await opensslRun(['verify', '-partial_chain', '-CAfile', chain, leaf])).stdout).toContain(': OK');
   });
 
   test('an intent that cannot be recorded is never signed', async () => {

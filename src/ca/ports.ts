@@ -73,7 +73,7 @@ export interface CertificateIntent {
   sans: string;
   notBefore: Date;
   notAfter: Date;
-  /** The exact TBS as linted, signed with a throwaway key. */
+  /** The certificate as linted: the exact TBS that gets signed, with an empty signature value (ca/prepare.ts). */
   lintDer: Buffer;
   crlShard: number;
   requestedVia: RequestedVia;

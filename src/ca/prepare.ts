@@ -1,9 +1,8 @@
 /**
- * Step 2 of issuance: build the TBS once, wrap it with a throwaway signature,
- * and lint that exact certificate. The token it returns carries those bytes
- * to the signer and works once, for one issuer.
+ * Step 2 of issuance: build the TBS once, wrap it with an empty signature
+ * value, and lint that exact certificate. The token it returns carries those
+ * bytes to the signer and works once, for one issuer.
  */
-import { generateKeyPairSync, sign as nodeSign, type KeyObject } from 'node:crypto';
 import type { Clock } from '../clock/clock.js';
 import { PkiError } from '../errors/pki-error.js';
 import type { KeyAlgorithm } from '../keys/signing-key.js';
@@ -14,8 +13,6 @@ import type { GeneralName } from '../pki/general-name.js';
 import { encodeName, type NameAttribute } from '../pki/name.js';
 import type { PublicKeyInfo } from '../pki/public-key.js';
 import type { Profile } from '../profiles/types.js';
-import { hashFor } from '../keys/algorithms.js';
-import { keyGenParams } from './algorithms.js';
 import type { ExtensionTemplate } from './extensions.js';
 import { crlShardOf, newSerial, type RandomSource } from './serial.js';
 import { encodeCertificate, encodeTbs } from './tbs.js';
@@ -80,17 +77,14 @@ export interface Prepared {
   crlShard: number;
 }
 
-const lintKeys = new Map<KeyAlgorithm, KeyObject>();
-/** A per-process throwaway key of the issuer's algorithm: the lint certificate is a real certificate, just not trusted. */
-function lintKey(algorithm: KeyAlgorithm): KeyObject {
-  let k = lintKeys.get(algorithm);
-  if (!k) {
-    const { type, options } = keyGenParams(algorithm);
-    k = generateKeyPairSync(type as 'ec', options as { namedCurve: string }).privateKey;
-    lintKeys.set(algorithm, k);
-  }
-  return k;
-}
+/**
+ * The signature value of the certificate that is linted: empty. No rule reads
+ * a signature (the signing key's output is not known before signing, and the
+ * outer signatureAlgorithm is the real one), so signing the TBS with a
+ * throwaway key only cost a second signature per certificate. The lint certificate is a well-formed
+ * Certificate whose signature never verifies; it is what the intent row keeps.
+ */
+export const lintSignature: Buffer = Buffer.alloc(0);
 
 const floorSeconds = (ms: number) => Math.floor(ms / 1000) * 1000;
 
@@ -124,9 +118,8 @@ export function prepare(signer: PrepareSigner, template: ExtensionTemplate, req:
     spkiDer: req.spkiDer,
     extensions: template.build(subjectPublicKey, req.sans, Object.keys(req.subject).length === 0, crlShard),
   });
-  // Step 2: lint the exact bytes that will be signed.
-  const lintSig = nodeSign(hashFor(signer.algorithm), tbsDer, { key: lintKey(signer.algorithm), dsaEncoding: 'der' });
-  const lintCertDer = encodeCertificate(tbsDer, signer.signatureAlgorithm, lintSig);
+  // Step 2: lint the exact bytes that will be signed (wrapped, not signed).
+  const lintCertDer = encodeCertificate(tbsDer, signer.signatureAlgorithm, lintSignature);
   const lintCert = parseCertificate(lintCertDer);
   assertLintClean({ cert: lintCert, issuer: signer.cert, ...(signer.chain ? { chain: signer.chain } : {}) });
   return { token: new IssuanceToken(signer.id, tbsDer), serialHex, lintCertDer, lintCert, notBefore, notAfter, crlShard };

@@ -1,6 +1,6 @@
 import type { ParsedCertificate } from '../pki/certificate.js';
 
-/** What a lint sees: the exact certificate to be signed (with a throwaway signature) and its issuer. */
+/** What a lint sees: the exact certificate to be signed (its TBS as it will be signed, with an empty signature value) and its issuer. */
 export interface LintInput {
   cert: ParsedCertificate;
   /** The issuing CA certificate; null when the certificate is self-signed. */

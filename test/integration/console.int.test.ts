@@ -233,8 +233,10 @@ describe.runIf(available)('the console in headless Chromium', () => {
     expect(await page.locator('main tbody tr').count()).toBe(8);
     expect(await page.inputValue('input[name="profile"]')).toBe('server');
     await shoot(w, 'certificates');
-    // The revoked ones say why in the list.
-    await open(w, '/console/certificates?status=revoked');
+    // The revoked ones say why in the list (the overview links to it).
+    await open(w, '/console/');
+    await Promise.all([page.waitForURL(/status=revoked$/), page.click('text=Revoked certificates →')]);
+    await page.waitForSelector('body[data-ready="true"]');
     expect((await page.locator('main tbody tr td:nth-child(6)').allTextContents()).sort()).toEqual(['revokedcessationOfOperation', 'revokedsuperseded']);
     await open(w, '/console/certificates');
     await page.fill('input[name="q"]', target);

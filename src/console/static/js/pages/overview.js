@@ -124,5 +124,6 @@ function chartWithLegend(days) {
   return [
     issuanceChart(days),
     el('div', { class: 'legend' }, el('span', {}, el('span', { class: 'key issued' }), 'issued'), el('span', {}, el('span', { class: 'key revoked' }), 'revoked')),
+    el('p', {}, el('a', { href: '/console/certificates?status=revoked' }, 'Revoked certificates →')),
   ];
 }

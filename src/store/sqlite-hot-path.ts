@@ -43,6 +43,13 @@ export interface SqliteHotPath {
    * holdReleasedAt indexes.
    */
   changedSince(issuerId: string, shard: number | null, since: Date): Promise<{ revoked: RevokedEntry[]; released: string[] }>;
+  /**
+   * The API token whose secret hashes to `hashHex` (TokenRepository.findByHash:
+   * every request to the admin API reads it, uncached, so that a revocation by
+   * any process refuses the next request). Through Prisma this one read was
+   * the largest database cost of `POST /api/v1/certificates` (docs/performance.md, Issuance).
+   */
+  tokenByHash(hashHex: string): Promise<ApiTokenRow | null>;
   /** OCSP status lookup by serial. */
   statusOf(issuerId: string, serialHex: string): Promise<CertificateStatusRow | null>;
   /** CertificateRepository.validForDevice (every device enrollment runs it). */
@@ -58,6 +65,19 @@ export interface SqliteHotPath {
   insertCrl(crl: CrlRecord): Promise<void>;
   /** The newest CRL of a scope, DER included, or null. */
   latestCrl(caId: string, scope: string): Promise<CrlRecord | null>;
+}
+
+/** An ApiToken row as Prisma returns it (DateTime columns as Dates). */
+export interface ApiTokenRow {
+  id: string;
+  name: string | null;
+  role: string;
+  hashHex: string;
+  profiles: string | null;
+  createdAt: Date;
+  expiresAt: Date | null;
+  lastUsedAt: Date | null;
+  revokedAt: Date | null;
 }
 
 /**
@@ -122,6 +142,12 @@ export function sqliteHotPath(db: Database.Database, queue: SerialQueue, wal?: W
     findRequestedBy: (via, requestedBy, since, limit) =>
       queue.run(() => (stmts().requestedBy.all(requestedBy, via, sqliteDate(since), limit) as Parameters<typeof fromSqliteRow>[0][]).map(fromSqliteRow)),
     appendAudit: (drafts, chain) => durably(queue.run(() => withWriteLock(() => stmts().auditTx.immediate(drafts, chain)))),
+
+    tokenByHash: (hashHex) =>
+      queue.run(() => {
+        const r = stmts().tokenByHash.get(hashHex) as (Omit<ApiTokenRow, 'createdAt' | 'expiresAt' | 'lastUsedAt' | 'revokedAt'> & { createdAt: string; expiresAt: string | null; lastUsedAt: string | null; revokedAt: string | null }) | undefined;
+        return r ? { ...r, createdAt: new Date(r.createdAt), expiresAt: dateOrNull(r.expiresAt), lastUsedAt: dateOrNull(r.lastUsedAt), revokedAt: dateOrNull(r.revokedAt) } : null;
+      }),
 
     statusOf: (issuerId, serialHex) =>
       queue.run(() => {
@@ -193,6 +219,8 @@ function prepare(db: Database.Database) {
   const revokedColumns = `SELECT "serialHex","revokedAt","revocationReason","invalidityDate" FROM "Certificate"
     WHERE "issuerId"=? AND "status"='revoked' AND "notAfter">? AND "serialHex">?`;
   return {
+    // Through the unique hashHex index.
+    tokenByHash: db.prepare(`SELECT "id","name","role","hashHex","profiles","createdAt","expiresAt","lastUsedAt","revokedAt" FROM "ApiToken" WHERE "hashHex"=?`),
     status: db.prepare(`SELECT "status","revokedAt","revocationReason","notAfter" FROM "Certificate" WHERE "issuerId"=? AND "serialHex"=?`),
     certificate: db.prepare(`SELECT * FROM "Certificate" WHERE "issuerId"=? AND "serialHex"=?`),
     // Through the (deviceId, status) index.

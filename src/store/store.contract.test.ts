@@ -272,6 +272,16 @@ describe.each(flavours)('store contract: $name', (flavour) => {
       await rejectsWith(store.tokens.revoke('no-such-token', t0), 'notFound');
     });
 
+    test('API token: a revocation or expiry written by another process (another connection) shows on the very next lookup (nothing cached)', async () => {
+      const sqlTime = (d: Date) => (flavour.name === 'sqlite' ? d.toISOString().replace('Z', '+00:00') : d.toISOString().replace('T', ' ').replace('Z', ''));
+      const token = { id: `t-${serial()}`, name: 'cli', role: 'enrollment' as const, hashHex: serial() + serial() };
+      await store.tokens.insert(token);
+      expect((await store.tokens.findByHash(token.hashHex))?.revokedAt).toBeNull();
+      await flavour.exec(fresh.url, `UPDATE "ApiToken" SET "revokedAt" = '${sqlTime(later(5))}', "expiresAt" = '${sqlTime(later(7))}' WHERE "id" = '${token.id}'`);
+      expect(await store.tokens.findByHash(token.hashHex)).toMatchObject({ id: token.id, role: 'enrollment', revokedAt: later(5), expiresAt: later(7) });
+      expect(await store.tokens.findByHash(serial() + serial())).toBeNull();
+    });
+
     test('API token: profiles and expiry round-trip; a second revoke keeps the first time; lastUsedAt only when stale', async () => {
       const token = { id: `t-${serial()}`, name: null, role: 'issuer' as const, hashHex: serial() + serial(), profiles: ['server', 'client'], expiresAt: later(3600) };
       await store.tokens.insert(token);

@@ -2,18 +2,19 @@
 import { PkiError } from '../errors/pki-error.js';
 import type { ApiTokenRecord, TokenRepository, TokenRole } from '../tokens/ports.js';
 import { rethrowAs, type Db } from './client.js';
+import { hotPathOf, type ApiTokenRow } from './sqlite-hot-path.js';
 
 type Row = Awaited<ReturnType<Db['apiToken']['findUniqueOrThrow']>>;
 
 /** The `profiles` column: JSON text of an array of profile names, or NULL for "every profile enrollable over the API". */
-function profilesOf(r: Row): string[] | null {
+function profilesOf(r: Row | ApiTokenRow): string[] | null {
   if (r.profiles === null) return null;
   const parsed: unknown = JSON.parse(r.profiles);
   if (!Array.isArray(parsed) || !parsed.every((p) => typeof p === 'string')) throw new Error(`token ${r.id}: stored profiles are not a JSON array of names`);
   return parsed as string[];
 }
 
-const toToken = (r: Row): ApiTokenRecord => ({ ...r, role: r.role as TokenRole, profiles: profilesOf(r) });
+const toToken = (r: Row | ApiTokenRow): ApiTokenRecord => ({ ...r, role: r.role as TokenRole, profiles: profilesOf(r) });
 
 /** {@link TokenRepository} over Prisma. */
 export function tokenRepository(db: Db): TokenRepository {
@@ -26,7 +27,9 @@ export function tokenRepository(db: Db): TokenRepository {
       }
     },
     async findByHash(hashHex) {
-      const r = await db.apiToken.findUnique({ where: { hashHex } });
+      // Every API request runs this: on SQLite through a prepared statement (sqlite-hot-path.ts).
+      const hot = hotPathOf(db);
+      const r = hot ? await hot.tokenByHash(hashHex) : await db.apiToken.findUnique({ where: { hashHex } });
       return r && toToken(r);
     },
     list: async () => (await db.apiToken.findMany({ orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] })).map(toToken),

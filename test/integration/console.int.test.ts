@@ -341,6 +341,27 @@ describe.runIf(available)('the console in headless Chromium', () => {
     expect(await w.page.title()).toBe('Log in · Trellis console');
   });
 
+  test('a serial recorded but never signed (failed) has no certificate to show, and the page says so', async () => {
+    const serial = '0badc0ffee0000000000000000000001';
+    const db = new Database(path.join(pki.dataDir, 'trellis.db'));
+    try {
+      db.pragma('busy_timeout = 5000');
+      const at = (ms: number) => new Date(ms).toISOString().replace('Z', '+00:00');
+      const issuing = pki.instance.cas.find((c) => c.role === 'issuing')!;
+      db.prepare(
+        'INSERT INTO "Certificate" ("issuerId", "serialHex", "profile", "subject", "sans", "notBefore", "notAfter", "status", "crlShard", "requestedVia", "requestedBy", "createdAt") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      ).run(issuing.id, serial, 'server', 'CN=failed.example.test', '[{"type":"dns","value":"failed.example.test"}]', at(Date.now()), at(Date.now() + 90 * dayMs), 'failed', 0, 'api', 'tok_test', at(Date.now()));
+    } finally {
+      db.close();
+    }
+    const w = await newPage();
+    await logIn(w, token.auditor);
+    await open(w, `/console/certificates/${serial}`);
+    expect(await w.page.textContent('h1')).toBe(`Certificate ${serial} failed`);
+    expect(await w.page.textContent('main .notice.warn:last-child')).toBe('No certificate: this serial was recorded before signing and its status is failed.');
+    expect(await w.page.locator('pre').count()).toBe(0);
+  });
+
   test('over HTTPS (serve --tls) the login works the same and the cookie is Secure', async () => {
     const tls = await serve({ dataDir: pki.dataDir, host: '127.0.0.1', port: 0, tls: true, passphrase: testPassphrase, log: silentLogger });
     try {

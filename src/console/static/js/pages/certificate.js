@@ -45,7 +45,9 @@ export async function render(main, params) {
         ['Revoked', c.revokedAt ? `${dateTime(c.revokedAt)}${c.revocationReason ? ` (${c.revocationReason})` : ''}` : null],
       ]),
     ),
-    panel('Decoded', el('pre', { class: 'decoded' }, c.text ?? '')),
-    panel('PEM', el('pre', { class: 'pem' }, c.pem ?? '')),
+    // A pending or failed row was recorded before signing (the intent) and has no certificate to show.
+    c.pem === null
+      ? notice('warn', `No certificate: this serial was recorded before signing and its status is ${c.status}.`)
+      : [panel('Decoded', el('pre', { class: 'decoded' }, c.text ?? '')), panel('PEM', el('pre', { class: 'pem' }, c.pem))],
   );
 }

@@ -96,7 +96,7 @@ async function trellisServerMain() {
     return;
   }
   const dist = process.env.BENCH_DIST;
-  const { serve } = await import(pathToFileURL(path.join(dist, 'cmd', 'commands', 'serve.js')).href);
+  const { serve } = await import(pathToFileURL(path.join(dist, 'cmd', 'server.js')).href);
   let validations = 0;
   // The stub replaces only the validation component: "valid", at once, for any challenge.
   const validator = {
@@ -353,7 +353,7 @@ function benchMain() {
 
   /** Why the compiled Trellis cannot serve ACME yet, or ''. */
   function trellisMissing() {
-    const serveJs = path.join(cfg.dist, 'cmd', 'commands', 'serve.js');
+    const serveJs = path.join(cfg.dist, 'cmd', 'server.js');
     if (!fs.existsSync(path.join(cfg.dist, 'cmd', 'main.js'))) return `${cfg.dist} is missing: run \`npm run build\` first`;
     if (!fs.existsSync(serveJs)) return `${serveJs} is missing`;
     const src = fs.readFileSync(serveJs, 'utf8');

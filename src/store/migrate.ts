@@ -14,12 +14,13 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
-import { PrismaPg } from '@prisma/adapter-pg';
 import { bindMigrationAwareSqlAdapterFactory, type SqlDriverAdapter, type SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
 import Database from 'better-sqlite3';
-import pg from 'pg';
 import { PkiError } from '../errors/pki-error.js';
+
+// pg and the Prisma adapters are imported where a PostgreSQL database or the
+// schema engine needs them: a SQLite server with nothing to migrate loads neither.
+const pgDriver = async () => (await import('pg')).default;
 
 /** Where a database lives: a SQLite file (absolute path) or a PostgreSQL URL. */
 export type DbTarget = { kind: 'sqlite'; file: string } | { kind: 'postgres'; url: string };
@@ -109,7 +110,7 @@ async function readMigrationRows(target: DbTarget): Promise<MigrationRow[]> {
       db.close();
     }
   }
-  const client = new pg.Client({ connectionString: target.url });
+  const client = new (await pgDriver()).Client({ connectionString: target.url });
   await client.connect();
   try {
     return (await client.query<MigrationRow>(selectMigrations)).rows;
@@ -203,7 +204,9 @@ function sharedSqliteMigrations<A extends SqlDriverAdapter>(a: A): A {
 async function runEngine(target: DbTarget, dir: string): Promise<string[]> {
   const SchemaEngine = await loadEngine();
   const factory: SqlMigrationAwareDriverAdapterFactory =
-    target.kind === 'sqlite' ? new PrismaBetterSqlite3({ url: target.file, timeout: sqliteBusyTimeoutMs }) : new PrismaPg({ connectionString: target.url, max: 1 });
+    target.kind === 'sqlite'
+      ? new (await import('@prisma/adapter-better-sqlite3')).PrismaBetterSqlite3({ url: target.file, timeout: sqliteBusyTimeoutMs })
+      : new (await import('@prisma/adapter-pg')).PrismaPg({ connectionString: target.url, max: 1 });
   // engine.free() does not close the engine's connections; a lingering SQLite
   // connection would hold the file, a PostgreSQL one would hold a pool open.
   const opened: { dispose(): Promise<void> }[] = [];
@@ -272,7 +275,7 @@ async function withMigrationLock<T>(target: DbTarget, fn: () => Promise<T>): Pro
     });
   }
   return locally(target.url, async () => {
-    const client = new pg.Client({ connectionString: target.url });
+    const client = new (await pgDriver()).Client({ connectionString: target.url });
     await client.connect();
     try {
       await client.query(`SET lock_timeout = ${migrationLockTimeoutMs}`);

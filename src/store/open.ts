@@ -7,17 +7,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
-import { PrismaPg } from '@prisma/adapter-pg';
 import type Database from 'better-sqlite3';
-import pg from 'pg';
+import type pg from 'pg';
 import type { AuditCheckpointRepository } from '../audit/checkpoint-ports.js';
 import type { AuditRepository } from '../audit/ports.js';
 import type { CaRepository, CertificateRepository } from '../ca/ports.js';
 import type { CrlRepository } from '../crl/ports.js';
 import { PkiError } from '../errors/pki-error.js';
-import { PrismaClient as PgClient } from '../generated/pg/client.js';
-import { PrismaClient as SqliteClient } from '../generated/sqlite/client.js';
 import { createPrivateFile, makePrivate, makePrivateDir, warnIfSharedDir } from '../config/file-permissions.js';
 import type { KeyBlobRepository, SecretSealer } from '../keys/ports.js';
 import type { OcspResponseRepository } from '../ocsp/ports.js';
@@ -154,7 +150,11 @@ export async function openStoreInternals(url: string, opts: OpenOptions = {}): P
   let queue: SerialQueue | undefined;
   let wal: WalSync | undefined;
   let pool: pg.Pool | undefined;
+  let pgTypes: typeof pg.types | undefined;
+  // Each flavour's client, adapter and driver are imported only when opened:
+  // a SQLite process never loads pg (~7 MB of RSS per process), nor the other way round.
   if (target.kind === 'sqlite') {
+    const [{ PrismaBetterSqlite3 }, { PrismaClient: SqliteClient }] = await Promise.all([import('@prisma/adapter-better-sqlite3'), import('../generated/sqlite/client.js')]);
     raw = openSqlite(target.file);
     queue = new SerialQueue();
     // Every write of the store resolves once it is on disk (wal-sync.ts); an in-memory database has nothing to sync.
@@ -169,13 +169,15 @@ export async function openStoreInternals(url: string, opts: OpenOptions = {}): P
       throw err;
     }
   } else {
+    const [{ PrismaPg }, { PrismaClient: PgClient }, { default: pgDriver }] = await Promise.all([import('@prisma/adapter-pg'), import('../generated/pg/client.js'), import('pg')]);
+    pgTypes = pgDriver.types;
     // One pool for Prisma and the ACME hot path (acme-pg.ts); Prisma ends it on $disconnect.
-    pool = new pg.Pool({ connectionString: target.url, max: opts.poolSize ?? 10 });
+    pool = new pgDriver.Pool({ connectionString: target.url, max: opts.poolSize ?? 10 });
     db = new PgClient({ adapter: new PrismaPg(pool, { disposeExternalPool: true }) }) as unknown as Db;
   }
   const hot = raw && queue && sqliteHotPath(raw, queue, wal);
   // After sqliteHotPath, which sets busy_timeout 0 on the shared raw connection.
-  const acmeHot = raw && queue ? acmeSqliteHotPath(raw, queue, wal) : acmePgHotPath(pool!, pg.types);
+  const acmeHot = raw && queue ? acmeSqliteHotPath(raw, queue, wal) : acmePgHotPath(pool!, pgTypes!);
   let sealer: SecretSealer | null = null;
   const boundSealer = () => sealer;
   let closed: Promise<void> | undefined;

@@ -1,8 +1,17 @@
-/** Ceremonies: operator-chosen roots and issuing CAs, and the two-step flow for an offline root signed by OpenSSL. */
+/**
+ * Ceremonies: operator-chosen roots and issuing CAs, and the two-step flow for an offline root signed by OpenSSL.
+ * init runs the compiled CLI in a child process; the commands after it run in this process (the same modules,
+ * no Node start per call: cli.int.test.ts and root-offline.int.test.ts run ceremony, issue, ca and audit as a process).
+ */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import * as audit from '../../src/cmd/commands/audit.js';
+import * as ca from '../../src/cmd/commands/ca.js';
+import * as ceremony from '../../src/cmd/commands/ceremony.js';
+import * as issue from '../../src/cmd/commands/issue.js';
+import { runInProcess } from '../helpers/cli-in-process.js';
 import { makeCsr, openssl, tempDir } from '../helpers/openssl.js';
 
 const bin = path.join(import.meta.dirname, '../../bin/trellis.js');
@@ -11,7 +20,7 @@ const data = tmp.file('data');
 const passphrase = 'ceremony passphrase 0123';
 const rootPassphrase = 'ceremony root passphrase 4567';
 
-function trellis(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+function trellisProcess(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(process.execPath, [bin, ...args], { env: { ...process.env, TRELLIS_PASSPHRASE: passphrase, TRELLIS_ROOT_PASSPHRASE: rootPassphrase, TRELLIS_DATA: data }, encoding: 'utf8' }, (err, stdout, stderr) =>
       resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
@@ -19,8 +28,14 @@ function trellis(...args: string[]): Promise<{ code: number; stdout: string; std
   });
 }
 
+const modules = { audit, ca, ceremony, issue } as const;
+/** `trellis <command> …` run in this process, with the environment the child above gets. */
+function trellis(name: keyof typeof modules, ...args: string[]) {
+  return runInProcess(name, modules[name], args, { TRELLIS_PASSPHRASE: passphrase, TRELLIS_ROOT_PASSPHRASE: rootPassphrase, TRELLIS_DATA: data });
+}
+
 beforeAll(async () => {
-  expect((await trellis('init', '--yes')).code).toBe(0);
+  expect((await trellisProcess('init', '--yes')).code).toBe(0);
 });
 afterAll(() => tmp.cleanup());
 

@@ -4,6 +4,9 @@
  * neither asks for it nor hands either passphrase to its workers' environment,
  * and a serving worker keeps no copy of the online passphrase once its keys
  * are open.
+ * init and serve run the compiled CLI in a child process (what they print, the
+ * environment they hand on); the commands in between run in this process (the
+ * same modules, no Node start per call).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -11,7 +14,13 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { openInstance, type Instance } from '../../src/cmd/instance.js';
 import { SoftwareKeystore } from '../../src/keys/software-keystore.js';
-import { cliFor } from '../helpers/cli.js';
+import * as ca from '../../src/cmd/commands/ca.js';
+import * as ceremony from '../../src/cmd/commands/ceremony.js';
+import * as crl from '../../src/cmd/commands/crl.js';
+import * as init from '../../src/cmd/commands/init.js';
+import * as issue from '../../src/cmd/commands/issue.js';
+import { cliFor, type CliEnv } from '../helpers/cli.js';
+import { runInProcess } from '../helpers/cli-in-process.js';
 import { makeCsr, openssl, tempDir } from '../helpers/openssl.js';
 
 const bin = path.join(import.meta.dirname, '../../bin/trellis.js');
@@ -20,12 +29,18 @@ const data = tmp.file('data');
 const passphrase = 'online passphrase for serve 1';
 
 // The root passphrase only where a test gives it (never inherited from the test's environment).
-const trellis = cliFor(data, passphrase, { TRELLIS_ROOT_PASSPHRASE: undefined });
+const trellisProcess = cliFor(data, passphrase, { TRELLIS_ROOT_PASSPHRASE: undefined });
+const modules = { ca, ceremony, crl, init, issue } as const;
+/** `trellis <command> …` run in this process, with the environment `trellisProcess` gives the child. */
+const trellis = (args: string[], env: CliEnv = {}) => {
+  const [name, ...rest] = args as [keyof typeof modules, ...string[]];
+  return runInProcess(name, modules[name], rest, { TRELLIS_DATA: data, TRELLIS_PASSPHRASE: passphrase, TRELLIS_ROOT_PASSPHRASE: undefined, ...env });
+};
 
 let rootPassphrase: string;
 
 beforeAll(async () => {
-  const r = await trellis(['init', '--yes', '--json']);
+  const r = await trellisProcess(['init', '--yes', '--json']);
   expect(r.code).toBe(0);
   rootPassphrase = JSON.parse(r.stdout).generatedRootPassphrase;
   expect(rootPassphrase).toMatch(/^[A-Za-z0-9_-]{24}$/);
@@ -43,7 +58,7 @@ async function envelopeOf(instance: Instance, caId: string): Promise<{ keyId: st
 describe('the root key has its own secret', () => {
   test('init without a root passphrase generates one and shows it once on stderr, apart from the output', async () => {
     const other = tmp.file('data-human');
-    const r = await trellis(['init', '--yes', '--data', other]);
+    const r = await trellisProcess(['init', '--yes', '--data', other]);
     expect(r.code).toBe(0);
     const m = /Root key passphrase[^\n]*\n\n {4}(\S+)\n/.exec(r.stderr);
     expect(m).not.toBeNull();
@@ -105,7 +120,7 @@ describe('the root key has its own secret', () => {
   });
 
   test('serve refuses --root-passphrase-file', async () => {
-    const r = await trellis(['serve', '--root-passphrase-file', tmp.file('root.pass')]);
+    const r = await trellisProcess(['serve', '--root-passphrase-file', tmp.file('root.pass')]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/serve never opens the root key/);
   });

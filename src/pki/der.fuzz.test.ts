@@ -60,6 +60,41 @@ describe('DER reader under hostile input', () => {
     );
   });
 
+  test('readOid agrees with the plain BigInt decoder on any contents: the same string, or both refuse', () => {
+    /** X.690 §8.19 read the slow, obvious way: a BigInt per byte. */
+    const reference = (b: Uint8Array): string | 'refused' => {
+      if (b.length === 0) return 'refused';
+      const arcs: bigint[] = [];
+      let v = 0n;
+      for (let i = 0; i < b.length; i++) {
+        if (v === 0n && b[i] === 0x80) return 'refused';
+        v = (v << 7n) | BigInt(b[i]! & 0x7f);
+        if (!(b[i]! & 0x80)) {
+          arcs.push(v);
+          v = 0n;
+        } else if (i === b.length - 1) return 'refused';
+      }
+      const first = arcs[0]!;
+      const head = first < 40n ? [0n, first] : first < 80n ? [1n, first - 40n] : [2n, first - 80n];
+      return [...head, ...arcs.slice(1)].join('.');
+    };
+    // Bytes biased to continuation octets, so that long arcs (past 2^45 and 2^53) are common.
+    const contents = fc.array(fc.oneof(fc.integer({ min: 0x80, max: 0xff }), fc.integer({ min: 0, max: 0xff })), { maxLength: 30 });
+    fc.assert(
+      fc.property(contents, (bytes) => {
+        let got: string;
+        try {
+          got = readOid(readOne(tlv(Tag.OID, Buffer.from(bytes))));
+        } catch (err) {
+          if (!isPkiError(err, 'malformed')) throw err;
+          got = 'refused';
+        }
+        expect(got).toBe(reference(Uint8Array.from(bytes)));
+      }),
+      runs,
+    );
+  });
+
   test('round trip: INTEGER, OID, UTCTime and GeneralizedTime read back what the writer encoded', () => {
     fc.assert(
       fc.property(fc.bigInt({ min: 0n, max: (1n << 160n) - 1n }), (n) => {
@@ -75,6 +110,10 @@ describe('DER reader under hostile input', () => {
       }),
       runs,
     );
+    // Arcs on both sides of the number/bigint switch (2^45), and a first subidentifier past 2^45 (2.x with a huge x).
+    for (const dotted of ['2.999', '1.39.35184372088831', '1.2.35184372088832', '1.2.4503599627370495', '1.2.9007199254740993', '2.35184372088753', `2.${(1n << 80n) - 80n}.5`, '0.0', '2.5.29.17']) {
+      expect(readOid(readOne(oid(dotted)))).toBe(dotted);
+    }
     const dates = fc.date({ min: new Date('1950-01-01T00:00:00Z'), max: new Date('9999-12-31T23:59:59Z'), noInvalidDate: true }).map((d) => new Date(Math.floor(d.getTime() / 1000) * 1000));
     fc.assert(
       fc.property(dates, (d) => {

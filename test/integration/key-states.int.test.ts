@@ -4,32 +4,46 @@
  * (no certificates, still CRLs), compromise of an issuing CA (its certificate
  * revoked as cACompromise on the root's CRL, read back with OpenSSL) and
  * destroy (the key is wiped and cannot come back; the CA's certificate stays).
+ * init and the first `key list` run the compiled CLI in a child process; the
+ * rest runs the same command modules in this process (no Node start per call:
+ * cli.int.test.ts covers issue, crl and ca as a process).
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { keystoreFor, openInstance } from '../../src/cmd/instance.js';
 import { isPkiError } from '../../src/errors/pki-error.js';
-import { cliFor } from '../helpers/cli.js';
+import * as ca from '../../src/cmd/commands/ca.js';
+import * as crl from '../../src/cmd/commands/crl.js';
+import * as issueCommand from '../../src/cmd/commands/issue.js';
+import * as key from '../../src/cmd/commands/key.js';
+import { cliFor, type CliEnv } from '../helpers/cli.js';
+import { runInProcess } from '../helpers/cli-in-process.js';
 import { makeCsr, openssl, tempDir } from '../helpers/openssl.js';
 
 const tmp = tempDir('trellis-key-states-');
 const data = tmp.file('data');
 const passphrase = 'online passphrase for key states';
-const trellis = cliFor(data, passphrase, { TRELLIS_ROOT_PASSPHRASE: undefined });
+const processCli = cliFor(data, passphrase, { TRELLIS_ROOT_PASSPHRASE: undefined });
+const modules = { ca, crl, issue: issueCommand, key } as const;
+/** `trellis <command> …` run in this process, with the child's environment. */
+const trellis = (args: string[], env: CliEnv = {}) => {
+  const [name, ...rest] = args as [keyof typeof modules, ...string[]];
+  return runInProcess(name, modules[name], rest, { TRELLIS_DATA: data, TRELLIS_PASSPHRASE: passphrase, TRELLIS_ROOT_PASSPHRASE: undefined, ...env });
+};
 let rootPassphrase: string;
 let csrPath: string;
 
 const issue = () => trellis(['issue', '--profile', 'server', '--csr', csrPath, '--ca', 'issuing-1']);
-const keyList = async () => {
-  const r = await trellis(['key', 'list', '--json']);
+const keyList = async (run = trellis) => {
+  const r = await run(['key', 'list', '--json']);
   expect(r.code, r.stderr).toBe(0);
   return JSON.parse(r.stdout) as { ca: string; state: string; where: string; algorithm: string }[];
 };
-const stateOf = async (ca: string) => (await keyList()).find((k) => k.ca === ca)!.state;
+const stateOf = async (caId: string, run = trellis) => (await keyList(run)).find((k) => k.ca === caId)!.state;
 
 beforeAll(async () => {
-  const r = await trellis(['init', '--yes', '--json']);
+  const r = await processCli(['init', '--yes', '--json']);
   expect(r.code, r.stderr).toBe(0);
   rootPassphrase = JSON.parse(r.stdout).generatedRootPassphrase;
   csrPath = (await makeCsr(tmp.dir, 'leaf', '/CN=keys.example.test', { sans: 'DNS:keys.example.test' })).csrPath;
@@ -38,7 +52,7 @@ afterAll(() => tmp.cleanup());
 
 describe('trellis key', () => {
   test('list: every CA key with its algorithm, where it lives and its state', async () => {
-    const keys = await keyList();
+    const keys = await keyList(processCli);
     expect(keys.map((k) => [k.ca, k.state])).toEqual([
       ['issuing-1', 'active'],
       ['root', 'active'],

@@ -11,7 +11,9 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { serve, type Serving } from '../../src/cmd/server.js';
 import { silentLogger } from '../../src/http/log.js';
 import { createDeviceVerifier, type DeviceVerifier, type DeviceVerifierOptions, type VerifyResult } from '../../src/verify/index.js';
+import * as revoke from '../../src/cmd/commands/revoke.js';
 import { cliFor } from '../helpers/cli.js';
+import { runInProcess } from '../helpers/cli-in-process.js';
 import { makeCsr, openssl } from '../helpers/openssl.js';
 import { testPki, testPassphrase, type TestPki } from '../helpers/test-pki.js';
 
@@ -220,7 +222,8 @@ describe('createDeviceVerifier at a TLS gateway', () => {
   test('a certificate on hold is refused, and let in again once the hold is lifted', async () => {
     const d = await issueDevice('gw-dev-3');
     verifier = newVerifier({ maxCacheSeconds: 0 });
-    const cli = cliFor(pki.dataDir, testPassphrase);
+    // `trellis revoke` in this process (the test above runs it as a process).
+    const cli = (args: string[]) => runInProcess('revoke', revoke, args.slice(1), { TRELLIS_DATA: pki.dataDir, TRELLIS_PASSPHRASE: testPassphrase });
     expect((await cli(['revoke', '--serial', d.serialHex, '--reason', 'certificateHold'])).code).toBe(0);
     expect(await until(30, d, (x) => !x.ok)).toEqual({ ok: false, reason: 'revoked: certificateHold' });
     expect((await cli(['revoke', '--serial', d.serialHex, '--reason', 'removeFromCRL'])).code).toBe(0);

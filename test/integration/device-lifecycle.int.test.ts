@@ -3,7 +3,9 @@
  * CLI, enrolled over EST with its one-time secret, admitted by a TLS gateway
  * using `trellis-pki/verify`; `device disable` shuts it out at the gateway and
  * at `simplereenroll`, `device enable` lets it back, it renews over mutual TLS,
- * and a revocation shuts the renewed certificate out at both again.
+ * and a revocation shuts the renewed certificate out at both again. The
+ * `trellis device` and `revoke` commands run in this process (the same modules;
+ * device-registry.int.test.ts and cli.int.test.ts run them as a process).
  */
 import fs from 'node:fs';
 import tls from 'node:tls';
@@ -12,7 +14,9 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { serve, type Serving } from '../../src/cmd/server.js';
 import { silentLogger } from '../../src/http/log.js';
 import { createDeviceVerifier, type VerifyResult } from '../../src/verify/index.js';
-import { cliFor } from '../helpers/cli.js';
+import * as device from '../../src/cmd/commands/device.js';
+import * as revoke from '../../src/cmd/commands/revoke.js';
+import { runInProcess } from '../helpers/cli-in-process.js';
 import { certsOfPkcs7, deviceCsr, estClient } from '../helpers/device.js';
 import { freePort } from '../helpers/lego.js';
 import { makeCsr } from '../helpers/openssl.js';
@@ -23,7 +27,12 @@ let plain: Serving;
 let secure: Serving;
 let gateway: tls.Server;
 let gatewayPort: number;
-let trellis: ReturnType<typeof cliFor>;
+const commands = { device, revoke } as const;
+/** `trellis device|revoke …` in this process, with the instance's directory and passphrase. */
+const trellis = (args: string[]) => {
+  const [name, ...rest] = args as [keyof typeof commands, ...string[]];
+  return runInProcess(name, commands[name], rest, { TRELLIS_DATA: pki.dataDir, TRELLIS_PASSPHRASE: testPassphrase });
+};
 // Every connection asks OCSP again: the test watches status changes arrive.
 const verifier = () => createDeviceVerifier({ roots: [pki.rootPem], failClosed: true, maxCacheSeconds: 0 });
 let current: ReturnType<typeof verifier>;
@@ -37,7 +46,6 @@ beforeAll(async () => {
   fs.writeFileSync(configPath, JSON.stringify({ ...config, revocation: { ...config.revocation, ocspSeconds: 1, crlSeconds: 1 } }));
   plain = await serve({ dataDir: pki.dataDir, host: '127.0.0.1', port: plainPort, passphrase: testPassphrase, log: silentLogger, accessLog: false });
   secure = await serve({ dataDir: pki.dataDir, host: '127.0.0.1', port: 0, tls: true, passphrase: testPassphrase, log: silentLogger, accessLog: false });
-  trellis = cliFor(pki.dataDir, testPassphrase);
   current = verifier();
   const srv = await makeCsr(pki.dir, 'gateway', '/CN=localhost', { sans: 'DNS:localhost' });
   const serverChain = fs.readFileSync((await pki.issue('server', srv.csrPem, 'gateway')).chainPath);

@@ -64,6 +64,14 @@ const states = async () => Object.fromEntries((json(await cli.key(['list', '--js
 const config = () => JSON.parse(fs.readFileSync(path.join(dataDir, 'trellis.json'), 'utf8')) as { defaultIssuer?: string };
 const verify = (...args: string[]) => openssl('verify', ...args);
 
+/** How long one `ca rotate` took on this machine (measured by the first test; 5 s until then). */
+let rotateMs = 5_000;
+/**
+ * A takeover time `rotations` rotations' worth from now, kept between `minMs` and `maxMs`: the
+ * checks before it get the time they need on a loaded machine, and a fast one waits little.
+ */
+const takeoverAt = (rotations: number, minMs: number, maxMs: number) => new Date(Date.now() + Math.min(maxMs, Math.max(minMs, rotations * rotateMs)));
+
 let rootPem: string;
 let issuing1Pem: string;
 let oldGood: { pemPath: string; serialHex: string };
@@ -87,7 +95,9 @@ describe('trellis ca rotate', () => {
     const noRoot = await cli.ca(['rotate', '--ca', 'issuing-1'], { TRELLIS_ROOT_PASSPHRASE: undefined });
     expect(noRoot.code).not.toBe(0);
     expect(await states()).toEqual({ 'issuing-1': 'active', root: 'active' });
+    const started = Date.now();
     const r = json(await cli.ca(['rotate', '--ca', 'issuing-1', '--json']));
+    rotateMs = Date.now() - started;
     expect(r).toMatchObject({ from: 'issuing-1', to: 'issuing-2', state: 'active', config: ['defaultIssuer'] });
     expect(config().defaultIssuer).toBe('issuing-2');
     expect(await states()).toEqual({ 'issuing-1': 'deactivated', 'issuing-2': 'active', root: 'active' });
@@ -141,7 +151,8 @@ describe('trellis ca rotate', () => {
   }, 60_000);
 
   test('--at in the future: the old CA issues until then, the successor from then on', async () => {
-    const at = new Date(Date.now() + 20_000);
+    // Before `at`: this rotation, a refused one, a key list and an issuance (was a fixed 20 s).
+    const at = takeoverAt(5, 6_000, 30_000);
     const r = json(await cli.ca(['rotate', '--ca', 'issuing-2', '--at', at.toISOString(), '--json']));
     expect(r).toMatchObject({ from: 'issuing-2', to: 'issuing-3', state: 'preActivation' });
     expect(await states()).toMatchObject({ 'issuing-2': 'active', 'issuing-3': 'preActivation' });
@@ -276,7 +287,8 @@ async function postLeaf(server: Serving, token: string): Promise<{ file: string;
 describe('a takeover carried out by serve', () => {
   test('serve starts with the waiting successor, issues from the old CA until --at, then from the successor', async () => {
     const withNewRoot = { TRELLIS_ROOT_PASSPHRASE: newRootPassphrase };
-    const at = new Date(Date.now() + 25_000);
+    // Before `at`: this rotation, a token, serve's start and one issuance over HTTP (was a fixed 25 s).
+    const at = takeoverAt(8, 8_000, 50_000);
     const r = json(await cli.ca(['rotate', '--ca', 'issuing-3', '--at', at.toISOString(), '--json'], withNewRoot));
     expect(r).toMatchObject({ from: 'issuing-3', to: 'issuing-4', state: 'preActivation' });
     const token = await issuerToken('rotation');
@@ -341,7 +353,8 @@ describe('a takeover carried out by serve', () => {
       expect(ocsp.stdout + ocsp.stderr).toContain('Response verify OK');
       expect(ocsp.stdout).toContain(`${fromNew.file}: good`);
       // A takeover scheduled after the start happens at its time, carried out by serve.
-      const at = new Date(Date.now() + 8_000);
+      // Before `at`: this rotation only (was a fixed 8 s, which a loaded machine overran).
+      const at = takeoverAt(3, 4_000, 30_000);
       expect(json(await cli.ca(['rotate', '--ca', 'issuing-5', '--at', at.toISOString(), '--json'], withNewRoot))).toMatchObject({ from: 'issuing-5', to: 'issuing-6', state: 'preActivation' });
       await servedBy('issuing-6');
       expect(Date.now()).toBeGreaterThanOrEqual(at.getTime());

@@ -131,6 +131,7 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
       responses: instance.store.ocspResponses,
       clock: instance.clock,
       validitySeconds: instance.config.revocation.ocspValiditySeconds,
+      cacheEntries: instance.config.revocation.ocspCacheEntries,
       pollSeconds: Math.max(1, Math.floor(instance.config.revocation.ocspSeconds / 3)),
       log: opts.log,
     }, metrics);

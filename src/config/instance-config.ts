@@ -134,9 +134,14 @@ export const instanceConfigSchema = z
         crlValiditySeconds: z.number().int().min(300).max(30 * 86400).default(86400),
         /** Lifetime of pre-signed OCSP responses (RFC 5019). */
         ocspValiditySeconds: z.number().int().min(60).max(7 * 86400).default(86400),
+        /**
+         * Signed OCSP answers each serving process keeps in memory (least recently used go first): about
+         * 1 KB each, so the default costs up to ~20 MB per process. Misses are answered from the database.
+         */
+        ocspCacheEntries: z.number().int().min(100).max(10_000_000).default(20_000),
       })
       .strict()
-      .default({ ocspSeconds: 5, crlSeconds: 60, crlValiditySeconds: 86400, ocspValiditySeconds: 86400 }),
+      .default({ ocspSeconds: 5, crlSeconds: 60, crlValiditySeconds: 86400, ocspValiditySeconds: 86400, ocspCacheEntries: 20_000 }),
     /** The ACME server (RFC 8555): one directory per profile enrollable over ACME that accepts DNS names or IP addresses. */
     acme: acmeConfigSchema.default(acmeConfigSchema.parse({})),
     /**

@@ -45,7 +45,7 @@ export interface ResponderOptions {
   refreshSeconds?: number;
   /** Rows per refresh batch (default 500). */
   refreshBatch?: number;
-  /** Entries of the in-memory LRU (default 50,000; about 1 KiB each). */
+  /** Entries of the in-memory LRU (default 20,000; about 1 KiB each; `revocation.ocspCacheEntries`). */
   cacheEntries?: number;
   /**
    * statusChangedSince rows per page (default 10,000). A poll reads pages
@@ -90,7 +90,7 @@ export class OcspResponder {
     this.writes = new PendingWrites({ responses, log }, this.changes);
     this.live = new LiveSource({ certificates, clock, validitySeconds: o.validitySeconds, unknownValiditySeconds: o.unknownValiditySeconds ?? Math.min(o.validitySeconds, 300) });
     const maxStalenessMs = (o.maxStalenessSeconds ?? Math.max(5, 5 * o.pollSeconds)) * 1000;
-    this.cache = new CachingSource({ certificates, responses, clock, cacheEntries: o.cacheEntries ?? 50_000, maxStalenessMs, log }, this.live, this.changes, this.writes);
+    this.cache = new CachingSource({ certificates, responses, clock, cacheEntries: o.cacheEntries ?? 20_000, maxStalenessMs, log }, this.live, this.changes, this.writes);
     this.filter = new RequestFilter(this.cache);
     this.poller = new StatusPoller({ certificates, clock, pageSize: o.pollPageSize, log }, this.cache, this.changes);
     if (responses) {

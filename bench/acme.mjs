@@ -37,7 +37,9 @@
  * and summarise the profiles with bench/profile-summary.mjs),
  * BENCH_PROFILE_DIR (where they go; default a kept temp dir),
  * BENCH_ACCESS_LOG (on, as users run Trellis; off for its cost),
- * BENCH_KEEP=1 (keep the temp dir). A shortened run: BENCH_SECONDS=3
+ * BENCH_KEEP=1 (keep the temp dir), BENCH_DATABASE_URL (a PostgreSQL server,
+ * e.g. postgres://postgres@127.0.0.1:5432/postgres: Trellis then runs on a
+ * fresh database made there and dropped after; default SQLite). A shortened run: BENCH_SECONDS=3
  * BENCH_WARMUP=1 ACME_CSRS=2000.
  *
  * Last line:
@@ -54,6 +56,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
 import { BenchAcmeClient, makeAgent, p256Csr } from './lib/acme-client.mjs';
+import { certificateRowsPg, freshDatabase } from './lib/pg-database.mjs';
 import { buildInfo, cpuProfiler, envInt, freePort, benchTempDir, machineBusy, mapLimit, reporter, requireTools, run, runMain, runOk, sampleProcess, startChild, waitReady } from './lib/harness.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -372,6 +375,16 @@ function benchMain() {
     if (process.env.BENCH_ACCESS_LOG === 'off') env.TRELLIS_ACCESS_LOG = 'off';
     else delete env.TRELLIS_ACCESS_LOG;
     delete env.NODE_OPTIONS;
+    const pgDb = process.env.BENCH_DATABASE_URL ? await freshDatabase(process.env.BENCH_DATABASE_URL, 'trellis_bench_acme') : undefined;
+    if (pgDb) env.TRELLIS_DATABASE_URL = pgDb.url;
+    try {
+      return await runTrellis(pool, dir, data, env, pgDb);
+    } finally {
+      if (pgDb && !cfg.keep) await pgDb.drop().catch((err) => warn(`could not drop ${pgDb.name}: ${err.message}`));
+    }
+  }
+
+  async function runTrellis(pool, dir, data, env, pgDb) {
     const main = path.join(cfg.dist, 'cmd', 'main.js');
     const cli = (...args) => runOk(process.execPath, [main, ...args, '--data', data], { env, cwd: dir });
     const port = await freePort();
@@ -384,7 +397,8 @@ function benchMain() {
     const conf = JSON.parse(fs.readFileSync(configFile, 'utf8'));
     conf.acme = { ...conf.acme, rateLimits: { ...conf.acme?.rateLimits, newOrdersPerAccountPerHour: 0, newOrdersPerAddressPerHour: 0, newAccountsPerAddressPerHour: 0 } };
     fs.writeFileSync(configFile, `${JSON.stringify(conf, null, 2)}\n`);
-    const rowsBefore = countRows(path.join(data, 'trellis.db'));
+    const rowsOf = () => (pgDb ? certificateRowsPg(pgDb.url).catch((err) => void warn(`cannot count certificate rows: ${err.message}`)) : countRows(path.join(data, 'trellis.db')));
+    const rowsBefore = await rowsOf();
 
     await waitIdle('trellis');
     const serverLog = path.join(dir, 'serve.log');
@@ -416,7 +430,7 @@ function benchMain() {
     }
     if (code !== 0) warn(`trellis server exited with ${code} (log: ${serverLog})`);
     const validations = fs.existsSync(serverLog) ? [...fs.readFileSync(serverLog, 'utf8').matchAll(/"validations":(\d+)/g)].reduce((s, m) => s + Number(m[1]), 0) : NaN;
-    const rows = countRows(path.join(data, 'trellis.db'));
+    const rows = await rowsOf();
     const newValid = rows && rowsBefore ? (rows.valid ?? 0) - (rowsBefore.valid ?? 0) : NaN;
     if (Number.isFinite(newValid) && newValid < r.ok) fail(`trellis: ${newValid} new 'valid' certificate rows < ${r.ok} certificates downloaded`);
     const profiles = profiler.profiles(warn);

@@ -36,10 +36,10 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import { makeCsrs } from './lib/csrs.mjs';
 import { benchTempDir, envInt, freePort, reporter, requireTools, runOk, runMain, runWrk, sampleProcess, startChild, writeWrkScript } from './lib/harness.mjs';
 import { ocspGetPaths, serials } from './lib/ocsp-fixtures.mjs';
+import { freshDatabase } from './lib/pg-database.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const bin = path.join(root, 'bin', 'trellis.js');
@@ -59,12 +59,7 @@ const revokedEvery = 10; // every 10th row: 10 % revoked
 const passphrase = 'bench-passphrase-not-secret';
 const { failures, fail, warn, log } = reporter();
 const tmp = benchTempDir('scale', cfg.keep);
-const dbName = `trellis_scale_${Date.now()}`;
-const dbUrl = (() => {
-  const u = new URL(cfg.pgUrl);
-  u.pathname = `/${dbName}`;
-  return u.toString();
-})();
+let dbUrl; // the run's own database (freshDatabase), set in main()
 const fmtInt = (x) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : 'n/a');
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const percentile = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
@@ -72,19 +67,9 @@ const percentile = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length -
 // ---- one Trellis instance on its PostgreSQL database ----------------------------------------
 
 const data = path.join(tmp, 'data');
-const env = { ...process.env, TRELLIS_PASSPHRASE: passphrase, TRELLIS_ROOT_PASSPHRASE: `${passphrase}-root`, TRELLIS_DATABASE_URL: dbUrl };
+const env = { ...process.env, TRELLIS_PASSPHRASE: passphrase, TRELLIS_ROOT_PASSPHRASE: `${passphrase}-root` };
 delete env.NODE_OPTIONS;
 const cli = (...args) => runOk(process.execPath, [bin, ...args, '--data', data], { env, cwd: tmp });
-
-async function adminQuery(sql) {
-  const c = new pg.Client({ connectionString: cfg.pgUrl });
-  await c.connect();
-  try {
-    await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
 
 /** `serve --workers N`; resolves when /readyz answers 200, with the seconds it took from the spawn. */
 async function startServe(port, label) {
@@ -235,7 +220,8 @@ async function main() {
   const tools = requireTools({ openssl: 'apt-get install openssl', wrk: 'apt-get install wrk', psql: 'apt-get install postgresql-client' });
   if (!fs.existsSync(path.join(root, 'dist', 'cmd', 'main.js'))) throw new Error('dist/ is missing: run `npm run build` first');
   log(`machine: ${os.cpus().length} cores, load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}; ${fmtInt(cfg.certs)} certificates, ${cfg.shards} CRL shards per CA`);
-  await adminQuery(`CREATE DATABASE "${dbName}"`);
+  const db = await freshDatabase(cfg.pgUrl, 'trellis_scale');
+  dbUrl = env.TRELLIS_DATABASE_URL = db.url;
   const port = await freePort();
   try {
     await cli('init', '--yes', '--base-url', `http://127.0.0.1:${port}`);
@@ -294,8 +280,8 @@ async function main() {
     if (failures.length) process.exitCode = 1;
     console.log(`RESULT scale_start_10m ${full.startSeconds.toFixed(2)} s baseline ${empty.startSeconds.toFixed(2)} ratio ${(full.startSeconds / empty.startSeconds).toFixed(2)}`);
   } finally {
-    if (!cfg.keep) await adminQuery(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`).catch((err) => warn(`could not drop ${dbName}: ${err.message}`));
-    else log(`kept: database ${dbName}, directory ${tmp}`);
+    if (!cfg.keep) await db.drop().catch((err) => warn(`could not drop ${db.name}: ${err.message}`));
+    else log(`kept: database ${db.name}, directory ${tmp}`);
   }
 }
 

@@ -1,41 +1,31 @@
 /**
  * Ceremonies: operator-chosen roots and issuing CAs, and the two-step flow for an offline root signed by OpenSSL.
- * init runs the compiled CLI in a child process; the commands after it run in this process (the same modules,
- * no Node start per call: cli.int.test.ts and root-offline.int.test.ts run ceremony, issue, ca and audit as a process).
+ * The commands run in this process (the same modules as the CLI, no Node start per call; cli.int.test.ts runs
+ * init, ceremony, issue, ca and audit as a process).
  */
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import * as audit from '../../src/cmd/commands/audit.js';
 import * as ca from '../../src/cmd/commands/ca.js';
 import * as ceremony from '../../src/cmd/commands/ceremony.js';
+import * as init from '../../src/cmd/commands/init.js';
 import * as issue from '../../src/cmd/commands/issue.js';
 import { runInProcess } from '../helpers/cli-in-process.js';
 import { makeCsr, openssl, tempDir } from '../helpers/openssl.js';
 
-const bin = path.join(import.meta.dirname, '../../bin/trellis.js');
 const tmp = tempDir('trellis-ceremony-');
 const data = tmp.file('data');
 const passphrase = 'ceremony passphrase 0123';
 const rootPassphrase = 'ceremony root passphrase 4567';
 
-function trellisProcess(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [bin, ...args], { env: { ...process.env, TRELLIS_PASSPHRASE: passphrase, TRELLIS_ROOT_PASSPHRASE: rootPassphrase, TRELLIS_DATA: data }, encoding: 'utf8' }, (err, stdout, stderr) =>
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
-
-const modules = { audit, ca, ceremony, issue } as const;
-/** `trellis <command> …` run in this process, with the environment the child above gets. */
+const modules = { audit, ca, ceremony, init, issue } as const;
+/** `trellis <command> …` run in this process, with the passphrases and data directory in its environment. */
 function trellis(name: keyof typeof modules, ...args: string[]) {
   return runInProcess(name, modules[name], args, { TRELLIS_PASSPHRASE: passphrase, TRELLIS_ROOT_PASSPHRASE: rootPassphrase, TRELLIS_DATA: data });
 }
 
 beforeAll(async () => {
-  expect((await trellisProcess('init', '--yes')).code).toBe(0);
+  expect((await trellis('init', '--yes')).code).toBe(0);
 });
 afterAll(() => tmp.cleanup());
 

@@ -26,13 +26,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
+import { makeCsrs } from './lib/csrs.mjs';
 import {
   buildInfo,
   cpuProfiler,
   envInt,
   freePort,
   benchTempDir,
-  mapLimit,
   reporter,
   requireTools,
   run,
@@ -108,23 +108,6 @@ function nodeP256Bound(ms = 2000) {
     now = performance.now();
   }
   return n / ((now - start) / 1000);
-}
-
-async function makeCsrs(openssl, dir, count) {
-  fs.mkdirSync(dir, { recursive: true });
-  return mapLimit(
-    Array.from({ length: count }, (_, i) => i + 1),
-    Math.max(2, os.cpus().length * 2),
-    async (n) => {
-      const name = `b${n}.bench.example`;
-      const out = path.join(dir, `${n}.csr`);
-      await runOk(openssl, [
-        'req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-        '-keyout', path.join(dir, `${n}.key`), '-subj', `/CN=${name}`, '-addext', `subjectAltName=DNS:${name}`, '-out', out,
-      ]);
-      return { name, pem: fs.readFileSync(out, 'utf8') };
-    },
-  );
 }
 
 const fmtInt = (x) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : 'n/a');

@@ -99,9 +99,16 @@ export function verifiedPost(deps: PipelineDeps, rule: KeyRule): RequestHandler[
     req.acme = { jws, links, url, payload, postAsGet, address: clientAddressOf(req), ...(account ? { account } : {}), ...(key ? { key } : {}) };
     next();
   };
-  const mediaType: RequestHandler = (req, _res, next) => {
+  const mediaType: RequestHandler = (req, res, next) => {
     // RFC 8555 §6.2: requests carry application/jose+json.
     if (!req.is('application/jose+json')) throw new PkiError('unsupportedMediaType', 'ACME requests are application/jose+json');
+    // A declared length over the limit is refused before a byte of the body is read (the body parser would read
+    // it all first); the connection then closes, since the rest of the body is never read.
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > deps.bodyLimitBytes) {
+      res.set('Connection', 'close');
+      throw new PkiError('payloadTooLarge', `the request body is larger than ${deps.bodyLimitBytes} bytes`);
+    }
     next();
   };
   return [mediaType, json, verify];

@@ -62,7 +62,7 @@ export function frontHandler(deps: FrontDeps): http.RequestListener {
         refuse(req, res, url, { status: 429, detail: 'too many requests from this address; retry after the time given in Retry-After', retryAfterSeconds: wait });
         return;
       }
-      // OCSP and EST check a declared length themselves, before reading, with their own limits (EST audits the refusal).
+      // OCSP, EST and ACME check a declared length themselves, before reading (EST audits the refusal, ACME answers with a nonce).
       const declared = req.headers['content-length'];
       if (declared !== undefined && Number(declared) > limits.maxBodyBytes && !ownsBodyLimit(url)) {
         refuse(req, res, url, { status: 413, detail: `request body is larger than ${limits.maxBodyBytes} bytes` });

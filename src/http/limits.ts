@@ -162,11 +162,13 @@ export function isStatusPath(url: string): boolean {
 
 /**
  * Paths whose handlers refuse a declared Content-Length over their own limit
- * before reading a byte (OCSP 16 KiB, EST 64 KiB, both answering 413 and
- * closing): the front leaves the check to them.
+ * before reading a byte, in their protocol's words: OCSP (16 KiB) and EST
+ * (64 KiB) answer 413 and close; ACME answers its 413 problem document with
+ * a fresh Replay-Nonce (RFC 8555 §6.5), at `server.bodyLimitBytes`. The
+ * front leaves the check to them.
  */
 export function ownsBodyLimit(url: string): boolean {
-  return url.startsWith('/ocsp') || url.startsWith('/.well-known/est/');
+  return url.startsWith('/ocsp') || url.startsWith('/.well-known/est/') || url.startsWith('/acme/');
 }
 
 /** What the front checks on every request (see {@link frontLimits}). */

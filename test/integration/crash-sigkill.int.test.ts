@@ -35,10 +35,12 @@ async function crashAndCheck(flavour: { databaseUrl?: string }) {
     let killed = false;
     const baseUrl = `https://127.0.0.1:${port}`;
     const stream = startWorkload({ pki, baseUrl, token, acme, inputs, ledger, targets: () => [{ node: 1, url: first.url }], stop: () => killed });
-    // Mid-stream: once every kind of request has been answered at least once, with more in flight.
+    // Mid-stream: once every kind of request has been answered at least once, with more in flight, and the
+    // delta CRL has been republished after a revocation (crlSeconds 2): a fast machine gets there by requests alone first.
     for (let i = 0; i < 300 && !stream.failed(); i++) {
       const vias = new Set(ledger.received.map((c) => c.via));
-      if (vias.has('api') && vias.has('acme') && vias.has('est') && ledger.revoked.size >= 3 && ledger.received.length >= 20) break;
+      const deltaNumbers = new Set(ledger.crlNumbers.get('full-delta.crl') ?? []).size;
+      if (vias.has('api') && vias.has('acme') && vias.has('est') && ledger.revoked.size >= 3 && ledger.received.length >= 20 && deltaNumbers > 1) break;
       await new Promise((r) => setTimeout(r, 100));
     }
     first.child.kill('SIGKILL');

@@ -4,7 +4,7 @@ import type { AcmeAccountRecord, AcmeOrderRecord } from '../../ra/acme/ports.js'
 import { readers } from '../../tokens/roles.js';
 import type { ApiDeps } from './deps.js';
 import { acmeAccountSchema, acmeOrderSchema } from './schemas.js';
-import { cursors, listOf, paging, route, type ApiRoute } from './table.js';
+import { cursors, listOf, pageOf, paging, route, type ApiRoute } from './table.js';
 
 const orderStatuses = ['pending', 'processing', 'valid', 'invalid'] as const;
 const ordersQuery = z
@@ -62,8 +62,7 @@ export function acmeRoutes(deps: ApiDeps): ApiRoute[] {
       async handler({ res, query }) {
         const afterId = query.cursor === undefined ? undefined : cursors.decode(query.cursor, (k) => (k.length <= 128 ? k : undefined));
         const rows = await deps.queries.acmeAccounts({ ...(afterId !== undefined ? { afterId } : {}), limit: query.limit + 1 });
-        const shown = rows.slice(0, query.limit);
-        res.json({ items: shown.map(accountJson), next: rows.length > query.limit ? cursors.encode(shown.at(-1)!.id) : null });
+        res.json(pageOf(rows, query.limit, accountJson, (last) => last.id));
       },
     }),
     route<z.infer<typeof ordersQuery>>({
@@ -83,9 +82,7 @@ export function acmeRoutes(deps: ApiDeps): ApiRoute[] {
           ...(before ? { before } : {}),
           limit: query.limit + 1,
         });
-        const shown = rows.slice(0, query.limit);
-        const last = shown.at(-1);
-        res.json({ items: shown.map(orderJson), next: rows.length > query.limit && last ? cursors.encode(`${last.createdAt.getTime()} ${last.id}`) : null });
+        res.json(pageOf(rows, query.limit, orderJson, (last) => `${last.createdAt.getTime()} ${last.id}`));
       },
     }),
   ];

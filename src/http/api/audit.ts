@@ -5,7 +5,7 @@ import type { AuditFilter } from '../../store/admin-queries.js';
 import { auditReaders } from '../../tokens/roles.js';
 import type { ApiDeps } from './deps.js';
 import { auditEventSchema, auditVerifySchema } from './schemas.js';
-import { cursors, listOf, paging, route, type ApiRoute } from './table.js';
+import { cursors, listOf, pageOf, paging, route, type ApiRoute } from './table.js';
 
 const isoTime = z.iso.datetime({ offset: true }).transform((s) => new Date(s));
 const filters = {
@@ -44,8 +44,7 @@ export function auditRoutes(deps: ApiDeps): ApiRoute[] {
       async handler({ res, query }) {
         const afterSeq = query.cursor === undefined ? undefined : cursors.decode(query.cursor, seqKey);
         const rows = await deps.queries.auditEvents({ ...filterOf(query), ...(afterSeq !== undefined ? { afterSeq } : {}), limit: query.limit + 1 });
-        const shown = rows.slice(0, query.limit);
-        res.json({ items: shown.map(eventJson), next: rows.length > query.limit ? cursors.encode(String(shown.at(-1)!.seq)) : null });
+        res.json(pageOf(rows, query.limit, eventJson, (last) => String(last.seq)));
       },
     }),
     route<Filters>({

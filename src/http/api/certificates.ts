@@ -9,7 +9,7 @@ import { operators, readers, type Role } from '../../tokens/roles.js';
 import { assertProfile } from '../../tokens/tokens.js';
 import type { ApiDeps } from './deps.js';
 import { certificateDetailSchema, certificateStatuses, certificateSummarySchema } from './schemas.js';
-import { cursors, listOf, paging, route, type ApiRoute } from './table.js';
+import { cursors, listOf, pageOf, paging, route, type ApiRoute } from './table.js';
 import { certificateText } from './certificate-text.js';
 
 const serialParam = z.string().regex(/^[0-9a-fA-F]{1,40}$/);
@@ -114,8 +114,7 @@ export function certificateRoutes(deps: ApiDeps): ApiRoute[] {
           limit: query.limit + 1,
           now,
         });
-        const shown = rows.slice(0, query.limit);
-        res.json({ items: shown.map((r) => certificateSummary(r, now)), next: rows.length > query.limit ? cursors.encode(String(shown.at(-1)!.id)) : null });
+        res.json(pageOf(rows, query.limit, (r) => certificateSummary(r, now), (last) => String(last.id)));
       },
     }),
     route<{ ca?: string }>({

@@ -5,7 +5,7 @@ import type { DeviceRegistry, DeviceView } from '../../ra/devices/registry.js';
 import { operators, readers } from '../../tokens/roles.js';
 import type { ApiDeps } from './deps.js';
 import { deviceSchema } from './schemas.js';
-import { cursors, listOf, paging, route, type ApiRoute } from './table.js';
+import { cursors, listOf, pageOf, paging, route, type ApiRoute } from './table.js';
 
 const listQuery = z
   .object({
@@ -65,10 +65,8 @@ export function deviceRoutes(deps: ApiDeps): ApiRoute[] {
       errors: { 400: 'a bad filter, limit or cursor' },
       async handler({ res, query }) {
         const after = query.cursor === undefined ? undefined : cursors.decode(query.cursor, (k) => k);
-        // One more than asked says whether a next page exists.
         const page = await registry().list({ after, limit: query.limit + 1, status: query.status });
-        const shown = page.slice(0, query.limit);
-        res.json({ items: shown.map(deviceJson), next: page.length > query.limit ? cursors.encode(shown.at(-1)!.id) : null });
+        res.json(pageOf(page, query.limit, deviceJson, (last) => last.id));
       },
     }),
     route({

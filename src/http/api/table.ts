@@ -79,6 +79,16 @@ export const paging = {
   cursor: z.string().min(1).max(1024).optional(),
 };
 
+/**
+ * The list envelope of `rows`, read with `limit: limit + 1`: one more than
+ * asked says whether a next page exists, and the next cursor is the key of
+ * the last row shown.
+ */
+export function pageOf<R, T>(rows: readonly R[], limit: number, item: (r: R) => T, keyOf: (last: R) => string): { items: T[]; next: string | null } {
+  const shown = rows.slice(0, limit);
+  return { items: shown.map(item), next: rows.length > limit ? cursors.encode(keyOf(shown.at(-1)!)) : null };
+}
+
 /** The list envelope every list answers with. */
 export const listOf = <T extends z.ZodType>(item: T) => z.object({ items: z.array(item), next: z.string().nullable().describe('cursor of the next page; null on the last') });
 

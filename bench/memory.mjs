@@ -31,7 +31,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { benchTempDir, buildInfo, envInt, freePort, machineBusy, mapLimit, reporter, requireTools, runMain, runOk, runWrk, startChild, waitReady, writeWrkScript } from './lib/harness.mjs';
+import { benchTempDir, buildInfo, childPids, envInt, freePort, machineBusy, mapLimit, readOrEmpty, reporter, requireTools, runMain, runOk, runWrk, startChild, waitReady, writeWrkScript } from './lib/harness.mjs';
 import { insertCertificates, ocspGetPaths, serials } from './lib/ocsp-fixtures.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -53,27 +53,19 @@ const tmp = benchTempDir('memory', cfg.keep);
 
 // ---- per-process memory ------------------------------------------------------------
 
-const readText = (f) => {
-  try {
-    return fs.readFileSync(f, 'utf8');
-  } catch {
-    return '';
-  }
-};
 const kib = (text, field) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? 0);
 
 /** The primary and its workers (children), primary first. */
 function processes(primaryPid) {
-  const kids = readText(`/proc/${primaryPid}/task/${primaryPid}/children`).trim().split(/\s+/).filter(Boolean).map(Number);
-  return [primaryPid, ...kids];
+  return [primaryPid, ...childPids(primaryPid)];
 }
 
 /** RSS and PSS (KiB) of each process now. */
 function snapshot(primaryPid) {
   return processes(primaryPid).map((pid) => ({
     pid,
-    rssKiB: kib(readText(`/proc/${pid}/status`), 'VmRSS'),
-    pssKiB: kib(readText(`/proc/${pid}/smaps_rollup`), 'Pss'),
+    rssKiB: kib(readOrEmpty(`/proc/${pid}/status`), 'VmRSS'),
+    pssKiB: kib(readOrEmpty(`/proc/${pid}/smaps_rollup`), 'Pss'),
   }));
 }
 
@@ -82,7 +74,7 @@ function sampler(primaryPid, everyMs = 200) {
   let peakSumKiB = 0;
   const peakOf = new Map();
   const tick = () => {
-    const s = processes(primaryPid).map((pid) => ({ pid, rssKiB: kib(readText(`/proc/${pid}/status`), 'VmRSS') }));
+    const s = processes(primaryPid).map((pid) => ({ pid, rssKiB: kib(readOrEmpty(`/proc/${pid}/status`), 'VmRSS') }));
     peakSumKiB = Math.max(peakSumKiB, s.reduce((a, p) => a + p.rssKiB, 0));
     for (const p of s) peakOf.set(p.pid, Math.max(peakOf.get(p.pid) ?? 0, p.rssKiB));
   };
@@ -183,7 +175,7 @@ async function main() {
   const serverLog = path.join(dir, 'serve.log');
   const server = startChild(process.execPath, [bin, 'serve', '--data', data, '--port', String(port), ...(cfg.workers > 1 ? ['--workers', String(cfg.workers)] : [])], { env, cwd: dir, logFile: serverLog });
   await waitReady(async () => (await fetch(`${base}/healthz`)).status === 200, { child: server, what: `trellis serve (log: ${serverLog})` });
-  await waitReady(async () => (readText(serverLog).match(/"msg":"serving"/g) ?? []).length >= cfg.workers, { child: server, what: `${cfg.workers} trellis workers (log: ${serverLog})` });
+  await waitReady(async () => (readOrEmpty(serverLog).match(/"msg":"serving"/g) ?? []).length >= cfg.workers, { child: server, what: `${cfg.workers} trellis workers (log: ${serverLog})` });
   log(`trellis: serving on ${base} (pid ${server.pid}, ${cfg.workers} worker(s)${cfg.nodeOptions ? `, NODE_OPTIONS=${cfg.nodeOptions}` : ''}); settling ${cfg.idleSeconds} s`);
   await sleep(cfg.idleSeconds * 1000);
   const idle = snapshot(server.pid);
@@ -203,7 +195,7 @@ async function main() {
   if (issued.bad || issued.socketErrors) fail(`issuance: ${issued.bad} unexpected answers (first: ${issued.first_bad_status} ${issued.first_bad_body}), ${issued.socketErrors} socket errors`);
   if (!(issued.ok > 0)) fail('issuance: no certificate issued');
   if (ocsp.bad) fail(`OCSP: ${ocsp.bad} bad answers (first: ${ocsp.firstBad})`);
-  const accessLines = (readText(serverLog).match(/"msg":"request"/g) ?? []).length;
+  const accessLines = (readOrEmpty(serverLog).match(/"msg":"request"/g) ?? []).length;
 
   const mib = (k) => (k / 1024).toFixed(0);
   const sum = (xs, f) => xs.reduce((a, x) => a + f(x), 0);

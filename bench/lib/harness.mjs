@@ -189,7 +189,8 @@ export async function waitReady(probe, { child, timeoutMs = 30_000, what = 'serv
 
 // ---- memory and CPU ---------------------------------------------------------
 
-function read(file) {
+/** A file's text, or '' when it cannot be read (a process that has exited, a log not yet written). */
+export function readOrEmpty(file) {
   try {
     return fs.readFileSync(file, 'utf8');
   } catch {
@@ -197,8 +198,9 @@ function read(file) {
   }
 }
 
-function childPids(pid) {
-  return read(`/proc/${pid}/task/${pid}/children`).trim().split(/\s+/).filter(Boolean).map(Number);
+/** The direct children of `pid` (Linux /proc). */
+export function childPids(pid) {
+  return readOrEmpty(`/proc/${pid}/task/${pid}/children`).trim().split(/\s+/).filter(Boolean).map(Number);
 }
 
 /** RSS (KiB) and CPU time (clock ticks) of `pid` plus its descendants. */
@@ -211,9 +213,9 @@ export function treeUsage(pid) {
     const p = stack.pop();
     if (seen.has(p)) continue;
     seen.add(p);
-    const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(read(`/proc/${p}/status`));
+    const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readOrEmpty(`/proc/${p}/status`));
     if (m) rssKiB += Number(m[1]);
-    const stat = read(`/proc/${p}/stat`);
+    const stat = readOrEmpty(`/proc/${p}/stat`);
     const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // rest[0] is field 3 (state)
     if (rest.length > 12) cpuTicks += Number(rest[11]) + Number(rest[12]); // utime + stime
     stack.push(...childPids(p));
@@ -223,14 +225,14 @@ export function treeUsage(pid) {
 
 /** CPU clock ticks (user + system) of this process's children that have exited and been reaped. */
 export function reapedChildrenTicks() {
-  const stat = read('/proc/self/stat');
+  const stat = readOrEmpty('/proc/self/stat');
   const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // rest[0] is field 3 (state)
   return Number(rest[13]) + Number(rest[14]); // cutime + cstime (fields 16, 17)
 }
 
 /** Busy and total clock ticks of the whole machine, from /proc/stat. */
 export function machineTicks() {
-  const f = read('/proc/stat').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const f = readOrEmpty('/proc/stat').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
   const total = f.slice(0, 8).reduce((a, b) => a + b, 0); // user nice system idle iowait irq softirq steal
   return { busy: total - f[3] - f[4], total };
 }

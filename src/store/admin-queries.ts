@@ -6,7 +6,7 @@
  * on the last page of ten million rows as on the first, and rows inserted
  * meanwhile never shift a page.
  */
-import type { CertificateStatus, RequestedVia } from '../ca/ports.js';
+import type { CertificateRecord, CertificateStatus, RequestedVia } from '../ca/ports.js';
 import type { AuditRecord } from '../audit/ports.js';
 import type { AcmeAccountRecord, AcmeOrderRecord, StoredOrderStatus } from '../ra/acme/ports.js';
 import { toAccount, toOrder } from './acme-rows.js';
@@ -34,24 +34,10 @@ export interface CertificateFilter {
 }
 
 /** A certificate row without its key material or lint TBS. */
-export interface CertificateListRow {
-  id: number;
-  issuerId: string;
-  serialHex: string;
-  profile: string;
-  subject: string;
-  /** JSON array of {type, value}. */
-  sans: string;
-  notBefore: Date;
-  notAfter: Date;
-  status: CertificateStatus;
-  revokedAt: Date | null;
-  revocationReason: number | null;
-  requestedVia: RequestedVia;
-  requestedBy: string | null;
-  deviceId: string | null;
-  issuedAt: Date | null;
-}
+export type CertificateListRow = Pick<
+  CertificateRecord,
+  'id' | 'issuerId' | 'serialHex' | 'profile' | 'subject' | 'sans' | 'notBefore' | 'notAfter' | 'status' | 'revokedAt' | 'revocationReason' | 'requestedVia' | 'requestedBy' | 'issuedAt'
+> & { deviceId: string | null };
 
 /** The latest CRL of one CA and scope, without its DER. */
 export interface CrlHead {

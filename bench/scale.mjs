@@ -185,9 +185,7 @@ async function shardCrlAfterRevocation(caId, serialsToRevoke) {
   const { openInstance, keystoreFor, unlockIssuers } = await import(path.join(root, 'dist', 'cmd', 'instance.js'));
   const { crlPublisher } = await import(path.join(root, 'dist', 'cmd', 'crl-publishing.js'));
   const { crlShardOf } = await import(path.join(root, 'dist', 'ca', 'serial.js'));
-  const saved = process.env.TRELLIS_DATABASE_URL;
-  process.env.TRELLIS_DATABASE_URL = dbUrl;
-  const instance = await openInstance(data);
+  const instance = await openInstance(data, { databaseUrl: dbUrl });
   try {
     const issuers = await unlockIssuers(instance, keystoreFor(instance, passphrase));
     // The publisher a node runs: it holds every CRL (refresh) and regenerates a shard from its previous CRL plus the changes.
@@ -209,8 +207,6 @@ async function shardCrlAfterRevocation(caId, serialsToRevoke) {
     return median(times);
   } finally {
     await instance.close();
-    if (saved === undefined) delete process.env.TRELLIS_DATABASE_URL;
-    else process.env.TRELLIS_DATABASE_URL = saved;
   }
 }
 

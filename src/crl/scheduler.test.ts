@@ -167,8 +167,56 @@ describe('CrlScheduler: the lease on the database', () => {
     await b.scheduler.tick();
     expect(b.scheduler.isPublisher(issuer.id)).toBe(true);
     expect(b.logs.some((l) => l.msg === 'CRL publisher lease taken')).toBe(true);
-    expect(b.made().sort()).toEqual(['full-delta', 'shard-0', 'shard-1', 'shard-2']);
+    // Only what the database holds that a CRL lacks: the shard of the change, and the delta.
+    expect(b.made().sort()).toEqual(['full-delta', 'shard-1']);
     expect(b.held.get(issuer.id, 'shard-1')!.entries).toBe(1);
+  });
+
+  test('taking the lease: a change older than a shard CRL (less the overlap) regenerates nothing; when the changes cannot be read, every shard is regenerated', async () => {
+    const issuer = await ca('sch-lease-catchup');
+    await revokedIn(issuer.id, 0);
+    t.clock.advance(600_000); // past the 5 min overlap
+    const a = processFor(issuer, { lease: { holder: 111, seconds: 30 } });
+    await a.scheduler.tick();
+    await a.scheduler.stop();
+    t.clock.advance(1000);
+    const b = processFor(issuer, { lease: { holder: 222, seconds: 30 } });
+    await b.scheduler.tick();
+    expect(b.scheduler.isPublisher(issuer.id)).toBe(true);
+    expect(b.made()).toEqual(['full-delta']);
+    await b.scheduler.stop();
+
+    // The catch-up's read reaches 5 min before the oldest shard CRL; the pass's own poll, 70 s back: only the first fails.
+    const unreadable: CertificateRepository = {
+      ...t.store.certificates,
+      statusChangedSince: (since, limit) => (since.getTime() < t.clock.now().getTime() - 200_000 ? Promise.reject(new Error('database unreachable')) : t.store.certificates.statusChangedSince(since, limit)),
+    };
+    const c = processFor(issuer, { lease: { holder: 333, seconds: 30 } });
+    const scheduler = new CrlScheduler({ crls: t.store.crls, certificates: unreadable, audit: t.audit, clock: t.clock, delaySeconds: 60, log: (e) => c.logs.push(e), lease: { holder: 333, seconds: 30 } }, new Map([[issuer.id, issuer]]), c.held, new CrlGenerator({ crls: t.store.crls, certificates: t.store.certificates, audit: t.audit, clock: t.clock, urls: testUrls, validitySeconds: 86_400, log: (e) => c.logs.push(e) }, c.held));
+    t.clock.advance(1000);
+    await scheduler.tick();
+    expect(c.logs.some((l) => l.msg === 'CRL lease taken; changes not read, every shard is regenerated')).toBe(true);
+    expect(c.made().sort()).toEqual(['full-delta', 'shard-0', 'shard-1', 'shard-2']);
+    await scheduler.stop();
+  });
+
+  test('without the lease, a scope with no CRL is left to the holder for delaySeconds, then made here', async () => {
+    const issuer = await ca('sch-lease-missing');
+    // Another process holds the lease and has published nothing yet (a new database, its first pass still running).
+    const holdFor = (ms: number) => t.store.crls.acquireLease(issuer.id, 555, t.clock.now(), new Date(t.clock.now().getTime() + ms));
+    const b = processFor(issuer, { lease: { holder: 666, seconds: 30 } });
+    await holdFor(30_000);
+    await b.scheduler.tick();
+    expect(b.made()).toEqual([]);
+    t.clock.advance(59_000);
+    await holdFor(30_000);
+    await b.scheduler.tick();
+    expect(b.made()).toEqual([]);
+    t.clock.advance(1000);
+    await holdFor(30_000);
+    await b.scheduler.tick();
+    expect(b.scheduler.isPublisher(issuer.id)).toBe(false);
+    expect(b.made().sort()).toEqual(everyScope);
   });
 
   test('a holder that stays alive keeps the lease: the other process publishes nothing while the holder renews it', async () => {

@@ -49,6 +49,15 @@ export interface CrlSchedulerOptions {
 
 /** Polls for other nodes' changes overlap by this much (a revokedAt is stamped before its commit). */
 const pollOverlapMs = 10_000;
+/**
+ * On taking a lease, a change stamped this long before a shard's CRL may
+ * still be missing from it: the generator's window for the same question
+ * (commit lag, clock skew between nodes).
+ */
+const catchUpOverlapMs = 5 * 60_000;
+/** statusChangedSince rows per page when catching up on taking a lease; past this many pages, every shard is regenerated. */
+const catchUpPage = 10_000;
+const catchUpMaxPages = 20;
 /** The full CRL is rebuilt when its delta holds more than this many entries (or a tenth of the base). */
 const deltaRebaseEntries = 1_000;
 const maxBackoffMs = 5 * 60_000;
@@ -69,6 +78,8 @@ export class CrlScheduler {
   private polledAt: Date;
   /** CAs whose lease this process held at its last attempt. */
   private readonly leased = new Set<string>();
+  /** Without the lease: when this process first found `${caId}/${scope}` with no CRL (the holder makes it; see pass). */
+  private readonly missingSince = new Map<string, number>();
   private prunedAt = 0;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> = Promise.resolve();
@@ -231,16 +242,71 @@ export class CrlScheduler {
     }
     if (held && !this.leased.has(caId)) {
       this.o.log?.({ level: 'info', msg: 'CRL publisher lease taken', ca: caId, holder: lease.holder });
-      // Whatever the previous holder saw but did not publish (it may have
-      // died mid-pass; this process, not holding the lease, did not note other
-      // processes' changes): every shard and the delta once, from their
-      // previous CRLs.
       const issuer = this.issuers.get(caId);
-      if (issuer) this.markScopes(caId, Array.from({ length: issuer.shards }, (_, n) => n), t, t);
+      if (issuer) await this.catchUp(issuer, t);
     }
     if (held) this.leased.add(caId);
     else this.leased.delete(caId);
     return held;
+  }
+
+  /**
+   * On taking a CA's lease: whatever the previous holder saw but did not
+   * publish (it may have died mid-pass; this process, not holding the lease,
+   * did not note other processes' changes). Marks the delta, and each shard
+   * whose CRL held here may lack a status change in the database: one stamped
+   * after the CRL's thisUpdate less catchUpOverlapMs. The other shards' CRLs
+   * already hold every change, and stay until their half-life. A shard with
+   * no CRL is due anyway. When the changes cannot be read, or are too many,
+   * every shard is marked.
+   */
+  private async catchUp(issuer: CrlIssuer, t: number): Promise<void> {
+    const every = Array.from({ length: issuer.shards }, (_, n) => n);
+    const shardCrls = every.map((n) => this.held.get(issuer.id, shardScope(n)));
+    const oldest = Math.min(...shardCrls.map((c) => c?.thisUpdate.getTime() ?? Infinity));
+    const touched = new Set<number>();
+    try {
+      let since = new Date(oldest - catchUpOverlapMs);
+      for (let page = 0; Number.isFinite(oldest); page++) {
+        if (page === catchUpMaxPages) {
+          this.markScopes(issuer.id, every, t, t);
+          return;
+        }
+        const changes = await this.o.certificates.statusChangedSince(since, catchUpPage);
+        for (const c of changes) {
+          if (c.issuerId !== issuer.id) continue;
+          const n = crlShardOf(c.serialHex, issuer.shards);
+          const crl = shardCrls[n];
+          if (crl && c.at.getTime() >= crl.thisUpdate.getTime() - catchUpOverlapMs) touched.add(n);
+        }
+        // A page never ends inside a run of equal change times: its last one is the next cursor.
+        if (changes.length < catchUpPage) break;
+        since = changes[changes.length - 1]!.at;
+      }
+    } catch (err) {
+      this.o.log?.({ level: 'warn', msg: 'CRL lease taken; changes not read, every shard is regenerated', ca: issuer.id, error: err instanceof Error ? err.message : String(err) });
+      this.markScopes(issuer.id, every, t, t);
+      return;
+    }
+    this.markScopes(issuer.id, touched, t, t);
+  }
+
+  /**
+   * Without the lease: true when the holder left a scope undone. A scope with
+   * no CRL is left to the holder for delaySeconds from when this process first
+   * found it missing (on a new database, every process starts with none, and
+   * the holder makes them all); a CRL past three quarters of its life is
+   * overdue at once.
+   */
+  private leftUndone(caId: string, scope: string, now: number): boolean {
+    const k = `${caId}/${scope}`;
+    if (this.held.get(caId, scope)) {
+      this.missingSince.delete(k);
+      return this.overdue(caId, scope, now);
+    }
+    const since = this.missingSince.get(k) ?? now;
+    this.missingSince.set(k, since);
+    return now - since >= this.o.delaySeconds * 1000;
   }
 
   /** True when a scope's newest CRL is past three quarters of its life: the process that should have renewed it at half-life did not. */
@@ -296,16 +362,16 @@ export class CrlScheduler {
         const mark = dirty?.shards.get(n);
         const wanted = this.stillDirty(issuer.id, scope, mark, !leader);
         const due = this.due(issuer.id, scope, t);
-        const go = leader ? wanted || due : !this.held.get(issuer.id, scope) || this.overdue(issuer.id, scope, t) || (wanted && t - mark! >= delayMs);
+        const go = leader ? wanted || due : this.leftUndone(issuer.id, scope, t) || (wanted && t - mark! >= delayMs);
         if (go) {
           if (!(await run(scope, { incremental: !due })) && wanted) keep(n, mark!);
         } else if (wanted) keep(n, mark!);
       }
-      const fullGo = leader ? this.due(issuer.id, 'full', t) || this.deltaTooBig(issuer.id) : this.overdue(issuer.id, 'full', t);
+      const fullGo = leader ? this.due(issuer.id, 'full', t) || this.deltaTooBig(issuer.id) : this.leftUndone(issuer.id, 'full', t);
       const fullNew = fullGo && (await run('full'));
       const deltaWanted = this.stillDirty(issuer.id, 'full-delta', dirty?.delta, !leader);
       if (issuer.deltas !== false && this.held.get(issuer.id, 'full')) {
-        const go = leader ? fullNew || deltaWanted || this.due(issuer.id, 'full-delta', t) : fullNew || this.overdue(issuer.id, 'full-delta', t) || (deltaWanted && t - dirty!.delta! >= delayMs);
+        const go = leader ? fullNew || deltaWanted || this.due(issuer.id, 'full-delta', t) : fullNew || this.leftUndone(issuer.id, 'full-delta', t) || (deltaWanted && t - dirty!.delta! >= delayMs);
         if (go) {
           if (!(await run('full-delta')) && deltaWanted) keep('delta', dirty!.delta!);
         } else if (deltaWanted) keep('delta', dirty!.delta!);

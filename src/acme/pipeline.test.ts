@@ -1,11 +1,15 @@
-/** ACME error answers: RFC 8555 problems with a fresh nonce; a server fault names only the request id. */
+/**
+ * ACME error answers: RFC 8555 problems with a fresh nonce; a server fault
+ * names only the request id. Every POST answer waits until the store's writes
+ * before it are on disk.
+ */
 import http from 'node:http';
 import express from 'express';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { PkiError } from '../errors/pki-error.js';
 import type { NonceService } from '../ra/acme/nonces.js';
 import { Links } from './links.js';
-import { acmeErrors } from './pipeline.js';
+import { acmeErrors, durableAnswers } from './pipeline.js';
 
 const secret = 'lint e_validity_invalid on key issuing-1-7f3a';
 const lines: Record<string, unknown>[] = [];
@@ -48,4 +52,45 @@ test('a client error keeps its detail', async () => {
   const res = await fetch(`${url}/acme/bad`, { method: 'POST' });
   expect(res.status).toBe(400);
   expect(((await res.json()) as { detail: string }).detail).toBe('payload is not an object');
+});
+
+/** A server whose POST /w answers once `durable` resolves; GET /r answers at once. */
+async function durableServer(durable: () => Promise<void>, log: (e: Record<string, unknown>) => void = () => {}) {
+  const router = express.Router();
+  router.use(durableAnswers({ durable } as unknown as NonceService, log));
+  router.post('/w', (_req, res) => void res.json({ ok: true }));
+  router.get('/r', (_req, res) => void res.json({ ok: true }));
+  const s = http.createServer(express().use('/acme', router));
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  return { base: `http://127.0.0.1:${(s.address() as { port: number }).port}`, close: () => new Promise<void>((r) => s.close(() => r())) };
+}
+
+test('a POST answer leaves only once the writes before it are on disk; a GET does not wait', async () => {
+  let synced!: () => void;
+  const durable = () => new Promise<void>((r) => (synced = r));
+  const s = await durableServer(durable);
+  try {
+    let answered = false;
+    const post = fetch(`${s.base}/acme/w`, { method: 'POST' }).then(async (res) => {
+      answered = true;
+      return res.json();
+    });
+    await expect(fetch(`${s.base}/acme/r`).then((r) => r.json())).resolves.toEqual({ ok: true });
+    expect(answered).toBe(false);
+    synced();
+    await expect(post).resolves.toEqual({ ok: true });
+  } finally {
+    await s.close();
+  }
+});
+
+test('when the writes cannot be made durable, the POST gets no answer and the failure is logged', async () => {
+  const logged: Record<string, unknown>[] = [];
+  const s = await durableServer(() => Promise.reject(new Error('EIO')), (e) => void logged.push(e));
+  try {
+    await expect(fetch(`${s.base}/acme/w`, { method: 'POST' })).rejects.toThrow();
+    expect(logged).toEqual([expect.objectContaining({ level: 'error', path: '/acme/w', error: 'Error: EIO' })]);
+  } finally {
+    await s.close();
+  }
 });

@@ -69,6 +69,32 @@ export function nonceHeaders(nonces: NonceService, links: Links, profile: string
   res.set('Cache-Control', 'no-store');
 }
 
+/**
+ * Holds the answer to every POST until the store's writes made before it are
+ * on disk (NonceService.durable): the nonce redemption and the handler's
+ * writes resolve once committed, so a request that writes waits for one
+ * fsync, shared with every request answered beside it, instead of one per
+ * write. When that cannot be ensured the connection is dropped unanswered.
+ * GET and HEAD (directory, new-nonce, renewal info) write nothing.
+ */
+export function durableAnswers(nonces: NonceService, log: (e: Record<string, unknown>) => void): RequestHandler {
+  return (req, res, next) => {
+    if (req.method !== 'POST') return next();
+    const end = res.end;
+    res.end = function (this: Response, ...args: unknown[]) {
+      nonces.durable().then(
+        () => (end as (...a: unknown[]) => Response).apply(this, args),
+        (err: unknown) => {
+          log({ level: 'error', msg: 'ACME answer dropped: its writes are not on disk', id: req.requestId, path: req.originalUrl, error: String(err) });
+          this.destroy();
+        },
+      );
+      return this;
+    } as Response['end'];
+    next();
+  };
+}
+
 /** Builds the verifying middleware for one endpoint. */
 export function verifiedPost(deps: PipelineDeps, rule: KeyRule): RequestHandler[] {
   const json = express.json({ type: () => true, limit: deps.bodyLimitBytes, strict: true });

@@ -15,7 +15,7 @@ import { decodeBase64url } from './jwk.js';
 import { verifyExternalAccountBinding } from './eab.js';
 import { parseKeyChange } from './jws.js';
 import { Links } from './links.js';
-import { accountKeyObjects, acmeErrors, nonceHeaders, verifiedPost, type AcmeRequest } from './pipeline.js';
+import { accountKeyObjects, acmeErrors, durableAnswers, nonceHeaders, verifiedPost, type AcmeRequest } from './pipeline.js';
 import { renderAccount, renderAuthorization, renderChallenge, renderOrder } from './render.js';
 import { accountUpdatePayload, authorizationPayload, finalizePayload, newAccountPayload, newOrderPayload, parsePayload, revokePayload } from './schemas.js';
 
@@ -52,6 +52,7 @@ const param = (req: Request, name: string) => String(req.params[name]);
 export function acmeRouter(deps: AcmeRouterDeps): express.Router {
   const router = express.Router({ strict: true });
   const { accounts, orders, revocation, nonces, directories } = deps;
+  router.use(durableAnswers(nonces, deps.log));
   const links = Links.fromBaseUrl(deps.publicBaseUrl);
   const pipeline = { accounts, nonces, bodyLimitBytes: deps.bodyLimitBytes, accountKeys: accountKeyObjects(), links };
   const post = (rule: 'jwk' | 'kid' | 'either') => verifiedPost(pipeline, rule);

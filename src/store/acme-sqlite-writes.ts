@@ -13,15 +13,23 @@ import type { SerialQueue } from './sqlite-serial.js';
 import type { WalSync } from './wal-sync.js';
 
 /**
- * Runs one write inside the group's transaction and resolves with its result
- * once that transaction has committed. `run` is synchronous; one of several
- * statements must be a better-sqlite3 `db.transaction` function, which runs
- * as a SAVEPOINT inside the group, so that its failure undoes only its own
- * statements.
+ * When a write's promise resolves: `durable` once its commit is on disk
+ * (wal-sync.ts), `committed` as soon as it has committed, for a caller that
+ * waits for the commit to reach the disk before anyone learns of it (the ACME
+ * router holds every answer until the commits before it are on disk).
  */
-export type GroupWrite = <T>(run: () => T) => Promise<T>;
+export type WriteSettles = 'durable' | 'committed';
 
-type Pending = { run: () => unknown; resolve: (value: unknown) => void; reject: (err: unknown) => void };
+/**
+ * Runs one write inside the group's transaction and resolves with its result
+ * once that transaction has committed and, unless `settles` is 'committed',
+ * the commit is on disk. `run` is synchronous; one of several statements must
+ * be a better-sqlite3 `db.transaction` function, which runs as a SAVEPOINT
+ * inside the group, so that its failure undoes only its own statements.
+ */
+export type GroupWrite = <T>(run: () => T, settles?: WriteSettles) => Promise<T>;
+
+type Pending = { run: () => unknown; settles: WriteSettles; resolve: (value: unknown) => void; reject: (err: unknown) => void };
 type Outcome = { ok: true; value: unknown } | { ok: false; err: unknown };
 
 /**
@@ -59,18 +67,32 @@ export function groupCommit(db: Database.Database, queue: SerialQueue, wal?: Wal
       for (const w of group) w.reject(err);
       return;
     }
-    // Results go out once the group's commit is on disk (wal-sync.ts); the queue is free meanwhile.
-    if (wal) void wal.after(Promise.resolve()).then(() => settle(group, outcomes), (err: unknown) => group.forEach((w) => w.reject(err)));
-    else settle(group, outcomes);
+    if (!wal) return settle(group, outcomes, () => true);
+    // The ticket is taken before any result goes out, so a barrier (WalSync.durable) called after one covers it.
+    const ticket = wal.committed();
+    settle(group, outcomes, (w) => w.settles === 'committed');
+    // The durable results go out once the group's commit is on disk; the queue is free meanwhile.
+    if (group.some((w) => w.settles === 'durable')) {
+      void wal.durableUpTo(ticket).then(
+        () => settle(group, outcomes, (w) => w.settles === 'durable'),
+        (err: unknown) => group.forEach((w) => w.settles === 'durable' && w.reject(err)),
+      );
+    }
   };
 
-  const settle = (group: Pending[], outcomes: Outcome[]) => {
-    outcomes.forEach((o, i) => (o.ok ? group[i]!.resolve(o.value) : group[i]!.reject(o.err)));
+  const settle = (group: Pending[], outcomes: Outcome[], now: (w: Pending) => boolean) => {
+    outcomes.forEach((o, i) => {
+      const w = group[i]!;
+      if (now(w)) {
+        if (o.ok) w.resolve(o.value);
+        else w.reject(o.err);
+      }
+    });
   };
 
-  return <T>(run: () => T) =>
+  return <T>(run: () => T, settles: WriteSettles = 'durable') =>
     new Promise<T>((resolve, reject) => {
-      pending.push({ run, resolve: resolve as (value: unknown) => void, reject });
+      pending.push({ run, settles, resolve: resolve as (value: unknown) => void, reject });
       // The first write of a group schedules its flush after this turn of the
       // event loop, so the writes of every request handled in it (each ACME
       // request redeems a nonce) share one commit; later ones join it.

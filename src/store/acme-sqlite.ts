@@ -8,6 +8,12 @@
  * commit (acme-sqlite-writes.ts); values are written exactly as Prisma writes
  * them (`sqliteDate`, Boolean as 0/1, JSON as text).
  *
+ * The writes of the request path (nonce redemption, order creation, the
+ * compare-and-sets on orders and authorizations) resolve once committed, not
+ * once on disk: the ACME router holds every answer until `nonces.durable()`,
+ * so a request that writes twice waits for one fsync instead of two or more.
+ * The other writes resolve once their commit is on disk.
+ *
  * Reads do not take the queue: a statement runs to completion synchronously,
  * and in WAL mode it never waits for a writer, so queuing it behind Prisma
  * queries would only add latency.
@@ -97,7 +103,7 @@ export function acmeSqliteHotPath(db: Database.Database, queue: SerialQueue, wal
     orders: {
       async createOrder(order, newAuthorizations) {
         try {
-          await write(() => s().createOrderTx(order, newAuthorizations));
+          await write(() => s().createOrderTx(order, newAuthorizations), 'committed');
         } catch (err) {
           throw mapConstraint(err, `order "${order.id}" or one of its authorizations already exists`, `no account "${order.accountId}"`);
         }
@@ -120,7 +126,7 @@ export function acmeSqliteHotPath(db: Database.Database, queue: SerialQueue, wal
             | undefined,
         ),
       updateAuthorization: (id, expected, next) =>
-        write(() => s().updateAuthorization.run(next.status, challengesJson(next.challenges), next.expires ? d(next.expires) : null, id, expected).changes === 1),
+        write(() => s().updateAuthorization.run(next.status, challengesJson(next.challenges), next.expires ? d(next.expires) : null, id, expected).changes === 1, 'committed'),
       updateOrder: (id, expected, next) =>
         write(
           () =>
@@ -133,6 +139,7 @@ export function acmeSqliteHotPath(db: Database.Database, queue: SerialQueue, wal
               issuerId: next.issuerId ?? null,
               certificateSerial: next.certificateSerial ?? null,
             }).changes === 1,
+          'committed',
         ),
       isReplaced: async (replaces, exceptOrderId, now) => s().replacedBy.get({ replaces, except: exceptOrderId ?? null, now: now ? d(now) : null }) !== undefined,
       // One savepoint in the group's transaction: the moves and their audit event, or neither.
@@ -143,7 +150,8 @@ export function acmeSqliteHotPath(db: Database.Database, queue: SerialQueue, wal
       // The primary key decides: of concurrent inserts (any process, any
       // connection) exactly one changes a row. ON CONFLICT DO NOTHING rather
       // than catching the violation: a replayed nonce is an expected answer.
-      redeem: (nonce, expiresAt) => write(() => s().redeem.run(nonce, d(expiresAt)).changes === 1),
+      redeem: (nonce, expiresAt) => write(() => s().redeem.run(nonce, d(expiresAt)).changes === 1, 'committed'),
+      durable: () => (wal ? wal.durable() : Promise.resolve()),
       async prune(before) {
         let total = 0;
         for (;;) {

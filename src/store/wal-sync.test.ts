@@ -44,6 +44,26 @@ describe('WalSync', () => {
     expect(h.calls).toHaveLength(0);
   });
 
+  test('a commit noted with committed() is durable after the next sync that starts after it; durable() covers every commit noted before it', async () => {
+    const h = heldSyncs();
+    const wal = new WalSync('x-wal', h.sync);
+    const done: string[] = [];
+    const a = wal.committed();
+    void wal.durableUpTo(a).then(() => done.push('a'));
+    await flush();
+    expect(h.calls).toHaveLength(1);
+    // b commits while a's sync runs; the barrier taken after it waits for the sync after that one.
+    wal.committed();
+    void wal.durable().then(() => done.push('barrier'));
+    await h.releaseNext();
+    expect(done).toEqual(['a']);
+    // a's ticket is covered already: no wait, no new sync.
+    await wal.durableUpTo(a);
+    await h.releaseNext();
+    expect(done).toEqual(['a', 'barrier']);
+    expect(h.calls).toHaveLength(0);
+  });
+
   test('nothing written, nothing synced; a failed write is passed on without a sync', async () => {
     const h = heldSyncs();
     const wal = new WalSync('x-wal', h.sync);

@@ -82,9 +82,21 @@ export class WalSync {
   }
 
   /** Resolves once every commit that completed before this call is on disk. */
-  async durable(): Promise<void> {
-    const target = this.#written;
-    while (this.#synced < target) {
+  durable(): Promise<void> {
+    return this.durableUpTo(this.#written);
+  }
+
+  /**
+   * Notes a commit that has just completed; returns its ticket for
+   * {@link durableUpTo}. Call it before anyone learns of the commit's result.
+   */
+  committed(): number {
+    return ++this.#written;
+  }
+
+  /** Resolves once the commit with this ticket, and every one before it, is on disk. */
+  async durableUpTo(ticket: number): Promise<void> {
+    while (this.#synced < ticket) {
       // A sync that started before the commit does not cover it: wait for it, then start (or join) the next.
       if (!this.#running) this.#running = this.#sync().finally(() => (this.#running = undefined));
       await this.#running;
@@ -97,8 +109,7 @@ export class WalSync {
    */
   async after<T>(commit: Promise<T>): Promise<T> {
     const value = await commit;
-    this.#written += 1;
-    await this.durable();
+    await this.durableUpTo(this.committed());
     return value;
   }
 

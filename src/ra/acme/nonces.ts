@@ -68,6 +68,15 @@ export class NonceService {
     if (!(await this.repo.redeem(nonce, new Date(issuedAt + this.lifetimeMs)))) throw new PkiError('badNonce', 'the nonce was already used');
   }
 
+  /**
+   * Resolves once every write of the ACME store made before the call, the
+   * redemptions included, is on disk: an answer that follows a write waits
+   * for it (see AcmeNonceRepository.durable).
+   */
+  durable(): Promise<void> {
+    return this.repo.durable ? this.repo.durable() : Promise.resolve();
+  }
+
   /** Forgets used nonces that can no longer pass the age check. */
   prune(): Promise<number> {
     return this.repo.prune(this.clock.now());

@@ -178,6 +178,14 @@ export interface AcmeOrderRepository {
 export interface AcmeNonceRepository {
   /** Records `nonce` as used; false when it was used before (on any node). Atomic. */
   redeem(nonce: string, expiresAt: Date): Promise<boolean>;
+  /**
+   * Present where redeem, createOrder, updateAuthorization and updateOrder
+   * resolve once committed but before their commit is on disk (SQLite's group
+   * commit): resolves once every commit the store made before the call is on
+   * disk, and rejects when that cannot be ensured. Absent where those writes
+   * resolve only once durable (PostgreSQL).
+   */
+  durable?(): Promise<void>;
   /** Forgets used nonces that expired before `before` (they fail the expiry check anyway). */
   prune(before: Date): Promise<number>;
 }

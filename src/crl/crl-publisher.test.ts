@@ -54,6 +54,9 @@ function memoryCrls(): CrlRepository & { rows: CrlRecord[]; failInserts: boolean
     async latest(caId: string, scope: string) {
       return newest(caId, scope);
     },
+    async loadMany(caId: string, wanted: readonly { scope: string; crlNumber: bigint }[]) {
+      return rows.filter((r) => r.caId === caId && wanted.some((w) => w.scope === r.scope && w.crlNumber === r.crlNumber));
+    },
     async latestAll(caId: string) {
       const scopes = new Set(rows.filter((r) => r.caId === caId).map((r) => r.scope));
       return [...scopes].map((s) => {

@@ -5,6 +5,11 @@
  */
 import type { CrlRecord, CrlRepository } from './ports.js';
 
+/** A page of loadNewer: CRLs of at most this many entries in all (~4 MB of DER), unless one CRL has more. */
+const pageEntries = 100_000;
+/** A page of loadNewer: at most this many CRLs. */
+const pageCrls = 256;
+
 /** The newest CRL held per `${caId}/${scope}`. */
 export class HeldCrls {
   private readonly current = new Map<string, CrlRecord>();
@@ -28,13 +33,28 @@ export class HeldCrls {
     if (!have || have.crlNumber < rec.crlNumber) this.current.set(k, rec);
   }
 
-  /** Loads from the database each scope of the CA whose newest CRL there is newer than the one held (its DER only then). */
+  /**
+   * Loads from the database each scope of the CA whose newest CRL there is
+   * newer than the one held (its DER only then), a page of scopes per query:
+   * at most `pageEntries` revoked entries (~40 octets of DER each) or `pageCrls` CRLs.
+   */
   async loadNewer(caId: string): Promise<void> {
-    for (const meta of await this.crls.latestAll(caId)) {
+    const wanted = (await this.crls.latestAll(caId)).filter((meta) => {
       const have = this.get(caId, meta.scope);
-      if (have && have.crlNumber >= meta.crlNumber) continue;
-      const rec = await this.crls.latest(caId, meta.scope);
-      if (rec) this.remember(rec);
+      return !have || have.crlNumber < meta.crlNumber;
+    });
+    let page: typeof wanted = [];
+    let entries = 0;
+    const load = async () => {
+      if (page.length) for (const rec of await this.crls.loadMany(caId, page)) this.remember(rec);
+      page = [];
+      entries = 0;
+    };
+    for (const meta of wanted) {
+      if (page.length && (entries + meta.entries > pageEntries || page.length === pageCrls)) await load();
+      page.push(meta);
+      entries += meta.entries;
     }
+    await load();
   }
 }

@@ -78,6 +78,8 @@ export class CrlScheduler {
   private polledAt: Date;
   /** CAs whose lease this process held at its last attempt. */
   private readonly leased = new Set<string>();
+  /** When this process last took or renewed each CA's lease (ms). */
+  private readonly renewedAt = new Map<string, number>();
   /** Without the lease: when this process first found `${caId}/${scope}` with no CRL (the holder makes it; see pass). */
   private readonly missingSince = new Map<string, number>();
   private prunedAt = 0;
@@ -245,8 +247,10 @@ export class CrlScheduler {
       const issuer = this.issuers.get(caId);
       if (issuer) await this.catchUp(issuer, t);
     }
-    if (held) this.leased.add(caId);
-    else this.leased.delete(caId);
+    if (held) {
+      this.leased.add(caId);
+      this.renewedAt.set(caId, t);
+    } else this.leased.delete(caId);
     return held;
   }
 
@@ -349,8 +353,12 @@ export class CrlScheduler {
       // holder leaves undone: a scope without a CRL, a CRL past three quarters
       // of its life, a change of its own still unpublished after delaySeconds.
       const run = async (scope: string, opts: { incremental?: boolean } = {}) => {
-        // A long pass renews the lease before each CRL, so it does not lapse half way.
-        if (leader) await this.holdLease(issuer.id, this.o.clock.now().getTime());
+        // A long pass renews the lease before a CRL once a third of it has
+        // passed, so it does not lapse half way (not before each CRL: a first
+        // pass makes one per shard, and each renewal is a round trip).
+        const at = this.o.clock.now().getTime();
+        const lease = this.o.lease;
+        if (leader && lease && at - (this.renewedAt.get(issuer.id) ?? 0) >= (lease.seconds * 1000) / 3) await this.holdLease(issuer.id, at);
         return this.safeGenerate(issuer, scope, t, opts);
       };
 

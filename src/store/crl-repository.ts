@@ -44,6 +44,25 @@ export function crlRepository(db: Db, hot?: SqliteHotPath): CrlRepository {
       const r = await db.crl.findFirst({ where: { caId, scope }, orderBy: { crlNumber: 'desc' } });
       return r && { caId: r.caId, scope: r.scope, crlNumber: r.crlNumber, baseCrlNumber: r.baseCrlNumber, thisUpdate: r.thisUpdate, nextUpdate: r.nextUpdate, entries: r.entries, der: buf(r.der) };
     },
+    async loadMany(caId, wanted) {
+      const h = fast();
+      if (h) {
+        // SQLite: local prepared statements, one per scope (the hot path reads the DER without Prisma).
+        const out: CrlRecord[] = [];
+        for (const w of wanted) {
+          const r = await h.latestCrl(caId, w.scope);
+          if (r && r.crlNumber === w.crlNumber) out.push(r);
+        }
+        return out;
+      }
+      if (wanted.length === 0) return [];
+      // CRL numbers are drawn per CA (nextCrlNumber), so the numbers alone pick the rows; the scope is checked here.
+      const scopeOf = new Map(wanted.map((w) => [w.crlNumber, w.scope]));
+      const rows = await db.crl.findMany({ where: { caId, crlNumber: { in: wanted.map((w) => w.crlNumber) } } });
+      return rows
+        .filter((r) => scopeOf.get(r.crlNumber) === r.scope)
+        .map((r) => ({ caId: r.caId, scope: r.scope, crlNumber: r.crlNumber, baseCrlNumber: r.baseCrlNumber, thisUpdate: r.thisUpdate, nextUpdate: r.nextUpdate, entries: r.entries, der: buf(r.der) }));
+    },
     async latestAll(caId) {
       const rows = await db.crl.findMany({
         where: { caId },

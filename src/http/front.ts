@@ -9,7 +9,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { Clock } from '../clock/clock.js';
-import type { Logger } from './log.js';
+import { accessLogger, type Logger } from './log.js';
 import { applyServerLimits, ConnectionsPerAddress, defaultConnectionLimits, isStatusPath, ownsBodyLimit, refuse, serverOptions, type ConnectionLimits, type RequestLimits } from './limits.js';
 import { clientAddress, requestIdOf, trustedProxies, withRequestId } from './request-context.js';
 
@@ -36,20 +36,23 @@ const caPath = /^\/ca\/([a-z0-9][a-z0-9-]{0,62})\.(cer|crt|der)$/;
 
 export function frontHandler(deps: FrontDeps): http.RequestListener {
   const proxies = trustedProxies(deps.trustedProxies ?? []);
+  const access = deps.accessLog === false ? undefined : accessLogger(deps.log);
+  const observe = deps.observe;
   return (req, res) => {
-    const started = deps.accessLog === false && !deps.observe ? 0 : performance.now();
+    const started = access || observe ? performance.now() : 0;
     const id = (req.requestId = requestIdOf(req.headers['x-request-id']));
     const address = (req.clientAddress = clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], proxies));
     res.setHeader('X-Request-Id', id);
     // Kept now: express rewrites req.url inside mounted routers (/acme/x is /x there).
     const url = req.url ?? '/';
-    if (deps.accessLog !== false) {
+    // One listener for the access line and the latency metric: the line first, as it always came.
+    if (access || observe) {
       res.on('finish', () => {
-        deps.log({ msg: 'request', reqId: id, address: req.clientAddress, method: req.method, path: url, status: res.statusCode, ms: Math.round((performance.now() - started) * 100) / 100, problem: res.locals?.problem });
+        const ms = performance.now() - started;
+        access?.({ reqId: id, address: req.clientAddress, method: req.method, path: url, status: res.statusCode, ms: Math.round(ms * 100) / 100, problem: res.locals?.problem });
+        observe?.(url, res.statusCode, ms / 1000);
       });
     }
-    const observe = deps.observe;
-    if (observe) res.on('finish', () => observe(url, res.statusCode, (performance.now() - started) / 1000));
     // Limits come before any handler (hot ones included), after the log hooks: refusals are logged and counted like any answer.
     const limits = deps.limits;
     if (limits) {

@@ -13,7 +13,8 @@ import type { RevocationAuthority } from '../ra/revoke.js';
 import type { TokenVerifier } from '../tokens/tokens.js';
 import { createApp } from './app.js';
 import { frontHandler, listen, type RunningServer } from './front.js';
-import { jsonLogger, redactedFields, silentLogger, type Logger } from './log.js';
+import { accessLogger, jsonLogger, redactedFields, silentLogger, type AccessEvent, type Logger } from './log.js';
+import { withRequestId } from './request-context.js';
 
 const clock = fixedClock(new Date('2026-03-01T12:00:00.000Z'));
 
@@ -61,6 +62,34 @@ describe('lines', () => {
     const c = captured();
     c.log({ msg: 'serving' });
     expect(c.lines()[0]).not.toHaveProperty('reqId');
+  });
+});
+
+describe('the access line', () => {
+  const events: [string, AccessEvent][] = [
+    ['a cached OCSP answer', { reqId: 'd3861a0a2714b428', address: '127.0.0.1', method: 'GET', path: '/ocsp/MFEwTzBN%2FiF9KtC2wQU', status: 200, ms: 0.42, problem: undefined }],
+    ['a problem', { reqId: 'lb-7f.3_A', address: '2001:db8::1', method: 'POST', path: '/api/v1/certificates', status: 400, ms: 12, problem: 'urn:ietf:params:acme:error:malformed' }],
+    ['quotes, backslashes, control and non-ASCII characters', { reqId: 'x', address: 'unknown', method: 'GET', path: '/a"b\\c\u0001é\u00ff', status: 404, ms: 1.5, problem: undefined }],
+    ['a long path and no method', { reqId: 'x', address: undefined, method: undefined, path: `/${'a'.repeat(150)}"`, status: 500, ms: Number.NaN, problem: 'p' }],
+    ['a problem that is not a string', { reqId: 'x', address: '10.0.0.1', method: 'GET', path: '/', status: 500, ms: 3, problem: { type: 't', token: 'secret' } }],
+  ];
+
+  test.each(events)('%s: the same bytes as the event logged through pino, in a request\'s scope and outside one', (_name, e) => {
+    for (const scoped of [false, true]) {
+      const fast = captured();
+      const generic = captured();
+      const run = (f: () => void) => (scoped ? withRequestId('scope-id', f) : f());
+      run(() => accessLogger(fast.log)(e));
+      run(() => generic.log({ msg: 'request', ...e }));
+      expect(fast.text()).toBe(generic.text());
+      expect(fast.text()).not.toContain('secret');
+    }
+  });
+
+  test('a logger that is not a jsonLogger gets the event', () => {
+    const got: Record<string, unknown>[] = [];
+    accessLogger((ev) => got.push(ev))(events[0]![1]);
+    expect(got).toEqual([{ msg: 'request', ...events[0]![1] }]);
   });
 });
 

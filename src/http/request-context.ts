@@ -90,6 +90,23 @@ function octets(text: string | undefined): Buffer | null {
   return parseIpAddress(mapped ? mapped[1]! : t.replace(/^\[(.*)\]$/, '$1'));
 }
 
+// Peer address text → its canonical form: a request on a kept connection, or from a client seen before, is one Map lookup
+// instead of parsing and printing the address again. Bounded: cleared when full, peers being few next to requests.
+const canonicalPeers = new Map<string, string>();
+
+/** `peer` in canonical form (see {@link octets}), 'unknown' when absent or not an address. */
+function canonicalPeer(peer: string | undefined): string {
+  if (peer === undefined) return 'unknown';
+  let address = canonicalPeers.get(peer);
+  if (address === undefined) {
+    const bytes = octets(peer);
+    address = bytes ? bytesToIp(bytes)! : 'unknown';
+    if (canonicalPeers.size >= 10_000) canonicalPeers.clear();
+    canonicalPeers.set(peer, address);
+  }
+  return address;
+}
+
 const trusted = (proxies: TrustedProxies, address: Buffer) => proxies.cidrs.some((c) => cidrContains(c, address));
 
 /**
@@ -99,6 +116,7 @@ const trusted = (proxies: TrustedProxies, address: Buffer) => proxies.cidrs.some
  * ends the walk at the last trusted hop. 'unknown' without a peer.
  */
 export function clientAddress(peer: string | undefined, forwardedFor: string | string[] | undefined, proxies: TrustedProxies): string {
+  if (!proxies.cidrs.length || forwardedFor === undefined) return canonicalPeer(peer);
   let current = octets(peer);
   if (!current) return 'unknown';
   if (proxies.cidrs.length && forwardedFor !== undefined) {

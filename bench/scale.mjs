@@ -8,11 +8,15 @@
  *      over HTTP (wrk, stored certificates), OCSP cache misses (distinct serials);
  *   2. fill: BENCH_SCALE_CERTS rows (10 M, 10 % revoked) streamed into
  *      "Certificate" with COPY (psql, not through the API), the way a migration
- *      from another CA would load them; then `trellis crl publish` makes every
- *      CRL once, as the database of a running CA would already hold them;
+ *      from another CA would load them, with the table's secondary indexes
+ *      dropped during the COPY and built once after it; then `trellis crl
+ *      publish` makes every CRL once, as the database of a running CA would
+ *      already hold them;
  *   3. the same measurements on the full database, plus regenerating one shard
- *      CRL after a revocation (in-process, the CA's own generator, median of 5)
- *      and the server's peak RSS.
+ *      CRL after a revocation (in-process, the CA's own generator, median of 5:
+ *      from the shard's previous CRL plus the changes, as the scheduler does
+ *      after a revocation; the same shard read whole from the store, as at its
+ *      half-life, is logged beside it) and the server's peak RSS.
  *
  * Last lines:
  *   RESULT scale_issue_10m <certs/s> certs/s baseline <empty db> ratio <x>
@@ -25,9 +29,12 @@
  *
  * Environment: BENCH_PG_URL (postgres://postgres@127.0.0.1:5432/postgres; a
  * database trellis_scale_<time> is made there and dropped after), BENCH_SCALE_CERTS
- * (10000000), BENCH_SCALE_SHARDS (CRL shards per CA, 256), BENCH_SECONDS (10),
+ * (10000000), BENCH_SCALE_SHARDS (CRL shards per CA, 1024: ~1,000 revoked
+ * entries per shard CRL at 10 M; docs/crl.md, "Choosing crlShards"), BENCH_SECONDS (10),
  * BENCH_WARMUP (2), BENCH_CONNECTIONS (32), BENCH_WORKERS (2), BENCH_MISSES
- * (OCSP cache misses per pass, 2000), BENCH_KEEP=1 (keep the database and temp dir).
+ * (OCSP cache misses per pass, 2000), BENCH_KEEP=1 (keep the database and temp dir),
+ * BENCH_DIST (a compiled tree other than dist/, e.g. from `npx tsc -p
+ * tsconfig.build.json --outDir <dir>` with node_modules reachable from it).
  */
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -39,13 +46,15 @@ import { fileURLToPath } from 'node:url';
 import { makeCsrs } from './lib/csrs.mjs';
 import { benchTempDir, envInt, freePort, reporter, requireTools, runOk, runMain, runWrk, sampleProcess, startChild, writeWrkScript } from './lib/harness.mjs';
 import { ocspGetPaths, serials } from './lib/ocsp-fixtures.mjs';
-import { freshDatabase } from './lib/pg-database.mjs';
+import { freshDatabase, loadWithoutIndexes } from './lib/pg-database.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const bin = path.join(root, 'bin', 'trellis.js');
+// BENCH_DIST: a compiled tree other than dist/ (its cmd/main.js runs as the CLI).
+const dist = path.resolve(process.env.BENCH_DIST ?? path.join(root, 'dist'));
+const bin = process.env.BENCH_DIST ? path.join(dist, 'cmd', 'main.js') : path.join(root, 'bin', 'trellis.js');
 const cfg = {
   certs: envInt('BENCH_SCALE_CERTS', 10_000_000),
-  shards: envInt('BENCH_SCALE_SHARDS', 256),
+  shards: envInt('BENCH_SCALE_SHARDS', 1024),
   seconds: envInt('BENCH_SECONDS', 10),
   warmup: envInt('BENCH_WARMUP', 2, 0),
   connections: envInt('BENCH_CONNECTIONS', 32),
@@ -142,7 +151,7 @@ async function ocspMisses(base, paths, label) {
 
 /** Streams `cfg.certs` rows into "Certificate" through `COPY … FROM STDIN` (psql). Returns sample serials and the seconds taken. */
 async function fill(caId) {
-  const { crlShardOf } = await import(path.join(root, 'dist', 'ca', 'serial.js'));
+  const { crlShardOf } = await import(path.join(dist, 'ca', 'serial.js'));
   const columns = ['issuerId', 'serialHex', 'profile', 'subject', 'sans', 'notBefore', 'notAfter', 'status', 'crlShard', 'requestedVia', 'requestedBy', 'revokedAt', 'revocationReason', 'createdAt', 'issuedAt'];
   const copy = `COPY "Certificate" (${columns.map((c) => `"${c}"`).join(',')}) FROM STDIN`;
   const psql = spawn('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', dbUrl, '-c', copy], { stdio: ['pipe', 'inherit', 'inherit'] });
@@ -174,17 +183,16 @@ async function fill(caId) {
   psql.stdin.end();
   await done;
   const seconds = (performance.now() - t0) / 1000;
-  log(`fill: ${fmtInt(cfg.certs)} rows in ${seconds.toFixed(0)} s (${fmtInt(cfg.certs / seconds)} rows/s); ANALYZE`);
-  await runOk('psql', ['-X', '-q', '-d', dbUrl, '-c', 'ANALYZE "Certificate"']);
+  log(`fill: ${fmtInt(cfg.certs)} rows in ${seconds.toFixed(0)} s (${fmtInt(cfg.certs / seconds)} rows/s)`);
   return { sample, seconds };
 }
 
 // ---- one shard CRL after a revocation, in-process -------------------------------------------
 
 async function shardCrlAfterRevocation(caId, serialsToRevoke) {
-  const { openInstance, keystoreFor, unlockIssuers } = await import(path.join(root, 'dist', 'cmd', 'instance.js'));
-  const { crlPublisher } = await import(path.join(root, 'dist', 'cmd', 'crl-publishing.js'));
-  const { crlShardOf } = await import(path.join(root, 'dist', 'ca', 'serial.js'));
+  const { openInstance, keystoreFor, unlockIssuers } = await import(path.join(dist, 'cmd', 'instance.js'));
+  const { crlPublisher } = await import(path.join(dist, 'cmd', 'crl-publishing.js'));
+  const { crlShardOf } = await import(path.join(dist, 'ca', 'serial.js'));
   const instance = await openInstance(data, { databaseUrl: dbUrl });
   try {
     const issuers = await unlockIssuers(instance, keystoreFor(instance, passphrase));
@@ -195,16 +203,25 @@ async function shardCrlAfterRevocation(caId, serialsToRevoke) {
     // One regeneration first, not counted: the code paths are cold in this process.
     await publisher.generate(caId, shardOf(serialsToRevoke[0]));
     const times = [];
+    const complete = [];
+    let crlEntries = 0;
     for (const serial of serialsToRevoke) {
-      // Revoked by another process (the CLI), as an operator or another node would; this process then regenerates the shard.
+      // Revoked by another process (the CLI), as an operator or another node would; this process then regenerates the
+      // shard as its scheduler does for a change: from the shard's previous CRL plus the changes since (incremental).
       await cli('revoke', '--serial', serial, '--reason', 'keyCompromise');
-      const t0 = performance.now();
-      const crl = await publisher.generate(caId, shardOf(serial));
+      let t0 = performance.now();
+      const crl = await publisher.generate(caId, shardOf(serial), { incremental: true });
       times.push(performance.now() - t0);
       if (!crl.entries) fail(`shard CRL ${shardOf(serial)} has no entries`);
+      crlEntries = crl.entries;
+      // The same shard read whole from the store, as at its half-life.
+      t0 = performance.now();
+      const whole = await publisher.generate(caId, shardOf(serial));
+      complete.push(performance.now() - t0);
+      if (whole.entries !== crl.entries) fail(`shard CRL ${shardOf(serial)}: ${crl.entries} entries from the previous CRL, ${whole.entries} read whole`);
     }
-    log(`shard CRL after a revocation: ${times.map((t) => t.toFixed(1)).join(', ')} ms`);
-    return median(times);
+    log(`shard CRL after a revocation: ${times.map((t) => t.toFixed(1)).join(', ')} ms (${crlEntries} entries); read whole from the store: ${complete.map((t) => t.toFixed(1)).join(', ')} ms`);
+    return { incremental: median(times), complete: median(complete) };
   } finally {
     await instance.close();
   }
@@ -214,7 +231,7 @@ async function shardCrlAfterRevocation(caId, serialsToRevoke) {
 
 async function main() {
   const tools = requireTools({ openssl: 'apt-get install openssl', wrk: 'apt-get install wrk', psql: 'apt-get install postgresql-client' });
-  if (!fs.existsSync(path.join(root, 'dist', 'cmd', 'main.js'))) throw new Error('dist/ is missing: run `npm run build` first');
+  if (!fs.existsSync(path.join(dist, 'cmd', 'main.js'))) throw new Error(`${dist} is missing: run \`npm run build\` first`);
   log(`machine: ${os.cpus().length} cores, load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}; ${fmtInt(cfg.certs)} certificates, ${cfg.shards} CRL shards per CA`);
   const db = await freshDatabase(cfg.pgUrl, 'trellis_scale');
   dbUrl = env.TRELLIS_DATABASE_URL = db.url;
@@ -240,7 +257,11 @@ async function main() {
     await empty.server.stop(30_000);
 
     // 2. the fill
-    const { sample, seconds: fillSeconds } = await fill(caId);
+    // The secondary indexes are dropped for the COPY and built once after it (bench only: a load, not what serve does).
+    let sample;
+    const load = await loadWithoutIndexes(dbUrl, 'Certificate', async () => ({ sample } = await fill(caId)));
+    log(`fill: ${load.indexes} indexes built again in ${load.indexSeconds.toFixed(0)} s; ANALYZE`);
+    await runOk('psql', ['-X', '-q', '-d', dbUrl, '-c', 'ANALYZE "Certificate"']);
     const t0 = performance.now();
     await cli('crl', 'publish', '--out', path.join(tmp, 'crls'));
     const publishSeconds = (performance.now() - t0) / 1000;
@@ -255,7 +276,7 @@ async function main() {
     const fullMissP99 = await ocspMisses(full.base, await ocspGetPaths(tools.openssl, path.join(tmp, 'req.der'), issuerPem, picked), 'full');
     const mem = rss.stop();
     await full.server.stop(30_000);
-    const crlMs = await shardCrlAfterRevocation(caId, sample.valid.slice(-5));
+    const { incremental: crlMs, complete: crlWholeMs } = await shardCrlAfterRevocation(caId, sample.valid.slice(-5));
 
     const rows = [
       ['', 'empty database', `${fmtInt(cfg.certs)} certificates`],
@@ -263,12 +284,13 @@ async function main() {
       ['issuance (certs/s)', fmtInt(emptyRate), fmtInt(fullRate)],
       ['OCSP cache-miss p99 (ms)', emptyMissP99.toFixed(2), fullMissP99.toFixed(2)],
       ['shard CRL after a revocation (ms)', '', crlMs.toFixed(1)],
+      ['shard CRL read whole from the store (ms)', '', crlWholeMs.toFixed(1)],
       ['serve peak RSS, all processes (MiB)', '', (mem.peakKiB / 1024).toFixed(0)],
-      ['fill with COPY (s)', '', fillSeconds.toFixed(0)],
+      ['fill: COPY, then the indexes (s)', '', `${load.loadSeconds.toFixed(0)} + ${load.indexSeconds.toFixed(0)}`],
       ['crl publish, every CRL (s)', '', publishSeconds.toFixed(1)],
     ];
     console.log();
-    for (const r of rows) console.log(`| ${r[0].padEnd(38)} | ${r[1].padStart(14)} | ${r[2].padStart(22)} |`);
+    for (const r of rows) console.log(`| ${r[0].padEnd(42)} | ${r[1].padStart(14)} | ${r[2].padStart(22)} |`);
     console.log();
     if (mem.peakKiB / 1024 > 500) warn(`serve peak RSS ${(mem.peakKiB / 1024).toFixed(0)} MiB is above the 500 MiB goal`);
     console.log(`RESULT scale_issue_10m ${fullRate.toFixed(1)} certs/s baseline ${emptyRate.toFixed(1)} ratio ${(fullRate / emptyRate).toFixed(2)}`);

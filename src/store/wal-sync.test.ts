@@ -23,9 +23,9 @@ const flush = async () => {
 };
 
 describe('WalSync', () => {
-  test('a commit made while a sync runs waits for the next sync; writes in one burst share it', async () => {
+  test('one sync at a time: a commit made while a sync runs waits for the next sync; writes in one burst share it', async () => {
     const h = heldSyncs();
-    const wal = new WalSync('x-wal', h.sync);
+    const wal = new WalSync('x-wal', h.sync, 1);
     const done: string[] = [];
     void wal.after(Promise.resolve('a')).then((v) => done.push(v));
     await flush();
@@ -40,13 +40,51 @@ describe('WalSync', () => {
     // One more sync serves both.
     expect(h.calls).toHaveLength(1);
     await h.releaseNext();
-    expect(done).toEqual(['a', 'b', 'c']);
+    expect(done.sort()).toEqual(['a', 'b', 'c']);
     expect(h.calls).toHaveLength(0);
+  });
+
+  test('two syncs at a time: a commit made while a sync runs starts the second at once; a third waits for the newest, then starts one', async () => {
+    const h = heldSyncs();
+    const wal = new WalSync('x-wal', h.sync, 2);
+    const done: string[] = [];
+    void wal.after(Promise.resolve('a')).then((v) => done.push(v));
+    await flush();
+    void wal.after(Promise.resolve('b')).then((v) => done.push(v));
+    await flush();
+    expect(h.calls).toHaveLength(2);
+    void wal.after(Promise.resolve('c')).then((v) => done.push(v));
+    await flush();
+    expect(h.calls).toHaveLength(2);
+    // The newer sync (b's) ends first: it covers a and b, not c, which starts its own.
+    h.calls.splice(1, 1)[0]!();
+    await flush();
+    expect(done).toEqual(['a', 'b']);
+    expect(h.calls).toHaveLength(2);
+    await h.releaseNext();
+    expect(done).toEqual(['a', 'b']);
+    await h.releaseNext();
+    expect(done).toEqual(['a', 'b', 'c']);
+  });
+
+  test('a failed sync also fails a commit that waited for it without being covered', async () => {
+    const h = heldSyncs();
+    let fail = true;
+    const wal = new WalSync('x-wal', () => (fail ? Promise.reject(new Error('EIO')) : h.sync()), 1);
+    const a = wal.after(Promise.resolve('a'));
+    const b = wal.after(Promise.resolve('b'));
+    await expect(a).rejects.toThrow('EIO');
+    await expect(b).rejects.toThrow('EIO');
+    fail = false;
+    const c = wal.after(Promise.resolve('c'));
+    await flush();
+    await h.releaseNext();
+    await expect(c).resolves.toBe('c');
   });
 
   test('a commit noted with committed() is durable after the next sync that starts after it; durable() covers every commit noted before it', async () => {
     const h = heldSyncs();
-    const wal = new WalSync('x-wal', h.sync);
+    const wal = new WalSync('x-wal', h.sync, 1);
     const done: string[] = [];
     const a = wal.committed();
     void wal.durableUpTo(a).then(() => done.push('a'));

@@ -9,7 +9,8 @@
  * the store makes resolves only after the WAL file was fdatasync'ed in the
  * thread pool, after that commit. One fdatasync covers every frame written
  * before it started, so concurrent writers share it: a commit that lands while
- * a sync runs waits for the next one, which serves all of them.
+ * a sync runs starts another at once (two at most; a third waits for the
+ * newest), and that one serves every commit made before it started.
  *
  * This is what FULL promises for the commits of this process (a result is
  * handed out only once its commit is on disk), at one fsync per burst of
@@ -59,18 +60,41 @@ class HeldFile {
   }
 }
 
+/** A promise and the function that resolves it. */
+function signal(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+/** fdatasyncs of the WAL that may run at once (each holds a libuv thread-pool thread, of 4 by default). */
+const defaultConcurrentSyncs = 2;
+
 export class WalSync {
   /** Commits noted so far, and how many of them a finished sync covered. */
   #written = 0;
   #synced = 0;
-  #running: Promise<void> | undefined;
+  /** Running syncs, oldest first, each with the commits it covers. */
+  readonly #running: { upTo: number; done: Promise<void> }[] = [];
+  /** Resolves when the next sync ends well. */
+  #advanced = signal();
 
   readonly #held: HeldFile;
   private readonly syncFile: (file: string) => Promise<void>;
 
+  /**
+   * `concurrentSyncs`: a commit that no running sync covers starts a sync of
+   * its own while fewer than this many run, instead of waiting for the
+   * running one to end and then for the next (1.5 syncs on average). With 16
+   * writers on the development VM (5 alternating 3 s runs, load 32), a
+   * write's wait went from p50 4.9–12.7 ms, p90 18.6–24.0 ms with 1 to p50
+   * 0.6–6.0 ms, p90 8.5–16.2 ms with 2. Each fdatasync makes durable
+   * everything written before it started.
+   */
   constructor(
     private readonly walFile: string,
     syncFile?: (file: string) => Promise<void>,
+    private readonly concurrentSyncs = defaultConcurrentSyncs,
   ) {
     this.#held = new HeldFile(walFile);
     this.syncFile = syncFile ?? (() => this.#held.sync());
@@ -97,9 +121,15 @@ export class WalSync {
   /** Resolves once the commit with this ticket, and every one before it, is on disk. */
   async durableUpTo(ticket: number): Promise<void> {
     while (this.#synced < ticket) {
-      // A sync that started before the commit does not cover it: wait for it, then start (or join) the next.
-      if (!this.#running) this.#running = this.#sync().finally(() => (this.#running = undefined));
-      await this.#running;
+      // A sync that started before the commit does not cover it: join those
+      // that started after it, else start one, else wait for the newest (whose
+      // failure fails this wait too, as it may have lost this commit's pages)
+      // and look again.
+      let covering = this.#running.filter((s) => s.upTo >= ticket);
+      if (covering.length === 0 && this.#running.length < this.concurrentSyncs) covering = [this.#start()];
+      // A newer sync may end first and cover this commit too: any sync's end is a reason to look again.
+      if (covering.length) await Promise.race([...covering.map((s) => s.done), this.#advanced.promise]);
+      else await this.#running[this.#running.length - 1]!.done;
     }
   }
 
@@ -113,10 +143,20 @@ export class WalSync {
     return value;
   }
 
-  async #sync(): Promise<void> {
+  #start(): { upTo: number; done: Promise<void> } {
     const upTo = this.#written;
-    await this.syncFile(this.walFile);
-    this.#synced = Math.max(this.#synced, upTo);
+    const sync = {
+      upTo,
+      done: this.syncFile(this.walFile)
+        .then(() => {
+          this.#synced = Math.max(this.#synced, upTo);
+          this.#advanced.resolve();
+          this.#advanced = signal();
+        })
+        .finally(() => this.#running.splice(this.#running.indexOf(sync), 1)),
+    };
+    this.#running.push(sync);
+    return sync;
   }
 }
 

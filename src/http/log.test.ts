@@ -74,16 +74,34 @@ describe('the access line', () => {
     ['a problem that is not a string', { reqId: 'x', address: '10.0.0.1', method: 'GET', path: '/', status: 500, ms: 3, problem: { type: 't', token: 'secret' } }],
   ];
 
-  test.each(events)('%s: the same bytes as the event logged through pino, in a request\'s scope and outside one', (_name, e) => {
+  const turn = () => new Promise((r) => setImmediate(r));
+
+  test.each(events)('%s: the same bytes as the event logged through pino, in a request\'s scope and outside one', async (_name, e) => {
     for (const scoped of [false, true]) {
       const fast = captured();
       const generic = captured();
       const run = (f: () => void) => (scoped ? withRequestId('scope-id', f) : f());
       run(() => accessLogger(fast.log)(e));
       run(() => generic.log({ msg: 'request', ...e }));
+      await turn();
       expect(fast.text()).toBe(generic.text());
       expect(fast.text()).not.toContain('secret');
     }
+  });
+
+  test('access lines go out together at the end of the turn; any other line writes them out first, in order', async () => {
+    const c = captured();
+    const access = accessLogger(c.log);
+    access(events[0]![1]);
+    access(events[1]![1]);
+    expect(c.text()).toBe('');
+    await turn();
+    expect(c.lines().map((l) => l.reqId)).toEqual([events[0]![1].reqId, events[1]![1].reqId]);
+    access(events[2]![1]);
+    c.log({ level: 'error', msg: 'after' });
+    expect(c.lines().map((l) => l.msg)).toEqual(['request', 'request', 'request', 'after']);
+    await turn();
+    expect(c.lines()).toHaveLength(4);
   });
 
   test('a logger that is not a jsonLogger gets the event', () => {

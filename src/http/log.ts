@@ -90,8 +90,39 @@ export function accessLogger(log: Logger): (e: AccessEvent) => void {
   return accessWriters.get(log) ?? ((e) => log({ msg: 'request', ...e }));
 }
 
+/** Loggers holding access lines not yet written: the process writes them out as it exits. */
+const unflushed = new Set<() => void>();
+let flushOnExit = false;
+
 function toLogger(clock: Clock, write: (line: string) => void): Logger {
-  const destination: DestinationStream = { write };
+  // Access lines wait for the end of the current turn of the event loop (setImmediate) and go out together: one write
+  // for every request answered in that turn instead of one each. Any other line first writes out those waiting, so
+  // lines keep their order; the process's 'exit' writes them out too. A process killed outright loses that turn's lines.
+  let waiting = '';
+  const flush = () => {
+    if (waiting === '') return;
+    const lines = waiting;
+    waiting = '';
+    unflushed.delete(flush);
+    write(lines);
+  };
+  const defer = (line: string) => {
+    waiting += line;
+    if (waiting.length >= 64 * 1024) return flush();
+    if (unflushed.has(flush)) return;
+    unflushed.add(flush);
+    setImmediate(flush);
+    if (!flushOnExit) {
+      flushOnExit = true;
+      process.once('exit', () => unflushed.forEach((f) => f()));
+    }
+  };
+  const destination: DestinationStream = {
+    write: (line) => {
+      flush();
+      write(line);
+    },
+  };
   const logger = pino(
     {
       level: 'trace',
@@ -132,7 +163,7 @@ function toLogger(clock: Clock, write: (line: string) => void): Logger {
     if (e.method !== undefined) line += `,"method":${JSON.stringify(e.method)}`;
     line += `,"path":${JSON.stringify(e.path)},"status":${json(e.status)},"ms":${json(e.ms)}`;
     if (e.problem !== undefined) line += `,"problem":${JSON.stringify(e.problem)}`;
-    write(line + '}\n');
+    defer(line + '}\n');
   });
   return log;
 }

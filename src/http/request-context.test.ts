@@ -43,6 +43,15 @@ describe('clientAddress', () => {
     expect(clientAddress(undefined, undefined, none)).toBe('unknown');
   });
 
+  test('the peer alone (no trusted proxy, or no X-Forwarded-For), asked again: the same canonical text each time', () => {
+    for (let i = 0; i < 2; i++) {
+      expect(clientAddress('2001:DB8:0:0::7', undefined, none)).toBe('2001:db8::7');
+      expect(clientAddress('::ffff:192.0.2.9', undefined, none)).toBe('192.0.2.9');
+      expect(clientAddress('::ffff:192.0.2.9', undefined, loopback)).toBe('192.0.2.9');
+      expect(clientAddress('not an address', undefined, none)).toBe('unknown');
+    }
+  });
+
   test('rejects: a trusted proxy that is not a CIDR block (invalidConfig, at start)', () => {
     let err: unknown;
     try {

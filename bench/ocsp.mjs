@@ -351,9 +351,10 @@ ip link set lo up
 cd ${JSON.stringify(dir)}
 timeout 300 ${tools.openssl} ocsp -index index.txt -port ${port} -rsigner resp.pem -rkey resp.key -CA ca.pem -nmin 60${processes > 1 ? ` -multi ${processes}` : ''} > ${name}-server.log 2>&1 &
 P=$!
-trap 'kill $P 2>/dev/null' EXIT INT TERM
 # $P is timeout; openssl is its child, and with -multi the responders are openssl's children.
 tree() { echo $1; for c in $(cat /proc/$1/task/*/children 2>/dev/null); do tree $c; done; }
+# SIGKILL the whole tree: a TERM reaches only timeout and the -multi parent, whose responders then spin on, unreaped, for good.
+trap 'kill -9 $(tree $P) 2>/dev/null' EXIT INT TERM
 ok=0
 for i in $(seq 1 100); do
   if ${tools.openssl} ocsp -reqin good-req.der -url http://127.0.0.1:${port}/ -respout ${name}-probe.der -noverify -no_nonce >/dev/null 2>&1; then ok=1; break; fi

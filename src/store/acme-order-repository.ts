@@ -7,15 +7,16 @@ import type { AcmeOrderRepository, OrderSettlement } from '../ra/acme/ports.js';
 import { problemJson, toOrder } from './acme-rows.js';
 import type { AcmePgHotPath } from './acme-pg.js';
 import type { AcmeSqliteHotPath } from './acme-sqlite.js';
-import { appendAuditInTx } from './audit-repository.js';
+import type { PgAuditChain } from './audit-repository.js';
 import type { Db } from './client.js';
 
 /**
  * {@link AcmeOrderRepository}: what every request does runs on the flavour's
  * hot path (`hot`: acme-sqlite.ts or acme-pg.ts); listings, and on
- * PostgreSQL the settlement of crash leftovers, go through Prisma.
+ * PostgreSQL the settlement of crash leftovers (with its audit event,
+ * through the store's audit chain `pg`) go through Prisma and `pg`.
  */
-export function acmeOrderRepository(db: Db, hot: AcmeSqliteHotPath['orders'] | AcmePgHotPath['orders']): AcmeOrderRepository {
+export function acmeOrderRepository(db: Db, hot: AcmeSqliteHotPath['orders'] | AcmePgHotPath['orders'], pg?: PgAuditChain): AcmeOrderRepository {
   return {
     listOrders: async (accountId, limit) =>
       (await db.acmeOrder.findMany({ where: { accountId }, orderBy: [{ createdAt: 'desc' }, { id: 'desc' }], take: limit })).map(toOrder),
@@ -23,20 +24,29 @@ export function acmeOrderRepository(db: Db, hot: AcmeSqliteHotPath['orders'] | A
       (await db.acmeOrder.findMany({ where: { status: 'processing', createdAt: { lt: createdBefore } }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }], take: limit })).map(toOrder),
     // PostgreSQL (SQLite settles through its hot path): the order rows first,
     // then the audit lock, as every transaction that appends to the chain does.
-    settleProcessing: (settlements, audit) =>
-      db.$transaction(async (tx) => {
-        const moved: OrderSettlement[] = [];
-        for (const s of settlements) {
-          const next = s.next;
-          const data = next.status === 'valid' ? { status: next.status, issuerId: next.issuerId, certificateSerial: next.certificateSerial } : { status: next.status, error: problemJson(next.error) };
-          if ((await tx.acmeOrder.updateMany({ where: { id: s.id, status: 'processing' }, data })).count === 1) moved.push(s);
-        }
-        if (moved.length) {
-          const batch = audit(moved);
-          await appendAuditInTx(tx, batch.drafts, batch.chain);
-        }
-        return moved;
-      }),
+    settleProcessing: (settlements, audit) => {
+      if (!pg) throw new Error('ACME order repository: settleProcessing on PostgreSQL needs the audit chain');
+      return pg.transaction(
+        async (client) => {
+          const moved: OrderSettlement[] = [];
+          for (const s of settlements) {
+            const next = s.next;
+            const r = await client.query({
+              name: 'trellis_settle_processing',
+              text: `UPDATE "AcmeOrder" SET "status" = $1, "issuerId" = COALESCE($2, "issuerId"), "certificateSerial" = COALESCE($3, "certificateSerial"), "error" = COALESCE($4, "error")
+                WHERE "id" = $5 AND "status" = 'processing'`,
+              values:
+                next.status === 'valid'
+                  ? [next.status, next.issuerId, next.certificateSerial, null, s.id]
+                  : [next.status, null, null, problemJson(next.error), s.id],
+            });
+            if (r.rowCount === 1) moved.push(s);
+          }
+          return moved;
+        },
+        (moved) => (moved.length ? audit(moved) : null),
+      );
+    },
     ...hot,
   };
 }

@@ -4,47 +4,219 @@
  * has one writer (an IMMEDIATE transaction on the hot path), PostgreSQL takes
  * a transaction-scoped advisory lock before it reads the last event.
  */
+import type pg from 'pg';
 import { genesisHash } from '../audit/audit-log.js';
-import type { AuditChain, AuditDraft, AuditRecord, AuditRepository } from '../audit/ports.js';
-import type { Db, Prisma } from './client.js';
+import type { AuditBatch, AuditChain, AuditDraft, AuditRecord, AuditRepository } from '../audit/ports.js';
+import type { Db } from './client.js';
 import type { SqliteHotPath } from './sqlite-hot-path.js';
 
 /** Advisory lock key shared by every node appending to the audit chain ("TRELLIS" in ASCII). */
 const auditLockKey = 0x5452454c4c4953n;
 
 /**
- * Appends `drafts` to the chain inside the caller's PostgreSQL transaction:
- * the advisory lock is held until that transaction ends, so the events
- * commit or roll back with the change they record. Take it after the
- * transaction's own row writes: the lock is then held for the append and the
- * commit only, and a transaction waiting for it never holds the lock while
- * it waits for rows.
+ * Takes the chain lock, then reads the chain's head. Two statements in one
+ * simple-protocol query (one round trip): under READ COMMITTED each statement
+ * takes its own snapshot, so the SELECT, which starts once the lock is
+ * granted, sees the events the previous holder committed. (One statement
+ * doing both would read with a snapshot taken before the wait.)
  */
-export async function appendAuditInTx(tx: Prisma.TransactionClient, drafts: AuditDraft[], chain: AuditChain): Promise<AuditRecord[]> {
-  if (drafts.length === 0) return [];
-  await tx.$executeRaw`SELECT pg_advisory_xact_lock(${auditLockKey})`;
-  const last = await tx.auditEvent.findFirst({ orderBy: { seq: 'desc' }, select: { seq: true, hash: true } });
-  let prevHash = last?.hash ?? genesisHash;
-  let seq = last?.seq ?? 0;
-  const rows: AuditRecord[] = drafts.map((d) => {
-    const data = JSON.stringify(d.data);
-    seq += 1;
-    const hash = chain(prevHash, seq, d, data);
-    const row = { seq, at: d.at, type: d.type, actor: d.actor, data, prevHash, hash };
-    prevHash = hash;
-    return row;
-  });
-  await tx.auditEvent.createMany({ data: rows });
-  return rows;
+const lockThenHead = `SELECT pg_advisory_xact_lock(${auditLockKey}); SELECT "seq", "hash" FROM "AuditEvent" ORDER BY "seq" DESC LIMIT 1`;
+
+/**
+ * One caller's share of an audited transaction: its row writes (none for a
+ * plain append), the events they call for, and how its promise settles.
+ */
+interface Unit {
+  rows: ((client: pg.PoolClient) => Promise<unknown>) | null;
+  audit(result: unknown): AuditBatch | null;
+  resolve(result: unknown, records: AuditRecord[]): void;
+  reject(err: unknown): void;
 }
 
-/** {@link AuditRepository}: the SQLite hot path when given, else Prisma with an advisory lock (PostgreSQL). */
-export function auditRepository(db: Db, hot?: SqliteHotPath): AuditRepository {
+/** A unit that failed alone (its rows or its hashing threw): the others of its transaction run again without it. */
+class UnitFailed extends Error {
+  constructor(
+    readonly unit: Unit,
+    readonly reason: unknown,
+  ) {
+    super('audited transaction unit failed', { cause: reason });
+  }
+}
+
+/**
+ * The audit chain on PostgreSQL, one per store: every transaction that
+ * appends to the chain runs here, on a `pg` client of the pool Prisma uses.
+ *
+ * While the lock is held a transaction makes one round trip and the commit:
+ * the lock and the head read travel together, and so do the INSERT of all its
+ * events and the COMMIT (its rows were written before the lock was asked for).
+ *
+ * A process runs one audited transaction at a time, and each takes every
+ * caller queued when it starts (plus, once it holds the lock, every plain
+ * append queued since), so concurrent callers share one lock acquisition and
+ * one commit. Each caller's rows and events still commit or roll back
+ * together: when a caller's rows or hashing throw, the transaction is rolled
+ * back, that caller gets the error and the others run again without it; when
+ * the INSERT or COMMIT fails, each caller of the transaction runs again alone.
+ */
+export interface PgAuditChain {
+  /** Appends `drafts` (contiguous, all or none). */
+  append(drafts: AuditDraft[], chain: AuditChain): Promise<AuditRecord[]>;
+  /**
+   * Runs `rows` in a transaction, then appends the batch `audit` makes of
+   * its result (none when null or empty) in the same transaction, so the
+   * rows and their events commit or roll back together. `rows` must not
+   * commit or roll back; it may run again (after a rollback) when another
+   * caller of the same transaction failed. The lock is taken after it.
+   */
+  transaction<T>(rows: (client: pg.PoolClient) => Promise<T>, audit: (result: T) => AuditBatch | null): Promise<T>;
+}
+
+/** {@link PgAuditChain} over `pool`. */
+export function pgAuditChain(pool: pg.Pool): PgAuditChain {
+  const queue: Unit[] = [];
+  let running = false;
+
+  /** Ends a failed transaction: ROLLBACK, or the connection is dropped (pg closes it on release with an error). */
+  async function rollback(client: pg.PoolClient, err: unknown): Promise<void> {
+    try {
+      await client.query('ROLLBACK');
+      client.release();
+    } catch (rollbackErr) {
+      client.release(new Error('ROLLBACK failed; connection dropped', { cause: [err, rollbackErr] }));
+    }
+  }
+
+  /** Chains each unit's events after `head`; a unit whose hashing throws fails alone. */
+  function chainUnits(head: { seq: number; hash: string } | undefined, batches: { unit: Unit; batch: AuditBatch | null }[]): AuditRecord[][] {
+    let prevHash = head?.hash ?? genesisHash;
+    let seq = head?.seq ?? 0;
+    return batches.map(({ unit, batch }) => {
+      try {
+        return (batch?.drafts ?? []).map((d) => {
+          const data = JSON.stringify(d.data);
+          seq += 1;
+          const hash = batch!.chain(prevHash, seq, d, data);
+          const row = { seq, at: d.at, type: d.type, actor: d.actor, data, prevHash, hash };
+          prevHash = hash;
+          return row;
+        });
+      } catch (err) {
+        throw new UnitFailed(unit, err);
+      }
+    });
+  }
+
+  /**
+   * One transaction for `units` (and, if `join`, the plain appends queued
+   * once it holds the lock); throws UnitFailed for a unit that failed alone,
+   * anything else for the whole.
+   */
+  async function runOnce(units: Unit[], join: boolean): Promise<void> {
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      const done: { unit: Unit; result: unknown; batch: AuditBatch | null }[] = [];
+      for (const unit of units) {
+        try {
+          const result = unit.rows ? await unit.rows(client) : undefined;
+          done.push({ unit, result, batch: unit.audit(result) });
+        } catch (err) {
+          throw new UnitFailed(unit, err);
+        }
+      }
+      let records: AuditRecord[][] = done.map(() => []);
+      if (done.some((d) => d.batch?.drafts.length)) {
+        const results = (await client.query(lockThenHead)) as unknown as pg.QueryResult<{ seq: number; hash: string }>[];
+        // With the lock held, plain appends queued since this transaction began join it
+        // (into `units` too, so that they run again if it fails).
+        if (join) {
+          const late = queue.filter((u) => !u.rows);
+          for (const unit of late) {
+            queue.splice(queue.indexOf(unit), 1);
+            units.push(unit);
+            done.push({ unit, result: undefined, batch: unit.audit(undefined) });
+          }
+        }
+        records = chainUnits(results[1]!.rows[0], done);
+        const all = records.flat();
+        // Literal values, quoted by pg: a simple-protocol query is the one
+        // way to send the INSERT and the COMMIT in one round trip.
+        const q = (v: string) => client.escapeLiteral(v);
+        const values = all.map((r) => `(${r.seq},${q(r.at.toISOString())}::timestamp(3),${q(r.type)},${q(r.actor)},${q(r.data)},${q(r.prevHash)},${q(r.hash)})`);
+        await client.query(`INSERT INTO "AuditEvent" ("seq","at","type","actor","data","prevHash","hash") VALUES ${values.join(',')}; COMMIT`);
+      } else {
+        await client.query('COMMIT');
+      }
+      client.release();
+      done.forEach((d, i) => d.unit.resolve(d.result, records[i]!));
+    } catch (err) {
+      await rollback(client, err);
+      throw err;
+    }
+  }
+
+  /** Runs `units` until each committed or failed. */
+  async function runUnits(units: Unit[]): Promise<void> {
+    let todo = units;
+    let alone = false;
+    while (todo.length) {
+      const now = alone ? todo.slice(0, 1) : todo;
+      const rest = alone ? todo.slice(1) : [];
+      try {
+        await runOnce(now, !alone);
+        todo = rest;
+      } catch (err) {
+        if (err instanceof UnitFailed) {
+          err.unit.reject(err.reason);
+          todo = [...now.filter((u) => u !== err.unit), ...rest];
+        } else if (now.length > 1) {
+          // The INSERT, the COMMIT or the connection failed, for a reason that may be one caller's: each runs again alone.
+          alone = true;
+          todo = [...now, ...rest];
+        } else {
+          now[0]!.reject(err);
+          todo = rest;
+        }
+      }
+    }
+  }
+
+  function enqueue(unit: Unit): void {
+    queue.push(unit);
+    if (running) return;
+    running = true;
+    void (async () => {
+      try {
+        while (queue.length) await runUnits(queue.splice(0));
+      } finally {
+        running = false;
+      }
+    })();
+  }
+
+  return {
+    append(drafts, chain) {
+      return new Promise<AuditRecord[]>((resolve, reject) => {
+        enqueue({ rows: null, audit: () => ({ drafts, chain }), resolve: (_, records) => resolve(records), reject });
+      });
+    },
+    transaction<T>(rows: (client: pg.PoolClient) => Promise<T>, audit: (result: T) => AuditBatch | null) {
+      return new Promise<T>((resolve, reject) => {
+        enqueue({ rows, audit: (r) => audit(r as T), resolve: (r) => resolve(r as T), reject });
+      });
+    },
+  };
+}
+
+/** {@link AuditRepository}: the SQLite hot path when given, else the PostgreSQL chain `pg`. */
+export function auditRepository(db: Db, hot?: SqliteHotPath, pg?: PgAuditChain): AuditRepository {
   return {
     async append(drafts, chain) {
       if (drafts.length === 0) return [];
       if (hot) return hot.appendAudit(drafts, chain);
-      return db.$transaction((tx) => appendAuditInTx(tx, drafts, chain));
+      if (!pg) throw new Error('audit repository: neither the SQLite hot path nor the PostgreSQL chain');
+      return pg.append(drafts, chain);
     },
     // `take`, not `seq < fromSeq + limit`: after a deleted stretch of the chain the
     // next page must start at the next surviving event, so the verifier sees the gap.

@@ -1,11 +1,17 @@
 /** Certificate records: intents, issued certificates, revocation state. */
 import type { AbandonedIntent, CertificateRepository, CertificateStatus, RevokedEntry } from '../ca/ports.js';
-import { appendAuditInTx } from './audit-repository.js';
+import type { PgAuditChain } from './audit-repository.js';
 import { PkiError } from '../errors/pki-error.js';
 import { bytes, rethrowAs, type Db } from './client.js';
 import { toRecord } from './certificate-rows.js';
 import { attachHotPath, type SqliteHotPath } from './sqlite-hot-path.js';
 import { crlReasons } from '../pki/crl-reason.js';
+
+/** The PostgreSQL audit chain, which a store without the SQLite hot path must have. */
+function chainOf(pg: PgAuditChain | undefined): PgAuditChain {
+  if (!pg) throw new Error('certificate repository: neither the SQLite hot path nor the PostgreSQL audit chain');
+  return pg;
+}
 
 const bySerial = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 /** changedSince's answer in serial order (the few changed rows are sorted here, not by an ORDER BY that would pick the serial index). */
@@ -16,13 +22,14 @@ const sortedBySerial = (c: { revoked: RevokedEntry[]; released: string[] }) => (
 
 /**
  * {@link CertificateRepository}. SQLite stores must pass `hot`; without it the
- * database is PostgreSQL. On SQLite the issuance batches go through
+ * database is PostgreSQL, and `pg` (the store's audit chain) runs the
+ * audited transactions. On SQLite the issuance batches go through
  * `hot` (prepared statements); on PostgreSQL each batch is one statement
  * over unnest(…) of one array per column. Measured with 500-row batches:
  * SQLite ~50k rows/s each way; PostgreSQL ~18k intents/s, ~13k completions/s
  * (createMany: ~2.7k/s).
  */
-export function certificateRepository(db: Db, hot?: SqliteHotPath): CertificateRepository {
+export function certificateRepository(db: Db, hot?: SqliteHotPath, pg?: PgAuditChain): CertificateRepository {
   if (hot) attachHotPath(db, hot);
   return {
     async insertIntents(intents) {
@@ -56,37 +63,50 @@ export function certificateRepository(db: Db, hot?: SqliteHotPath): CertificateR
       // batch, whatever the issuers), then the audit lock and append, so the
       // lock is held for the append and the commit only. A certificate in
       // `issued` that is not pending, or a failed append, changes nothing.
-      await db.$transaction(async (tx) => {
-        if (issued.length) {
-          const n = await tx.$executeRaw`UPDATE "Certificate" AS c SET "status" = 'valid', "der" = v.der, "issuedAt" = v.at::timestamp(3)
-            FROM unnest(${issued.map((i) => i.issuerId)}::text[], ${issued.map((i) => i.serialHex)}::text[],
-                        ${issued.map((i) => bytes(i.der))}::bytea[], ${issued.map((i) => i.issuedAt.toISOString())}::text[]) AS v(issuer, serial, der, at)
-            WHERE c."issuerId" = v.issuer AND c."serialHex" = v.serial AND c."status" = 'pending'`;
-          if (n !== issued.length) throw new PkiError('conflict', `${issued.length - n} of ${issued.length} certificates are not pending`);
-        }
-        if (failed.length) {
-          await tx.$executeRaw`UPDATE "Certificate" AS c SET "status" = 'failed'
-            FROM unnest(${failed.map((i) => i.issuerId)}::text[], ${failed.map((i) => i.serialHex)}::text[]) AS v(issuer, serial)
-            WHERE c."issuerId" = v.issuer AND c."serialHex" = v.serial AND c."status" = 'pending'`;
-        }
-        await appendAuditInTx(tx, audit.drafts, audit.chain);
-      });
+      await chainOf(pg).transaction(
+        async (client) => {
+          if (issued.length) {
+            const r = await client.query({
+              name: 'trellis_complete_issued',
+              text: `UPDATE "Certificate" AS c SET "status" = 'valid', "der" = v.der, "issuedAt" = v.at::timestamp(3)
+                FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[]) AS v(issuer, serial, der, at)
+                WHERE c."issuerId" = v.issuer AND c."serialHex" = v.serial AND c."status" = 'pending'`,
+              values: [issued.map((i) => i.issuerId), issued.map((i) => i.serialHex), issued.map((i) => i.der), issued.map((i) => i.issuedAt.toISOString())],
+            });
+            const n = r.rowCount ?? 0;
+            if (n !== issued.length) throw new PkiError('conflict', `${issued.length - n} of ${issued.length} certificates are not pending`);
+          }
+          if (failed.length) {
+            await client.query({
+              name: 'trellis_complete_failed',
+              text: `UPDATE "Certificate" AS c SET "status" = 'failed'
+                FROM unnest($1::text[], $2::text[]) AS v(issuer, serial)
+                WHERE c."issuerId" = v.issuer AND c."serialHex" = v.serial AND c."status" = 'pending'`,
+              values: [failed.map((i) => i.issuerId), failed.map((i) => i.serialHex)],
+            });
+          }
+        },
+        () => audit,
+      );
     },
 
     async failStalePending(recordedBefore, audit) {
       if (hot) return hot.failStalePending(recordedBefore, audit);
-      return db.$transaction(async (tx) => {
-        // Rows first, then the audit lock (as in completeMany); a completion
-        // that holds one of these rows commits first and the row is then no
-        // longer pending.
-        const failed = await tx.$queryRaw<AbandonedIntent[]>`UPDATE "Certificate" SET "status" = 'failed'
-          WHERE "status" = 'pending' AND "createdAt" < ${recordedBefore.toISOString()}::timestamp(3) RETURNING "issuerId", "serialHex", "requestedVia", "requestedBy"`;
-        if (failed.length) {
-          const batch = audit(failed);
-          await appendAuditInTx(tx, batch.drafts, batch.chain);
-        }
-        return failed;
-      });
+      // Rows first, then the audit lock (as in completeMany); a completion
+      // that holds one of these rows commits first and the row is then no
+      // longer pending.
+      return chainOf(pg).transaction(
+        async (client) =>
+          (
+            await client.query<AbandonedIntent>({
+              name: 'trellis_fail_stale_pending',
+              text: `UPDATE "Certificate" SET "status" = 'failed'
+                WHERE "status" = 'pending' AND "createdAt" < $1::timestamp(3) RETURNING "issuerId", "serialHex", "requestedVia", "requestedBy"`,
+              values: [recordedBefore.toISOString()],
+            })
+          ).rows,
+        (failed) => (failed.length ? audit(failed) : null),
+      );
     },
 
     async findRequestedBy(via, requestedBy, since, limit) {

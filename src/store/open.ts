@@ -36,7 +36,7 @@ import { renewalWindowRepository } from './acme-renewal-window-repository.js';
 import { acmePgHotPath } from './acme-pg.js';
 import { acmeSqliteHotPath } from './acme-sqlite.js';
 import { auditCheckpointRepository } from './audit-checkpoint-repository.js';
-import { auditRepository } from './audit-repository.js';
+import { auditRepository, pgAuditChain } from './audit-repository.js';
 import { caRepository } from './ca-repository.js';
 import { certificateRepository } from './certificate-repository.js';
 import type { Db, Kind } from './client.js';
@@ -173,26 +173,32 @@ export async function openStoreInternals(url: string, opts: OpenOptions = {}): P
     pgTypes = pgDriver.types;
     // One pool for Prisma and the ACME hot path (acme-pg.ts); Prisma ends it on $disconnect.
     pool = new pgDriver.Pool({ connectionString: target.url, max: opts.poolSize ?? 10 });
+    // An idle connection that breaks (server restart, a database dropped WITH (FORCE)) is
+    // discarded by pg-pool and the next checkout opens a new one; unheard, its 'error'
+    // would end the process. Prisma adds such a listener too, but only once it connects.
+    pool.on('error', () => undefined);
     db = new PgClient({ adapter: new PrismaPg(pool, { disposeExternalPool: true }) }) as unknown as Db;
   }
   const hot = raw && queue && sqliteHotPath(raw, queue, wal);
   // After sqliteHotPath, which sets busy_timeout 0 on the shared raw connection.
   const acmeHot = raw && queue ? acmeSqliteHotPath(raw, queue, wal) : acmePgHotPath(pool!, pgTypes!);
+  // PostgreSQL: every audited transaction of this store runs through one chain, which groups this process's appends.
+  const auditChain = pool && pgAuditChain(pool);
   let sealer: SecretSealer | null = null;
   const boundSealer = () => sealer;
   let closed: Promise<void> | undefined;
   const store: Store = {
     kind,
     cas: caRepository(db),
-    certificates: certificateRepository(db, hot),
+    certificates: certificateRepository(db, hot, auditChain),
     keyBlobs: keyBlobRepository(db),
     tokens: tokenRepository(db),
-    audit: auditRepository(db, hot),
+    audit: auditRepository(db, hot, auditChain),
     auditCheckpoints: auditCheckpointRepository(db, kind),
     crls: crlRepository(db),
     ocspResponses: ocspResponseRepository(db),
     acmeAccounts: acmeAccountRepository(db, acmeHot.accounts),
-    acmeOrders: acmeOrderRepository(db, acmeHot.orders),
+    acmeOrders: acmeOrderRepository(db, acmeHot.orders, auditChain),
     acmeNonces: acmeHot.nonces,
     acmeEabKeys: acmeEabKeyRepository(db, boundSealer),
     secrets: instanceSecretRepository(db, boundSealer),
@@ -217,6 +223,8 @@ export async function openStoreInternals(url: string, opts: OpenOptions = {}): P
         // Let queued hot-path work finish before its connection goes away.
         if (queue) await queue.run(() => raw?.close());
         await db.$disconnect();
+        // Prisma ends the pool only if it ever connected; a store used only through `pg` (audit chain, ACME hot path) ends it here.
+        if (pool && !pool.ending) await pool.end();
         await wal?.close();
       })();
       return closed;

@@ -579,6 +579,49 @@ describe.each(flavours)('store contract: $name', (flavour) => {
       expect(JSON.parse(all[0]!.data)).toMatchObject({ nested: { ok: true } });
     });
 
+    test('among concurrent appends, one whose hashing throws fails alone', async () => {
+      const before = await store.audit.last();
+      const boom = () => {
+        throw new Error('boom');
+      };
+      const results = await Promise.allSettled(
+        Array.from({ length: 6 }, (_, i) => store.audit.append([{ at: later(200 + i), type: 'test.grouped', actor: 'a', data: { i } }], i === 3 ? boom : chainHash)),
+      );
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+      const appended = await store.audit.range((before?.seq ?? 0) + 1, 100);
+      expect(appended.map((r) => JSON.parse(r.data).i).sort()).toEqual([0, 1, 2, 4, 5]);
+      let prev = before?.hash ?? '0'.repeat(64);
+      for (const r of appended) {
+        expect(r.prevHash).toBe(prev);
+        expect(r.hash).toBe(chainHash(prev, r.seq, r, r.data));
+        prev = r.hash;
+      }
+    });
+
+    test.runIf(flavour.name === 'postgres')('an append that waited for the lock chains onto the event its holder committed meanwhile', async () => {
+      // Another node holds the chain lock and appends an event; this store's append waits, then must read that event as the head.
+      const c = new pg.Client({ connectionString: fresh.url });
+      await c.connect();
+      try {
+        const before = await store.audit.last();
+        const seq = (before?.seq ?? 0) + 1;
+        const draft = { at: later(300), type: 'test.other_node', actor: 'node-b', data: {} };
+        const hash = chainHash(before?.hash ?? '0'.repeat(64), seq, draft, '{}');
+        await c.query('BEGIN');
+        await c.query(`SELECT pg_advisory_xact_lock(${0x5452454c4c4953n})`);
+        await c.query(`INSERT INTO "AuditEvent" ("seq","at","type","actor","data","prevHash","hash") VALUES ($1, $2::timestamp(3), $3, $4, '{}', $5, $6)`, [
+          seq, draft.at.toISOString(), draft.type, draft.actor, before?.hash ?? '0'.repeat(64), hash,
+        ]);
+        const waiting = store.audit.append([{ at: later(301), type: 'test.this_node', actor: 'node-a', data: {} }], chainHash);
+        await sleep(300);
+        await c.query('COMMIT');
+        const [rec] = await waiting;
+        expect(rec).toMatchObject({ seq: seq + 1, prevHash: hash });
+      } finally {
+        await c.end();
+      }
+    });
+
     test('an append whose hashing throws writes nothing', async () => {
       const before = await store.audit.last();
       const boom = () => {

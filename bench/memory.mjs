@@ -17,11 +17,19 @@
  * holds), BENCH_CONNECTIONS (wrk connections issuing, 8), BENCH_OCSP_CONCURRENCY
  * (8), BENCH_WORKERS (2), BENCH_CSRS (50), BENCH_IDLE_SECONDS (settle time
  * before the idle reading, 3), BENCH_KEEP=1 (keep the temp dir),
- * BENCH_NODE_OPTIONS (NODE_OPTIONS for serve, to try V8 flags).
+ * BENCH_NODE_OPTIONS (NODE_OPTIONS for serve, to try V8 flags), BENCH_DIST
+ * (a compiled Trellis to run instead of dist/, e.g. built with `npx tsc -p
+ * tsconfig.build.json --outDir <pkg>/dist`; its parent needs prisma/,
+ * ca-profiles/, src/console/static/ and node_modules/ as the checkout has them).
+ *
+ * Start-up is sampled as well (every 50 ms from spawning serve until every
+ * worker logs "serving"): each worker runs scrypt with 128 MiB while it
+ * unlocks the CA keys.
  *
  * Last lines (ratio = 300 MB ÷ ours: ≥ 1 meets the goal of issue 13):
  *   RESULT memory_idle_workers2 <MB> MB baseline 300 ratio <x>
- *   RESULT memory_peak_workers2 <MB> MB baseline 300 ratio <x>
+ *   RESULT memory_peak_workers2 <MB> MB baseline 300 ratio <x>   (during the load)
+ *   RESULT memory_start_peak_workers2 <MB> MB baseline 300 ratio <x>   (from spawn until every worker serves)
  * (MB = 2^20 bytes; the name keeps "workers2" whatever BENCH_WORKERS is, the line says the count.)
  * Exit code 1 when an issuance or OCSP answer was wrong, 2 on a set-up error.
  */
@@ -45,6 +53,7 @@ const cfg = {
   idleSeconds: envInt('BENCH_IDLE_SECONDS', 3, 0),
   nodeOptions: process.env.BENCH_NODE_OPTIONS ?? '',
   keep: process.env.BENCH_KEEP === '1',
+  dist: path.resolve(process.env.BENCH_DIST ?? path.join(root, 'dist')),
 };
 const goalMiB = 300;
 const passphrase = 'bench-passphrase-not-secret';
@@ -67,6 +76,16 @@ function snapshot(primaryPid) {
     rssKiB: kib(readOrEmpty(`/proc/${pid}/status`), 'VmRSS'),
     pssKiB: kib(readOrEmpty(`/proc/${pid}/smaps_rollup`), 'Pss'),
   }));
+}
+
+/** User + system CPU seconds of each process so far (/proc/<pid>/stat, clock ticks at 100 Hz). */
+function cpuSeconds(primaryPid) {
+  return new Map(
+    processes(primaryPid).map((pid) => {
+      const f = readOrEmpty(`/proc/${pid}/stat`).replace(/^.*\) /, '').split(' ');
+      return [pid, (Number(f[11] ?? 0) + Number(f[12] ?? 0)) / 100];
+    }),
+  );
 }
 
 /** Samples every `everyMs`: the peak of the sum, and each process's own peak. */
@@ -136,9 +155,10 @@ async function ocspLoad(base, paths, concurrency, untilMs) {
 
 async function main() {
   const tools = requireTools({ wrk: 'the issuance load (Debian: apt-get install wrk)', openssl: 'CSRs and OCSP requests (Debian: apt-get install openssl)' });
-  const bin = path.join(root, 'bin', 'trellis.js');
-  if (!fs.existsSync(path.join(root, 'dist', 'cmd', 'main.js'))) throw new Error('dist/ is missing: run `npm run build` first');
-  log(`temp dir ${tmp}${cfg.keep ? ' (kept)' : ''}; ${await buildInfo(root, path.join(root, 'dist'))}`);
+  // dist/cmd/main.js runs itself when it is the entry point (cluster workers re-run it too).
+  const bin = path.join(cfg.dist, 'cmd', 'main.js');
+  if (!fs.existsSync(bin)) throw new Error(`${bin} is missing: run \`npm run build\` first (or set BENCH_DIST)`);
+  log(`temp dir ${tmp}${cfg.keep ? ' (kept)' : ''}; ${await buildInfo(root, cfg.dist)}`);
   const busyBefore = await machineBusy(1000);
   const dir = path.join(tmp, 'trellis');
   const data = path.join(dir, 'data');
@@ -161,7 +181,7 @@ async function main() {
   fs.writeFileSync(issuing, (await cli('ca', 'cert')).stdout);
   log(`inserting ${cfg.certs.toLocaleString('en-US')} certificates (10 % revoked) and building their OCSP requests`);
   const list = serials(cfg.certs).map((serialHex, i) => ({ serialHex, revoked: i % 10 === 0 }));
-  await insertCertificates(root, data, list);
+  await insertCertificates(path.dirname(cfg.dist), data, list);
   const paths = await ocspGetPaths(tools.openssl, path.join(dir, 'ocsp-req.der'), issuing, list.map((c) => c.serialHex));
   const csrs = await makeCsrs(tools.openssl, path.join(dir, 'csr'), cfg.csrs);
   const script = writeWrkScript(path.join(dir, 'issue.lua'), {
@@ -174,20 +194,26 @@ async function main() {
 
   const serverLog = path.join(dir, 'serve.log');
   const server = startChild(process.execPath, [bin, 'serve', '--data', data, '--port', String(port), ...(cfg.workers > 1 ? ['--workers', String(cfg.workers)] : [])], { env, cwd: dir, logFile: serverLog });
+  // Start-up is sampled too: each worker runs scrypt (128 MiB) while it unlocks the CA keys.
+  const startSampler = sampler(server.pid, 50);
   await waitReady(async () => (await fetch(`${base}/healthz`)).status === 200, { child: server, what: `trellis serve (log: ${serverLog})` });
   await waitReady(async () => (readOrEmpty(serverLog).match(/"msg":"serving"/g) ?? []).length >= cfg.workers, { child: server, what: `${cfg.workers} trellis workers (log: ${serverLog})` });
+  const start = startSampler.stop();
   log(`trellis: serving on ${base} (pid ${server.pid}, ${cfg.workers} worker(s)${cfg.nodeOptions ? `, NODE_OPTIONS=${cfg.nodeOptions}` : ''}); settling ${cfg.idleSeconds} s`);
   await sleep(cfg.idleSeconds * 1000);
   const idle = snapshot(server.pid);
 
   log(`load: ${cfg.seconds} s of issuance (wrk, ${cfg.connections} connections) and OCSP GETs (${cfg.ocspConcurrency} connections, ${paths.length.toLocaleString('en-US')} serials)`);
   const s = sampler(server.pid);
+  const cpuBefore = cpuSeconds(server.pid);
   const untilMs = Date.now() + cfg.seconds * 1000;
   const [issued, ocsp] = await Promise.all([
     runWrk(tools.wrk, { url: base, script, seconds: cfg.seconds, connections: cfg.connections, threads: 1 }),
     ocspLoad(base, paths, cfg.ocspConcurrency, untilMs),
   ]);
   const { peakSumKiB, peakOf } = s.stop();
+  const cpuAfter = cpuSeconds(server.pid);
+  const cpuLoad = [...cpuAfter].reduce((a, [pid, sec]) => a + sec - (cpuBefore.get(pid) ?? 0), 0);
   const after = snapshot(server.pid);
   const code = await server.stop(30_000);
   if (code !== 0) warn(`trellis serve exited with ${code} (log: ${serverLog})`);
@@ -201,23 +227,27 @@ async function main() {
   const sum = (xs, f) => xs.reduce((a, x) => a + f(x), 0);
   console.log('');
   console.log(`Memory of trellis serve --workers ${cfg.workers}: ${cfg.seconds} s of issuance (${issued.ok} certificates, ${issued.okPerSec.toFixed(0)}/s) + OCSP GETs (${ocsp.ok.toLocaleString('en-US')} answers, ${(ocsp.ok / cfg.seconds).toFixed(0)}/s, ${ocsp.distinct.toLocaleString('en-US')} distinct serials); access log on (${accessLines.toLocaleString('en-US')} lines); ${os.cpus().length} CPUs, machine ${(100 * busyBefore).toFixed(0)}% busy before, load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
-  const rows = [['process', 'pid', 'idle RSS', 'idle PSS', 'peak RSS', 'RSS after', 'PSS after']];
+  const rows = [['process', 'pid', 'start peak', 'idle RSS', 'idle PSS', 'peak RSS', 'RSS after', 'PSS after']];
   idle.forEach((p, i) => {
     const a = after.find((x) => x.pid === p.pid);
-    rows.push([i === 0 ? (cfg.workers > 1 ? 'primary' : 'serve') : `worker ${i}`, String(p.pid), mib(p.rssKiB), mib(p.pssKiB), mib(peakOf.get(p.pid) ?? 0), a ? mib(a.rssKiB) : 'gone', a ? mib(a.pssKiB) : 'gone']);
+    rows.push([i === 0 ? (cfg.workers > 1 ? 'primary' : 'serve') : `worker ${i}`, String(p.pid), mib(start.peakOf.get(p.pid) ?? 0), mib(p.rssKiB), mib(p.pssKiB), mib(peakOf.get(p.pid) ?? 0), a ? mib(a.rssKiB) : 'gone', a ? mib(a.pssKiB) : 'gone']);
   });
   const replaced = [...peakOf.keys()].filter((pid) => !idle.some((p) => p.pid === pid));
   if (replaced.length) warn(`processes that appeared during the load (a worker was replaced?): ${replaced.join(', ')}`);
-  rows.push(['total', '', mib(sum(idle, (p) => p.rssKiB)), mib(sum(idle, (p) => p.pssKiB)), `${mib(peakSumKiB)} (sum)`, mib(sum(after, (p) => p.rssKiB)), mib(sum(after, (p) => p.pssKiB))]);
+  rows.push(['total', '', `${mib(start.peakSumKiB)} (sum)`, mib(sum(idle, (p) => p.rssKiB)), mib(sum(idle, (p) => p.pssKiB)), `${mib(peakSumKiB)} (sum)`, mib(sum(after, (p) => p.rssKiB)), mib(sum(after, (p) => p.pssKiB))]);
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   for (const r of rows) console.log('  ' + r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  '));
-  console.log('  (MB = 2^20 bytes; the total peak is the highest sum of one 200 ms sample, not the sum of each process\'s own peak)');
+  console.log('  (MB = 2^20 bytes; a total peak is the highest sum of one sample (every 50 ms from the start until every worker serves, then every 200 ms during the load), not the sum of each process\'s own peak)');
+  // CPU per request served, issuance and OCSP together: the price of a V8 flag tried with BENCH_NODE_OPTIONS.
+  console.log(`  server CPU during the load: ${cpuLoad.toFixed(1)} s (user + system, all processes), ${((1e3 * cpuLoad) / Math.max(1, issued.ok + ocsp.ok)).toFixed(2)} ms per request (${issued.ok} issued + ${ocsp.ok} OCSP)`);
   if (busyBefore > 0.2) warn(`CPU was ${(100 * busyBefore).toFixed(0)}% busy before the run: other work on this machine changes how far the load gets`);
   if (failures.length) console.log(`${failures.length} failure(s), see FAIL lines above`);
   const idleMiB = sum(idle, (p) => p.rssKiB) / 1024;
   const peakMiB = peakSumKiB / 1024;
   console.log(`RESULT memory_idle_workers2 ${idleMiB.toFixed(0)} MB baseline ${goalMiB} ratio ${(goalMiB / idleMiB).toFixed(2)}`);
   console.log(`RESULT memory_peak_workers2 ${peakMiB.toFixed(0)} MB baseline ${goalMiB} ratio ${(goalMiB / peakMiB).toFixed(2)}`);
+  const startMiB = start.peakSumKiB / 1024;
+  console.log(`RESULT memory_start_peak_workers2 ${startMiB.toFixed(0)} MB baseline ${goalMiB} ratio ${(goalMiB / startMiB).toFixed(2)}`);
   return failures.length ? 1 : 0;
 }
 

@@ -55,6 +55,12 @@ export interface ServeOptions {
   acme?: AcmeServeOptions;
   /** `--trusted-proxy` CIDRs; replace `server.trustedProxies` of trellis.json when given. */
   trustedProxies?: string[];
+  /**
+   * Waited for before the issuing CA keys open, and released once they are open (or the start failed). Opening
+   * software keys runs scrypt with 128 MiB of memory (keys/envelope.ts); cluster workers take turns here so that
+   * no two derive at the same time (commands/serve.ts).
+   */
+  keyOpeningTurn?: () => Promise<() => void>;
 }
 
 export interface Serving {
@@ -80,6 +86,7 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
   const stopAll = async () => {
     while (stops.length) await stops.pop()!();
   };
+  let endTurn: (() => void) | undefined;
   try {
     for (const ca of instance.cas) {
       if (ca.role === 'root' && holdsKey(ca) && !isOfflineCa(ca)) {
@@ -88,6 +95,7 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
     }
     // Crash leftovers (stale intents, ACME orders stuck in processing) are settled before anything is served, then every few minutes.
     stops.push(await startReconciler(instance, opts.log));
+    endTurn = await opts.keyOpeningTurn?.();
     const keystore = keystoreFor(instance, opts.passphrase);
     // Issuing CA keys in a token open with the PIN given; serve never logs in to the root's token.
     const pin = opts.pkcs11Pin;
@@ -96,6 +104,9 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
       root: refusedPin('serve never logs in to the root token'),
     });
     const issuers = await unlockIssuers(instance, keystore);
+    // The keys opened below (responders, audit) share the issuing CAs' salt (keys/software-keystore.ts): no scrypt again.
+    endTurn?.();
+    endTurn = undefined;
     if (issuers.all().length === 0) throw new PkiError('invalidConfig', 'no active issuing CA to serve');
     // One publisher per database (lease): every worker and node serves the CRLs it stores.
     const crls = crlPublisher(instance, [], opts.log, { lease: true });
@@ -124,7 +135,7 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
         return instance.cas.map((c) => ({ ca: c.id, state: instance.authority.keyStates.known(c.id) }));
       },
     });
-    if (cluster.isWorker) joinClusterMetrics(metrics.registry);
+    if (cluster.isWorker) await joinClusterMetrics(metrics.registry);
     const ocsp: CountedOcspResponder = new CountedOcspResponder({
       certificates: instance.store.certificates,
       // Pre-signed answers are shared through the database by every node.
@@ -288,6 +299,7 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
       },
     };
   } catch (err) {
+    endTurn?.();
     await running?.close(0);
     await stopAll();
     await instance.close();

@@ -8,22 +8,27 @@
  * process is not in it.
  */
 import cluster from 'node:cluster';
-import { AggregatorRegistry, type Registry } from 'prom-client';
+import type { AggregatorRegistry, PrometheusContentType, Registry } from 'prom-client';
 
 const request = 'trellis:metrics-request';
 const answer = 'trellis:metrics-answer';
 
 type Answer = { type: typeof answer; id: number; text?: string; error?: string };
 
-/** In the primary: answers workers' requests for the cluster's metrics. Call once, before forking. */
+/**
+ * In the primary: answers workers' requests for the cluster's metrics. Call
+ * once, before forking. prom-client (~12 MB of RSS) loads with the first
+ * request, so a primary nobody scrapes never loads it.
+ */
 export function serveClusterMetrics(): void {
-  const aggregator = new AggregatorRegistry();
+  let aggregator: Promise<AggregatorRegistry<PrometheusContentType>> | undefined;
   cluster.on('message', (worker, m: { type?: string; id?: number }) => {
     if (m?.type !== request) return;
     const reply = (a: Omit<Answer, 'type' | 'id'>) => {
       if (worker.isConnected()) worker.send({ type: answer, id: m.id, ...a });
     };
-    aggregator.clusterMetrics().then(
+    aggregator ??= import('prom-client').then(({ AggregatorRegistry }) => new AggregatorRegistry());
+    aggregator.then((a) => a.clusterMetrics()).then(
       (text) => reply({ text }),
       (err: unknown) => reply({ error: err instanceof Error ? err.message : String(err) }),
     );
@@ -31,7 +36,8 @@ export function serveClusterMetrics(): void {
 }
 
 /** In a worker: this registry is what the primary gathers from this process. */
-export function joinClusterMetrics(registry: Registry): void {
+export async function joinClusterMetrics(registry: Registry): Promise<void> {
+  const { AggregatorRegistry } = await import('prom-client');
   AggregatorRegistry.setRegistries([registry]);
   // The constructor installs the worker's listener for the primary's requests.
   new AggregatorRegistry();

@@ -1,7 +1,6 @@
 /** Pieces every command uses: the data directory, the passphrases, output. */
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
-import path from 'node:path';
 import { PkiError } from '../../errors/pki-error.js';
 import { readPassphrase, ttyPrompt } from '../../config/passphrase.js';
 import { output, type Output } from '../../cli/output.js';
@@ -9,21 +8,11 @@ import { rootSecretFromShares } from '../../quorum/root-secret.js';
 import { keystoreConfigSchema, type KeystoreConfig } from '../../config/instance-config.js';
 import { UsageError } from '../../cli/args.js';
 import { pinSource, type TokenPins } from '../tokens.js';
+import { pkcs11Flags } from './secret-flags.js';
 
-export const dataDirOf = (flag: string | undefined): string => path.resolve(flag ?? process.env.TRELLIS_DATA ?? 'trellis-data');
+export { dataDirOf, passphraseFor, pkcs11Flags, rootPassphraseFlag } from './secret-flags.js';
 
 export const actorOf = (): string => `cli:${os.userInfo().username}`;
-
-/** The online passphrase: opens the keys `serve` signs with (issuing CAs, OCSP responders, the audit key). */
-export function passphraseFor(flags: { 'passphrase-file'?: string | undefined }, opts: { confirm?: boolean; forNew?: boolean } = {}): Promise<string> {
-  return readPassphrase(
-    { env: process.env.TRELLIS_PASSPHRASE, file: flags['passphrase-file'], prompt: process.stdin.isTTY ? ttyPrompt : undefined },
-    opts,
-  );
-}
-
-/** Flags of the commands that open the root key: a passphrase file, or shares of the root secret (`--share FILE`, repeatable). */
-export const rootPassphraseFlag = { 'root-passphrase-file': { type: 'string' }, share: { type: 'string', multiple: true } } as const;
 
 /** Where a command's root passphrase may come from. */
 type RootPassphraseFlags = { 'root-passphrase-file'?: string | undefined; share?: string[] | undefined };
@@ -61,16 +50,6 @@ export function assertDistinct(online: string, root: string): void {
 }
 
 export const out = (flags: { json?: boolean | undefined }): Output => output(!!flags.json);
-
-/** PKCS#11 flags of init and ceremonies (docs/hsm.md); PINs only as files (or TRELLIS_PKCS11_PIN / TRELLIS_PKCS11_ROOT_PIN, or a prompt). */
-export const pkcs11Flags = {
-  keystore: { type: 'string' },
-  'pkcs11-module': { type: 'string' },
-  'pkcs11-token': { type: 'string' },
-  'pkcs11-pin-file': { type: 'string' },
-  'pkcs11-root-token': { type: 'string' },
-  'pkcs11-root-pin-file': { type: 'string' },
-} as const;
 
 type Pkcs11FlagValues = { [K in keyof typeof pkcs11Flags]?: string | undefined };
 

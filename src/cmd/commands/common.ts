@@ -8,9 +8,9 @@ import { rootSecretFromShares } from '../../quorum/root-secret.js';
 import { keystoreConfigSchema, type KeystoreConfig } from '../../config/instance-config.js';
 import { UsageError } from '../../cli/args.js';
 import { pinSource, type TokenPins } from '../tokens.js';
-import { pkcs11Flags } from './secret-flags.js';
+import { pkcs11Flags } from '../secret-flags.js';
 
-export { dataDirOf, passphraseFor, pkcs11Flags, rootPassphraseFlag } from './secret-flags.js';
+export { dataDirOf, passphraseFor, pkcs11Flags, rootPassphraseFlag } from '../secret-flags.js';
 
 export const actorOf = (): string => `cli:${os.userInfo().username}`;
 

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { parse, UsageError } from '../../cli/args.js';
 import type { Logger } from '../../http/log.js';
 import { systemClock } from '../../clock/clock.js';
-import { dataDirOf, passphraseFor, pkcs11Flags, rootPassphraseFlag } from './secret-flags.js';
+import { dataDirOf, passphraseFor, pkcs11Flags, rootPassphraseFlag } from '../secret-flags.js';
 import { pinSource } from '../tokens.js';
 
 const serveFlags = {

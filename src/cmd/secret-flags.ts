@@ -5,7 +5,7 @@
  * common.ts brings. common.ts re-exports all of it.
  */
 import path from 'node:path';
-import { readPassphrase, ttyPrompt } from '../../config/passphrase.js';
+import { readPassphrase, ttyPrompt } from '../config/passphrase.js';
 
 export const dataDirOf = (flag: string | undefined): string => path.resolve(flag ?? process.env.TRELLIS_DATA ?? 'trellis-data');
 

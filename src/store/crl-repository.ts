@@ -9,6 +9,33 @@ import { buf, conflictOr, type Db } from './client.js';
 import { hotPathOf, type SqliteHotPath } from './sqlite-hot-path.js';
 
 const holderSpan = BigInt(leaseHolderLimit);
+
+/** Every column of a CRL row but its DER. */
+const crlMeta = { caId: true, scope: true, crlNumber: true, baseCrlNumber: true, thisUpdate: true, nextUpdate: true, entries: true } as const;
+/**
+ * PostgreSQL: a CRL of more entries than this (~40 octets each) is read in
+ * slices of {@link sliceBytes}. Read whole, through Prisma, a full CRL of
+ * 1 M entries (40 MiB) took 4.4–5.7 s and 2.4–3.2 s of CPU and grew the
+ * process by 150–340 MiB; in 4 MiB slices 2.7–3.2 s, 0.9–1.2 s of CPU and
+ * 35–98 MiB (every worker loads it at start; docs/performance.md, Scale).
+ */
+const wholeReadEntries = 50_000;
+const sliceBytes = 4 * 1024 * 1024;
+
+/** The DER of one CRL, read in slices of {@link sliceBytes}; null when the row is gone. */
+async function derInSlices(db: Db, caId: string, crlNumber: bigint): Promise<Buffer | null> {
+  const size = await db.$queryRaw<{ n: number }[]>`SELECT length("der")::int AS n FROM "Crl" WHERE "caId" = ${caId} AND "crlNumber" = ${crlNumber}`;
+  if (size.length === 0) return null;
+  const n = size[0]!.n;
+  const parts: Buffer[] = [];
+  for (let from = 0; from < n; from += sliceBytes) {
+    const r = await db.$queryRaw<{ d: Uint8Array }[]>`SELECT substring("der" from ${from + 1}::int for ${sliceBytes}::int) AS d FROM "Crl" WHERE "caId" = ${caId} AND "crlNumber" = ${crlNumber}`;
+    if (r.length === 0) return null;
+    parts.push(buf(r[0]!.d));
+  }
+  const der = Buffer.concat(parts);
+  return der.length === n ? der : null;
+}
 const leaseKey = (caId: string) => `lease:${caId}`;
 const checkHolder = (holder: number) => {
   if (!Number.isInteger(holder) || holder < 1 || holder >= leaseHolderLimit) throw new PkiError('malformed', `CRL lease holder must be an integer in [1, 2^21), got ${holder}`);
@@ -58,10 +85,15 @@ export function crlRepository(db: Db, hot?: SqliteHotPath): CrlRepository {
       if (wanted.length === 0) return [];
       // CRL numbers are drawn per CA (nextCrlNumber), so the numbers alone pick the rows; the scope is checked here.
       const scopeOf = new Map(wanted.map((w) => [w.crlNumber, w.scope]));
-      const rows = await db.crl.findMany({ where: { caId, crlNumber: { in: wanted.map((w) => w.crlNumber) } } });
-      return rows
-        .filter((r) => scopeOf.get(r.crlNumber) === r.scope)
-        .map((r) => ({ caId: r.caId, scope: r.scope, crlNumber: r.crlNumber, baseCrlNumber: r.baseCrlNumber, thisUpdate: r.thisUpdate, nextUpdate: r.nextUpdate, entries: r.entries, der: buf(r.der) }));
+      const metas = (await db.crl.findMany({ where: { caId, crlNumber: { in: [...scopeOf.keys()] } }, select: crlMeta })).filter((m) => scopeOf.get(m.crlNumber) === m.scope);
+      const large = metas.filter((m) => m.entries > wholeReadEntries);
+      const small = metas.length === large.length ? [] : await db.crl.findMany({ where: { caId, crlNumber: { in: metas.filter((m) => m.entries <= wholeReadEntries).map((m) => m.crlNumber) } } });
+      const out: CrlRecord[] = small.map((r) => ({ caId: r.caId, scope: r.scope, crlNumber: r.crlNumber, baseCrlNumber: r.baseCrlNumber, thisUpdate: r.thisUpdate, nextUpdate: r.nextUpdate, entries: r.entries, der: buf(r.der) }));
+      for (const m of large) {
+        const der = await derInSlices(db, caId, m.crlNumber);
+        if (der) out.push({ ...m, der });
+      }
+      return out;
     },
     async latestAll(caId) {
       const rows = await db.crl.findMany({

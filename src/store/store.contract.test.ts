@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { chainHash } from '../audit/audit-log.js';
 import type { AuditBatch } from '../audit/ports.js';
 import type { CaRecord, CertificateIntent, NewCaRecord } from '../ca/ports.js';
+import type { CrlRecord } from '../crl/ports.js';
 import { isPkiError } from '../errors/pki-error.js';
 import type { Db } from './client.js';
 import { migrationNames, migrationsDirOf } from './migrate.js';
@@ -489,6 +490,23 @@ describe.each(flavours)('store contract: $name', (flavour) => {
       expect(many.map((c) => [c.scope, c.crlNumber, c.der.length]).sort()).toEqual([['delta', 4n, 300], ['full', 3n, 300]]);
       expect(await store.crls.prune(caId, 1)).toBe(2);
       expect(await store.crls.latest(caId, 'shard-9')).toBeNull();
+    });
+
+    test('a CRL of a million entries (read in slices on PostgreSQL) loads byte for byte, beside a small one of the same CA', async () => {
+      const caId = `crl-slices-${flavour.name}`;
+      // 9 MiB + 1 octet: three slices and one octet more on PostgreSQL; compressible like a real CRL (random serials, equal dates).
+      const der = Buffer.alloc(9 * 1024 * 1024 + 1);
+      for (let o = 0; o + 40 <= der.length; o += 40) randomBytes(16).copy(der, o);
+      const big = { caId, scope: 'full', crlNumber: 1n, baseCrlNumber: null, thisUpdate: t0, nextUpdate: later(3600), entries: 1_000_000, der };
+      const small = { ...big, scope: 'shard-0', crlNumber: 2n, entries: 3, der: randomBytes(200) };
+      await store.crls.insert(big);
+      await store.crls.insert(small);
+      const got = await store.crls.loadMany(caId, [{ scope: 'full', crlNumber: 1n }, { scope: 'shard-0', crlNumber: 2n }, { scope: 'shard-1', crlNumber: 3n }]);
+      // Buffers compared with equals(): a deep equality over 9 MiB takes minutes.
+      const strip = ({ der: _, ...meta }: CrlRecord) => meta;
+      expect(got.map((c) => strip(c)).sort((a, b) => a.scope.localeCompare(b.scope))).toEqual([strip(big), strip(small)]);
+      expect(got.find((c) => c.scope === 'full')!.der.equals(der)).toBe(true);
+      expect(got.find((c) => c.scope === 'shard-0')!.der.equals(small.der)).toBe(true);
     });
 
     test('the CRL publishing lease: one holder at a time, renewed by its holder, taken over once expired, given up on release', async () => {

@@ -616,7 +616,7 @@ describe.each(flavours)('store contract: $name', (flavour) => {
       }
     });
 
-    test.runIf(flavour.name === 'postgres')('an append that waited for the lock chains onto the event its holder committed meanwhile', async () => {
+    if (flavour.name === 'postgres') test('an append that waited for the lock chains onto the event its holder committed meanwhile', async () => {
       // Another node holds the chain lock and appends an event; this store's append waits, then must read that event as the head.
       const c = new pg.Client({ connectionString: fresh.url });
       await c.connect();

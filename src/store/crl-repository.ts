@@ -10,6 +10,11 @@ import { hotPathOf, type SqliteHotPath } from './sqlite-hot-path.js';
 
 const holderSpan = BigInt(leaseHolderLimit);
 
+/** A Crl row as Prisma reads it, as a CrlRecord (its other columns dropped). */
+const toRecord = (r: Omit<CrlRecord, 'der'> & { der: Uint8Array }): CrlRecord => ({
+  caId: r.caId, scope: r.scope, crlNumber: r.crlNumber, baseCrlNumber: r.baseCrlNumber, thisUpdate: r.thisUpdate, nextUpdate: r.nextUpdate, entries: r.entries, der: buf(r.der),
+});
+
 /** Every column of a CRL row but its DER. */
 const crlMeta = { caId: true, scope: true, crlNumber: true, baseCrlNumber: true, thisUpdate: true, nextUpdate: true, entries: true } as const;
 /**
@@ -69,7 +74,7 @@ export function crlRepository(db: Db, hot?: SqliteHotPath): CrlRepository {
       const h = fast();
       if (h) return h.latestCrl(caId, scope);
       const r = await db.crl.findFirst({ where: { caId, scope }, orderBy: { crlNumber: 'desc' } });
-      return r && { caId: r.caId, scope: r.scope, crlNumber: r.crlNumber, baseCrlNumber: r.baseCrlNumber, thisUpdate: r.thisUpdate, nextUpdate: r.nextUpdate, entries: r.entries, der: buf(r.der) };
+      return r && toRecord(r);
     },
     async loadMany(caId, wanted) {
       const h = fast();
@@ -88,7 +93,7 @@ export function crlRepository(db: Db, hot?: SqliteHotPath): CrlRepository {
       const metas = (await db.crl.findMany({ where: { caId, crlNumber: { in: [...scopeOf.keys()] } }, select: crlMeta })).filter((m) => scopeOf.get(m.crlNumber) === m.scope);
       const large = metas.filter((m) => m.entries > wholeReadEntries);
       const small = metas.length === large.length ? [] : await db.crl.findMany({ where: { caId, crlNumber: { in: metas.filter((m) => m.entries <= wholeReadEntries).map((m) => m.crlNumber) } } });
-      const out: CrlRecord[] = small.map((r) => ({ caId: r.caId, scope: r.scope, crlNumber: r.crlNumber, baseCrlNumber: r.baseCrlNumber, thisUpdate: r.thisUpdate, nextUpdate: r.nextUpdate, entries: r.entries, der: buf(r.der) }));
+      const out: CrlRecord[] = small.map(toRecord);
       for (const m of large) {
         const der = await derInSlices(db, caId, m.crlNumber);
         if (der) out.push({ ...m, der });

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { PkiError } from '../errors/pki-error.js';
 import { makePrivate, makePrivateDir, warnIfSharedDir, writePrivateFile } from './file-permissions.js';
+import { configFile } from './config-file.js';
 
 const perHour = (n: number) => z.number().int().min(0).max(10_000_000).default(n);
 
@@ -174,7 +175,7 @@ export const instanceConfigSchema = z
 
 export type InstanceConfig = z.infer<typeof instanceConfigSchema>;
 
-export const configFile = (dataDir: string): string => path.join(dataDir, 'trellis.json');
+export { configFile };
 
 /** Reads and validates the config; a missing file says to run `trellis init`. */
 export function readInstanceConfig(dataDir: string): InstanceConfig {

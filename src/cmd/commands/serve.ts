@@ -7,10 +7,10 @@
 import cluster, { type Worker } from 'node:cluster';
 import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import { parse, UsageError } from '../../cli/args.js';
 import type { Logger } from '../../http/log.js';
 import { systemClock } from '../../clock/clock.js';
+import { configFile } from '../../config/config-file.js';
 import { dataDirOf, passphraseFor, pkcs11Flags, rootPassphraseFlag } from '../secret-flags.js';
 import { pinSource } from '../tokens.js';
 
@@ -120,8 +120,6 @@ function primaryLogger(): { log: Logger; written: () => Promise<void> } {
 }
 
 /** trellis.json of a data directory (config/instance-config.ts `configFile`, without loading the config schema). */
-const configFileOf = (dataDir: string): string => path.join(dataDir, 'trellis.json');
-
 /**
  * True when trellis.json (config/instance-config.ts) puts the CA keys in a
  * PKCS#11 token. Only that field is read, without the config schema: the
@@ -129,7 +127,7 @@ const configFileOf = (dataDir: string): string => path.join(dataDir, 'trellis.js
  * (in a cluster, the first worker fails and the primary stops).
  */
 function keysInToken(dataDir: string): boolean {
-  const file = configFileOf(dataDir);
+  const file = configFile(dataDir);
   if (!fs.existsSync(file)) return false;
   try {
     return (JSON.parse(fs.readFileSync(file, 'utf8')) as { keystore?: { type?: unknown } }).keystore?.type === 'pkcs11';
@@ -344,7 +342,7 @@ export async function runQuickstart(argv: string[]): Promise<number> {
   const { values } = parse(argv, serveFlags);
   const dataDir = dataDirOf(values.data);
   const primary = primaryLogger();
-  if (fs.existsSync(configFileOf(dataDir)) || cluster.isWorker) return start(values, await serveSecrets(values, primary.log), primary);
+  if (fs.existsSync(configFile(dataDir)) || cluster.isWorker) return start(values, await serveSecrets(values, primary.log), primary);
   const { actorOf, assertDistinct, generatedPassphrase, out, rootPassphraseFor, rootPassphraseGiven } = await import('./common.js');
   const generated = !process.env.TRELLIS_PASSPHRASE && !values['passphrase-file'];
   const passphrase = generated ? generatedPassphrase() : await passphraseFor(values, { forNew: true });

@@ -13,6 +13,9 @@ import type { SqliteHotPath } from './sqlite-hot-path.js';
 /** Advisory lock key shared by every node appending to the audit chain ("TRELLIS" in ASCII). */
 const auditLockKey = 0x5452454c4c4953n;
 
+/** Takes the chain lock (held until the transaction ends). */
+const takeLock = `SELECT pg_advisory_xact_lock(${auditLockKey})`;
+
 /**
  * Takes the chain lock, then reads the chain's head. Two statements in one
  * simple-protocol query (one round trip): under READ COMMITTED each statement
@@ -20,7 +23,7 @@ const auditLockKey = 0x5452454c4c4953n;
  * granted, sees the events the previous holder committed. (One statement
  * doing both would read with a snapshot taken before the wait.)
  */
-const lockThenHead = `SELECT pg_advisory_xact_lock(${auditLockKey}); SELECT "seq", "hash" FROM "AuditEvent" ORDER BY "seq" DESC LIMIT 1`;
+const lockThenHead = `${takeLock}; SELECT "seq", "hash" FROM "AuditEvent" ORDER BY "seq" DESC LIMIT 1`;
 
 /**
  * One caller's share of an audited transaction: its row writes (none for a
@@ -44,6 +47,29 @@ class UnitFailed extends Error {
 }
 
 /**
+ * The connection failed after the INSERT and COMMIT were sent, and a second
+ * connection could not tell whether they committed: the callers are told so,
+ * not run again (which could append their events twice).
+ */
+class CommitOutcomeUnknown extends Error {
+  constructor(cause: unknown) {
+    super('the database connection failed during COMMIT and whether the audited transaction committed could not be checked', { cause });
+  }
+}
+
+/**
+ * Whether `err`, thrown by the query that carried the COMMIT, leaves the
+ * outcome unknown: anything but an error the server answered with, or a
+ * server error of class 08 (connection exception) or 57 (operator
+ * intervention: the backend was terminated, maybe after it committed).
+ */
+function outcomeUnknown(err: unknown): boolean {
+  const e = err as { code?: unknown; severity?: unknown } | null;
+  const sqlState = typeof e?.code === 'string' && typeof e.severity === 'string' ? e.code : undefined;
+  return sqlState === undefined || sqlState.startsWith('08') || sqlState.startsWith('57');
+}
+
+/**
  * The audit chain on PostgreSQL, one per store: every transaction that
  * appends to the chain runs here, on a `pg` client of the pool Prisma uses.
  *
@@ -58,6 +84,12 @@ class UnitFailed extends Error {
  * together: when a caller's rows or hashing throw, the transaction is rolled
  * back, that caller gets the error and the others run again without it; when
  * the INSERT or COMMIT fails, each caller of the transaction runs again alone.
+ * When the connection fails once the INSERT and COMMIT were sent, a second
+ * connection first waits for the chain lock (the first backend holds it until
+ * its transaction ended either way) and looks for the last event sent: found,
+ * the transaction committed and every caller gets its result; not found, it
+ * did not and they run again; the check failing, every caller is told the
+ * outcome is unknown.
  */
 export interface PgAuditChain {
   /** Appends `drafts` (contiguous, all or none). */
@@ -76,6 +108,24 @@ export interface PgAuditChain {
 export function pgAuditChain(pool: pg.Pool): PgAuditChain {
   const queue: Unit[] = [];
   let running = false;
+
+  /**
+   * A client of the pool with an 'error' listener while it is checked out:
+   * pg emits a lost connection as an 'error' event besides failing the
+   * running query, and the pool listens only to idle clients (unheard, the
+   * event would end the process). The query's own failure is what is handled.
+   */
+  async function checkout(): Promise<pg.PoolClient> {
+    const client = await pool.connect();
+    const heard = () => {};
+    client.on('error', heard);
+    const release = client.release.bind(client);
+    client.release = (err?: Error | boolean) => {
+      client.removeListener('error', heard);
+      release(err);
+    };
+    return client;
+  }
 
   /** Ends a failed transaction: ROLLBACK, or the connection is dropped (pg closes it on release with an error). */
   async function rollback(client: pg.PoolClient, err: unknown): Promise<void> {
@@ -113,10 +163,13 @@ export function pgAuditChain(pool: pg.Pool): PgAuditChain {
    * anything else for the whole.
    */
   async function runOnce(units: Unit[], join: boolean): Promise<void> {
-    const client = await pool.connect();
+    const client = await checkout();
+    const done: { unit: Unit; result: unknown; batch: AuditBatch | null }[] = [];
+    let records: AuditRecord[][] = [];
+    /** The last event of the INSERT and COMMIT once they were sent. */
+    let sent: AuditRecord | undefined;
     try {
       await client.query('BEGIN');
-      const done: { unit: Unit; result: unknown; batch: AuditBatch | null }[] = [];
       for (const unit of units) {
         try {
           const result = unit.rows ? await unit.rows(client) : undefined;
@@ -125,7 +178,7 @@ export function pgAuditChain(pool: pg.Pool): PgAuditChain {
           throw new UnitFailed(unit, err);
         }
       }
-      let records: AuditRecord[][] = done.map(() => []);
+      records = done.map(() => []);
       if (done.some((d) => d.batch?.drafts.length)) {
         const results = (await client.query(lockThenHead)) as unknown as pg.QueryResult<{ seq: number; hash: string }>[];
         // With the lock held, plain appends queued since this transaction began join it
@@ -144,6 +197,7 @@ export function pgAuditChain(pool: pg.Pool): PgAuditChain {
         // way to send the INSERT and the COMMIT in one round trip.
         const q = (v: string) => client.escapeLiteral(v);
         const values = all.map((r) => `(${r.seq},${q(r.at.toISOString())}::timestamp(3),${q(r.type)},${q(r.actor)},${q(r.data)},${q(r.prevHash)},${q(r.hash)})`);
+        sent = all.at(-1);
         await client.query(`INSERT INTO "AuditEvent" ("seq","at","type","actor","data","prevHash","hash") VALUES ${values.join(',')}; COMMIT`);
       } else {
         await client.query('COMMIT');
@@ -152,6 +206,29 @@ export function pgAuditChain(pool: pg.Pool): PgAuditChain {
       done.forEach((d, i) => d.unit.resolve(d.result, records[i]!));
     } catch (err) {
       await rollback(client, err);
+      if (!sent || !outcomeUnknown(err)) throw err;
+      let committed: boolean;
+      try {
+        committed = await wasCommitted(sent);
+      } catch (checkErr) {
+        throw new CommitOutcomeUnknown([err, checkErr]);
+      }
+      if (!committed) throw err;
+      done.forEach((d, i) => d.unit.resolve(d.result, records[i]!));
+    }
+  }
+
+  /** Whether `last` is in the chain, once whichever transaction holds the chain lock has ended. */
+  async function wasCommitted(last: AuditRecord): Promise<boolean> {
+    const client = await checkout();
+    try {
+      const results = (await client.query(
+        `BEGIN; ${takeLock}; SELECT 1 FROM "AuditEvent" WHERE "seq" = ${last.seq} AND "hash" = ${client.escapeLiteral(last.hash)}; COMMIT`,
+      )) as unknown as pg.QueryResult[];
+      client.release();
+      return results[2]!.rowCount === 1;
+    } catch (err) {
+      client.release(err instanceof Error ? err : new Error(String(err)));
       throw err;
     }
   }
@@ -170,6 +247,9 @@ export function pgAuditChain(pool: pg.Pool): PgAuditChain {
         if (err instanceof UnitFailed) {
           err.unit.reject(err.reason);
           todo = [...now.filter((u) => u !== err.unit), ...rest];
+        } else if (err instanceof CommitOutcomeUnknown) {
+          for (const u of now) u.reject(err);
+          todo = rest;
         } else if (now.length > 1) {
           // The INSERT, the COMMIT or the connection failed, for a reason that may be one caller's: each runs again alone.
           alone = true;

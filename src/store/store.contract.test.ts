@@ -19,6 +19,7 @@ import type { CrlRecord } from '../crl/ports.js';
 import { isPkiError } from '../errors/pki-error.js';
 import type { Db } from './client.js';
 import { migrationNames, migrationsDirOf } from './migrate.js';
+import { pgAuditChain } from './audit-repository.js';
 import { openStore, openStoreInternals, parseDatabaseUrl, type Store } from './open.js';
 import { contractFlavours, type Flavour, type FreshDatabase } from './testing/flavours.js';
 
@@ -638,6 +639,75 @@ describe.each(flavours)('store contract: $name', (flavour) => {
       } finally {
         await c.end();
       }
+    });
+
+    if (flavour.name === 'postgres') describe('the connection fails with the INSERT and COMMIT', () => {
+      /**
+       * A pool over the test database whose INSERT-and-COMMIT query fails once as a dropped connection:
+       * 'after' the server ran it (committed), or 'before' it was sent; `check` false makes every later connect fail.
+       */
+      function droppingPool(url: string, when: 'after' | 'before', check = true) {
+        const pool = new pg.Pool({ connectionString: url, max: 2 });
+        let armed = true;
+        let dropped = false;
+        const wrapped = {
+          async connect() {
+            if (dropped && !check) throw new Error('connect ECONNREFUSED (test)');
+            const client = await pool.connect();
+            const query = async (sql: string) => {
+              if (armed && sql.startsWith('INSERT INTO "AuditEvent"') && sql.endsWith('; COMMIT')) {
+                armed = false;
+                if (when === 'after') await client.query(sql);
+                (client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
+                dropped = true;
+                throw new Error('Connection terminated unexpectedly');
+              }
+              return client.query(sql);
+            };
+            return new Proxy(client, { get: (t, k) => (k === 'query' ? query : typeof Reflect.get(t, k) === 'function' ? Reflect.get(t, k).bind(t) : Reflect.get(t, k)) });
+          },
+        };
+        return { chain: pgAuditChain(wrapped as unknown as pg.Pool), end: () => pool.end() };
+      }
+      const draft = (type: string) => [{ at: later(400), type, actor: 'node-a', data: { type } }];
+      const ofType = async (type: string) => (await store.audit.range(1, 100_000)).filter((r) => r.type === type);
+
+      test('after the server committed: the append succeeds, its event is in the chain once', async () => {
+        const { chain, end } = droppingPool(fresh.url, 'after');
+        try {
+          const [rec] = await chain.append(draft('test.committed_then_dropped'), chainHash);
+          expect(await ofType('test.committed_then_dropped')).toEqual([rec]);
+          const [next] = await store.audit.append(draft('test.after_drop'), chainHash);
+          expect(next).toMatchObject({ seq: rec!.seq + 1, prevHash: rec!.hash });
+        } finally {
+          await end();
+        }
+      });
+
+      test('before it was sent: the append fails and writes nothing; the next one chains on', async () => {
+        const before = await store.audit.last();
+        const { chain, end } = droppingPool(fresh.url, 'before');
+        try {
+          await expect(chain.append(draft('test.dropped_before'), chainHash)).rejects.toThrow('Connection terminated');
+          expect(await ofType('test.dropped_before')).toEqual([]);
+          expect(await store.audit.last()).toEqual(before);
+          const [rec] = await chain.append(draft('test.after_drop_before'), chainHash);
+          expect(rec).toMatchObject({ seq: before!.seq + 1, prevHash: before!.hash });
+        } finally {
+          await end();
+        }
+      });
+
+      test('when the outcome cannot be checked, the caller is told so and not run again', async () => {
+        const { chain, end } = droppingPool(fresh.url, 'after', false);
+        try {
+          await expect(chain.append(draft('test.unknown_outcome'), chainHash)).rejects.toThrow('could not be checked');
+          // It did commit; it was not appended a second time.
+          expect(await ofType('test.unknown_outcome')).toHaveLength(1);
+        } finally {
+          await end();
+        }
+      });
     });
 
     test('an append whose hashing throws writes nothing', async () => {

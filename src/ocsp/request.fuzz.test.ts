@@ -11,10 +11,10 @@ import fc from 'fast-check';
 import * as pkijs from 'pkijs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { openssl, tempDir } from '../../test/helpers/openssl.js';
-import { bitString, ctx, derNull, int, octetString, oid, seq, setOf, Tag, tlv, utf8 } from '../pki/der.js';
+import { bitString, ctx, derNull, int, octetString, oid, seq, setOf, Tag, tlv, uintFromBytes, utf8 } from '../pki/der.js';
 import { OID } from '../pki/oids.js';
 import { fuzzParams, mutatedFrom } from '../pki/testing/mutate.js';
-import { MalformedOcspRequest, parseOcspRequest, type OcspRequest } from './request.js';
+import { encodeCertId, MalformedOcspRequest, parseOcspRequest, type OcspRequest } from './request.js';
 
 const runs = fuzzParams(0x0c5b, 800);
 const tmp = tempDir('trellis-ocsp-fuzz-');
@@ -73,6 +73,8 @@ function theirs(der: Buffer) {
 function agreeWithPkijs(der: Buffer): void {
   const mine = ours(der);
   if (!mine) return;
+  // `canonical` is decided without re-encoding (request.ts): it must say what re-encoding would.
+  for (const c of mine.certIds) expect(c.canonical).toBe(c.der.equals(encodeCertId(c.hash, c.issuerNameHash, c.issuerKeyHash, c.serialHex)));
   const other = theirs(der);
   if (typeof other === 'string') expect.fail(`ours accepts, ${other}`);
   expect({
@@ -92,6 +94,27 @@ describe('parseOcspRequest under hostile input', () => {
 
   test('mutated requests: MalformedOcspRequest or a request pkijs reads the same, nothing else', () => {
     fc.assert(fc.property(mutatedFrom(seeds), agreeWithPkijs), runs);
+  });
+
+  test('CertIDs with and without NULL parameters, of either hash, any serial: canonical says what re-encoding says', () => {
+    const certId = fc.record({
+      sha256: fc.boolean(),
+      params: fc.constantFrom('null', 'absent', 'other'),
+      serial: fc.uint8Array({ minLength: 1, maxLength: 21 }),
+      // As written by uintFromBytes (minimal, non-negative), or the octets as they come (maybe refused).
+      minimal: fc.boolean(),
+    });
+    fc.assert(
+      fc.property(certId, ({ sha256, params, serial, minimal }) => {
+        const n = sha256 ? 32 : 20;
+        const alg = seq(oid(sha256 ? '2.16.840.1.101.3.4.2.1' : '1.3.14.3.2.26'), ...(params === 'null' ? [derNull] : params === 'other' ? [int(0)] : []));
+        const der = seq(seq(seq(seq(seq(alg, octetString(Buffer.alloc(n, 1)), octetString(Buffer.alloc(n, 2)), minimal ? uintFromBytes(serial) : tlv(Tag.INTEGER, Buffer.from(serial)))))));
+        const r = ours(der);
+        if (params !== 'other' && minimal) expect(r?.certIds[0]?.canonical).toBe(params === 'null');
+        if (r) agreeWithPkijs(der);
+      }),
+      runs,
+    );
   });
 
   test('random bytes behind a SEQUENCE header: MalformedOcspRequest, nothing else', () => {

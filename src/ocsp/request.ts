@@ -81,8 +81,11 @@ function parseCertId(t: Tlv): CertId {
   const k = value(expectTag(keyHash, Tag.OCTET_STRING, 'issuerKeyHash'));
   if (n.length !== hashLength[hash] || k.length !== hashLength[hash]) throw new MalformedOcspRequest('CertID hash length does not match its algorithm');
   const serialHex = readUnsigned(serial).toString('hex');
-  const der = whole(t);
-  return { hash, issuerNameHash: n, issuerKeyHash: k, serialHex, der, canonical: der.equals(encodeCertId(hash, n, k, serialHex)) };
+  // Canonical means `der` equals encodeCertId(hash, n, k, serialHex), decided without encoding it again (half of a cached
+  // answer's parse): the reader takes only minimal DER lengths and minimal non-negative INTEGERs, and the two OCTET STRINGs
+  // and the serial re-encode to the bytes they were read from, so the CertID is canonical exactly when its hashAlgorithm
+  // is (OID with NULL parameters). request.test.ts checks the two definitions agree.
+  return { hash, issuerNameHash: n, issuerKeyHash: k, serialHex, der: whole(t), canonical: whole(alg).equals(hashAlgorithmDer[hash]) };
 }
 
 /**

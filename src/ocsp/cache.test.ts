@@ -2,13 +2,13 @@ import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { fixedClock, systemClock } from '../clock/clock.js';
 import { opensslRun, tempDir } from '../../test/helpers/openssl.js';
-import { CachingSource, type CacheNext } from './cache.js';
+import { CachingSource, PackedResponses, type CacheNext } from './cache.js';
 import { RequestFilter } from './filter.js';
 import { Invalidations } from './invalidations.js';
 import { LiveSource } from './live.js';
 import { parseOcspRequest } from './request.js';
 import { readResponseSummary } from './response.js';
-import type { OcspResult, ServedCa } from './source.js';
+import { presignedOf, type OcspResult, type ServedCa } from './source.js';
 import { certIdOf, makeResponderPki, memCertificates, memResponses, request, type ResponderPki } from './testing/responder-pki.js';
 import { PendingWrites } from './writes.js';
 
@@ -161,5 +161,63 @@ describe('CachingSource over the live source', () => {
     expect(reached.single).toBe(3);
     await ask('1802');
     expect(reached.single).toBe(4);
+  });
+
+  test('an answer from memory keeps its bytes after its entry is evicted and the memory reused', async () => {
+    const { certificates, cache, ask } = setup({ responses: null, cacheEntries: 1 });
+    for (const s of ['1901', '1902']) certificates.set(s);
+    await ask('1901');
+    const hit = await ask('1901');
+    const bytes = Buffer.from(hit.der);
+    await ask('1902'); // evicts 1901; its slot now holds 1902's response
+    expect(cache.size).toBe(1);
+    expect(hit.der.equals(bytes)).toBe(true);
+    const f = tmp.file('evicted-hit.der');
+    fs.writeFileSync(f, hit.der);
+    const out = await opensslRun(['ocsp', '-respin', f, '-issuer', pki.caPem, '-CAfile', pki.caPem, '-no_nonce', '-serial', '0x1901']);
+    expect(out.stdout + out.stderr).toMatch(/Response verify OK/);
+    expect(out.stdout).toMatch(/0x1901: good/);
+  });
+});
+
+describe('PackedResponses', () => {
+  const t0 = new Date('2026-12-01T00:00:00Z');
+  const t1 = new Date('2026-12-02T00:00:00Z');
+  const der = (n: number, fill: number) => Buffer.alloc(n, fill);
+
+  test('reads back what was put: the DER, both dates, the half-life and the ETag', () => {
+    const p = new PackedResponses();
+    const e = presignedOf(der(480, 7), t0, t1, 'sha1');
+    const slot = p.put(e)!;
+    expect(p.staleAt(slot)).toBe(e.staleAt);
+    expect(p.read(slot)).toEqual({ der: e.der, cache: { thisUpdate: t0, nextUpdate: t1, etag: e.etag } });
+  });
+
+  test('a freed slot is reused, and bytes read before stay as they were (read copies)', () => {
+    const p = new PackedResponses();
+    const a = p.put(presignedOf(der(480, 1), t0, t1, 'sha1'))!;
+    const served = p.read(a).der;
+    p.free(a);
+    const b = p.put(presignedOf(der(480, 2), t0, t1, 'sha1'))!;
+    expect(b).toBe(a);
+    expect(served.equals(der(480, 1))).toBe(true);
+    expect(p.read(b).der.equals(der(480, 2))).toBe(true);
+  });
+
+  test('responses of other sizes take other slots; neighbours are not overwritten', () => {
+    const p = new PackedResponses();
+    const sizes = [1, 100, 470, 480, 481, 1500, 4000, 8072];
+    const slots = sizes.map((n, i) => p.put(presignedOf(der(n, i + 1), t0, t1, 'sha256'))!);
+    // 2,000 more of one size fill several slabs of its class.
+    const many = Array.from({ length: 2000 }, (_, i) => p.put(presignedOf(der(480, i % 251), t0, t1, 'sha1'))!);
+    sizes.forEach((n, i) => expect(p.read(slots[i]!).der.equals(der(n, i + 1))).toBe(true));
+    many.forEach((s, i) => expect(p.read(s).der.equals(der(480, i % 251))).toBe(true));
+  });
+
+  test('rejects: a response over 8 KiB with its header and ETag is not held', () => {
+    const p = new PackedResponses();
+    // 27 bytes of header, a 29-character ETag: 8,072 bytes of DER fill the largest slot (8 KiB - 64).
+    expect(p.put(presignedOf(der(8072, 1), t0, t1, 'sha1'))).toBeDefined();
+    expect(p.put(presignedOf(der(8073, 1), t0, t1, 'sha1'))).toBeUndefined();
   });
 });

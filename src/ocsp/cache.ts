@@ -13,6 +13,11 @@
  * the stored one, so a row written by a slow node just before a revocation
  * cannot come back. While the status poll runs (`watch`), the LRU is
  * bypassed when its last success is older than `maxStalenessMs`.
+ *
+ * Memory: the LRU holds each response packed in a fixed-size slot of a
+ * shared slab (`PackedResponses`), not as an object with its own Buffer,
+ * two Dates and an ETag string: ~3 KB of RSS per entry before, ~0.7 KB
+ * packed (docs/performance.md, Memory). A hit copies the bytes out.
  */
 import type { CertificateRepository } from '../ca/ports.js';
 import type { Clock } from '../clock/clock.js';
@@ -45,8 +50,9 @@ export type CacheNext = Pick<LiveSource, 'answer' | 'single'>;
 
 /** The pre-signed responses of one node; see the module comment. */
 export class CachingSource implements OcspSource {
-  /** `${issuerId}:${serialHex}:${hash}` → entry, least recently used first. */
-  private readonly lru = new Map<string, PresignedResponse>();
+  /** `${issuerId}:${serialHex}:${hash}` → the entry's slot in `packed`, least recently used first. */
+  private readonly lru = new Map<string, number>();
+  private readonly packed = new PackedResponses();
   private readonly inflight = new Map<string, { start: number; p: Promise<PresignedResponse> }>();
   private polling = false;
   private lastPollOkMs: number | null = null;
@@ -82,7 +88,7 @@ export class CachingSource implements OcspSource {
   invalidate(issuerId: string, serialHex: string): void {
     const id = `${issuerId}:${serialHex}`;
     this.changes.note(id, this.o.clock.now().getTime());
-    for (const h of hashes) this.lru.delete(`${id}:${h}`);
+    for (const h of hashes) this.lruDelete(`${id}:${h}`);
     this.writes.drop(id);
   }
 
@@ -90,12 +96,20 @@ export class CachingSource implements OcspSource {
   clear(): void {
     this.changes.noteAll();
     this.lru.clear();
+    this.packed.clear();
     this.writes.clear();
   }
 
   /** Puts a re-signed response in place of the one held for `key`, if one is held. */
   replace(key: string, e: PresignedResponse): void {
-    if (this.lru.has(key)) this.lru.set(key, e);
+    const old = this.lru.get(key);
+    if (old === undefined) return;
+    const slot = this.packed.put(e);
+    this.packed.free(old);
+    // An entry too big for a slot is dropped: the next request loads it again.
+    if (slot === undefined) this.lru.delete(key);
+    // Map.set on a held key keeps its place in the LRU order, as before.
+    else this.lru.set(key, slot);
   }
 
   /** The status poll starts now: from here on the LRU is used only while polls succeed. */
@@ -125,12 +139,12 @@ export class CachingSource implements OcspSource {
     const nowMs = this.o.clock.now().getTime();
     const usable = this.lruUsable(nowMs);
     if (usable) {
-      const hit = this.lru.get(key);
-      if (hit && nowMs < hit.staleAt) {
+      const slot = this.lru.get(key);
+      if (slot !== undefined && nowMs < this.packed.staleAt(slot)) {
         this.lru.delete(key);
-        this.lru.set(key, hit);
+        this.lru.set(key, slot);
         this.counters.lruHits++;
-        return { der: hit.der, cache: { thisUpdate: hit.thisUpdate, nextUpdate: hit.nextUpdate, etag: hit.etag } };
+        return this.packed.read(slot);
       }
     }
     const e = await this.loadShared(ca, c, id, key, nowMs);
@@ -179,8 +193,111 @@ export class CachingSource implements OcspSource {
   }
 
   private lruSet(key: string, e: PresignedResponse): void {
+    this.lruDelete(key);
+    while (this.lru.size >= this.o.cacheEntries) this.lruDelete(this.lru.keys().next().value as string);
+    const slot = this.packed.put(e);
+    if (slot !== undefined) this.lru.set(key, slot);
+  }
+
+  private lruDelete(key: string): void {
+    const slot = this.lru.get(key);
+    if (slot === undefined) return;
     this.lru.delete(key);
-    while (this.lru.size >= this.o.cacheEntries) this.lru.delete(this.lru.keys().next().value as string);
-    this.lru.set(key, e);
+    this.packed.free(slot);
+  }
+}
+
+/** Slot sizes are multiples of this; a slot holds the header, the ETag and the DER. */
+const slotUnit = 64;
+/** Size classes 1..127 (64 B to 8 KiB): a slot handle is class × 2^24 + index, a small integer. */
+const maxClass = 127;
+const maxSlotsPerClass = 2 ** 24;
+/** Slabs are about this big (at least one slot). */
+const slabBytes = 64 * 1024;
+/** thisUpdate, nextUpdate and staleAt (ms, float64), the DER length (uint16), the ETag length (uint8). */
+const headerBytes = 8 + 8 + 8 + 2 + 1;
+
+interface SlotClass {
+  slotBytes: number;
+  slotsPerSlab: number;
+  slabs: Buffer[];
+  /** Slots given back, reused first. */
+  free: number[];
+  /** Slots handed out so far, reused or not. */
+  next: number;
+}
+
+/**
+ * Pre-signed responses packed into fixed-size slots of shared slabs, one
+ * free list per slot size. A slot is reused once freed, so `read` copies the
+ * bytes out: a response being written to a socket never shares memory with
+ * a slot. Responses over 8 KiB (with the ETag) are not held (`put` returns
+ * undefined). Slabs stay allocated for reuse until `clear`: memory follows
+ * the most entries ever held at once, which the LRU's capacity bounds.
+ */
+export class PackedResponses {
+  private classes: (SlotClass | undefined)[] = [];
+
+  /** Stores `e`; returns its slot, or undefined when it is too big to hold. */
+  put(e: PresignedResponse): number | undefined {
+    // ETags are ASCII (source.ts); anything else is not held rather than stored mangled.
+    const etagBytes = Buffer.byteLength(e.etag, 'utf8');
+    const bytes = headerBytes + etagBytes + e.der.length;
+    const cls = Math.ceil(bytes / slotUnit);
+    if (cls > maxClass || etagBytes > 255 || etagBytes !== e.etag.length) return undefined;
+    const c = (this.classes[cls] ??= { slotBytes: cls * slotUnit, slotsPerSlab: Math.max(1, Math.floor(slabBytes / (cls * slotUnit))), slabs: [], free: [], next: 0 });
+    let index = c.free.pop();
+    if (index === undefined) {
+      if (c.next >= maxSlotsPerClass) return undefined;
+      index = c.next++;
+      if (index >= c.slabs.length * c.slotsPerSlab) c.slabs.push(Buffer.alloc(c.slotsPerSlab * c.slotBytes));
+    }
+    const { slab, at } = this.locate(c, index);
+    slab.writeDoubleLE(e.thisUpdate.getTime(), at);
+    slab.writeDoubleLE(e.nextUpdate.getTime(), at + 8);
+    slab.writeDoubleLE(e.staleAt, at + 16);
+    slab.writeUInt16LE(e.der.length, at + 24);
+    slab.writeUInt8(etagBytes, at + 26);
+    slab.write(e.etag, at + headerBytes, 'latin1');
+    e.der.copy(slab, at + headerBytes + etagBytes);
+    return cls * maxSlotsPerClass + index;
+  }
+
+  /** When the response in `slot` stops being served (ms). */
+  staleAt(slot: number): number {
+    const { slab, at } = this.at(slot);
+    return slab.readDoubleLE(at + 16);
+  }
+
+  /** The response in `slot`, its DER copied out of the slab. */
+  read(slot: number): OcspResult {
+    const { slab, at } = this.at(slot);
+    const derBytes = slab.readUInt16LE(at + 24);
+    const etagBytes = slab.readUInt8(at + 26);
+    const from = at + headerBytes + etagBytes;
+    const der = Buffer.allocUnsafe(derBytes);
+    slab.copy(der, 0, from, from + derBytes);
+    return {
+      der,
+      cache: { thisUpdate: new Date(slab.readDoubleLE(at)), nextUpdate: new Date(slab.readDoubleLE(at + 8)), etag: slab.toString('latin1', at + headerBytes, from) },
+    };
+  }
+
+  /** Gives `slot` back for reuse. */
+  free(slot: number): void {
+    this.classes[Math.floor(slot / maxSlotsPerClass)]!.free.push(slot % maxSlotsPerClass);
+  }
+
+  /** Drops every slot and slab. */
+  clear(): void {
+    this.classes = [];
+  }
+
+  private at(slot: number): { slab: Buffer; at: number } {
+    return this.locate(this.classes[Math.floor(slot / maxSlotsPerClass)]!, slot % maxSlotsPerClass);
+  }
+
+  private locate(c: SlotClass, index: number): { slab: Buffer; at: number } {
+    return { slab: c.slabs[Math.floor(index / c.slotsPerSlab)]!, at: (index % c.slotsPerSlab) * c.slotBytes };
   }
 }

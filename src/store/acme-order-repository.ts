@@ -5,7 +5,7 @@
  */
 import type { AcmeOrderRepository, OrderSettlement } from '../ra/acme/ports.js';
 import { problemJson, toOrder } from './acme-rows.js';
-import type { AcmePgHotPath } from './acme-pg.js';
+import { authorizationMoveValues, updateAuthorizationSql, type AcmePgHotPath } from './acme-pg.js';
 import type { AcmeSqliteHotPath } from './acme-sqlite.js';
 import type { PgAuditChain } from './audit-repository.js';
 import type { Db } from './client.js';
@@ -48,5 +48,13 @@ export function acmeOrderRepository(db: Db, hot: AcmeSqliteHotPath['orders'] | A
       );
     },
     ...hot,
+    // PostgreSQL: an audited move runs on the audit chain, the row first and then the lock, as settleProcessing does.
+    updateAuthorization: (id, expected, next, audit) => {
+      if (!audit || !pg) return hot.updateAuthorization(id, expected, next, audit);
+      return pg.transaction(
+        async (client) => (await client.query({ name: 'trellis_acme_update_authorization', text: updateAuthorizationSql, values: authorizationMoveValues(id, expected, next) })).rowCount === 1,
+        (won) => (won ? audit : null),
+      );
+    },
   };
 }

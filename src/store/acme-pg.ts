@@ -52,6 +52,20 @@ const accountSelect = `SELECT "id","thumbprint","jwk","status","contact","termsA
 const orderSelect = `SELECT "id","accountId","profile","status","expires","identifiers","authorizationIds","notBefore","notAfter","error","issuerId","certificateSerial","replaces","createdAt" FROM "AcmeOrder"`;
 const authorizationSelect = `SELECT "id","accountId","identifierType","identifierValue","wildcard","status","expires","challenges","createdAt" FROM "AcmeAuthorization"`;
 
+/** The compare-and-set of an authorization ($1–$5: {@link authorizationMoveValues}). */
+export const updateAuthorizationSql = `UPDATE "AcmeAuthorization" SET "status" = $1, "challenges" = $2, "expires" = COALESCE($3::timestamp(3), "expires") WHERE "id" = $4 AND "status" = $5`;
+
+type AuthorizationMove = Parameters<AcmePgHotPath['orders']['updateAuthorization']>;
+
+/** The parameters of {@link updateAuthorizationSql}. */
+export const authorizationMoveValues = (id: AuthorizationMove[0], expected: AuthorizationMove[1], next: AuthorizationMove[2]): unknown[] => [
+  next.status,
+  challengesJson(next.challenges),
+  next.expires ? iso(next.expires) : null,
+  id,
+  expected,
+];
+
 /** Builds the hot path over `pool` (the pool the Prisma adapter uses); `pgTypes` is `pg.types` of the same `pg`. */
 export function acmePgHotPath(pool: pg.Pool, pgTypes: typeof pg.types): AcmePgHotPath {
   const rowTypes = types(pgTypes);
@@ -137,12 +151,10 @@ export function acmePgHotPath(pool: pg.Pool, pgTypes: typeof pg.types): AcmePgHo
         );
         return r && toAuthorization(r);
       },
-      async updateAuthorization(id, expected, next) {
-        const r = await query(
-          'update_authorization',
-          `UPDATE "AcmeAuthorization" SET "status" = $1, "challenges" = $2, "expires" = COALESCE($3::timestamp(3), "expires") WHERE "id" = $4 AND "status" = $5`,
-          [next.status, challengesJson(next.challenges), next.expires ? iso(next.expires) : null, id, expected],
-        );
+      async updateAuthorization(id, expected, next, audit) {
+        // An audited move takes the chain lock in one transaction with the row: acmeOrderRepository runs it on the audit chain.
+        if (audit) throw new Error('ACME PostgreSQL hot path: an audited authorization update goes through the audit chain');
+        const r = await query('update_authorization', updateAuthorizationSql, authorizationMoveValues(id, expected, next));
         return r.rowCount === 1;
       },
       async updateOrder(id, expected, next) {

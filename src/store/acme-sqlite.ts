@@ -9,9 +9,10 @@
  * them (`sqliteDate`, Boolean as 0/1, JSON as text).
  *
  * The writes of the request path (nonce redemption, order creation, the
- * compare-and-sets on orders and authorizations) resolve once committed, not
- * once on disk: the ACME router holds every answer until `nonces.durable()`,
- * so a request that writes twice waits for one fsync instead of two or more.
+ * compare-and-sets on orders and authorizations, with the audit event of an
+ * authorization's validation) resolve once committed, not once on disk: the
+ * ACME router holds every answer until `nonces.durable()`, so a request that
+ * writes twice waits for one fsync instead of two or more.
  * The other writes resolve once their commit is on disk.
  *
  * Reads do not take the queue: a statement runs to completion synchronously,
@@ -125,8 +126,9 @@ export function acmeSqliteHotPath(db: Database.Database, queue: SerialQueue, wal
             | SqliteRow<AuthorizationRow>
             | undefined,
         ),
-      updateAuthorization: (id, expected, next) =>
-        write(() => s().updateAuthorization.run(next.status, challengesJson(next.challenges), next.expires ? d(next.expires) : null, id, expected).changes === 1, 'committed'),
+      // With an audit batch: one savepoint in the group's transaction, the move and its event or neither.
+      updateAuthorization: (id, expected, next, audit) =>
+        write(() => (audit ? s().updateAuthorizationTx(id, expected, next, audit) : s().moveAuthorization(id, expected, next)), 'committed'),
       updateOrder: (id, expected, next) =>
         write(
           () =>
@@ -182,7 +184,11 @@ function prepare(db: Database.Database) {
       "issuerId" = COALESCE(@issuerId, "issuerId"),
       "certificateSerial" = COALESCE(@certificateSerial, "certificateSerial")
     WHERE "id" = @id AND "status" = @expected`);
+  const updateAuthorization = db.prepare(`UPDATE "AcmeAuthorization" SET "status" = ?, "challenges" = ?, "expires" = COALESCE(?, "expires") WHERE "id" = ? AND "status" = ?`);
   type Account = Parameters<AcmeSqliteHotPath['accounts']['createOrGet']>[0];
+  type AuthorizationMove = Parameters<AcmeSqliteHotPath['orders']['updateAuthorization']>;
+  const moveAuthorization = (id: AuthorizationMove[0], expected: AuthorizationMove[1], next: AuthorizationMove[2]): boolean =>
+    updateAuthorization.run(next.status, challengesJson(next.challenges), next.expires ? d(next.expires) : null, id, expected).changes === 1;
   type Order = Parameters<AcmeSqliteHotPath['orders']['createOrder']>;
 
   return {
@@ -195,7 +201,7 @@ function prepare(db: Database.Database) {
     reusableAuthorization: db.prepare(`${authorizationSelect}
       WHERE "accountId" = ? AND "identifierType" = ? AND "identifierValue" = ? AND "wildcard" = ? AND "status" IN ('valid', ?) AND "expires" > ?
       ORDER BY "expires" DESC LIMIT 1`),
-    updateAuthorization: db.prepare(`UPDATE "AcmeAuthorization" SET "status" = ?, "challenges" = ?, "expires" = COALESCE(?, "expires") WHERE "id" = ? AND "status" = ?`),
+    moveAuthorization,
     updateOrder,
     replacedBy: db.prepare(`SELECT 1 FROM "AcmeOrder"
       WHERE "replaces" = @replaces AND "status" <> 'invalid' AND (@except IS NULL OR "id" <> @except)
@@ -211,6 +217,12 @@ function prepare(db: Database.Database) {
       }
       const winner = accountByThumbprint.get(a.thumbprint) as SqliteRow<AccountRow>;
       return { account: toAccount(accountFromSqlite(winner)), created: false };
+    }),
+
+    updateAuthorizationTx: db.transaction((id: AuthorizationMove[0], expected: AuthorizationMove[1], next: AuthorizationMove[2], audit: AuditBatch): boolean => {
+      if (!moveAuthorization(id, expected, next)) return false;
+      sqliteAuditAppender(db)(audit.drafts, audit.chain);
+      return true;
     }),
 
     settleTx: db.transaction((settlements: OrderSettlement[], audit: (moved: OrderSettlement[]) => AuditBatch): OrderSettlement[] => {

@@ -741,6 +741,30 @@ describe.each(flavours)('ACME store contract: $name', (flavour) => {
       expect(await store.audit.last()).toEqual(before);
     });
 
+    test('updateAuthorization with an audit batch appends it in the same transaction when it wins, and nothing when it loses', async () => {
+      const z = authorization(acct.id);
+      await store.acmeOrders.createOrder(order(acct.id, [z]), [z]);
+      const before = await store.audit.last();
+      const challenges = [{ ...z.challenges[0]!, status: 'valid' as const, validated: later(10) }, z.challenges[1]!];
+      const moves = await Promise.all(
+        Array.from({ length: 6 }, (_, i) => (i % 2 ? second : store).acmeOrders.updateAuthorization(z.id, 'pending', { status: 'valid', challenges, expires: later(86400) }, events('acme.authorization_valid'))),
+      );
+      expect(wins(moves)).toBe(1);
+      expect(await store.acmeOrders.findAuthorization(z.id)).toEqual({ ...z, status: 'valid', challenges, expires: later(86400) });
+      const appended = await store.audit.range((before?.seq ?? 0) + 1, 10);
+      expect(appended.map((r) => r.type)).toEqual(['acme.authorization_valid']);
+      expect(appended[0]!.prevHash).toBe(before?.hash ?? '0'.repeat(64));
+    });
+
+    test('updateAuthorization whose audit append is refused moves nothing', async () => {
+      const z = authorization(acct.id);
+      await store.acmeOrders.createOrder(order(acct.id, [z]), [z]);
+      const before = await store.audit.last();
+      await expect(store.acmeOrders.updateAuthorization(z.id, 'pending', { status: 'invalid', challenges: z.challenges }, events('test.refused'))).rejects.toThrow();
+      expect(await store.acmeOrders.findAuthorization(z.id)).toEqual(z);
+      expect(await store.audit.last()).toEqual(before);
+    });
+
     test('certificates.findRequestedBy lists what one requester asked for since a time, oldest first', async () => {
       const ca = `requested-${flavour.name}`;
       await store.cas.insert({ id: ca, name: ca, role: 'issuing', parentId: null, certDer: randomBytes(8), subject: `CN=${ca}`, skiHex: randomBytes(20).toString('hex'), keyRef: '{}', notBefore: t0, notAfter: later(365 * day) });

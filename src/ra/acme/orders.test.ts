@@ -21,11 +21,15 @@ const authz = (): AcmeAuthorizationRecord => ({
 });
 
 /** Only what respondChallenge touches; the rest of the deps are never called here. */
-function orders(opts: { verdictAfterMs: number; updateFails?: boolean; logged: Record<string, unknown>[] }) {
+function orders(opts: { verdictAfterMs: number; updateFails?: boolean; logged: Record<string, unknown>[]; calls?: { method: string; args: unknown[] }[] }) {
   const limiter = new RateLimiter(clock, 'x', 0);
   const repo = {
-    findAuthorization: async () => authz(),
-    updateAuthorization: async () => {
+    findAuthorization: async (...args: unknown[]) => {
+      opts.calls?.push({ method: 'findAuthorization', args });
+      return authz();
+    },
+    updateAuthorization: async (...args: unknown[]) => {
+      opts.calls?.push({ method: 'updateAuthorization', args });
       if (opts.updateFails) throw new Error('database is gone');
       return true;
     },
@@ -55,6 +59,18 @@ test('a validation slower than syncValidationMs answers processing with Retry-Af
 test('a failure to store a quick validation reaches the caller', async () => {
   const logged: Record<string, unknown>[] = [];
   await expect(orders({ verdictAfterMs: 1, updateFails: true, logged }).respondChallenge(account, 'authz', 'http-01', '127.0.0.1')).rejects.toThrow(/database is gone/);
+});
+
+test('a validation stores its move and audit event in one write, and answers what it stored without reading it again', async () => {
+  const calls: { method: string; args: unknown[] }[] = [];
+  const r = await orders({ verdictAfterMs: 1, logged: [], calls }).respondChallenge(account, 'authz', 'http-01', '127.0.0.1');
+  expect(calls.map((c) => c.method)).toEqual(['findAuthorization', 'updateAuthorization']);
+  const [id, expected, next, audit] = calls[1]!.args as [string, string, { status: string; expires: Date }, { drafts: { type: string; actor: string; data: Record<string, unknown> }[] }];
+  expect([id, expected, next.status]).toEqual(['authz', 'pending', 'valid']);
+  expect(audit.drafts).toEqual([expect.objectContaining({ type: 'acme.authorization_valid', actor: 'acme:acct', data: { authorization: 'authz', identifier: 'dns:a.test', challenge: 'http-01' } })]);
+  expect(r.view.status).toBe('valid');
+  expect(r.view.authorization.expires).toEqual(next.expires);
+  expect(r.challenge).toEqual(expect.objectContaining({ type: 'http-01', status: 'valid', validated: clock.now() }));
 });
 
 // ---- device orders: reprovisioning policy (as EST applies it) ----------------

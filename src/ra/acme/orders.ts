@@ -6,7 +6,7 @@
  * Every transition is a compare-and-set in the store.
  */
 import { createPublicKey, randomBytes } from 'node:crypto';
-import type { AuditLog } from '../../audit/audit-log.js';
+import { chainHash, type AuditLog } from '../../audit/audit-log.js';
 import type { IssuedCertificate } from '../../ca/authority.js';
 import type { CertificateRecord, CertificateRepository } from '../../ca/ports.js';
 import type { Clock } from '../../clock/clock.js';
@@ -123,7 +123,7 @@ export function orderStatus(o: AcmeOrderRecord, authzs: readonly AcmeAuthorizati
 }
 
 export class AcmeOrders {
-  private readonly inFlight = new Map<string, Promise<void>>();
+  private readonly inFlight = new Map<string, Promise<AcmeAuthorizationRecord | undefined>>();
   private readonly deviceFinalizes = new PerKeyQueue();
 
   constructor(private readonly deps: AcmeOrdersDeps) {}
@@ -305,15 +305,16 @@ export class AcmeOrders {
     let timer: NodeJS.Timeout | undefined;
     // `settled` never rejects: a failure after the answer went out is logged above, one before it is thrown here.
     const settled = run.then(
-      () => true as const,
+      (stored) => ({ stored }),
       (err: unknown) => ({ err }),
     );
     const outcome = await Promise.race([settled, new Promise<false>((r) => (timer = setTimeout(() => r(false), waitMs)))]);
     clearTimeout(timer);
-    if (outcome !== true && outcome !== false) throw outcome.err;
-    const finished = outcome;
-    view = await this.authorization(account, authzId);
-    return finished ? { view, challenge: pick(view) } : { view, challenge: { ...pick(view), status: 'processing' }, retryAfterSeconds: 1 };
+    if (outcome !== false && 'err' in outcome) throw outcome.err;
+    // The validation's own write says what is stored; a read only when another writer moved the authorization first, or it still runs.
+    const stored = outcome === false ? undefined : outcome.stored;
+    view = stored ? { authorization: stored, status: authorizationStatus(stored, this.deps.clock.now()) } : await this.authorization(account, authzId);
+    return outcome !== false ? { view, challenge: pick(view) } : { view, challenge: { ...pick(view), status: 'processing' }, retryAfterSeconds: 1 };
   }
 
   /** device-attest-01 is checked here, against the registry's manufacturer CAs; no connection is made. */
@@ -329,7 +330,8 @@ export class AcmeOrders {
     }
   }
 
-  private async validate(account: AcmeAccountRecord, authz: AcmeAuthorizationRecord, challenge: AcmeChallenge, address: string, attObj?: unknown): Promise<void> {
+  /** Validates and stores the verdict; returns the authorization as stored, or undefined when another writer moved it first. */
+  private async validate(account: AcmeAccountRecord, authz: AcmeAuthorizationRecord, challenge: AcmeChallenge, address: string, attObj?: unknown): Promise<AcmeAuthorizationRecord | undefined> {
     let unexpected: string | undefined;
     const keyAuthorization = `${challenge.token}.${account.thumbprint}`;
     const verdict: ValidationVerdict & { attestedSpki?: string } = await (challenge.type === 'device-attest-01'
@@ -348,20 +350,29 @@ export class AcmeOrders {
         : { ...c, status: ok ? ('valid' as const) : ('invalid' as const), validated: ok ? now : null, error: ok ? null : stored(new PkiError(verdict.error.type, verdict.error.detail)), ...(ok && verdict.attestedSpki ? { attestedSpki: verdict.attestedSpki } : {}) },
     );
     // A valid authorization lives on for reuse; RFC 8555 §7.1.4 lets the server choose how long.
-    const next = ok ? { status: 'valid' as const, challenges, expires: new Date(now.getTime() + this.deps.authorizationLifetimeSeconds * 1000) } : { status: 'invalid' as const, challenges };
-    const won = await this.deps.orders.updateAuthorization(authz.id, 'pending', next);
-    if (!won) return;
+    const next: { status: 'valid' | 'invalid'; challenges: AcmeChallenge[]; expires?: Date } = ok
+      ? { status: 'valid', challenges, expires: new Date(now.getTime() + this.deps.authorizationLifetimeSeconds * 1000) }
+      : { status: 'invalid', challenges };
+    // The move and its audit event commit together (one transaction, and on SQLite one fsync shared with the answer).
+    const event = {
+      at: now,
+      type: ok ? 'acme.authorization_valid' : 'acme.authorization_invalid',
+      actor: `acme:${account.id}`,
+      data: {
+        authorization: authz.id,
+        identifier: `${authz.identifier.type}:${authz.identifier.value}`,
+        challenge: challenge.type,
+        ...(ok ? {} : { error: verdict.error.type, detail: verdict.error.detail }),
+        ...(unexpected ? { unexpected } : {}),
+      },
+    };
+    const won = await this.deps.orders.updateAuthorization(authz.id, 'pending', next, { drafts: [event], chain: chainHash });
+    if (!won) return undefined;
     if (!ok) {
       this.deps.limits.failedValidationsPerAccount.hit(account.id);
       this.deps.limits.failedValidationsPerAddress.hit(address);
     }
-    await this.deps.audit.record(ok ? 'acme.authorization_valid' : 'acme.authorization_invalid', `acme:${account.id}`, {
-      authorization: authz.id,
-      identifier: `${authz.identifier.type}:${authz.identifier.value}`,
-      challenge: challenge.type,
-      ...(ok ? {} : { error: verdict.error.type, detail: verdict.error.detail }),
-      ...(unexpected ? { unexpected } : {}),
-    });
+    return { ...authz, status: next.status, challenges, expires: next.expires ?? authz.expires };
   }
 
   /**

@@ -144,9 +144,11 @@ export interface AcmeOrderRepository {
   findReusableAuthorization(accountId: string, identifier: Identifier, wildcard: boolean, expiresAfter: Date, includePending: boolean): Promise<AcmeAuthorizationRecord | null>;
   /**
    * Compare-and-set: writes `next` (status, challenges, and `expires` when given) only if the stored
-   * status is still `expected`. Returns false when another writer got there first.
+   * status is still `expected`. Returns false when another writer got there first. With `audit`, a
+   * write that wins appends that batch in the same transaction (the move and its event commit
+   * together, or neither does); one that loses appends nothing.
    */
-  updateAuthorization(id: string, expected: AuthorizationStatus, next: { status: AuthorizationStatus; challenges: AcmeChallenge[]; expires?: Date }): Promise<boolean>;
+  updateAuthorization(id: string, expected: AuthorizationStatus, next: { status: AuthorizationStatus; challenges: AcmeChallenge[]; expires?: Date }, audit?: AuditBatch): Promise<boolean>;
   /** Compare-and-set on the order's status; the patch fields are written together. */
   updateOrder(
     id: string,

@@ -4,6 +4,7 @@ import type { Issuer } from '../ca/issuer.js';
 import { permits } from '../ca/key-state.js';
 import { PkiError } from '../errors/pki-error.js';
 import { createApp } from '../http/app.js';
+import { issueCertificateHandler } from '../http/api/issue-hot.js';
 import { operatorAuthenticator } from '../http/operator-auth.js';
 import { deviceRegistryFor } from './commands/device.js';
 import { frontHandler, listen, type RunningServer } from '../http/front.js';
@@ -249,6 +250,8 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
       hot: [
         ocspHandler(ocsp, () => instance.clock.now(), opts.log),
         crlHandler(crls, () => instance.clock.now()),
+        // POST /api/v1/certificates with a bearer token, as express would answer it (the other shapes go on to express).
+        issueCertificateHandler({ ra, tokens: new TokenVerifier(instance.store.tokens, instance.clock), bodyLimitBytes: instance.config.server.bodyLimitBytes, log: opts.log }),
         auditCheckpointHandler(() => latestCheckpointFile(instance), opts.log),
         estHandler({ enrollment, profiles: instance.profiles, caChain, log: opts.log }),
         consoleHandler({ tokens: new TokenVerifier(instance.store.tokens, instance.clock), log: opts.log }),

@@ -35,11 +35,12 @@ export interface AuthDeps {
   certificates?: CertificateAuthenticator;
 }
 
+/** The token of an Authorization header: '' when the header is there but is not a bearer token (a wrong credential, not a missing one). */
+export const bearerOfHeader = (h: string): string => (/^Bearer [^\s]+$/i.test(h.trim()) ? h.trim().slice(7) : '');
+
 const bearerOf = (req: Request): string | undefined => {
   const h = req.get('authorization');
-  if (h === undefined) return undefined;
-  // A header that is there but not a bearer token is a wrong credential, not a missing one.
-  return /^Bearer [^\s]+$/i.test(h.trim()) ? h.trim().slice(7) : '';
+  return h === undefined ? undefined : bearerOfHeader(h);
 };
 
 /** The value of one cookie (RFC 6265 §5.4 pairs; the first wins), or undefined. */

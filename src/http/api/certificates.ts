@@ -6,10 +6,11 @@ import { crlReasonName } from '../../pki/crl-reason.js';
 import { toPem } from '../../pki/pem.js';
 import type { CertificateListRow } from '../../store/admin-queries.js';
 import { operators, readers, type Role } from '../../tokens/roles.js';
+import type { Principal } from '../auth.js';
 import { assertProfile } from '../../tokens/tokens.js';
 import type { ApiDeps } from './deps.js';
 import { certificateDetailSchema, certificateStatuses, certificateSummarySchema } from './schemas.js';
-import { cursors, listOf, pageOf, paging, route, type ApiRoute } from './table.js';
+import { cursors, invalidInput, listOf, pageOf, paging, route, type ApiRoute } from './table.js';
 import { certificateText } from './certificate-text.js';
 
 const serialParam = z.string().regex(/^[0-9a-fA-F]{1,40}$/);
@@ -42,6 +43,37 @@ const issueBody = z
     validitySeconds: z.number().int().positive().optional(),
   })
   .strict();
+
+/** The body of `POST /api/v1/certificates`. */
+export type IssueBody = z.infer<typeof issueBody>;
+
+const issueKeys = new Set(['profile', 'csr', 'ca', 'validitySeconds']);
+const isName = (v: unknown): v is string => typeof v === 'string' && v.length >= 1 && v.length <= 64;
+
+/**
+ * A parsed JSON value as {@link issueBody} reads it (the hot path, issue-hot.ts).
+ * The plain body every client sends is recognised without zod; anything else
+ * (a bad body included) goes through the schema, which gives the result and
+ * the message: this check only ever accepts what the schema accepts.
+ */
+export function issueBodyOf(json: unknown): IssueBody {
+  if (typeof json === 'object' && json !== null && !Array.isArray(json) && Object.getPrototypeOf(json) === Object.prototype) {
+    const o = json as Record<string, unknown>;
+    const { profile, csr, ca, validitySeconds } = o;
+    if (
+      Object.keys(o).every((k) => issueKeys.has(k)) &&
+      isName(profile) &&
+      typeof csr === 'string' && csr.length >= 1 &&
+      (ca === undefined || isName(ca)) &&
+      (validitySeconds === undefined || (Number.isSafeInteger(validitySeconds) && (validitySeconds as number) > 0))
+    ) {
+      return { profile, csr, ...(ca !== undefined ? { ca } : {}), ...(validitySeconds !== undefined ? { validitySeconds: validitySeconds as number } : {}) };
+    }
+  }
+  const body = issueBody.safeParse(json);
+  if (!body.success) throw invalidInput(body.error, 'body');
+  return body.data;
+}
 
 const revokeBody = z
   .object({
@@ -85,7 +117,42 @@ export function certificateSummary(r: CertificateListRow, now: Date): z.infer<ty
 }
 
 /** Who may issue over the API: enrollment tokens (limited to their profiles), officers, administrators. */
-const issuers: readonly Role[] = ['enrollment', 'officer', 'administrator'];
+export const issuers: readonly Role[] = ['enrollment', 'officer', 'administrator'];
+
+/** Issues the certificate a parsed body asks for, for `principal` (an enrollment token: only its profiles). */
+export function issueFor(ra: ApiDeps['ra'], principal: Principal, body: IssueBody): Promise<IssuedCertificate> {
+  // A token limited to profiles; the RA then checks that the profile is enrollable over the API at all.
+  assertProfile({ id: principal.id, profiles: principal.profiles && [...principal.profiles] }, body.profile);
+  return ra.requestCertificate({
+    profile: body.profile,
+    csr: body.csr,
+    ...(body.ca ? { issuer: body.ca } : {}),
+    ...(body.validitySeconds ? { validitySeconds: body.validitySeconds } : {}),
+    requestedVia: 'api',
+    requestedBy: principal.id,
+  });
+}
+
+/** The forms of a 201: the PEM chain (the default), the DER leaf, or a JSON summary with the chain. */
+export type IssuedForm = 'pem' | 'der' | 'json';
+
+/** The negotiated answer (req.accepts over the four types) as a form; nothing acceptable is the PEM chain. */
+export const issuedFormOf = (accepted: string | false): IssuedForm => (accepted === 'application/pkix-cert' ? 'der' : accepted === 'application/json' ? 'json' : 'pem');
+
+/** The body of a 201 and its Content-Type as express sends it (charset added to text). */
+export function issuedAnswer(issued: IssuedCertificate, form: IssuedForm): { contentType: string; body: string | Buffer } {
+  switch (form) {
+    case 'der':
+      return { contentType: 'application/pkix-cert', body: issued.certDer };
+    case 'json':
+      return {
+        contentType: 'application/json; charset=utf-8',
+        body: JSON.stringify({ serialHex: issued.serialHex, issuer: issued.issuerId, profile: issued.profile, notBefore: issued.notBefore, notAfter: issued.notAfter, chain: pemChain(issued) }),
+      };
+    case 'pem':
+      return { contentType: 'application/pem-certificate-chain; charset=utf-8', body: pemChain(issued) };
+  }
+}
 
 export function certificateRoutes(deps: ApiDeps): ApiRoute[] {
   return [
@@ -153,23 +220,12 @@ export function certificateRoutes(deps: ApiDeps): ApiRoute[] {
         contentType: 'application/pem-certificate-chain',
       },
       errors: { 400: 'a bad CSR, key or profile', 403: 'a profile this token may not enroll' },
+      // The same answers as the hot path of serve (issue-hot.ts), which takes the usual requests before express.
       async handler({ req, res, principal, body }) {
-        // A token limited to profiles; the RA then checks that the profile is enrollable over the API at all.
-        assertProfile({ id: principal.id, profiles: principal.profiles && [...principal.profiles] }, body.profile);
-        const issued = await deps.ra.requestCertificate({
-          profile: body.profile,
-          csr: body.csr,
-          ...(body.ca ? { issuer: body.ca } : {}),
-          ...(body.validitySeconds ? { validitySeconds: body.validitySeconds } : {}),
-          requestedVia: 'api',
-          requestedBy: principal.id,
-        });
+        const issued = await issueFor(deps.ra, principal, body);
         res.status(201).location(`/api/v1/certificates/${issued.serialHex}`).set('X-Trellis-Serial', issued.serialHex);
-        const accept = req.accepts(['application/pem-certificate-chain', 'application/x-pem-file', 'application/pkix-cert', 'application/json']);
-        if (accept === 'application/pkix-cert') res.type('application/pkix-cert').send(issued.certDer);
-        else if (accept === 'application/json') {
-          res.json({ serialHex: issued.serialHex, issuer: issued.issuerId, profile: issued.profile, notBefore: issued.notBefore, notAfter: issued.notAfter, chain: pemChain(issued) });
-        } else res.type('application/pem-certificate-chain').send(pemChain(issued));
+        const answer = issuedAnswer(issued, issuedFormOf(req.accepts(['application/pem-certificate-chain', 'application/x-pem-file', 'application/pkix-cert', 'application/json'])));
+        res.type(answer.contentType).send(answer.body);
       },
     }),
     route<undefined, z.infer<typeof revokeBody>>({

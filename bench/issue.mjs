@@ -14,7 +14,13 @@
  * BENCH_KEEP=1 (keep the temp dir: data dir, logs, wrk scripts),
  * BENCH_VERBOSE=1 (print wrk's own output), BENCH_ACCESS_LOG (on, as users run it; off to price it), BENCH_KEYSTORE=pkcs11 (the issuing CA's key in a
  * SoftHSM2 token made in the temp dir: `init --keystore pkcs11`, module TRELLIS_PKCS11_MODULE or
- * the Debian path; the root stays a software key; docs/hsm.md).
+ * the Debian path; the root stays a software key; docs/hsm.md), BENCH_DIST (a compiled Trellis to run
+ * instead of dist/; its parent needs node_modules/, prisma/ and src/console/static/), BENCH_PEER=off
+ * (skip cfssl: for A/B runs of Trellis alone, where the figure that counts is CPU per certificate).
+ *
+ * Besides the rate, the table gives the server's CPU per certificate: the clock ticks (user + system,
+ * /proc/<pid>/stat, the cluster's workers included) it used during the measured seconds over the
+ * certificates issued in them. On a shared machine that is the figure to compare, not the rate.
  *
  * Exit code 1 when a response was not the expected one, a socket timed out,
  * a sample certificate did not verify, or the stored rows do not add up.
@@ -29,6 +35,7 @@ import Database from 'better-sqlite3';
 import { makeCsrs } from './lib/csrs.mjs';
 import {
   buildInfo,
+  treeUsage,
   cpuProfiler,
   envInt,
   freePort,
@@ -60,6 +67,8 @@ const cfg = {
   keep: process.env.BENCH_KEEP === '1',
   verbose: process.env.BENCH_VERBOSE === '1',
   keystore: process.env.BENCH_KEYSTORE ?? 'software',
+  dist: path.resolve(process.env.BENCH_DIST ?? path.join(root, 'dist')),
+  peer: process.env.BENCH_PEER !== 'off',
 };
 if (!['software', 'pkcs11'].includes(cfg.keystore)) throw new Error('BENCH_KEYSTORE must be software or pkcs11');
 
@@ -110,6 +119,15 @@ function nodeP256Bound(ms = 2000) {
   return n / ((now - start) / 1000);
 }
 
+/** Clock ticks per second of /proc/<pid>/stat (USER_HZ; 100 on Linux unless `getconf CLK_TCK` says otherwise). */
+const clockTicks = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
 const fmtInt = (x) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : 'n/a');
 const fmtMs = (us) => (Number.isFinite(us) ? (us / 1000).toFixed(2) : 'n/a');
 const fmtMiB = (kib) => (kib ? (kib / 1024).toFixed(0) : 'n/a');
@@ -124,8 +142,10 @@ async function loadPhase(label, tools, { url, script, server }) {
   }
   log(`${label}: measuring ${cfg.seconds} s, ${cfg.connections} connections, ${cfg.threads} wrk thread(s)`);
   const rss = sampleProcess(server.pid, 200);
+  const ticks0 = treeUsage(server.pid).cpuTicks;
   const m = await runWrk(tools.wrk, { ...wrkOpts, seconds: cfg.seconds });
-  const mem = rss.stop();
+  const cpuTicks = treeUsage(server.pid).cpuTicks - ticks0;
+  const mem = { ...rss.stop(), cpuTicks };
   if (cfg.verbose) console.log(`--- wrk ${label}\n${m.raw}`);
   if (m.bad) fail(`${label}: ${m.bad} of ${m.requests} responses were not the expected certificate (first: HTTP ${m.first_bad_status} ${m.first_bad_body.replace(/\s+/g, ' ')})`);
   if (m.err_timeout) fail(`${label}: ${m.err_timeout} requests timed out`);
@@ -155,8 +175,9 @@ function benchToken(dir) {
 }
 
 async function benchTrellis(tools, csrs) {
-  const bin = path.join(root, 'bin', 'trellis.js');
-  if (!fs.existsSync(path.join(root, 'dist', 'cmd', 'main.js'))) throw new Error('dist/ is missing: run `npm run build` first');
+  // dist/cmd/main.js runs itself when it is the entry point (cluster workers re-run it too).
+  const bin = path.join(cfg.dist, 'cmd', 'main.js');
+  if (!fs.existsSync(bin)) throw new Error(`${bin} is missing: run \`npm run build\` first (or set BENCH_DIST)`);
   const dir = path.join(tmp, 'trellis');
   const data = path.join(dir, 'data');
   fs.mkdirSync(dir, { recursive: true });
@@ -310,7 +331,7 @@ async function main() {
   });
   log(`temp dir ${tmp}${cfg.keep ? ' (kept)' : ''}`);
   const busyBefore = await machineBusy(1000);
-  const build = await buildInfo(root, path.join(root, 'dist'));
+  const build = await buildInfo(root, cfg.dist);
 
   log('node P-256 bound (2 s)');
   const bound = nodeP256Bound(2000);
@@ -319,20 +340,20 @@ async function main() {
   const csrs = await makeCsrs(tools.openssl, path.join(tmp, 'csr'), cfg.csrs);
 
   const trellis = await benchTrellis(tools, csrs);
-  const cfssl = await benchCfssl(tools, csrs);
+  const cfssl = cfg.peer ? await benchCfssl(tools, csrs) : undefined;
 
   const t = trellis.m;
-  const c = cfssl.m;
+  const c = cfssl?.m;
   const rc = trellis.rowsCheck;
   console.log('');
   console.log(`issuance over HTTP: ${cfg.seconds} s after ${cfg.warmup} s warm-up, wrk -t${cfg.threads} -c${cfg.connections}, ${csrs.length} P-256 CSRs rotated, issuing CA key ${cfg.keystore === "pkcs11" ? "in a SoftHSM2 token" : "software"}, ${os.cpus().length} CPUs, machine ${(100 * busyBefore).toFixed(0)}% busy before${cfg.cpuProf ? ', trellis under --cpu-prof' : ''}`);
-  console.log(`trellis build: ${build}`);
+  console.log(`trellis build: ${build}; load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   if (busyBefore > 0.2) warn(`CPU was ${(100 * busyBefore).toFixed(0)}% busy before the run: other work on this machine skews the figures`);
   const rows = [
-    ['server', 'certs/s', 'ok', 'bad', 'p50 ms', 'p99 ms', 'max ms', 'peak RSS MiB', 'server CPU cores', 'machine busy %'],
-    ...[['trellis', trellis], ['cfssl', cfssl]].map(([name, r]) => [
+    ['server', 'certs/s', 'ok', 'bad', 'p50 ms', 'p99 ms', 'max ms', 'peak RSS MiB', 'server CPU cores', 'CPU ms/cert', 'machine busy %'],
+    ...[['trellis', trellis], ['cfssl', cfssl]].filter(([, r]) => r).map(([name, r]) => [
       name, fmtInt(r.m.okPerSec), String(r.m.ok), String(r.m.bad + r.m.err_timeout), fmtMs(r.m.p50_us), fmtMs(r.m.p99_us), fmtMs(r.m.max_us),
-      fmtMiB(r.mem.peakKiB), r.mem.serverCores.toFixed(2), (100 * r.mem.machineBusy).toFixed(0),
+      fmtMiB(r.mem.peakKiB), r.mem.serverCores.toFixed(2), r.m.ok ? ((r.mem.cpuTicks * 1000) / clockTicks / r.m.ok).toFixed(3) : 'n/a', (100 * r.mem.machineBusy).toFixed(0),
     ]),
   ];
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
@@ -351,6 +372,8 @@ async function main() {
     if (summary.code !== 0) warn(`profile-summary failed: ${summary.stderr.trim()}`);
   }
   if (failures.length) console.log(`${failures.length} failure(s), see FAIL lines above`);
+  console.log(`RESULT issue_cpu ${((trellis.mem.cpuTicks * 1000) / clockTicks / Math.max(1, t.ok)).toFixed(3)} ms/cert`);
+  if (!c) return failures.length ? 1 : 0;
   const ratio = c.okPerSec > 0 ? t.okPerSec / c.okPerSec : NaN;
   console.log(`RESULT issue_http ${t.okPerSec.toFixed(1)} certs/s baseline ${c.okPerSec.toFixed(1)} ratio ${ratio.toFixed(2)}`);
   return failures.length ? 1 : 0;

@@ -35,6 +35,13 @@
  * (OCSP cache misses per pass, 2000), BENCH_KEEP=1 (keep the database and temp dir),
  * BENCH_DIST (a compiled tree other than dist/, e.g. from `npx tsc -p
  * tsconfig.build.json --outDir <dir>` with node_modules reachable from it).
+ *
+ * Iterating on the full database: a run with BENCH_KEEP=1 writes
+ * scale-state.json into its kept directory; BENCH_SCALE_REUSE=<that directory>
+ * then skips init, the empty database and the fill, and runs step 3 on the
+ * kept database (each run adds its issuances to it), against the empty figures
+ * of the run that filled it. The database stays; drop it by hand
+ * (DROP DATABASE "trellis_scale_<time>" WITH (FORCE)), and remove the directory.
  */
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -67,7 +74,9 @@ const cfg = {
 const revokedEvery = 10; // every 10th row: 10 % revoked
 const passphrase = 'bench-passphrase-not-secret';
 const { failures, fail, warn, log } = reporter();
-const tmp = benchTempDir('scale', cfg.keep);
+const reuse = process.env.BENCH_SCALE_REUSE ? path.resolve(process.env.BENCH_SCALE_REUSE) : null;
+const tmp = reuse ?? benchTempDir('scale', cfg.keep);
+const stateFile = path.join(tmp, 'scale-state.json');
 let dbUrl; // the run's own database (freshDatabase), set in main()
 const fmtInt = (x) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : 'n/a');
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -227,45 +236,69 @@ async function shardCrlAfterRevocation(caId, serialsToRevoke) {
   }
 }
 
+/**
+ * Steps 1 and 2: init, the empty database's figures, the fill and `crl
+ * publish`. Returns what step 3 needs; with BENCH_KEEP=1 also writes it to
+ * scale-state.json for BENCH_SCALE_REUSE.
+ */
+async function emptyAndFill(tools, port) {
+  await cli('init', '--yes', '--base-url', `http://127.0.0.1:${port}`);
+  // The shard count is fixed per certificate at issuance: set before the first one.
+  const configFile = path.join(data, 'trellis.json');
+  fs.writeFileSync(configFile, JSON.stringify({ ...JSON.parse(fs.readFileSync(configFile, 'utf8')), crlShards: cfg.shards }, null, 2));
+  const token = (await cli('token', 'create', '--role', 'issuer')).stdout.trim();
+  const cas = JSON.parse((await cli('ca', 'list', '--json')).stdout);
+  const caId = cas.find((c) => c.role === 'issuing').id;
+  const issuerPem = path.join(tmp, 'issuing.pem');
+  fs.writeFileSync(issuerPem, (await cli('ca', 'cert', '--ca', caId)).stdout);
+  const csrs = await makeCsrs(tools.openssl, path.join(tmp, 'csrs'), cfg.csrs);
+
+  // 1. the empty database
+  const empty = await startServe(port, 'empty');
+  log(`empty: ready in ${empty.startSeconds.toFixed(2)} s`);
+  const emptyRate = await issuance(tools, empty.base, token, csrs, 'empty');
+  const unknown = await ocspGetPaths(tools.openssl, path.join(tmp, 'req.der'), issuerPem, serials(cfg.misses));
+  const emptyMissP99 = await ocspMisses(empty.base, unknown, 'empty');
+  await empty.server.stop(30_000);
+
+  // 2. the fill
+  // The secondary indexes are dropped for the COPY and built once after it (bench only: a load, not what serve does).
+  let sample;
+  const load = await loadWithoutIndexes(dbUrl, 'Certificate', async () => ({ sample } = await fill(caId)));
+  log(`fill: ${load.indexes} indexes built again in ${load.indexSeconds.toFixed(0)} s; ANALYZE`);
+  await runOk('psql', ['-X', '-q', '-d', dbUrl, '-c', 'ANALYZE "Certificate"']);
+  const t0 = performance.now();
+  await cli('crl', 'publish', '--out', path.join(tmp, 'crls'));
+  const publishSeconds = (performance.now() - t0) / 1000;
+  log(`crl publish (every CRL of ${fmtInt(cfg.certs / revokedEvery)} revoked): ${publishSeconds.toFixed(1)} s`);
+  const state = {
+    dbName: new URL(dbUrl).pathname.slice(1), dbUrl, filledAt: new Date().toISOString(), caId, token, issuerPem, sample,
+    empty: { startSeconds: empty.startSeconds, rate: emptyRate, missP99: emptyMissP99 }, load, publishSeconds,
+  };
+  if (cfg.keep) fs.writeFileSync(stateFile, JSON.stringify(state), { mode: 0o600 });
+  return { state, csrs };
+}
+
 // ---- main -----------------------------------------------------------------------------------
 
 async function main() {
   const tools = requireTools({ openssl: 'apt-get install openssl', wrk: 'apt-get install wrk', psql: 'apt-get install postgresql-client' });
   if (!fs.existsSync(path.join(dist, 'cmd', 'main.js'))) throw new Error(`${dist} is missing: run \`npm run build\` first`);
   log(`machine: ${os.cpus().length} cores, load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}; ${fmtInt(cfg.certs)} certificates, ${cfg.shards} CRL shards per CA`);
-  const db = await freshDatabase(cfg.pgUrl, 'trellis_scale');
+  // A kept run's state (BENCH_SCALE_REUSE), or a fresh database filled below.
+  const kept = reuse ? JSON.parse(fs.readFileSync(stateFile, 'utf8')) : null;
+  const db = kept ? { name: kept.dbName, url: kept.dbUrl, drop: async () => {} } : await freshDatabase(cfg.pgUrl, 'trellis_scale');
   dbUrl = env.TRELLIS_DATABASE_URL = db.url;
   const port = await freePort();
   try {
-    await cli('init', '--yes', '--base-url', `http://127.0.0.1:${port}`);
-    // The shard count is fixed per certificate at issuance: set before the first one.
-    const configFile = path.join(data, 'trellis.json');
-    fs.writeFileSync(configFile, JSON.stringify({ ...JSON.parse(fs.readFileSync(configFile, 'utf8')), crlShards: cfg.shards }, null, 2));
-    const token = (await cli('token', 'create', '--role', 'issuer')).stdout.trim();
-    const cas = JSON.parse((await cli('ca', 'list', '--json')).stdout);
-    const caId = cas.find((c) => c.role === 'issuing').id;
-    const issuerPem = path.join(tmp, 'issuing.pem');
-    fs.writeFileSync(issuerPem, (await cli('ca', 'cert', '--ca', caId)).stdout);
-    const csrs = await makeCsrs(tools.openssl, path.join(tmp, 'csrs'), cfg.csrs);
-
-    // 1. the empty database
-    const empty = await startServe(port, 'empty');
-    log(`empty: ready in ${empty.startSeconds.toFixed(2)} s`);
-    const emptyRate = await issuance(tools, empty.base, token, csrs, 'empty');
-    const unknown = await ocspGetPaths(tools.openssl, path.join(tmp, 'req.der'), issuerPem, serials(cfg.misses));
-    const emptyMissP99 = await ocspMisses(empty.base, unknown, 'empty');
-    await empty.server.stop(30_000);
-
-    // 2. the fill
-    // The secondary indexes are dropped for the COPY and built once after it (bench only: a load, not what serve does).
-    let sample;
-    const load = await loadWithoutIndexes(dbUrl, 'Certificate', async () => ({ sample } = await fill(caId)));
-    log(`fill: ${load.indexes} indexes built again in ${load.indexSeconds.toFixed(0)} s; ANALYZE`);
-    await runOk('psql', ['-X', '-q', '-d', dbUrl, '-c', 'ANALYZE "Certificate"']);
-    const t0 = performance.now();
-    await cli('crl', 'publish', '--out', path.join(tmp, 'crls'));
-    const publishSeconds = (performance.now() - t0) / 1000;
-    log(`crl publish (every CRL of ${fmtInt(cfg.certs / revokedEvery)} revoked): ${publishSeconds.toFixed(1)} s`);
+    if (kept) log(`reusing ${db.name} and ${tmp} (filled ${kept.filledAt}); empty-database figures from that run`);
+    const { state, csrs } = kept ? { state: kept, csrs: await makeCsrs(tools.openssl, path.join(tmp, 'csrs'), cfg.csrs) } : await emptyAndFill(tools, port);
+    const { caId, token, sample, issuerPem } = state;
+    // A reused database: the OCSP answers an earlier run signed are dropped (the misses below are misses again).
+    if (kept) await runOk('psql', ['-X', '-q', '-d', dbUrl, '-c', 'DELETE FROM "OcspResponse"']);
+    const empty = state.empty;
+    const load = state.load;
+    const publishSeconds = state.publishSeconds;
 
     // 3. the full database
     const full = await startServe(port, 'full');
@@ -276,13 +309,16 @@ async function main() {
     const fullMissP99 = await ocspMisses(full.base, await ocspGetPaths(tools.openssl, path.join(tmp, 'req.der'), issuerPem, picked), 'full');
     const mem = rss.stop();
     await full.server.stop(30_000);
-    const { incremental: crlMs, complete: crlWholeMs } = await shardCrlAfterRevocation(caId, sample.valid.slice(-5));
+    // Five valid certificates from the end of the sample, each run its own (the OCSP misses take the first ones).
+    const used = state.revokedForCrl ?? 0;
+    const { incremental: crlMs, complete: crlWholeMs } = await shardCrlAfterRevocation(caId, sample.valid.slice(-5 - used, sample.valid.length - used));
+    if (cfg.keep || kept) fs.writeFileSync(stateFile, JSON.stringify({ ...state, revokedForCrl: used + 5 }), { mode: 0o600 });
 
     const rows = [
       ['', 'empty database', `${fmtInt(cfg.certs)} certificates`],
       ['serve ready (s)', empty.startSeconds.toFixed(2), full.startSeconds.toFixed(2)],
-      ['issuance (certs/s)', fmtInt(emptyRate), fmtInt(fullRate)],
-      ['OCSP cache-miss p99 (ms)', emptyMissP99.toFixed(2), fullMissP99.toFixed(2)],
+      ['issuance (certs/s)', fmtInt(empty.rate), fmtInt(fullRate)],
+      ['OCSP cache-miss p99 (ms)', empty.missP99.toFixed(2), fullMissP99.toFixed(2)],
       ['shard CRL after a revocation (ms)', '', crlMs.toFixed(1)],
       ['shard CRL read whole from the store (ms)', '', crlWholeMs.toFixed(1)],
       ['serve peak RSS, all processes (MiB)', '', (mem.peakKiB / 1024).toFixed(0)],
@@ -293,13 +329,13 @@ async function main() {
     for (const r of rows) console.log(`| ${r[0].padEnd(42)} | ${r[1].padStart(14)} | ${r[2].padStart(22)} |`);
     console.log();
     if (mem.peakKiB / 1024 > 500) warn(`serve peak RSS ${(mem.peakKiB / 1024).toFixed(0)} MiB is above the 500 MiB goal`);
-    console.log(`RESULT scale_issue_10m ${fullRate.toFixed(1)} certs/s baseline ${emptyRate.toFixed(1)} ratio ${(fullRate / emptyRate).toFixed(2)}`);
+    console.log(`RESULT scale_issue_10m ${fullRate.toFixed(1)} certs/s baseline ${empty.rate.toFixed(1)} ratio ${(fullRate / empty.rate).toFixed(2)}`);
     console.log(`RESULT scale_crl_shard_10m ${crlMs.toFixed(1)} ms baseline 50 ratio ${(crlMs / 50).toFixed(2)}`);
     if (failures.length) process.exitCode = 1;
     console.log(`RESULT scale_start_10m ${full.startSeconds.toFixed(2)} s baseline ${empty.startSeconds.toFixed(2)} ratio ${(full.startSeconds / empty.startSeconds).toFixed(2)}`);
   } finally {
-    if (!cfg.keep) await db.drop().catch((err) => warn(`could not drop ${db.name}: ${err.message}`));
-    else log(`kept: database ${db.name}, directory ${tmp}`);
+    if (!cfg.keep && !reuse) await db.drop().catch((err) => warn(`could not drop ${db.name}: ${err.message}`));
+    else log(`kept: database ${db.name}, directory ${tmp} (BENCH_SCALE_REUSE=${tmp} runs step 3 on it again)`);
   }
 }
 

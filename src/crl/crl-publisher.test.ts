@@ -1,7 +1,7 @@
 import { generateKeyPairSync, sign } from 'node:crypto';
 import fs from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { afterAll, beforeEach, describe, expect, test } from 'vitest';
+import { afterAll, beforeEach, describe, expect, test, vi } from 'vitest';
 import type { AuditLog } from '../audit/audit-log.js';
 import { caUrls } from '../ca/issuer.js';
 import type { CertificateRepository, RevokedEntry } from '../ca/ports.js';
@@ -16,7 +16,7 @@ import { CrlPublisher } from './crl-publisher.js';
 import { publishCrlFiles } from './files.js';
 import { scopesOf } from './generator.js';
 import { crlHandler } from './http.js';
-import type { CrlRecord, CrlRepository } from './ports.js';
+import type { CrlRecord, CrlRepository, HeldCrl } from './ports.js';
 import { crlUrl, fileOfScope, parseScope, scopeOfFile } from './scope.js';
 import { lintingSigner } from './testing/signer.js';
 
@@ -164,7 +164,7 @@ function readCrl(der: Buffer) {
   return { entries, exts };
 }
 
-function setup(o: { delaySeconds?: number; signer?: CrlSigner } = {}) {
+function setup(o: { delaySeconds?: number; signer?: CrlSigner; heldEntries?: number } = {}) {
   const clock = fixedClock(start);
   const crls = memoryCrls();
   const certs = memoryCertificates(shards);
@@ -177,7 +177,10 @@ function setup(o: { delaySeconds?: number; signer?: CrlSigner } = {}) {
   } as unknown as AuditLog;
   const logs: Record<string, unknown>[] = [];
   const make = () => {
-    const p = new CrlPublisher({ crls, certificates: certs.repo, audit, clock, urls, validitySeconds: 86_400, delaySeconds: o.delaySeconds ?? 60, log: (e) => logs.push(e) });
+    const p = new CrlPublisher({
+      crls, certificates: certs.repo, audit, clock, urls, validitySeconds: 86_400, delaySeconds: o.delaySeconds ?? 60, log: (e) => logs.push(e),
+      ...(o.heldEntries !== undefined ? { heldEntries: o.heldEntries } : {}),
+    });
     p.addIssuer({ id: 'ca', shards, signer: o.signer ?? goodSigner });
     return p;
   };
@@ -203,20 +206,20 @@ describe('CrlPublisher', () => {
     await publisher.tick();
     expect(publisher.held().map((c) => c.scope).sort()).toEqual(['full', 'full-delta', 'shard-0', 'shard-1', 'shard-2', 'shard-3']);
     expect(new Set(crls.rows.map((r) => r.crlNumber)).size).toBe(6);
-    expect(readCrl(publisher.get('ca', 'shard-2')!.der).entries).toEqual([{ serialHex: s, reason: 1 }]);
-    expect(readCrl(publisher.get('ca', 'shard-1')!.der).entries).toEqual([]);
-    expect(readCrl(publisher.get('ca', 'full')!.der).entries.map((e) => e.serialHex)).toEqual([s]);
+    expect(readCrl(publisher.get('ca', 'shard-2')!.der!).entries).toEqual([{ serialHex: s, reason: 1 }]);
+    expect(readCrl(publisher.get('ca', 'shard-1')!.der!).entries).toEqual([]);
+    expect(readCrl(publisher.get('ca', 'full')!.der!).entries.map((e) => e.serialHex)).toEqual([s]);
     expect(events.filter((e) => e.type === 'crl.published')).toHaveLength(6);
   });
 
   test('extensions per scope: shards name their URL in a critical IDP; full has none and points at its delta; the delta names its base', async () => {
     const { publisher } = setup();
     await publisher.tick();
-    expect(readCrl(publisher.get('ca', 'shard-1')!.der).exts).toEqual([OID.authorityKeyIdentifier, OID.cRLNumber, OID.issuingDistributionPoint]);
-    expect(readCrl(publisher.get('ca', 'full')!.der).exts).toEqual([OID.authorityKeyIdentifier, OID.cRLNumber, OID.freshestCRL]);
-    expect(readCrl(publisher.get('ca', 'full-delta')!.der).exts).toEqual([OID.authorityKeyIdentifier, OID.cRLNumber, OID.deltaCRLIndicator]);
+    expect(readCrl(publisher.get('ca', 'shard-1')!.der!).exts).toEqual([OID.authorityKeyIdentifier, OID.cRLNumber, OID.issuingDistributionPoint]);
+    expect(readCrl(publisher.get('ca', 'full')!.der!).exts).toEqual([OID.authorityKeyIdentifier, OID.cRLNumber, OID.freshestCRL]);
+    expect(readCrl(publisher.get('ca', 'full-delta')!.der!).exts).toEqual([OID.authorityKeyIdentifier, OID.cRLNumber, OID.deltaCRLIndicator]);
     expect(publisher.get('ca', 'full-delta')!.baseCrlNumber).toBe(publisher.get('ca', 'full')!.crlNumber);
-    expect(publisher.get('ca', 'shard-1')!.der.includes(Buffer.from('http://pki.test:8080/crl/ca/1.crl'))).toBe(true);
+    expect(publisher.get('ca', 'shard-1')!.der!.includes(Buffer.from('http://pki.test:8080/crl/ca/1.crl'))).toBe(true);
   });
 
   test('a revocation told on this node: the next pass regenerates its shard and the delta, nothing else', async () => {
@@ -232,8 +235,8 @@ describe('CrlPublisher', () => {
     const after = numbers(publisher);
     expect(Object.keys(after).filter((k) => after[k] !== before[k]).sort()).toEqual(['full-delta', 'shard-3']);
     expect(after['shard-3']).toBeGreaterThan(before['full-delta']!);
-    expect(readCrl(publisher.get('ca', 'shard-3')!.der).entries).toEqual([{ serialHex: s, reason: 4 }]);
-    expect(readCrl(publisher.get('ca', 'full-delta')!.der).entries).toEqual([{ serialHex: s, reason: 4 }]);
+    expect(readCrl(publisher.get('ca', 'shard-3')!.der!).entries).toEqual([{ serialHex: s, reason: 4 }]);
+    expect(readCrl(publisher.get('ca', 'full-delta')!.der!).entries).toEqual([{ serialHex: s, reason: 4 }]);
   });
 
   test('many revocations before a pass make one CRL per shard touched', async () => {
@@ -249,7 +252,7 @@ describe('CrlPublisher', () => {
     }
     await Promise.all([publisher.tick(), publisher.tick(), publisher.tick()]);
     expect(crls.rows.slice(rowsBefore).map((r) => r.scope).sort()).toEqual(['full-delta', 'shard-0', 'shard-1']);
-    expect(readCrl(publisher.get('ca', 'shard-0')!.der).entries).toHaveLength(25);
+    expect(readCrl(publisher.get('ca', 'shard-0')!.der!).entries).toHaveLength(25);
   });
 
   test('a revocation made on another node is found by polling the database', async () => {
@@ -263,7 +266,7 @@ describe('CrlPublisher', () => {
     await publisher.tick();
     expect(numbers(publisher)['shard-0']).toBeGreaterThan(before['full-delta']!);
     expect(numbers(publisher)['shard-1']).toBe(before['shard-1']);
-    expect(readCrl(publisher.get('ca', 'shard-0')!.der).entries.map((e) => e.serialHex)).toEqual([s]);
+    expect(readCrl(publisher.get('ca', 'shard-0')!.der!).entries.map((e) => e.serialHex)).toEqual([s]);
   });
 
   test('every scope is regenerated at half its validity, not before', async () => {
@@ -285,13 +288,13 @@ describe('CrlPublisher', () => {
     certs.add('ca', held, inAYear);
     certs.revoke('ca', held, start, 6);
     await publisher.tick();
-    expect(readCrl(publisher.get('ca', 'full')!.der).entries).toEqual([{ serialHex: held, reason: 6 }]);
+    expect(readCrl(publisher.get('ca', 'full')!.der!).entries).toEqual([{ serialHex: held, reason: 6 }]);
     clock.advance(600_000);
     certs.release('ca', held, clock.now());
     publisher.statusChanged('ca', held, 1);
     await publisher.tick();
-    expect(readCrl(publisher.get('ca', 'full-delta')!.der).entries).toEqual([{ serialHex: held, reason: 8 }]);
-    expect(readCrl(publisher.get('ca', 'shard-1')!.der).entries).toEqual([]);
+    expect(readCrl(publisher.get('ca', 'full-delta')!.der!).entries).toEqual([{ serialHex: held, reason: 8 }]);
+    expect(readCrl(publisher.get('ca', 'shard-1')!.der!).entries).toEqual([]);
     const base = publisher.get('ca', 'full')!.crlNumber;
     clock.advance(1000);
     for (let i = 0; i < 1001; i++) {
@@ -340,7 +343,7 @@ describe('CrlPublisher', () => {
     clock.advance(5000);
     await publisher.tick();
     expect(publisher.get('ca', 'shard-2')!.crlNumber).toBeGreaterThan(good.crlNumber);
-    expect(readCrl(publisher.get('ca', 'shard-2')!.der).entries.map((e) => e.serialHex)).toEqual([s]);
+    expect(readCrl(publisher.get('ca', 'shard-2')!.der!).entries.map((e) => e.serialHex)).toEqual([s]);
   });
 
   test('a failed database insert is not served either (the CRL only counts once stored)', async () => {
@@ -463,7 +466,7 @@ describe('CrlPublisher: shards regenerated from their previous CRL', () => {
     expect(read).toBe(false);
     expect(fromOf(logs, 'shard-2')).toEqual(['store', 'previous']);
     const expected = [{ serialHex: old[0]!, reason: 1 }, { serialHex: old[2]!, reason: 6 }, { serialHex: s, reason: 1 }].sort((a, b) => a.serialHex.localeCompare(b.serialHex));
-    expect(readCrl(publisher.get('ca', 'shard-2')!.der).entries).toEqual(expected);
+    expect(readCrl(publisher.get('ca', 'shard-2')!.der!).entries).toEqual(expected);
     // A complete read of the same shard lists the same.
     certs.repo.revokedEntries = revokedEntries;
     const complete = await publisher.generate('ca', 'shard-2');
@@ -481,7 +484,7 @@ describe('CrlPublisher: shards regenerated from their previous CRL', () => {
     certs.revoke('ca', s, new Date(previous.thisUpdate.getTime() - 120_000), 1);
     publisher.statusChanged('ca', s, 1);
     await publisher.tick();
-    expect(readCrl(publisher.get('ca', 'shard-1')!.der).entries.map((e) => e.serialHex)).toEqual([s]);
+    expect(readCrl(publisher.get('ca', 'shard-1')!.der!).entries.map((e) => e.serialHex)).toEqual([s]);
   });
 
   test('at half-life a shard is read whole from the store again, which drops certificates that expired', async () => {
@@ -496,11 +499,11 @@ describe('CrlPublisher: shards regenerated from their previous CRL', () => {
     certs.revoke('ca', s, clock.now(), 1);
     publisher.statusChanged('ca', s, 3);
     await publisher.tick();
-    expect(readCrl(publisher.get('ca', 'shard-3')!.der).entries.map((e) => e.serialHex).sort()).toEqual([soon, s].sort());
+    expect(readCrl(publisher.get('ca', 'shard-3')!.der!).entries.map((e) => e.serialHex).sort()).toEqual([soon, s].sort());
     clock.advance(43_200_000);
     await publisher.tick();
     expect(fromOf(logs, 'shard-3')).toEqual(['store', 'previous', 'store']);
-    expect(readCrl(publisher.get('ca', 'shard-3')!.der).entries.map((e) => e.serialHex)).toEqual([s]);
+    expect(readCrl(publisher.get('ca', 'shard-3')!.der!).entries.map((e) => e.serialHex)).toEqual([s]);
   });
 
   test('a previous CRL that cannot be walked: logged, and the shard is read whole instead', async () => {
@@ -516,7 +519,7 @@ describe('CrlPublisher: shards regenerated from their previous CRL', () => {
     await publisher.tick();
     expect(logs.some((l) => l.level === 'warn' && l.msg === 'previous CRL not reusable; reading the whole shard')).toBe(true);
     expect(fromOf(logs, 'shard-0').at(-1)).toBe('store');
-    expect(readCrl(publisher.get('ca', 'shard-0')!.der).entries.map((e) => e.serialHex)).toEqual([s]);
+    expect(readCrl(publisher.get('ca', 'shard-0')!.der!).entries.map((e) => e.serialHex)).toEqual([s]);
   });
 });
 
@@ -564,7 +567,7 @@ describe('CrlPublisher: one publisher per database (lease)', () => {
     clock.advance(1000);
     await b.p.tick();
     expect(crls.rows.slice(rows).map((r) => r.scope).sort()).toEqual(['full-delta', 'shard-2']);
-    expect(readCrl(b.p.get('ca', 'shard-2')!.der).entries.map((e) => e.serialHex)).toEqual([s]);
+    expect(readCrl(b.p.get('ca', 'shard-2')!.der!).entries.map((e) => e.serialHex)).toEqual([s]);
     // Long after: b never publishes it itself (a's CRL was made after the change).
     clock.advance(120_000);
     await a.p.tick();
@@ -586,7 +589,7 @@ describe('CrlPublisher: one publisher per database (lease)', () => {
     await b.p.tick();
     expect(b.p.isPublisher('ca')).toBe(true);
     expect(b.logs.some((l) => l.msg === 'CRL publisher lease taken')).toBe(true);
-    expect(readCrl(b.p.get('ca', 'shard-1')!.der).entries.map((e) => e.serialHex)).toEqual([s]);
+    expect(readCrl(b.p.get('ca', 'shard-1')!.der!).entries.map((e) => e.serialHex)).toEqual([s]);
     // Only the shard whose CRL lacks a change in the database, and the delta.
     expect(b.made().sort()).toEqual(['full-delta', 'shard-1']);
   });
@@ -607,7 +610,7 @@ describe('CrlPublisher: one publisher per database (lease)', () => {
     expect(b.made()).toEqual([]); // the holder may still publish it
     clock.advance(50_000); // 60 s after the change: the promise of delaySeconds is due
     await b.p.tick();
-    expect(readCrl(b.p.get('ca', 'shard-3')!.der).entries.map((e) => e.serialHex)).toEqual([s]);
+    expect(readCrl(b.p.get('ca', 'shard-3')!.der!).entries.map((e) => e.serialHex)).toEqual([s]);
     expect(b.made().sort()).toEqual(['full-delta', 'shard-3']);
     expect(b.p.isPublisher('ca')).toBe(false);
     clock.advance(240_000); // a's lease has expired: b takes it, and catches up on the shards whose CRL may lack a change
@@ -660,17 +663,110 @@ describe('scopes and URLs', () => {
   });
 });
 
+describe('CRLs held without their DER (more entries than heldEntries)', () => {
+  const anHourBefore = new Date(start.getTime() - 3_600_000);
+  const revoke = (certs: ReturnType<typeof setup>['certs'], s: string, reason: number, at = anHourBefore) => {
+    certs.add('ca', s, inAYear);
+    certs.revoke('ca', s, at, reason);
+  };
+  test('a large CRL made here is held as metadata; derOf reads its DER from the store, once for callers close together', async () => {
+    const { publisher, certs, crls } = setup({ heldEntries: 2 });
+    for (const s of [serialIn(0), serialIn(1), serialIn(2)]) revoke(certs, s, 1);
+    await publisher.tick();
+    const full = publisher.get('ca', 'full')!;
+    expect([full.entries, full.der]).toEqual([3, null]);
+    const stored = crls.rows.find((r) => r.scope === 'full' && r.crlNumber === full.crlNumber)!;
+    expect(full.derBytes).toBe(stored.der.length);
+    // Small CRLs keep their DER.
+    expect(publisher.get('ca', 'shard-0')!.der).toEqual(crls.rows.find((r) => r.scope === 'shard-0')!.der);
+    const reads = vi.spyOn(crls, 'loadMany');
+    const [a, b] = await Promise.all([publisher.derOf(full), publisher.derOf(full)]);
+    expect(a).toEqual(stored.der);
+    expect(b).toBe(a);
+    expect(await publisher.derOf(full)).toBe(a);
+    expect(reads).toHaveBeenCalledTimes(1);
+    expect(readCrl(a!).entries.map((e) => e.serialHex).sort()).toEqual([serialIn(0), serialIn(1), serialIn(2)].sort());
+  });
+
+  test('another process loads a large CRL as metadata only, serves it through derOf, and bases deltas on it', async () => {
+    const { publisher, certs, clock, another } = setup({ heldEntries: 2 });
+    for (const s of [serialIn(0), serialIn(1), serialIn(2)]) revoke(certs, s, 1);
+    await publisher.tick();
+    const other = another();
+    await other.refresh();
+    const full = other.get('ca', 'full')!;
+    expect([full.crlNumber, full.der, full.derBytes]).toEqual([publisher.get('ca', 'full')!.crlNumber, null, undefined]);
+    expect(await other.derOf(full)).toEqual(await publisher.derOf(publisher.get('ca', 'full')!));
+    // A delta of it: the base is the stored full CRL's number.
+    clock.advance(1000);
+    revoke(certs, serialIn(3), 4, clock.now());
+    const delta = await other.generate('ca', 'full-delta');
+    expect(delta.baseCrlNumber).toBe(full.crlNumber);
+    expect(readCrl(delta.der).entries).toEqual([{ serialHex: serialIn(3), reason: 4 }]);
+  });
+
+  test('derOf is null once the store no longer has that number (superseded and pruned), and a newer one is read', async () => {
+    const { publisher, certs, crls, another } = setup({ heldEntries: 0 });
+    revoke(certs, serialIn(1), 1);
+    await publisher.tick();
+    const other = another();
+    await other.refresh();
+    const old = other.get('ca', 'full')!;
+    await publisher.generate('ca', 'full');
+    crls.rows.splice(crls.rows.findIndex((r) => r.scope === 'full' && r.crlNumber === old.crlNumber), 1);
+    expect(await other.derOf(old)).toBeNull();
+    await other.refresh();
+    const now = other.get('ca', 'full')!;
+    expect(now.crlNumber).toBeGreaterThan(old.crlNumber);
+    expect(await other.derOf(now)).toEqual(crls.rows.find((r) => r.scope === 'full' && r.crlNumber === now.crlNumber)!.der);
+  });
+
+  test('an incremental shard CRL starts from a previous CRL held without its DER', async () => {
+    const { publisher, certs, clock } = setup({ heldEntries: 1 });
+    const [a, b, c] = [serialIn(2, 0), serialIn(2, 1), serialIn(2, 2)];
+    revoke(certs, a!, 1);
+    revoke(certs, b!, 1);
+    await publisher.tick();
+    expect(publisher.get('ca', 'shard-2')!.der).toBeNull();
+    clock.advance(1000);
+    revoke(certs, c!, 4, clock.now());
+    const next = await publisher.generate('ca', 'shard-2', { incremental: true });
+    expect(readCrl(next.der).entries.sort((x, y) => x.serialHex.localeCompare(y.serialHex))).toEqual(
+      [{ serialHex: a, reason: 1 }, { serialHex: b, reason: 1 }, { serialHex: c, reason: 4 }].sort((x, y) => x.serialHex.localeCompare(y.serialHex)),
+    );
+    const whole = await publisher.generate('ca', 'shard-2');
+    expect(readCrl(whole.der).entries.length).toBe(3);
+  });
+});
+
 describe('crlHandler', () => {
-  const rec: CrlRecord = {
+  const rec: HeldCrl = {
     caId: 'issuing-1', scope: 'shard-3', crlNumber: 17n, baseCrlNumber: null,
     thisUpdate: new Date('2026-05-01T00:00:00Z'), nextUpdate: new Date('2026-05-02T00:00:00Z'), entries: 0, der: Buffer.from('3003020101', 'hex'),
   };
-  const source = { get: (caId: string, scope: string) => (caId === rec.caId && scope === rec.scope ? rec : undefined) };
+  // The full CRL is held without its DER (a large one): the handler asks derOf for it.
+  const large: HeldCrl = { ...rec, scope: 'full', crlNumber: 18n, entries: 200_000, der: null };
+  const largeDer = Buffer.from('300403020102', 'hex');
+  let derOf: (crl: HeldCrl) => Promise<Buffer | null> = async (crl) => (crl === large ? largeDer : crl.der);
+  const asked: HeldCrl[] = [];
+  const source = {
+    get: (caId: string, scope: string) => (caId === rec.caId ? [rec, large].find((c) => c.scope === scope) : undefined),
+    derOf: (crl: HeldCrl) => {
+      asked.push(crl);
+      return derOf(crl);
+    },
+  };
   const handle = crlHandler(source, () => new Date('2026-05-01T12:00:00Z'));
   function call(method: string, url: string, headers: Record<string, string> = {}) {
-    const res = { status: 0, headers: {} as Record<string, unknown>, body: undefined as unknown, writeHead(s: number, h: Record<string, unknown>) { this.status = s; this.headers = h; return this; }, end(b?: unknown) { this.body = b; } };
+    let ended!: () => void;
+    const done = new Promise<void>((resolve) => (ended = resolve));
+    const res = {
+      status: 0, headers: {} as Record<string, unknown>, body: undefined as unknown, headersSent: false, destroyed: false,
+      writeHead(s: number, h: Record<string, unknown>) { this.status = s; this.headers = h; this.headersSent = true; return this; },
+      end(b?: unknown) { this.body = b; ended(); },
+    };
     const took = handle({ method, url, headers } as unknown as IncomingMessage, res as unknown as ServerResponse);
-    return { took, ...res };
+    return Object.assign(res, { took, done });
   }
 
   test('200 with DER and caching headers until nextUpdate', () => {
@@ -688,6 +784,37 @@ describe('crlHandler', () => {
     const head = call('HEAD', '/crl/issuing-1/3.crl');
     expect([head.status, head.body]).toEqual([200, undefined]);
     expect(call('GET', '/crl/issuing-1/3.crl', { 'if-none-match': '"16", "17"' }).status).toBe(304);
+  });
+
+  test('a CRL held without its DER: 200 with the same headers once derOf reads it; 304 without reading it', async () => {
+    asked.length = 0;
+    const r = call('GET', '/crl/issuing-1/full.crl');
+    expect(r.took).toBe(true);
+    await r.done;
+    expect(r.status).toBe(200);
+    expect(r.body).toBe(largeDer);
+    expect(r.headers).toMatchObject({ 'content-type': 'application/pkix-crl', 'content-length': 6, etag: '"18"', 'last-modified': 'Fri, 01 May 2026 00:00:00 GMT' });
+    const head = call('HEAD', '/crl/issuing-1/full.crl');
+    await head.done;
+    expect([head.status, head.body, head.headers['content-length']]).toEqual([200, undefined, 6]);
+    expect(asked).toEqual([large, large]);
+    const cached = call('GET', '/crl/issuing-1/full.crl', { 'if-none-match': '"18"' });
+    expect(cached.status).toBe(304);
+    expect(asked).toHaveLength(2);
+  });
+
+  test('a CRL held without its DER that cannot be read: 503 problem+json, Retry-After, not cached', async () => {
+    try {
+      for (const fails of [async () => null, async () => Promise.reject(new Error('database down'))]) {
+        derOf = fails;
+        const r = call('GET', '/crl/issuing-1/full.crl');
+        await r.done;
+        expect([r.status, r.headers['content-type'], r.headers['cache-control'], r.headers['retry-after']]).toEqual([503, 'application/problem+json', 'no-store', '1']);
+        expect(JSON.parse(r.body as string)).toMatchObject({ status: 503 });
+      }
+    } finally {
+      derOf = async (crl) => (crl === large ? largeDer : crl.der);
+    }
   });
 
   test('404 problem+json for an unknown CA or scope; other paths and methods are not taken', () => {

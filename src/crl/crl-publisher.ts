@@ -1,5 +1,6 @@
 /**
- * Keeps every CRL of every CA current and serves them from memory.
+ * Keeps every CRL of every CA current and serves them: from memory, a
+ * large one from the store on demand (src/crl/held.ts).
  *
  * Per CA: one complete CRL per shard (the URL each certificate carries), a
  * full CRL for tools that want one, and a delta of the full CRL. CRL numbers
@@ -12,12 +13,12 @@
  */
 import { PkiError } from '../errors/pki-error.js';
 import { CrlGenerator, type CrlGeneratorOptions, type CrlIssuer } from './generator.js';
-import { HeldCrls } from './held.js';
-import type { CrlRecord } from './ports.js';
+import { HeldCrls, type HeldCrlsOptions } from './held.js';
+import type { CrlRecord, HeldCrl } from './ports.js';
 import { CrlScheduler, type CrlSchedulerOptions } from './scheduler.js';
 
 /** What the publisher needs: the generator's and the scheduler's options; all parameters, no defaults from libraries. */
-export interface CrlPublisherOptions extends CrlGeneratorOptions, CrlSchedulerOptions {}
+export interface CrlPublisherOptions extends CrlGeneratorOptions, CrlSchedulerOptions, HeldCrlsOptions {}
 
 export class CrlPublisher {
   private readonly issuers = new Map<string, CrlIssuer>();
@@ -26,7 +27,7 @@ export class CrlPublisher {
   private readonly scheduler: CrlScheduler;
 
   constructor(o: CrlPublisherOptions) {
-    this.crls = new HeldCrls(o.crls);
+    this.crls = new HeldCrls(o.crls, o);
     this.generator = new CrlGenerator(o, this.crls);
     this.scheduler = new CrlScheduler(o, this.issuers, this.crls, this.generator);
   }
@@ -37,13 +38,18 @@ export class CrlPublisher {
     this.issuers.set(issuer.id, issuer);
   }
 
-  /** The CRL to serve for a scope (newest held), or undefined. A memory lookup. */
-  get(caId: string, scope: string): CrlRecord | undefined {
+  /** The CRL to serve for a scope (newest held), or undefined. A memory lookup; a large CRL's `der` is null (derOf). */
+  get(caId: string, scope: string): HeldCrl | undefined {
     return this.crls.get(caId, scope);
   }
 
+  /** The DER of a CRL got from `get` or `held`: from memory, or for a large CRL read from the store (src/crl/held.ts); null when superseded there. */
+  derOf(crl: HeldCrl): Promise<Buffer | null> {
+    return this.crls.derOf(crl);
+  }
+
   /** Every CRL held, one per CA and scope. */
-  held(): CrlRecord[] {
+  held(): HeldCrl[] {
     return this.crls.all();
   }
 

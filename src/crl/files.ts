@@ -11,6 +11,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { makePrivateDir, privateFileMode } from '../config/file-permissions.js';
+import { PkiError } from '../errors/pki-error.js';
 import type { CrlPublisher } from './crl-publisher.js';
 import { scopesOf } from './generator.js';
 import { fileOfScope } from './scope.js';
@@ -88,7 +89,15 @@ export async function publishCrlFiles(
   await publisher.refresh();
   const written: PublishedCrlFile[] = [];
   const held = publisher.held().sort((a, b) => a.caId.localeCompare(b.caId) || a.scope.localeCompare(b.scope, 'en', { numeric: true }));
-  for (const crl of held) {
+  for (let crl of held) {
+    // A large CRL is read from the store here (src/crl/held.ts); one superseded meanwhile, its successor.
+    let der = await publisher.derOf(crl);
+    if (!der) {
+      await publisher.refresh();
+      crl = publisher.get(crl.caId, crl.scope) ?? crl;
+      der = await publisher.derOf(crl);
+      if (!der) throw new PkiError('conflict', `CRL ${crl.caId}/${crl.scope} was superseded while being written; publish again`);
+    }
     const dir = path.join(outDir, crl.caId);
     if (access === 'private') makePrivateDir(dir);
     else fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
@@ -97,12 +106,12 @@ export async function publishCrlFiles(
     writeAtomically(derPath, (tmp) => {
       const fd = openExact(tmp, mode);
       try {
-        fs.writeFileSync(fd, crl.der);
+        fs.writeFileSync(fd, der);
       } finally {
         fs.closeSync(fd);
       }
     });
-    writeAtomically(pemPath, (tmp) => writePem(tmp, crl.der, mode));
+    writeAtomically(pemPath, (tmp) => writePem(tmp, der, mode));
     written.push({ caId: crl.caId, scope: crl.scope, crlNumber: crl.crlNumber, entries: crl.entries, thisUpdate: crl.thisUpdate, nextUpdate: crl.nextUpdate, derPath, pemPath });
   }
   return written;

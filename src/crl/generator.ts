@@ -15,7 +15,7 @@ import type { CrlExpectations } from '../lint/crl.js';
 import { buildCrl, type CrlContent, type CrlSigner, type EntryPage, type RemovedEntry } from './build.js';
 import type { HeldCrls } from './held.js';
 import { mergeEntries, revokedListOf } from './incremental.js';
-import type { CrlRecord, CrlRepository } from './ports.js';
+import type { CrlRecord, CrlRepository, HeldCrl } from './ports.js';
 import { crlUrl, parseScope, shardScope, type CrlScope } from './scope.js';
 
 /** A CA whose CRLs this node publishes or serves. */
@@ -59,6 +59,8 @@ export interface CrlGeneratorOptions {
 /** Status changes older than the base CRL by this much still go into its delta (commit lag, clock skew between nodes). */
 const deltaOverlapMs = 5 * 60_000;
 const defaultPageSize = 2_000;
+/** Octets of one revoked entry with a reason code (serial of 16 octets), to size the buffer of a CRL whose previous DER is not held. */
+const entryBytesEstimate = 42;
 
 /**
  * The issuingDistributionPoint a scope needs (docs/crl.md, RFC 5280 §5.2.5):
@@ -153,7 +155,8 @@ export class CrlGenerator {
       maxValiditySeconds: (nextUpdate.getTime() - thisUpdate.getTime()) / 1000,
       now,
     };
-    const built = await buildCrl(issuer.signer, content, revoked, removed, { expect, ...(previous ? { sizeHint: Math.ceil(previous.der.length * 1.05) + 65_536 } : {}) });
+    const previousBytes = previous ? (previous.der?.length ?? previous.derBytes ?? previous.entries * entryBytesEstimate) : null;
+    const built = await buildCrl(issuer.signer, content, revoked, removed, { expect, ...(previousBytes !== null ? { sizeHint: Math.ceil(previousBytes * 1.05) + 65_536 } : {}) });
 
     // Step 4: store, serve; the audit event carries the digest of what was published.
     const rec: CrlRecord = { caId, scope, crlNumber, baseCrlNumber, thisUpdate, nextUpdate, entries: built.entries, der: built.der };
@@ -173,12 +176,15 @@ export class CrlGenerator {
    * changes since (src/crl/incremental.ts); null when the previous DER cannot
    * be walked, so the caller reads the whole shard instead.
    */
-  private async mergedPages(caId: string, shard: number, previous: CrlRecord): Promise<EntryPage[] | null> {
+  private async mergedPages(caId: string, shard: number, previous: HeldCrl): Promise<EntryPage[] | null> {
+    // A shard too large to be held with its DER is read from the store first.
+    const previousDer = await this.held.derOf(previous);
+    if (!previousDer) return null;
     // The same window as a delta's: a change stamped before the previous
     // thisUpdate may have committed after its number was drawn.
     const changes = await this.o.certificates.changedSince(caId, shard, new Date(previous.thisUpdate.getTime() - deltaOverlapMs));
     try {
-      return mergeEntries(revokedListOf(previous.der), changes);
+      return mergeEntries(revokedListOf(previousDer), changes);
     } catch (err) {
       this.o.log?.({ level: 'warn', msg: 'previous CRL not reusable; reading the whole shard', ca: caId, shard, crlNumber: previous.crlNumber.toString(), error: err instanceof Error ? err.message : String(err) });
       return null;

@@ -1,27 +1,36 @@
-/** Serves CRLs at their distribution point URLs from memory (the node:http hot path, no express). */
+/** Serves CRLs at their distribution point URLs (the node:http hot path, no express): from memory, a large one read from the store. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { systemClock } from '../clock/clock.js';
-import type { CrlRecord } from './ports.js';
+import type { HeldCrl } from './ports.js';
 import { scopeOfFile } from './scope.js';
 
-/** What the handler needs of a publisher: the CRL held for a scope. */
+/** What the handler needs of a publisher: the CRL held for a scope, and the DER of one not held with it. */
 export interface CrlSource {
-  get(caId: string, scope: string): CrlRecord | undefined;
+  get(caId: string, scope: string): HeldCrl | undefined;
+  derOf(crl: HeldCrl): Promise<Buffer | null>;
 }
 
 const crlPath = /^\/crl\/([a-z0-9][a-z0-9-]{0,62})\/([a-z0-9-]{1,20}\.crl)$/;
 
 /** RFC 9457 problem document for an unknown CRL. */
 const notFoundBody = JSON.stringify({ type: 'about:blank', title: 'Not Found', status: 404, detail: 'no such CRL' });
+/** RFC 9457 problem document for a large CRL whose DER could not be read (the store failed, or a newer one is being loaded). */
+const unavailableBody = JSON.stringify({ type: 'about:blank', title: 'Service Unavailable', status: 503, detail: 'CRL not available right now' });
 
 /**
  * GET/HEAD `/crl/{caId}/{n}.crl`, `/crl/{caId}/full.crl`, `/crl/{caId}/full-delta.crl`:
  * 200 `application/pkix-crl` DER (RFC 5280 §4.2.1.13, RFC 2585 §4.2), cacheable
  * until nextUpdate; 304 on a matching If-None-Match; 404 problem+json for an
- * unknown CA or scope. Returns true when it answered, false for any other path
- * or method (the caller goes on to express). Never throws.
+ * unknown CA or scope. A large CRL (held without its DER) answers 304 at once
+ * and 200 once its DER is read from the store; 503 problem+json with
+ * Retry-After when that fails. Returns true when it answered or will,
+ * false for any other path or method (the caller goes on to express). Never throws.
  */
-export function crlHandler(publisher: CrlSource, now: () => Date = () => systemClock.now()): (req: IncomingMessage, res: ServerResponse) => boolean {
+export function crlHandler(
+  publisher: CrlSource,
+  now: () => Date = () => systemClock.now(),
+  log?: (event: Record<string, unknown>) => void,
+): (req: IncomingMessage, res: ServerResponse) => boolean {
   return (req, res) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') return false;
     const url = req.url ?? '';
@@ -49,8 +58,24 @@ export function crlHandler(publisher: CrlSource, now: () => Date = () => systemC
       res.end();
       return true;
     }
-    res.writeHead(200, { ...headers, 'content-type': 'application/pkix-crl', 'content-length': crl.der.length });
-    res.end(req.method === 'HEAD' ? undefined : crl.der);
+    const send = (der: Buffer) => {
+      res.writeHead(200, { ...headers, 'content-type': 'application/pkix-crl', 'content-length': der.length });
+      res.end(req.method === 'HEAD' ? undefined : der);
+    };
+    if (crl.der) {
+      send(crl.der);
+      return true;
+    }
+    const unavailable = (error: string) => {
+      log?.({ level: 'warn', msg: 'CRL not served: its DER could not be read', ca: crl.caId, scope: crl.scope, crlNumber: crl.crlNumber.toString(), error });
+      if (res.headersSent || res.destroyed) return;
+      res.writeHead(503, { 'content-type': 'application/problem+json', 'content-length': Buffer.byteLength(unavailableBody), 'cache-control': 'no-store', 'retry-after': '1' });
+      res.end(req.method === 'HEAD' ? undefined : unavailableBody);
+    };
+    publisher.derOf(crl).then(
+      (der) => (der ? send(der) : unavailable('superseded in the store')),
+      (err: unknown) => unavailable(err instanceof Error ? err.message : String(err)),
+    );
     return true;
   };
 }

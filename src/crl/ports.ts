@@ -10,6 +10,16 @@ export interface CrlRecord {
   der: Buffer;
 }
 
+/**
+ * A CRL as a node holds it to serve (src/crl/held.ts): a CrlRecord, or for
+ * a large CRL its metadata with `der` null (read from the store when asked
+ * for) and `derBytes` its length when known (made here).
+ */
+export interface HeldCrl extends Omit<CrlRecord, 'der'> {
+  der: Buffer | null;
+  derBytes?: number;
+}
+
 /** CRL storage. Implemented in `store/`. */
 export interface CrlRepository {
   /**

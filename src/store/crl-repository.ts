@@ -32,14 +32,15 @@ async function derInSlices(db: Db, caId: string, crlNumber: bigint): Promise<Buf
   const size = await db.$queryRaw<{ n: number }[]>`SELECT length("der")::int AS n FROM "Crl" WHERE "caId" = ${caId} AND "crlNumber" = ${crlNumber}`;
   if (size.length === 0) return null;
   const n = size[0]!.n;
-  const parts: Buffer[] = [];
+  // Each slice is copied into the one buffer of the CRL as it comes: at most one CRL plus one slice held at once.
+  const der = Buffer.allocUnsafe(n);
   for (let from = 0; from < n; from += sliceBytes) {
     const r = await db.$queryRaw<{ d: Uint8Array }[]>`SELECT substring("der" from ${from + 1}::int for ${sliceBytes}::int) AS d FROM "Crl" WHERE "caId" = ${caId} AND "crlNumber" = ${crlNumber}`;
-    if (r.length === 0) return null;
-    parts.push(buf(r[0]!.d));
+    const d = r[0]?.d;
+    if (!d || d.length !== Math.min(sliceBytes, n - from)) return null;
+    der.set(d, from);
   }
-  const der = Buffer.concat(parts);
-  return der.length === n ? der : null;
+  return der;
 }
 const leaseKey = (caId: string) => `lease:${caId}`;
 const checkHolder = (holder: number) => {

@@ -22,7 +22,11 @@ export interface FrontDeps {
   clock: Clock;
   /** Log every request (off in benchmarks). */
   accessLog?: boolean;
-  /** Hot-path handlers tried in order before express (OCSP, CRLs); each returns true when it took the request. */
+  /**
+   * Hot-path handlers tried in order before express (OCSP, CRLs); each returns true when it took the request. One
+   * marked `writesRequestId` puts X-Request-Id (`req.requestId`) in every answer it gives itself; for the others the
+   * front sets it before they run.
+   */
   hot?: ((req: http.IncomingMessage, res: http.ServerResponse) => boolean)[];
   /** CIDRs of proxies whose X-Forwarded-For names the client (default none); a bad entry throws invalidConfig. */
   trustedProxies?: readonly string[];
@@ -42,7 +46,9 @@ export function frontHandler(deps: FrontDeps): http.RequestListener {
     const started = access || observe ? performance.now() : 0;
     const id = (req.requestId = requestIdOf(req.headers['x-request-id']));
     const address = (req.clientAddress = clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], proxies));
-    res.setHeader('X-Request-Id', id);
+    // X-Request-Id is set as late as possible: a hot handler that writes it itself answers with a header list of its own
+    // (writeHead with nothing set before it writes that list as it is, without node's per-header bookkeeping).
+    let idSet = false;
     // Kept now: express rewrites req.url inside mounted routers (/acme/x is /x there).
     const url = req.url ?? '/';
     // One listener for the access line and the latency metric: the line first, as it always came.
@@ -57,23 +63,33 @@ export function frontHandler(deps: FrontDeps): http.RequestListener {
     const limits = deps.limits;
     if (limits) {
       if (req.rawHeaders.length > 2 * limits.maxHeaders) {
+        res.setHeader('X-Request-Id', id);
         refuse(req, res, url, { status: 431, detail: `more than ${limits.maxHeaders} header fields` });
         return;
       }
       const wait = (isStatusPath(url) ? limits.status : limits.other).take(address);
       if (wait > 0) {
+        res.setHeader('X-Request-Id', id);
         refuse(req, res, url, { status: 429, detail: 'too many requests from this address; retry after the time given in Retry-After', retryAfterSeconds: wait });
         return;
       }
       // OCSP, EST and ACME check a declared length themselves, before reading (EST audits the refusal, ACME answers with a nonce).
       const declared = req.headers['content-length'];
       if (declared !== undefined && Number(declared) > limits.maxBodyBytes && !ownsBodyLimit(url)) {
+        res.setHeader('X-Request-Id', id);
         refuse(req, res, url, { status: 413, detail: `request body is larger than ${limits.maxBodyBytes} bytes` });
         return;
       }
     }
     // Handlers run inside the request's scope: whatever they log carries reqId.
-    for (const h of deps.hot ?? []) if (withRequestId(id, () => h(req, res))) return;
+    for (const h of deps.hot ?? []) {
+      if (!idSet && (h as { writesRequestId?: boolean }).writesRequestId !== true) {
+        res.setHeader('X-Request-Id', id);
+        idSet = true;
+      }
+      if (withRequestId(id, () => h(req, res))) return;
+    }
+    if (!idSet) res.setHeader('X-Request-Id', id);
     if (req.method === 'GET' || req.method === 'HEAD') {
       if (url === '/healthz') {
         const ok = deps.ready();

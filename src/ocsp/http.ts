@@ -1,7 +1,7 @@
 /** OCSP over HTTP (RFC 6960 Appendix A.1, RFC 5019 §5–6) on the node:http hot path. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { errorResponse } from './response.js';
-import type { OcspResponder, OcspResult } from './responder.js';
+import type { CacheInfo, OcspResponder, OcspResult } from './responder.js';
 
 /** RFC 5019 §5 requests are a few hundred octets; anything above this is refused with 413. */
 export const maxOcspRequestBytes = 16 * 1024;
@@ -20,17 +20,64 @@ export type HotHandler = (req: IncomingMessage, res: ServerResponse) => boolean;
 
 const malformed = (): OcspResult => ({ der: errorResponse('malformedRequest'), cache: null });
 
-function send(res: ServerResponse, r: OcspResult, now: Date, cacheable: boolean, head: boolean): void {
-  const headers: Record<string, string | number> = { 'content-type': 'application/ocsp-response', 'content-length': r.der.length };
+/**
+ * A hot handler that puts X-Request-Id (the front's `req.requestId`) in every
+ * answer it gives itself, so that the front does not set it first: with no
+ * header set beforehand, `writeHead(status, [name, value, …])` writes the
+ * list as it is, without node's per-header bookkeeping (setHeader).
+ */
+export type HotHandlerWritingRequestId = HotHandler & { readonly writesRequestId: true };
+
+/** Header fields of one answer, in the order they are written; X-Request-Id first, as when the front set it. */
+function fields(req: IncomingMessage): (string | number)[] {
+  const id = req.requestId;
+  return id === undefined ? [] : ['X-Request-Id', id];
+}
+
+/**
+ * The RFC 5019 §6.2 header values of a pre-signed response: the two HTTP dates
+ * once per response (toUTCString was ~1 µs each, per request), max-age once a
+ * second. Kept for the responses asked for lately (bounded; a response that is
+ * asked for again after that is prepared again).
+ */
+interface CachingFields {
+  thisMs: number;
+  nextMs: number;
+  lastModified: string;
+  expires: string;
+  maxAge: number;
+  cacheControl: string;
+}
+
+const maxPrepared = 1024;
+const prepared = new Map<string, CachingFields>();
+
+function cachingFields(cache: CacheInfo, nowMs: number): CachingFields {
+  const thisMs = cache.thisUpdate.getTime();
+  const nextMs = cache.nextUpdate.getTime();
+  let f = prepared.get(cache.etag);
+  if (f === undefined || f.thisMs !== thisMs || f.nextMs !== nextMs) {
+    if (prepared.size >= maxPrepared) prepared.clear();
+    f = { thisMs, nextMs, lastModified: cache.thisUpdate.toUTCString(), expires: cache.nextUpdate.toUTCString(), maxAge: -1, cacheControl: '' };
+    prepared.set(cache.etag, f);
+  }
+  // RFC 5019 §6.2: a CDN or proxy may hold the response until nextUpdate, and must not rewrite it.
+  const maxAge = Math.max(0, Math.floor((nextMs - nowMs) / 1000));
+  if (maxAge !== f.maxAge) {
+    f.maxAge = maxAge;
+    f.cacheControl = `max-age=${maxAge}, public, no-transform, must-revalidate`;
+  }
+  return f;
+}
+
+function send(req: IncomingMessage, res: ServerResponse, r: OcspResult, nowMs: number, cacheable: boolean, head: boolean): void {
+  const h = fields(req);
+  h.push('content-type', 'application/ocsp-response', 'content-length', r.der.length);
   if (cacheable && r.cache) {
-    // RFC 5019 §6.2: a CDN or proxy may hold the response until nextUpdate, and must not rewrite it.
-    const maxAge = Math.max(0, Math.floor((r.cache.nextUpdate.getTime() - now.getTime()) / 1000));
-    headers['cache-control'] = `max-age=${maxAge}, public, no-transform, must-revalidate`;
-    headers['last-modified'] = r.cache.thisUpdate.toUTCString();
-    headers.expires = r.cache.nextUpdate.toUTCString();
-    headers.etag = r.cache.etag;
-  } else headers['cache-control'] = 'no-store';
-  res.writeHead(200, headers);
+    const f = cachingFields(r.cache, nowMs);
+    h.push('cache-control', f.cacheControl, 'last-modified', f.lastModified, 'expires', f.expires, 'etag', r.cache.etag);
+  } else h.push('cache-control', 'no-store');
+  res.writeHead(200, h);
   res.end(head ? undefined : r.der);
 }
 
@@ -70,16 +117,16 @@ export function decodeGetRequest(segment: string): Buffer | null {
  * path; never 500. GET answers carry RFC 5019 §6.2 caching headers.
  * The Content-Type of a POST is not enforced: a body that parses is answered.
  */
-export function ocspHandler(responder: OcspResponder, opts: OcspHttpOptions): HotHandler;
+export function ocspHandler(responder: OcspResponder, opts: OcspHttpOptions): HotHandlerWritingRequestId;
 /** @deprecated the positional form; pass `{ now, log }`. */
-export function ocspHandler(responder: OcspResponder, now: () => Date, log?: (e: Record<string, unknown>) => void): HotHandler;
-export function ocspHandler(responder: OcspResponder, optsOrNow: OcspHttpOptions | (() => Date), legacyLog?: (e: Record<string, unknown>) => void): HotHandler {
+export function ocspHandler(responder: OcspResponder, now: () => Date, log?: (e: Record<string, unknown>) => void): HotHandlerWritingRequestId;
+export function ocspHandler(responder: OcspResponder, optsOrNow: OcspHttpOptions | (() => Date), legacyLog?: (e: Record<string, unknown>) => void): HotHandlerWritingRequestId {
   const opts: OcspHttpOptions = typeof optsOrNow === 'function' ? { now: optsOrNow, ...(legacyLog ? { log: legacyLog } : {}) } : optsOrNow;
   const base = (opts.path ?? '/ocsp').replace(/\/+$/, '');
   const limit = opts.maxRequestBytes ?? maxOcspRequestBytes;
-  const fail = (res: ServerResponse, err: unknown) => {
+  const fail = (req: IncomingMessage, res: ServerResponse, err: unknown) => {
     opts.log?.({ level: 'error', msg: 'OCSP handler failed', error: String(err) });
-    if (!res.headersSent) send(res, { der: errorResponse('internalError'), cache: null }, opts.now(), false, false);
+    if (!res.headersSent) send(req, res, { der: errorResponse('internalError'), cache: null }, opts.now().getTime(), false, false);
     else res.destroy();
   };
   const reply = (req: IncomingMessage, res: ServerResponse, der: Buffer | null, get: boolean) => {
@@ -87,17 +134,21 @@ export function ocspHandler(responder: OcspResponder, optsOrNow: OcspHttpOptions
     answered.then(
       (r) => {
         if (res.destroyed) return;
+        const nowMs = opts.now().getTime();
         if (get && r.cache && notModified(req, r.cache.etag)) {
-          res.writeHead(304, { etag: r.cache.etag, 'cache-control': `max-age=${Math.max(0, Math.floor((r.cache.nextUpdate.getTime() - opts.now().getTime()) / 1000))}, public, no-transform, must-revalidate`, expires: r.cache.nextUpdate.toUTCString() });
+          const f = cachingFields(r.cache, nowMs);
+          const h = fields(req);
+          h.push('etag', r.cache.etag, 'cache-control', f.cacheControl, 'expires', f.expires);
+          res.writeHead(304, h);
           res.end();
           return;
         }
-        send(res, r, opts.now(), get, req.method === 'HEAD');
+        send(req, res, r, nowMs, get, req.method === 'HEAD');
       },
-      (err) => fail(res, err),
+      (err) => fail(req, res, err),
     );
   };
-  return (req, res) => {
+  const handler: HotHandler = (req, res) => {
     const url = req.url ?? '';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
@@ -107,7 +158,9 @@ export function ocspHandler(responder: OcspResponder, optsOrNow: OcspHttpOptions
       const declared = Number(req.headers['content-length']);
       const tooBig = () => {
         // 413 and close: the rest of the body is not read.
-        res.writeHead(413, { 'content-type': 'text/plain', connection: 'close', 'cache-control': 'no-store' });
+        const h = fields(req);
+        h.push('content-type', 'text/plain', 'connection', 'close', 'cache-control', 'no-store');
+        res.writeHead(413, h);
         res.end('OCSP request too large\n');
         res.on('finish', () => req.destroy());
       };
@@ -145,8 +198,11 @@ export function ocspHandler(responder: OcspResponder, optsOrNow: OcspHttpOptions
       reply(req, res, null, false);
       return true;
     }
-    res.writeHead(405, { allow: 'GET, HEAD, POST', 'content-type': 'text/plain', 'cache-control': 'no-store' });
+    const h = fields(req);
+    h.push('allow', 'GET, HEAD, POST', 'content-type', 'text/plain', 'cache-control', 'no-store');
+    res.writeHead(405, h);
     res.end('method not allowed\n');
     return true;
   };
+  return Object.assign(handler, { writesRequestId: true as const });
 }

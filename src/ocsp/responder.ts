@@ -128,14 +128,19 @@ export class OcspResponder {
     this.invalidate(issuerId, serialHex);
   }
 
-  /** Answers any request body with an OCSPResponse DER, plus caching facts. Never throws. */
-  async answer(requestDer: Buffer): Promise<OcspResult> {
+  /** Answers any request body with an OCSPResponse DER, plus caching facts. Never throws (nor rejects). */
+  answer(requestDer: Buffer): Promise<OcspResult> {
+    // Not an async function: a cached answer is already settled, and each promise and await on the way costs (async hooks included).
+    let answered: Promise<OcspResult>;
     try {
-      return await this.filter.answer(requestDer);
+      answered = this.filter.answer(requestDer);
     } catch (err) {
-      return this.failed(err);
+      return Promise.resolve(this.failed(err));
     }
+    return answered.then(undefined, this.onFailure);
   }
+
+  private readonly onFailure = (err: unknown): OcspResult => this.failed(err);
 
   /** The OCSPResponse DER for a request body (see `answer`). Never throws. */
   async respond(requestDer: Buffer): Promise<Buffer> {

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { PkiError } from '../errors/pki-error.js';
 import type { NonceService } from '../ra/acme/nonces.js';
 import { Links } from './links.js';
-import { acmeErrors, durableAnswers } from './pipeline.js';
+import { acmeErrors, durableAnswers, jsonBody } from './pipeline.js';
 
 const secret = 'lint e_validity_invalid on key issuing-1-7f3a';
 const lines: Record<string, unknown>[] = [];
@@ -90,6 +90,41 @@ test('when the writes cannot be made durable, the POST gets no answer and the fa
   try {
     await expect(fetch(`${s.base}/acme/w`, { method: 'POST' })).rejects.toThrow();
     expect(logged).toEqual([expect.objectContaining({ level: 'error', path: '/acme/w', error: 'Error: EIO' })]);
+  } finally {
+    await s.close();
+  }
+});
+
+/** A server whose POST /j answers the body jsonBody read (or the problem), with a 64-byte limit; encoded bodies go to a fallback that says so. */
+async function jsonServer() {
+  const router = express.Router();
+  const fallback: express.RequestHandler = (_req, res) => void res.json({ fallback: true });
+  router.post('/j', jsonBody(64, fallback), (req, res) => void res.json({ body: req.body as unknown }));
+  router.use(acmeErrors({ issue: () => 'nonce-1' } as unknown as NonceService, 'server', Links.fromBaseUrl('https://ca.example/'), () => {}));
+  const s = http.createServer(express().use('/acme', router));
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  return { base: `http://127.0.0.1:${(s.address() as { port: number }).port}`, close: () => new Promise<void>((r) => s.close(() => r())) };
+}
+
+test('jsonBody reads JSON as express.json({ strict: true }) does: empty is {}, a BOM is ignored, scalars and junk are malformed, over the limit is 413', async () => {
+  const s = await jsonServer();
+  const post = async (body: string | Uint8Array, headers: Record<string, string> = {}) => {
+    const res = await fetch(`${s.base}/acme/j`, { method: 'POST', body, headers: { 'content-type': 'application/jose+json', ...headers } });
+    return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+  };
+  try {
+    await expect(post(' \n{"a":[1,"é"]}')).resolves.toEqual({ status: 200, json: { body: { a: [1, 'é'] } } });
+    await expect(post('')).resolves.toEqual({ status: 200, json: { body: {} } });
+    await expect(post('\uFEFF[true]')).resolves.toEqual({ status: 200, json: { body: [true] } });
+    for (const junk of ['"a string"', '42', '{"a":', 'not json']) {
+      await expect(post(junk)).resolves.toMatchObject({ status: 400, json: { type: 'urn:ietf:params:acme:error:malformed', detail: 'request body is not valid JSON' } });
+    }
+    // A stream of unknown length (chunked) is cut off at the limit.
+    const big = new ReadableStream({ start: (c) => (c.enqueue(new TextEncoder().encode(`{"a":"${'x'.repeat(100)}"}`)), c.close()) });
+    const res = await fetch(`${s.base}/acme/j`, { method: 'POST', body: big, duplex: 'half', headers: { 'content-type': 'application/jose+json' } } as RequestInit);
+    expect(res.status).toBe(413);
+    await expect(post('{}', { 'content-encoding': 'gzip' })).resolves.toEqual({ status: 200, json: { fallback: true } });
+    await expect(post('{}', { 'content-type': 'application/jose+json; charset=utf-8' })).resolves.toEqual({ status: 200, json: { fallback: true } });
   } finally {
     await s.close();
   }

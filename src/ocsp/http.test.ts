@@ -1,5 +1,6 @@
 import http from 'node:http';
 import net from 'node:net';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { decodeGetRequest, ocspHandler } from './http.js';
 import type { OcspResponder, OcspResult } from './responder.js';
@@ -147,4 +148,27 @@ describe('decodeGetRequest', () => {
     ['+/8=', 'fbff'],
   ])('%s', (seg, hex) => expect(decodeGetRequest(seg)?.toString('hex')).toBe(hex));
   test.each(['%', 'ab$c', 'A', 'MA==='])('refuses %s', (seg) => expect(decodeGetRequest(seg)).toBeNull());
+
+  /** The decoding as first written (every segment normalised, then checked): the fast path must answer the same. */
+  const reference = (segment: string): Buffer | null => {
+    let text: string;
+    try {
+      text = decodeURIComponent(segment);
+    } catch {
+      return null;
+    }
+    const b64 = text.replace(/-/g, '+').replace(/_/g, '/').replace(/\s/g, '');
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64) || b64.length % 4 === 1) return null;
+    return Buffer.from(b64, 'base64');
+  };
+  test('any segment over base64, base64url, padding, white space and percent-escapes: as the reference decodes it', () => {
+    const piece = fc.constantFrom('A', 'z', '0', '9', '+', '/', '-', '_', '=', ' ', '%20', '%2B', '%2F', '%3D', '%', '%zz', '$', 'MAM', 'MA==');
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 24 }), (pieces) => {
+        const seg = pieces.join('');
+        expect(decodeGetRequest(seg)?.toString('hex') ?? null).toBe(reference(seg)?.toString('hex') ?? null);
+      }),
+      { numRuns: 2000, seed: 0x0c59 },
+    );
+  });
 });

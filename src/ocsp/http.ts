@@ -91,6 +91,8 @@ function notModified(req: IncomingMessage, etag: string): boolean {
   });
 }
 
+const fastBase64 = /^[A-Za-z0-9+/_-]*={0,2}$/;
+
 /**
  * Decodes the GET path segment: RFC 6960 Appendix A.1 says
  * url-encoding-of-base64-encoding-of-the-DER; base64url and missing padding
@@ -99,10 +101,12 @@ function notModified(req: IncomingMessage, etag: string): boolean {
 export function decodeGetRequest(segment: string): Buffer | null {
   let text: string;
   try {
-    text = decodeURIComponent(segment);
+    text = segment.includes('%') ? decodeURIComponent(segment) : segment;
   } catch {
     return null; // bad percent-encoding
   }
+  // Base64 or base64url without white space, the usual case: node's decoder reads both alphabets alike.
+  if (fastBase64.test(text)) return text.length % 4 === 1 ? null : Buffer.from(text, 'base64');
   // Some clients leave '+' unescaped; in a path it is a literal plus either way.
   const b64 = text.replace(/-/g, '+').replace(/_/g, '/').replace(/\s/g, '');
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64) || b64.length % 4 === 1) return null;

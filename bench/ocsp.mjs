@@ -45,7 +45,10 @@
  * "/rr" sets NODE_CLUSTER_SCHED_POLICY=rr for that run: the primary accepts
  * and hands connections over, Node's default that serve no longer uses),
  * BENCH_COLD (5000; 0 skips), BENCH_ACCESS_LOG (on; off sets
- * TRELLIS_ACCESS_LOG=off), BENCH_KEEP=1 (keep the temp dir).
+ * TRELLIS_ACCESS_LOG=off), BENCH_KEEP=1 (keep the temp dir), BENCH_DIST (the
+ * compiled Trellis to run, default dist/ of this checkout: A/B against
+ * another build, e.g. BENCH_DIST=/tmp/base/dist; its parent directory is
+ * where that build finds prisma/, ca-profiles/ and src/console/).
  * A shortened run: BENCH_CERTS=2000 BENCH_REQUESTS=2000 BENCH_RUNS=1 BENCH_COLD=0 BENCH_WORKERS=1.
  *
  * Last lines, for the first entry of BENCH_WORKERS (N processes of each
@@ -64,7 +67,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { envInt, freePort, benchTempDir, machineBusy, reporter, requireTools, run, runMain, runOk, sampleProcess, startChild, treeUsage, waitReady, which } from './lib/harness.mjs';
+import { buildInfo, envInt, freePort, benchTempDir, machineBusy, reporter, requireTools, run, runMain, runOk, sampleProcess, startChild, treeUsage, waitReady, which } from './lib/harness.mjs';
 import { insertCertificates as insertRows, serials, splitRequest } from './lib/ocsp-fixtures.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -86,6 +89,7 @@ const cfg = {
   cold: envInt('BENCH_COLD', 5_000, 0),
   accessLog: (process.env.BENCH_ACCESS_LOG ?? 'on') !== 'off',
   keep: process.env.BENCH_KEEP === '1',
+  dist: path.resolve(process.env.BENCH_DIST ?? path.join(root, 'dist')),
 };
 const revokedShare = 0.1;
 const passphrase = 'bench-passphrase-not-secret';
@@ -103,7 +107,8 @@ const fmtMs = (x) => (Number.isFinite(x) ? x.toFixed(2) : 'n/a');
 
 const ymd = (d) => d.toISOString().slice(2, 19).replace(/[-T:]/g, '') + 'Z'; // index.txt: YYMMDDHHMMSSZ
 
-const insertCertificates = (dataDir, list) => insertRows(root, dataDir, list);
+// The rows get the CRL shard the measured build computes (insertRows loads <its root>/dist/ca/serial.js).
+const insertCertificates = (dataDir, list) => insertRows(path.dirname(cfg.dist), dataDir, list);
 
 function writeIndex(file, list, expiry, revokedAt) {
   const lines = list.map((c) => (c.revoked ? `R\t${ymd(expiry)}\t${ymd(revokedAt)},keyCompromise\t${c.serialHex.toUpperCase()}\tunknown\t/CN=bench\n` : `V\t${ymd(expiry)}\t\t${c.serialHex.toUpperCase()}\tunknown\t/CN=bench\n`));
@@ -174,8 +179,9 @@ function request(url, { method = 'GET', body, headers = {} } = {}) {
 
 /** `trellis init`, the certificates, and the request files: once for every worker count. */
 async function setupTrellis(tools, list, good, revoked) {
-  const bin = path.join(root, 'bin', 'trellis.js');
-  if (!fs.existsSync(path.join(root, 'dist', 'cmd', 'main.js'))) throw new Error('dist/ is missing: run `npm run build` first');
+  // dist/cmd/main.js runs itself when it is the entry point (bin/trellis.js would always load this checkout's dist/).
+  const bin = path.join(cfg.dist, 'cmd', 'main.js');
+  if (!fs.existsSync(bin)) throw new Error(`${bin} is missing: run \`npm run build\` first (or set BENCH_DIST)`);
   const dir = path.join(tmp, 'trellis');
   const data = path.join(dir, 'data');
   fs.mkdirSync(dir, { recursive: true });
@@ -427,7 +433,7 @@ async function main() {
     ip: 'brings up lo in the namespace (Debian: apt-get install iproute2)',
   });
   tools.curl = which('curl'); // optional: openssl's GET answer is checked with it
-  log(`temp dir ${tmp}${cfg.keep ? ' (kept)' : ''}`);
+  log(`temp dir ${tmp}${cfg.keep ? ' (kept)' : ''}; ${await buildInfo(root, cfg.dist)}`);
   const busyBefore = await machineBusy(1000);
 
   const list = serials(cfg.certs).map((serialHex, i) => ({ serialHex, revoked: i % Math.round(1 / revokedShare) === 0 }));

@@ -64,6 +64,10 @@ export function issuerHashes(hash: CertIdHash, subjectDer: Buffer, subjectPublic
 }
 
 function parseHashAlgorithm(t: Tlv): CertIdHash {
+  // The form nearly every client sends (OID, NULL): known by its bytes, without reading the OID.
+  const bytes = whole(t);
+  if (bytes.equals(hashAlgorithmDer.sha1)) return 'sha1';
+  if (bytes.equals(hashAlgorithmDer.sha256)) return 'sha256';
   const [alg, params, ...extra] = children(expectTag(t, Tag.SEQUENCE, 'hashAlgorithm'));
   if (!alg || extra.length) throw new MalformedOcspRequest('hashAlgorithm has the wrong number of fields');
   // RFC 5754 §2: SHA-2 parameters are absent or NULL; SHA-1 likewise.

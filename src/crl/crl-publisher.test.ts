@@ -164,7 +164,7 @@ function readCrl(der: Buffer) {
   return { entries, exts };
 }
 
-function setup(o: { delaySeconds?: number; signer?: CrlSigner; heldEntries?: number } = {}) {
+function setup(o: { delaySeconds?: number; signer?: CrlSigner; heldEntries?: number; heldBytes?: number } = {}) {
   const clock = fixedClock(start);
   const crls = memoryCrls();
   const certs = memoryCertificates(shards);
@@ -176,15 +176,17 @@ function setup(o: { delaySeconds?: number; signer?: CrlSigner; heldEntries?: num
     },
   } as unknown as AuditLog;
   const logs: Record<string, unknown>[] = [];
-  const make = () => {
+  const make = (extra: { heldBytes?: number } = {}) => {
     const p = new CrlPublisher({
       crls, certificates: certs.repo, audit, clock, urls, validitySeconds: 86_400, delaySeconds: o.delaySeconds ?? 60, log: (e) => logs.push(e),
       ...(o.heldEntries !== undefined ? { heldEntries: o.heldEntries } : {}),
+      ...(o.heldBytes !== undefined ? { heldBytes: o.heldBytes } : {}),
+      ...extra,
     });
     p.addIssuer({ id: 'ca', shards, signer: o.signer ?? goodSigner });
     return p;
   };
-  return { clock, crls, certs, events, logs, publisher: make(), another: make };
+  return { clock, crls, certs, events, logs, publisher: make(), another: (extra: { heldBytes?: number } = {}) => make(extra) };
 }
 
 /** A serial in shard `n`. */
@@ -567,7 +569,10 @@ describe('CrlPublisher: one publisher per database (lease)', () => {
     clock.advance(1000);
     await b.p.tick();
     expect(crls.rows.slice(rows).map((r) => r.scope).sort()).toEqual(['full-delta', 'shard-2']);
-    expect(readCrl(b.p.get('ca', 'shard-2')!.der!).entries.map((e) => e.serialHex)).toEqual([s]);
+    // b holds a's CRL as metadata and reads its DER from the store when asked for it (src/crl/held.ts).
+    expect(b.p.get('ca', 'shard-2')!.der).toBeNull();
+    expect(readCrl((await b.p.derOf(b.p.get('ca', 'shard-2')!))!).entries.map((e) => e.serialHex)).toEqual([s]);
+    expect(b.p.get('ca', 'shard-2')!.der).not.toBeNull();
     // Long after: b never publishes it itself (a's CRL was made after the change).
     clock.advance(120_000);
     await a.p.tick();
@@ -703,6 +708,32 @@ describe('CRLs held without their DER (more entries than heldEntries)', () => {
     const delta = await other.generate('ca', 'full-delta');
     expect(delta.baseCrlNumber).toBe(full.crlNumber);
     expect(readCrl(delta.der).entries).toEqual([{ serialHex: serialIn(3), reason: 4 }]);
+  });
+
+  test('another process loads metadata only (no DER read); the DER it serves stays within heldBytes, least recently served dropped first', async () => {
+    const { publisher, crls, another } = setup();
+    await publisher.tick();
+    // Shard CRLs without entries differ only in the shard number of their IDP URL: one size.
+    const size = crls.rows.find((r) => r.scope === 'shard-0')!.der.length;
+    const other = another();
+    const reads = vi.spyOn(crls, 'loadMany');
+    await other.refresh();
+    expect(reads).not.toHaveBeenCalled();
+    expect(other.held().map((c) => c.der)).toEqual(other.held().map(() => null));
+    // Readiness and metrics read the metadata: every scope is there.
+    expect(other.held().map((c) => c.scope).sort()).toEqual(['full', 'full-delta', 'shard-0', 'shard-1', 'shard-2', 'shard-3']);
+    const held = another({ heldBytes: 2 * size + size / 2 });
+    await held.refresh();
+    const serve = async (scope: string) => (await held.derOf(held.get('ca', scope)!))!;
+    for (const scope of ['shard-0', 'shard-1', 'shard-0', 'shard-2']) expect(await serve(scope)).toEqual(crls.rows.find((r) => r.scope === scope)!.der);
+    // shard-1 was the least recently served when shard-2 came in.
+    expect(['shard-0', 'shard-1', 'shard-2'].map((scope) => held.get('ca', scope)!.der !== null)).toEqual([true, false, true]);
+    const before = reads.mock.calls.length;
+    await serve('shard-0');
+    expect(reads.mock.calls.length).toBe(before);
+    await serve('shard-1');
+    expect(reads.mock.calls.length).toBe(before + 1);
+    expect(['shard-0', 'shard-1', 'shard-2'].map((scope) => held.get('ca', scope)!.der !== null)).toEqual([true, true, false]);
   });
 
   test('derOf is null once the store no longer has that number (superseded and pruned), and a newer one is read', async () => {

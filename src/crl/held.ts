@@ -3,27 +3,34 @@
  * here or loaded from the database (what other nodes published). A CRL is
  * only ever replaced by one with a higher number.
  *
- * Small CRLs (every shard at the sizing docs/crl.md recommends) are held
- * with their DER, and serving one is a map lookup. A CRL of more than
- * `heldEntries` revoked entries (a large CA's full CRL: 1 M entries are
- * ~40 MiB of DER) is held as metadata only, and its DER is read from the
- * database when it is asked for, then kept for a short while (derOf): every
- * serving process used to read it whole at start, which cost seconds of CPU
- * and 35–100 MiB per process (docs/performance.md, Scale), for a file that
- * certificates do not point at.
+ * Every CRL's metadata is held (what readiness, metrics and the schedule
+ * read); its DER only on demand. Each serving process used to read the DER
+ * of every CRL at start: at 10 M certificates ~47 MiB of shard CRLs and a
+ * 40 MiB full CRL, seconds of CPU and 100–200 MiB per process
+ * (docs/performance.md, Scale). Now:
+ *
+ * - a CRL of at most `heldEntries` entries (every shard sized as docs/crl.md
+ *   recommends) keeps its DER once made here or first asked for, the least
+ *   recently served dropped beyond `heldBytes` in all; serving it is then a
+ *   map lookup, and a miss one read from the database;
+ * - a larger one (a large CA's full CRL) is read when asked for and kept
+ *   30 s, concurrent requests sharing one read.
  */
 import type { CrlRecord, CrlRepository, HeldCrl } from './ports.js';
 
-/** A page of loadNewer: CRLs of at most this many entries in all (~4 MB of DER), unless one CRL has more. */
-const pageEntries = 100_000;
-/** A page of loadNewer: at most this many CRLs. */
-const pageCrls = 256;
 /**
  * Default of `heldEntries`: ~4 MiB of DER at ~40 octets an entry. A shard
  * sized as docs/crl.md recommends (~1,000 entries) is a hundred times under
  * it; so is the full CRL of a CA with under ~1 M certificates at 10 % revoked.
  */
 export const defaultHeldEntries = 100_000;
+/**
+ * Default of `heldBytes`: the DER of ~650 shard CRLs of ~1,000 entries per
+ * process. The shard CRLs of 10 M certificates (1,024 shards) are ~47 MiB; a
+ * process asked for all of them reads the least recently served again.
+ * HTTP caches hold each CRL until its nextUpdate (src/crl/http.ts).
+ */
+export const defaultHeldBytes = 32 * 1024 * 1024;
 /** How long the DER of a large CRL read on demand is kept after the read (requests in a burst share one read). */
 const largeKeptMs = 30_000;
 /** At most this many large CRLs' DER kept at once (a CA has one full CRL; a second CA, or a new number, may overlap). */
@@ -31,25 +38,34 @@ const largeKeptCount = 2;
 
 /** Options of {@link HeldCrls}. */
 export interface HeldCrlsOptions {
-  /** CRLs with more revoked entries than this are held without their DER (default {@link defaultHeldEntries}). */
+  /** CRLs with more revoked entries than this are read from the store per request, kept 30 s (default {@link defaultHeldEntries}). */
   heldEntries?: number;
+  /** The DER of smaller CRLs held in all, in octets (default {@link defaultHeldBytes}). */
+  heldBytes?: number;
 }
 
 /** The newest CRL held per `${caId}/${scope}`. */
 export class HeldCrls {
   private readonly current = new Map<string, HeldCrl>();
-  /** DER of large CRLs read on demand, by `${caId}/${scope}/${crlNumber}`; oldest first. */
-  private readonly large = new Map<string, { der: Promise<Buffer | null> }>();
+  /** Scopes whose held CRL carries its DER, least recently served first, with its length. */
+  private readonly withDer = new Map<string, number>();
+  private derBytes = 0;
+  /** Reads of a DER under way or kept (large CRLs), by `${caId}/${scope}/${crlNumber}`. */
+  private readonly reads = new Map<string, Promise<Buffer | null>>();
+  /** Keys of `reads` that are large CRLs (kept after the read). */
+  private readonly largeKeys = new Set<string>();
   private readonly heldEntries: number;
+  private readonly heldBytes: number;
 
   constructor(
     private readonly crls: CrlRepository,
     o: HeldCrlsOptions = {},
   ) {
     this.heldEntries = o.heldEntries ?? defaultHeldEntries;
+    this.heldBytes = o.heldBytes ?? defaultHeldBytes;
   }
 
-  /** The CRL held for a scope, or undefined; its `der` is null when it is read on demand (derOf). */
+  /** The CRL held for a scope, or undefined; its `der` is null when it is not in memory (derOf reads it). */
   get(caId: string, scope: string): HeldCrl | undefined {
     return this.current.get(`${caId}/${scope}`);
   }
@@ -59,73 +75,98 @@ export class HeldCrls {
     return [...this.current.values()];
   }
 
-  /** Holds `rec` unless a CRL with the same or a higher number is held for its scope; a large one without its DER. */
+  /** Holds `rec` unless a CRL with the same or a higher number is held for its scope; its DER if it has one and it is small. */
   remember(rec: CrlRecord | HeldCrl): void {
     const k = `${rec.caId}/${rec.scope}`;
     const have = this.current.get(k);
     if (have && have.crlNumber >= rec.crlNumber) return;
-    if (rec.der && rec.entries <= this.heldEntries) this.current.set(k, rec);
+    this.dropDer(k);
+    if (rec.der && rec.entries <= this.heldEntries) this.holdDer(k, rec as HeldCrl & { der: Buffer });
     else {
       const { der, derBytes: _derBytes, ...meta } = rec as HeldCrl;
       const derBytes = der?.length ?? (rec as HeldCrl).derBytes;
       this.current.set(k, { ...meta, der: null, ...(derBytes !== undefined ? { derBytes } : {}) });
     }
-    for (const key of this.large.keys()) if (key.startsWith(`${k}/`) && key !== `${k}/${rec.crlNumber}`) this.large.delete(key);
+    for (const key of this.reads.keys()) {
+      if (key.startsWith(`${k}/`) && key !== `${k}/${rec.crlNumber}`) {
+        this.reads.delete(key);
+        this.largeKeys.delete(key);
+      }
+    }
   }
 
   /**
-   * The DER of a CRL held here: at once when it is held with it; otherwise
-   * read from the database (a large CRL, in slices on PostgreSQL) and kept
-   * for a short while, concurrent callers sharing one read. Null when the
-   * database no longer has that number as the newest of its scope (a newer
-   * one was published: loadNewer picks it up).
+   * The DER of a CRL got from get() or all(): at once when held with it;
+   * otherwise read from the database (a large CRL in slices on PostgreSQL),
+   * concurrent callers sharing one read, and held (a small CRL, while it is
+   * the newest of its scope) or kept 30 s (a large one). Null when the
+   * database no longer has that CRL (pruned after newer ones: loadNewer picks
+   * those up).
    */
   async derOf(crl: HeldCrl): Promise<Buffer | null> {
-    if (crl.der) return crl.der;
-    const k = `${crl.caId}/${crl.scope}/${crl.crlNumber}`;
-    let kept = this.large.get(k);
-    if (!kept) {
-      while (this.large.size >= largeKeptCount) this.large.delete(this.large.keys().next().value!);
-      const read = this.crls.loadMany(crl.caId, [{ scope: crl.scope, crlNumber: crl.crlNumber }]).then((rows) => rows.find((r) => r.scope === crl.scope && r.crlNumber === crl.crlNumber)?.der ?? null);
-      const entry = { der: read };
-      const forget = () => {
-        if (this.large.get(k) === entry) this.large.delete(k);
-      };
-      this.large.set(k, entry);
-      kept = entry;
-      // Kept for largeKeptMs after the read; a failed or empty read not at all (the next request reads again).
-      read.then((der) => (der ? setTimeout(forget, largeKeptMs).unref() : forget()), forget);
+    const scopeKey = `${crl.caId}/${crl.scope}`;
+    if (crl.der) {
+      // Served: the most recently used now.
+      if (this.withDer.has(scopeKey) && this.current.get(scopeKey) === crl) {
+        this.withDer.delete(scopeKey);
+        this.withDer.set(scopeKey, crl.der.length);
+      }
+      return crl.der;
     }
-    return kept.der;
+    const held = this.current.get(scopeKey);
+    if (held?.der && held.crlNumber === crl.crlNumber) return this.derOf(held);
+    const k = `${scopeKey}/${crl.crlNumber}`;
+    const reading = this.reads.get(k);
+    if (reading) return reading;
+    const large = crl.entries > this.heldEntries;
+    if (large) {
+      const keptLarge = [...this.reads.keys()].filter((key) => this.largeKeys.has(key));
+      while (keptLarge.length >= largeKeptCount) this.reads.delete(keptLarge.shift()!);
+      this.largeKeys.add(k);
+    }
+    const read = this.crls.loadMany(crl.caId, [{ scope: crl.scope, crlNumber: crl.crlNumber }]).then((rows) => rows.find((r) => r.scope === crl.scope && r.crlNumber === crl.crlNumber)?.der ?? null);
+    this.reads.set(k, read);
+    const forget = () => {
+      if (this.reads.get(k) !== read) return;
+      this.reads.delete(k);
+      this.largeKeys.delete(k);
+    };
+    // A large CRL's DER is kept largeKeptMs after the read; a small one is held
+    // instead (below); a failed or empty read is not kept (the next request reads again).
+    read.then((der) => (der && large ? setTimeout(forget, largeKeptMs).unref() : forget()), forget);
+    const der = await read;
+    const now = this.current.get(scopeKey);
+    if (der && !large && now && !now.der && now.crlNumber === crl.crlNumber) this.holdDer(scopeKey, { ...now, der });
+    return der;
   }
 
-  /**
-   * Loads from the database each scope of the CA whose newest CRL there is
-   * newer than the one held (its DER only then, and only for a CRL held with
-   * it), a page of scopes per query: at most `pageEntries` revoked entries
-   * (~40 octets of DER each) or `pageCrls` CRLs.
-   */
+  /** Loads from the database the metadata of each scope of the CA whose newest CRL there is newer than the one held (its DER on demand). */
   async loadNewer(caId: string): Promise<void> {
-    const wanted = (await this.crls.latestAll(caId)).filter((meta) => {
+    for (const meta of await this.crls.latestAll(caId)) {
       const have = this.get(caId, meta.scope);
-      return !have || have.crlNumber < meta.crlNumber;
-    });
-    let page: typeof wanted = [];
-    let entries = 0;
-    const load = async () => {
-      if (page.length) for (const rec of await this.crls.loadMany(caId, page)) this.remember(rec);
-      page = [];
-      entries = 0;
-    };
-    for (const meta of wanted) {
-      if (meta.entries > this.heldEntries) {
-        this.remember({ ...meta, der: null });
-        continue;
-      }
-      if (page.length && (entries + meta.entries > pageEntries || page.length === pageCrls)) await load();
-      page.push(meta);
-      entries += meta.entries;
+      if (!have || have.crlNumber < meta.crlNumber) this.remember({ ...meta, der: null });
     }
-    await load();
+  }
+
+  /** Holds `crl` with its DER, dropping the DER of the least recently served beyond heldBytes. */
+  private holdDer(k: string, crl: HeldCrl & { der: Buffer }): void {
+    this.dropDer(k);
+    this.current.set(k, crl);
+    this.withDer.set(k, crl.der.length);
+    this.derBytes += crl.der.length;
+    for (const [old] of this.withDer) {
+      if (this.derBytes <= this.heldBytes || old === k) break;
+      this.dropDer(old);
+    }
+  }
+
+  /** Keeps the metadata of the CRL held for scope `k`, not its DER. */
+  private dropDer(k: string): void {
+    const bytes = this.withDer.get(k);
+    if (bytes === undefined) return;
+    this.withDer.delete(k);
+    this.derBytes -= bytes;
+    const { der: _der, ...meta } = this.current.get(k)!;
+    this.current.set(k, { ...meta, der: null, derBytes: bytes });
   }
 }

@@ -139,6 +139,13 @@ function keysInToken(dataDir: string): boolean {
 
 /** The young generation's semi-space cap of a cluster worker, in MiB (V8's default is 16). */
 const workerSemiSpaceMiB = 8;
+/**
+ * How far a cluster worker's old generation may grow past what the last
+ * full GC kept, in percent. V8 picks 10-300 % itself from how fast the
+ * program allocates, so a busy worker let garbage grow to 2-3 times its live
+ * heap (docs/performance.md, Memory).
+ */
+const workerHeapGrowingPercent = 50;
 
 /**
  * With --workers N the primary process forks N workers that share the
@@ -167,8 +174,10 @@ async function startCluster(secrets: ServeSecrets, workers: number, primary: Ret
   // V8 lets each of the two semi-spaces of a worker's young generation grow to 16 MB. Capped at 8 MB, a worker
   // keeps 11-17 MB less resident, for no measurable CPU per OCSP GET or issuance (docs/performance.md, Memory).
   // A --max-semi-space-size of the operator's (node flags or NODE_OPTIONS) is left as it is.
-  const semiSpaceSet = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)].some((a) => a.startsWith('--max-semi-space-size'));
-  cluster.setupPrimary({ execArgv: [...process.execArgv, ...(semiSpaceSet ? [] : [`--max-semi-space-size=${workerSemiSpaceMiB}`])] });
+  // The same for V8's heap growing factor (--heap-growing-percent, a V8 flag NODE_OPTIONS does not take).
+  const given = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)];
+  const unless = (flag: string, value: string) => (given.some((a) => a.startsWith(flag)) ? [] : [`${flag}=${value}`]);
+  cluster.setupPrimary({ execArgv: [...process.execArgv, ...unless('--max-semi-space-size', String(workerSemiSpaceMiB)), ...unless('--heap-growing-percent', String(workerHeapGrowingPercent))] });
   const { log } = primary;
   // A worker answering GET /metrics asks here for every worker's metrics (src/metrics/cluster.ts).
   (await import('../../metrics/cluster.js')).serveClusterMetrics();

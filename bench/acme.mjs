@@ -42,6 +42,9 @@
  * fresh database made there and dropped after; default SQLite). A shortened run: BENCH_SECONDS=3
  * BENCH_WARMUP=1 ACME_CSRS=2000.
  *
+ * The table gives each server's orders/s, its cores and its CPU per order
+ * (server cores × seconds ÷ orders: the figure to compare on a busy machine).
+ *
  * Last line:
  *   RESULT acme_orders <trellis orders/s> orders/s baseline <pebble orders/s> ratio <x>
  * Exit code 1 when an order failed or a certificate did not parse, 2 on a
@@ -461,8 +464,8 @@ function benchMain() {
       for (const r of rows) console.log('  ' + r.map((c, i) => (i === 0 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join('  '));
     };
     table([
-      ['server', 'clients', 'orders/s', 'orders', 'failed', 'bad cert', 'seconds', 'req/order', 'polls/order', 'badNonce', 'client cores', 'server cores', 'peak RSS MiB', 'machine busy %'],
-      ...results.map((r) => [r.label, r.clients, fmt(r.perSec), r.ok, r.failed, r.badCert, fmt(r.seconds), fmt(r.requestsPerOrder, 2), fmt(r.pollsPerOrder, 2), r.badNonce, fmt(r.clientCores, 2), fmt(r.serverCores, 2), fmt(r.peakKiB / 1024, 0), fmt(100 * r.machineBusy, 0)]),
+      ['server', 'clients', 'orders/s', 'orders', 'failed', 'bad cert', 'seconds', 'req/order', 'polls/order', 'badNonce', 'client cores', 'server cores', 'server CPU ms/order', 'peak RSS MiB', 'machine busy %'],
+      ...results.map((r) => [r.label, r.clients, fmt(r.perSec), r.ok, r.failed, r.badCert, fmt(r.seconds), fmt(r.requestsPerOrder, 2), fmt(r.pollsPerOrder, 2), r.badNonce, fmt(r.clientCores, 2), fmt(r.serverCores, 2), fmt((1000 * r.serverCores) / r.perSec, 2), fmt(r.peakKiB / 1024, 0), fmt(100 * r.machineBusy, 0)]),
     ]);
     console.log('latency ms, p50 / p99 (challenge: POST until the authorization is valid; finalize: until the order is valid):');
     const names = ['newOrder', 'authz', 'challenge', 'finalize', 'download', 'order'];

@@ -40,7 +40,12 @@ export interface IssueHotDeps {
 type HotHandler = (req: IncomingMessage, res: ServerResponse) => boolean;
 
 const path = '/api/v1/certificates';
-/** type-is's view of `application/json` with no charset or UTF-8 (body-parser's default): the only media type taken here. */
+/**
+ * `application/json` with no charset or UTF-8 (body-parser's default), as the
+ * content-type package (2.x) reads it for type-is and body-parser: spaces and
+ * tabs allowed around the type, the `;`, the `=` and the value. The only media
+ * type taken here; any other spelling goes to express.
+ */
 const jsonType = /^application\/json[ \t]*(?:;[ \t]*charset[ \t]*=[ \t]*(?:utf-8|"utf-8")[ \t]*)?$/i;
 /** The Accept values decided without content negotiation (req.accepts over the route's four types). */
 const acceptForms: Record<string, IssuedForm> = {

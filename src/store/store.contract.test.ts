@@ -575,7 +575,7 @@ describe.each(flavours)('store contract: $name', (flavour) => {
       expect(await store.ocspResponses.get(issuer.id, y.serialHex)).toBeNull();
     });
 
-    test('OCSP responses: a batch of any size is stored whole (written in chunks of 32, then powers of two)', async () => {
+    test('OCSP responses: a batch of any size is stored whole (written 32 upserts per transaction)', async () => {
       const rows = Array.from({ length: 71 }, () => ({ issuerId: issuer.id, serialHex: serial(), der: randomBytes(200), thisUpdate: t0, nextUpdate: later(100) }));
       await store.ocspResponses.putMany(rows);
       for (const row of rows) expect(await store.ocspResponses.get(issuer.id, row.serialHex)).toEqual(row);

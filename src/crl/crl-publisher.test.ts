@@ -880,4 +880,15 @@ describe('publishCrlFiles', () => {
     }
     expect(fs.readdirSync(`${dir}/ca`).filter((f) => f.endsWith('.tmp'))).toEqual([]);
   });
+
+  test('a process holding CRLs as metadata writes the same files, their DER read a page per query', async () => {
+    const { publisher, crls, another } = setup();
+    await publisher.tick();
+    const other = another();
+    const reads = vi.spyOn(crls, 'loadMany');
+    const written = await publishCrlFiles(other, dir!);
+    expect(reads).toHaveBeenCalledTimes(1);
+    expect(written).toHaveLength(6);
+    for (const w of written) expect(fs.readFileSync(w.derPath)).toEqual(crls.rows.find((r) => r.scope === w.scope && r.crlNumber === w.crlNumber)!.der);
+  });
 });

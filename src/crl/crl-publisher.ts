@@ -48,6 +48,11 @@ export class CrlPublisher {
     return this.crls.derOf(crl);
   }
 
+  /** Each of `crls` with its DER (src/crl/held.ts withDers): those not in memory read a page per query, and not held after. */
+  withDers(crls: readonly HeldCrl[]): AsyncGenerator<[HeldCrl, Buffer | null]> {
+    return this.crls.withDers(crls);
+  }
+
   /** Every CRL held, one per CA and scope. */
   held(): HeldCrl[] {
     return this.crls.all();

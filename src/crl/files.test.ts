@@ -11,7 +11,11 @@ const mode = (p: string) => (fs.statSync(p).mode & 0o777).toString(8);
 /** What publishCrlFiles asks of a publisher when it does not regenerate: the CRLs it holds. */
 function holding(crls: Partial<CrlRecord>[]): CrlPublisher {
   const base = { thisUpdate: new Date(0), nextUpdate: new Date(86_400_000), entries: 0 };
-  return { cas: () => [], refresh: async () => {}, held: () => crls.map((c) => ({ ...base, ...c })), derOf: async (c: CrlRecord) => c.der } as unknown as CrlPublisher;
+  return { cas: () => [], refresh: async () => {}, held: () => crls.map((c) => ({ ...base, ...c })), derOf: async (c: CrlRecord) => c.der,
+    async *withDers(cs: CrlRecord[]) {
+      for (const c of cs) yield [c, c.der];
+    },
+  } as unknown as CrlPublisher;
 }
 
 let tmp: string;

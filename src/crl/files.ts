@@ -89,9 +89,8 @@ export async function publishCrlFiles(
   await publisher.refresh();
   const written: PublishedCrlFile[] = [];
   const held = publisher.held().sort((a, b) => a.caId.localeCompare(b.caId) || a.scope.localeCompare(b.scope, 'en', { numeric: true }));
-  for (let crl of held) {
-    // A large CRL is read from the store here (src/crl/held.ts); one superseded meanwhile, its successor.
-    let der = await publisher.derOf(crl);
+  // The DER of CRLs not in memory is read here, a page per query (src/crl/held.ts); one pruned meanwhile, its successor's.
+  for await (let [crl, der] of publisher.withDers(held)) {
     if (!der) {
       await publisher.refresh();
       crl = publisher.get(crl.caId, crl.scope) ?? crl;

@@ -18,6 +18,10 @@
  */
 import type { CrlRecord, CrlRepository, HeldCrl } from './ports.js';
 
+/** A page of withDers: CRLs of at most this many entries in all (~4 MB of DER), unless one CRL has more. */
+const pageEntries = 100_000;
+/** A page of withDers: at most this many CRLs. */
+const pageCrls = 256;
 /**
  * Default of `heldEntries`: ~4 MiB of DER at ~40 octets an entry. A shard
  * sized as docs/crl.md recommends (~1,000 entries) is a hundred times under
@@ -138,6 +142,34 @@ export class HeldCrls {
     const now = this.current.get(scopeKey);
     if (der && !large && now && !now.der && now.crlNumber === crl.crlNumber) this.holdDer(scopeKey, { ...now, der });
     return der;
+  }
+
+  /**
+   * Each of `crls` with its DER (null where the store no longer has it), in
+   * their order but for those read from the store: a page of them per query
+   * (at most `pageEntries` entries or `pageCrls` CRLs of one CA), as
+   * `crl publish` writes every CRL. What is read here is not held.
+   */
+  async *withDers(crls: readonly HeldCrl[]): AsyncGenerator<[HeldCrl, Buffer | null]> {
+    let page: HeldCrl[] = [];
+    let entries = 0;
+    const read = async (): Promise<[HeldCrl, Buffer | null][]> => {
+      const rows = await this.crls.loadMany(page[0]!.caId, page);
+      const out = page.map((c): [HeldCrl, Buffer | null] => [c, rows.find((r) => r.scope === c.scope && r.crlNumber === c.crlNumber)?.der ?? null]);
+      page = [];
+      entries = 0;
+      return out;
+    };
+    for (const crl of crls) {
+      if (crl.der || crl.entries > this.heldEntries) {
+        yield [crl, await this.derOf(crl)];
+        continue;
+      }
+      if (page.length && (page[0]!.caId !== crl.caId || entries + crl.entries > pageEntries || page.length === pageCrls)) yield* await read();
+      page.push(crl);
+      entries += crl.entries;
+    }
+    if (page.length) yield* await read();
   }
 
   /** Loads from the database the metadata of each scope of the CA whose newest CRL there is newer than the one held (its DER on demand). */

@@ -29,12 +29,13 @@ const pageCrls = 256;
  */
 export const defaultHeldEntries = 100_000;
 /**
- * Default of `heldBytes`: the DER of ~650 shard CRLs of ~1,000 entries per
- * process. The shard CRLs of 10 M certificates (1,024 shards) are ~47 MiB; a
- * process asked for all of them reads the least recently served again.
- * HTTP caches hold each CRL until its nextUpdate (src/crl/http.ts).
+ * Default of `heldBytes`: the shard CRLs of 10 M certificates at 1,024
+ * shards (~1,000 entries, ~47 MiB) fit, so the lease holder, which makes
+ * each shard's next CRL from its previous one, never reads one back (a read
+ * costs ~4 ms of CPU through Prisma). A worker that only serves holds what it
+ * was asked for; HTTP caches hold each CRL until its nextUpdate (src/crl/http.ts).
  */
-export const defaultHeldBytes = 32 * 1024 * 1024;
+export const defaultHeldBytes = 64 * 1024 * 1024;
 /** How long the DER of a large CRL read on demand is kept after the read (requests in a burst share one read). */
 const largeKeptMs = 30_000;
 /** At most this many large CRLs' DER kept at once (a CA has one full CRL; a second CA, or a new number, may overlap). */

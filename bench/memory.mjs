@@ -13,8 +13,8 @@
  * /proc/<pid>/smaps_rollup) divides them and is printed beside it.
  *
  * Environment: BENCH_SECONDS (load seconds, 20), BENCH_CERTS (distinct OCSP
- * serials, 60000: more than the 50,000 entries each responder's cache
- * holds), BENCH_CONNECTIONS (wrk connections issuing, 8), BENCH_OCSP_CONCURRENCY
+ * serials, 60000: more than the 20,000 entries each responder's cache
+ * holds by default, revocation.ocspCacheEntries), BENCH_CONNECTIONS (wrk connections issuing, 8), BENCH_OCSP_CONCURRENCY
  * (8), BENCH_WORKERS (2), BENCH_CSRS (50), BENCH_IDLE_SECONDS (settle time
  * before the idle reading, 3), BENCH_KEEP=1 (keep the temp dir),
  * BENCH_NODE_OPTIONS (NODE_OPTIONS for serve, to try V8 flags), BENCH_DIST
@@ -239,6 +239,10 @@ async function main() {
   for (const r of rows) console.log('  ' + r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  '));
   console.log('  (MB = 2^20 bytes; a total peak is the highest sum of one sample (every 50 ms from the start until every worker serves, then every 200 ms during the load), not the sum of each process\'s own peak)');
   // CPU per request served, issuance and OCSP together: the price of a V8 flag tried with BENCH_NODE_OPTIONS.
+  // Rates differ from run to run on a shared machine: compare runs by growth beside the requests served.
+  const served = issued.ok + ocsp.ok;
+  const growth = idle.slice(1).map((p) => ((peakOf.get(p.pid) ?? p.rssKiB) - p.rssKiB) / 1024);
+  if (growth.length) console.log(`  workers' growth idle → peak: ${growth.map((g) => `${g.toFixed(0)} MB`).join(', ')} with ${served.toLocaleString('en-US')} requests served (not linear: caches fill, garbage waits for a mark-compact)`);
   console.log(`  server CPU during the load: ${cpuLoad.toFixed(1)} s (user + system, all processes), ${((1e3 * cpuLoad) / Math.max(1, issued.ok + ocsp.ok)).toFixed(2)} ms per request (${issued.ok} issued + ${ocsp.ok} OCSP)`);
   if (busyBefore > 0.2) warn(`CPU was ${(100 * busyBefore).toFixed(0)}% busy before the run: other work on this machine changes how far the load gets`);
   if (failures.length) console.log(`${failures.length} failure(s), see FAIL lines above`);

@@ -95,7 +95,7 @@ export class CountedOcspResponder extends OcspResponder {
 
   override async answer(requestDer: Buffer): Promise<OcspResult> {
     const r = await super.answer(requestDer);
-    this.metrics.ocspAnswered(r.der);
+    this.metrics.ocspAnswered(r.der, r.cache?.etag);
     return r;
   }
 }

@@ -66,6 +66,16 @@ describe('ocspAnswerStatusOf', () => {
     expect(ocspAnswerStatusOf(await r.respond(request([certIdOf(pki.other, '2001')])))).toBe('unauthorized');
   });
 
+  test("with the cache's ETag, a copy of an answer is known by its ETag without being read again", async () => {
+    const { r } = responder();
+    const good = await r.respond(request([certIdOf(pki.ca, '2001')]));
+    const revoked = await r.respond(request([certIdOf(pki.ca, '2002')]));
+    expect(ocspAnswerStatusOf(Buffer.from(good), '"etag-of-good"')).toBe('good');
+    // The same ETag names the same bytes: what was read for it stands (these bytes are not looked at).
+    expect(ocspAnswerStatusOf(Buffer.from('not read'), '"etag-of-good"')).toBe('good');
+    expect(ocspAnswerStatusOf(Buffer.from(revoked), '"etag-of-revoked"')).toBe('revoked');
+  });
+
   test('unreadable: bytes that are no OCSPResponse, a truncated one, an unknown responseStatus', async () => {
     const { r } = responder();
     const good = await r.respond(request([certIdOf(pki.ca, '2001')]));

@@ -2,8 +2,9 @@
  * What an OCSP answer said, for `trellis_ocsp_responses_total`: the
  * responseStatus of an error response, else the certStatus of its
  * SingleResponses. Read with a lean walk over the DER headers (no times, no
- * certificates), and remembered per Buffer: a pre-signed answer from the
- * responder's cache is the same Buffer each time, so it is walked once.
+ * certificates), and remembered by the answer's ETag (a hash of its bytes;
+ * the responder's cache hands out a fresh copy of a pre-signed answer on each
+ * hit) or else per Buffer, so a pre-signed answer is walked once.
  */
 import { isPkiError } from '../errors/pki-error.js';
 import { children, readOne, readTlv, Tag, value, type Tlv } from '../pki/der.js';
@@ -15,13 +16,25 @@ export type OcspAnswerStatus = (typeof ocspAnswerStatuses)[number];
 const errorStatuses: Record<number, OcspAnswerStatus> = { 1: 'malformedRequest', 2: 'internalError', 3: 'tryLater', 5: 'sigRequired', 6: 'unauthorized' };
 
 const seen = new WeakMap<Buffer, OcspAnswerStatus>();
+/** Statuses by ETag, at most this many (then started afresh): ~100 bytes each. */
+const etagsKept = 8192;
+const byEtag = new Map<string, OcspAnswerStatus>();
 
 /**
  * The status an OCSPResponse DER carries. With several SingleResponses:
  * revoked if any is revoked, else unknown if any is unknown, else good.
  * `unreadable` for bytes that are not an OCSPResponse (never sent by the responder).
  */
-export function ocspAnswerStatusOf(der: Buffer): OcspAnswerStatus {
+export function ocspAnswerStatusOf(der: Buffer, etag?: string): OcspAnswerStatus {
+  if (etag !== undefined) {
+    let status = byEtag.get(etag);
+    if (status === undefined) {
+      status = read(der);
+      if (byEtag.size >= etagsKept) byEtag.clear();
+      byEtag.set(etag, status);
+    }
+    return status;
+  }
   let status = seen.get(der);
   if (status === undefined) {
     status = read(der);

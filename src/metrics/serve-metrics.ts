@@ -119,9 +119,9 @@ export class ServeMetrics {
     this.#revoked.inc({ ca: c.issuerId, profile: c.profile });
   }
 
-  /** An OCSP response was sent: counted by what it says. */
-  ocspAnswered(responseDer: Buffer): void {
-    this.#ocspAnswers.inc({ status: ocspAnswerStatusOf(responseDer) });
+  /** An OCSP response was sent: counted by what it says (`etag`: the cache's ETag of those bytes, when it has one). */
+  ocspAnswered(responseDer: Buffer, etag?: string): void {
+    this.#ocspAnswers.inc({ status: ocspAnswerStatusOf(responseDer, etag) });
   }
 
   /** An ACME order was stored in `state` (created pending, or moved by compare-and-set). */

@@ -249,7 +249,7 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
       accessLog: opts.accessLog ?? true,
       hot: [
         ocspHandler(ocsp, () => instance.clock.now(), opts.log),
-        crlHandler(crls, () => instance.clock.now()),
+        crlHandler(crls, () => instance.clock.now(), opts.log),
         // POST /api/v1/certificates with a bearer token, as express would answer it (the other shapes go on to express).
         issueCertificateHandler({ ra, tokens: new TokenVerifier(instance.store.tokens, instance.clock), bodyLimitBytes: instance.config.server.bodyLimitBytes, log: opts.log }),
         auditCheckpointHandler(() => latestCheckpointFile(instance), opts.log),

@@ -173,8 +173,9 @@ function fail(deps: IssueHotDeps, req: IncomingMessage, res: ServerResponse, err
   res.statusCode = doc.status;
   res.setHeader('Content-Type', 'application/problem+json; charset=utf-8');
   res.setHeader('Content-Length', Buffer.byteLength(text));
+  // Before end: the access line (written on 'finish') names the problem type.
+  res.locals = { ...res.locals, problem: doc.type };
   res.end(text);
   // A server fault: the client gets the request id only; this line (same id) has the type, message and stack.
   if (doc.status >= 500) deps.log({ level: 'error', msg: 'request failed', id: req.requestId, path, ...faultFields(err, err) });
-  res.locals = { ...res.locals, problem: doc.type };
 }

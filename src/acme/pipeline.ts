@@ -7,6 +7,7 @@
  */
 import type { KeyObject } from 'node:crypto';
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import { parseStrictJson } from '../errors/json-body.js';
 import { PkiError } from '../errors/pki-error.js';
 import { faultFields, fromBodyParserError, problemFor } from '../errors/problem.js';
 import type { AccountKey, AcmeAccounts } from '../ra/acme/accounts.js';
@@ -118,7 +119,7 @@ export function jsonBody(limitBytes: number, fallback: RequestHandler): RequestH
       req.off('data', onData).off('end', onEnd).off('error', finish).off('aborted', onAborted);
       if (err !== undefined) return next(err);
       try {
-        req.body = parseBody(Buffer.concat(chunks, size));
+        req.body = parseStrictJson(Buffer.concat(chunks, size));
       } catch (parseErr) {
         return next(parseErr);
       }
@@ -138,20 +139,6 @@ export function jsonBody(limitBytes: number, fallback: RequestHandler): RequestH
     const onAborted = () => finish(new PkiError('malformed', 'request aborted'));
     req.on('data', onData).on('end', onEnd).on('error', finish).on('aborted', onAborted);
   };
-}
-
-/** JSON text of a body read whole; strict as body-parser: an object or array at the top, a UTF-8 BOM ignored. */
-function parseBody(bytes: Buffer): unknown {
-  if (bytes.length === 0) return {};
-  const text = bytes.toString('utf8').replace(/^\uFEFF/, '');
-  // trimStart also drops whitespace RFC 8259 §2 does not allow; JSON.parse then refuses it.
-  const first = text.trimStart()[0];
-  if (first !== '{' && first !== '[') throw new PkiError('malformed', 'request body is not valid JSON');
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    throw new PkiError('malformed', 'request body is not valid JSON', { cause: err });
-  }
 }
 
 /** Builds the verifying middleware for one endpoint. */

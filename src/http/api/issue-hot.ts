@@ -19,6 +19,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { IssuedCertificate } from '../../ca/authority.js';
+import { parseStrictJson } from '../../errors/json-body.js';
 import { PkiError } from '../../errors/pki-error.js';
 import { canonicalRole } from '../../tokens/roles.js';
 import type { TokenVerifier } from '../../tokens/tokens.js';
@@ -92,7 +93,7 @@ async function serve(deps: IssueHotDeps, req: IncomingMessage, res: ServerRespon
   // What a credential may read stays out of shared and browser caches.
   res.setHeader('Cache-Control', 'no-store');
   // Step 2: the body, parsed once against the route's strict schema.
-  const body: IssueBody = issueBodyOf(parseJson(await readBody(req, deps.bodyLimitBytes)));
+  const body: IssueBody = issueBodyOf(parseStrictJson(await readBody(req, deps.bodyLimitBytes)));
   const issued: IssuedCertificate = await issueFor(deps.ra, principal, body);
   const answer = issuedAnswer(issued, form);
   // express's header order: Location, X-Trellis-Serial, Content-Type, Content-Length.
@@ -107,9 +108,9 @@ async function serve(deps: IssueHotDeps, req: IncomingMessage, res: ServerRespon
 /**
  * The body as raw-body reads it for body-parser: at most `limit` bytes
  * (`payloadTooLarge` once the rest has been read off, as body-parser does,
- * so the connection stays usable), UTF-8 with a leading BOM dropped (iconv-lite).
+ * so the connection stays usable).
  */
-function readBody(req: IncomingMessage, limit: number): Promise<string> {
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const declared = req.headers['content-length'];
     let over = declared !== undefined && Number(declared) > limit;
@@ -123,9 +124,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<string> {
     const onEnd = () => {
       cleanup();
       if (over) return reject(new PkiError('payloadTooLarge', 'request body exceeds the size limit'));
-      const buf = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received);
-      const text = buf.toString('utf8');
-      resolve(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received));
     };
     const onAbort = (err?: unknown) => {
       cleanup();
@@ -145,19 +144,6 @@ function readBody(req: IncomingMessage, limit: number): Promise<string> {
     req.on('error', onAbort);
     req.on('close', onClose);
   });
-}
-
-/** body-parser's strict JSON: an empty body is `{}`; anything but an object or array at the top is not JSON. */
-function parseJson(text: string): unknown {
-  if (text.length === 0) return {};
-  // trimStart drops more than JSON's four blanks, but JSON.parse refuses the others anyway: the same outcome.
-  const first = text.trimStart()[0];
-  if (first !== '{' && first !== '[') throw new PkiError('malformed', 'request body is not valid JSON');
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    throw new PkiError('malformed', 'request body is not valid JSON', { cause: err });
-  }
 }
 
 /** The problem document app.ts's error middleware sends, with its log line for a server fault. */

@@ -1,8 +1,9 @@
 /**
  * `POST /api/v1/certificates` answered on the lean node:http front, before
  * express: the issuance API is the busiest route of the admin API, and
- * express, its router, body-parser and zod cost more CPU per certificate
- * than the CSR's signature check (docs/performance.md, issue 13).
+ * express, its router and body-parser cost more CPU per certificate than the
+ * CSR's signature check (docs/performance.md, issue 13). The body is checked
+ * by the route's own zod schema (0.13 µs a parse).
  *
  * It answers exactly as the express route does (certificates.ts, table.ts,
  * app.ts): bearer token first (401 with WWW-Authenticate, 403 for a role that

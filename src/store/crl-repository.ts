@@ -106,7 +106,7 @@ export function crlRepository(db: Db, hot?: SqliteHotPath): CrlRepository {
         where: { caId },
         orderBy: { crlNumber: 'desc' },
         distinct: ['scope'],
-        select: { caId: true, scope: true, crlNumber: true, baseCrlNumber: true, thisUpdate: true, nextUpdate: true, entries: true },
+        select: crlMeta,
       });
       return rows satisfies Omit<CrlRecord, 'der'>[];
     },

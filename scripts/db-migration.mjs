@@ -39,6 +39,19 @@ async function loadEngine() {
   return glue.SchemaEngine;
 }
 
+/**
+ * The engine reads a SQLite partial index's WHERE clause from sqlite_master
+ * with the index name as a double-quoted string, which better-sqlite3's
+ * SQLite (built without double-quoted string literals) takes for a column:
+ * that one query runs with the name bound instead.
+ */
+const indexSqlRead = /^SELECT sql FROM sqlite_master WHERE type = 'index' AND name = "((?:[^"]|"")*)";?$/;
+function withIndexNameBound(q) {
+  const name = indexSqlRead.exec(q.sql)?.[1];
+  if (name === undefined) return q;
+  return { sql: `SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?`, args: [name.replaceAll('""', '"')], argTypes: [{ scalarType: 'string', arity: 'scalar' }] };
+}
+
 /** An adapter factory whose shadow database starts empty and lives in memory. */
 async function shadowFactory(flavour) {
   if (flavour === 'sqlite') {
@@ -54,6 +67,8 @@ async function shadowFactory(flavour) {
         const a = await f.connectToShadowDb();
         const raw = a.executeRaw.bind(a);
         a.executeRaw = async (q) => (q.args.length ? raw(q) : (await a.executeScript(q.sql), 0));
+        const query = a.queryRaw.bind(a);
+        a.queryRaw = async (q) => query(withIndexNameBound(q));
         return a;
       },
     };

@@ -90,15 +90,24 @@ export function accessLogger(log: Logger): (e: AccessEvent) => void {
   return accessWriters.get(log) ?? ((e) => log({ msg: 'request', ...e }));
 }
 
+/** How long an access line may wait to be written with the next ones (see toLogger). */
+const accessFlushMs = 10;
+
 /** Loggers holding access lines not yet written: the process writes them out as it exits. */
 const unflushed = new Set<() => void>();
 let flushOnExit = false;
 
 function toLogger(clock: Clock, write: (line: string) => void): Logger {
-  // Access lines wait for the end of the current turn of the event loop (setImmediate) and go out together: one write
-  // for every request answered in that turn instead of one each. Any other line first writes out those waiting, so
-  // lines keep their order; the process's 'exit' writes them out too. A process killed outright loses that turn's lines.
+  // Access lines wait up to accessFlushMs (or until 64 KiB wait) and go out in one write: a turn of the event loop often
+  // answers a single request (one per new connection), so the end of the turn alone would see each line written by
+  // itself. Any other line first writes out those waiting, so lines keep their order; the process's 'exit' writes them
+  // out too. A process killed outright loses at most accessFlushMs of access lines.
   let waiting = '';
+  let timer: NodeJS.Timeout | undefined;
+  const onTimer = () => {
+    timer = undefined;
+    flush();
+  };
   const flush = () => {
     if (waiting === '') return;
     const lines = waiting;
@@ -111,7 +120,8 @@ function toLogger(clock: Clock, write: (line: string) => void): Logger {
     if (waiting.length >= 64 * 1024) return flush();
     if (unflushed.has(flush)) return;
     unflushed.add(flush);
-    setImmediate(flush);
+    // One timer at a time: a write that came first (size, another line) leaves it to fire on nothing or on newer lines.
+    if (timer === undefined) timer = setTimeout(onTimer, accessFlushMs).unref();
     if (!flushOnExit) {
       flushOnExit = true;
       process.once('exit', () => unflushed.forEach((f) => f()));

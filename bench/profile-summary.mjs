@@ -8,7 +8,8 @@
  * For the heaviest functions outside the project it also names the nearest
  * project (dist/ = compiled src/) caller, so that e.g. time in node's
  * verifyOneShot can be traced to the project function that asked for it.
- * Locations are in dist/ (compiled JS), as the profile records them.
+ * Locations are in dist/ (compiled JS), as the profile records them; a
+ * compiled tree outside the checkout (BENCH_DIST) reads as dist/ too.
  *
  *   node bench/profile-summary.mjs FILE.cpuprofile... [--top N]
  */
@@ -62,7 +63,10 @@ function localPath(url) {
       /* keep */
     }
   }
-  if (p.startsWith(root + path.sep)) p = path.relative(root, p);
+  if (p.startsWith(root + path.sep)) return path.relative(root, p);
+  // A compiled tree elsewhere (BENCH_DIST=/tmp/x/dist): its files read as dist/….
+  const d = p.lastIndexOf('/dist/');
+  if (d >= 0 && !p.includes('/node_modules/')) return p.slice(d + 1);
   return p;
 }
 

@@ -28,19 +28,31 @@ export const Tag = {
   BMPString: 0x1e,
 } as const;
 
-/** DER length octets (X.690 §8.1.3: definite form, minimal). */
-function lengthOctets(len: number): Buffer {
-  if (len < 0x80) return Buffer.from([len]);
-  if (len < 0x100) return Buffer.from([0x81, len]);
-  if (len < 0x10000) return Buffer.from([0x82, len >> 8, len & 0xff]);
-  if (len < 0x1000000) return Buffer.from([0x83, len >> 16, (len >> 8) & 0xff, len & 0xff]);
-  return Buffer.from([0x84, (len >>> 24) & 0xff, (len >> 16) & 0xff, (len >> 8) & 0xff, len & 0xff]);
-}
+/** Number of DER length octets for a contents length (X.690 §8.1.3: definite form, minimal). */
+const lengthSize = (len: number): number => (len < 0x80 ? 1 : len < 0x100 ? 2 : len < 0x10000 ? 3 : len < 0x1000000 ? 4 : 5);
 
-/** Encodes one TLV with a single-octet tag. */
+/**
+ * Encodes one TLV with a single-octet tag: the identifier, the minimal
+ * definite length and the contents written into one buffer (the one
+ * allocation per value; every byte of it is written).
+ */
 export function tlv(tag: number, ...contents: Uint8Array[]): Buffer {
-  const body = contents.length === 1 ? contents[0]! : Buffer.concat(contents);
-  return Buffer.concat([Buffer.from([tag]), lengthOctets(body.length), body]);
+  let len = 0;
+  for (const c of contents) len += c.length;
+  const n = lengthSize(len);
+  const out = Buffer.allocUnsafe(1 + n + len);
+  out[0] = tag;
+  if (n === 1) out[1] = len;
+  else {
+    out[1] = 0x80 | (n - 1);
+    for (let i = n, v = len; i >= 2; i--, v = Math.floor(v / 256)) out[i] = v & 0xff;
+  }
+  let p = 1 + n;
+  for (const c of contents) {
+    out.set(c, p);
+    p += c.length;
+  }
+  return out;
 }
 
 export const seq = (...items: Uint8Array[]): Buffer => tlv(Tag.SEQUENCE, ...items);
@@ -240,7 +252,9 @@ export function readUnsigned(t: Tlv): Buffer {
 export function readSmallInt(t: Tlv): number {
   const b = readUnsigned(t);
   if (b.length > 6) throw malformed('INTEGER too large');
-  return b.reduce((a, x) => a * 256 + x, 0);
+  let n = 0;
+  for (let i = 0; i < b.length; i++) n = n * 256 + b[i]!;
+  return n;
 }
 
 export function readBitString(t: Tlv): { unused: number; bytes: Buffer } {

@@ -1,74 +1,105 @@
 /**
  * ACME error answers: RFC 8555 problems with a fresh nonce; a server fault
  * names only the request id. Every POST answer waits until the store's writes
- * before it are on disk.
+ * before it are on disk. The dispatcher matches as express's router did.
  */
 import http from 'node:http';
-import express from 'express';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { PkiError } from '../errors/pki-error.js';
 import type { NonceService } from '../ra/acme/nonces.js';
+import { acmeDispatcher, type AcmeRoute } from './dispatch.js';
 import { Links } from './links.js';
-import { acmeErrors, durableAnswers, jsonBody } from './pipeline.js';
+import { readJsonBody, type BodyParser, type PipelineDeps } from './pipeline.js';
 
 const secret = 'lint e_validity_invalid on key issuing-1-7f3a';
+const links = Links.fromBaseUrl('https://ca.example/');
+
+/** A server with `routes` under /acme (a 404 otherwise), as the front runs it: an id per request. */
+async function serverOf(routes: AcmeRoute[], opts: { durable?: () => Promise<void>; log?: (e: Record<string, unknown>) => void } = {}) {
+  const nonces = { issue: () => 'nonce-1', durable: opts.durable ?? (() => Promise.resolve()) } as unknown as NonceService;
+  const handler = acmeDispatcher(routes, { pipeline: {} as PipelineDeps, nonces, links, defaultProfile: 'server', log: opts.log ?? (() => {}) });
+  const s = http.createServer((req, res) => {
+    req.requestId = '0123456789abcdef';
+    if (!handler(req, res)) res.writeHead(404).end('not acme');
+  });
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  return { base: `http://127.0.0.1:${(s.address() as { port: number }).port}`, close: () => new Promise<void>((r) => s.close(() => r())) };
+}
+
 const lines: Record<string, unknown>[] = [];
-let server: http.Server;
-let url: string;
+let errors: Awaited<ReturnType<typeof serverOf>>;
 
 beforeAll(async () => {
-  const router = express.Router();
-  router.post('/fault', () => {
-    throw new PkiError('lintFailed', secret);
-  });
-  router.post('/bad', () => {
-    throw new PkiError('malformed', 'payload is not an object');
-  });
-  router.use(acmeErrors({ issue: () => 'nonce-1' } as unknown as NonceService, 'server', Links.fromBaseUrl('https://ca.example/'), (e) => void lines.push(e)));
-  const app = express().use('/acme', router);
-  // As the front does: an id per request.
-  server = http.createServer((req, res) => {
-    req.requestId = '0123456789abcdef';
-    app(req, res);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  errors = await serverOf(
+    [
+      {
+        method: 'POST',
+        path: '/fault',
+        handle: () => {
+          throw new PkiError('lintFailed', secret);
+        },
+      },
+      {
+        method: 'POST',
+        path: '/bad',
+        handle: (x) => {
+          x.set('Retry-After', '9');
+          throw new PkiError('malformed', 'payload is not an object');
+        },
+      },
+      { method: 'GET', path: '/:profile/thing/:id', handle: (x) => x.json({ params: x.params }) },
+    ],
+    { log: (e) => void lines.push(e) },
+  );
 });
-afterAll(() => new Promise<void>((r) => server.close(() => r())));
+afterAll(() => errors.close());
 
 test('a server fault: 500 serverInternal naming the request id, with a nonce and the index link of the base URL; the log has the detail', async () => {
-  const res = await fetch(`${url}/acme/fault`, { method: 'POST', headers: { host: 'evil.example' } });
+  const res = await fetch(`${errors.base}/acme/fault`, { method: 'POST', headers: { host: 'evil.example' } });
   expect(res.status).toBe(500);
   const text = await res.text();
   expect(JSON.parse(text)).toEqual({ type: 'urn:ietf:params:acme:error:serverInternal', title: 'Internal error', status: 500, detail: 'internal error; quote request id 0123456789abcdef' });
   expect(text).not.toContain('issuing-1');
+  expect(res.headers.get('content-type')).toBe('application/problem+json; charset=utf-8');
   expect(res.headers.get('replay-nonce')).toBe('nonce-1');
   expect(res.headers.get('link')).toBe('<https://ca.example/acme/server/directory>;rel="index"');
   expect(lines.find((l) => l.id === '0123456789abcdef')).toMatchObject({ level: 'error', type: 'lintFailed', path: '/acme/fault' });
   expect(String(lines.find((l) => l.id === '0123456789abcdef')?.error)).toContain(secret);
 });
 
-test('a client error keeps its detail', async () => {
-  const res = await fetch(`${url}/acme/bad`, { method: 'POST' });
+test('a client error keeps its detail; headers the handler set before it failed are not sent', async () => {
+  const res = await fetch(`${errors.base}/acme/bad`, { method: 'POST' });
   expect(res.status).toBe(400);
+  expect(res.headers.get('retry-after')).toBeNull();
   expect(((await res.json()) as { detail: string }).detail).toBe('payload is not an object');
 });
 
-/** A server whose POST /w answers once `durable` resolves; GET /r answers at once. */
-async function durableServer(durable: () => Promise<void>, log: (e: Record<string, unknown>) => void = () => {}) {
-  const router = express.Router();
-  router.use(durableAnswers({ durable } as unknown as NonceService, log));
-  router.post('/w', (_req, res) => void res.json({ ok: true }));
-  router.get('/r', (_req, res) => void res.json({ ok: true }));
-  const s = http.createServer(express().use('/acme', router));
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  return { base: `http://127.0.0.1:${(s.address() as { port: number }).port}`, close: () => new Promise<void>((r) => s.close(() => r())) };
-}
+test('paths match without case and without the query; params are decoded; a trailing slash, another method or another prefix is not a match', async () => {
+  const get = (path: string, method = 'GET') => fetch(`${errors.base}${path}`, { method });
+  await expect(get('/acme/p1/thing/a%20b?x=1').then((r) => r.json())).resolves.toEqual({ params: { profile: 'p1', id: 'a b' } });
+  await expect(get('/ACME/p1/THING/x').then((r) => r.json())).resolves.toEqual({ params: { profile: 'p1', id: 'x' } });
+  const head = await get('/acme/p1/thing/x', 'HEAD');
+  expect([head.status, head.headers.get('content-type')]).toEqual([200, 'application/json; charset=utf-8']);
+  for (const path of ['/acme/p1/thing/x/', '/acme/p1/thing', '/acme', '/acme/']) {
+    const res = await get(path);
+    expect([path, res.status, ((await res.json()) as { detail: string }).detail]).toEqual([path, 404, 'no such ACME resource']);
+  }
+  expect((await get('/acme/p1/thing/x', 'DELETE')).status).toBe(404);
+  const bad = await get('/acme/p1/thing/%E0%A4%A');
+  expect([bad.status, ((await bad.json()) as { type: string }).type]).toEqual([400, 'urn:ietf:params:acme:error:malformed']);
+  await expect(get('/acmex/p1/thing/x').then((r) => r.text())).resolves.toBe('not acme');
+});
 
 test('a POST answer leaves only once the writes before it are on disk; a GET does not wait', async () => {
   let synced!: () => void;
   const durable = () => new Promise<void>((r) => (synced = r));
-  const s = await durableServer(durable);
+  const s = await serverOf(
+    [
+      { method: 'POST', path: '/w', handle: (x) => x.json({ ok: true }) },
+      { method: 'GET', path: '/r', handle: (x) => x.json({ ok: true }) },
+    ],
+    { durable },
+  );
   try {
     let answered = false;
     const post = fetch(`${s.base}/acme/w`, { method: 'POST' }).then(async (res) => {
@@ -86,7 +117,7 @@ test('a POST answer leaves only once the writes before it are on disk; a GET doe
 
 test('when the writes cannot be made durable, the POST gets no answer and the failure is logged', async () => {
   const logged: Record<string, unknown>[] = [];
-  const s = await durableServer(() => Promise.reject(new Error('EIO')), (e) => void logged.push(e));
+  const s = await serverOf([{ method: 'POST', path: '/w', handle: (x) => x.json({ ok: true }) }], { durable: () => Promise.reject(new Error('EIO')), log: (e) => void logged.push(e) });
   try {
     await expect(fetch(`${s.base}/acme/w`, { method: 'POST' })).rejects.toThrow();
     expect(logged).toEqual([expect.objectContaining({ level: 'error', path: '/acme/w', error: 'Error: EIO' })]);
@@ -95,19 +126,13 @@ test('when the writes cannot be made durable, the POST gets no answer and the fa
   }
 });
 
-/** A server whose POST /j answers the body jsonBody read (or the problem), with a 64-byte limit; encoded bodies go to a fallback that says so. */
-async function jsonServer() {
-  const router = express.Router();
-  const fallback: express.RequestHandler = (_req, res) => void res.json({ fallback: true });
-  router.post('/j', jsonBody(64, fallback), (req, res) => void res.json({ body: req.body as unknown }));
-  router.use(acmeErrors({ issue: () => 'nonce-1' } as unknown as NonceService, 'server', Links.fromBaseUrl('https://ca.example/'), () => {}));
-  const s = http.createServer(express().use('/acme', router));
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  return { base: `http://127.0.0.1:${(s.address() as { port: number }).port}`, close: () => new Promise<void>((r) => s.close(() => r())) };
-}
-
-test('jsonBody reads JSON as express.json({ strict: true }) does: empty is {}, a BOM is ignored, scalars and junk are malformed, over the limit is 413', async () => {
-  const s = await jsonServer();
+test('readJsonBody reads JSON as express.json({ strict: true }) does: empty is {}, a BOM is ignored, scalars and junk are malformed, over the limit is 413', async () => {
+  // A 64-byte limit; encoded bodies go to a fallback that says so.
+  const fallback: BodyParser = (req, _res, next) => {
+    (req as { body?: unknown }).body = { fallback: true };
+    next();
+  };
+  const s = await serverOf([{ method: 'POST', path: '/j', handle: async (x) => x.json({ body: await readJsonBody(x, 64, fallback) }) }]);
   const post = async (body: string | Uint8Array, headers: Record<string, string> = {}) => {
     const res = await fetch(`${s.base}/acme/j`, { method: 'POST', body, headers: { 'content-type': 'application/jose+json', ...headers } });
     return { status: res.status, json: (await res.json()) as Record<string, unknown> };
@@ -123,8 +148,9 @@ test('jsonBody reads JSON as express.json({ strict: true }) does: empty is {}, a
     const big = new ReadableStream({ start: (c) => (c.enqueue(new TextEncoder().encode(`{"a":"${'x'.repeat(100)}"}`)), c.close()) });
     const res = await fetch(`${s.base}/acme/j`, { method: 'POST', body: big, duplex: 'half', headers: { 'content-type': 'application/jose+json' } } as RequestInit);
     expect(res.status).toBe(413);
-    await expect(post('{}', { 'content-encoding': 'gzip' })).resolves.toEqual({ status: 200, json: { fallback: true } });
-    await expect(post('{}', { 'content-type': 'application/jose+json; charset=utf-8' })).resolves.toEqual({ status: 200, json: { fallback: true } });
+    expect(res.headers.get('connection')).toBe('close');
+    await expect(post('{}', { 'content-encoding': 'gzip' })).resolves.toEqual({ status: 200, json: { body: { fallback: true } } });
+    await expect(post('{}', { 'content-type': 'application/jose+json; charset=utf-8' })).resolves.toEqual({ status: 200, json: { body: { fallback: true } } });
   } finally {
     await s.close();
   }

@@ -1,9 +1,11 @@
 /**
- * ACME routes (RFC 8555 §7, RFC 9773). The pipeline in each route reads top
- * to bottom: verify the JWS (pipeline.ts), then one thin handler that parses
- * the payload, makes one RA call and renders the result.
+ * ACME routes (RFC 8555 §7, RFC 9773). Each POST route names the key that
+ * must sign it; the dispatcher (dispatch.ts) verifies the JWS first
+ * (pipeline.ts), then one thin handler parses the payload, makes one RA call
+ * and renders the result.
  */
-import express, { type Request, type Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import express from 'express';
 import { PkiError } from '../errors/pki-error.js';
 import { toPem } from '../pki/pem.js';
 import type { AcmeAccounts } from '../ra/acme/accounts.js';
@@ -11,11 +13,13 @@ import type { NonceService } from '../ra/acme/nonces.js';
 import type { AcmeOrders } from '../ra/acme/orders.js';
 import type { AcmeRevocation } from '../ra/acme/revocation.js';
 import { normaliseSerial } from '../ra/revoke.js';
+import { acmeDispatcher, type AcmeRoute } from './dispatch.js';
+import type { AcmeExchange } from './exchange.js';
 import { decodeBase64url } from './jwk.js';
 import { verifyExternalAccountBinding } from './eab.js';
 import { parseKeyChange } from './jws.js';
 import { Links } from './links.js';
-import { accountKeyObjects, acmeErrors, durableAnswers, nonceHeaders, verifiedPost, type AcmeRequest } from './pipeline.js';
+import { accountKeyObjects, nonceHeaders, type AcmeRequest } from './pipeline.js';
 import { renderAccount, renderAuthorization, renderChallenge, renderOrder } from './render.js';
 import { accountUpdatePayload, authorizationPayload, finalizePayload, newAccountPayload, newOrderPayload, parsePayload, revokePayload } from './schemas.js';
 
@@ -45,32 +49,34 @@ export interface AcmeRouterDeps {
 /** Seconds a client should wait before asking for renewal information again (RFC 9773 §4.3). */
 const ariRetryAfterSeconds = 6 * 3600;
 
-const acmeOf = (req: Request): AcmeRequest => req.acme!;
-const accountOf = (req: Request) => acmeOf(req).account!;
-const param = (req: Request, name: string) => String(req.params[name]);
+const acmeOf = (x: AcmeExchange): AcmeRequest => x.acme!;
+const accountOf = (x: AcmeExchange) => acmeOf(x).account!;
+const param = (x: AcmeExchange, name: string) => String(x.params[name]);
 
-export function acmeRouter(deps: AcmeRouterDeps): express.Router {
-  const router = express.Router({ strict: true });
+/** The front's hot handler for everything under /acme (it answers every such request). */
+export function acmeRouter(deps: AcmeRouterDeps): (req: IncomingMessage, res: ServerResponse) => boolean {
   const { accounts, orders, revocation, nonces, directories } = deps;
-  router.use(durableAnswers(nonces, deps.log));
   const links = Links.fromBaseUrl(deps.publicBaseUrl);
-  const pipeline = { accounts, nonces, bodyLimitBytes: deps.bodyLimitBytes, accountKeys: accountKeyObjects(), links };
-  const post = (rule: 'jwk' | 'kid' | 'either') => verifiedPost(pipeline, rule);
-  const profileOf = (req: Request) => {
-    const p = req.params.profile === undefined ? directories.defaultProfile : String(req.params.profile);
+  const bodyParser = express.json({ type: () => true, limit: deps.bodyLimitBytes, strict: true });
+  const pipeline = { accounts, nonces, bodyLimitBytes: deps.bodyLimitBytes, accountKeys: accountKeyObjects(), links, bodyParser };
+  const routes: AcmeRoute[] = [];
+  const get = (path: string, handle: AcmeRoute['handle']) => routes.push({ method: 'GET', path, handle });
+  const post = (path: string, key: AcmeRoute['key'], handle: AcmeRoute['handle']) => routes.push({ method: 'POST', path, key, handle });
+  const profileOf = (x: AcmeExchange) => {
+    const p = x.params.profile === undefined ? directories.defaultProfile : String(x.params.profile);
     if (!directories.profiles.includes(p)) throw new PkiError('notFound', `no ACME directory for profile "${p.slice(0, 64)}"`);
     return p;
   };
   /** Every answer carries a fresh nonce and the index link of the directory it belongs to. */
-  const answer = (res: Response, profile = directories.defaultProfile) => {
-    nonceHeaders(nonces, links, profile, res);
-    return res;
+  const answer = (x: AcmeExchange, profile = directories.defaultProfile) => {
+    nonceHeaders(nonces, links, profile, x);
+    return x;
   };
 
   // RFC 8555 §7.1.1: the directory, one per profile.
-  const directory = (req: Request, res: Response) => {
-    const profile = profileOf(req);
-    res.set('Cache-Control', 'public, max-age=300').json({
+  const directory = (x: AcmeExchange) => {
+    const profile = profileOf(x);
+    x.set('Cache-Control', 'public, max-age=300').json({
       newNonce: links.resource(profile, 'new-nonce'),
       newAccount: links.resource(profile, 'new-account'),
       newOrder: links.resource(profile, 'new-order'),
@@ -84,28 +90,28 @@ export function acmeRouter(deps: AcmeRouterDeps): express.Router {
       },
     });
   };
-  router.get('/directory', directory);
-  router.get('/:profile/directory', directory);
+  get('/directory', directory);
+  get('/:profile/directory', directory);
 
   // §7.2: HEAD answers 200, GET 204; both only carry the nonce.
-  const newNonce = (status: number) => (req: Request, res: Response) => {
-    const profile = profileOf(req);
-    nonceHeaders(nonces, links, profile, res);
-    res.status(status).end();
+  const newNonce = (status: number) => (x: AcmeExchange) => {
+    const profile = profileOf(x);
+    nonceHeaders(nonces, links, profile, x);
+    x.status(status).end();
   };
-  router.head('/:profile/new-nonce', newNonce(200));
-  router.get('/:profile/new-nonce', newNonce(204));
+  routes.push({ method: 'HEAD', path: '/:profile/new-nonce', handle: newNonce(200) });
+  get('/:profile/new-nonce', newNonce(204));
 
   // RFC 9773 §4.2: renewal information is a plain GET.
-  router.get('/:profile/renewal-info/:certId', async (req, res) => {
-    profileOf(req);
-    const w = await revocation.renewalInfo(param(req, 'certId'));
-    res.set('Retry-After', String(ariRetryAfterSeconds)).json({ suggestedWindow: { start: w.start.toISOString(), end: w.end.toISOString() } });
+  get('/:profile/renewal-info/:certId', async (x) => {
+    profileOf(x);
+    const w = await revocation.renewalInfo(param(x, 'certId'));
+    x.set('Retry-After', String(ariRetryAfterSeconds)).json({ suggestedWindow: { start: w.start.toISOString(), end: w.end.toISOString() } });
   });
 
-  router.post('/:profile/new-account', ...post('jwk'), async (req, res) => {
-    const profile = profileOf(req);
-    const acme = acmeOf(req);
+  post('/:profile/new-account', 'jwk', async (x) => {
+    const profile = profileOf(x);
+    const acme = acmeOf(x);
     const p = parsePayload(newAccountPayload, acme.payload ?? {});
     const key = acme.key!;
     let eabKeyId: string | undefined;
@@ -113,111 +119,107 @@ export function acmeRouter(deps: AcmeRouterDeps): express.Router {
       eabKeyId = await verifyExternalAccountBinding(p.externalAccountBinding, { url: acme.url, accountJwkCanonical: key.jwk }, (kid) => accounts.eabKey(kid, profile));
     }
     const { account, created } = await accounts.newAccount({ key, directory: profile, contact: p.contact, termsOfServiceAgreed: p.termsOfServiceAgreed, onlyReturnExisting: p.onlyReturnExisting, eabKeyId, address: acme.address });
-    answer(res, profile).status(created ? 201 : 200).location(acme.links.account(account.id)).json(renderAccount(account, acme.links));
+    answer(x, profile).status(created ? 201 : 200).location(acme.links.account(account.id)).json(renderAccount(account, acme.links));
   });
 
-  router.post('/acct/:id', ...post('kid'), async (req, res) => {
-    const acme = acmeOf(req);
-    if (accountOf(req).id !== param(req, 'id')) throw new PkiError('unauthorized', 'requests for an account must be signed by that account');
+  post('/acct/:id', 'kid', async (x) => {
+    const acme = acmeOf(x);
+    if (accountOf(x).id !== param(x, 'id')) throw new PkiError('unauthorized', 'requests for an account must be signed by that account');
     const p = parsePayload(accountUpdatePayload, acme.payload ?? {});
-    const account = p.contact || p.status ? await accounts.update(accountOf(req), p) : accountOf(req);
-    answer(res).location(acme.links.account(account.id)).json(renderAccount(account, acme.links));
+    const account = p.contact || p.status ? await accounts.update(accountOf(x), p) : accountOf(x);
+    answer(x).location(acme.links.account(account.id)).json(renderAccount(account, acme.links));
   });
 
-  router.post('/acct/:id/orders', ...post('kid'), async (req, res) => {
-    const acme = acmeOf(req);
-    if (accountOf(req).id !== param(req, 'id')) throw new PkiError('unauthorized', 'an account lists only its own orders');
-    const ids = await orders.orderIds(accountOf(req));
-    answer(res).json({ orders: ids.map((id) => acme.links.order(id)) });
+  post('/acct/:id/orders', 'kid', async (x) => {
+    const acme = acmeOf(x);
+    if (accountOf(x).id !== param(x, 'id')) throw new PkiError('unauthorized', 'an account lists only its own orders');
+    const ids = await orders.orderIds(accountOf(x));
+    answer(x).json({ orders: ids.map((id) => acme.links.order(id)) });
   });
 
-  router.post('/:profile/key-change', ...post('kid'), async (req, res) => {
-    const profile = profileOf(req);
-    const acme = acmeOf(req);
-    const current = accountOf(req);
+  post('/:profile/key-change', 'kid', async (x) => {
+    const profile = profileOf(x);
+    const acme = acmeOf(x);
+    const current = accountOf(x);
     // The inner JWS proves the new key; "account" and "oldKey" must name the signer (RFC 8555 §7.3.5).
     const inner = parseKeyChange(acme.payload, { url: acme.url, kid: acme.links.account(current.id), accountJwkCanonical: current.jwk });
     const account = await accounts.changeKey(current, current.thumbprint, { thumbprint: inner.newKey.thumbprint, jwk: inner.newKey.canonicalJson });
-    answer(res, profile).location(acme.links.account(account.id)).json(renderAccount(account, acme.links));
+    answer(x, profile).location(acme.links.account(account.id)).json(renderAccount(account, acme.links));
   });
 
-  router.post('/:profile/new-order', ...post('kid'), async (req, res) => {
-    const profile = profileOf(req);
-    const acme = acmeOf(req);
+  post('/:profile/new-order', 'kid', async (x) => {
+    const profile = profileOf(x);
+    const acme = acmeOf(x);
     const p = parsePayload(newOrderPayload, acme.payload);
-    const view = await orders.newOrder(accountOf(req), profile, p, acme.address);
-    answer(res, profile).status(201).location(acme.links.order(view.order.id)).json(renderOrder(view, acme.links));
+    const view = await orders.newOrder(accountOf(x), profile, p, acme.address);
+    answer(x, profile).status(201).location(acme.links.order(view.order.id)).json(renderOrder(view, acme.links));
   });
 
-  router.post('/order/:id', ...post('kid'), async (req, res) => {
-    const acme = acmeOf(req);
+  post('/order/:id', 'kid', async (x) => {
+    const acme = acmeOf(x);
     if (!acme.postAsGet) throw new PkiError('malformed', 'fetch an order with POST-as-GET (empty payload)');
-    const view = await orders.order(accountOf(req), param(req, 'id'));
-    if (view.status === 'processing') res.set('Retry-After', '1');
-    answer(res, view.order.profile).json(renderOrder(view, acme.links));
+    const view = await orders.order(accountOf(x), param(x, 'id'));
+    if (view.status === 'processing') x.set('Retry-After', '1');
+    answer(x, view.order.profile).json(renderOrder(view, acme.links));
   });
 
-  router.post('/order/:id/finalize', ...post('kid'), async (req, res) => {
-    const acme = acmeOf(req);
+  post('/order/:id/finalize', 'kid', async (x) => {
+    const acme = acmeOf(x);
     const p = parsePayload(finalizePayload, acme.payload);
-    const view = await orders.finalize(accountOf(req), param(req, 'id'), decodeBase64url(p.csr, 'csr'));
-    if (view.status === 'processing') res.set('Retry-After', '1');
-    answer(res, view.order.profile).location(acme.links.order(view.order.id)).json(renderOrder(view, acme.links));
+    const view = await orders.finalize(accountOf(x), param(x, 'id'), decodeBase64url(p.csr, 'csr'));
+    if (view.status === 'processing') x.set('Retry-After', '1');
+    answer(x, view.order.profile).location(acme.links.order(view.order.id)).json(renderOrder(view, acme.links));
   });
 
-  router.post('/authz/:id', ...post('kid'), async (req, res) => {
-    const acme = acmeOf(req);
+  post('/authz/:id', 'kid', async (x) => {
+    const acme = acmeOf(x);
     const p = acme.postAsGet ? {} : parsePayload(authorizationPayload, acme.payload);
-    const view = p.status ? await orders.deactivateAuthorization(accountOf(req), param(req, 'id')) : await orders.authorization(accountOf(req), param(req, 'id'));
-    if (view.status === 'pending' && view.authorization.challenges.some((c) => c.status === 'processing')) res.set('Retry-After', '1');
-    answer(res).json(renderAuthorization(view, acme.links));
+    const view = p.status ? await orders.deactivateAuthorization(accountOf(x), param(x, 'id')) : await orders.authorization(accountOf(x), param(x, 'id'));
+    if (view.status === 'pending' && view.authorization.challenges.some((c) => c.status === 'processing')) x.set('Retry-After', '1');
+    answer(x).json(renderAuthorization(view, acme.links));
   });
 
-  router.post('/chall/:authzId/:type', ...post('kid'), async (req, res) => {
-    const acme = acmeOf(req);
-    const authzId = param(req, 'authzId');
+  post('/chall/:authzId/:type', 'kid', async (x) => {
+    const acme = acmeOf(x);
+    const authzId = param(x, 'authzId');
     // §7.5.1: an empty object starts validation; POST-as-GET only reads the challenge.
     const r = acme.postAsGet
-      ? await orders.authorization(accountOf(req), authzId).then((view) => {
-          const challenge = view.authorization.challenges.find((c) => c.type === param(req, 'type'));
+      ? await orders.authorization(accountOf(x), authzId).then((view) => {
+          const challenge = view.authorization.challenges.find((c) => c.type === param(x, 'type'));
           if (!challenge) throw new PkiError('notFound', 'no such challenge');
           return { view, challenge, retryAfterSeconds: undefined };
         })
-      : await orders.respondChallenge(accountOf(req), authzId, param(req, 'type'), acme.address, acme.payload);
-    if (r.retryAfterSeconds) res.set('Retry-After', String(r.retryAfterSeconds));
-    answer(res).append('Link', `<${acme.links.authorization(authzId)}>;rel="up"`).json(renderChallenge(authzId, r.challenge, acme.links));
+      : await orders.respondChallenge(accountOf(x), authzId, param(x, 'type'), acme.address, acme.payload);
+    if (r.retryAfterSeconds) x.set('Retry-After', String(r.retryAfterSeconds));
+    answer(x).append('Link', `<${acme.links.authorization(authzId)}>;rel="up"`).json(renderChallenge(authzId, r.challenge, acme.links));
   });
 
-  const certificate = async (req: Request, res: Response) => {
-    const acme = acmeOf(req);
+  const certificate = async (x: AcmeExchange) => {
+    const acme = acmeOf(x);
     if (!acme.postAsGet) throw new PkiError('malformed', 'download a certificate with POST-as-GET (empty payload)');
-    const issuerId = param(req, 'issuer');
-    const serialHex = normaliseSerial(param(req, 'serial'));
-    const cert = await orders.certificate(accountOf(req), issuerId, serialHex);
+    const issuerId = param(x, 'issuer');
+    const serialHex = normaliseSerial(param(x, 'serial'));
+    const cert = await orders.certificate(accountOf(x), issuerId, serialHex);
     const chains = deps.chains(issuerId);
-    const n = req.params.n === undefined ? 0 : Number(req.params.n);
+    const n = x.params.n === undefined ? 0 : Number(x.params.n);
     if (!Number.isInteger(n) || n < 0 || n >= chains.length) throw new PkiError('notFound', 'no such alternate chain');
-    answer(res).type('application/pem-certificate-chain');
+    answer(x);
     // RFC 8555 §7.4.2: the other chains are offered as Link rel="alternate".
-    chains.forEach((_, i) => i !== n && res.append('Link', `<${acme.links.certificate(issuerId, serialHex, i)}>;rel="alternate"`));
-    res.send([cert.der!, ...chains[n]!].map((d) => toPem('CERTIFICATE', d)).join(''));
+    chains.forEach((_, i) => i !== n && x.append('Link', `<${acme.links.certificate(issuerId, serialHex, i)}>;rel="alternate"`));
+    x.send([cert.der!, ...chains[n]!].map((d) => toPem('CERTIFICATE', d)).join(''), 'application/pem-certificate-chain');
   };
-  router.post('/cert/:issuer/:serial', ...post('kid'), certificate);
-  router.post('/cert/:issuer/:serial/:n', ...post('kid'), certificate);
+  post('/cert/:issuer/:serial', 'kid', certificate);
+  post('/cert/:issuer/:serial/:n', 'kid', certificate);
 
-  router.post('/:profile/revoke-cert', ...post('either'), async (req, res) => {
-    const profile = profileOf(req);
-    const acme = acmeOf(req);
+  post('/:profile/revoke-cert', 'either', async (x) => {
+    const profile = profileOf(x);
+    const acme = acmeOf(x);
     const p = parsePayload(revokePayload, acme.payload);
     const certDer = decodeBase64url(p.certificate, 'certificate');
     const revoker = acme.account ? { kind: 'account' as const, account: acme.account } : { kind: 'certificateKey' as const, spkiDer: acme.key!.keyObject.export({ type: 'spki', format: 'der' }) };
     await revocation.revoke(revoker, certDer, p.reason);
-    answer(res, profile).status(200).end();
+    answer(x, profile).status(200).end();
   });
 
-  router.use((_req, _res) => {
-    throw new PkiError('notFound', 'no such ACME resource');
-  });
-  router.use(acmeErrors(nonces, directories.defaultProfile, links, deps.log));
-  return router;
+  return acmeDispatcher(routes, { pipeline, nonces, links, defaultProfile: directories.defaultProfile, log: deps.log });
 }

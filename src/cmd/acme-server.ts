@@ -1,9 +1,9 @@
 /**
  * Wiring of the ACME server: which profiles get a directory, the RA parts
  * over the store, the validation authority with its serve options, and the
- * router that `serve` mounts at /acme.
+ * handler that `serve` gives the front for everything under /acme.
  */
-import type express from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { acmeRouter } from '../acme/router.js';
 import { PkiError } from '../errors/pki-error.js';
 import type { Logger } from '../http/log.js';
@@ -88,8 +88,8 @@ function issuerIndex(instance: Instance): (keyIdHex: string) => string | undefin
   return (hex) => byKeyId.get(hex.toLowerCase());
 }
 
-/** Builds the ACME router and its background work (pruning used nonces). `parts` replace the RA and order repository made from the instance (serve's count for /metrics). */
-export async function buildAcme(instance: Instance, issuers: IssuerSelection, revocation: RevocationAuthority, opts: AcmeServeOptions, log: Logger, parts: { ra?: RegistrationAuthority; orders?: AcmeOrderRepository } = {}): Promise<{ router: express.Router; close(): void }> {
+/** Builds the ACME front handler and its background work (pruning used nonces). `parts` replace the RA and order repository made from the instance (serve's count for /metrics). */
+export async function buildAcme(instance: Instance, issuers: IssuerSelection, revocation: RevocationAuthority, opts: AcmeServeOptions, log: Logger, parts: { ra?: RegistrationAuthority; orders?: AcmeOrderRepository } = {}): Promise<{ handler: (req: IncomingMessage, res: ServerResponse) => boolean; close(): void }> {
   const c = instance.config.acme;
   const profiles = acmeProfiles(instance);
   const validator =
@@ -134,7 +134,7 @@ export async function buildAcme(instance: Instance, issuers: IssuerSelection, re
   const acmeRevocation = new AcmeRevocation({ certificates: instance.store.certificates, revocation, orders, windows: instance.store.renewalWindows, clock: instance.clock, issuerByKeyId });
   const nonces = await NonceService.open({ secrets: instance.store.secrets, nonces: instance.store.acmeNonces, clock: instance.clock, lifetimeSeconds: c.nonceLifetimeSeconds });
   const root = instance.cas.find((ca) => ca.role === 'root');
-  const router = acmeRouter({
+  const handler = acmeRouter({
     accounts,
     orders,
     revocation: acmeRevocation,
@@ -153,5 +153,5 @@ export async function buildAcme(instance: Instance, issuers: IssuerSelection, re
     nonces.prune().catch((err) => log({ level: 'error', msg: 'pruning used ACME nonces failed', error: String(err) }));
   }, 60_000);
   prune.unref();
-  return { router, close: () => clearInterval(prune) };
+  return { handler, close: () => clearInterval(prune) };
 }

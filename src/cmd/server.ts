@@ -203,7 +203,6 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
     const acme = instance.config.acme.enabled ? await buildAcme(instance, issuers, revocation, opts.acme ?? {}, opts.log, { ra, orders: countedAcmeOrders(instance.store.acmeOrders, metrics) }) : undefined;
     if (acme) stops.push(() => acme.close());
     const app = createApp({
-      ...(acme ? { acme: acme.router } : {}),
       ra,
       revocation,
       revocationSeconds: { ocsp: instance.config.revocation.ocspSeconds, crl: instance.config.revocation.crlSeconds },
@@ -248,6 +247,7 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
       clock: instance.clock,
       accessLog: opts.accessLog ?? true,
       hot: [
+        ...(acme ? [acme.handler] : []),
         ocspHandler(ocsp, () => instance.clock.now(), opts.log),
         crlHandler(crls, () => instance.clock.now(), opts.log),
         // POST /api/v1/certificates with a bearer token, as express would answer it (the other shapes go on to express).

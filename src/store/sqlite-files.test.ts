@@ -116,7 +116,7 @@ describe('durable commits', () => {
       const writes: [string, () => Promise<unknown>][] = [
         ['Prisma (tokens.insert)', () => store.tokens.insert({ id: 'tok_1', name: null, role: 'issuer', hashHex: 'ab'.repeat(32), profiles: null, expiresAt: null })],
         ['hot path (audit.append)', () => store.audit.append([{ at: new Date(), type: 't', actor: 'a', data: {} }], (prev, seq) => `${prev}${seq}`.padEnd(64, '0').slice(0, 64))],
-        // ACME's writes resolve once committed; the router holds each answer until durable() (acme/pipeline.ts durableAnswers).
+        // ACME's writes resolve once committed; the ACME dispatcher holds each answer until durable() (acme/dispatch.ts).
         ['ACME group commit (nonces.redeem, then durable())', () => store.acmeNonces.redeem('nonce-1', new Date(Date.now() + 60_000)).then(() => store.acmeNonces.durable!())],
       ];
       for (const [what, write] of writes) {

@@ -63,8 +63,19 @@ const revokeBody = z
   })
   .strict();
 
+/**
+ * The PEM of the CA certificates above each issued certificate, encoded once
+ * per chain: `IssuedCertificate.chainDer` is its issuer's own array (ca/issuer.ts),
+ * the same for every certificate that CA signs, and never changed.
+ */
+const chainPems = new WeakMap<readonly Buffer[], string>();
+
 /** PEM chain, leaf first (RFC 8555 §9.1 media type). */
-export const pemChain = (c: IssuedCertificate): string => [c.certDer, ...c.chainDer].map((d) => toPem('CERTIFICATE', d)).join('');
+export function pemChain(c: IssuedCertificate): string {
+  let chain = chainPems.get(c.chainDer);
+  if (chain === undefined) chainPems.set(c.chainDer, (chain = c.chainDer.map((d) => toPem('CERTIFICATE', d)).join('')));
+  return toPem('CERTIFICATE', c.certDer) + chain;
+}
 
 const iso = (d: Date | null): string | null => d?.toISOString() ?? null;
 

@@ -1,5 +1,5 @@
 /** The tamper-evident audit log: every event is chained to the previous one by SHA-256. */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Clock } from '../clock/clock.js';
 import type { AuditDraft, AuditRecord, AuditRepository } from './ports.js';
 
@@ -8,7 +8,7 @@ export const genesisHash = '0'.repeat(64);
 
 /** hash = SHA-256(prevHash | seq | at | type | actor | data) with fields separated by newlines. */
 export function chainHash(prevHash: string, seq: number, draft: Omit<AuditDraft, 'data'>, dataJson: string): string {
-  return createHash('sha256').update(`${prevHash}\n${seq}\n${draft.at.toISOString()}\n${draft.type}\n${draft.actor}\n${dataJson}`).digest('hex');
+  return hash('sha256', `${prevHash}\n${seq}\n${draft.at.toISOString()}\n${draft.type}\n${draft.actor}\n${dataJson}`, 'hex');
 }
 
 /** Appends events and checks the chain. Never give it key material. */

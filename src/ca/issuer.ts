@@ -5,7 +5,7 @@
  * every signature goes through the CertificateAuthority, which checks the
  * key's state first (test/architecture.test.ts keeps it so).
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { KeyAlgorithm, SigningKey } from '../keys/signing-key.js';
 import { parseCertificate, findExtension, type ParsedCertificate } from '../pki/certificate.js';
 import { decodeSubjectKeyIdentifier } from '../pki/extensions.js';
@@ -52,7 +52,7 @@ export interface Issuer {
 }
 
 // RFC 5280 §4.2.1.2 method (1): SHA-1 of the subjectPublicKey BIT STRING contents.
-export const keyIdentifierOf = (subjectPublicKey: Buffer): Buffer => createHash('sha1').update(subjectPublicKey).digest();
+export const keyIdentifierOf = (subjectPublicKey: Buffer): Buffer => hash('sha1', subjectPublicKey, 'buffer');
 
 /** Unlocked keys, by the Issuer object built around them. */
 const keys = new WeakMap<Issuer, SigningKey>();
@@ -95,5 +95,5 @@ export const hasKey = (issuer: Issuer): boolean => keys.has(issuer);
 export function responderKeyOf(certDer: Buffer, key: SigningKey): { keyHash: Buffer; signatureAlgorithm: Buffer; certDer: Buffer; key: SigningKey } {
   const cert = parseCertificate(certDer);
   if (!cert.spkiDer.equals(key.spkiDer)) throw new PkiError('keyIntegrity', `key ${key.keyId} does not match the OCSP responder certificate`);
-  return { keyHash: createHash('sha1').update(cert.subjectPublicKey).digest(), signatureAlgorithm: signatureAlgorithmDer(key.algorithm), certDer, key };
+  return { keyHash: keyIdentifierOf(cert.subjectPublicKey), signatureAlgorithm: signatureAlgorithmDer(key.algorithm), certDer, key };
 }

@@ -1,5 +1,5 @@
 /** X.509 v3 certificates (RFC 5280 §4.1) parsed into a flat, lint-friendly view. */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { children, expectTag, readBitString, readOne, readSmallInt, readTime, readUnsigned, Tag, whole, type Tlv } from './der.js';
 import { readAlgorithmIdentifier, type AlgorithmId } from './algorithm-identifier.js';
 import { parseExtensions, type RawExtension } from './csr.js';
@@ -107,7 +107,7 @@ export const readCertificate = (input: Buffer | string): ParsedCertificate => pa
 /** All certificates in a PEM bundle, in order. */
 export const readCertificateChain = (pem: string): ParsedCertificate[] => pemBlocks(pem).filter((b) => b.label === 'CERTIFICATE').map((b) => parseCertificate(b.der));
 
-export const sha256Hex = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+export const sha256Hex = (b: Uint8Array): string => hash('sha256', b, 'hex');
 
 /** "AB:CD:…" SHA-256 fingerprint as openssl prints it. */
 export const fingerprint = (der: Uint8Array): string => sha256Hex(der).toUpperCase().match(/../g)!.join(':');

@@ -1,5 +1,5 @@
 /** API bearer tokens: shown once at creation, stored only as SHA-256, compared in constant time. */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Clock } from '../clock/clock.js';
 import { PkiError } from '../errors/pki-error.js';
 import type { ApiTokenRecord, TokenRepository, TokenRole } from './ports.js';
@@ -10,7 +10,7 @@ export const tokenRoles = roleNames satisfies readonly TokenRole[];
 export type { ApiTokenRecord, TokenRole } from './ports.js';
 
 const prefix = 'trellis_';
-const hashOf = (secret: string) => createHash('sha256').update(secret, 'utf8').digest();
+const hashOf = (secret: string): Buffer => hash('sha256', secret, 'buffer');
 
 /** What a new token may do beyond its role, and until when. */
 export interface TokenLimits {

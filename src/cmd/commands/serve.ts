@@ -138,7 +138,7 @@ function keysInToken(dataDir: string): boolean {
 }
 
 /** The young generation's semi-space cap of a cluster worker, in MiB (V8's default is 16). */
-const workerSemiSpaceMiB = 8;
+const workerSemiSpaceMiB = 4;
 /**
  * How far a cluster worker's old generation may grow past what the last
  * full GC kept, in percent. V8 picks 10-300 % itself from how fast the
@@ -171,8 +171,9 @@ async function startCluster(secrets: ServeSecrets, workers: number, primary: Ret
   // load went from 8.5k to 18.7k GET/s on 2 cores (docs/ocsp.md).
   // NODE_CLUSTER_SCHED_POLICY=rr still chooses Node's round-robin.
   if (!process.env.NODE_CLUSTER_SCHED_POLICY) cluster.schedulingPolicy = cluster.SCHED_NONE;
-  // V8 lets each of the two semi-spaces of a worker's young generation grow to 16 MB. Capped at 8 MB, a worker
-  // keeps 11-17 MB less resident, for no measurable CPU per OCSP GET or issuance (docs/performance.md, Memory).
+  // V8 lets each of the two semi-spaces of a worker's young generation grow to 16 MB. A cap of 8 MB kept a worker
+  // 11-17 MB less resident, 4 MB another 8-10 MB, each for no measurable CPU per OCSP GET or issuance
+  // (docs/performance.md, Memory).
   // A --max-semi-space-size of the operator's (node flags or NODE_OPTIONS) is left as it is.
   // The same for V8's heap growing factor (--heap-growing-percent, a V8 flag NODE_OPTIONS does not take).
   const given = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)];

@@ -247,8 +247,8 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
       clock: instance.clock,
       accessLog: opts.accessLog ?? true,
       hot: [
-        ...(acme ? [acme.handler] : []),
         ocspHandler(ocsp, () => instance.clock.now(), opts.log),
+        ...(acme ? [acme.handler] : []),
         crlHandler(crls, () => instance.clock.now(), opts.log),
         // POST /api/v1/certificates with a bearer token, as express would answer it (the other shapes go on to express).
         issueCertificateHandler({ ra, tokens: new TokenVerifier(instance.store.tokens, instance.clock), bodyLimitBytes: instance.config.server.bodyLimitBytes, log: opts.log }),

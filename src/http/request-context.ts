@@ -58,9 +58,9 @@ export function requestIdOf(header: string | string[] | undefined): string {
 
 const requestScope = new AsyncLocalStorage<string>();
 
-/** Runs `fn`, and everything it starts (promises, callbacks, timers), as part of request `reqId`. */
-export function withRequestId<T>(reqId: string, fn: () => T): T {
-  return requestScope.run(reqId, fn);
+/** Runs `fn(...args)`, and everything it starts (promises, callbacks, timers), as part of request `reqId`. */
+export function withRequestId<A extends unknown[], T>(reqId: string, fn: (...args: A) => T, ...args: A): T {
+  return requestScope.run(reqId, fn, ...args);
 }
 
 /** The id of the request being served where this is called (see {@link withRequestId}); undefined outside one. */

@@ -4,7 +4,7 @@
 export const routeClasses = ['ocsp', 'crl', 'est', 'acme', 'api', 'other'] as const;
 export type RouteClass = (typeof routeClasses)[number];
 
-const under = (path: string, base: string): boolean => path === base || path.startsWith(`${base}/`);
+const under = (path: string, base: string): boolean => path.startsWith(base) && (path.length === base.length || path.charCodeAt(base.length) === 0x2f);
 
 /** The class of a request URL (path and query as received): by its first path segments. */
 export function routeClassOf(url: string): RouteClass {

@@ -39,3 +39,15 @@ test('a group of committed writes starts no fsync; a failed write takes only its
   expect(db.prepare('SELECT k FROM t ORDER BY k').all()).toEqual([{ k: 'a' }, { k: 'c' }]);
   expect(syncs).toHaveLength(0);
 });
+
+test('one group per connection: the writes of two hot paths made in one turn share one commit and one fsync', async () => {
+  const { db, syncs, write, insert } = setup();
+  const other = groupCommit(db, new SerialQueue(), new WalSync('y-wal', () => Promise.reject(new Error('not this one'))));
+  expect(other).toBe(write);
+  const done = Promise.all([write(() => insert.run('a').changes), other(() => insert.run('b').changes)]);
+  await turns();
+  expect(syncs).toHaveLength(1);
+  syncs.shift()!();
+  await expect(done).resolves.toEqual([1, 1]);
+  expect(db.prepare('SELECT count(*) AS n FROM t').get()).toEqual({ n: 2 });
+});

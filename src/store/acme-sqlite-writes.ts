@@ -1,5 +1,5 @@
 /**
- * Group commit for the ACME hot path on SQLite. Every ACME request writes
+ * Group commit for the hot paths on SQLite. Every ACME request writes
  * (at least its nonce), and on a disk most of a small write's cost is its
  * commit: appending the changed pages to the WAL and, every thousand pages,
  * a checkpoint with fsync. Measured on ext4, a one-row INSERT took ~100 µs of
@@ -32,15 +32,29 @@ export type GroupWrite = <T>(run: () => T, settles?: WriteSettles) => Promise<T>
 type Pending = { run: () => unknown; settles: WriteSettles; resolve: (value: unknown) => void; reject: (err: unknown) => void };
 type Outcome = { ok: true; value: unknown } | { ok: false; err: unknown };
 
+const groups = new WeakMap<Database.Database, GroupWrite>();
+
 /**
- * Group commit over `db` (busy_timeout 0). A group forms while the Prisma
+ * The group commit of `db` (busy_timeout 0): one per connection, shared by
+ * every hot path on it (the ACME requests' writes, the CA's intents and
+ * completions), so that the writes of one turn share one commit whichever
+ * path made them. The first call's `queue` and `wal` are the connection's.
+ */
+export function groupCommit(db: Database.Database, queue: SerialQueue, wal?: WalSync): GroupWrite {
+  let group = groups.get(db);
+  if (!group) groups.set(db, (group = newGroupCommit(db, queue, wal)));
+  return group;
+}
+
+/**
+ * Group commit over `db`. A group forms while the Prisma
  * connection's `queue` is busy (a Prisma query, the previous group, another
  * process's write lock) or within one turn of the event loop (every request
  * whose bytes arrived in it), and is taken as a whole when its turn comes; an
  * idle store commits a lone write in the next turn and never waits on a timer.
  * With 32 ACME clients this took bench:acme from 373 to 428 orders/s.
  */
-export function groupCommit(db: Database.Database, queue: SerialQueue, wal?: WalSync): GroupWrite {
+function newGroupCommit(db: Database.Database, queue: SerialQueue, wal?: WalSync): GroupWrite {
   let pending: Pending[] = [];
 
   const commitAll = db.transaction((group: Pending[]): Outcome[] =>

@@ -17,6 +17,7 @@ import type { AbandonedIntent, CertificateIntent, CertificateRecord, Certificate
 import type { CrlRecord } from '../crl/ports.js';
 import { PkiError } from '../errors/pki-error.js';
 import { fromSqliteRow } from './certificate-rows.js';
+import { groupCommit } from './acme-sqlite-writes.js';
 import type { SerialQueue } from './sqlite-serial.js';
 import { sqliteBusyTimeoutMs } from './migrate.js';
 import type { WalSync } from './wal-sync.js';
@@ -126,18 +127,18 @@ export function sqliteHotPath(db: Database.Database, queue: SerialQueue, wal?: W
   // database must still open, so that it can migrate itself.
   let prepared: ReturnType<typeof prepare> | undefined;
   const stmts = () => (prepared ??= prepare(db));
+  const group = groupCommit(db, queue, wal);
 
   return {
+    // Intents and completions join the connection's group commit (a savepoint each in the group's transaction) and
+    // resolve once that commit is on disk: the CA signs only after its intent is durable, and hands a certificate out
+    // only after its completion is.
     insertIntents: (intents) =>
-      durably(
-        queue.run(() =>
-          // The row's bookkeeping time, as Prisma's @default(now()) would set it.
-          withWriteLock(() => stmts().insertTx.immediate(intents, sqliteDate(new Date(Date.now())))).catch((err: unknown) => {
-            throw mapSqliteError(err);
-          }),
-        ),
-      ),
-    completeMany: (issued, failed, audit) => durably(queue.run(() => withWriteLock(() => stmts().completeTx.immediate(issued, failed, audit)))),
+      // The row's bookkeeping time, as Prisma's @default(now()) would set it.
+      group(() => stmts().insertTx(intents, sqliteDate(new Date(Date.now())))).catch((err: unknown) => {
+        throw mapSqliteError(err);
+      }),
+    completeMany: (issued, failed, audit) => group(() => stmts().completeTx(issued, failed, audit)),
     failStalePending: (recordedBefore, audit) => durably(queue.run(() => withWriteLock(() => stmts().failStaleTx.immediate(sqliteDate(recordedBefore), audit)))),
     findRequestedBy: (via, requestedBy, since, limit) =>
       queue.run(() => (stmts().requestedBy.all(requestedBy, via, sqliteDate(since), limit) as Parameters<typeof fromSqliteRow>[0][]).map(fromSqliteRow)),

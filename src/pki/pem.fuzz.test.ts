@@ -48,6 +48,20 @@ describe('PEM under hostile input', () => {
     );
   });
 
+  test('toPem writes RFC 7468 lines: 64 base64 characters each, the last one shorter and never empty', () => {
+    fc.assert(
+      fc.property(label, fc.uint8Array({ minLength: 1, maxLength: 300 }), (l, der) => {
+        const lines = toPem(l, der).split('\n');
+        expect(lines.shift()).toBe(`-----BEGIN ${l}-----`);
+        expect(lines.pop()).toBe('');
+        expect(lines.pop()).toBe(`-----END ${l}-----`);
+        expect(lines.join('')).toBe(Buffer.from(der).toString('base64'));
+        lines.forEach((line, i) => expect(i < lines.length - 1 ? line.length === 64 : line.length >= 1 && line.length <= 64).toBe(true));
+      }),
+      runs,
+    );
+  });
+
   test('rejects: a PEM body with base64 of an impossible length or padding inside', () => {
     expect(() => pemBlocks('-----BEGIN X-----\nQUJD=\n-----END X-----')).toThrow(expect.objectContaining({ type: 'malformed' }));
     expect(() => pemBlocks('-----BEGIN X-----\nQQ==QUJD\n-----END X-----')).toThrow(expect.objectContaining({ type: 'malformed' }));

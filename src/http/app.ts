@@ -1,6 +1,6 @@
 /**
  * The express application: the admin API (/api/v1, generated from the route
- * table in api/), and the ACME router mounted at /acme.
+ * table in api/). ACME is answered on the front (src/acme/dispatch.ts).
  */
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { z } from 'zod';
@@ -27,8 +27,6 @@ export interface AppDeps extends Omit<ApiDeps, ReadSide>, Partial<Pick<ApiDeps, 
   certificates?: CertificateAuthenticator | undefined;
   log: Logger;
   bodyLimitBytes: number;
-  /** The ACME server (RFC 8555), mounted at /acme; it renders its own problems. */
-  acme?: express.Router;
 }
 
 export function createApp(deps: AppDeps): express.Express {
@@ -60,8 +58,6 @@ export function createApp(deps: AppDeps): express.Express {
     ...deps,
   };
   mountRoutes(app, apiRoutes(api), { authenticate: authenticator({ tokens: deps.tokens, ...(deps.certificates ? { certificates: deps.certificates } : {}) }), readJson });
-
-  if (deps.acme) app.use('/acme', deps.acme);
 
   app.use((_req, _res) => {
     throw new PkiError('notFound', 'no such resource');

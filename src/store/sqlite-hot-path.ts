@@ -214,7 +214,7 @@ function prepare(db: Database.Database) {
     VALUES (?,?,?,?,?,?,?,'pending',?,?,?,?,?,?,?)`);
   const complete = db.prepare(`UPDATE "Certificate" SET "status"='valid', "der"=?, "issuedAt"=? WHERE "issuerId"=? AND "serialHex"=? AND "status"='pending'`);
   const markFailed = db.prepare(`UPDATE "Certificate" SET "status"='failed' WHERE "issuerId"=? AND "serialHex"=? AND "status"='pending'`);
-  // Through the (status, issuerId) index: pending rows are few.
+  // Through the (status, id) index: pending rows are few.
   const failStale = db.prepare(`UPDATE "Certificate" SET "status"='failed' WHERE "status"='pending' AND "createdAt"<? RETURNING "issuerId","serialHex","requestedVia","requestedBy"`);
   const appendAudit = sqliteAuditAppender(db);
   const revokedColumns = `SELECT "serialHex","revokedAt","revocationReason","invalidityDate" FROM "Certificate"
@@ -229,10 +229,10 @@ function prepare(db: Database.Database) {
     requestedBy: db.prepare(`SELECT * FROM "Certificate" WHERE "requestedBy"=? AND "requestedVia"=? AND "createdAt">=? ORDER BY "id" LIMIT ?`),
     revokedAll: db.prepare(`${revokedColumns} ORDER BY "serialHex" LIMIT ?`),
     revokedShard: db.prepare(`${revokedColumns} AND "crlShard"=? ORDER BY "serialHex" LIMIT ?`),
-    // The unary + keeps SQLite off the (status, issuerId) and (issuerId,
-    // crlShard, status, serialHex) indexes, which it prefers for their
-    // equality terms and which would walk every revoked certificate of the
-    // issuer (seconds at a million); the time range is the selective term.
+    // The unary + keeps SQLite off the (status, id) index and the revoked-only
+    // (issuerId, serialHex) and (issuerId, crlShard, serialHex) indexes, which it
+    // prefers for their equality terms and which would walk every valid or revoked
+    // certificate of the issuer (seconds at a million); the time range is the selective term.
     revokedSince: db.prepare(`SELECT "serialHex","revokedAt","revocationReason","invalidityDate" FROM "Certificate"
       WHERE "revokedAt">? AND +"issuerId"=? AND +"status"='revoked' AND (? IS NULL OR +"crlShard"=?)`),
     insertCrl: db.prepare(`INSERT INTO "Crl" ("caId","scope","crlNumber","baseCrlNumber","thisUpdate","nextUpdate","entries","der","createdAt") VALUES (?,?,?,?,?,?,?,?,?)`),

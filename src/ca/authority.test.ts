@@ -143,6 +143,25 @@ describe('CertificateAuthority.issue', () => {
     expect((await opensslRun(['verify', '-partial_chain', '-CAfile', chain, leaf])).stdout).toContain(': OK');
   });
 
+  test("the completion settles 'committed' only when every request of its batch asks for it, else once on disk", async () => {
+    const store = pki.instance.store.certificates;
+    const settles: (string | undefined)[] = [];
+    const recording: CertificateRepository = Object.assign(Object.create(store) as CertificateRepository, {
+      completeMany: (...args: Parameters<CertificateRepository['completeMany']>) => {
+        settles.push(args[2]);
+        return store.completeMany(...args);
+      },
+    });
+    const ca = authority(recording);
+    const acme = (tag: string): IssueRequest => ({ ...request(tag), completionSettles: 'committed' });
+    // Requests handed over in one turn form one batch.
+    await Promise.all([ca.issue(issuer.id, acme('settle-a')), ca.issue(issuer.id, acme('settle-b'))]);
+    await Promise.all([ca.issue(issuer.id, acme('settle-c')), ca.issue(issuer.id, request('settle-d'))]);
+    await ca.issue(issuer.id, request('settle-e'));
+    expect(settles).toEqual(['committed', 'durable', 'durable']);
+    expect((await rowsOf('settle-c')).map((r) => r.status)).toEqual(['valid']);
+  });
+
   test('an intent that cannot be recorded is never signed', async () => {
     const store = pki.instance.store.certificates;
     const failing: CertificateRepository = Object.assign(Object.create(store) as CertificateRepository, { insertIntents: () => Promise.reject(new Error('disk full')) });

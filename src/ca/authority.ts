@@ -359,6 +359,8 @@ export class CertificateAuthority {
         failed: failed.map(({ r }) => ({ issuerId: r.intent.issuerId, serialHex: r.intent.serialHex })),
       },
       { drafts: events.map((e) => ({ at: issuedAt, ...e })), chain: chainHash },
+      // Only when every caller of the batch waits for durability itself before handing anything out.
+      ready.every((r) => r.p.req.completionSettles === 'committed') ? 'committed' : 'durable',
     );
     for (const { r, certDer } of done) {
       r.p.resolve({

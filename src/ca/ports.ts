@@ -147,9 +147,11 @@ export interface CertificateRepository {
    * `issued` that is no longer pending is a `conflict`, and an append that
    * fails leaves every certificate pending; a crash leaves them pending too,
    * for {@link failStalePending}. Certificates in `failed` that are no longer
-   * pending are left as they are.
+   * pending are left as they are. Resolves once the transaction is on disk,
+   * or with `settles` 'committed' once it has committed (a store that commits
+   * durably resolves then either way).
    */
-  completeMany(batch: { issued: CompletedCertificate[]; failed: CertificateRef[] }, audit: AuditBatch): Promise<void>;
+  completeMany(batch: { issued: CompletedCertificate[]; failed: CertificateRef[] }, audit: AuditBatch, settles?: 'durable' | 'committed'): Promise<void>;
   /**
    * Crash leftovers: every certificate still 'pending' that was recorded
    * before `recordedBefore` becomes 'failed' (its serial stays used: the row

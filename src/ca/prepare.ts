@@ -33,6 +33,13 @@ export interface IssueRequest {
   keyId?: string;
   /** The registered device this certificate is issued to (device registry, issue 10). */
   deviceId?: string;
+  /**
+   * 'committed': the certificate is handed back once its completion has
+   * committed rather than once that commit is on disk, for a caller that
+   * holds its answer until the store's writes are on disk (the ACME router
+   * does, for every POST). Absent: once on disk.
+   */
+  completionSettles?: 'committed';
 }
 
 /** The signer side of a preparation: who signs and with what. */

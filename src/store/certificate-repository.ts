@@ -56,9 +56,9 @@ export function certificateRepository(db: Db, hot?: SqliteHotPath, pg?: PgAuditC
       }
     },
 
-    async completeMany({ issued, failed }, audit) {
+    async completeMany({ issued, failed }, audit, settles) {
       if (issued.length === 0 && failed.length === 0 && audit.drafts.length === 0) return;
-      if (hot) return hot.completeMany(issued, failed, audit);
+      if (hot) return hot.completeMany(issued, failed, audit, settles);
       // One transaction: the rows first (one statement each for the whole
       // batch, whatever the issuers), then the audit lock and append, so the
       // lock is held for the append and the commit only. A certificate in

@@ -17,7 +17,7 @@ import type { AbandonedIntent, CertificateIntent, CertificateRecord, Certificate
 import type { CrlRecord } from '../crl/ports.js';
 import { PkiError } from '../errors/pki-error.js';
 import { fromSqliteRow } from './certificate-rows.js';
-import { groupCommit } from './acme-sqlite-writes.js';
+import { groupCommit, type WriteSettles } from './acme-sqlite-writes.js';
 import type { SerialQueue } from './sqlite-serial.js';
 import { sqliteBusyTimeoutMs } from './migrate.js';
 import type { WalSync } from './wal-sync.js';
@@ -29,8 +29,8 @@ export const sqliteDate = (d: Date): string => d.toISOString().replace('Z', '+00
 /** What the repositories take from the hot path. */
 export interface SqliteHotPath {
   insertIntents(intents: CertificateIntent[]): Promise<void>;
-  /** Completion and its audit events in one IMMEDIATE transaction (CertificateRepository.completeMany). */
-  completeMany(issued: CompletedCertificate[], failed: CertificateRef[], audit: AuditBatch): Promise<void>;
+  /** Completion and its audit events in one savepoint of the group commit (CertificateRepository.completeMany). */
+  completeMany(issued: CompletedCertificate[], failed: CertificateRef[], audit: AuditBatch, settles?: WriteSettles): Promise<void>;
   /** CertificateRepository.failStalePending in one IMMEDIATE transaction. */
   failStalePending(recordedBefore: Date, audit: (failed: AbandonedIntent[]) => AuditBatch): Promise<AbandonedIntent[]>;
   /** CertificateRepository.findRequestedBy. */
@@ -132,13 +132,13 @@ export function sqliteHotPath(db: Database.Database, queue: SerialQueue, wal?: W
   return {
     // Intents and completions join the connection's group commit (a savepoint each in the group's transaction) and
     // resolve once that commit is on disk: the CA signs only after its intent is durable, and hands a certificate out
-    // only after its completion is.
+    // only after its completion is, unless its caller asked for 'committed' and waits for the disk itself.
     insertIntents: (intents) =>
       // The row's bookkeeping time, as Prisma's @default(now()) would set it.
       group(() => stmts().insertTx(intents, sqliteDate(new Date(Date.now())))).catch((err: unknown) => {
         throw mapSqliteError(err);
       }),
-    completeMany: (issued, failed, audit) => group(() => stmts().completeTx(issued, failed, audit)),
+    completeMany: (issued, failed, audit, settles) => group(() => stmts().completeTx(issued, failed, audit), settles),
     failStalePending: (recordedBefore, audit) => durably(queue.run(() => withWriteLock(() => stmts().failStaleTx.immediate(sqliteDate(recordedBefore), audit)))),
     findRequestedBy: (via, requestedBy, since, limit) =>
       queue.run(() => (stmts().requestedBy.all(requestedBy, via, sqliteDate(since), limit) as Parameters<typeof fromSqliteRow>[0][]).map(fromSqliteRow)),

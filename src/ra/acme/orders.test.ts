@@ -115,7 +115,9 @@ function deviceFinalize(o: { policy: Policy; orderProfile?: string; held?: reado
     },
     ra: {
       checkRequest: (input: { profile: string }) => ({ issuer: {}, request: { profile: { name: input.profile }, spkiDer: certKey, subject: { serialNumber: deviceId }, sans: [] } }),
-      issue: async (checked: { request: { deviceId?: string; profile: { name: string } } }) => {
+      issue: async (checked: { request: { deviceId?: string; profile: { name: string }; completionSettles?: string } }) => {
+        // The ACME router holds the answer until the store's writes are on disk: the CA is asked not to wait for its own.
+        expect(checked.request.completionSettles).toBe('committed');
         // The registry row follows the CA's: once issued, the new certificate is one the device holds.
         await new Promise((r) => setTimeout(r, 5));
         const serialHex = (serial++).toString(16);

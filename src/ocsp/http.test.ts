@@ -148,6 +148,15 @@ describe('decodeGetRequest', () => {
     ['+/8=', 'fbff'],
   ])('%s', (seg, hex) => expect(decodeGetRequest(seg)?.toString('hex')).toBe(hex));
   test.each(['%', 'ab$c', 'A', 'MA==='])('refuses %s', (seg) => expect(decodeGetRequest(seg)).toBeNull());
+  test('a segment asked for again decodes the same, into a Buffer of its own', () => {
+    const seg = encodeURIComponent(Buffer.from([0x30, 0x04, 0xfb, 0xff, 0xfe, 0x01]).toString('base64'));
+    const first = decodeGetRequest(seg)!;
+    first.fill(0);
+    const again = decodeGetRequest(seg)!;
+    expect(again.toString('hex')).toBe('3004fbfffe01');
+    again.fill(0);
+    expect(decodeGetRequest(seg)!.toString('hex')).toBe('3004fbfffe01');
+  });
 
   /** The decoding as first written (every segment normalised, then checked): the fast path must answer the same. */
   const reference = (segment: string): Buffer | null => {

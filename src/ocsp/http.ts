@@ -78,7 +78,9 @@ function send(req: IncomingMessage, res: ServerResponse, r: OcspResult, nowMs: n
     h.push('cache-control', f.cacheControl, 'last-modified', f.lastModified, 'expires', f.expires, 'etag', r.cache.etag);
   } else h.push('cache-control', 'no-store');
   res.writeHead(200, h);
-  res.end(head ? undefined : r.der);
+  // As a latin1 string (the same bytes): node writes the header and the body in one write, where a Buffer body takes a writev of both.
+  if (head) res.end();
+  else res.end(r.der.toString('latin1'), 'latin1');
 }
 
 /** RFC 7232 §3.2: If-None-Match with our strong ETag (or `*`) gets 304. */
@@ -94,11 +96,31 @@ function notModified(req: IncomingMessage, etag: string): boolean {
 const fastBase64 = /^[A-Za-z0-9+/_-]*={0,2}$/;
 
 /**
+ * Segments decoded lately (bounded, then started afresh), each with a copy of its DER: a client or a CDN asks
+ * for the same few responses again and again, and a lookup costs less than the percent and base64 decoding.
+ * Only segments up to this length are kept (a request of ~380 octets; RFC 5019 §5 requests are about 80).
+ */
+const maxDecoded = 1024;
+const maxKeptSegment = 512;
+const decoded = new Map<string, Buffer>();
+
+/**
  * Decodes the GET path segment: RFC 6960 Appendix A.1 says
  * url-encoding-of-base64-encoding-of-the-DER; base64url and missing padding
- * are accepted too. Null when it is not base64 at all.
+ * are accepted too. Null when it is not base64 at all. Each call returns a Buffer of its own.
  */
 export function decodeGetRequest(segment: string): Buffer | null {
+  const known = decoded.get(segment);
+  if (known !== undefined) return Buffer.from(known);
+  const der = decodeSegment(segment);
+  if (der !== null && segment.length <= maxKeptSegment) {
+    if (decoded.size >= maxDecoded) decoded.clear();
+    decoded.set(segment, Buffer.from(der));
+  }
+  return der;
+}
+
+function decodeSegment(segment: string): Buffer | null {
   let text: string;
   try {
     text = segment.includes('%') ? decodeURIComponent(segment) : segment;

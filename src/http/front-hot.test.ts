@@ -17,7 +17,7 @@ const cached: OcspResult = {
   cache: { thisUpdate: new Date('2026-05-01T11:00:00Z'), nextUpdate: new Date('2026-05-02T11:00:00Z'), etag: '"abc123"' },
 };
 let next: () => Promise<OcspResult> = async () => cached;
-const stub = { answer: () => next() } as unknown as OcspResponder;
+const stub = { answer: () => next(), answerCached: () => undefined } as unknown as OcspResponder;
 const plainHot = (req: { url?: string }, res: { writeHead(s: number, h: Record<string, string>): void; end(b: string): void }) => {
   if (req.url !== '/plain') return false;
   res.writeHead(200, { 'content-type': 'text/plain' });

@@ -98,6 +98,11 @@ export class CountedOcspResponder extends OcspResponder {
     return super.answer(requestDer).then(this.counted);
   }
 
+  override answerCached(requestDer: Buffer): OcspResult | undefined {
+    const r = super.answerCached(requestDer);
+    return r === undefined ? undefined : this.counted(r);
+  }
+
   private readonly counted = (r: OcspResult): OcspResult => {
     this.metrics.ocspAnswered(r.der, r.cache?.etag);
     return r;

@@ -91,13 +91,15 @@ describe('CountedOcspResponder', () => {
     const good = request([certIdOf(pki.ca, '2001')]);
     await r.respond(good);
     await r.respond(good); // from the LRU this time
+    expect(r.answerCached(good)).toBeDefined(); // and again, without a promise
+    expect(r.answerCached(request([certIdOf(pki.ca, '2003')]))).toBeUndefined(); // not held: not answered, not counted
     await r.respond(request([certIdOf(pki.ca, '2002')]));
     await r.respond(Buffer.from('junk'));
     const text = await metrics.text();
-    expect(text).toMatch(/^trellis_ocsp_responses_total\{status="good"\} 2$/m);
+    expect(text).toMatch(/^trellis_ocsp_responses_total\{status="good"\} 3$/m);
     expect(text).toMatch(/^trellis_ocsp_responses_total\{status="revoked"\} 1$/m);
     expect(text).toMatch(/^trellis_ocsp_responses_total\{status="malformedRequest"\} 1$/m);
-    expect(text).toMatch(/^trellis_ocsp_cache_hits_total\{cache="memory"\} 1$/m);
+    expect(text).toMatch(/^trellis_ocsp_cache_hits_total\{cache="memory"\} 2$/m);
     expect(text).toMatch(/^trellis_ocsp_responses_signed_total 2$/m);
     expect(text).toMatch(/^trellis_ocsp_cache_entries 2$/m);
   });

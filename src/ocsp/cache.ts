@@ -79,9 +79,14 @@ export class CachingSource implements OcspSource {
   }
 
   answer(req: OcspRequest, ca: ServedCa): Promise<OcspResult> {
-    const c = req.certIds[0]!;
-    if (req.certIds.length === 1 && !req.nonce && c.canonical) return this.presigned(ca, c);
-    return this.live.answer(req, ca);
+    const c = presignable(req);
+    return c ? this.presigned(ca, c) : this.live.answer(req, ca);
+  }
+
+  /** The LRU's fresh pre-signed response for the request, counted as a hit; undefined for anything else (nothing is loaded). */
+  cached(req: OcspRequest, ca: ServedCa): OcspResult | undefined {
+    const c = presignable(req);
+    return c ? this.lruHit(ca, c, this.o.clock.now().getTime()) : undefined;
   }
 
   /** Drops every pre-signed response of a certificate (LRU and pending writes) after its status changed. */
@@ -133,20 +138,23 @@ export class CachingSource implements OcspSource {
     return !this.polling || (this.lastPollOkMs !== null && nowMs - this.lastPollOkMs <= this.o.maxStalenessMs);
   }
 
+  private lruHit(ca: ServedCa, c: CertId, nowMs: number): OcspResult | undefined {
+    if (!this.lruUsable(nowMs)) return undefined;
+    const key = `${ca.id}:${c.serialHex}:${c.hash}`;
+    const slot = this.lru.get(key);
+    if (slot === undefined || nowMs >= this.packed.staleAt(slot)) return undefined;
+    this.lru.delete(key);
+    this.lru.set(key, slot);
+    this.counters.lruHits++;
+    return this.packed.read(slot);
+  }
+
   private async presigned(ca: ServedCa, c: CertId): Promise<OcspResult> {
+    const nowMs = this.o.clock.now().getTime();
+    const hit = this.lruHit(ca, c, nowMs);
+    if (hit) return hit;
     const id = `${ca.id}:${c.serialHex}`;
     const key = `${id}:${c.hash}`;
-    const nowMs = this.o.clock.now().getTime();
-    const usable = this.lruUsable(nowMs);
-    if (usable) {
-      const slot = this.lru.get(key);
-      if (slot !== undefined && nowMs < this.packed.staleAt(slot)) {
-        this.lru.delete(key);
-        this.lru.set(key, slot);
-        this.counters.lruHits++;
-        return this.packed.read(slot);
-      }
-    }
     const e = await this.loadShared(ca, c, id, key, nowMs);
     return { der: e.der, cache: { thisUpdate: e.thisUpdate, nextUpdate: e.nextUpdate, etag: e.etag } };
   }
@@ -225,6 +233,12 @@ interface SlotClass {
   free: number[];
   /** Slots handed out so far, reused or not. */
   next: number;
+}
+
+/** The CertID of a request a pre-signed response answers (one certificate, no nonce, the CertID encoding every common client sends), else undefined. */
+function presignable(req: OcspRequest): CertId | undefined {
+  const c = req.certIds[0]!;
+  return req.certIds.length === 1 && !req.nonce && c.canonical ? c : undefined;
 }
 
 /**

@@ -69,6 +69,20 @@ export class RequestFilter {
     return this.next.answer(req, ca);
   }
 
+  /** What `answer` would answer when the layer below holds it in memory already; undefined otherwise, a request that does not parse included. */
+  cached(requestDer: Buffer): OcspResult | undefined {
+    if (!this.next.cached) return undefined;
+    let req: OcspRequest;
+    try {
+      req = parseOcspRequest(requestDer);
+    } catch (err) {
+      if (err instanceof MalformedOcspRequest) return undefined;
+      throw err;
+    }
+    const ca = this.caFor(req.certIds);
+    return ca ? this.next.cached(req, ca) : undefined;
+  }
+
   private caFor(certIds: CertId[]): ServedCa | undefined {
     let ca: ServedCa | undefined;
     for (const c of certIds) {

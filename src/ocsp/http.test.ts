@@ -15,7 +15,9 @@ const cached: OcspResult = {
 /** Stands in for OcspResponder: records request bodies and answers with `next`. */
 const seen: Buffer[] = [];
 let next: () => Promise<OcspResult> = async () => cached;
-const stub = { answer: (der: Buffer) => (seen.push(der), next()) } as unknown as OcspResponder;
+/** What the stub's answerCached gives (a response held in memory), undefined: ask `answer`. */
+let held: OcspResult | undefined;
+const stub = { answer: (der: Buffer) => (seen.push(der), next()), answerCached: () => held } as unknown as OcspResponder;
 
 let server: http.Server;
 let base: string;
@@ -84,6 +86,28 @@ describe('ocspHandler', () => {
     const cond = await fetch(path, { headers: { 'if-none-match': '"other", "abc123"' } });
     expect(cond.status).toBe(304);
     expect(cond.headers.get('etag')).toBe('"abc123"');
+  });
+
+  test('a response held in memory is sent as the responder would answer it, without asking for a promise', async () => {
+    const path = `${base}/ocsp/${Buffer.from([0x30, 0x01, 0x05]).toString('base64')}`;
+    const headers = (res: Response) => [...res.headers].filter(([k]) => k !== 'date');
+    const asked = await fetch(path);
+    const askedPost = await post(Buffer.from([0x30, 0x01, 0x05]));
+    const before = seen.length;
+    held = cached;
+    try {
+      const now = await fetch(path);
+      expect(now.status).toBe(200);
+      expect(headers(now)).toEqual(headers(asked));
+      expect((await body(now)).equals(cached.der)).toBe(true);
+      const nowPost = await post(Buffer.from([0x30, 0x01, 0x05]));
+      expect(headers(nowPost)).toEqual(headers(askedPost));
+      expect((await body(nowPost)).equals(cached.der)).toBe(true);
+      expect((await fetch(path, { headers: { 'if-none-match': '"abc123"' } })).status).toBe(304);
+      expect(seen.length).toBe(before);
+    } finally {
+      held = undefined;
+    }
   });
 
   test('oversize POST bodies get 413, with or without Content-Length', async () => {

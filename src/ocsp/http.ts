@@ -155,22 +155,25 @@ export function ocspHandler(responder: OcspResponder, optsOrNow: OcspHttpOptions
     if (!res.headersSent) send(req, res, { der: errorResponse('internalError'), cache: null }, opts.now().getTime(), false, false);
     else res.destroy();
   };
+  const respond = (req: IncomingMessage, res: ServerResponse, r: OcspResult, get: boolean) => {
+    if (res.destroyed) return;
+    const nowMs = opts.now().getTime();
+    if (get && r.cache && notModified(req, r.cache.etag)) {
+      const f = cachingFields(r.cache, nowMs);
+      const h = fields(req);
+      h.push('etag', r.cache.etag, 'cache-control', f.cacheControl, 'expires', f.expires);
+      res.writeHead(304, h);
+      res.end();
+      return;
+    }
+    send(req, res, r, nowMs, get, req.method === 'HEAD');
+  };
   const reply = (req: IncomingMessage, res: ServerResponse, der: Buffer | null, get: boolean) => {
-    const answered = der === null ? Promise.resolve(malformed()) : responder.answer(der);
-    answered.then(
-      (r) => {
-        if (res.destroyed) return;
-        const nowMs = opts.now().getTime();
-        if (get && r.cache && notModified(req, r.cache.etag)) {
-          const f = cachingFields(r.cache, nowMs);
-          const h = fields(req);
-          h.push('etag', r.cache.etag, 'cache-control', f.cacheControl, 'expires', f.expires);
-          res.writeHead(304, h);
-          res.end();
-          return;
-        }
-        send(req, res, r, nowMs, get, req.method === 'HEAD');
-      },
+    // A response held in memory is sent now: each promise on the way costs (async hooks included).
+    const now = der === null ? malformed() : responder.answerCached(der);
+    if (now !== undefined) return respond(req, res, now, get);
+    responder.answer(der!).then(
+      (r) => respond(req, res, r, get),
       (err) => fail(req, res, err),
     );
   };

@@ -154,6 +154,23 @@ describe('OcspResponder: pre-signed responses', () => {
     expect(responder.stats()).toMatchObject({ signed: 1, lruHits: 1 });
   });
 
+  test('answerCached: what answer gives, once it is held in memory; undefined before, after an invalidation, and for a nonce or garbage', async () => {
+    const { certificates, responder } = setup();
+    certificates.set('5011');
+    const body = request([certIdFor('5011')]);
+    expect(responder.answerCached(body)).toBeUndefined();
+    const a = await responder.answer(body);
+    const b = responder.answerCached(body)!;
+    expect(b.der.equals(a.der)).toBe(true);
+    expect(b.cache).toEqual(a.cache);
+    expect(responder.stats()).toMatchObject({ signed: 1, lruHits: 1 });
+    expect(responder.answerCached(request([certIdFor('5011')], Buffer.alloc(16, 9)))).toBeUndefined();
+    expect(responder.answerCached(Buffer.from('junk'))).toBeUndefined();
+    expect(responder.answerCached(request([certIdFor('5011', 'sha1', pki.other)]))).toBeUndefined();
+    responder.invalidate(pki.responder.id, '5011');
+    expect(responder.answerCached(body)).toBeUndefined();
+  });
+
   test('unknown answers are held briefly in memory and never stored', async () => {
     const { responses, responder } = setup();
     const r = await responder.answer(request([certIdFor('5101')]));

@@ -45,6 +45,8 @@ export interface OcspResult {
 /** A layer below the filter: answers a request the filter accepted for `ca`, or passes it to the next layer. Throws on failure. */
 export interface OcspSource {
   answer(req: OcspRequest, ca: ServedCa): Promise<OcspResult>;
+  /** What `answer` would answer when it is held in memory already (no lookup, no signature); else undefined. */
+  cached?(req: OcspRequest, ca: ServedCa): OcspResult | undefined;
 }
 
 /** A signed response for one certificate (one CertID, no nonce), as the cache holds it. */

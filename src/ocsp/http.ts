@@ -169,10 +169,11 @@ export function ocspHandler(responder: OcspResponder, optsOrNow: OcspHttpOptions
     send(req, res, r, nowMs, get, req.method === 'HEAD');
   };
   const reply = (req: IncomingMessage, res: ServerResponse, der: Buffer | null, get: boolean) => {
+    if (der === null) return respond(req, res, malformed(), get);
     // A response held in memory is sent now: each promise on the way costs (async hooks included).
-    const now = der === null ? malformed() : responder.answerCached(der);
+    const now = responder.answerCached(der);
     if (now !== undefined) return respond(req, res, now, get);
-    responder.answer(der!).then(
+    responder.answer(der).then(
       (r) => respond(req, res, r, get),
       (err) => fail(req, res, err),
     );

@@ -2,18 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { isPkiError } from '../errors/pki-error.js';
-import { parseCsr, parseCsrAsync } from './csr.js';
+import { parseCsr } from './csr.js';
 
 const fixture = (name: string) => fs.readFileSync(path.join(import.meta.dirname, '../../test/fixtures/csr', name));
-
-/** CSRs refused: the fixture, the error type, its message. */
-const rejected = [
-  ['broken-signature.der', 'badCSR', /signature does not verify/],
-  ['truncated.der', 'badCSR', /not valid DER/],
-  ['random.bin', 'badCSR', /not valid DER/],
-  ['wrong-label.pem', 'badCSR', /expected PEM label .*got "CERTIFICATE"/],
-  ['invalid-ec-point.der', 'badPublicKey', /cannot be decoded/],
-] as const;
 
 describe('parseCsr', () => {
   test('accepts: P-256 CSR with DNS and IP SANs', () => {
@@ -47,7 +38,13 @@ describe('parseCsr', () => {
     expect(parseCsr(fixture('othername-san.csr')).sans).toEqual([{ type: 'other', value: 'otherName' }]);
   });
 
-  test.each(rejected)('rejects: %s', (file, type, message) => {
+  test.each([
+    ['broken-signature.der', 'badCSR', /signature does not verify/],
+    ['truncated.der', 'badCSR', /not valid DER/],
+    ['random.bin', 'badCSR', /not valid DER/],
+    ['wrong-label.pem', 'badCSR', /expected PEM label .*got "CERTIFICATE"/],
+    ['invalid-ec-point.der', 'badPublicKey', /cannot be decoded/],
+  ] as const)('rejects: %s', (file, type, message) => {
     let err: unknown;
     try {
       parseCsr(fixture(file));
@@ -61,28 +58,5 @@ describe('parseCsr', () => {
   test('rejects: empty input and PEM without a block', () => {
     expect(() => parseCsr(Buffer.alloc(0))).toThrow(/not valid DER/);
     expect(() => parseCsr('-----BEGIN CERTIFICATE REQUEST-----\n!!!\n')).toThrow(/no PEM block|invalid base64/);
-  });
-});
-
-describe('parseCsrAsync: the key loaded through WebCrypto where it can be, the same result and errors as parseCsr', () => {
-  test.each(['p256-server.csr', 'p384-server.csr', 'ed25519-server.csr', 'rsa2048-server.csr', 'p192.csr', 'ca-request.csr', 'othername-san.csr'])('%s', async (file) => {
-    const sync = parseCsr(fixture(file));
-    const { publicKey, ...rest } = await parseCsrAsync(fixture(file));
-    const { publicKey: syncKey, ...syncRest } = sync;
-    expect(rest).toEqual(syncRest);
-    // The same key: node's own comparison of the two KeyObjects, and the same SPKI out of each.
-    expect(publicKey.equals(syncKey)).toBe(true);
-    expect(publicKey.export({ format: 'der', type: 'spki' })).toEqual(sync.spkiDer);
-  });
-
-  test.each(rejected)('rejects: %s', async (file, type, message) => {
-    const err: unknown = await parseCsrAsync(fixture(file)).catch((e: unknown) => e);
-    expect(isPkiError(err, type)).toBe(true);
-    expect((err as Error).message).toMatch(message);
-  });
-
-  test('rejects: empty input and PEM without a block', async () => {
-    await expect(parseCsrAsync(Buffer.alloc(0))).rejects.toThrow(/not valid DER/);
-    await expect(parseCsrAsync('-----BEGIN CERTIFICATE REQUEST-----\n!!!\n')).rejects.toThrow(/no PEM block|invalid base64/);
   });
 });

@@ -6,7 +6,7 @@ import { parseGeneralNames, type GeneralName } from './general-name.js';
 import { parseName, type NameEntry } from './name.js';
 import { OID } from './oids.js';
 import { derFromPemOrDer } from './pem.js';
-import { loadSpki, loadSpkiAsync, type PublicKeyInfo } from './public-key.js';
+import { loadSpki, type PublicKeyInfo } from './public-key.js';
 import { verifySignature } from './signature.js';
 import { PkiError } from '../errors/pki-error.js';
 
@@ -67,55 +67,21 @@ const bad = (detail: string, cause?: unknown) => new PkiError('badCSR', detail, 
  * that cannot be loaded is `badPublicKey`.
  */
 export function parseCsr(input: Buffer | string): ParsedCsr {
+  let der: Buffer;
   try {
-    const signed = readSignedCsr(csrDerOf(input));
-    return verifiedCsr(signed, loadSpki(signed.spkiDer));
-  } catch (err) {
-    throw csrError(err);
-  }
-}
-
-/**
- * {@link parseCsr} with the key loaded by {@link loadSpkiAsync} (cheaper for
- * P-256 and P-384): the same checks in the same order, the same errors.
- */
-export async function parseCsrAsync(input: Buffer | string): Promise<ParsedCsr> {
-  try {
-    const signed = readSignedCsr(csrDerOf(input));
-    return verifiedCsr(signed, await loadSpkiAsync(signed.spkiDer));
-  } catch (err) {
-    throw csrError(err);
-  }
-}
-
-/** The DER of a PEM or DER CSR; `badCSR` when the PEM does not hold one. */
-function csrDerOf(input: Buffer | string): Buffer {
-  try {
-    return derFromPemOrDer(input, ['CERTIFICATE REQUEST', 'NEW CERTIFICATE REQUEST'], 'CSR');
+    der = derFromPemOrDer(input, ['CERTIFICATE REQUEST', 'NEW CERTIFICATE REQUEST'], 'CSR');
   } catch (err) {
     throw bad((err as Error).message, err);
   }
+  try {
+    return parseCsrDer(der);
+  } catch (err) {
+    if (err instanceof PkiError && err.type !== 'malformed') throw err;
+    throw bad(`CSR is not valid DER: ${(err as Error).message}`, err);
+  }
 }
 
-/** A PkiError other than `malformed` as it is; anything else (a DER decoding error) as `badCSR`. */
-function csrError(err: unknown): unknown {
-  if (err instanceof PkiError && err.type !== 'malformed') return err;
-  return bad(`CSR is not valid DER: ${(err as Error).message}`, err);
-}
-
-/** A CSR read up to its signature, not yet verified. */
-interface SignedCsr {
-  der: Buffer;
-  info: Tlv[];
-  /** The CertificationRequestInfo TLV: its bytes are what the signature covers. */
-  infoT: Tlv;
-  subject: NameEntry[];
-  spkiDer: Buffer;
-  algOid: string;
-  signature: Buffer;
-}
-
-function readSignedCsr(der: Buffer): SignedCsr {
+function parseCsrDer(der: Buffer): ParsedCsr {
   // CertificationRequest ::= SEQUENCE { certificationRequestInfo, signatureAlgorithm, signature BIT STRING }
   const top = children(readOne(der, Tag.SEQUENCE));
   if (top.length !== 3) throw bad('CSR must have 3 top-level fields');
@@ -130,14 +96,9 @@ function readSignedCsr(der: Buffer): SignedCsr {
   const algOid = readAlgorithmIdentifier(algT).oid;
   const sig = readBitString(sigT);
   if (sig.unused !== 0) throw bad('signature BIT STRING has unused bits');
-  return { der, info, infoT, subject, spkiDer, algOid, signature: sig.bytes };
-}
 
-/** Verifies the signature with the CSR's own key, then reads the attributes. */
-function verifiedCsr(csr: SignedCsr, loaded: { publicKey: KeyObject; info: PublicKeyInfo }): ParsedCsr {
-  const { der, info, subject, spkiDer } = csr;
-  const { publicKey, info: key } = loaded;
-  if (!verifySignature(csr.algOid, publicKey, whole(csr.infoT), csr.signature, 'CSR')) throw bad('CSR signature does not verify');
+  const { publicKey, info: key } = loadSpki(spkiDer);
+  if (!verifySignature(algOid, publicKey, whole(infoT), sig.bytes, 'CSR')) throw bad('CSR signature does not verify');
 
   let extensions: RawExtension[] = [];
   const attrs = info[3];

@@ -3,7 +3,7 @@ import type { CertificateAuthority, IssuedCertificate } from '../ca/authority.js
 import type { Issuer } from '../ca/issuer.js';
 import type { IssueRequest } from '../ca/prepare.js';
 import { PkiError } from '../errors/pki-error.js';
-import { parseCsr, parseCsrAsync } from '../pki/csr.js';
+import { parseCsr } from '../pki/csr.js';
 import { enrollmentRefusal } from '../profiles/enrollment.js';
 import type { Profile } from '../profiles/types.js';
 import { requestFromCsr, type RequestMeta } from './csr-request.js';
@@ -35,31 +35,22 @@ export class RegistrationAuthority {
     private readonly deps: { ca: CertificateAuthority; profiles: ReadonlyMap<string, Profile>; issuers: IssuerDirectory },
   ) {}
 
-  /**
-   * Checks a CSR against a leaf profile and has the CA issue it: the checks of
-   * {@link checkRequest}, with the CSR's key loaded by parseCsrAsync (cheaper).
-   */
+  /** Checks a CSR against a leaf profile and has the CA issue it. */
   async requestCertificate(input: CertificateRequestInput): Promise<IssuedCertificate> {
-    const { profile, issuer } = this.target(input);
-    const csr = await parseCsrAsync(input.csr);
-    return this.issue({ issuer, request: requestFromCsr(csr, profile, input, this.deps.issuers.caSpkis()) });
+    return this.issue(this.checkRequest(input));
   }
 
   /** Every RA check of {@link requestCertificate}, without issuing: the request the CA would get. */
   checkRequest(input: CertificateRequestInput): CheckedRequest {
-    const { profile, issuer } = this.target(input);
-    return { issuer, request: requestFromCsr(parseCsr(input.csr), profile, input, this.deps.issuers.caSpkis()) };
-  }
-
-  /** The profile a request names, if this channel may enroll under it, and the CA that signs it. */
-  private target(input: CertificateRequestInput): { profile: Profile; issuer: Issuer } {
     const profile = this.deps.profiles.get(input.profile);
     if (!profile) throw new PkiError('badProfile', `unknown profile "${input.profile}" (known: ${[...this.deps.profiles.keys()].join(', ')})`);
     // Who may enroll: never under a CA or OCSP-signer profile (badProfile, whoever asks, the CLI included);
     // through api/acme/est only when the profile lists that channel (forbidden); the operator's CLI under any other leaf profile.
     const refusal = enrollmentRefusal(profile, input.requestedVia);
     if (refusal) throw refusal;
-    return { profile, issuer: this.deps.issuers.issuerFor(profile, input.issuer) };
+    const issuer = this.deps.issuers.issuerFor(profile, input.issuer);
+    const csr = parseCsr(input.csr);
+    return { issuer, request: requestFromCsr(csr, profile, input, this.deps.issuers.caSpkis()) };
   }
 
   /** Has the CA issue a request that passed {@link checkRequest} (the CA checks it again). */

@@ -5,7 +5,7 @@
  * (100–200 µs). Same connection and same rules as sqlite-hot-path.ts: writes
  * take the Prisma connection's queue, then the database write lock, waiting
  * for another process's lock asynchronously, and concurrent writes share one
- * commit (acme-sqlite-writes.ts); values are written exactly as Prisma writes
+ * commit (sqlite-group-commit.ts); values are written exactly as Prisma writes
  * them (`sqliteDate`, Boolean as 0/1, JSON as text).
  *
  * The writes of the request path (nonce redemption, order creation, the
@@ -41,7 +41,7 @@ import {
   type OrderRow,
   type SqliteRow,
 } from './acme-rows.js';
-import { groupCommit } from './acme-sqlite-writes.js';
+import { groupCommit } from './sqlite-group-commit.js';
 import { sqliteAuditAppender, sqliteDate } from './sqlite-hot-path.js';
 import type { SerialQueue } from './sqlite-serial.js';
 import type { WalSync } from './wal-sync.js';

@@ -17,7 +17,7 @@ import type { AbandonedIntent, CertificateIntent, CertificateRecord, Certificate
 import type { CrlRecord } from '../crl/ports.js';
 import { PkiError } from '../errors/pki-error.js';
 import { fromSqliteRow } from './certificate-rows.js';
-import { groupCommit, type WriteSettles } from './acme-sqlite-writes.js';
+import { groupCommit, type WriteSettles } from './sqlite-group-commit.js';
 import type { SerialQueue } from './sqlite-serial.js';
 import { sqliteBusyTimeoutMs } from './migrate.js';
 import type { WalSync } from './wal-sync.js';

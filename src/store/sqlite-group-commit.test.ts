@@ -1,7 +1,7 @@
 /** Group commit: writes of one turn share a commit; 'committed' writes resolve before the fsync, 'durable' ones after. */
 import Database from 'better-sqlite3';
 import { expect, test } from 'vitest';
-import { groupCommit } from './acme-sqlite-writes.js';
+import { groupCommit } from './sqlite-group-commit.js';
 import { SerialQueue } from './sqlite-serial.js';
 import { WalSync } from './wal-sync.js';
 

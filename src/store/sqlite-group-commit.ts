@@ -1,6 +1,7 @@
 /**
- * Group commit for the hot paths on SQLite. Every ACME request writes
- * (at least its nonce), and on a disk most of a small write's cost is its
+ * Group commit for the hot paths on SQLite: the ACME requests' writes (every
+ * ACME request writes at least its nonce) and the CA's intents and
+ * completions (sqlite-hot-path.ts). On a disk most of a small write's cost is its
  * commit: appending the changed pages to the WAL and, every thousand pages,
  * a checkpoint with fsync. Measured on ext4, a one-row INSERT took ~100 µs of
  * wall time per commit against ~20 µs on tmpfs. So writes that arrive while

@@ -22,6 +22,8 @@ export function crlPublisher(instance: Instance, signers: Issuer[], log?: (e: Re
     urls: instance.urls,
     validitySeconds: instance.config.revocation.crlValiditySeconds,
     delaySeconds: instance.config.revocation.crlSeconds,
+    heldEntries: instance.config.revocation.crlHeldEntries,
+    heldBytes: instance.config.revocation.crlHeldBytes,
     ...(log ? { log } : {}),
     ...(opts.lease ? { lease: { holder: randomInt(1, leaseHolderLimit), seconds: Math.max(15, Math.ceil(instance.config.revocation.crlSeconds / 2)) } } : {}),
   });

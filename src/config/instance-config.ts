@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { defaultHeldBytes, defaultHeldEntries } from '../crl/held.js';
 import { PkiError } from '../errors/pki-error.js';
 import { makePrivate, makePrivateDir, warnIfSharedDir, writePrivateFile } from './file-permissions.js';
 import { configFile } from './config-file.js';
@@ -140,9 +141,24 @@ export const instanceConfigSchema = z
          * 1 KB each, so the default costs up to ~20 MB per process. Misses are answered from the database.
          */
         ocspCacheEntries: z.number().int().min(100).max(10_000_000).default(20_000),
+        /**
+         * CRLs of at most this many entries keep their DER in each serving process once made or first served; larger
+         * ones are read from the database when asked for and kept 30 s (docs/crl.md, "What a process holds").
+         */
+        crlHeldEntries: z.number().int().min(1_000).max(10_000_000).default(defaultHeldEntries),
+        /** The DER of those CRLs held in all per process, in octets (least recently served dropped first). */
+        crlHeldBytes: z.number().int().min(1024 * 1024).max(4 * 1024 * 1024 * 1024).default(defaultHeldBytes),
       })
       .strict()
-      .default({ ocspSeconds: 5, crlSeconds: 60, crlValiditySeconds: 86400, ocspValiditySeconds: 86400, ocspCacheEntries: 20_000 }),
+      .default({
+        ocspSeconds: 5,
+        crlSeconds: 60,
+        crlValiditySeconds: 86400,
+        ocspValiditySeconds: 86400,
+        ocspCacheEntries: 20_000,
+        crlHeldEntries: defaultHeldEntries,
+        crlHeldBytes: defaultHeldBytes,
+      }),
     /** The ACME server (RFC 8555): one directory per profile enrollable over ACME that accepts DNS names or IP addresses. */
     acme: acmeConfigSchema.default(acmeConfigSchema.parse({})),
     /**

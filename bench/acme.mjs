@@ -31,7 +31,8 @@
  * 2), ACME_ORDERS (instead of a duration: this many measured orders per
  * server, bounded by ACME_MAX_SECONDS, 120), ACME_CSRS (size of the
  * pre-made CSR pool, 12000; a run that empties it ends early, with a
- * warning), ACME_MIN_POLL_MS (10), BENCH_WORKERS (Trellis cluster workers,
+ * warning), ACME_MIN_POLL_MS (10), ACME_IDLE_WAIT (seconds to wait for the
+ * machine to be idle before each server's run, 30), BENCH_WORKERS (Trellis cluster workers,
  * 2), ACME_ONLY (pebble or trellis), BENCH_DIST (compiled Trellis, default
  * dist/), BENCH_CPU_PROF=1 (run the Trellis server under `node --cpu-prof`
  * and summarise the profiles with bench/profile-summary.mjs),
@@ -63,6 +64,19 @@ import { certificateRowsPg, freshDatabase } from './lib/pg-database.mjs';
 import { buildInfo, cpuProfiler, envInt, freePort, benchTempDir, machineBusy, mapLimit, reporter, requireTools, run, runMain, runOk, sampleProcess, startChild, waitReady } from './lib/harness.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+// USER_HZ: the unit of utime and stime in /proc/<pid>/stat on Linux.
+const ticksPerSecond = 100;
+
+/** utime + stime of a process in ticks (/proc/<pid>/stat), NaN when it cannot be read. */
+function cpuTicks(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(fields[11]) + Number(fields[12]);
+  } catch {
+    return NaN;
+  }
+}
 const passphrase = 'bench-passphrase-not-secret';
 
 // ---- the Trellis server child (`node bench/acme.mjs --trellis-server`) ----------------
@@ -169,6 +183,7 @@ function benchMain() {
     dist: path.resolve(process.env.BENCH_DIST ?? path.join(root, 'dist')),
     keep: process.env.BENCH_KEEP === '1',
     cpuProf: process.env.BENCH_CPU_PROF === '1',
+    idleWaitSeconds: envInt('ACME_IDLE_WAIT', 30, 0),
   };
   if (cfg.only && !['pebble', 'trellis'].includes(cfg.only)) throw new Error(`ACME_ONLY: pebble or trellis, not ${cfg.only}`);
 
@@ -180,14 +195,14 @@ function benchMain() {
   const pct = (sorted, p) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : NaN);
   const fmt = (x, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
 
-  /** Waits up to 30 s for the machine to be < 15 % busy; returns the last reading. */
+  /** Waits up to ACME_IDLE_WAIT seconds for the machine to be < 15 % busy; returns the last reading. */
   async function waitIdle(label) {
-    let busy = 1;
-    const deadline = Date.now() + 30_000;
-    while (Date.now() < deadline) {
+    let busy;
+    const deadline = Date.now() + cfg.idleWaitSeconds * 1000;
+    do {
       busy = await machineBusy(1000);
       if (busy < 0.15) return busy;
-    }
+    } while (Date.now() < deadline);
     warn(`machine still ${(100 * busy).toFixed(0)}% busy before the ${label} run: other work skews its figures`);
     return busy;
   }
@@ -208,7 +223,7 @@ function benchMain() {
    * the count) is up. Every downloaded chain is parsed; the leaf must name
    * the order's identifier.
    */
-  async function runLoad({ label, directoryUrl, caPem, pinLocalhost, clients, pool, serverPid }) {
+  async function runLoad({ label, directoryUrl, caPem, pinLocalhost, clients, pool, serverPid, workerPids = () => [] }) {
     const agent = makeAgent({ url: directoryUrl, caPem, maxSockets: clients * 2, pinLocalhost });
     const accounts = await mapLimit(
       Array.from({ length: clients }, (_, i) => i),
@@ -281,6 +296,8 @@ function benchMain() {
     log(`${label}: measuring ${limit}, ${clients} clients`);
     const cpu0 = process.cpuUsage();
     const sampler = serverPid ? sampleProcess(serverPid, 200) : undefined;
+    const workers0 = workerPids().map((pid) => ({ pid, ticks: cpuTicks(pid) }));
+    const startedAt = new Date().toISOString();
     const t0 = performance.now();
     const end = Date.now() + (cfg.orders ? cfg.maxSeconds : cfg.seconds) * 1000;
     const stopAt = cfg.orders ? measured0 + cfg.orders : Infinity;
@@ -288,6 +305,8 @@ function benchMain() {
     const seconds = (performance.now() - t0) / 1000;
     const cpu = process.cpuUsage(cpu0);
     const mem = sampler?.stop();
+    const endedAt = new Date().toISOString();
+    const workers = workers0.map(({ pid, ticks }) => ({ pid, cores: (cpuTicks(pid) - ticks) / ticksPerSecond / seconds }));
     clearInterval(watchdog);
     agent.destroy();
     if (stalled) return { label, stalled: true, when: `${Math.max(0, seconds - cfg.stallMs / 1000).toFixed(1)} s into the measured run` };
@@ -310,6 +329,9 @@ function benchMain() {
       serverCores: mem?.serverCores ?? NaN,
       peakKiB: mem?.peakKiB ?? NaN,
       machineBusy: mem?.machineBusy ?? NaN,
+      startedAt,
+      endedAt,
+      workers,
     };
   }
 
@@ -425,7 +447,7 @@ function benchMain() {
       probeAgent.destroy();
     }
     log(`trellis: ${directoryUrl} (pid ${server.pid}, ${cfg.workers} worker(s))`);
-    const r = await runLoad({ label: 'trellis', directoryUrl, caPem, pinLocalhost: true, clients: cfg.clients, pool, serverPid: server.pid });
+    const r = await runLoad({ label: 'trellis', directoryUrl, caPem, pinLocalhost: true, clients: cfg.clients, pool, serverPid: server.pid, workerPids: () => servingPids(serverLog) });
     const code = await server.stop(30_000);
     if (r.stalled) {
       fail(`trellis: no order completed for ${cfg.stallMs} ms, ${r.when} (log: ${serverLog})`);
@@ -437,7 +459,29 @@ function benchMain() {
     const newValid = rows && rowsBefore ? (rows.valid ?? 0) - (rowsBefore.valid ?? 0) : NaN;
     if (Number.isFinite(newValid) && newValid < r.ok) fail(`trellis: ${newValid} new 'valid' certificate rows < ${r.ok} certificates downloaded`);
     const profiles = profiler.profiles(warn);
-    return { ...r, validations, newValid, profiles };
+    return { ...r, validations, newValid, profiles, workerShares: workerShares(serverLog, r) };
+  }
+
+  /** The pids of the processes that serve (one line each in the server's log). */
+  function servingPids(serverLog) {
+    const text = fs.existsSync(serverLog) ? fs.readFileSync(serverLog, 'utf8') : '';
+    return [...text.matchAll(/"pid":(\d+),"msg":"bench serving"/g)].map((m) => Number(m[1]));
+  }
+
+  /**
+   * Each serving process's share of the measured run: its requests (access
+   * log lines timed inside the run) and its cores. With the kernel handing
+   * out connections (cluster SCHED_NONE) and the client reusing keep-alive
+   * sockets, the split between workers differs from run to run.
+   */
+  function workerShares(serverLog, r) {
+    const requests = new Map();
+    for (const line of fs.readFileSync(serverLog, 'utf8').split('\n')) {
+      const m = /^\{"t":"([^"]+)","pid":(\d+),.*"msg":"request"/.exec(line);
+      if (m && m[1] >= r.startedAt && m[1] <= r.endedAt) requests.set(Number(m[2]), (requests.get(Number(m[2])) ?? 0) + 1);
+    }
+    const total = [...requests.values()].reduce((a, b) => a + b, 0);
+    return r.workers.map(({ pid, cores }) => ({ pid, requestShare: total ? (requests.get(pid) ?? 0) / total : NaN, cores }));
   }
 
   /** Certificate rows by status, or undefined when the table cannot be read. */
@@ -509,6 +553,10 @@ function benchMain() {
     if (results.length) printRows(results);
     if (pebble?.attempts > 1) console.log(`pebble: measured on attempt ${pebble.attempts}; the earlier attempts deadlocked`);
     if (trellis) console.log(`trellis rows: ${trellis.newValid} new 'valid' certificates for ${trellis.ok} downloaded; stub validations: ${trellis.validations}`);
+    if (trellis?.workerShares?.length) {
+      const shares = trellis.workerShares.map((w) => `pid ${w.pid}: ${fmt(100 * w.requestShare, 0)}% of requests, ${fmt(w.cores, 2)} cores`).join('; ');
+      console.log(`trellis serving processes (measured run; without the access log no request counts): ${shares}`);
+    }
     if (trellis?.profiles?.length) {
       console.log(`cpu profile(s): ${trellis.profiles.join(' ')}`);
       const summary = await run(process.execPath, [path.join(root, 'bench', 'profile-summary.mjs'), ...trellis.profiles]);

@@ -20,7 +20,7 @@
  * SHA-256 (P-256 key; SHA-384 for P-384), DER-encoded, which `openssl dgst
  * -sha256 -verify pub.pem -signature sig.der body.txt` checks.
  */
-import { createHash, verify as nodeVerify, type KeyObject } from 'node:crypto';
+import { hash as oneShotHash, verify as nodeVerify, type KeyObject } from 'node:crypto';
 import { PkiError } from '../errors/pki-error.js';
 import { parseCertificate, findExtension, type ParsedCertificate } from '../pki/certificate.js';
 import { decodeBasicConstraints, decodeKeyUsage } from '../pki/extensions.js';
@@ -69,7 +69,7 @@ const isoTime = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
  * (events removed before it and the rest renumbered) is still recognised.
  */
 export function eventDigest(r: Pick<AuditRecord, 'at' | 'type' | 'actor' | 'data'>): string {
-  return createHash('sha256').update(`${r.at.toISOString()}\n${r.type}\n${r.actor}\n${r.data}`).digest('hex').slice(0, 16);
+  return oneShotHash('sha256', `${r.at.toISOString()}\n${r.type}\n${r.actor}\n${r.data}`, 'hex').slice(0, 16);
 }
 
 /** The exact text that gets signed. */

@@ -300,7 +300,8 @@ export function auditRepository(db: Db, hot?: SqliteHotPath, pg?: PgAuditChain):
     },
     // `take`, not `seq < fromSeq + limit`: after a deleted stretch of the chain the
     // next page must start at the next surviving event, so the verifier sees the gap.
-    range: (fromSeq, limit) => db.auditEvent.findMany({ where: { seq: { gte: fromSeq } }, orderBy: { seq: 'asc' }, take: limit }),
-    last: () => db.auditEvent.findFirst({ orderBy: { seq: 'desc' } }),
+    // (Prisma reads a negative take backwards: such a limit stays with it.)
+    range: (fromSeq, limit) => (hot && limit > 0 ? hot.auditRange(fromSeq, limit) : db.auditEvent.findMany({ where: { seq: { gte: fromSeq } }, orderBy: { seq: 'asc' }, take: limit })),
+    last: () => (hot ? hot.lastAudit() : db.auditEvent.findFirst({ orderBy: { seq: 'desc' } })),
   };
 }

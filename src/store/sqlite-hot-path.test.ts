@@ -90,3 +90,19 @@ test("a 'committed' completion resolves at its commit, and the ACME answers' bar
   await barrier;
   expect(answered).toBe(true);
 });
+
+test('audit events read back through the hot path are the records the append returned', async () => {
+  const s = setup();
+  expect(await s.hot.lastAudit()).toBeNull();
+  expect(await s.hot.auditRange(1, 10)).toEqual([]);
+  const at = new Date('2026-12-07T01:02:03.456Z');
+  const drafts = ['a', 'b', 'c'].map((actor) => ({ at, type: 'certificate.issued', actor, data: { serialHex: actor.repeat(4) } }));
+  const appending = s.hot.appendAudit(drafts, (prev, seq, d, data) => `${prev.slice(0, 8)}-${seq}-${d.actor}-${data.length}`);
+  await turns();
+  s.syncs.shift()!();
+  const appended = await appending;
+  expect(appended).toHaveLength(3);
+  expect(await s.hot.auditRange(2, 5)).toEqual(appended.slice(1));
+  expect(await s.hot.auditRange(1, 2)).toEqual(appended.slice(0, 2));
+  expect(await s.hot.lastAudit()).toEqual(appended[2]);
+});

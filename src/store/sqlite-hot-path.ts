@@ -36,6 +36,13 @@ export interface SqliteHotPath {
   /** CertificateRepository.findRequestedBy. */
   findRequestedBy(via: RequestedVia, requestedBy: string, since: Date, limit: number): Promise<CertificateRecord[]>;
   appendAudit(drafts: AuditDraft[], chain: AuditChain): Promise<AuditRecord[]>;
+  /**
+   * AuditRepository.range and .last: the checkpointer of every serving
+   * process reads back each event once per checkpoint, which through Prisma
+   * cost 10–35 µs an event (docs/performance.md, Issuance).
+   */
+  auditRange(fromSeq: number, limit: number): Promise<AuditRecord[]>;
+  lastAudit(): Promise<AuditRecord | null>;
   /** Revoked, unexpired certificates of an issuer (one shard or all), by serial, in pages. */
   revokedEntries(issuerId: string, shard: number | null, notAfterAfter: Date, pageSize: number): AsyncIterable<RevokedEntry[]>;
   /**
@@ -143,6 +150,12 @@ export function sqliteHotPath(db: Database.Database, queue: SerialQueue, wal?: W
     findRequestedBy: (via, requestedBy, since, limit) =>
       queue.run(() => (stmts().requestedBy.all(requestedBy, via, sqliteDate(since), limit) as Parameters<typeof fromSqliteRow>[0][]).map(fromSqliteRow)),
     appendAudit: (drafts, chain) => durably(queue.run(() => withWriteLock(() => stmts().auditTx.immediate(drafts, chain)))),
+    auditRange: (fromSeq, limit) => queue.run(() => (stmts().auditRange.all(fromSeq, limit) as AuditRow[]).map(auditRecordOf)),
+    lastAudit: () =>
+      queue.run(() => {
+        const r = stmts().auditLast.get() as AuditRow | undefined;
+        return r ? auditRecordOf(r) : null;
+      }),
 
     tokenByHash: (hashHex) =>
       queue.run(() => {
@@ -220,6 +233,8 @@ function prepare(db: Database.Database) {
   const revokedColumns = `SELECT "serialHex","revokedAt","revocationReason","invalidityDate" FROM "Certificate"
     WHERE "issuerId"=? AND "status"='revoked' AND "notAfter">? AND "serialHex">?`;
   return {
+    auditRange: db.prepare(`SELECT "seq","at","type","actor","data","prevHash","hash" FROM "AuditEvent" WHERE "seq">=? ORDER BY "seq" LIMIT ?`),
+    auditLast: db.prepare(`SELECT "seq","at","type","actor","data","prevHash","hash" FROM "AuditEvent" ORDER BY "seq" DESC LIMIT 1`),
     // Through the unique hashHex index.
     tokenByHash: db.prepare(`SELECT "id","name","role","hashHex","profiles","createdAt","expiresAt","lastUsedAt","revokedAt" FROM "ApiToken" WHERE "hashHex"=?`),
     status: db.prepare(`SELECT "status","revokedAt","revocationReason","notAfter" FROM "Certificate" WHERE "issuerId"=? AND "serialHex"=?`),
@@ -307,6 +322,9 @@ export function sqliteAuditAppender(db: Database.Database): (drafts: AuditDraft[
 }
 
 const dateOrNull = (s: string | null): Date | null => (s === null ? null : new Date(s));
+
+type AuditRow = Omit<AuditRecord, 'at'> & { at: string };
+const auditRecordOf = (r: AuditRow): AuditRecord => ({ seq: r.seq, at: new Date(r.at), type: r.type, actor: r.actor, data: r.data, prevHash: r.prevHash, hash: r.hash });
 
 
 /** Constraint violations from better-sqlite3 as PkiErrors; anything else unchanged. */

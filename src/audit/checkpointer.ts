@@ -95,32 +95,21 @@ export class AuditCheckpointer {
     return this.checkpoint();
   }
 
-  /**
-   * Ticks every `pollSeconds` until `stop`, the first time at a random point
-   * of the first period; failures are logged, never thrown. The serving
-   * processes of an instance start together: on one schedule they would all
-   * read and hash the same events for the same checkpoint, and only one of
-   * them stores it.
-   */
+  /** Ticks every `pollSeconds` until `stop`; failures are logged, never thrown. */
   start(): void {
     if (this.timer) return;
-    const periodMs = (this.o.pollSeconds ?? 10) * 1000;
-    const tick = () => {
+    this.timer = setInterval(() => {
       if (this.running) return;
       this.running = this.tick()
         .then((cp) => cp && this.o.log?.({ msg: 'audit checkpoint signed', events: cp.eventCount }))
         .catch((err) => this.o.log?.({ level: 'error', msg: 'audit checkpoint failed', error: err instanceof Error ? err.message : String(err) }))
         .finally(() => (this.running = undefined));
-    };
-    this.timer = setTimeout(() => {
-      tick();
-      this.timer = setInterval(tick, periodMs).unref();
-    }, Math.random() * periodMs).unref();
+    }, (this.o.pollSeconds ?? 10) * 1000);
+    this.timer.unref();
   }
 
   /** Stops the schedule and waits for a checkpoint being made. */
   async stop(): Promise<void> {
-    clearTimeout(this.timer);
     clearInterval(this.timer);
     this.timer = undefined;
     await this.running;

@@ -148,16 +148,22 @@ export async function listen(
     : http.createServer(options, handler);
   applyServerLimits(server, limits);
   const perAddress = new ConnectionsPerAddress(limits.maxConnectionsPerAddress, limits.exempt);
-  const sockets = new Set<Socket>();
-  server.on('connection', (s: Socket) => {
-    // A peer over its cap is closed unanswered: nothing has been read, and with TLS nothing could be said yet.
-    if (!perAddress.admit(s)) {
-      s.destroy();
-      return;
-    }
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
+  // Node lists an HTTP connection as it is accepted (closeAllConnections), a TLS one only once its handshake is done:
+  // TLS sockets are also kept here, so that the forced close reaches those still in a handshake.
+  const tlsSockets = opts.tls ? new Set<Socket>() : undefined;
+  if (perAddress.capped || tlsSockets) {
+    server.on('connection', (s: Socket) => {
+      // A peer over its cap is closed unanswered: nothing has been read, and with TLS nothing could be said yet.
+      if (!perAddress.admit(s)) {
+        s.destroy();
+        return;
+      }
+      if (tlsSockets) {
+        tlsSockets.add(s);
+        s.on('close', () => tlsSockets.delete(s));
+      }
+    });
+  }
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port, opts.host, () => resolve());
@@ -172,7 +178,10 @@ export async function listen(
       new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();
-        const t = setTimeout(() => sockets.forEach((s) => s.destroy()), graceMs);
+        const t = setTimeout(() => {
+          server.closeAllConnections();
+          tlsSockets?.forEach((s) => s.destroy());
+        }, graceMs);
         t.unref();
       }),
   };

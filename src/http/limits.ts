@@ -289,6 +289,11 @@ export class ConnectionsPerAddress {
     private readonly exempt: readonly Cidr[],
   ) {}
 
+  /** False when there is no cap (0): every socket is admitted. */
+  get capped(): boolean {
+    return this.cap !== 0;
+  }
+
   admit(socket: Socket): boolean {
     const peer = socket.remoteAddress;
     if (this.cap === 0 || peer === undefined || this.isExempt(peer)) return true;

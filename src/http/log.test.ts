@@ -109,6 +109,23 @@ describe('the access line', () => {
     expect(c.lines()).toHaveLength(4);
   });
 
+  test('the time of each line is the clock\'s, across seconds and before 1970 (one logger, lines in turn)', async () => {
+    const times = [1_772_366_400_000, 1_772_366_400_999, 1_772_366_401_000, 1_772_366_400_500, 1_772_366_402_001, 0, 999, -1, -1000, -1001, 253_402_300_799_999];
+    let at = times[0]!;
+    const moving = { now: () => new Date(at) };
+    const out = new PassThrough();
+    const chunks: string[] = [];
+    out.on('data', (c: Buffer) => chunks.push(c.toString('utf8')));
+    const access = accessLogger(jsonLogger(moving, out));
+    for (const t of times) {
+      at = t;
+      access(events[0]![1]);
+    }
+    await flushed();
+    const written = chunks.join('').split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { time: string }).time);
+    expect(written).toEqual(times.map((t) => new Date(t).toISOString()));
+  });
+
   test('a logger that is not a jsonLogger gets the event', () => {
     const got: Record<string, unknown>[] = [];
     accessLogger((ev) => got.push(ev))(events[0]![1]);

@@ -149,6 +149,7 @@ export function ocspHandler(responder: OcspResponder, now: () => Date, log?: (e:
 export function ocspHandler(responder: OcspResponder, optsOrNow: OcspHttpOptions | (() => Date), legacyLog?: (e: Record<string, unknown>) => void): HotHandlerWritingRequestId {
   const opts: OcspHttpOptions = typeof optsOrNow === 'function' ? { now: optsOrNow, ...(legacyLog ? { log: legacyLog } : {}) } : optsOrNow;
   const base = (opts.path ?? '/ocsp').replace(/\/+$/, '');
+  const under = `${base}/`;
   const limit = opts.maxRequestBytes ?? maxOcspRequestBytes;
   const fail = (req: IncomingMessage, res: ServerResponse, err: unknown) => {
     opts.log?.({ level: 'error', msg: 'OCSP handler failed', error: String(err) });
@@ -182,7 +183,7 @@ export function ocspHandler(responder: OcspResponder, optsOrNow: OcspHttpOptions
     const url = req.url ?? '';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
-    if (path !== base && !path.startsWith(`${base}/`)) return false;
+    if (path !== base && !path.startsWith(under)) return false;
     const rest = path.slice(base.length + 1);
     if (req.method === 'POST' && rest === '') {
       const declared = Number(req.headers['content-length']);

@@ -9,6 +9,11 @@ describe('dnsNameLooksLikeIpv4 (the WHATWG host parser would read an IPv4 addres
   test.each(['example.com', 'a1.example', '1a.example', 'xn--80ak6aa92e.com', '127.0.0.1.example', 'example.com.', 'a.0x7g', 'a.1e5', 'a.x1', 'localhost', '*.example.test', '0x7f.example'])('accepted: %s', (name) => {
     expect(dnsNameLooksLikeIpv4(name)).toBe(false);
   });
+  test.each(['', '.', '..', 'a..', '1..', '.1', '1.', '1.2.', 'a.0x.', 'a.b', 'A.0XFF', 'x.-1', '0x', 'a.b.c.0x1f.', '1.a.'])('the last label, one trailing dot dropped, as split would find it: %j', (name) => {
+    const labels = name.replace(/\.$/, '').split('.');
+    const last = labels[labels.length - 1]!;
+    expect(dnsNameLooksLikeIpv4(name)).toBe(/^[0-9]+$/.test(last) || /^0x[0-9a-f]*$/i.test(last));
+  });
 });
 
 describe('isUnspecifiedIp', () => {

@@ -51,8 +51,8 @@ export function bytesToIp(b: Uint8Array): string | null {
  * of them is a certificate for an address nobody checked.
  */
 export function dnsNameLooksLikeIpv4(name: string): boolean {
-  const labels = name.replace(/\.$/, '').split('.');
-  const last = labels[labels.length - 1]!;
+  const end = name.endsWith('.') ? name.length - 1 : name.length;
+  const last = name.slice(name.lastIndexOf('.', end - 1) + 1, end);
   return /^[0-9]+$/.test(last) || /^0x[0-9a-f]*$/i.test(last);
 }
 

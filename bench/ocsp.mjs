@@ -32,7 +32,12 @@
  * new one. Trellis is measured with each `serve --workers` count of
  * BENCH_WORKERS. Extra Trellis rows: POST with a nonce (signed live every
  * time), and a first-touch pass over BENCH_COLD distinct serials (store
- * lookup + signature per request). Every response kind is checked once with
+ * lookup + signature per request). The node:http floor rows (GET, new
+ * connection and ab -k) are bare node:http in as many cluster workers,
+ * answering a fixed body of the same length with the same header list:
+ * what Node itself costs per request. With several workers, a line gives
+ * each process's share of the CPU in the new-connection GET phase (the
+ * primary's should be ~0, the workers' even). Every response kind is checked once with
  * `openssl ocsp -respin`. A comparison line per pair of rows says whether it
  * meets the goal (≥ 2× openssl's req/s, Trellis p99 < 5 ms). The table has
  * p50 and p99 per row, and the server's CPU per request (user + system of
@@ -67,7 +72,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildInfo, envInt, freePort, benchTempDir, machineBusy, reporter, requireTools, run, runMain, runOk, sampleProcess, startChild, treeUsage, waitReady, which } from './lib/harness.mjs';
+import { buildInfo, childPids, envInt, freePort, benchTempDir, machineBusy, readOrEmpty, reporter, requireTools, run, runMain, runOk, sampleProcess, startChild, treeUsage, waitReady, which } from './lib/harness.mjs';
 import { insertCertificates as insertRows, serials, splitRequest } from './lib/ocsp-fixtures.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -239,11 +244,13 @@ async function benchTrellis(tools, list, t, { n: workers, roundRobin }, { cold: 
   const getRes = await request(`${base}${getPath(goodReq)}`);
   if (!/max-age=\d+, public, no-transform, must-revalidate/.test(getRes.headers['cache-control'] ?? '')) fail(`trellis GET: Cache-Control ${getRes.headers['cache-control']}`);
 
+  // Each worker signs its own pre-signed response: ECDSA signatures differ in length by a byte or two between them.
+  const many = workers > 1;
   const phases = [
-    { name: 'GET', url: `${base}${getPath(goodReq)}` },
-    { name: 'POST', url: `${base}/ocsp`, body: goodReq },
-    { name: 'GET ab -k', url: `${base}${getPath(goodReq)}`, keepAlive: true },
-    { name: 'POST ab -k', url: `${base}/ocsp`, body: goodReq, keepAlive: true },
+    { name: 'GET', url: `${base}${getPath(goodReq)}`, lengthVaries: many },
+    { name: 'POST', url: `${base}/ocsp`, body: goodReq, lengthVaries: many },
+    { name: 'GET ab -k', url: `${base}${getPath(goodReq)}`, keepAlive: true, lengthVaries: many },
+    { name: 'POST ab -k', url: `${base}/ocsp`, body: goodReq, keepAlive: true, lengthVaries: many },
     { name: 'POST nonce (signed live)', url: `${base}/ocsp`, body: nonceReq, extra: true, lengthVaries: true },
   ];
   log('trellis: warm-up');
@@ -256,6 +263,7 @@ async function benchTrellis(tools, list, t, { n: workers, roundRobin }, { cold: 
   for (const p of phases) {
     const runs = [];
     const cpu0 = treeUsage(server.pid).cpuTicks;
+    const split0 = processTicks(server.pid);
     for (let i = 0; i < cfg.runs; i++) {
       const csv = path.join(dir, `ab-${p.name.replace(/\W+/g, '-')}-${i}.csv`);
       const r = await run(tools.ab, abArgs({ ...p, csv }));
@@ -265,7 +273,7 @@ async function benchTrellis(tools, list, t, { n: workers, roundRobin }, { cold: 
     }
     // Clock ticks are 10 ms (USER_HZ 100 on Linux).
     const cpuUsPerReq = ((treeUsage(server.pid).cpuTicks - cpu0) * 10_000) / runs.reduce((n, r) => n + r.complete, 0);
-    results[p.name] = { runs, extra: !!p.extra, cpuUsPerReq };
+    results[p.name] = { runs, extra: !!p.extra, cpuUsPerReq, split: ticksSince(split0) };
   }
   const mem = rss.stop();
 
@@ -275,6 +283,72 @@ async function benchTrellis(tools, list, t, { n: workers, roundRobin }, { cold: 
   const code = await server.stop(10_000);
   if (code !== 0) warn(`trellis serve exited with ${code} (log: ${serverLog})`);
   return { results, stats, cold };
+}
+
+/** CPU clock ticks (user + system) of a process and each of its children, by pid. */
+function processTicks(pid) {
+  const out = new Map();
+  for (const p of [pid, ...childPids(pid)]) {
+    const stat = readOrEmpty(`/proc/${p}/stat`);
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (rest.length > 12) out.set(p, Number(rest[11]) + Number(rest[12]));
+  }
+  return out;
+}
+
+/** The ticks each process used since `before` (processTicks), the first one (the primary) first. */
+function ticksSince(before) {
+  return [...before].map(([p, t]) => (processTicks(p).get(p) ?? t) - t);
+}
+
+/**
+ * The node floor: bare node:http in the same number of cluster workers
+ * (the kernel spreads connections, as serve does), answering every request
+ * with a fixed body of the OCSP answer's length and the same header list,
+ * under the same ab phases: what Node itself costs per request, before any
+ * Trellis code.
+ */
+async function benchFloor(tools, workers, bodyLength) {
+  const script = path.join(tmp, 'floor.mjs');
+  fs.writeFileSync(
+    script,
+    `import cluster from 'node:cluster';
+import http from 'node:http';
+const [port, workers, length] = process.argv.slice(2).map(Number);
+if (cluster.isPrimary && workers > 1) {
+  cluster.schedulingPolicy = cluster.SCHED_NONE;
+  for (let i = 0; i < workers; i++) cluster.fork();
+} else {
+  const body = Buffer.alloc(length, 0x30).toString('latin1');
+  let id = 0;
+  http.createServer((req, res) => {
+    res.writeHead(200, ['X-Request-Id', (++id).toString(16).padStart(16, '0'), 'content-type', 'application/ocsp-response', 'content-length', length, 'cache-control', 'max-age=86000, public, no-transform, must-revalidate', 'last-modified', 'Mon, 07 Dec 2026 01:00:00 GMT', 'expires', 'Tue, 08 Dec 2026 01:00:00 GMT', 'etag', '"0123456789abcdef0123456789abcdef"']);
+    res.end(body, 'latin1');
+  }).listen(port, '127.0.0.1');
+}
+`,
+  );
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}/ocsp/floor`;
+  const server = startChild(process.execPath, [script, String(port), String(workers), String(bodyLength)]);
+  await waitReady(async () => (await fetch(url)).status === 200, { child: server, what: 'node:http floor' });
+  const results = {};
+  for (const p of [{ name: 'GET', url }, { name: 'GET ab -k', url, keepAlive: true }]) {
+    await run(tools.ab, abArgs({ ...p, csv: path.join(tmp, 'floor-warm.csv'), n: 3000 }));
+    const runs = [];
+    const cpu0 = treeUsage(server.pid).cpuTicks;
+    for (let i = 0; i < cfg.runs; i++) {
+      const csv = path.join(tmp, `floor-${p.name.replace(/\W+/g, '-')}-${i}.csv`);
+      const r = await run(tools.ab, abArgs({ ...p, csv }));
+      const a = parseAb(r.stdout + r.stderr, csv, { lengthVaries: false });
+      if (a.bad) fail(`node:http floor ${p.name} run ${i + 1}: ${a.bad} bad responses`);
+      runs.push(a);
+    }
+    results[p.name] = { runs, cpuUsPerReq: ((treeUsage(server.pid).cpuTicks - cpu0) * 10_000) / runs.reduce((n, r) => n + r.complete, 0) };
+  }
+  const peakKiB = treeUsage(server.pid).rssKiB;
+  await server.stop(5000);
+  return { results, peakKiB };
 }
 
 /**
@@ -448,6 +522,9 @@ async function main() {
   for (const [i, w] of cfg.workers.entries()) trellis.push({ workers: w.n, roundRobin: w.roundRobin, ...(await benchTrellis(tools, list, setup, w, { cold: i === 0 })) });
   // Equal process counts: openssl ocsp -multi N for every --workers N measured.
   const openssl = await benchOpenssl(tools, list, good, revoked, [...new Set(cfg.workers.map((w) => w.n))]);
+  const docLength = trellis[0].results.GET.runs[0].docLength;
+  const floors = {};
+  for (const n of new Set(cfg.workers.map((w) => w.n))) floors[n] = await benchFloor(tools, n, docLength);
 
   console.log('');
   console.log(
@@ -461,11 +538,19 @@ async function main() {
     ['server', 'request', 'req/s', 'min–max', 'p50 ms', 'p99 ms', 'CPU µs/req', 'peak RSS MiB'],
     ...trellis.flatMap((t) => Object.entries(t.results).map(([mode, r]) => row(label(t), mode, r, mib(t.stats.peakKiB)))),
     ...Object.entries(openssl).flatMap(([n, o]) => Object.entries(o.results).map(([mode, r]) => row(opensslLabel(Number(n)), mode, r, mib(o.peakKiB)))),
+    ...Object.entries(floors).flatMap(([n, f]) => Object.entries(f.results).map(([mode, r]) => row(`node:http floor${Number(n) > 1 ? ` ×${n}` : ''}`, mode, r, mib(f.peakKiB)))),
   ];
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   for (const r of rows) console.log('  ' + r.map((cell, i) => (i < 2 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  '));
   console.log('  (ab -k against openssl ocsp: it answers HTTP/1.0 and closes every connection, so ab opens a new one per request; against trellis the connections stay open)');
   console.log('  (CPU µs/req: user + system time of every server process over the phase, clock ticks of 10 ms; peak RSS: all server processes)');
+  console.log('  (node:http floor: bare node:http in as many cluster workers, a fixed body of the same length and header list: Node\'s own cost per request; RSS at the end)');
+  for (const t of trellis) {
+    if (t.workers < 2) continue;
+    const s = t.results.GET.split;
+    const sum = s.reduce((a, b) => a + b, 0) || 1;
+    console.log(`${label(t)} GET, new connection: CPU by process, primary first: ${s.map((x) => `${((100 * x) / sum).toFixed(0)} %`).join(' / ')}`);
+  }
   for (const t of trellis) {
     console.log(`${label(t)} RSS: ${mib(t.stats.rssIdleKiB)} MiB after start with ${fmtInt(cfg.certs)} certificates in the store, peak ${mib(t.stats.peakKiB)} MiB under load (all processes; server used ${t.stats.serverCores.toFixed(2)} cores)`);
   }

@@ -292,6 +292,7 @@ function benchMain() {
     }
     const stats0 = accounts.reduce((s, c) => ({ badNonce: s.badNonce + c.stats.badNonce, polls: s.polls + c.stats.polls, requests: s.requests + c.stats.requests }), { badNonce: 0, polls: 0, requests: 0 });
     const measured0 = next;
+    const connections0 = agent.connectionsOpened;
     const limit = cfg.orders ? `${cfg.orders} orders (at most ${cfg.maxSeconds} s)` : `${cfg.seconds} s`;
     log(`${label}: measuring ${limit}, ${clients} clients`);
     const cpu0 = process.cpuUsage();
@@ -306,6 +307,7 @@ function benchMain() {
     const cpu = process.cpuUsage(cpu0);
     const mem = sampler?.stop();
     const endedAt = new Date().toISOString();
+    const connectionsOpened = agent.connectionsOpened - connections0;
     const workers = workers0.map(({ pid, ticks }) => ({ pid, cores: (cpuTicks(pid) - ticks) / ticksPerSecond / seconds }));
     clearInterval(watchdog);
     agent.destroy();
@@ -331,6 +333,7 @@ function benchMain() {
       machineBusy: mem?.machineBusy ?? NaN,
       startedAt,
       endedAt,
+      connectionsOpened,
       workers,
     };
   }
@@ -508,8 +511,8 @@ function benchMain() {
       for (const r of rows) console.log('  ' + r.map((c, i) => (i === 0 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join('  '));
     };
     table([
-      ['server', 'clients', 'orders/s', 'orders', 'failed', 'bad cert', 'seconds', 'req/order', 'polls/order', 'badNonce', 'client cores', 'server cores', 'server CPU ms/order', 'peak RSS MiB', 'machine busy %'],
-      ...results.map((r) => [r.label, r.clients, fmt(r.perSec), r.ok, r.failed, r.badCert, fmt(r.seconds), fmt(r.requestsPerOrder, 2), fmt(r.pollsPerOrder, 2), r.badNonce, fmt(r.clientCores, 2), fmt(r.serverCores, 2), fmt((1000 * r.serverCores) / r.perSec, 2), fmt(r.peakKiB / 1024, 0), fmt(100 * r.machineBusy, 0)]),
+      ['server', 'clients', 'orders/s', 'orders', 'failed', 'bad cert', 'seconds', 'req/order', 'polls/order', 'badNonce', 'new conns', 'client cores', 'server cores', 'server CPU ms/order', 'peak RSS MiB', 'machine busy %'],
+      ...results.map((r) => [r.label, r.clients, fmt(r.perSec), r.ok, r.failed, r.badCert, fmt(r.seconds), fmt(r.requestsPerOrder, 2), fmt(r.pollsPerOrder, 2), r.badNonce, r.connectionsOpened, fmt(r.clientCores, 2), fmt(r.serverCores, 2), fmt((1000 * r.serverCores) / r.perSec, 2), fmt(r.peakKiB / 1024, 0), fmt(100 * r.machineBusy, 0)]),
     ]);
     console.log('latency ms, p50 / p99 (challenge: POST until the authorization is valid; finalize: until the order is valid):');
     const names = ['newOrder', 'authz', 'challenge', 'finalize', 'download', 'order'];

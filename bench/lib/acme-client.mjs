@@ -52,14 +52,30 @@ export function p256Csr(dnsNames) {
 /**
  * One keep-alive agent for every client of a run. `pinLocalhost` answers
  * every name lookup with 127.0.0.1 (the server's TLS name can be localhost
- * while it listens on 127.0.0.1 only).
+ * while it listens on 127.0.0.1 only), on the next tick as dns.lookup does:
+ * node:net expects the lookup callback to run asynchronously.
  */
 export function makeAgent({ url, caPem, maxSockets = 256, pinLocalhost = false }) {
-  const lookup = (host, opts, cb) => (opts && opts.all ? cb(null, [{ address: '127.0.0.1', family: 4 }]) : cb(null, '127.0.0.1', 4));
+  const lookup = (host, opts, cb) => process.nextTick(() => (opts && opts.all ? cb(null, [{ address: '127.0.0.1', family: 4 }]) : cb(null, '127.0.0.1', 4)));
   const common = { keepAlive: true, maxSockets, maxFreeSockets: maxSockets, ...(pinLocalhost ? { lookup } : {}) };
-  return url.startsWith('https:') ? new https.Agent({ ...common, ca: caPem }) : new http.Agent(common);
+  const agent = url.startsWith('https:') ? new https.Agent({ ...common, ca: caPem }) : new http.Agent(common);
+  // Counted so that a run can tell how many connections (TLS handshakes) it paid for.
+  agent.connectionsOpened = 0;
+  const createConnection = agent.createConnection.bind(agent);
+  agent.createConnection = (...args) => {
+    agent.connectionsOpened++;
+    return createConnection(...args);
+  };
+  return agent;
 }
 
+/**
+ * One HTTP exchange, failed when it has not ended `timeoutMs` after the call.
+ * The deadline covers getting a socket, connecting and the TLS handshake too:
+ * req.setTimeout arms only once the socket has emitted 'connect'. One run
+ * hung in account creation without any timeout firing: its two sockets had
+ * been answered and closed by the server, the answers never read.
+ */
 function request(agent, method, url, { body, headers = {}, timeoutMs }) {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
@@ -67,11 +83,20 @@ function request(agent, method, url, { body, headers = {}, timeoutMs }) {
     const req = mod.request(u, { method, agent, headers: body ? { ...headers, 'content-length': Buffer.byteLength(body) } : headers }, (res) => {
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
-      res.on('error', reject);
+      res.on('end', () => {
+        clearTimeout(deadline);
+        resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) });
+      });
+      res.on('error', (err) => {
+        clearTimeout(deadline);
+        reject(err);
+      });
     });
-    req.setTimeout(timeoutMs, () => req.destroy(new Error(`${method} ${url}: no answer in ${timeoutMs} ms`)));
-    req.on('error', reject);
+    const deadline = setTimeout(() => req.destroy(new Error(`${method} ${url}: no answer in ${timeoutMs} ms (socket ${req.socket ? (req.socket.connecting ? 'connecting' : 'connected') : 'not assigned'})`)), timeoutMs);
+    req.on('error', (err) => {
+      clearTimeout(deadline);
+      reject(err);
+    });
     req.end(body);
   });
 }

@@ -3,11 +3,9 @@ import cluster from 'node:cluster';
 import type { Issuer } from '../ca/issuer.js';
 import { permits } from '../ca/key-state.js';
 import { PkiError } from '../errors/pki-error.js';
-import { createApp } from '../http/app.js';
 import { issueCertificateHandler } from '../http/api/issue-hot.js';
-import { operatorAuthenticator } from '../http/operator-auth.js';
-import { deviceRegistryFor } from './commands/device.js';
 import { frontHandler, listen, type RunningServer } from '../http/front.js';
+import { lazyApp } from '../http/lazy-app.js';
 import { frontLimits } from '../http/limits.js';
 import type { Logger } from '../http/log.js';
 import { toPem } from '../pki/pem.js';
@@ -202,24 +200,28 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
     const ra = new CountedRegistrationAuthority({ ca: instance.authority, profiles: instance.profiles, issuers }, metrics);
     const acme = instance.config.acme.enabled ? await buildAcme(instance, issuers, revocation, opts.acme ?? {}, opts.log, { ra, orders: countedAcmeOrders(instance.store.acmeOrders, metrics) }) : undefined;
     if (acme) stops.push(() => acme.close());
-    const app = createApp({
-      ra,
-      revocation,
-      revocationSeconds: { ocsp: instance.config.revocation.ocspSeconds, crl: instance.config.revocation.crlSeconds },
-      tokens: new TokenVerifier(instance.store.tokens, instance.clock),
-      log: opts.log,
-      bodyLimitBytes: instance.config.server.bodyLimitBytes,
-      devices: deviceRegistryFor(instance, revocation),
-      tokenStore: instance.store.tokens,
-      queries: instance.store.queries,
-      cas: instance.store.cas,
-      profiles: instance.profiles,
-      audit: instance.audit,
-      verifyAudit: () => verifyInstanceAudit(instance),
-      clock: instance.clock,
-      // mTLS for operators: only a TLS connection carries a client certificate.
-      certificates: operatorAuthenticator({ queries: instance.store.queries, cas: () => instance.cas, clock: instance.clock }),
-    });
+    // The admin API (express, its routes, the device registry) loads with the first request that reaches it (lazy-app.ts).
+    const app = lazyApp(async () => {
+      const [{ createApp }, { deviceRegistryFor }, { operatorAuthenticator }] = await Promise.all([import('../http/app.js'), import('./commands/device.js'), import('../http/operator-auth.js')]);
+      return createApp({
+        ra,
+        revocation,
+        revocationSeconds: { ocsp: instance.config.revocation.ocspSeconds, crl: instance.config.revocation.crlSeconds },
+        tokens: new TokenVerifier(instance.store.tokens, instance.clock),
+        log: opts.log,
+        bodyLimitBytes: instance.config.server.bodyLimitBytes,
+        devices: deviceRegistryFor(instance, revocation),
+        tokenStore: instance.store.tokens,
+        queries: instance.store.queries,
+        cas: instance.store.cas,
+        profiles: instance.profiles,
+        audit: instance.audit,
+        verifyAudit: () => verifyInstanceAudit(instance),
+        clock: instance.clock,
+        // mTLS for operators: only a TLS connection carries a client certificate.
+        certificates: operatorAuthenticator({ queries: instance.store.queries, cas: () => instance.cas, clock: instance.clock }),
+      });
+    }, opts.log);
     // EST (RFC 7030) for the device registry; enrollment itself needs --tls (docs/est.md).
     const enrollment = new CountedDeviceEnrollment({
       ra,

@@ -63,24 +63,35 @@ export function issuerHashes(hash: CertIdHash, subjectDer: Buffer, subjectPublic
   return { issuerNameHash: createHash(hash).update(subjectDer).digest(), issuerKeyHash: createHash(hash).update(subjectPublicKey).digest() };
 }
 
-function parseHashAlgorithm(t: Tlv): CertIdHash {
+/** True when the TLV's whole encoding is `bytes` (compared in place: no view of the buffer is made). */
+function encodes(t: Tlv, bytes: Buffer): boolean {
+  if (t.end - t.headerStart !== bytes.length) return false;
+  for (let i = 0; i < bytes.length; i++) if (t.buf[t.headerStart + i] !== bytes[i]) return false;
+  return true;
+}
+
+/** The CertID's hash algorithm, and whether it is written as Trellis writes it (OID with NULL parameters). */
+function parseHashAlgorithm(t: Tlv): { hash: CertIdHash; canonical: boolean } {
   // The form nearly every client sends (OID, NULL): known by its bytes, without reading the OID.
-  const bytes = whole(t);
-  if (bytes.equals(hashAlgorithmDer.sha1)) return 'sha1';
-  if (bytes.equals(hashAlgorithmDer.sha256)) return 'sha256';
+  if (encodes(t, hashAlgorithmDer.sha1)) return sha1Canonical;
+  if (encodes(t, hashAlgorithmDer.sha256)) return sha256Canonical;
   const [alg, params, ...extra] = children(expectTag(t, Tag.SEQUENCE, 'hashAlgorithm'));
   if (!alg || extra.length) throw new MalformedOcspRequest('hashAlgorithm has the wrong number of fields');
   // RFC 5754 §2: SHA-2 parameters are absent or NULL; SHA-1 likewise.
   if (params && !(params.tag === Tag.NULL && params.end === params.start)) throw new MalformedOcspRequest('hashAlgorithm parameters must be absent or NULL');
   const hash = hashByOid.get(readOid(alg));
   if (!hash) throw new MalformedOcspRequest('unsupported CertID hash algorithm (SHA-1 or SHA-256)');
-  return hash;
+  // Not the bytes above, so not the canonical form (parameters absent, for one).
+  return { hash, canonical: false };
 }
+
+const sha1Canonical = { hash: 'sha1', canonical: true } as const;
+const sha256Canonical = { hash: 'sha256', canonical: true } as const;
 
 function parseCertId(t: Tlv): CertId {
   const [alg, nameHash, keyHash, serial, ...extra] = children(expectTag(t, Tag.SEQUENCE, 'CertID'));
   if (!alg || !nameHash || !keyHash || !serial || extra.length) throw new MalformedOcspRequest('CertID has the wrong number of fields');
-  const hash = parseHashAlgorithm(alg);
+  const { hash, canonical } = parseHashAlgorithm(alg);
   const n = value(expectTag(nameHash, Tag.OCTET_STRING, 'issuerNameHash'));
   const k = value(expectTag(keyHash, Tag.OCTET_STRING, 'issuerKeyHash'));
   if (n.length !== hashLength[hash] || k.length !== hashLength[hash]) throw new MalformedOcspRequest('CertID hash length does not match its algorithm');
@@ -89,7 +100,7 @@ function parseCertId(t: Tlv): CertId {
   // answer's parse): the reader takes only minimal DER lengths and minimal non-negative INTEGERs, and the two OCTET STRINGs
   // and the serial re-encode to the bytes they were read from, so the CertID is canonical exactly when its hashAlgorithm
   // is (OID with NULL parameters). request.test.ts checks the two definitions agree.
-  return { hash, issuerNameHash: n, issuerKeyHash: k, serialHex, der: whole(t), canonical: whole(alg).equals(hashAlgorithmDer[hash]) };
+  return { hash, issuerNameHash: n, issuerKeyHash: k, serialHex, der: whole(t), canonical };
 }
 
 /**

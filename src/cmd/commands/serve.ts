@@ -146,6 +146,14 @@ const workerSemiSpaceMiB = 4;
  * heap (docs/performance.md, Memory).
  */
 const workerHeapGrowingPercent = 50;
+/**
+ * glibc's malloc arenas in a cluster worker (MALLOC_ARENA_MAX, read by glibc
+ * when the worker starts): one, shared by all of its threads. By default each
+ * thread that allocates (V8's compiler and GC threads, libuv's pool) may get
+ * an arena of its own, and memory freed in an arena stays resident for that
+ * arena's next allocations (docs/performance.md, Memory).
+ */
+const workerMallocArenas = 1;
 
 /**
  * With --workers N the primary process forks N workers that share the
@@ -179,6 +187,8 @@ async function startCluster(secrets: ServeSecrets, workers: number, primary: Ret
   const given = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)];
   const unless = (flag: string, value: string) => (given.some((a) => a.startsWith(flag)) ? [] : [`${flag}=${value}`]);
   cluster.setupPrimary({ execArgv: [...process.execArgv, ...unless('--max-semi-space-size', String(workerSemiSpaceMiB)), ...unless('--heap-growing-percent', String(workerHeapGrowingPercent))] });
+  // The same for MALLOC_ARENA_MAX in the environment.
+  const workerEnv = process.env.MALLOC_ARENA_MAX === undefined ? { MALLOC_ARENA_MAX: String(workerMallocArenas) } : {};
   const { log } = primary;
   // A worker answering GET /metrics asks here for every worker's metrics (src/metrics/cluster.ts).
   (await import('../../metrics/cluster.js')).serveClusterMetrics();
@@ -193,7 +203,7 @@ async function startCluster(secrets: ServeSecrets, workers: number, primary: Ret
     opening?.send({ type: 'key-opening-turn' });
   };
   const fork = () => {
-    const w = cluster.fork();
+    const w = cluster.fork(workerEnv);
     let sent = false;
     w.on('message', (m: { type?: string; url?: string }) => {
       // Once per worker: a worker asks before it opens its keys, and never again.

@@ -5,7 +5,6 @@
  * and renders the result.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import express from 'express';
 import { PkiError } from '../errors/pki-error.js';
 import { toPem } from '../pki/pem.js';
 import type { AcmeAccounts } from '../ra/acme/accounts.js';
@@ -19,7 +18,7 @@ import { decodeBase64url } from './jwk.js';
 import { verifyExternalAccountBinding } from './eab.js';
 import { parseKeyChange } from './jws.js';
 import { Links } from './links.js';
-import { accountKeyObjects, nonceHeaders, type AcmeRequest } from './pipeline.js';
+import { accountKeyObjects, nonceHeaders, type AcmeRequest, type BodyParser } from './pipeline.js';
 import { renderAccount, renderAuthorization, renderChallenge, renderOrder } from './render.js';
 import { accountUpdatePayload, authorizationPayload, finalizePayload, newAccountPayload, newOrderPayload, parsePayload, revokePayload } from './schemas.js';
 
@@ -57,7 +56,7 @@ const param = (x: AcmeExchange, name: string) => String(x.params[name]);
 export function acmeRouter(deps: AcmeRouterDeps): (req: IncomingMessage, res: ServerResponse) => boolean {
   const { accounts, orders, revocation, nonces, directories } = deps;
   const links = Links.fromBaseUrl(deps.publicBaseUrl);
-  const bodyParser = express.json({ type: () => true, limit: deps.bodyLimitBytes, strict: true });
+  const bodyParser = lazyJsonParser(deps.bodyLimitBytes);
   const pipeline = { accounts, nonces, bodyLimitBytes: deps.bodyLimitBytes, accountKeys: accountKeyObjects(), links, bodyParser };
   const routes: AcmeRoute[] = [];
   const get = (path: string, handle: AcmeRoute['handle']) => routes.push({ method: 'GET', path, handle });
@@ -222,4 +221,16 @@ export function acmeRouter(deps: AcmeRouterDeps): (req: IncomingMessage, res: Se
   });
 
   return acmeDispatcher(routes, { pipeline, nonces, links, defaultProfile: directories.defaultProfile, log: deps.log });
+}
+
+/**
+ * express.json for the bodies readJsonBody leaves to it (a Content-Encoding or a charset), loaded with the first such
+ * body: a worker that answers ACME's plain JSON bodies, OCSP and issuance never loads express (docs/performance.md, Memory).
+ */
+function lazyJsonParser(limit: number): BodyParser {
+  let parser: Promise<BodyParser> | undefined;
+  return (req, res, next) => {
+    parser ??= import('express').then((m) => m.default.json({ type: () => true, limit, strict: true }));
+    parser.then((parse) => parse(req, res, next), next);
+  };
 }

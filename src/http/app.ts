@@ -13,9 +13,10 @@ import { faultFields, sendProblem } from './problem.js';
 import { authenticator, type CertificateAuthenticator } from './auth.js';
 import type { ApiDeps } from './api/deps.js';
 import { apiRoutes } from './api/routes.js';
-import { invalidInput, mountRoutes } from './api/table.js';
+import { invalidInput } from './api/input.js';
+import { mountRoutes } from './api/table.js';
 
-export { pemChain } from './api/certificates.js';
+export { pemChain } from './api/issue.js';
 
 /** What the admin API reads beyond issuing and revoking; an app built without them (a unit test's) answers those routes with 404. */
 type ReadSide = 'tokenStore' | 'queries' | 'cas' | 'profiles' | 'audit' | 'verifyAudit' | 'clock';

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, test } from 'vitest';
 import type { IssuedCertificate } from '../../ca/authority.js';
 import { pemBlocks } from '../../pki/pem.js';
-import { pemChain } from './certificates.js';
+import { pemChain } from './issue.js';
 
 const issued = (certDer: Buffer, chainDer: Buffer[]): IssuedCertificate => ({ issuerId: 'ca', serialHex: '01', profile: 'server', certDer, chainDer, notBefore: new Date(0), notAfter: new Date(1000) });
 

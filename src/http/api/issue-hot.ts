@@ -27,7 +27,7 @@ import type { TokenVerifier } from '../../tokens/tokens.js';
 import { assertAllowed, bearerOfHeader, type Principal } from '../auth.js';
 import type { Logger } from '../log.js';
 import { faultFields, problemFor } from '../problem.js';
-import { issueBodyOf, issueFor, issuedAnswer, issuers, type IssueBody, type IssuedForm } from './certificates.js';
+import { issueBodyOf, issueFor, issuedAnswer, issuers, type IssueBody, type IssuedForm } from './issue.js';
 import type { ApiDeps } from './deps.js';
 
 /** What the hot issuance handler needs from serve. */

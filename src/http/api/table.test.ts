@@ -2,7 +2,8 @@
 import { describe, expect, test } from 'vitest';
 import { z } from 'zod';
 import { isPkiError } from '../../errors/pki-error.js';
-import { cursors, expressPath, invalidInput, paging } from './table.js';
+import { invalidInput } from './input.js';
+import { cursors, expressPath, paging } from './table.js';
 
 test('OpenAPI paths become express paths', () => {
   expect(expressPath('/api/v1/certificates/{serial}/revoke')).toBe('/api/v1/certificates/:serial/revoke');

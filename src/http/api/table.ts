@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { PkiError } from '../../errors/pki-error.js';
 import type { Role } from '../../tokens/roles.js';
 import { assertAllowed, type Principal } from '../auth.js';
+import { invalidInput } from './input.js';
 
 /** What a handler receives: parsed input only. */
 export interface RouteInput<Q, B> {
@@ -53,13 +54,6 @@ export function route<Q = undefined, B = undefined>(r: ApiRoute<Q, B>): ApiRoute
 
 /** /api/v1/certificates/{serial} → /api/v1/certificates/:serial. */
 export const expressPath = (openApiPath: string): string => openApiPath.replace(/\{([A-Za-z0-9_]+)\}/g, ':$1');
-
-/** A 400 naming the first parameter at fault. */
-export function invalidInput(error: z.ZodError, where: 'query' | 'body'): PkiError {
-  const i = error.issues[0]!;
-  const name = i.path.join('.') || (i.code === 'unrecognized_keys' ? i.keys.join(', ') : where);
-  return new PkiError('malformed', `${where === 'query' ? 'query parameter ' : ''}${name}: ${i.message}`);
-}
 
 /** Opaque list cursors: base64url of the key the next page starts after. */
 export const cursors = {

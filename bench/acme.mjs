@@ -61,22 +61,11 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
 import { BenchAcmeClient, makeAgent, p256Csr } from './lib/acme-client.mjs';
 import { certificateRowsPg, freshDatabase } from './lib/pg-database.mjs';
-import { buildInfo, cpuProfiler, envInt, freePort, benchTempDir, machineBusy, mapLimit, reporter, requireTools, run, runMain, runOk, sampleProcess, startChild, waitReady } from './lib/harness.mjs';
+import { buildInfo, cpuProfiler, envInt, freePort, benchTempDir, machineBusy, mapLimit, processCpuTicks, reporter, requireTools, run, runMain, runOk, sampleProcess, startChild, waitReady } from './lib/harness.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 // USER_HZ: the unit of utime and stime in /proc/<pid>/stat on Linux.
 const ticksPerSecond = 100;
-
-/** utime + stime of a process in ticks (/proc/<pid>/stat), NaN when it cannot be read. */
-function cpuTicks(pid) {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(fields[11]) + Number(fields[12]);
-  } catch {
-    return NaN;
-  }
-}
 const passphrase = 'bench-passphrase-not-secret';
 
 // ---- the Trellis server child (`node bench/acme.mjs --trellis-server`) ----------------
@@ -297,7 +286,7 @@ function benchMain() {
     log(`${label}: measuring ${limit}, ${clients} clients`);
     const cpu0 = process.cpuUsage();
     const sampler = serverPid ? sampleProcess(serverPid, 200) : undefined;
-    const workers0 = workerPids().map((pid) => ({ pid, ticks: cpuTicks(pid) }));
+    const workers0 = workerPids().map((pid) => ({ pid, ticks: processCpuTicks(pid) }));
     const startedAt = new Date().toISOString();
     const t0 = performance.now();
     const end = Date.now() + (cfg.orders ? cfg.maxSeconds : cfg.seconds) * 1000;
@@ -308,7 +297,7 @@ function benchMain() {
     const mem = sampler?.stop();
     const endedAt = new Date().toISOString();
     const connectionsOpened = agent.connectionsOpened - connections0;
-    const workers = workers0.map(({ pid, ticks }) => ({ pid, cores: (cpuTicks(pid) - ticks) / ticksPerSecond / seconds }));
+    const workers = workers0.map(({ pid, ticks }) => ({ pid, cores: (processCpuTicks(pid) - ticks) / ticksPerSecond / seconds }));
     clearInterval(watchdog);
     agent.destroy();
     if (stalled) return { label, stalled: true, when: `${Math.max(0, seconds - cfg.stallMs / 1000).toFixed(1)} s into the measured run` };

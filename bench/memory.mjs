@@ -39,7 +39,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { benchTempDir, buildInfo, childPids, envInt, freePort, machineBusy, mapLimit, readOrEmpty, reporter, requireTools, runMain, runOk, runWrk, startChild, waitReady, writeWrkScript } from './lib/harness.mjs';
+import { benchTempDir, buildInfo, childPids, envInt, freePort, machineBusy, mapLimit, processCpuTicks, readOrEmpty, reporter, requireTools, runMain, runOk, runWrk, startChild, waitReady, writeWrkScript } from './lib/harness.mjs';
 import { insertCertificates, ocspGetPaths, serials } from './lib/ocsp-fixtures.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -82,8 +82,8 @@ function snapshot(primaryPid) {
 function cpuSeconds(primaryPid) {
   return new Map(
     processes(primaryPid).map((pid) => {
-      const f = readOrEmpty(`/proc/${pid}/stat`).replace(/^.*\) /, '').split(' ');
-      return [pid, (Number(f[11] ?? 0) + Number(f[12] ?? 0)) / 100];
+      const ticks = processCpuTicks(pid);
+      return [pid, (Number.isNaN(ticks) ? 0 : ticks) / 100];
     }),
   );
 }

@@ -72,7 +72,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildInfo, childPids, envInt, freePort, benchTempDir, machineBusy, readOrEmpty, reporter, requireTools, run, runMain, runOk, sampleProcess, startChild, treeUsage, waitReady, which } from './lib/harness.mjs';
+import { buildInfo, childPids, envInt, freePort, benchTempDir, machineBusy, processCpuTicks, reporter, requireTools, run, runMain, runOk, sampleProcess, startChild, treeUsage, waitReady, which } from './lib/harness.mjs';
 import { insertCertificates as insertRows, serials, splitRequest } from './lib/ocsp-fixtures.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -289,9 +289,8 @@ async function benchTrellis(tools, list, t, { n: workers, roundRobin }, { cold: 
 function processTicks(pid) {
   const out = new Map();
   for (const p of [pid, ...childPids(pid)]) {
-    const stat = readOrEmpty(`/proc/${p}/stat`);
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (rest.length > 12) out.set(p, Number(rest[11]) + Number(rest[12]));
+    const ticks = processCpuTicks(p);
+    if (!Number.isNaN(ticks)) out.set(p, ticks);
   }
   return out;
 }

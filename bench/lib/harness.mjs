@@ -215,9 +215,8 @@ export function treeUsage(pid) {
     seen.add(p);
     const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readOrEmpty(`/proc/${p}/status`));
     if (m) rssKiB += Number(m[1]);
-    const stat = readOrEmpty(`/proc/${p}/stat`);
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // rest[0] is field 3 (state)
-    if (rest.length > 12) cpuTicks += Number(rest[11]) + Number(rest[12]); // utime + stime
+    const ticks = processCpuTicks(p);
+    if (!Number.isNaN(ticks)) cpuTicks += ticks;
     stack.push(...childPids(p));
   }
   return { rssKiB, cpuTicks };
@@ -225,9 +224,20 @@ export function treeUsage(pid) {
 
 /** CPU clock ticks (user + system) of this process's children that have exited and been reaped. */
 export function reapedChildrenTicks() {
-  const stat = readOrEmpty('/proc/self/stat');
-  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // rest[0] is field 3 (state)
+  const rest = statFields('self');
   return Number(rest[13]) + Number(rest[14]); // cutime + cstime (fields 16, 17)
+}
+
+/** The fields of /proc/<pid>/stat after the command name: [0] is field 3 (state); [] when it cannot be read. */
+function statFields(pid) {
+  const stat = readOrEmpty(`/proc/${pid}/stat`);
+  return stat ? stat.slice(stat.lastIndexOf(')') + 2).split(' ') : [];
+}
+
+/** utime + stime of one process (not its children) in clock ticks (USER_HZ, 100 a second on Linux); NaN when it cannot be read. */
+export function processCpuTicks(pid) {
+  const rest = statFields(pid);
+  return rest.length > 12 ? Number(rest[11]) + Number(rest[12]) : NaN; // fields 14 and 15
 }
 
 /** Busy and total clock ticks of the whole machine, from /proc/stat. */

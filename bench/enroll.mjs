@@ -47,6 +47,7 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 // The DER pieces of the ACME bench's CSRs serve the device CSRs too.
 import { ALG_ECDSA_SHA256, p256Csr, seq, tlv } from './lib/acme-client.mjs';
+import { issueWrkScript } from './lib/csrs.mjs';
 import {
   benchTempDir,
   buildInfo,
@@ -66,7 +67,6 @@ import {
   sampleProcess,
   startChild,
   waitReady,
-  writeWrkScript,
 } from './lib/harness.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -235,13 +235,7 @@ async function main() {
   log(`trellis: serving on https://127.0.0.1:${port} (pid ${server.pid}, ${cfg.workers} workers)`);
 
   // ---- baseline: issue_http with wrk, as bench/issue.mjs (shorter), same server ----
-  const script = writeWrkScript(path.join(tmp, 'issue.lua'), {
-    path: '/api/v1/certificates',
-    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` },
-    bodies: baselineCsrs.map((csr) => JSON.stringify({ profile: 'server', csr })),
-    expectStatus: 201,
-    expectBody: '-----BEGIN CERTIFICATE-----',
-  });
+  const script = issueWrkScript(path.join(tmp, 'issue.lua'), token, baselineCsrs);
   const wrkOpts = { url: `https://127.0.0.1:${port}`, script, connections: cfg.connections, threads: 1 };
   if (cfg.warmup) {
     log(`issue_http: warm-up ${cfg.warmup} s`);

@@ -22,8 +22,8 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { makeCsrs } from './lib/csrs.mjs';
-import { benchTempDir, envInt, freePort, reporter, requireTools, runMain, runOk, runWrk, startChild, treeUsage, waitReady, writeWrkScript } from './lib/harness.mjs';
+import { issueWrkScript, makeCsrs } from './lib/csrs.mjs';
+import { benchTempDir, envInt, freePort, reporter, requireTools, runMain, runOk, runWrk, startChild, treeUsage, waitReady } from './lib/harness.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const cfg = {
@@ -56,13 +56,7 @@ async function startServer(dist, name, csrs) {
   const port = new URL(url).port;
   const child = startChild(process.execPath, [bin, 'serve', '--data', data, '--port', port, '--workers', '2'], { env, cwd: dir, logFile: path.join(dir, 'serve.log') });
   await waitReady(async () => (await fetch(`${url}/healthz`)).status === 200, { child, what: `${name} serve` });
-  const script = writeWrkScript(path.join(dir, 'issue.lua'), {
-    path: '/api/v1/certificates',
-    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` },
-    bodies: csrs.map((c) => JSON.stringify({ profile: 'server', csr: c.pem })),
-    expectStatus: 201,
-    expectBody: '-----BEGIN CERTIFICATE-----',
-  });
+  const script = issueWrkScript(path.join(dir, 'issue.lua'), token, csrs.map((c) => c.pem));
   log(`${name}: ${dist} serving on ${url}`);
   return { name, dist, url, child, script, ms: [], certs: 0 };
 }

@@ -32,7 +32,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { makeCsrs } from './lib/csrs.mjs';
+import { issueWrkScript, makeCsrs } from './lib/csrs.mjs';
 import {
   buildInfo,
   treeUsage,
@@ -224,13 +224,7 @@ async function benchTrellis(tools, csrs) {
     if (err) fail(`trellis sample does not verify against \`trellis ca cert --root\`: ${err}`);
   }
 
-  const script = writeWrkScript(path.join(dir, 'issue.lua'), {
-    path: '/api/v1/certificates',
-    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${apiToken}` },
-    bodies: csrs.map((c) => JSON.stringify({ profile: 'server', csr: c.pem })),
-    expectStatus: 201,
-    expectBody: '-----BEGIN CERTIFICATE-----',
-  });
+  const script = issueWrkScript(path.join(dir, 'issue.lua'), apiToken, csrs.map((c) => c.pem));
   const res = await loadPhase('trellis', tools, { url: base, script, server });
 
   log('trellis: stopping (SIGTERM, in-flight requests finish)');

@@ -39,7 +39,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { benchTempDir, buildInfo, childPids, envInt, freePort, machineBusy, mapLimit, processCpuTicks, readOrEmpty, reporter, requireTools, runMain, runOk, runWrk, startChild, waitReady, writeWrkScript } from './lib/harness.mjs';
+import { benchTempDir, buildInfo, childPids, envInt, freePort, machineBusy, processCpuTicks, readOrEmpty, reporter, requireTools, runMain, runOk, runWrk, startChild, waitReady } from './lib/harness.mjs';
+import { issueWrkScript, makeCsrs } from './lib/csrs.mjs';
 import { insertCertificates, ocspGetPaths, serials } from './lib/ocsp-fixtures.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -110,16 +111,6 @@ function sampler(primaryPid, everyMs = 200) {
 
 // ---- load ---------------------------------------------------------------------------
 
-async function makeCsrs(openssl, dir, count) {
-  fs.mkdirSync(dir, { recursive: true });
-  return mapLimit(Array.from({ length: count }, (_, i) => i + 1), Math.max(2, os.cpus().length * 2), async (n) => {
-    const name = `m${n}.bench.example`;
-    const out = path.join(dir, `${n}.csr`);
-    await runOk(openssl, ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', path.join(dir, `${n}.key`), '-subj', `/CN=${name}`, '-addext', `subjectAltName=DNS:${name}`, '-out', out]);
-    return fs.readFileSync(out, 'utf8');
-  });
-}
-
 /** GETs `paths` in rotation over `concurrency` keep-alive connections until `untilMs`; counts answers. */
 async function ocspLoad(base, paths, concurrency, untilMs) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
@@ -184,13 +175,7 @@ async function main() {
   await insertCertificates(path.dirname(cfg.dist), data, list);
   const paths = await ocspGetPaths(tools.openssl, path.join(dir, 'ocsp-req.der'), issuing, list.map((c) => c.serialHex));
   const csrs = await makeCsrs(tools.openssl, path.join(dir, 'csr'), cfg.csrs);
-  const script = writeWrkScript(path.join(dir, 'issue.lua'), {
-    path: '/api/v1/certificates',
-    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${apiToken}` },
-    bodies: csrs.map((pem) => JSON.stringify({ profile: 'server', csr: pem })),
-    expectStatus: 201,
-    expectBody: '-----BEGIN CERTIFICATE-----',
-  });
+  const script = issueWrkScript(path.join(dir, 'issue.lua'), apiToken, csrs.map((c) => c.pem));
 
   const serverLog = path.join(dir, 'serve.log');
   const server = startChild(process.execPath, [bin, 'serve', '--data', data, '--port', String(port), ...(cfg.workers > 1 ? ['--workers', String(cfg.workers)] : [])], { env, cwd: dir, logFile: serverLog });

@@ -50,8 +50,8 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { makeCsrs } from './lib/csrs.mjs';
-import { benchTempDir, envInt, freePort, reporter, requireTools, runOk, runMain, runWrk, sampleProcess, startChild, treeUsage, writeWrkScript } from './lib/harness.mjs';
+import { issueWrkScript, makeCsrs } from './lib/csrs.mjs';
+import { benchTempDir, envInt, freePort, reporter, requireTools, runOk, runMain, runWrk, sampleProcess, startChild, treeUsage } from './lib/harness.mjs';
 import { ocspGetPaths, serials } from './lib/ocsp-fixtures.mjs';
 import { freshDatabase, loadWithoutIndexes } from './lib/pg-database.mjs';
 
@@ -118,13 +118,7 @@ async function startServe(port, label) {
 
 /** Issuance over HTTP with wrk: certificates per second (201 with a PEM chain). */
 async function issuance(tools, base, token, csrs, label) {
-  const script = writeWrkScript(path.join(tmp, `issue-${label}.lua`), {
-    path: '/api/v1/certificates',
-    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` },
-    bodies: csrs.map((c) => JSON.stringify({ profile: 'server', csr: c.pem })),
-    expectStatus: 201,
-    expectBody: '-----BEGIN CERTIFICATE-----',
-  });
+  const script = issueWrkScript(path.join(tmp, `issue-${label}.lua`), token, csrs.map((c) => c.pem));
   const opts = { url: base, script, connections: cfg.connections, threads: 1 };
   if (cfg.warmup) await runWrk(tools.wrk, { ...opts, seconds: cfg.warmup });
   const m = await runWrk(tools.wrk, { ...opts, seconds: cfg.seconds });

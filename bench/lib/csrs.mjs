@@ -2,7 +2,7 @@
 import os from 'node:os';
 import fs from 'node:fs';
 import path from 'node:path';
-import { mapLimit, runOk } from './harness.mjs';
+import { mapLimit, runOk, writeWrkScript } from './harness.mjs';
 
 /** `count` CSRs in `dir` (their keys beside them); returns [{name, pem}]. */
 export async function makeCsrs(openssl, dir, count) {
@@ -21,4 +21,18 @@ export async function makeCsrs(openssl, dir, count) {
       return { name, pem: fs.readFileSync(out, 'utf8') };
     },
   );
+}
+
+/**
+ * The wrk script of the issuance benches: `POST /api/v1/certificates` under the `server` profile with `token`, the
+ * CSRs (PEM) in rotation, each answer checked for a 201 with a PEM chain. Returns the script's path.
+ */
+export function issueWrkScript(file, token, csrPems) {
+  return writeWrkScript(file, {
+    path: '/api/v1/certificates',
+    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` },
+    bodies: csrPems.map((csr) => JSON.stringify({ profile: 'server', csr })),
+    expectStatus: 201,
+    expectBody: '-----BEGIN CERTIFICATE-----',
+  });
 }

@@ -230,11 +230,12 @@ function prepare(db: Database.Database) {
   // Through the (status, id) index: pending rows are few.
   const failStale = db.prepare(`UPDATE "Certificate" SET "status"='failed' WHERE "status"='pending' AND "createdAt"<? RETURNING "issuerId","serialHex","requestedVia","requestedBy"`);
   const appendAudit = sqliteAuditAppender(db);
+  const auditColumns = `SELECT "seq","at","type","actor","data","prevHash","hash" FROM "AuditEvent"`;
   const revokedColumns = `SELECT "serialHex","revokedAt","revocationReason","invalidityDate" FROM "Certificate"
     WHERE "issuerId"=? AND "status"='revoked' AND "notAfter">? AND "serialHex">?`;
   return {
-    auditRange: db.prepare(`SELECT "seq","at","type","actor","data","prevHash","hash" FROM "AuditEvent" WHERE "seq">=? ORDER BY "seq" LIMIT ?`),
-    auditLast: db.prepare(`SELECT "seq","at","type","actor","data","prevHash","hash" FROM "AuditEvent" ORDER BY "seq" DESC LIMIT 1`),
+    auditRange: db.prepare(`${auditColumns} WHERE "seq">=? ORDER BY "seq" LIMIT ?`),
+    auditLast: db.prepare(`${auditColumns} ORDER BY "seq" DESC LIMIT 1`),
     // Through the unique hashHex index.
     tokenByHash: db.prepare(`SELECT "id","name","role","hashHex","profiles","createdAt","expiresAt","lastUsedAt","revokedAt" FROM "ApiToken" WHERE "hashHex"=?`),
     status: db.prepare(`SELECT "status","revokedAt","revocationReason","notAfter" FROM "Certificate" WHERE "issuerId"=? AND "serialHex"=?`),
@@ -325,7 +326,6 @@ const dateOrNull = (s: string | null): Date | null => (s === null ? null : new D
 
 type AuditRow = Omit<AuditRecord, 'at'> & { at: string };
 const auditRecordOf = (r: AuditRow): AuditRecord => ({ seq: r.seq, at: new Date(r.at), type: r.type, actor: r.actor, data: r.data, prevHash: r.prevHash, hash: r.hash });
-
 
 /** Constraint violations from better-sqlite3 as PkiErrors; anything else unchanged. */
 function mapSqliteError(err: unknown): unknown {

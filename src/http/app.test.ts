@@ -11,7 +11,8 @@ import type { RegistrationAuthority } from '../ra/registration.js';
 import type { RevocationAuthority } from '../ra/revoke.js';
 import type { TokenVerifier } from '../tokens/tokens.js';
 import { createApp } from './app.js';
-import { frontHandler, listen, type RunningServer } from './front.js';
+import { frontHandler } from './front.js';
+import { listen, type RunningServer } from './listen.js';
 
 const secret = 'key issuing-1-7f3a envelope check failed; passphrase file /etc/trellis/pass';
 let fault: unknown;

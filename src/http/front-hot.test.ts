@@ -9,7 +9,8 @@ import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ocspHandler } from '../ocsp/http.js';
 import type { OcspResponder, OcspResult } from '../ocsp/responder.js';
-import { frontHandler, listen, type RunningServer } from './front.js';
+import { frontHandler } from './front.js';
+import { listen, type RunningServer } from './listen.js';
 
 const now = new Date('2026-05-01T12:00:00Z');
 const cached: OcspResult = {

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { afterAll, describe, expect, test } from 'vitest';
 import { openssl, tempDir } from '../../test/helpers/openssl.js';
-import { listen } from './front.js';
+import { listen } from './listen.js';
 import { defaultConnectionLimits } from './limits.js';
 
 const tmp = tempDir();

@@ -12,7 +12,8 @@ import type { RegistrationAuthority } from '../ra/registration.js';
 import type { RevocationAuthority } from '../ra/revoke.js';
 import type { TokenVerifier } from '../tokens/tokens.js';
 import { createApp } from './app.js';
-import { frontHandler, listen, type RunningServer } from './front.js';
+import { frontHandler } from './front.js';
+import { listen, type RunningServer } from './listen.js';
 import { accessLogger, jsonLogger, redactedFields, silentLogger, type AccessEvent, type Logger } from './log.js';
 import { withRequestId } from './request-context.js';
 

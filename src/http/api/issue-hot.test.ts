@@ -18,7 +18,8 @@ import type { CertificateRequestInput, RegistrationAuthority } from '../../ra/re
 import type { RevocationAuthority } from '../../ra/revoke.js';
 import type { TokenVerifier } from '../../tokens/tokens.js';
 import { createApp } from '../app.js';
-import { frontHandler, listen, type RunningServer } from '../front.js';
+import { frontHandler } from '../front.js';
+import { listen, type RunningServer } from '../listen.js';
 import { issueCertificateHandler } from './issue-hot.js';
 
 const limit = 2048;

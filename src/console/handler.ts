@@ -69,7 +69,7 @@ export function consoleHandler(deps: ConsoleDeps): HotHandler {
     const pathname = (req.url ?? '/').split('?', 1)[0]!;
     if (pathname !== '/console' && !pathname.startsWith('/console/')) return false;
     route(req, res, pathname).catch((err: unknown) => {
-      deps.log({ level: 'error', msg: 'console request failed', id: req.requestId, path: pathname, error: String((err as Error)?.stack ?? err) });
+      deps.log({ level: 'error', msg: 'console request failed', reqId: req.requestId, path: pathname, error: String((err as Error)?.stack ?? err) });
       if (res.headersSent) res.destroy();
       else sendProblem(req, res, err);
     });

@@ -30,7 +30,7 @@ export async function login(req: IncomingMessage, res: ServerResponse, deps: Log
     if (!secret) throw new PkiError('malformed', 'enter a token');
     const token = await deps.tokens.verify(secret);
     const role = consoleRoleOf(token);
-    deps.log({ msg: 'console login', tokenId: token.id, role });
+    deps.log({ msg: 'console login', reqId: req.requestId, tokenId: token.id, role });
     redirect(res, '/console/', { 'set-cookie': sessionSetCookie(secret) });
   } catch (err) {
     refuse(req, res, err, deps);
@@ -53,9 +53,9 @@ function refuse(req: IncomingMessage, res: ServerResponse, err: unknown, deps: L
   const close = isPkiError(err, 'payloadTooLarge') ? { connection: 'close' } : undefined;
   const status = isPkiError(err) ? problems[err.type].status : 500;
   if (status >= 500) {
-    deps.log({ level: 'error', msg: 'console login failed', id: req.requestId, error: String((err as Error)?.stack ?? err) });
+    deps.log({ level: 'error', msg: 'console login failed', reqId: req.requestId, error: String((err as Error)?.stack ?? err) });
   } else {
-    deps.log({ level: 'warn', msg: 'console login refused', type: (err as PkiError).type, detail: (err as PkiError).message });
+    deps.log({ level: 'warn', msg: 'console login refused', reqId: req.requestId, type: (err as PkiError).type, detail: (err as PkiError).message });
   }
   if (status < 500 && wantsHtml(req)) {
     send(req, res, status, 'text/html; charset=utf-8', deps.loginPage(`Login refused: ${(err as PkiError).message}.`), close);

@@ -787,7 +787,8 @@ describe('crlHandler', () => {
       return derOf(crl);
     },
   };
-  const handle = crlHandler(source, () => new Date('2026-05-01T12:00:00Z'));
+  const logged: Record<string, unknown>[] = [];
+  const handle = crlHandler(source, () => new Date('2026-05-01T12:00:00Z'), (e) => logged.push(e));
   function call(method: string, url: string, headers: Record<string, string> = {}) {
     let ended!: () => void;
     const done = new Promise<void>((resolve) => (ended = resolve));
@@ -796,7 +797,7 @@ describe('crlHandler', () => {
       writeHead(s: number, h: Record<string, unknown>) { this.status = s; this.headers = h; this.headersSent = true; return this; },
       end(b?: unknown) { this.body = b; ended(); },
     };
-    const took = handle({ method, url, headers } as unknown as IncomingMessage, res as unknown as ServerResponse);
+    const took = handle({ method, url, headers, requestId: 'crl-req' } as unknown as IncomingMessage, res as unknown as ServerResponse);
     return Object.assign(res, { took, done });
   }
 
@@ -842,6 +843,7 @@ describe('crlHandler', () => {
         await r.done;
         expect([r.status, r.headers['content-type'], r.headers['cache-control'], r.headers['retry-after']]).toEqual([503, 'application/problem+json', 'no-store', '1']);
         expect(JSON.parse(r.body as string)).toMatchObject({ status: 503 });
+        expect(logged.at(-1)).toMatchObject({ level: 'warn', msg: 'CRL not served: its DER could not be read', reqId: 'crl-req' });
       }
     } finally {
       derOf = async (crl) => (crl === large ? largeDer : crl.der);

@@ -67,7 +67,7 @@ export function crlHandler(
       return true;
     }
     const unavailable = (error: string) => {
-      log?.({ level: 'warn', msg: 'CRL not served: its DER could not be read', ca: crl.caId, scope: crl.scope, crlNumber: crl.crlNumber.toString(), error });
+      log?.({ level: 'warn', msg: 'CRL not served: its DER could not be read', reqId: req.requestId, ca: crl.caId, scope: crl.scope, crlNumber: crl.crlNumber.toString(), error });
       if (res.headersSent || res.destroyed) return;
       res.writeHead(503, { 'content-type': 'application/problem+json', 'content-length': Buffer.byteLength(unavailableBody), 'cache-control': 'no-store', 'retry-after': '1' });
       res.end(req.method === 'HEAD' ? undefined : unavailableBody);

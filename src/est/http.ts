@@ -171,7 +171,7 @@ export function estHandler(deps: EstDeps): (req: IncomingMessage, res: ServerRes
           return;
         }
       }
-      deps.log?.({ level: 'error', msg: 'EST request failed', id: req.requestId, path: url, error: err instanceof Error ? `${err.name}: ${err.message}` : String(err) });
+      deps.log?.({ level: 'error', msg: 'EST request failed', reqId: req.requestId, path: url, error: err instanceof Error ? `${err.name}: ${err.message}` : String(err) });
       sendText(res, 500, internalErrorDetail(req.requestId));
     });
     return true;

@@ -57,7 +57,7 @@ test.each<[string, unknown]>([
   const doc = JSON.parse(text);
   expect(doc).toEqual({ type: 'urn:trellis:problem:serverInternal', title: 'Internal error', status: 500, detail: `internal error; quote request id ${id}` });
   for (const word of ['issuing-1-7f3a', 'passphrase', 'e_validity_invalid', 'trellis.json', '/etc/']) expect(text).not.toContain(word);
-  const logged = lines.find((l) => l.level === 'error' && l.id === id);
+  const logged = lines.find((l) => l.level === 'error' && l.reqId === id);
   expect(logged?.error).toContain(secret);
   expect(logged?.path).toBe('/api/v1/certificates');
 });

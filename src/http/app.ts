@@ -68,13 +68,13 @@ export function createApp(deps: AppDeps): express.Express {
     const mapped = fromBodyParserError(err);
     // An export already streaming cannot become a problem document: end it short (the client sees a truncated NDJSON).
     if (res.headersSent) {
-      deps.log({ level: 'error', msg: 'response failed after its headers', id: req.requestId, path: req.path, ...faultFields(mapped, err) });
+      deps.log({ level: 'error', msg: 'response failed after its headers', reqId: req.requestId, path: req.path, ...faultFields(mapped, err) });
       res.destroy();
       return;
     }
     const doc = sendProblem(res, mapped, 'api', req.requestId);
     // A server fault: the client gets the request id only; this log line (same id) has the type, message and stack.
-    if (doc.status >= 500) deps.log({ level: 'error', msg: 'request failed', id: req.requestId, path: req.path, ...faultFields(mapped, err) });
+    if (doc.status >= 500) deps.log({ level: 'error', msg: 'request failed', reqId: req.requestId, path: req.path, ...faultFields(mapped, err) });
     res.locals.problem = doc.type;
   });
   return app;

@@ -2,14 +2,15 @@
  * The lean node:http front. Hot, unauthenticated paths (health, CA
  * certificates; OCSP and CRLs next) are answered here without express;
  * everything else goes to the express app. One log line per request.
- * Every request gets an id (X-Request-Id, the access line, error logs, 5xx
- * problems) and its client address (see request-context.ts) here, first.
+ * Every request gets an id (`req.requestId`: X-Request-Id, the access line,
+ * and the `reqId` of every line its handlers log, 5xx problems) and its
+ * client address (see request-context.ts) here, first.
  */
 import http from 'node:http';
 import type { Clock } from '../clock/clock.js';
 import { accessLogger, type Logger } from './log.js';
 import { isStatusPath, ownsBodyLimit, refuse, type RequestLimits } from './limits.js';
-import { clientAddress, requestIdOf, trustedProxies, withRequestId } from './request-context.js';
+import { clientAddress, requestIdOf, trustedProxies } from './request-context.js';
 
 export interface FrontDeps {
   app: http.RequestListener;
@@ -77,8 +78,8 @@ export function frontHandler(deps: FrontDeps): http.RequestListener {
         return;
       }
     }
-    // Handlers run inside the request's scope, one scope for the whole request: whatever they log carries reqId.
-    withRequestId(id, dispatch, req, res, url);
+    // Handlers log with `reqId: req.requestId` themselves (request-context.ts).
+    dispatch(req, res, url);
   };
 
   function dispatch(req: http.IncomingMessage, res: http.ServerResponse, url: string): void {

@@ -37,5 +37,5 @@ function failed(req: IncomingMessage, res: ServerResponse, err: unknown, log: Lo
   res.locals = { ...res.locals, problem: doc.type };
   res.writeHead(doc.status, { 'content-type': 'application/problem+json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
   res.end(text);
-  log({ level: 'error', msg: 'request failed', id: req.requestId, path: req.url, ...faultFields(err, err) });
+  log({ level: 'error', msg: 'request failed', reqId: req.requestId, path: req.url, ...faultFields(err, err) });
 }

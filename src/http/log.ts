@@ -2,8 +2,9 @@
  * Structured logs: one JSON line per event, written by pino. Call sites pass
  * plain objects (`{ level: 'error', msg: '…', …fields }`) to a {@link Logger};
  * `level` picks the pino level (default info). Each line carries `level` (its
- * name), `time` (ISO 8601, from the clock), `pid`, `reqId` while a request is
- * served (see request-context.ts), `msg` and the event's fields. Fields named
+ * name), `time` (ISO 8601, from the clock), `pid`, `msg` and the event's
+ * fields; a line written while a request is served carries its id because the
+ * caller passes it (`reqId: req.requestId`, see request-context.ts). Fields named
  * like secrets ({@link redactedFields}), at the top or one level down, come
  * out as "[redacted]"; still, never pass key material or secrets.
  *
@@ -15,7 +16,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pino, type DestinationStream, type Level } from 'pino';
 import { systemClock, type Clock } from '../clock/clock.js';
-import { currentRequestId } from './request-context.js';
 
 export type Logger = (event: Record<string, unknown>) => void;
 
@@ -140,10 +140,6 @@ function toLogger(clock: Clock, write: (line: string) => void): Logger {
       timestamp: () => `,"time":"${clock.now().toISOString()}"`,
       // Not pino's `redact`: its wildcard paths (`*.pin`) cost about ten times a whole line, and the access line is on the OCSP hot path.
       formatters: { level: (label) => ({ level: label }), log: redact },
-      mixin: () => {
-        const reqId = currentRequestId();
-        return reqId === undefined ? {} : { reqId };
-      },
     },
     destination,
   );
@@ -153,8 +149,7 @@ function toLogger(clock: Clock, write: (line: string) => void): Logger {
     delete fields.level;
     logger[levelOf(event)](fields);
   };
-  // The line pino writes for { msg: 'request', ...e } at info: the mixin's reqId (when a request is in scope) comes before
-  // msg and the event's own reqId takes its value; fields that are undefined are left out.
+  // The line pino writes for { msg: 'request', ...e } at info; fields that are undefined are left out.
   const head = `{"level":"info","time":"`;
   const pid = `","pid":${process.pid}`;
   // toISOString once a second (a C++ call, and the millisecond changes with nearly every line under load): the
@@ -171,7 +166,7 @@ function toLogger(clock: Clock, write: (line: string) => void): Logger {
       secondIso = new Date(secondMs).toISOString().slice(0, -4);
     }
     const reqId = JSON.stringify(e.reqId);
-    let line = head + secondIso + millis[t - secondMs]! + pid + (currentRequestId() === undefined ? `,"msg":"request","reqId":${reqId}` : `,"reqId":${reqId},"msg":"request"`);
+    let line = head + secondIso + millis[t - secondMs]! + pid + `,"msg":"request","reqId":${reqId}`;
     if (e.address !== undefined) line += `,"address":${JSON.stringify(e.address)}`;
     if (e.method !== undefined) line += `,"method":${JSON.stringify(e.method)}`;
     line += `,"path":${JSON.stringify(e.path)},"status":${json(e.status)},"ms":${json(e.ms)}`;

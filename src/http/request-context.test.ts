@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { isPkiError } from '../errors/pki-error.js';
-import { clientAddress, currentRequestId, newRequestId, requestIdOf, trustedProxies, withRequestId } from './request-context.js';
+import { clientAddress, newRequestId, requestIdOf, trustedProxies } from './request-context.js';
 
 describe('clientAddress', () => {
   const none = trustedProxies([]);
@@ -87,18 +87,4 @@ describe('requestIdOf (X-Request-Id)', () => {
   ])('replaced by a new id: %s', (_name, sent) => {
     expect(requestIdOf(sent)).toMatch(/^[0-9a-f]{16}$/);
   });
-});
-
-test('withRequestId: the id follows what the request starts (awaits, timers), each request its own', async () => {
-  const seen: (string | undefined)[] = [];
-  const serve = (id: string, delayMs: number) =>
-    withRequestId(id, async () => {
-      await new Promise((r) => setTimeout(r, delayMs));
-      seen.push(`${id}:${currentRequestId()}`);
-      setImmediate(() => seen.push(`${id}:${currentRequestId()}`));
-      await new Promise((r) => setTimeout(r, 5));
-    });
-  await Promise.all([serve('a', 4), serve('b', 1)]);
-  expect(seen.sort()).toEqual(['a:a', 'a:a', 'b:b', 'b:b']);
-  expect(currentRequestId()).toBeUndefined();
 });

@@ -10,11 +10,11 @@
  * client cannot pick its own address by sending the header itself.
  * Forwarded headers never build URLs: those come from the base URL alone.
  *
- * The front runs the rest of the request inside {@link withRequestId}, so
- * every log line written while it is served (handlers, errors, background
- * work it starts) carries the id: jsonLogger reads {@link currentRequestId}.
+ * The id travels explicitly: the front sets `req.requestId`, and whoever logs
+ * while a request is served passes it as the event's `reqId` field. There is
+ * no AsyncLocalStorage: once a process enters one store, Node 20 runs promise
+ * hooks for every promise it makes (docs/performance.md, OCSP).
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
 import { isPkiError, PkiError } from '../errors/pki-error.js';
 import { bytesToIp } from '../pki/ip.js';
@@ -54,18 +54,6 @@ const safeRequestId = /^[A-Za-z0-9._-]{1,64}$/;
  */
 export function requestIdOf(header: string | string[] | undefined): string {
   return typeof header === 'string' && safeRequestId.test(header) ? header : newRequestId();
-}
-
-const requestScope = new AsyncLocalStorage<string>();
-
-/** Runs `fn(...args)`, and everything it starts (promises, callbacks, timers), as part of request `reqId`. */
-export function withRequestId<A extends unknown[], T>(reqId: string, fn: (...args: A) => T, ...args: A): T {
-  return requestScope.run(reqId, fn, ...args);
-}
-
-/** The id of the request being served where this is called (see {@link withRequestId}); undefined outside one. */
-export function currentRequestId(): string | undefined {
-  return requestScope.getStore();
 }
 
 /** The parsed proxy list; throws `invalidConfig` naming a bad entry (so `serve` fails at start). */

@@ -10,6 +10,7 @@ afterEach(() => new Promise<void>((r) => (server ? server.close(() => r()) : r()
 /** A node:http server with the handlers in front of a 404 fallback, as the front runs hot handlers. */
 async function start(handlers: ((req: http.IncomingMessage, res: http.ServerResponse) => boolean)[]): Promise<string> {
   server = http.createServer((req, res) => {
+    req.requestId = 'req-1';
     for (const h of handlers) if (h(req, res)) return;
     res.writeHead(404).end();
   });
@@ -40,7 +41,7 @@ describe('metricsHandler', () => {
     const res = await fetch(`${url}/metrics`);
     expect(res.status).toBe(503);
     expect(await res.text()).toBe('metrics unavailable\n');
-    expect(logs).toEqual([expect.objectContaining({ level: 'error', msg: 'metrics failed', error: 'Error: cluster metrics: no answer from the primary within 10000 ms' })]);
+    expect(logs).toEqual([expect.objectContaining({ level: 'error', msg: 'metrics failed', reqId: 'req-1', error: 'Error: cluster metrics: no answer from the primary within 10000 ms' })]);
   });
 });
 
@@ -65,6 +66,13 @@ describe('readinessHandler', () => {
     const res = await fetch(`${url}/readyz`);
     expect(res.status).toBe(503);
     expect(await res.json()).toEqual({ status: 'not ready', failed: [{ check: 'readiness', reason: 'the readiness check failed' }] });
-    expect(logs).toHaveLength(1);
+    expect(logs).toEqual([expect.objectContaining({ level: 'error', msg: 'readiness check failed', reqId: 'req-1' })]);
+  });
+
+  test('the check gets the request\'s id (for what it logs)', async () => {
+    const ids: (string | undefined)[] = [];
+    const url = await start([readinessHandler(async (reqId) => (ids.push(reqId), { ready: true, failed: [] }))]);
+    await (await fetch(`${url}/readyz`)).text();
+    expect(ids).toEqual(['req-1']);
   });
 });

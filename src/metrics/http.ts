@@ -28,7 +28,7 @@ export function metricsHandler(render: () => Promise<{ contentType: string; text
         res.end(req.method === 'HEAD' ? undefined : text);
       },
       (err: unknown) => {
-        log?.({ level: 'error', msg: 'metrics failed', id: req.requestId, error: String(err) });
+        log?.({ level: 'error', msg: 'metrics failed', reqId: req.requestId, error: String(err) });
         res.writeHead(503, { 'content-type': 'text/plain', 'cache-control': 'no-store' });
         res.end('metrics unavailable\n');
       },
@@ -37,8 +37,8 @@ export function metricsHandler(render: () => Promise<{ contentType: string; text
   };
 }
 
-/** `/readyz`: 200 `{"status":"ready"}`, or 503 `{"status":"not ready","failed":[{check,reason}…]}`. */
-export function readinessHandler(check: () => Promise<Readiness>, log?: (e: Record<string, unknown>) => void): HotHandler {
+/** `/readyz`: 200 `{"status":"ready"}`, or 503 `{"status":"not ready","failed":[{check,reason}…]}`; `check` gets the request's id, for what it logs. */
+export function readinessHandler(check: (reqId: string | undefined) => Promise<Readiness>, log?: (e: Record<string, unknown>) => void): HotHandler {
   const send = (req: IncomingMessage, res: ServerResponse, status: number, body: unknown) => {
     const json = JSON.stringify(body);
     res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(json), 'cache-control': 'no-store' });
@@ -47,10 +47,10 @@ export function readinessHandler(check: () => Promise<Readiness>, log?: (e: Reco
   return (req, res) => {
     if (pathOf(req.url) !== '/readyz') return false;
     if (refuseMethod(req, res)) return true;
-    check().then(
+    check(req.requestId).then(
       (r) => send(req, res, r.ready ? 200 : 503, r.ready ? { status: 'ready' } : { status: 'not ready', failed: r.failed }),
       (err: unknown) => {
-        log?.({ level: 'error', msg: 'readiness check failed', id: req.requestId, error: String(err) });
+        log?.({ level: 'error', msg: 'readiness check failed', reqId: req.requestId, error: String(err) });
         send(req, res, 503, { status: 'not ready', failed: [{ check: 'readiness', reason: 'the readiness check failed' }] });
       },
     );

@@ -69,6 +69,12 @@ describe('checkReadiness', () => {
     expect(logs).toEqual([{ level: 'error', msg: 'readiness: database query failed', error: 'Error: connect ECONNREFUSED db.internal:5432' }]);
   });
 
+  test('the failure logged while a request is served names its id', async () => {
+    const logs: Record<string, unknown>[] = [];
+    await checkReadiness(sources({ keyStates: () => Promise.reject(new Error('down')), log: (e) => logs.push(e) }), 'r-1');
+    expect(logs).toEqual([{ level: 'error', msg: 'readiness: database query failed', reqId: 'r-1', error: 'Error: down' }]);
+  });
+
   test('a database that does not answer in time', async () => {
     const r = await checkReadiness(sources({ keyStates: () => new Promise(() => {}), databaseTimeoutMs: 20 }));
     expect(r.failed[0]).toEqual({ check: 'database', reason: 'the database did not answer within 20 ms' });

@@ -33,12 +33,12 @@ export interface Readiness {
   failed: { check: ReadinessCheck; reason: string }[];
 }
 
-/** Runs every check (all of them, so the answer lists every failure at once). */
-export async function checkReadiness(s: ReadinessSources): Promise<Readiness> {
+/** Runs every check (all of them, so the answer lists every failure at once); a failure logged names `reqId` when given. */
+export async function checkReadiness(s: ReadinessSources, reqId?: string): Promise<Readiness> {
   const failed: Readiness['failed'] = [];
   const now = s.now();
   if (!s.serving()) failed.push({ check: 'serving', reason: 'the server is starting or shutting down' });
-  const states = await keyStatesOrReason(s);
+  const states = await keyStatesOrReason(s, reqId);
   if (typeof states === 'string') {
     failed.push({ check: 'database', reason: states });
     failed.push({ check: 'keys', reason: 'key states unknown: the database did not answer' });
@@ -61,7 +61,7 @@ export async function checkReadiness(s: ReadinessSources): Promise<Readiness> {
 }
 
 /** The key states, or why the database gave none (the error itself goes to the log only: it may name hosts). */
-async function keyStatesOrReason(s: ReadinessSources): Promise<readonly { id: string; keyState: KeyState }[] | string> {
+async function keyStatesOrReason(s: ReadinessSources, reqId: string | undefined): Promise<readonly { id: string; keyState: KeyState }[] | string> {
   const ms = s.databaseTimeoutMs ?? 2000;
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<string>((resolve) => {
@@ -70,7 +70,7 @@ async function keyStatesOrReason(s: ReadinessSources): Promise<readonly { id: st
   try {
     return await Promise.race([s.keyStates(), timeout]);
   } catch (err) {
-    s.log?.({ level: 'error', msg: 'readiness: database query failed', error: String(err) });
+    s.log?.({ level: 'error', msg: 'readiness: database query failed', ...(reqId === undefined ? {} : { reqId }), error: String(err) });
     return 'the database query failed';
   } finally {
     clearTimeout(timer);

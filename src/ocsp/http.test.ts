@@ -21,10 +21,13 @@ const stub = { answer: (der: Buffer) => (seen.push(der), next()), answerCached: 
 
 let server: http.Server;
 let base: string;
-const handler = ocspHandler(stub, { now: () => now, maxRequestBytes: 1024 });
+const logged: Record<string, unknown>[] = [];
+const handler = ocspHandler(stub, { now: () => now, maxRequestBytes: 1024, log: (e) => logged.push(e) });
 
 beforeAll(async () => {
   server = http.createServer((req, res) => {
+    // As the front sets it (here only when the client sends one).
+    req.requestId = req.headers['x-request-id'] as string | undefined;
     if (handler(req, res)) return;
     res.writeHead(404).end();
   });
@@ -139,9 +142,11 @@ describe('ocspHandler', () => {
       throw new Error('bug');
     };
     try {
-      const res = await post(Buffer.from([0x30, 0]));
+      const res = await fetch(`${base}/ocsp`, { method: 'POST', headers: { 'x-request-id': 'ocsp-1' }, body: Buffer.from([0x30, 0]) });
       expect(res.status).toBe(200);
+      expect(res.headers.get('x-request-id')).toBe('ocsp-1');
       expect((await body(res)).equals(errorResponse('internalError'))).toBe(true);
+      expect(logged.at(-1)).toEqual({ level: 'error', msg: 'OCSP handler failed', reqId: 'ocsp-1', error: 'Error: bug' });
     } finally {
       next = async () => cached;
     }

@@ -40,7 +40,7 @@ function fields(req: IncomingMessage): (string | number)[] {
  * second. Kept for the responses asked for lately (bounded; a response that is
  * asked for again after that is prepared again).
  */
-interface CachingFields {
+export interface CachingFields {
   thisMs: number;
   nextMs: number;
   lastModified: string;
@@ -52,7 +52,8 @@ interface CachingFields {
 const maxPrepared = 1024;
 const prepared = new Map<string, CachingFields>();
 
-function cachingFields(cache: CacheInfo, nowMs: number): CachingFields {
+/** The §6.2 header values of `cache` at `nowMs` (shared with the raw path, http/wire-ocsp.ts). */
+export function cachingFields(cache: CacheInfo, nowMs: number): CachingFields {
   const thisMs = cache.thisUpdate.getTime();
   const nextMs = cache.nextUpdate.getTime();
   let f = prepared.get(cache.etag);
@@ -85,7 +86,11 @@ function send(req: IncomingMessage, res: ServerResponse, r: OcspResult, nowMs: n
 
 /** RFC 7232 §3.2: If-None-Match with our strong ETag (or `*`) gets 304. */
 function notModified(req: IncomingMessage, etag: string): boolean {
-  const inm = req.headers['if-none-match'];
+  return ifNoneMatchHits(req.headers['if-none-match'], etag);
+}
+
+/** RFC 7232 §3.2: whether an If-None-Match value names `etag` (or is `*`). */
+export function ifNoneMatchHits(inm: string | undefined, etag: string): boolean {
   if (!inm) return false;
   return inm.split(',').some((t) => {
     const v = t.trim();
@@ -152,7 +157,7 @@ export function ocspHandler(responder: OcspResponder, optsOrNow: OcspHttpOptions
   const under = `${base}/`;
   const limit = opts.maxRequestBytes ?? maxOcspRequestBytes;
   const fail = (req: IncomingMessage, res: ServerResponse, err: unknown) => {
-    opts.log?.({ level: 'error', msg: 'OCSP handler failed', error: String(err) });
+    opts.log?.({ level: 'error', msg: 'OCSP handler failed', reqId: req.requestId, error: String(err) });
     if (!res.headersSent) send(req, res, { der: errorResponse('internalError'), cache: null }, opts.now().getTime(), false, false);
     else res.destroy();
   };
@@ -215,7 +220,7 @@ export function ocspHandler(responder: OcspResponder, optsOrNow: OcspHttpOptions
       });
       req.on('error', (err) => {
         // The client went away mid-body: nothing to answer.
-        opts.log?.({ level: 'debug', msg: 'OCSP request aborted', error: String(err) });
+        opts.log?.({ level: 'debug', msg: 'OCSP request aborted', reqId: req.requestId, error: String(err) });
       });
       return true;
     }

@@ -150,7 +150,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
 /** The problem document app.ts's error middleware sends, with its log line for a server fault. */
 function fail(deps: IssueHotDeps, req: IncomingMessage, res: ServerResponse, err: unknown): void {
   if (res.headersSent) {
-    deps.log({ level: 'error', msg: 'response failed after its headers', id: req.requestId, path, ...faultFields(err, err) });
+    deps.log({ level: 'error', msg: 'response failed after its headers', reqId: req.requestId, path, ...faultFields(err, err) });
     res.destroy();
     return;
   }
@@ -164,5 +164,5 @@ function fail(deps: IssueHotDeps, req: IncomingMessage, res: ServerResponse, err
   res.locals = { ...res.locals, problem: doc.type };
   res.end(text);
   // A server fault: the client gets the request id only; this line (same id) has the type, message and stack.
-  if (doc.status >= 500) deps.log({ level: 'error', msg: 'request failed', id: req.requestId, path, ...faultFields(err, err) });
+  if (doc.status >= 500) deps.log({ level: 'error', msg: 'request failed', reqId: req.requestId, path, ...faultFields(err, err) });
 }

@@ -93,7 +93,7 @@ export class CountedOcspResponder extends OcspResponder {
     super(opts);
   }
 
-  // Not an async function: with async hooks on (a request scope, request-context.ts) each promise and await costs.
+  // Not an async function: each promise and await on the way costs.
   override answer(requestDer: Buffer): Promise<OcspResult> {
     return super.answer(requestDer).then(this.counted);
   }

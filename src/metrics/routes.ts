@@ -17,8 +17,3 @@ export function routeClassOf(url: string): RouteClass {
   if (under(path, '/api')) return 'api';
   return 'other';
 }
-
-/** `2xx`, `4xx`…: the status class label (an out-of-range code, which node:http never sends, is `other`). */
-export function statusClassOf(status: number): string {
-  return status >= 100 && status < 600 ? `${Math.floor(status / 100)}xx` : 'other';
-}

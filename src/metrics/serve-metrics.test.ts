@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import type { KeyState } from '../ca/key-state.js';
 import { fixedClock } from '../clock/clock.js';
-import { routeClassOf, statusClassOf } from './routes.js';
+import { routeClassOf } from './routes.js';
 import { ServeMetrics } from './serve-metrics.js';
 
 const t0 = new Date('2026-03-01T12:00:00Z');
@@ -37,10 +37,6 @@ describe('routeClassOf', () => {
     ['/', 'other'],
   ])('%s is %s', (url, cls) => {
     expect(routeClassOf(url)).toBe(cls);
-  });
-
-  test('status classes', () => {
-    expect([200, 304, 404, 503, 99, 600].map(statusClassOf)).toEqual(['2xx', '3xx', '4xx', '5xx', 'other', 'other']);
   });
 });
 

@@ -6,11 +6,11 @@
  * the process metrics). Labels take values from closed sets or from CA ids,
  * profile names and CRL scopes, never from anything a client sends.
  */
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { keyStates, type KeyState } from '../ca/key-state.js';
 import type { ResponderStats } from '../ocsp/responder.js';
 import { ocspAnswerStatusOf } from './ocsp-status.js';
-import { routeClassOf, statusClassOf } from './routes.js';
+import { RequestLatency } from './latency.js';
 
 /** What the metrics read at scrape time. */
 export interface MetricSources {
@@ -31,20 +31,32 @@ export class ServeMetrics {
   readonly registry = new Registry();
   readonly #issued: Counter<'ca' | 'profile'>;
   readonly #revoked: Counter<'ca' | 'profile'>;
-  readonly #ocspAnswers: Counter<'status'>;
+  /** OCSP answers by status, counted here and handed to the counter when it is read (no label hashing per answer). */
+  readonly #ocspAnswers = new Map<string, number>();
   readonly #acmeOrders: Counter<'state'>;
   readonly #estEnrollments: Counter<'result'>;
-  readonly #latency: Histogram<'route' | 'status_class'>;
+  readonly #latency: RequestLatency;
 
   /** `defaultMetrics: false` leaves out prom-client's process metrics (unit tests make many registries). */
   constructor(sources: MetricSources, opts: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
     this.#issued = new Counter({ name: 'trellis_certificates_issued_total', help: 'Certificates issued by this process, by issuing CA and profile.', labelNames: ['ca', 'profile'], registers });
     this.#revoked = new Counter({ name: 'trellis_certificates_revoked_total', help: 'Certificates revoked (certificateHold included) through this process, by issuing CA and profile.', labelNames: ['ca', 'profile'], registers });
-    this.#ocspAnswers = new Counter({ name: 'trellis_ocsp_responses_total', help: 'OCSP responses sent, by certStatus (good, revoked, unknown) or error responseStatus.', labelNames: ['status'], registers });
+    const ocspAnswers = this.#ocspAnswers;
+    new Counter({
+      name: 'trellis_ocsp_responses_total',
+      help: 'OCSP responses sent, by certStatus (good, revoked, unknown) or error responseStatus.',
+      labelNames: ['status'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [status, n] of ocspAnswers) this.inc({ status }, n);
+      },
+    });
     this.#acmeOrders = new Counter({ name: 'trellis_acme_orders_total', help: 'ACME orders this process created (pending) or moved into a state.', labelNames: ['state'], registers });
     this.#estEnrollments = new Counter({ name: 'trellis_est_enrollments_total', help: 'EST enrollments by result: issued, the error type of a refusal, or error.', labelNames: ['result'], registers });
-    this.#latency = new Histogram({ name: 'trellis_http_request_duration_seconds', help: 'Time from a request reaching the server to its last byte written, by route class and status class.', labelNames: ['route', 'status_class'], buckets: latencyBuckets, registers });
+    this.#latency = new RequestLatency('trellis_http_request_duration_seconds', 'Time from a request reaching the server to its last byte written, by route class and status class.', latencyBuckets);
+    this.registry.registerMetric(this.#latency.asMetric());
     new Counter({
       name: 'trellis_ocsp_cache_hits_total',
       help: 'OCSP requests answered from pre-signed responses, by where the response was found (memory: the LRU; database: the shared table).',
@@ -121,7 +133,8 @@ export class ServeMetrics {
 
   /** An OCSP response was sent: counted by what it says (`etag`: the cache's ETag of those bytes, when it has one). */
   ocspAnswered(responseDer: Buffer, etag?: string): void {
-    this.#ocspAnswers.inc({ status: ocspAnswerStatusOf(responseDer, etag) });
+    const status = ocspAnswerStatusOf(responseDer, etag);
+    this.#ocspAnswers.set(status, (this.#ocspAnswers.get(status) ?? 0) + 1);
   }
 
   /** An ACME order was stored in `state` (created pending, or moved by compare-and-set). */
@@ -136,7 +149,7 @@ export class ServeMetrics {
 
   /** A request was answered: `url` as received, the status sent, and how long it took. */
   requestServed(url: string, status: number, seconds: number): void {
-    this.#latency.observe({ route: routeClassOf(url), status_class: statusClassOf(status) }, seconds);
+    this.#latency.observe(url, status, seconds);
   }
 
   /** The Prometheus text exposition of this process's metrics. */

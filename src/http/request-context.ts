@@ -29,17 +29,20 @@ declare module 'node:http' {
   }
 }
 
-let pool = Buffer.alloc(0);
+let pool = '';
 let used = 0;
 
-/** 16 random hex digits (64 bits), from a pool refilled 512 ids at a time. */
+/**
+ * 16 random hex digits (64 bits), from a pool refilled 512 ids at a time: 4 KiB of random octets turned into hex text
+ * once, each id a slice of it (a view, no copy; one hex conversion per id was a C++ call of ~0.25 µs, a slice ~0.05 µs).
+ */
 export function newRequestId(): string {
-  if (used + 8 > pool.length) {
-    pool = randomBytes(4096);
+  if (used + 16 > pool.length) {
+    pool = randomBytes(4096).toString('hex');
     used = 0;
   }
-  const id = pool.toString('hex', used, used + 8);
-  used += 8;
+  const id = pool.slice(used, used + 16);
+  used += 16;
   return id;
 }
 

@@ -189,6 +189,8 @@ export function acmePgHotPath(pool: pg.Pool, pgTypes: typeof pg.types): AcmePgHo
         const r = await query('redeem_nonce', `INSERT INTO "AcmeUsedNonce" ("nonce","expiresAt") VALUES ($1, $2::timestamp(3)) ON CONFLICT DO NOTHING`, [nonce, iso(expiresAt)]);
         return r.rowCount === 1;
       },
+      // expiresAt has no index (a redemption would keep it up): each batch scans from the table's
+      // start, where the oldest rows are, and stops once it has a batch; the last scans the table.
       async prune(before) {
         let total = 0;
         for (;;) {

@@ -53,7 +53,7 @@ export interface AcmeSqliteHotPath {
   nonces: AcmeNonceRepository;
 }
 
-/** Used nonces deleted per write when pruning, so that other writers get a turn in between. */
+/** Rowids of used nonces pruned per write at most, so that other writers get a turn in between. */
 const pruneBatch = 5_000;
 
 /** Constraint violations as PkiErrors with `what` in the detail; anything else unchanged. */
@@ -154,12 +154,24 @@ export function acmeSqliteHotPath(db: Database.Database, queue: SerialQueue, wal
       // than catching the violation: a replayed nonce is an expected answer.
       redeem: (nonce, expiresAt) => write(() => s().redeem.run(nonce, d(expiresAt)).changes === 1, 'committed'),
       durable: () => (wal ? wal.durable() : Promise.resolve()),
+      // Rows are appended in the order nonces are redeemed (rowid), which is
+      // nearly the order they expire in, so expired rows are deleted oldest
+      // rowid first, up to the first row still live, with no index on
+      // expiresAt to keep up on every redemption. An expired row behind a
+      // live one waits for a later prune; the age check refuses it meanwhile.
       async prune(before) {
+        const b = d(before);
+        const live = s().firstLiveNonce.get(b) as { rowid: number } | undefined;
+        const bound = live ? live.rowid : ((s().lastNonce.get() as { rowid: number } | undefined)?.rowid ?? 0) + 1;
         let total = 0;
         for (;;) {
-          const n = await write(() => s().pruneNonces.run(d(before), pruneBatch).changes);
+          const n = await write(() => {
+            const first = (s().firstNonce.get() as { rowid: number } | undefined)?.rowid;
+            // expiresAt is checked again: a rowid below the bound may have been reused by a live row once the table was empty.
+            return first === undefined || first >= bound ? 0 : s().pruneNonces.run(Math.min(bound, first + pruneBatch), b).changes;
+          });
           total += n;
-          if (n < pruneBatch) return total;
+          if (n === 0) return total;
         }
       },
     },
@@ -208,7 +220,10 @@ function prepare(db: Database.Database) {
         AND (@now IS NULL OR "status" <> 'pending' OR "expires" > @now)
       LIMIT 1`),
     redeem: db.prepare(`INSERT INTO "AcmeUsedNonce" ("nonce","expiresAt") VALUES (?, ?) ON CONFLICT DO NOTHING`),
-    pruneNonces: db.prepare(`DELETE FROM "AcmeUsedNonce" WHERE rowid IN (SELECT rowid FROM "AcmeUsedNonce" WHERE "expiresAt" < ? LIMIT ?)`),
+    firstLiveNonce: db.prepare(`SELECT rowid FROM "AcmeUsedNonce" WHERE "expiresAt" >= ? ORDER BY rowid LIMIT 1`),
+    firstNonce: db.prepare(`SELECT rowid FROM "AcmeUsedNonce" ORDER BY rowid LIMIT 1`),
+    lastNonce: db.prepare(`SELECT rowid FROM "AcmeUsedNonce" ORDER BY rowid DESC LIMIT 1`),
+    pruneNonces: db.prepare(`DELETE FROM "AcmeUsedNonce" WHERE rowid < ? AND "expiresAt" < ?`),
 
     createOrGetTx: db.transaction((a: Account) => {
       const c = accountColumns(a);

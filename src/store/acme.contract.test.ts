@@ -459,6 +459,8 @@ describe.each(flavours)('ACME store contract: $name', (flavour) => {
     });
 
     test('prune forgets nonces that expired before the cut, in batches', async () => {
+      // Only this test's rows: SQLite stops at the first row still live, and earlier tests left live ones.
+      await db.acmeUsedNonce.deleteMany();
       // More rows than one prune batch (5,000 on SQLite, 10,000 on PostgreSQL).
       const old = Array.from({ length: 10_050 }, () => rid());
       for (let i = 0; i < old.length; i += 500) await Promise.all(old.slice(i, i + 500).map((n, k) => store.acmeNonces.redeem(n, later(-100 - ((i + k) % 50)))));
@@ -475,6 +477,21 @@ describe.each(flavours)('ACME store contract: $name', (flavour) => {
       expect(await store.acmeNonces.redeem(edge, later(0))).toBe(false);
       expect(await store.acmeNonces.prune(later(11))).toBe(2);
     }, 120_000);
+
+    test('prune keeps a nonce redeemed after one still live at most until that one expires too', async () => {
+      await db.acmeUsedNonce.deleteMany();
+      const first = rid();
+      await store.acmeNonces.redeem(first, later(-5));
+      const live = rid();
+      await store.acmeNonces.redeem(live, later(30));
+      const behind = rid();
+      await store.acmeNonces.redeem(behind, later(-5));
+      // SQLite: `behind` waits behind `live`; PostgreSQL: gone at once. Neither ever drops `live`.
+      expect(await store.acmeNonces.prune(later(0))).toBe(flavour.name === 'sqlite' ? 1 : 2);
+      expect(await store.acmeNonces.redeem(live, later(30))).toBe(false);
+      expect(await store.acmeNonces.prune(later(31))).toBe(flavour.name === 'sqlite' ? 2 : 1);
+      expect(await db.acmeUsedNonce.count()).toBe(0);
+    });
   });
 
   describe('EAB keys', () => {

@@ -188,7 +188,10 @@ export interface AcmeNonceRepository {
    * resolve only once durable (PostgreSQL).
    */
   durable?(): Promise<void>;
-  /** Forgets used nonces that expired before `before` (they fail the expiry check anyway). */
+  /**
+   * Forgets used nonces that expired before `before` (they fail the expiry check anyway). A store may
+   * keep some until a later call: SQLite keeps those redeemed after a nonce that is still live.
+   */
   prune(before: Date): Promise<number>;
 }
 

@@ -7,8 +7,9 @@
  * answered by a GET route when it has none of its own, and anything else
  * is `notFound`.
  *
- * Every POST answer, problems included, is held until the store's writes
- * made before it are on disk (NonceService.durable): the nonce redemption
+ * Every POST answer, problems included, is held until its nonce is recorded
+ * as used (a replay is answered badNonce) and the store's writes made before
+ * it are on disk (NonceService.durable): the nonce redemption
  * and the handler's writes resolve once committed, so a request that writes
  * waits for one fsync, shared with every request answered beside it,
  * instead of one per write. When that cannot be ensured the connection is
@@ -20,14 +21,16 @@ import { PkiError } from '../errors/pki-error.js';
 import type { NonceService } from '../ra/acme/nonces.js';
 import { AcmeExchange } from './exchange.js';
 import type { Links } from './links.js';
-import { sendProblem, verifyPost, type KeyRule, type PipelineDeps } from './pipeline.js';
+import { sendProblem, verifyPost, type KeyRule, type NonceRule, type PipelineDeps } from './pipeline.js';
 
 /** One route: `path` is below /acme, with `:name` for a path segment. */
 export interface AcmeRoute {
   method: 'GET' | 'HEAD' | 'POST';
   path: string;
-  /** POST routes: the key that must sign the JWS, verified (and the nonce redeemed) before `handle` runs. */
+  /** POST routes: the key that must sign the JWS, verified (and the nonce checked) before `handle` runs. */
   key?: KeyRule;
+  /** POST routes: when the nonce is recorded as used (NonceRule; 'first' unless given). */
+  nonce?: NonceRule;
   handle(x: AcmeExchange): void | Promise<void>;
 }
 
@@ -87,6 +90,16 @@ export function acmeDispatcher(routes: readonly AcmeRoute[], deps: DispatchDeps)
   };
   const write = (x: AcmeExchange, body: string | Buffer | undefined) => {
     if (x.req.method !== 'POST') return writeNow(x, body);
+    // A nonce the handler's writes did not take is recorded now; a replay is answered badNonce, whatever the handler said.
+    const pending = x.acme?.nonce;
+    if (pending) {
+      delete x.acme!.nonce;
+      pending.record().then(
+        () => write(x, body),
+        (err: unknown) => fail(x, err),
+      );
+      return;
+    }
     nonces.durable().then(
       () => {
         try {
@@ -101,6 +114,12 @@ export function acmeDispatcher(routes: readonly AcmeRoute[], deps: DispatchDeps)
         x.res.destroy();
       },
     );
+  };
+
+  const fail = (x: AcmeExchange, err: unknown) => {
+    // Whatever the handler had put in its answer goes: the problem replaces it.
+    for (const name in x.headers) if (name !== 'Connection') delete x.headers[name];
+    sendProblem(x, err, deps);
   };
 
   const find = (method: string, path: string): { route: CompiledRoute; match: RegExpExecArray } | undefined => {
@@ -120,7 +139,7 @@ export function acmeDispatcher(routes: readonly AcmeRoute[], deps: DispatchDeps)
     if (!found) throw new PkiError('notFound', 'no such ACME resource');
     const { route, match } = found;
     route.names.forEach((name, i) => (x.params[name] = decodeParam(match[i + 1]!)));
-    if (route.key) x.acme = await verifyPost(deps.pipeline, x, route.key);
+    if (route.key) x.acme = await verifyPost(deps.pipeline, x, route.key, route.nonce);
     await route.handle(x);
   };
 
@@ -130,11 +149,7 @@ export function acmeDispatcher(routes: readonly AcmeRoute[], deps: DispatchDeps)
     if (below === undefined) return false;
     const q = below.indexOf('?');
     const x = new AcmeExchange(req, res, url, write);
-    run(x, q < 0 ? below : below.slice(0, q)).catch((err: unknown) => {
-      // Whatever the handler had put in its answer goes: the problem replaces it.
-      for (const name in x.headers) if (name !== 'Connection') delete x.headers[name];
-      sendProblem(x, err, deps);
-    });
+    run(x, q < 0 ? below : below.slice(0, q)).catch((err: unknown) => fail(x, err));
     return true;
   };
 }

@@ -2,8 +2,8 @@
  * The request pipeline every ACME POST goes through (RFC 8555 §6.2–§6.5), in
  * order: media type, size, JWS structure, algorithm, the "url" header against
  * the URL requested, the key ("jwk" or "kid" as the endpoint demands), the
- * signature, and last the nonce, which is redeemed only for a request that
- * verified. Handlers receive what verified (`AcmeExchange.acme`) and never
+ * signature, and last the nonce, which is recorded as used only for a request
+ * that verified (before the handler runs, or with its first write: NonceRule). Handlers receive what verified (`AcmeExchange.acme`) and never
  * see an unverified body.
  */
 import type { KeyObject } from 'node:crypto';
@@ -13,7 +13,7 @@ import { PkiError } from '../errors/pki-error.js';
 import { faultFields, fromBodyParserError, problemFor } from '../errors/problem.js';
 import type { AccountKey, AcmeAccounts } from '../ra/acme/accounts.js';
 import { AccountKeyCache } from '../ra/acme/account-key-cache.js';
-import type { NonceService } from '../ra/acme/nonces.js';
+import type { NonceService, PendingNonce } from '../ra/acme/nonces.js';
 import type { AcmeAccountRecord } from '../ra/acme/ports.js';
 import type { AcmeExchange } from './exchange.js';
 import { importJwk } from './jwk.js';
@@ -35,6 +35,11 @@ export interface AcmeRequest {
   postAsGet: boolean;
   /** The client address the front worked out (trusted proxies considered); the key of per-address rate limits. */
   address: string;
+  /**
+   * For a route that records its nonce with its first write (`nonce: 'with-write'`): checked, not yet
+   * recorded; the dispatcher has it recorded before the answer goes out. Absent: recorded already.
+   */
+  nonce?: PendingNonce;
 }
 
 /** Which key identifies the signer (RFC 8555 §6.2). */
@@ -133,8 +138,14 @@ export function isJoseJson(req: IncomingMessage): boolean {
   return (semi < 0 ? type : type.slice(0, semi)).trim().toLowerCase() === 'application/jose+json';
 }
 
+/**
+ * When a route's nonce is recorded: 'first' before the handler runs, 'with-write' in the transaction of
+ * the handler's first write (PendingNonce.with), or on its own once the handler is done if it wrote nothing.
+ */
+export type NonceRule = 'first' | 'with-write';
+
 /** Verifies the POST of `x` for an endpoint whose key is named as `rule` says; the handler gets what it returns. */
-export async function verifyPost(deps: PipelineDeps, x: AcmeExchange, rule: KeyRule): Promise<AcmeRequest> {
+export async function verifyPost(deps: PipelineDeps, x: AcmeExchange, rule: KeyRule, nonceRule: NonceRule = 'first'): Promise<AcmeRequest> {
   const { req } = x;
   if (!isJoseJson(req)) throw new PkiError('unsupportedMediaType', 'ACME requests are application/jose+json');
   // A declared length over the limit is refused before a byte of the body is read (the body parser would read
@@ -165,10 +176,28 @@ export async function verifyPost(deps: PipelineDeps, x: AcmeExchange, rule: KeyR
     key = { thumbprint: imported.thumbprint, jwk: imported.canonicalJson, keyObject };
   }
   if (!verifyJws(jws, keyObject)) throw new PkiError('malformed', account ? 'the JWS signature does not verify with the account key' : 'the JWS signature does not verify with its "jwk"');
-  await deps.nonces.redeem(ref.nonce);
+  const nonce = deps.nonces.check(ref.nonce);
+  if (nonceRule === 'first') await nonce.record();
   const postAsGet = jws.payload.length === 0;
-  const payload = postAsGet ? undefined : parsePayloadJson(jws, 'JWS payload');
-  return { jws, links, url, payload, postAsGet, address: clientAddressOf(req), ...(account ? { account } : {}), ...(key ? { key } : {}) };
+  let payload: unknown;
+  try {
+    payload = postAsGet ? undefined : parsePayloadJson(jws, 'JWS payload');
+  } catch (err) {
+    // A request that verified uses its nonce up, whatever it carries.
+    if (nonceRule === 'with-write') await nonce.record();
+    throw err;
+  }
+  return {
+    jws,
+    links,
+    url,
+    payload,
+    postAsGet,
+    address: clientAddressOf(req),
+    ...(account ? { account } : {}),
+    ...(key ? { key } : {}),
+    ...(nonceRule === 'with-write' ? { nonce } : {}),
+  };
 }
 
 /**

@@ -60,7 +60,8 @@ export function acmeRouter(deps: AcmeRouterDeps): (req: IncomingMessage, res: Se
   const pipeline = { accounts, nonces, bodyLimitBytes: deps.bodyLimitBytes, accountKeys: accountKeyObjects(), links, bodyParser };
   const routes: AcmeRoute[] = [];
   const get = (path: string, handle: AcmeRoute['handle']) => routes.push({ method: 'GET', path, handle });
-  const post = (path: string, key: AcmeRoute['key'], handle: AcmeRoute['handle']) => routes.push({ method: 'POST', path, key, handle });
+  const post = (path: string, key: AcmeRoute['key'], handle: AcmeRoute['handle'], nonce?: AcmeRoute['nonce']) =>
+    routes.push({ method: 'POST', path, key, handle, ...(nonce ? { nonce } : {}) });
   const profileOf = (x: AcmeExchange) => {
     const p = x.params.profile === undefined ? directories.defaultProfile : String(x.params.profile);
     if (!directories.profiles.includes(p)) throw new PkiError('notFound', `no ACME directory for profile "${p.slice(0, 64)}"`);
@@ -146,13 +147,14 @@ export function acmeRouter(deps: AcmeRouterDeps): (req: IncomingMessage, res: Se
     answer(x, profile).location(acme.links.account(account.id)).json(renderAccount(account, acme.links));
   });
 
+  // newOrder and finalize record their nonce with their first write (the order; its move to processing): one commit, not two.
   post('/:profile/new-order', 'kid', async (x) => {
     const profile = profileOf(x);
     const acme = acmeOf(x);
     const p = parsePayload(newOrderPayload, acme.payload);
-    const view = await orders.newOrder(accountOf(x), profile, p, acme.address);
+    const view = await orders.newOrder(accountOf(x), profile, p, acme.address, acme.nonce);
     answer(x, profile).status(201).location(acme.links.order(view.order.id)).json(renderOrder(view, acme.links));
-  });
+  }, 'with-write');
 
   post('/order/:id', 'kid', async (x) => {
     const acme = acmeOf(x);
@@ -165,10 +167,10 @@ export function acmeRouter(deps: AcmeRouterDeps): (req: IncomingMessage, res: Se
   post('/order/:id/finalize', 'kid', async (x) => {
     const acme = acmeOf(x);
     const p = parsePayload(finalizePayload, acme.payload);
-    const view = await orders.finalize(accountOf(x), param(x, 'id'), decodeBase64url(p.csr, 'csr'));
+    const view = await orders.finalize(accountOf(x), param(x, 'id'), decodeBase64url(p.csr, 'csr'), acme.nonce);
     if (view.status === 'processing') x.set('Retry-After', '1');
     answer(x, view.order.profile).location(acme.links.order(view.order.id)).json(renderOrder(view, acme.links));
-  });
+  }, 'with-write');
 
   post('/authz/:id', 'kid', async (x) => {
     const acme = acmeOf(x);

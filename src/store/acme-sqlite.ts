@@ -41,7 +41,7 @@ import {
   type OrderRow,
   type SqliteRow,
 } from './acme-rows.js';
-import { groupCommit } from './sqlite-group-commit.js';
+import { groupCommit, type GroupWrite, type WriteSettles } from './sqlite-group-commit.js';
 import { sqliteAuditAppender, sqliteDate } from './sqlite-hot-path.js';
 import type { SerialQueue } from './sqlite-serial.js';
 import type { WalSync } from './wal-sync.js';
@@ -69,6 +69,9 @@ function mapConstraint(err: unknown, conflict: string, notFound: string): unknow
   }
 }
 
+/** A nonce waiting for the write it is recorded with (redeemWith); `outcome` once a write took it. */
+type Joining = { nonce: string; expiresAt: string; outcome?: Promise<'recorded' | 'used' | 'undone'> };
+
 const d = sqliteDate;
 const dOrNull = (x: Date | null): string | null => (x === null ? null : sqliteDate(x));
 const bit = (b: boolean): number => (b ? 1 : 0);
@@ -82,7 +85,20 @@ export function acmeSqliteHotPath(db: Database.Database, queue: SerialQueue, wal
   // ACME tables must still open so that it can migrate itself.
   let prepared: ReturnType<typeof prepare> | undefined;
   const s = () => (prepared ??= prepare(db));
-  const write = groupCommit(db, queue, wal);
+  const group = groupCommit(db, queue, wal);
+  // The nonce of redeemWith while its `write` runs: the first write made meanwhile takes it.
+  let joining: Joining | undefined;
+  const write: GroupWrite = <T>(run: () => T, settles?: WriteSettles): Promise<T> => {
+    const j = joining;
+    if (!j || j.outcome) return group(run, settles);
+    const err = new PkiError('badNonce', 'the nonce was already used');
+    const written = group(() => s().redeemThen(j.nonce, j.expiresAt, err, run) as T, settles);
+    j.outcome = written.then(
+      () => 'recorded' as const,
+      (e: unknown) => (e === err ? ('used' as const) : ('undone' as const)),
+    );
+    return written;
+  };
 
   const account = (r: SqliteRow<AccountRow> | undefined) => (r ? toAccount(accountFromSqlite(r)) : null);
   const authorization = (r: SqliteRow<AuthorizationRow> | undefined) => (r ? toAuthorization(authorizationFromSqlite(r)) : null);
@@ -153,6 +169,18 @@ export function acmeSqliteHotPath(db: Database.Database, queue: SerialQueue, wal
       // connection) exactly one changes a row. ON CONFLICT DO NOTHING rather
       // than catching the violation: a replayed nonce is an expected answer.
       redeem: (nonce, expiresAt) => write(() => s().redeem.run(nonce, d(expiresAt)).changes === 1, 'committed'),
+      redeemWith(nonce, expiresAt, run) {
+        const j: Joining = { nonce, expiresAt: d(expiresAt) };
+        const outer = joining;
+        joining = j;
+        let written;
+        try {
+          written = run();
+        } finally {
+          joining = outer;
+        }
+        return { written, recorded: j.outcome };
+      },
       durable: () => (wal ? wal.durable() : Promise.resolve()),
       // Rows are appended in the order nonces are redeemed (rowid), which is
       // nearly the order they expire in, so expired rows are deleted oldest
@@ -202,6 +230,7 @@ function prepare(db: Database.Database) {
   const moveAuthorization = (id: AuthorizationMove[0], expected: AuthorizationMove[1], next: AuthorizationMove[2]): boolean =>
     updateAuthorization.run(next.status, challengesJson(next.challenges), next.expires ? d(next.expires) : null, id, expected).changes === 1;
   type Order = Parameters<AcmeSqliteHotPath['orders']['createOrder']>;
+  const redeem = db.prepare(`INSERT INTO "AcmeUsedNonce" ("nonce","expiresAt") VALUES (?, ?) ON CONFLICT DO NOTHING`);
 
   return {
     accountById: db.prepare(`${accountSelect} WHERE "id" = ?`),
@@ -219,11 +248,17 @@ function prepare(db: Database.Database) {
       WHERE "replaces" = @replaces AND "status" <> 'invalid' AND (@except IS NULL OR "id" <> @except)
         AND (@now IS NULL OR "status" <> 'pending' OR "expires" > @now)
       LIMIT 1`),
-    redeem: db.prepare(`INSERT INTO "AcmeUsedNonce" ("nonce","expiresAt") VALUES (?, ?) ON CONFLICT DO NOTHING`),
+    redeem,
     firstLiveNonce: db.prepare(`SELECT rowid FROM "AcmeUsedNonce" WHERE "expiresAt" >= ? ORDER BY rowid LIMIT 1`),
     firstNonce: db.prepare(`SELECT rowid FROM "AcmeUsedNonce" ORDER BY rowid LIMIT 1`),
     lastNonce: db.prepare(`SELECT rowid FROM "AcmeUsedNonce" ORDER BY rowid DESC LIMIT 1`),
     pruneNonces: db.prepare(`DELETE FROM "AcmeUsedNonce" WHERE rowid < ? AND "expiresAt" < ?`),
+
+    // One savepoint: the nonce first, then the request's write; a replay throws `used` and undoes both.
+    redeemThen: db.transaction(<T>(nonce: string, expiresAt: string, used: PkiError, run: () => T): T => {
+      if (redeem.run(nonce, expiresAt).changes !== 1) throw used;
+      return run();
+    }),
 
     createOrGetTx: db.transaction((a: Account) => {
       const c = accountColumns(a);

@@ -17,6 +17,7 @@ import type { AuditBatch } from '../audit/ports.js';
 import type { CertificateIntent } from '../ca/ports.js';
 import { isPkiError } from '../errors/pki-error.js';
 import type { AcmeAccountRecord, AcmeAuthorizationRecord, AcmeChallenge, AcmeOrderRecord } from '../ra/acme/ports.js';
+import { countedAcmeOrders } from '../metrics/counted.js';
 import { toAuthorization } from './acme-rows.js';
 import type { Db } from './client.js';
 import { openStore, openStoreInternals, parseDatabaseUrl, type Store } from './open.js';
@@ -456,6 +457,48 @@ describe.each(flavours)('ACME store contract: $name', (flavour) => {
         await held.end(commit);
         expect(wins(await Promise.all(pending))).toBe(commit ? 0 : 1);
       }
+    });
+
+    test('redeemWith (SQLite): the nonce and the first write commit together; a replay writes nothing; a failed write leaves the nonce unused', async () => {
+      const redeemWith = store.acmeNonces.redeemWith?.bind(store.acmeNonces);
+      if (flavour.name === 'postgres') expect(redeemWith).toBeUndefined();
+      if (!redeemWith) return;
+      const acct = account();
+      await store.acmeAccounts.createOrGet(acct);
+      // Through the metrics wrapper serve puts around the repository: it must reach the store within the call.
+      const orders = countedAcmeOrders(store.acmeOrders, { acmeOrderEntered: () => {} });
+      const n = rid();
+      const first = order(acct.id, []);
+      const a = redeemWith(n, later(3600), () => orders.createOrder(first, []));
+      await a.written;
+      expect(await a.recorded).toBe('recorded');
+      expect(await store.acmeOrders.findOrder(first.id)).not.toBeNull();
+      expect(await store.acmeNonces.redeem(n, later(3600))).toBe(false);
+
+      const replayed = order(acct.id, []);
+      const b = redeemWith(n, later(3600), () => orders.createOrder(replayed, []));
+      expect(isPkiError(await b.written.catch((e: unknown) => e), 'badNonce')).toBe(true);
+      expect(await b.recorded).toBe('used');
+      expect(await store.acmeOrders.findOrder(replayed.id)).toBeNull();
+      // An order's compare-and-set too: a replay does not move it.
+      const c = redeemWith(n, later(3600), () => orders.updateOrder(first.id, 'pending', { status: 'processing' }));
+      expect(isPkiError(await c.written.catch((e: unknown) => e), 'badNonce')).toBe(true);
+      expect((await store.acmeOrders.findOrder(first.id))?.status).toBe('pending');
+
+      // A write that fails (a duplicate id) takes its nonce back with it.
+      const m = rid();
+      const d = redeemWith(m, later(3600), () => orders.createOrder({ ...order(acct.id, []), id: first.id }, []));
+      await rejectsWith(d.written, 'conflict');
+      expect(await d.recorded).toBe('undone');
+      expect(await store.acmeNonces.redeem(m, later(3600))).toBe(true);
+
+      // Only the first write made within the call takes the nonce; one made later is not guarded and says so.
+      const late = redeemWith(rid(), later(3600), async () => {
+        await Promise.resolve();
+        return orders.createOrder(order(acct.id, []), []);
+      });
+      await late.written;
+      expect(late.recorded).toBeUndefined();
     });
 
     test('prune forgets nonces that expired before the cut, in batches', async () => {

@@ -74,4 +74,55 @@ describe('nonces', () => {
     const b = (await service(clock, key)).svc;
     await b.redeem(a.issue());
   });
+
+  test('a checked nonce is recorded once: with a write where the store joins them, else before it; a replay writes nothing', async () => {
+    const { svc, nonces } = await service();
+    // No redeemWith: the nonce first, then the write.
+    const order: string[] = [];
+    const a = svc.issue();
+    const p = svc.check(a);
+    expect(nonces.rows.has(a)).toBe(false);
+    await p.with(async () => order.push(nonces.rows.has(a) ? 'after' : 'before'));
+    expect(order).toEqual(['after']);
+    await p.record();
+    // A replay: badNonce, and the write is never made.
+    let made = false;
+    expect(await refusal(svc.check(a).with(async () => (made = true)))).toMatch(/already used/);
+    expect(made).toBe(false);
+    expect(await refusal(svc.check(a).record())).toMatch(/already used/);
+  });
+
+  test('a write that takes the nonce records it; one undone leaves it to record alone; one not made within the call fails the request', async () => {
+    const { svc, nonces } = await service();
+    const outcomes: Array<'recorded' | 'used' | 'undone' | undefined> = [];
+    nonces.redeemWith = (n, exp, write) => {
+      const outcome = outcomes.shift();
+      const written = write();
+      if (outcome === 'recorded') nonces.rows.set(n, exp);
+      return { written, recorded: outcome === undefined ? undefined : Promise.resolve(outcome) };
+    };
+    const a = svc.issue();
+    outcomes.push('recorded');
+    const pa = svc.check(a);
+    await pa.with(async () => 1);
+    await pa.record();
+    expect(nonces.rows.has(a)).toBe(true);
+
+    const b = svc.issue();
+    outcomes.push('undone');
+    const pb = svc.check(b);
+    await pb.with(async () => 1);
+    await pb.record();
+    expect(nonces.rows.has(b)).toBe(true);
+
+    outcomes.push('used');
+    const pc = svc.check(svc.issue());
+    await pc.with(async () => 1);
+    expect(await refusal(pc.record())).toMatch(/already used/);
+
+    outcomes.push(undefined);
+    const pd = svc.check(svc.issue());
+    await pd.with(async () => 1);
+    await expect(pd.record()).rejects.toThrow(/did not take/);
+  });
 });

@@ -57,6 +57,16 @@ export class NonceService {
 
   /** Accepts a nonce once; anything else is `badNonce` (the caller sends a fresh Replay-Nonce). */
   async redeem(nonce: unknown): Promise<void> {
+    return this.check(nonce).record();
+  }
+
+  /**
+   * Checks a nonce's tag and age without recording it (`badNonce` when they
+   * fail): the request that carries it records it with its first write
+   * ({@link PendingNonce.with}) or on its own ({@link PendingNonce.record}),
+   * before it is answered.
+   */
+  check(nonce: unknown): PendingNonce {
     if (typeof nonce !== 'string' || nonce.length === 0) throw new PkiError('badNonce', 'the protected header has no "nonce"');
     const raw = nonce.length === nonceChars && /^[A-Za-z0-9_-]+$/.test(nonce) ? Buffer.from(nonce, 'base64url') : Buffer.alloc(0);
     if (raw.length !== bodyBytes + tagBytes) throw new PkiError('badNonce', 'this server did not issue that nonce');
@@ -65,7 +75,7 @@ export class NonceService {
     const issuedAt = body.readUIntBE(0, 6);
     const now = this.clock.now().getTime();
     if (now - issuedAt > this.lifetimeMs) throw new PkiError('badNonce', 'the nonce has expired; use the fresh one in Replay-Nonce');
-    if (!(await this.repo.redeem(nonce, new Date(issuedAt + this.lifetimeMs)))) throw new PkiError('badNonce', 'the nonce was already used');
+    return new PendingNonce(nonce, new Date(issuedAt + this.lifetimeMs), this.repo);
   }
 
   /**
@@ -80,5 +90,62 @@ export class NonceService {
   /** Forgets used nonces that can no longer pass the age check. */
   prune(): Promise<number> {
     return this.repo.prune(this.clock.now());
+  }
+}
+
+const usedBefore = () => new PkiError('badNonce', 'the nonce was already used');
+
+/**
+ * A nonce that passed its checks (NonceService.check) and is recorded as
+ * used at most once: in the transaction of the request's first write where
+ * the store can (SQLite: one savepoint for both, so a replayed request
+ * writes nothing), else on its own. A request is answered only once
+ * {@link record} resolved; it rejects with `badNonce` for a replay.
+ */
+export class PendingNonce {
+  /** Set once a write took the nonce or it was recorded alone: resolves once recorded, rejects for a replay. */
+  private recording: Promise<void> | undefined;
+
+  constructor(
+    readonly nonce: string,
+    readonly expiresAt: Date,
+    private readonly repo: AcmeNonceRepository,
+  ) {}
+
+  /**
+   * Makes `write`, one call of a store write method, with the nonce recorded
+   * in the same transaction; a replay makes it reject with `badNonce` and
+   * write nothing. Once the nonce is recorded (or where the store cannot
+   * join them) the nonce is recorded first and `write` made after.
+   */
+  async with<T>(write: () => Promise<T>): Promise<T> {
+    if (this.recording || !this.repo.redeemWith) {
+      await this.record();
+      return write();
+    }
+    const joined = this.repo.redeemWith(this.nonce, this.expiresAt, write);
+    const taken = joined.recorded;
+    if (!taken) {
+      // The write did not reach the store within the call (a wrapper that awaits first): it is not guarded, so the
+      // request fails loudly rather than be answered as if its nonce had been checked with it.
+      this.recording = Promise.reject(new Error('ACME store write did not take the request\'s nonce'));
+    } else {
+      this.recording = taken.then((outcome) => {
+        if (outcome === 'used') throw usedBefore();
+        // Undone with its write (a constraint, a failed commit): recorded on its own.
+        if (outcome === 'undone') return this.recordAlone();
+      });
+    }
+    this.recording.catch(() => {});
+    return joined.written;
+  }
+
+  /** Records the nonce unless a write took it already; resolves once recorded, `badNonce` for a replay. */
+  record(): Promise<void> {
+    return (this.recording ??= this.recordAlone());
+  }
+
+  private async recordAlone(): Promise<void> {
+    if (!(await this.repo.redeem(this.nonce, this.expiresAt))) throw usedBefore();
   }
 }

@@ -34,6 +34,7 @@ import type {
   StoredProblem,
   ValidationVerdict,
 } from './ports.js';
+import type { PendingNonce } from './nonces.js';
 import type { RateLimiter } from './rate-limit.js';
 import { parseAriCertId } from './renewal-info.js';
 
@@ -100,6 +101,9 @@ export interface AcmeOrdersDeps {
 const challengeTypes: readonly ChallengeType[] = ['http-01', 'tls-alpn-01'];
 /** draft-ietf-acme-device-attest: a device id is proven by attestation only. */
 const deviceChallengeTypes: readonly ChallengeType[] = ['device-attest-01'];
+/** `write` with the request's nonce recorded in its transaction (PendingNonce.with), or alone without one. */
+const withNonce = <T>(nonce: PendingNonce | undefined, write: () => Promise<T>): Promise<T> => (nonce ? nonce.with(write) : write());
+
 const newId = () => randomBytes(12).toString('base64url');
 /** RFC 8555 §8.3: tokens carry at least 128 bits of entropy; 256 here. */
 const newToken = () => randomBytes(32).toString('base64url');
@@ -150,7 +154,7 @@ export class AcmeOrders {
   }
 
   /** newOrder (RFC 8555 §7.4): reuses the account's valid (or pending) authorizations per identifier. */
-  async newOrder(account: AcmeAccountRecord, directory: string, input: NewOrderInput, address: string): Promise<OrderView> {
+  async newOrder(account: AcmeAccountRecord, directory: string, input: NewOrderInput, address: string, nonce?: PendingNonce): Promise<OrderView> {
     const profile = this.profile(directory);
     const eabFits = await this.deps.eabAllows(account, directory);
     const eabRequired = () => new PkiError('externalAccountRequired', `directory "${directory}" needs an account created with an external account binding for it`);
@@ -203,7 +207,7 @@ export class AcmeOrders {
       replaces: input.replaces ?? null,
       createdAt: now,
     };
-    await this.deps.orders.createOrder(order, fresh);
+    await withNonce(nonce, () => this.deps.orders.createOrder(order, fresh));
     newOrdersPerAccount.hit(account.id);
     newOrdersPerAddress.hit(address);
     return { order, status: orderStatus(order, authzs, now) };
@@ -382,15 +386,17 @@ export class AcmeOrders {
    * each other per device in this process, hold the device's enrollment lease
    * (shared with EST, across processes) and apply its reprovisioning policy.
    */
-  async finalize(account: AcmeAccountRecord, orderId: string, csrDer: Buffer): Promise<OrderView> {
+  async finalize(account: AcmeAccountRecord, orderId: string, csrDer: Buffer, nonce?: PendingNonce): Promise<OrderView> {
     const { order, status } = await this.order(account, orderId);
     if (status !== 'ready') throw new PkiError('orderNotReady', `order is ${status}, not ready`);
     if (order.identifiers.some((i) => i.type === 'permanent-identifier')) {
+      // A device order takes the device's lease before its own write: the nonce first.
+      await nonce?.record();
       return this.deviceFinalizes.run(order.identifiers[0]!.value, () => this.finalizeDevice(account, order, csrDer));
     }
     const checked = this.checkCsr(account, order, csrDer);
     this.checkSans(order, checked.request.sans);
-    return this.complete(account, order, await this.issueOrder(order, checked));
+    return this.complete(account, order, await this.issueOrder(order, checked, nonce));
   }
 
   /** The RA's checks of the CSR under the order's profile (and `issuer`, a device's registered CA), and a key that is not the account's. */
@@ -405,8 +411,10 @@ export class AcmeOrders {
   }
 
   /** Moves the order to processing and has the CA issue; a failure makes the order invalid. */
-  private async issueOrder(order: AcmeOrderRecord, checked: CheckedRequest): Promise<IssuedCertificate> {
-    if (!(await this.deps.orders.updateOrder(order.id, 'pending', { status: 'processing' }))) throw new PkiError('orderNotReady', 'the order is already being finalized');
+  private async issueOrder(order: AcmeOrderRecord, checked: CheckedRequest, nonce?: PendingNonce): Promise<IssuedCertificate> {
+    if (!(await withNonce(nonce, () => this.deps.orders.updateOrder(order.id, 'pending', { status: 'processing' })))) {
+      throw new PkiError('orderNotReady', 'the order is already being finalized');
+    }
     try {
       // The ACME router holds the answer until the store's writes are on disk, so the CA need not wait for its completion's.
       return await this.deps.ra.issue({ ...checked, request: { ...checked.request, completionSettles: 'committed' } });

@@ -181,6 +181,15 @@ export interface AcmeNonceRepository {
   /** Records `nonce` as used; false when it was used before (on any node). Atomic. */
   redeem(nonce: string, expiresAt: Date): Promise<boolean>;
   /**
+   * Present where a redemption can share a transaction with a write (SQLite): calls `write` at once,
+   * and the first store write it makes before it first yields records `nonce` in the same savepoint,
+   * first: when the nonce was used before, that write is not made and rejects with `badNonce`.
+   * `recorded` says how that ended once `written` has: 'recorded' (committed with the write), 'used'
+   * (a replay), 'undone' (the write failed and took the redemption with it); it is undefined when
+   * `write` made no store write within the call (the nonce is then not recorded).
+   */
+  redeemWith?<T>(nonce: string, expiresAt: Date, write: () => Promise<T>): { written: Promise<T>; recorded: Promise<'recorded' | 'used' | 'undone'> | undefined };
+  /**
    * Present where redeem, createOrder, updateAuthorization and updateOrder
    * resolve once committed but before their commit is on disk (SQLite's group
    * commit): resolves once every commit the store made before the call is on

@@ -10,7 +10,8 @@ import type Database from 'better-sqlite3';
 import pg from 'pg';
 import type { BackupTables, TableRow } from '../backup/ports.js';
 import { PkiError } from '../errors/pki-error.js';
-import { Prisma, type Db, type Kind } from './client.js';
+import { Prisma } from '../generated/sqlite/client.js';
+import type { Db, Kind } from './client.js';
 import { openStoreInternals, type OpenOptions, type Store } from './open.js';
 import { sqliteDate } from './sqlite-hot-path.js';
 

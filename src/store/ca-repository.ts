@@ -3,13 +3,13 @@ import { isKeyState, keyStates, type KeyState } from '../ca/key-state.js';
 import type { CaRecord, CaRepository } from '../ca/ports.js';
 import { buf, bytes, rethrowAs, type Db } from './client.js';
 
-function keyStateOf(s: string, id: string): KeyState {
+export function keyStateOf(s: string, id: string): KeyState {
   if (!isKeyState(s)) throw new Error(`CA ${id}: stored key state "${s}" is not one of ${keyStates.join(', ')}`);
   return s;
 }
 
 type Row = Awaited<ReturnType<Db['certificateAuthority']['findUniqueOrThrow']>>;
-const toRecord = (r: Row): CaRecord => ({
+const toRecord = (r: Omit<Row, 'updatedAt'>): CaRecord => ({
   id: r.id,
   name: r.name,
   role: r.role as CaRecord['role'],
@@ -24,6 +24,12 @@ const toRecord = (r: Row): CaRecord => ({
   notAfter: r.notAfter,
   createdAt: r.createdAt,
 });
+
+/** A CertificateAuthority row as better-sqlite3 reads it (DateTime columns as ISO text). */
+export type CaSqliteRow = Omit<Row, 'keyStateAt' | 'notBefore' | 'notAfter' | 'createdAt' | 'updatedAt'> & { keyStateAt: string | null; notBefore: string; notAfter: string; createdAt: string };
+/** A CA record from a row read with better-sqlite3 (sqlite-serving.ts). */
+export const caRecordOf = (r: CaSqliteRow): CaRecord =>
+  toRecord({ ...r, keyStateAt: r.keyStateAt === null ? null : new Date(r.keyStateAt), notBefore: new Date(r.notBefore), notAfter: new Date(r.notAfter), createdAt: new Date(r.createdAt) });
 
 /** {@link CaRepository} over Prisma. */
 export function caRepository(db: Db): CaRepository {

@@ -200,37 +200,22 @@ export function certificateRepository(db: Db, hot?: SqliteHotPath, pg?: PgAuditC
       });
     },
 
-    async statusChangedSince(since, limit) {
-      // Ordered by change time, and a page never ends inside a run of equal
-      // change times: the last row's `at` is then a cursor for the next call
-      // that skips nothing (a burst stamped in one millisecond makes the page
-      // longer than `limit` instead). One index range scan per column (an
-      // OR of the two is not served well by Prisma's SQL on SQLite: 0.2–0.7 s
-      // at a million rows), merged here.
-      const revoked = await db.certificate.findMany({ where: { revokedAt: { gt: since } }, orderBy: { revokedAt: 'asc' }, take: limit, select: { issuerId: true, serialHex: true, revokedAt: true } });
-      const released = await db.certificate.findMany({ where: { holdReleasedAt: { gt: since } }, orderBy: { holdReleasedAt: 'asc' }, take: limit, select: { issuerId: true, serialHex: true, holdReleasedAt: true } });
-      const changes = new Map<string, { issuerId: string; serialHex: string; at: Date }>();
-      const add = (issuerId: string, serialHex: string, at: Date) => {
-        const k = `${issuerId}/${serialHex}`;
-        const have = changes.get(k);
-        if (!have || have.at < at) changes.set(k, { issuerId, serialHex, at });
-      };
-      for (const r of revoked) add(r.issuerId, r.serialHex, r.revokedAt!);
-      for (const r of released) add(r.issuerId, r.serialHex, r.holdReleasedAt!);
-      const byTime = (a: { at: Date }, b: { at: Date }) => a.at.getTime() - b.at.getTime();
-      const page = [...changes.values()].sort(byTime);
-      if (page.length < limit) return page;
-      // Every change before the limit-th change time is in one of the two
-      // scans (each is ordered and holds `limit` rows); the rows at exactly that
-      // time may not be, so they are all read.
-      const last = page[limit - 1]!.at;
-      const [sameRevoked, sameReleased] = await Promise.all([
-        db.certificate.findMany({ where: { revokedAt: last }, select: { issuerId: true, serialHex: true } }),
-        db.certificate.findMany({ where: { holdReleasedAt: last }, select: { issuerId: true, serialHex: true } }),
-      ]);
-      for (const r of [...sameRevoked, ...sameReleased]) add(r.issuerId, r.serialHex, last);
-      return [...changes.values()].filter((c) => c.at <= last).sort(byTime);
-    },
+    statusChangedSince: (since, limit) =>
+      // One index range scan per column (an OR of the two is not served well by
+      // Prisma's SQL on SQLite: 0.2–0.7 s at a million rows), merged by mergeStatusChanges.
+      mergeStatusChanges(limit, {
+        revokedAfter: async () =>
+          (await db.certificate.findMany({ where: { revokedAt: { gt: since } }, orderBy: { revokedAt: 'asc' }, take: limit, select: { issuerId: true, serialHex: true, revokedAt: true } })).map((r) => ({ issuerId: r.issuerId, serialHex: r.serialHex, at: r.revokedAt! })),
+        releasedAfter: async () =>
+          (await db.certificate.findMany({ where: { holdReleasedAt: { gt: since } }, orderBy: { holdReleasedAt: 'asc' }, take: limit, select: { issuerId: true, serialHex: true, holdReleasedAt: true } })).map((r) => ({ issuerId: r.issuerId, serialHex: r.serialHex, at: r.holdReleasedAt! })),
+        at: async (at) => {
+          const [revoked, released] = await Promise.all([
+            db.certificate.findMany({ where: { revokedAt: at }, select: { issuerId: true, serialHex: true } }),
+            db.certificate.findMany({ where: { holdReleasedAt: at }, select: { issuerId: true, serialHex: true } }),
+          ]);
+          return [...revoked, ...released];
+        },
+      }),
 
     async statusOf(issuerId, serialHex) {
       if (hot) return hot.statusOf(issuerId, serialHex);
@@ -238,4 +223,39 @@ export function certificateRepository(db: Db, hot?: SqliteHotPath, pg?: PgAuditC
       return r && { ...r, status: r.status as CertificateStatus };
     },
   };
+}
+
+/** A certificate whose status changed (revoked, or its hold lifted) at `at`. */
+type StatusChange = { issuerId: string; serialHex: string; at: Date };
+
+/**
+ * CertificateRepository.statusChangedSince from its scans, for either store:
+ * the first `limit` revocations and the first `limit` lifted holds after the
+ * cursor (each in change-time order), and every certificate changed at one
+ * exact time. The page is ordered by change time and never ends inside a run
+ * of equal change times: the last row's `at` is then a cursor for the next
+ * call that skips nothing (a burst stamped in one millisecond makes the page
+ * longer than `limit` instead).
+ */
+export async function mergeStatusChanges(
+  limit: number,
+  scans: { revokedAfter(): Promise<StatusChange[]>; releasedAfter(): Promise<StatusChange[]>; at(at: Date): Promise<{ issuerId: string; serialHex: string }[]> },
+): Promise<StatusChange[]> {
+  const changes = new Map<string, StatusChange>();
+  const add = (issuerId: string, serialHex: string, at: Date) => {
+    const k = `${issuerId}/${serialHex}`;
+    const have = changes.get(k);
+    if (!have || have.at < at) changes.set(k, { issuerId, serialHex, at });
+  };
+  for (const r of await scans.revokedAfter()) add(r.issuerId, r.serialHex, r.at);
+  for (const r of await scans.releasedAfter()) add(r.issuerId, r.serialHex, r.at);
+  const byTime = (a: { at: Date }, b: { at: Date }) => a.at.getTime() - b.at.getTime();
+  const page = [...changes.values()].sort(byTime);
+  if (page.length < limit) return page;
+  // Every change before the limit-th change time is in one of the two scans
+  // (each is ordered and holds `limit` rows); the rows at exactly that time
+  // may not be, so they are all read.
+  const last = page[limit - 1]!.at;
+  for (const r of await scans.at(last)) add(r.issuerId, r.serialHex, last);
+  return [...changes.values()].filter((c) => c.at <= last).sort(byTime);
 }

@@ -2,12 +2,13 @@
  * The two generated Prisma clients (SQLite, PostgreSQL) have the same models;
  * repositories are written once against the SQLite client's types.
  */
-import { PrismaClient as SqliteClient, Prisma } from '../generated/sqlite/client.js';
+// Types only: the generated client loads when open.ts makes a client (lazy-client.ts), not with this module.
+import type { PrismaClient as SqliteClient, Prisma } from '../generated/sqlite/client.js';
 import { PkiError } from '../errors/pki-error.js';
 
 /** A Prisma client of either flavour, typed as the SQLite one. */
 export type Db = InstanceType<typeof SqliteClient>;
-export { Prisma };
+export type { Prisma };
 
 /** The database flavour behind a store. */
 export type Kind = 'sqlite' | 'postgres';

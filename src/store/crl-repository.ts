@@ -8,7 +8,8 @@ import { PkiError } from '../errors/pki-error.js';
 import { buf, conflictOr, type Db } from './client.js';
 import { hotPathOf, type SqliteHotPath } from './sqlite-hot-path.js';
 
-const holderSpan = BigInt(leaseHolderLimit);
+/** The lease's BIGINT holds expiry (ms) × this + holder (acquireLease below; sqlite-serving.ts). */
+export const holderSpan = BigInt(leaseHolderLimit);
 
 /** A Crl row as Prisma reads it, as a CrlRecord (its other columns dropped). */
 const toRecord = (r: Omit<CrlRecord, 'der'> & { der: Uint8Array }): CrlRecord => ({
@@ -42,8 +43,10 @@ async function derInSlices(db: Db, caId: string, crlNumber: bigint): Promise<Buf
   }
   return der;
 }
-const leaseKey = (caId: string) => `lease:${caId}`;
-const checkHolder = (holder: number) => {
+export const leaseKey = (caId: string) => `lease:${caId}`;
+/** The lease's value for `holder` until `until`. */
+export const leaseValue = (holder: number, until: Date): bigint => BigInt(until.getTime()) * holderSpan + BigInt(holder);
+export const checkHolder = (holder: number) => {
   if (!Number.isInteger(holder) || holder < 1 || holder >= leaseHolderLimit) throw new PkiError('malformed', `CRL lease holder must be an integer in [1, 2^21), got ${holder}`);
 };
 
@@ -116,7 +119,7 @@ export function crlRepository(db: Db, hot?: SqliteHotPath): CrlRepository {
     // statement takes, renews or refuses it, on SQLite ≥ 3.35 and PostgreSQL.
     async acquireLease(caId, holder, now, until) {
       checkHolder(holder);
-      const value = BigInt(until.getTime()) * holderSpan + BigInt(holder);
+      const value = leaseValue(holder, until);
       const rows = await db.$queryRaw<{ last: bigint | number }[]>`INSERT INTO "CrlSequence" ("caId", "last") VALUES (${leaseKey(caId)}, ${value})
         ON CONFLICT ("caId") DO UPDATE SET "last" = ${value}
         WHERE "CrlSequence"."last" / ${holderSpan} <= ${BigInt(now.getTime())} OR "CrlSequence"."last" % ${holderSpan} = ${BigInt(holder)}

@@ -14,21 +14,42 @@ import { requireSealer } from './sealed-secrets.js';
 /** What instance secrets are sealed for (part of the authenticated data). */
 export const instanceSecretSealPurpose = 'instance-secret';
 
-/** Replaces a clear value with its sealed form, only if the row still holds that clear value. */
-async function reseal(db: Db, sealer: SecretSealer, name: string, clear: Buffer): Promise<boolean> {
-  const sealed = sealer.seal(instanceSecretSealPurpose, name, clear);
-  return (await db.$executeRaw`UPDATE "InstanceSecret" SET "value" = ${bytes(sealed)} WHERE "name" = ${name} AND "value" = ${bytes(clear)}`) === 1;
+/** The InstanceSecret table, through Prisma ({@link prismaSecretRows}) or prepared statements (sqlite-serving.ts). */
+export interface SecretRows {
+  find(name: string): Promise<Buffer | null>;
+  all(): Promise<{ name: string; value: Buffer }[]>;
+  /** Inserts the row unless one of that name exists. */
+  insertIfAbsent(name: string, value: Buffer): Promise<void>;
+  /** Sets the value to `sealed` only if the row still holds `clear`; true if it did. */
+  replace(name: string, sealed: Buffer, clear: Buffer): Promise<boolean>;
 }
 
-/** {@link InstanceSecretRepository} over Prisma (read once per process; both flavours). Needs the sealer (`forbidden` before cmd binds one). */
-export function instanceSecretRepository(db: Db, sealer: () => SecretSealer | null): InstanceSecretRepository {
+/** {@link SecretRows} over Prisma (both flavours). */
+export function prismaSecretRows(db: Db): SecretRows {
+  return {
+    find: async (name) => {
+      const r = await db.instanceSecret.findUnique({ where: { name } });
+      return r && buf(r.value);
+    },
+    all: async () => (await db.instanceSecret.findMany()).map((r) => ({ name: r.name, value: buf(r.value) })),
+    insertIfAbsent: async (name, value) => {
+      await db.$executeRaw`INSERT INTO "InstanceSecret" ("name","value") VALUES (${name}, ${bytes(value)}) ON CONFLICT ("name") DO NOTHING`;
+    },
+    replace: async (name, sealed, clear) => (await db.$executeRaw`UPDATE "InstanceSecret" SET "value" = ${bytes(sealed)} WHERE "name" = ${name} AND "value" = ${bytes(clear)}`) === 1,
+  };
+}
+
+/** Replaces a clear value with its sealed form, only if the row still holds that clear value. */
+const reseal = (rows: SecretRows, sealer: SecretSealer, name: string, clear: Buffer): Promise<boolean> => rows.replace(name, sealer.seal(instanceSecretSealPurpose, name, clear), clear);
+
+/** {@link InstanceSecretRepository} over `rows` (read once per process). Needs the sealer (`forbidden` before cmd binds one). */
+export function instanceSecretRepository(rows: SecretRows, sealer: () => SecretSealer | null): InstanceSecretRepository {
   const read = async (s: SecretSealer, name: string): Promise<Buffer | null> => {
-    const r = await db.instanceSecret.findUnique({ where: { name } });
-    if (!r) return null;
-    const stored = buf(r.value);
+    const stored = await rows.find(name);
+    if (!stored) return null;
     if (s.isSealed(stored)) return s.open(instanceSecretSealPurpose, name, stored);
     const clear = Buffer.from(stored);
-    await reseal(db, s, name, clear);
+    await reseal(rows, s, name, clear);
     return clear;
   };
   return {
@@ -38,7 +59,7 @@ export function instanceSecretRepository(db: Db, sealer: () => SecretSealer | nu
       if (existing) return existing;
       // Another process or node may insert first: then its value stands, and
       // reading back after the insert gives every caller that one value.
-      await db.$executeRaw`INSERT INTO "InstanceSecret" ("name","value") VALUES (${name}, ${bytes(s.seal(instanceSecretSealPurpose, name, create()))}) ON CONFLICT ("name") DO NOTHING`;
+      await rows.insertIfAbsent(name, s.seal(instanceSecretSealPurpose, name, create()));
       const stored = await read(s, name);
       if (!stored) throw new Error(`instance secret "${name}" was inserted but cannot be read back`);
       return stored;
@@ -47,11 +68,10 @@ export function instanceSecretRepository(db: Db, sealer: () => SecretSealer | nu
 }
 
 /** Seals every instance secret still stored in clear; returns how many this call sealed. */
-export async function resealLegacyInstanceSecrets(db: Db, sealer: SecretSealer): Promise<number> {
+export async function resealLegacyInstanceSecrets(rows: SecretRows, sealer: SecretSealer): Promise<number> {
   let n = 0;
-  for (const r of await db.instanceSecret.findMany()) {
-    const stored = buf(r.value);
-    if (!sealer.isSealed(stored) && (await reseal(db, sealer, r.name, Buffer.from(stored)))) n += 1;
+  for (const r of await rows.all()) {
+    if (!sealer.isSealed(r.value) && (await reseal(rows, sealer, r.name, Buffer.from(r.value)))) n += 1;
   }
   return n;
 }

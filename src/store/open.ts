@@ -43,12 +43,14 @@ import type { Db, Kind } from './client.js';
 import { crlRepository } from './crl-repository.js';
 import { custodianRepository } from './custodian-repository.js';
 import { deviceRepository, manufacturerCaRepository, type DeviceStoreRepository } from './device-repository.js';
-import { instanceSecretRepository, resealLegacyInstanceSecrets } from './instance-secret-repository.js';
+import { instanceSecretRepository, prismaSecretRows, resealLegacyInstanceSecrets } from './instance-secret-repository.js';
+import { lazyClient } from './lazy-client.js';
 import { keyBlobRepository } from './key-blob-repository.js';
 import { applyMigrations, migrationsDirOf, migrationStatus, openSqlite, sqliteBusyTimeoutMs, sqliteConnectionPragmas, type DbTarget, type MigrationStatus } from './migrate.js';
 import { ocspResponseRepository } from './ocsp-repository.js';
 import { quorumRepository } from './quorum-repository.js';
 import { sqliteHotPath } from './sqlite-hot-path.js';
+import { sqliteServing } from './sqlite-serving.js';
 import { SerialQueue, serializedSqlite } from './sqlite-serial.js';
 import { WalSync } from './wal-sync.js';
 import { tokenRepository } from './token-repository.js';
@@ -166,21 +168,27 @@ export async function openStoreInternals(url: string, opts: OpenOptions = {}): P
   // Each flavour's client, adapter and driver are imported only when opened:
   // a SQLite process never loads pg (~7 MB of RSS per process), nor the other way round.
   if (target.kind === 'sqlite') {
-    const [{ PrismaBetterSqlite3 }, { PrismaClient: SqliteClient }] = await Promise.all([import('@prisma/adapter-better-sqlite3'), import('../generated/sqlite/client.js')]);
-    raw = openSqlite(target.file);
-    raw.pragma(sqliteCachePragma);
-    queue = new SerialQueue();
+    const file = target.file;
+    const conn = openSqlite(file);
+    conn.pragma(sqliteCachePragma);
+    const q = new SerialQueue();
     // Every write of the store resolves once it is on disk (wal-sync.ts); an in-memory database has nothing to sync.
-    if (!raw.memory) wal = new WalSync(`${target.file}-wal`);
-    db = new SqliteClient({ adapter: serializedSqlite(new PrismaBetterSqlite3({ url: target.file, timeout: sqliteBusyTimeoutMs }), queue, wal) });
-    try {
-      // Per-connection settings, the same as openSqlite sets on the raw connection.
-      for (const pragma of [...sqliteConnectionPragmas, sqliteCachePragma]) await db.$executeRawUnsafe(`PRAGMA ${pragma}`);
-    } catch (err) {
-      raw.close();
-      await db.$disconnect();
-      throw err;
-    }
+    const w = conn.memory ? undefined : new WalSync(`${file}-wal`);
+    [raw, queue, wal] = [conn, q, w];
+    // Prisma is imported and its client made on the first query that needs it (lazy-client.ts): a serving process
+    // runs every query of its start, its load and its timers on prepared statements (sqlite-serving.ts) and never loads it.
+    db = lazyClient(async () => {
+      const [{ PrismaBetterSqlite3 }, { PrismaClient: SqliteClient }] = await Promise.all([import('@prisma/adapter-better-sqlite3'), import('../generated/sqlite/client.js')]);
+      const client = new SqliteClient({ adapter: serializedSqlite(new PrismaBetterSqlite3({ url: file, timeout: sqliteBusyTimeoutMs }), q, w) });
+      try {
+        // Per-connection settings, the same as openSqlite sets on the raw connection.
+        for (const pragma of [...sqliteConnectionPragmas, sqliteCachePragma]) await client.$executeRawUnsafe(`PRAGMA ${pragma}`);
+      } catch (err) {
+        await client.$disconnect();
+        throw err;
+      }
+      return client;
+    });
   } else {
     const [{ PrismaPg }, { PrismaClient: PgClient }, { default: pgDriver }] = await Promise.all([import('@prisma/adapter-pg'), import('../generated/pg/client.js'), import('pg')]);
     pgTypes = pgDriver.types;
@@ -193,28 +201,30 @@ export async function openStoreInternals(url: string, opts: OpenOptions = {}): P
     db = new PgClient({ adapter: new PrismaPg(pool, { disposeExternalPool: true }) }) as unknown as Db;
   }
   const hot = raw && queue && sqliteHotPath(raw, queue, wal);
+  const serving = raw && queue && sqliteServing(raw, queue, wal);
   // After sqliteHotPath, which sets busy_timeout 0 on the shared raw connection.
   const acmeHot = raw && queue ? acmeSqliteHotPath(raw, queue, wal) : acmePgHotPath(pool!, pgTypes!);
   // PostgreSQL: every audited transaction of this store runs through one chain, which groups this process's appends.
   const auditChain = pool && pgAuditChain(pool);
+  const secretRows = serving?.secrets ?? prismaSecretRows(db);
   let sealer: SecretSealer | null = null;
   const boundSealer = () => sealer;
   let closed: Promise<void> | undefined;
   const store: Store = {
     kind,
-    cas: caRepository(db),
-    certificates: certificateRepository(db, hot, auditChain),
-    keyBlobs: keyBlobRepository(db),
-    tokens: tokenRepository(db),
+    cas: { ...caRepository(db), ...serving?.cas },
+    certificates: { ...certificateRepository(db, hot, auditChain), ...serving?.certificates },
+    keyBlobs: { ...keyBlobRepository(db), ...serving?.keyBlobs },
+    tokens: { ...tokenRepository(db), ...serving?.tokens },
     audit: auditRepository(db, hot, auditChain),
-    auditCheckpoints: auditCheckpointRepository(db, kind),
-    crls: crlRepository(db),
-    ocspResponses: ocspResponseRepository(db),
+    auditCheckpoints: { ...auditCheckpointRepository(db, kind), ...serving?.auditCheckpoints },
+    crls: { ...crlRepository(db), ...serving?.crls },
+    ocspResponses: { ...ocspResponseRepository(db), ...serving?.ocspResponses },
     acmeAccounts: acmeAccountRepository(db, acmeHot.accounts),
-    acmeOrders: acmeOrderRepository(db, acmeHot.orders, auditChain),
+    acmeOrders: { ...acmeOrderRepository(db, acmeHot.orders, auditChain), ...serving?.acmeOrders },
     acmeNonces: acmeHot.nonces,
     acmeEabKeys: acmeEabKeyRepository(db, boundSealer),
-    secrets: instanceSecretRepository(db, boundSealer),
+    secrets: instanceSecretRepository(secretRows, boundSealer),
     renewalWindows: renewalWindowRepository(db),
     devices: deviceRepository(db, raw && queue ? { raw, queue, wal } : undefined),
     manufacturerCas: manufacturerCaRepository(db),
@@ -223,7 +233,9 @@ export async function openStoreInternals(url: string, opts: OpenOptions = {}): P
     queries: adminQueries(db, kind),
     async sealSecrets(s) {
       sealer = s;
-      const sealed = (await resealLegacyEabKeys(db, s)) + (await resealLegacyInstanceSecrets(db, s));
+      // SQLite: EAB keys are read through Prisma only when one is still stored in clear (an older version's).
+      const clearEab = serving ? (await serving.eabKeys()).some((k) => !s.isSealed(k)) : true;
+      const sealed = (clearEab ? await resealLegacyEabKeys(db, s) : 0) + (await resealLegacyInstanceSecrets(secretRows, s));
       // The clear values stay in the WAL's older frames until a checkpoint: fold them into the database
       // now (secure_delete zeroes the space they leave there). Best effort: a busy reader only delays it.
       if (sealed > 0 && raw) await queue!.run(() => raw!.pragma('wal_checkpoint(TRUNCATE)'));

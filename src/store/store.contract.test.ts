@@ -346,6 +346,22 @@ describe.each(flavours)('store contract: $name', (flavour) => {
       expect(await store.certificates.findBySerialAnyIssuer(serial())).toEqual([]);
     });
 
+    test('latestHeld: the valid certificate of a profile with a held key that expires last', async () => {
+      const ca = caFixture(`held-${flavour.name}`);
+      await store.cas.insert(ca);
+      expect(await store.certificates.latestHeld(ca.id, 'ocsp-responder')).toBeNull();
+      const older = intent(ca.id, { profile: 'ocsp-responder', keyId: 'k-old', notAfter: later(3600) });
+      const newer = intent(ca.id, { profile: 'ocsp-responder', keyId: 'k-new', notAfter: later(7200) });
+      const keyless = intent(ca.id, { profile: 'ocsp-responder', keyId: null, notAfter: later(9000) });
+      const otherProfile = intent(ca.id, { profile: 'audit-signer', keyId: 'k-audit', notAfter: later(9000) });
+      const pending = intent(ca.id, { profile: 'ocsp-responder', keyId: 'k-pending', notAfter: later(9900) });
+      await store.certificates.insertIntents([older, newer, keyless, otherProfile, pending]);
+      await store.certificates.completeMany({ issued: [older, newer, keyless, otherProfile].map((i) => issued(i)), failed: [] }, noAudit);
+      const held = await store.certificates.latestHeld(ca.id, 'ocsp-responder');
+      expect([held?.serialHex, held?.keyId, held?.status, held?.notAfter.toISOString()]).toEqual([newer.serialHex, 'k-new', 'valid', later(7200).toISOString()]);
+      expect(held?.der?.length).toBe(900);
+    });
+
     test('(issuer, serial) is unique and a conflicting batch writes nothing', async () => {
       const existing = intent(issuer.id);
       await store.certificates.insertIntents([existing]);

@@ -76,7 +76,8 @@ export function wireOcsp(deps: WireOcspDeps): WireHandler {
         der = d !== null && d.length <= limit ? d : null;
       } else {
         if (target !== base || req.contentType?.toLowerCase() !== 'application/ocsp-request' || req.body!.length > limit) return undefined;
-        der = req.body;
+        // A copy, as ocspHandler's: the body is a view into the bytes read, which may hold the next requests too.
+        der = Buffer.from(req.body!);
       }
       if (limits !== undefined && req.headerCount > limits.maxHeaders) return undefined;
       const started = access || observe ? performance.now() : 0;

@@ -5,10 +5,11 @@ import { permits } from '../ca/key-state.js';
 import { PkiError } from '../errors/pki-error.js';
 import { issueCertificateHandler } from '../http/api/issue-hot.js';
 import { frontHandler } from '../http/front.js';
-import { listen, type RunningServer } from '../http/listen.js';
 import { lazyApp } from '../http/lazy-app.js';
 import { frontLimits } from '../http/limits.js';
+import { listen, type RunningServer } from '../http/listen.js';
 import type { Logger } from '../http/log.js';
+import { wireOcsp } from '../http/wire-ocsp.js';
 import { toPem } from '../pki/pem.js';
 import { TokenVerifier } from '../tokens/tokens.js';
 import { crlHandler } from '../crl/http.js';
@@ -260,7 +261,7 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
         consoleHandler({ tokens: new TokenVerifier(instance.store.tokens, instance.clock), log: opts.log }),
         metricsHandler(async () => ({ contentType: metrics.contentType, text: await (cluster.isWorker ? clusterMetricsText() : metrics.text()) }), opts.log),
         readinessHandler(
-          () =>
+          (reqId) =>
             checkReadiness({
               now: () => instance.clock.now(),
               serving: () => ready,
@@ -269,7 +270,7 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
               crls: () => crls.held(),
               responders: () => [...responderValidity].map(([caId, v]) => ({ caId, ...v })),
               log: opts.log,
-            }),
+            }, reqId),
           opts.log,
         ),
       ],
@@ -289,7 +290,21 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
       running = await listen(handler, { host, port, tls: () => ({ cert: tls.certPem, key: tls.keyPem, requestCert: true, rejectUnauthorized: false }), limits: limits.connections });
       stops.push(renewTlsHourly(running.server as import('node:https').Server, tls.notAfter, issueTls, instance, opts.log));
     } else {
-      running = await listen(handler, { host, port, limits: limits.connections });
+      running = await listen(handler, {
+        host,
+        port,
+        limits: limits.connections,
+        // Cached OCSP GET/POST answered below node:http (http/wire.ts); anything else on the connection is node's.
+        wire: wireOcsp({
+          responder: ocsp,
+          now: () => instance.clock.now(),
+          log: opts.log,
+          accessLog: opts.accessLog ?? true,
+          observe: (url, status, seconds) => metrics.requestServed(url, status, seconds),
+          trustedProxies: opts.trustedProxies ?? instance.config.server.trustedProxies,
+          limits: limits.requests,
+        }),
+      });
     }
     ready = true;
     opts.log({ msg: 'serving', url: running.url, issuers: issuers.all().map((i) => i.id), database: instance.store.kind });

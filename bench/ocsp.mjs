@@ -254,8 +254,7 @@ async function benchTrellis(tools, list, t, { n: workers, roundRobin }, { cold: 
     { name: 'POST nonce (signed live)', url: `${base}/ocsp`, body: nonceReq, extra: true, lengthVaries: true },
   ];
   log('trellis: warm-up');
-  // One request through express (any status), as in real serving: a request scope entered there turns on node 20's
-  // async hooks for the whole process (OCSP answers run in one too, but the figures must not depend on that).
+  // One request through the other routes first (any status), as in real serving.
   await request(`${base}/acme/directory`);
   for (const p of phases) await run(tools.ab, abArgs({ ...p, csv: path.join(dir, 'warm.csv'), n: 3000 }));
   const results = {};

@@ -25,7 +25,7 @@ export function auditCheckpointHandler(latest: () => Promise<CheckpointFile | nu
     latest().then(
       (cp) => (cp ? send(200, 'application/x-pem-file', encodeCheckpointFile(cp)) : send(404, 'application/problem+json', problem(404, 'Not Found', 'no audit checkpoint has been signed yet'))),
       (err) => {
-        log?.({ level: 'error', msg: 'audit checkpoint not served', error: err instanceof Error ? err.message : String(err) });
+        log?.({ level: 'error', msg: 'audit checkpoint not served', reqId: req.requestId, error: err instanceof Error ? err.message : String(err) });
         send(500, 'application/problem+json', problem(500, 'Internal Server Error'));
       },
     );

@@ -176,7 +176,7 @@ export function ocspHandler(responder: OcspResponder, optsOrNow: OcspHttpOptions
   };
   const reply = (req: IncomingMessage, res: ServerResponse, der: Buffer | null, get: boolean) => {
     if (der === null) return respond(req, res, malformed(), get);
-    // A response held in memory is sent now: each promise on the way costs (async hooks included).
+    // A response held in memory is sent now: each promise on the way costs.
     const now = responder.answerCached(der);
     if (now !== undefined) return respond(req, res, now, get);
     responder.answer(der).then(

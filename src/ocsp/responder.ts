@@ -130,7 +130,7 @@ export class OcspResponder {
 
   /** Answers any request body with an OCSPResponse DER, plus caching facts. Never throws (nor rejects). */
   answer(requestDer: Buffer): Promise<OcspResult> {
-    // Not an async function: a cached answer is already settled, and each promise and await on the way costs (async hooks included).
+    // Not an async function: a cached answer is already settled, and each promise and await on the way costs.
     let answered: Promise<OcspResult>;
     try {
       answered = this.filter.answer(requestDer);

@@ -105,12 +105,12 @@ export function acmeDispatcher(routes: readonly AcmeRoute[], deps: DispatchDeps)
         try {
           writeNow(x, body);
         } catch (err) {
-          log({ level: 'error', msg: 'ACME answer could not be written', id: x.req.requestId, path: x.req.url, error: String(err) });
+          log({ level: 'error', msg: 'ACME answer could not be written', reqId: x.req.requestId, path: x.req.url, error: String(err) });
           x.res.destroy();
         }
       },
       (err: unknown) => {
-        log({ level: 'error', msg: 'ACME answer dropped: its writes are not on disk', id: x.req.requestId, path: x.req.url, error: String(err) });
+        log({ level: 'error', msg: 'ACME answer dropped: its writes are not on disk', reqId: x.req.requestId, path: x.req.url, error: String(err) });
         x.res.destroy();
       },
     );

@@ -63,8 +63,8 @@ test('a server fault: 500 serverInternal naming the request id, with a nonce and
   expect(res.headers.get('content-type')).toBe('application/problem+json; charset=utf-8');
   expect(res.headers.get('replay-nonce')).toBe('nonce-1');
   expect(res.headers.get('link')).toBe('<https://ca.example/acme/server/directory>;rel="index"');
-  expect(lines.find((l) => l.id === '0123456789abcdef')).toMatchObject({ level: 'error', type: 'lintFailed', path: '/acme/fault' });
-  expect(String(lines.find((l) => l.id === '0123456789abcdef')?.error)).toContain(secret);
+  expect(lines.find((l) => l.reqId === '0123456789abcdef')).toMatchObject({ level: 'error', type: 'lintFailed', path: '/acme/fault' });
+  expect(String(lines.find((l) => l.reqId === '0123456789abcdef')?.error)).toContain(secret);
 });
 
 test('a client error keeps its detail; headers the handler set before it failed are not sent', async () => {

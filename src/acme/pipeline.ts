@@ -217,7 +217,7 @@ export function sendProblem(x: AcmeExchange, err: unknown, deps: { nonces: Nonce
     x.location(deps.links.account(mapped.extra.accountId));
     delete doc.accountId;
   }
-  if (doc.status >= 500) deps.log({ level: 'error', msg: 'ACME request failed', id: req.requestId, path: req.url, ...faultFields(mapped, err) });
+  if (doc.status >= 500) deps.log({ level: 'error', msg: 'ACME request failed', reqId: req.requestId, path: req.url, ...faultFields(mapped, err) });
   res.locals = { ...res.locals, problem: doc.type };
   x.status(doc.status).json(doc, 'application/problem+json');
 }

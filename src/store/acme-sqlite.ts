@@ -70,7 +70,7 @@ function mapConstraint(err: unknown, conflict: string, notFound: string): unknow
 }
 
 /** A nonce waiting for the write it is recorded with (redeemWith); `outcome` once a write took it. */
-type Joining = { nonce: string; expiresAt: string; outcome?: Promise<'recorded' | 'used' | 'undone'> };
+type Joining = { nonce: string; expiresAt: string; outcome?: Promise<'recorded' | 'used' | 'undone'>; used?: PkiError };
 
 const d = sqliteDate;
 const dOrNull = (x: Date | null): string | null => (x === null ? null : sqliteDate(x));
@@ -91,11 +91,10 @@ export function acmeSqliteHotPath(db: Database.Database, queue: SerialQueue, wal
   const write: GroupWrite = <T>(run: () => T, settles?: WriteSettles): Promise<T> => {
     const j = joining;
     if (!j || j.outcome) return group(run, settles);
-    const err = new PkiError('badNonce', 'the nonce was already used');
-    const written = group(() => s().redeemThen(j.nonce, j.expiresAt, err, run) as T, settles);
+    const written = group(() => s().redeemThen(j, run) as T, settles);
     j.outcome = written.then(
       () => 'recorded' as const,
-      (e: unknown) => (e === err ? ('used' as const) : ('undone' as const)),
+      (e: unknown) => (e !== undefined && e === j.used ? ('used' as const) : ('undone' as const)),
     );
     return written;
   };
@@ -254,9 +253,10 @@ function prepare(db: Database.Database) {
     lastNonce: db.prepare(`SELECT rowid FROM "AcmeUsedNonce" ORDER BY rowid DESC LIMIT 1`),
     pruneNonces: db.prepare(`DELETE FROM "AcmeUsedNonce" WHERE rowid < ? AND "expiresAt" < ?`),
 
-    // One savepoint: the nonce first, then the request's write; a replay throws `used` and undoes both.
-    redeemThen: db.transaction(<T>(nonce: string, expiresAt: string, used: PkiError, run: () => T): T => {
-      if (redeem.run(nonce, expiresAt).changes !== 1) throw used;
+    // One savepoint: the nonce first, then the request's write; a replay throws `j.used` (made only then: an error's
+    // stack costs) and undoes both.
+    redeemThen: db.transaction(<T>(j: Joining, run: () => T): T => {
+      if (redeem.run(j.nonce, j.expiresAt).changes !== 1) throw (j.used = new PkiError('badNonce', 'the nonce was already used'));
       return run();
     }),
 

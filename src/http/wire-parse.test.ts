@@ -45,6 +45,11 @@ describe('reads', () => {
   test('white space around a value is not part of it', () => {
     expect(asRequest(parse('GET /x HTTP/1.1\r\nHost: a\r\nX-Request-Id: \t r1 \t\r\n\r\n')).xRequestId).toBe('r1');
   });
+
+  test('a value with long runs of white space inside and around it', () => {
+    const inner = `a${' \t'.repeat(4000)}b`;
+    expect(asRequest(parse(`GET /x HTTP/1.1\r\nHost: a\r\nX-Request-Id:${' '.repeat(4000)}${inner}${'\t '.repeat(4000)}\r\n\r\n`, 32 * 1024)).xRequestId).toBe(inner);
+  });
 });
 
 describe('leaves to node:http', () => {

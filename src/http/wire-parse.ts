@@ -31,8 +31,9 @@ export interface WireRequest {
 /** What the reader makes of the bytes from `start`: a request, or hand them to node:http. */
 export type WireParse = WireRequest | 'fallback';
 
-// RFC 9110 §5.6.2 token characters.
-const headerLine = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*(.*?)[ \t]*$/;
+// RFC 9110 §5.6.2 token characters, then the rest of the line. No lazy value between white space runs: that form
+// backtracks in the square of a line's length (a 16 KiB line of spaces: ~0.1 s), this one reads a line once.
+const headerLine = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+):(.*)$/;
 const requestLine = /^(GET|POST) (\/[!-~]*) HTTP\/1\.([01])$/;
 // Visible ASCII, space and tab, and CRLF: nothing else may appear in a head this path reads.
 const plainHead = /^[\t\x20-\x7e\r\n]*$/;
@@ -62,10 +63,13 @@ export function parseRequest(buf: Buffer, start: number, maxHeaderBytes: number)
   let xForwardedFor: string | undefined;
   for (let i = 1; i < lines.length; i++) {
     const line = lines[i]!;
+    // A bare CR or LF left inside a line.
+    if (line.includes('\r') || line.includes('\n')) return 'fallback';
     const m = headerLine.exec(line);
-    // obs-fold (a line starting with white space), a bare CR or LF, a malformed line.
-    if (m === null || line.includes('\r') || line.includes('\n')) return 'fallback';
-    const value = m[2]!;
+    // obs-fold (a line starting with white space), a malformed line.
+    if (m === null) return 'fallback';
+    // The head holds no white space but space and tab (plainHead), so trim() takes exactly the OWS around the value.
+    const value = m[2]!.trim();
     switch (m[1]!.toLowerCase()) {
       case 'host':
         if (++host > 1) return 'fallback';

@@ -42,7 +42,7 @@ import {
   type SqliteRow,
 } from './acme-rows.js';
 import { groupCommit, type GroupWrite, type WriteSettles } from './sqlite-group-commit.js';
-import { sqliteAuditAppender, sqliteDate } from './sqlite-hot-path.js';
+import { mapSqliteConstraint, sqliteAuditAppender, sqliteDate } from './sqlite-hot-path.js';
 import type { SerialQueue } from './sqlite-serial.js';
 import type { WalSync } from './wal-sync.js';
 
@@ -55,19 +55,6 @@ export interface AcmeSqliteHotPath {
 
 /** Rowids of used nonces pruned per write at most, so that other writers get a turn in between. */
 const pruneBatch = 5_000;
-
-/** Constraint violations as PkiErrors with `what` in the detail; anything else unchanged. */
-function mapConstraint(err: unknown, conflict: string, notFound: string): unknown {
-  switch ((err as { code?: string }).code) {
-    case 'SQLITE_CONSTRAINT_UNIQUE':
-    case 'SQLITE_CONSTRAINT_PRIMARYKEY':
-      return new PkiError('conflict', conflict, { cause: err });
-    case 'SQLITE_CONSTRAINT_FOREIGNKEY':
-      return new PkiError('notFound', notFound, { cause: err });
-    default:
-      return err;
-  }
-}
 
 /** A nonce waiting for the write it is recorded with (redeemWith); `outcome` once a write took it. */
 type Joining = { nonce: string; expiresAt: string; outcome?: Promise<'recorded' | 'used' | 'undone'>; used?: PkiError };
@@ -109,7 +96,7 @@ export function acmeSqliteHotPath(db: Database.Database, queue: SerialQueue, wal
           // One write: insert unless the thumbprint exists, else read the winner.
           return await write(() => s().createOrGetTx(a));
         } catch (err) {
-          throw mapConstraint(err, `account id "${a.id}" already exists`, 'no such account');
+          throw mapSqliteConstraint(err, `account id "${a.id}" already exists`, 'no such account');
         }
       },
       findById: async (id) => account(s().accountById.get(id) as SqliteRow<AccountRow> | undefined),
@@ -121,7 +108,7 @@ export function acmeSqliteHotPath(db: Database.Database, queue: SerialQueue, wal
         try {
           await write(() => s().createOrderTx(order, newAuthorizations), 'committed');
         } catch (err) {
-          throw mapConstraint(err, `order "${order.id}" or one of its authorizations already exists`, `no account "${order.accountId}"`);
+          throw mapSqliteConstraint(err, `order "${order.id}" or one of its authorizations already exists`, `no account "${order.accountId}"`);
         }
       },
       async findOrder(id) {

@@ -143,7 +143,7 @@ export function sqliteHotPath(db: Database.Database, queue: SerialQueue, wal?: W
     insertIntents: (intents) =>
       // The row's bookkeeping time, as Prisma's @default(now()) would set it.
       group(() => stmts().insertTx(intents, sqliteDate(new Date(Date.now())))).catch((err: unknown) => {
-        throw mapSqliteError(err);
+        throw mapSqliteConstraint(err, 'serial number already used by this issuer', 'no such issuing CA');
       }),
     completeMany: (issued, failed, audit, settles) => group(() => stmts().completeTx(issued, failed, audit), settles),
     failStalePending: (recordedBefore, audit) => durably(queue.run(() => withWriteLock(() => stmts().failStaleTx.immediate(sqliteDate(recordedBefore), audit)))),
@@ -327,14 +327,14 @@ const dateOrNull = (s: string | null): Date | null => (s === null ? null : new D
 type AuditRow = Omit<AuditRecord, 'at'> & { at: string };
 const auditRecordOf = (r: AuditRow): AuditRecord => ({ seq: r.seq, at: new Date(r.at), type: r.type, actor: r.actor, data: r.data, prevHash: r.prevHash, hash: r.hash });
 
-/** Constraint violations from better-sqlite3 as PkiErrors; anything else unchanged. */
-function mapSqliteError(err: unknown): unknown {
+/** Constraint violations from better-sqlite3 as PkiErrors with these details (a foreign key only if `notFound` is given); anything else unchanged. */
+export function mapSqliteConstraint(err: unknown, conflict: string, notFound?: string): unknown {
   switch ((err as { code?: string }).code) {
     case 'SQLITE_CONSTRAINT_UNIQUE':
     case 'SQLITE_CONSTRAINT_PRIMARYKEY':
-      return new PkiError('conflict', 'serial number already used by this issuer', { cause: err });
+      return new PkiError('conflict', conflict, { cause: err });
     case 'SQLITE_CONSTRAINT_FOREIGNKEY':
-      return new PkiError('notFound', 'no such issuing CA', { cause: err });
+      return notFound === undefined ? err : new PkiError('notFound', notFound, { cause: err });
     default:
       return err;
   }

@@ -13,7 +13,6 @@ import type Database from 'better-sqlite3';
 import type { AuditCheckpointRecord, AuditCheckpointRepository } from '../audit/checkpoint-ports.js';
 import type { CaRepository, CertificateRepository } from '../ca/ports.js';
 import type { CrlRecord, CrlRepository } from '../crl/ports.js';
-import { PkiError } from '../errors/pki-error.js';
 import type { KeyBlobRepository } from '../keys/ports.js';
 import type { OcspResponseRepository } from '../ocsp/ports.js';
 import type { AcmeOrderRepository } from '../ra/acme/ports.js';
@@ -24,7 +23,7 @@ import { fromSqliteRow } from './certificate-rows.js';
 import { mergeStatusChanges } from './certificate-repository.js';
 import { checkHolder, holderSpan, leaseKey, leaseValue } from './crl-repository.js';
 import type { SecretRows } from './instance-secret-repository.js';
-import { sqliteDate, withWriteLock } from './sqlite-hot-path.js';
+import { mapSqliteConstraint, sqliteDate, withWriteLock } from './sqlite-hot-path.js';
 import type { SerialQueue } from './sqlite-serial.js';
 import type { WalSync } from './wal-sync.js';
 
@@ -112,8 +111,7 @@ export function sqliteServing(db: Database.Database, queue: SerialQueue, wal?: W
         try {
           await write((s) => s.keyBlobInsert.run(blob.id, blob.algorithm, blob.envelope, sqliteDate(new Date(Date.now()))));
         } catch (err) {
-          if (/^SQLITE_CONSTRAINT_(PRIMARYKEY|UNIQUE)$/.test(String((err as { code?: unknown }).code))) throw new PkiError('conflict', `key "${blob.id}" already exists; keys are never overwritten`, { cause: err });
-          throw err;
+          throw mapSqliteConstraint(err, `key "${blob.id}" already exists; keys are never overwritten`);
         }
       },
       find: (id) =>

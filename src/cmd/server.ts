@@ -242,14 +242,22 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
       return out;
     };
     let ready = false;
-    const limits = frontLimits(instance.config.server, opts.trustedProxies ?? instance.config.server.trustedProxies);
+    const trustedProxies = opts.trustedProxies ?? instance.config.server.trustedProxies;
+    const limits = frontLimits(instance.config.server, trustedProxies);
+    // The front and OCSP's raw path (plain HTTP) share one access log, latency metric, client address rule and rate-limit buckets.
+    const perRequest = {
+      log: opts.log,
+      accessLog: opts.accessLog ?? true,
+      observe: (url: string, status: number, seconds: number) => metrics.requestServed(url, status, seconds),
+      trustedProxies,
+      limits: limits.requests,
+    };
     const handler = frontHandler({
+      ...perRequest,
       app,
       caCertificate: (id) => instance.cas.find((c) => c.id === id)?.certDer,
       ready: () => ready,
-      log: opts.log,
       clock: instance.clock,
-      accessLog: opts.accessLog ?? true,
       hot: [
         ocspHandler(ocsp, () => instance.clock.now(), opts.log),
         ...(acme ? [acme.handler] : []),
@@ -274,9 +282,6 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
           opts.log,
         ),
       ],
-      observe: (url, status, seconds) => metrics.requestServed(url, status, seconds),
-      trustedProxies: opts.trustedProxies ?? instance.config.server.trustedProxies,
-      limits: limits.requests,
     });
     const host = opts.host ?? instance.config.server.host;
     const port = opts.port ?? instance.config.server.port;
@@ -295,15 +300,7 @@ export async function serve(opts: ServeOptions): Promise<Serving> {
         port,
         limits: limits.connections,
         // Cached OCSP GET/POST answered below node:http (http/wire.ts); anything else on the connection is node's.
-        wire: wireOcsp({
-          responder: ocsp,
-          now: () => instance.clock.now(),
-          log: opts.log,
-          accessLog: opts.accessLog ?? true,
-          observe: (url, status, seconds) => metrics.requestServed(url, status, seconds),
-          trustedProxies: opts.trustedProxies ?? instance.config.server.trustedProxies,
-          limits: limits.requests,
-        }),
+        wire: wireOcsp({ ...perRequest, responder: ocsp, now: () => instance.clock.now() }),
       });
     }
     ready = true;

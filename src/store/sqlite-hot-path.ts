@@ -105,7 +105,6 @@ export function hotPathOf(db: object): SqliteHotPath | undefined {
   return byClient.get(db);
 }
 
-/** Builds the hot path over `db` (opened with openSqlite) and the Prisma connection's queue. */
 /**
  * Runs an IMMEDIATE transaction, waiting for another process's write lock
  * without blocking the event loop: SQLite's own busy handler sleeps inside the
@@ -126,6 +125,7 @@ export async function withWriteLock<T>(run: () => T): Promise<T> {
   }
 }
 
+/** Builds the hot path over `db` (opened with openSqlite) and the Prisma connection's queue. */
 export function sqliteHotPath(db: Database.Database, queue: SerialQueue, wal?: WalSync): SqliteHotPath {
   db.pragma('busy_timeout = 0');
   // A write resolves once its commit is on disk (wal-sync.ts); the fsync runs after the queue is released.

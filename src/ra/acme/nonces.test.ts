@@ -94,35 +94,27 @@ describe('nonces', () => {
 
   test('a write that takes the nonce records it; one undone leaves it to record alone; one not made within the call fails the request', async () => {
     const { svc, nonces } = await service();
-    const outcomes: Array<'recorded' | 'used' | 'undone' | undefined> = [];
+    // How the store ends the next joined write: committed with it, a replay, undone, or not taken within the call.
+    let outcome: 'recorded' | 'used' | 'undone' | undefined;
     nonces.redeemWith = (n, exp, write) => {
-      const outcome = outcomes.shift();
       const written = write();
       if (outcome === 'recorded') nonces.rows.set(n, exp);
       return { written, recorded: outcome === undefined ? undefined : Promise.resolve(outcome) };
     };
-    const a = svc.issue();
-    outcomes.push('recorded');
-    const pa = svc.check(a);
-    await pa.with(async () => 1);
-    await pa.record();
-    expect(nonces.rows.has(a)).toBe(true);
-
-    const b = svc.issue();
-    outcomes.push('undone');
-    const pb = svc.check(b);
-    await pb.with(async () => 1);
-    await pb.record();
-    expect(nonces.rows.has(b)).toBe(true);
-
-    outcomes.push('used');
-    const pc = svc.check(svc.issue());
-    await pc.with(async () => 1);
-    expect(await refusal(pc.record())).toMatch(/already used/);
-
-    outcomes.push(undefined);
-    const pd = svc.check(svc.issue());
-    await pd.with(async () => 1);
-    await expect(pd.record()).rejects.toThrow(/did not take/);
+    /** A fresh nonce, checked, whose write the store ends with `ending`. */
+    const writtenWith = async (ending: typeof outcome) => {
+      outcome = ending;
+      const nonce = svc.issue();
+      const pending = svc.check(nonce);
+      await pending.with(async () => 1);
+      return { nonce, pending };
+    };
+    for (const ending of ['recorded', 'undone'] as const) {
+      const { nonce, pending } = await writtenWith(ending);
+      await pending.record();
+      expect(nonces.rows.has(nonce)).toBe(true);
+    }
+    expect(await refusal((await writtenWith('used')).pending.record())).toMatch(/already used/);
+    await expect((await writtenWith(undefined)).pending.record()).rejects.toThrow(/did not take/);
   });
 });

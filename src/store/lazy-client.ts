@@ -90,7 +90,6 @@ export function lazyClient(make: () => Promise<Db>): Db {
       // A client still being made is waited for, so that it is disconnected too.
       if (made) await (await made.catch(() => undefined))?.$disconnect();
     },
-    $connect: async () => (await client()).$connect(),
   };
   const proxy = new Proxy({} as Db, {
     get(_t, p) {

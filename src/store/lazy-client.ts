@@ -11,7 +11,8 @@
  * Unsafe) return a lazy thenable, run when awaited, like Prisma's own
  * PrismaPromise, so that `db.$transaction([...])` gets them unstarted;
  * `$transaction(fn)` hands `fn` the real transaction client; `$disconnect()`
- * of a client never made does nothing. Anything else is refused.
+ * of a client never made does nothing. Any other `$` member is refused until
+ * the client is made, then read from it.
  */
 import type { Db } from './client.js';
 

@@ -55,16 +55,11 @@ export class NonceService {
     return Buffer.concat([body, this.tag(body)]).toString('base64url');
   }
 
-  /** Accepts a nonce once; anything else is `badNonce` (the caller sends a fresh Replay-Nonce). */
-  async redeem(nonce: unknown): Promise<void> {
-    return this.check(nonce).record();
-  }
-
   /**
    * Checks a nonce's tag and age without recording it (`badNonce` when they
-   * fail): the request that carries it records it with its first write
-   * ({@link PendingNonce.with}) or on its own ({@link PendingNonce.record}),
-   * before it is answered.
+   * fail; the caller sends a fresh Replay-Nonce): the request that carries it
+   * records it with its first write ({@link PendingNonce.with}) or on its own
+   * ({@link PendingNonce.record}), before it is answered.
    */
   check(nonce: unknown): PendingNonce {
     if (typeof nonce !== 'string' || nonce.length === 0) throw new PkiError('badNonce', 'the protected header has no "nonce"');

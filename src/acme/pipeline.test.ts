@@ -1,15 +1,16 @@
 /**
  * ACME error answers: RFC 8555 problems with a fresh nonce; a server fault
- * names only the request id. Every POST answer waits until the store's writes
- * before it are on disk. The dispatcher matches as express's router did.
+ * names only the request id. Every POST answer waits until its nonce is recorded
+ * (a replay is badNonce) and the store's writes before it are on disk. The
+ * dispatcher matches as express's router did.
  */
 import http from 'node:http';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { PkiError } from '../errors/pki-error.js';
-import type { NonceService } from '../ra/acme/nonces.js';
+import type { NonceService, PendingNonce } from '../ra/acme/nonces.js';
 import { acmeDispatcher, type AcmeRoute } from './dispatch.js';
 import { Links } from './links.js';
-import { readJsonBody, type BodyParser, type PipelineDeps } from './pipeline.js';
+import { readJsonBody, type AcmeRequest, type BodyParser, type PipelineDeps } from './pipeline.js';
 
 const secret = 'lint e_validity_invalid on key issuing-1-7f3a';
 const links = Links.fromBaseUrl('https://ca.example/');
@@ -151,6 +152,48 @@ test('readJsonBody reads JSON as express.json({ strict: true }) does: empty is {
     expect(res.headers.get('connection')).toBe('close');
     await expect(post('{}', { 'content-encoding': 'gzip' })).resolves.toEqual({ status: 200, json: { body: { fallback: true } } });
     await expect(post('{}', { 'content-type': 'application/jose+json; charset=utf-8' })).resolves.toEqual({ status: 200, json: { body: { fallback: true } } });
+  } finally {
+    await s.close();
+  }
+});
+
+test('a nonce the handler\'s writes did not take is recorded before the answer; a replay is answered badNonce, whatever the handler said', async () => {
+  const steps: string[] = [];
+  /** A checked nonce (verifyPost with nonce: 'with-write' leaves it in x.acme) whose recording resolves or is a replay. */
+  const pending = (used: boolean) =>
+    ({
+      record: () => {
+        steps.push('record');
+        return used ? Promise.reject(new PkiError('badNonce', 'the nonce was already used')) : Promise.resolve();
+      },
+    }) as unknown as PendingNonce;
+  const withNonce = (used: boolean, handle: AcmeRoute['handle']): AcmeRoute['handle'] => (x) => {
+    x.acme = { nonce: pending(used) } as AcmeRequest;
+    return handle(x);
+  };
+  const created: AcmeRoute['handle'] = (x) => x.status(201).location('https://ca.example/acme/order/1').json({ ok: true });
+  const refused: AcmeRoute['handle'] = () => {
+    throw new PkiError('rateLimited', 'too many new orders');
+  };
+  const durable = () => (steps.push('durable'), Promise.resolve());
+  const s = await serverOf(
+    [
+      { method: 'POST', path: '/fresh', handle: withNonce(false, created) },
+      { method: 'POST', path: '/replay', handle: withNonce(true, created) },
+      { method: 'POST', path: '/replay-refused', handle: withNonce(true, refused) },
+    ],
+    { durable },
+  );
+  try {
+    const fresh = await fetch(`${s.base}/acme/fresh`, { method: 'POST' });
+    expect([fresh.status, fresh.headers.get('location'), await fresh.json()]).toEqual([201, 'https://ca.example/acme/order/1', { ok: true }]);
+    expect(steps.splice(0)).toEqual(['record', 'durable']);
+    for (const path of ['/acme/replay', '/acme/replay-refused']) {
+      const res = await fetch(`${s.base}${path}`, { method: 'POST' });
+      expect([path, res.status, res.headers.get('location'), res.headers.get('replay-nonce')]).toEqual([path, 400, null, 'nonce-1']);
+      expect(await res.json()).toMatchObject({ type: 'urn:ietf:params:acme:error:badNonce', detail: 'the nonce was already used' });
+      expect(steps.splice(0)).toEqual(['record', 'durable']);
+    }
   } finally {
     await s.close();
   }

@@ -233,9 +233,14 @@ describe('connection life', () => {
     const running = await listen(() => {}, { host: '127.0.0.1', port: 0, limits: short, wire: wireOcsp({ responder: stub, now: () => now, log: () => {} }) });
     const port = Number(new URL(running.url).port);
     const started = Date.now();
-    const r = await exchange(port, [get(heldGet)], 1300);
-    expect(r.bytes).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*Keep-Alive: timeout=0\r\n/);
-    expect(r.closed).toBe(true);
+    // Held (answered at once) and signed live (a promise): idle after either is keepAliveTimeout, not headersTimeout.
+    for (const path of [heldGet, liveGet]) {
+      const early = await exchange(port, [get(path)], 300);
+      expect(early.closed).toBe(false);
+      const r = await exchange(port, [get(path)], 1300);
+      expect(r.bytes).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*Keep-Alive: timeout=0\r\n/);
+      expect(r.closed).toBe(true);
+    }
     expect(Date.now() - started).toBeGreaterThanOrEqual(1100);
     await running.close(0);
   });

@@ -169,7 +169,7 @@ export function wireConnections(handler: WireHandler, timeouts: WireTimeouts, ha
         this.done = true;
         this.pending = null;
         this.socket.end();
-      } else this.socket.setTimeout(this.pending === null ? idleMs : timeouts.headersTimeoutMs);
+      } else this.socket.setTimeout(this.pending === null || req.end >= this.pending.length ? idleMs : timeouts.headersTimeoutMs);
     }
 
     /** node:http reads this socket from here on, starting with the bytes not answered here. */

@@ -169,6 +169,7 @@ describe('answers the same bytes as node:http', () => {
     ['POST, empty body: malformedRequest', [post(Buffer.alloc(0))]],
     ['keep-alive: three requests, one at a time', [get(heldGet), post(Buffer.from([0x30, 0x02])), get(liveGet)]],
     ['pipelined: held, live, held in one write', [get(heldGet) + get(liveGet) + get(heldGet, 'Connection: close\r\n')]],
+    ['pipelined: ten signed live in one write, answered in order', [get(liveGet).repeat(9) + get(liveGet, 'Connection: close\r\n')]],
   ])('%s', async (_name, parts) => {
     await both(parts);
     // Every answer came from the raw path.

@@ -109,21 +109,28 @@ export function wireConnections(handler: WireHandler, timeouts: WireTimeouts, ha
      */
     serve(): void {
       if (this.pending === null || this.done) return;
-      const buf = this.pending;
       const reqs: WireRequest[] = [];
-      for (let at = 0; at < buf.length; ) {
+      if (this.read(reqs)) this.answerFrom(reqs, 0);
+      else this.handOver();
+    }
+
+    /**
+     * Reads onto `reqs` (the requests already read from the start of `pending`) the whole requests after them;
+     * false if the bytes after them hold one this path does not read, or follow a request that closes the connection.
+     */
+    read(reqs: WireRequest[]): boolean {
+      const buf = this.pending!;
+      for (let at = reqs.length === 0 ? 0 : reqs[reqs.length - 1]!.end; at < buf.length; ) {
+        if (reqs.length > 0 && !reqs[reqs.length - 1]!.keepAlive) return false;
         const req = parseRequest(buf, at, timeouts.maxHeaderBytes);
-        if (req === 'fallback' || (!req.keepAlive && req.end < buf.length)) {
-          this.handOver();
-          return;
-        }
+        if (req === 'fallback') return false;
         reqs.push(req);
         at = req.end;
       }
-      this.answerFrom(reqs, 0);
+      return true;
     }
 
-    /** Answers `reqs[i]` and those after it; `pending` holds the batch they were read from. */
+    /** Answers `reqs[i]` and those after it; `pending` holds the bytes they were read from, from its start. */
     answerFrom(reqs: WireRequest[], i: number): void {
       for (; i < reqs.length && !this.done; i++) {
         const req = reqs[i]!;
@@ -135,15 +142,16 @@ export function wireConnections(handler: WireHandler, timeouts: WireTimeouts, ha
         }
         if (reply instanceof Promise) {
           this.busy = true;
+          const next = i + 1;
           void reply.then((r) => {
             this.busy = false;
             if (this.socket.isPaused()) this.socket.resume();
             this.write(req, r);
-            if (this.done || this.pending === null) return;
-            // Bytes that came while waiting are read as a new batch with the rest of this one.
-            const buf = this.pending;
-            this.pending = req.end >= buf.length ? null : buf.subarray(req.end);
-            if (this.pending !== null) this.serve();
+            if (this.done) return;
+            // Bytes that came while waiting are read with the rest of this batch, as one batch (not the rest again:
+            // a long pipeline of awaited answers would be read once per answer); node takes all of it or none.
+            if (this.read(reqs)) this.answerFrom(reqs, next);
+            else this.handOverFrom(req.end);
           });
           return;
         }

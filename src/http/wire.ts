@@ -142,16 +142,20 @@ export function wireConnections(handler: WireHandler, timeouts: WireTimeouts, ha
         }
         if (reply instanceof Promise) {
           this.busy = true;
-          const next = i + 1;
+          const rest = reqs.slice(i + 1);
           void reply.then((r) => {
             this.busy = false;
             if (this.socket.isPaused()) this.socket.resume();
             this.write(req, r);
             if (this.done) return;
-            // Bytes that came while waiting are read with the rest of this batch, as one batch (not the rest again:
-            // a long pipeline of awaited answers would be read once per answer); node takes all of it or none.
-            if (this.read(reqs)) this.answerFrom(reqs, next);
-            else this.handOverFrom(req.end);
+            // What was answered is let go (a pipeline that never runs dry would otherwise keep, and copy at every read,
+            // every byte it ever sent); the rest of this batch and the bytes that came while waiting are read as one
+            // batch, the rest not again (a long pipeline of awaited answers would be read once per answer): node takes
+            // all of it or none.
+            this.pending = this.pending!.subarray(req.end);
+            for (const next of rest) next.end -= req.end;
+            if (this.read(rest)) this.answerFrom(rest, 0);
+            else this.handOver();
           });
           return;
         }

@@ -16,6 +16,7 @@ import { AddressRateLimiter, defaultConnectionLimits, type RequestLimits } from 
 import { listen, type RunningServer } from './listen.js';
 import type { AccessEvent } from './log.js';
 import { wireOcsp } from './wire-ocsp.js';
+import { wireConnections } from './wire.js';
 import { parseRequest } from './wire-parse.js';
 
 const now = new Date('2026-05-01T12:00:00Z');
@@ -340,4 +341,64 @@ describe('random bytes', () => {
     // Both still serve.
     expect((await exchange(wired.port, [get(heldGet, 'Connection: close\r\n')])).bytes).toMatch(/^HTTP\/1\.1 200 OK/);
   }, 120_000);
+});
+
+describe('a pipeline that never runs dry', () => {
+  // Awaited answers one after another while the client keeps sending: what was answered must be let go, so a request's
+  // offset in the bytes kept stays near the read-ahead bound however much the connection has sent.
+  test('every request is answered and the bytes kept stay bounded', async () => {
+    const ends: number[] = [];
+    const conns = wireConnections(
+      {
+        answer: (req) => {
+          ends.push(req.end);
+          return new Promise((resolve) => setImmediate(() => resolve({ status: 200, headerLines: 'Content-Length: 0\r\n', body: '' })));
+        },
+        written: () => {},
+      },
+      { maxHeaderBytes: 16 * 1024, headersTimeoutMs: 10_000, keepAliveTimeoutMs: 5_000 },
+      (s) => s.destroy(),
+    );
+    const server = net.createServer((s) => conns.accept(s));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as net.AddressInfo).port;
+    const count = 20_000;
+    const one = 'GET /x HTTP/1.1\r\nHost: a\r\n\r\n';
+    try {
+      const answered = await new Promise<number>((resolve, reject) => {
+        const c = net.connect(port, '127.0.0.1');
+        let n = 0;
+        let tail = '';
+        c.on('data', (d: Buffer) => {
+          const text = tail + d.toString('latin1');
+          n += text.split('HTTP/1.1 200 OK').length - 1;
+          tail = text.slice(-16);
+          if (n >= count) {
+            c.destroy();
+            resolve(n);
+          }
+        });
+        c.on('error', reject);
+        // 100 requests a write, kept 1,000 to 1,100 ahead of the answers (~33 KB, under a read's 64 KiB): the pipeline
+        // never runs dry, and each read holds whole requests (a request split across reads goes to node:http, a reset here).
+        const chunk = one.repeat(100);
+        let sent = 0;
+        const more = () => {
+          sent += 100;
+          c.write(chunk);
+        };
+        while (sent < 1_100) more();
+        c.on('data', () => {
+          while (sent < count && n >= sent - 1_000) more();
+        });
+      });
+      expect(answered).toBe(count);
+      expect(ends).toHaveLength(count);
+      // 20,000 requests are 600 KB; the bytes kept start at the next request to answer.
+      expect(Math.max(...ends)).toBeLessThan(256 * 1024);
+    } finally {
+      conns.destroyAll();
+      await new Promise((r) => server.close(r));
+    }
+  }, 60_000);
 });

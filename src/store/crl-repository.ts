@@ -83,18 +83,18 @@ export function crlRepository(db: Db, hot?: SqliteHotPath): CrlRepository {
     async loadMany(caId, wanted) {
       const h = fast();
       if (h) {
-        // SQLite: local prepared statements, one per scope (the hot path reads the DER without Prisma).
+        // SQLite: a prepared statement per CRL wanted, by its number (the hot path reads the DER without Prisma).
         const out: CrlRecord[] = [];
         for (const w of wanted) {
-          const r = await h.latestCrl(caId, w.scope);
-          if (r && r.crlNumber === w.crlNumber) out.push(r);
+          const r = await h.crlByNumber(caId, w.scope, w.crlNumber);
+          if (r) out.push(r);
         }
         return out;
       }
       if (wanted.length === 0) return [];
       // CRL numbers are drawn per CA (nextCrlNumber), so the numbers alone pick the rows; the scope is checked here.
-      const scopeOf = new Map(wanted.map((w) => [w.crlNumber, w.scope]));
-      const metas = (await db.crl.findMany({ where: { caId, crlNumber: { in: [...scopeOf.keys()] } }, select: crlMeta })).filter((m) => scopeOf.get(m.crlNumber) === m.scope);
+      const want = new Set(wanted.map((w) => `${w.scope}/${w.crlNumber}`));
+      const metas = (await db.crl.findMany({ where: { caId, crlNumber: { in: [...new Set(wanted.map((w) => w.crlNumber))] } }, select: crlMeta })).filter((m) => want.has(`${m.scope}/${m.crlNumber}`));
       const large = metas.filter((m) => m.entries > wholeReadEntries);
       const small = metas.length === large.length ? [] : await db.crl.findMany({ where: { caId, crlNumber: { in: metas.filter((m) => m.entries <= wholeReadEntries).map((m) => m.crlNumber) } } });
       const out: CrlRecord[] = small.map(toRecord);

@@ -73,6 +73,8 @@ export interface SqliteHotPath {
   insertCrl(crl: CrlRecord): Promise<void>;
   /** The newest CRL of a scope, DER included, or null. */
   latestCrl(caId: string, scope: string): Promise<CrlRecord | null>;
+  /** The CRL of that number in a scope, DER included, or null (pruned, or never made). */
+  crlByNumber(caId: string, scope: string, crlNumber: bigint): Promise<CrlRecord | null>;
 }
 
 /** An ApiToken row as Prisma returns it (DateTime columns as Dates). */
@@ -202,11 +204,8 @@ export function sqliteHotPath(db: Database.Database, queue: SerialQueue, wal?: W
         ),
       )),
 
-    latestCrl: (caId, scope) =>
-      queue.run(() => {
-        const r = stmts().latestCrl.get(caId, scope) as { crlNumber: bigint; baseCrlNumber: bigint | null; thisUpdate: string; nextUpdate: string; entries: bigint; der: Buffer } | undefined;
-        return r ? { caId, scope, crlNumber: r.crlNumber, baseCrlNumber: r.baseCrlNumber, thisUpdate: new Date(r.thisUpdate), nextUpdate: new Date(r.nextUpdate), entries: Number(r.entries), der: r.der } : null;
-      }),
+    latestCrl: (caId, scope) => queue.run(() => crlOf(caId, scope, stmts().latestCrl.get(caId, scope) as CrlRow | undefined)),
+    crlByNumber: (caId, scope, crlNumber) => queue.run(() => crlOf(caId, scope, stmts().crlByNumber.get(caId, scope, crlNumber) as CrlRow | undefined)),
 
     async *revokedEntries(issuerId, shard, notAfterAfter, pageSize) {
       const notAfter = sqliteDate(notAfterAfter);
@@ -231,6 +230,7 @@ function prepare(db: Database.Database) {
   const failStale = db.prepare(`UPDATE "Certificate" SET "status"='failed' WHERE "status"='pending' AND "createdAt"<? RETURNING "issuerId","serialHex","requestedVia","requestedBy"`);
   const appendAudit = sqliteAuditAppender(db);
   const auditColumns = `SELECT "seq","at","type","actor","data","prevHash","hash" FROM "AuditEvent"`;
+  const crlColumns = `SELECT "crlNumber","baseCrlNumber","thisUpdate","nextUpdate","entries","der" FROM "Crl" WHERE "caId"=? AND "scope"=?`;
   const revokedColumns = `SELECT "serialHex","revokedAt","revocationReason","invalidityDate" FROM "Certificate"
     WHERE "issuerId"=? AND "status"='revoked' AND "notAfter">? AND "serialHex">?`;
   return {
@@ -253,7 +253,8 @@ function prepare(db: Database.Database) {
       WHERE "revokedAt">? AND +"issuerId"=? AND +"status"='revoked' AND (? IS NULL OR +"crlShard"=?)`),
     insertCrl: db.prepare(`INSERT INTO "Crl" ("caId","scope","crlNumber","baseCrlNumber","thisUpdate","nextUpdate","entries","der","createdAt") VALUES (?,?,?,?,?,?,?,?,?)`),
     // BIGINT columns as bigint (CRL numbers may exceed 2^53).
-    latestCrl: db.prepare(`SELECT "crlNumber","baseCrlNumber","thisUpdate","nextUpdate","entries","der" FROM "Crl" WHERE "caId"=? AND "scope"=? ORDER BY "crlNumber" DESC LIMIT 1`).safeIntegers(true),
+    latestCrl: db.prepare(`${crlColumns} ORDER BY "crlNumber" DESC LIMIT 1`).safeIntegers(true),
+    crlByNumber: db.prepare(`${crlColumns} AND "crlNumber"=?`).safeIntegers(true),
     releasedSince: db.prepare(`SELECT "serialHex" FROM "Certificate"
       WHERE "holdReleasedAt">? AND +"issuerId"=? AND +"status"='valid' AND (? IS NULL OR +"crlShard"=?)`),
 
@@ -322,6 +323,10 @@ export function sqliteAuditAppender(db: Database.Database): (drafts: AuditDraft[
   return append;
 }
 
+/** A Crl row as the CRL statements read it (BIGINT columns as bigint). */
+type CrlRow = { crlNumber: bigint; baseCrlNumber: bigint | null; thisUpdate: string; nextUpdate: string; entries: bigint; der: Buffer };
+const crlOf = (caId: string, scope: string, r: CrlRow | undefined): CrlRecord | null =>
+  r ? { caId, scope, crlNumber: r.crlNumber, baseCrlNumber: r.baseCrlNumber, thisUpdate: new Date(r.thisUpdate), nextUpdate: new Date(r.nextUpdate), entries: Number(r.entries), der: r.der } : null;
 const dateOrNull = (s: string | null): Date | null => (s === null ? null : new Date(s));
 
 type AuditRow = Omit<AuditRecord, 'at'> & { at: string };

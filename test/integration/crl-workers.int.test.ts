@@ -90,7 +90,7 @@ test('serve --workers 2: one worker publishes each CRL once; every worker serves
   const serial = leaf.serialHex.toUpperCase();
   const listed = async () => {
     const r = await fetch(`${url}/crl/issuing-1/${shard}.crl`, { headers: { connection: 'close' } });
-    expect(r.status).toBe(200);
+    if (r.status !== 200) throw new Error(`${r.status} ${await r.text()}; the server printed:\n${output.slice(-4000)}`);
     const file = `${pki.dir}/w-${Math.random().toString(36).slice(2)}.der`;
     fs.writeFileSync(file, Buffer.from(await r.arrayBuffer()));
     const text = await openssl('crl', '-inform', 'DER', '-in', file, '-CAfile', pki.issuingPemPath, '-noout', '-text');

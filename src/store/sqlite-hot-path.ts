@@ -25,6 +25,34 @@ import type { WalSync } from './wal-sync.js';
 /** Prisma's SQLite DateTime text form (adapter option timestampFormat 'iso8601'). */
 export const sqliteDate = (d: Date): string => d.toISOString().replace('Z', '+00:00');
 
+/**
+ * A DateTime column read by a prepared statement, as Prisma reads the same
+ * column: the text Trellis writes ({@link sqliteDate}) as is; other text as
+ * Prisma's client completes it before parsing (text without a zone is UTC, not
+ * local time; a space may stand for the T; a date alone is midnight UTC; a time
+ * alone is on 1970-01-01), which is SQLite's own form too (CURRENT_TIMESTAMP,
+ * datetime()); an integer as milliseconds since 1970 (the adapter's
+ * 'unixepoch-ms' form).
+ */
+export function sqliteDateOf(value: string | number | bigint): Date {
+  if (typeof value !== 'string') return new Date(Number(value));
+  return new Date(value.endsWith('+00:00') ? value : prismaDateText(value));
+}
+
+/** A time of day at the end of DateTime text, with its zone (Prisma's pattern). */
+const timeOfDay = /\d{2}:\d{2}:\d{2}(?:\.\d+)?(Z|[+-]\d{2}(:?\d{2})?)?$/;
+
+/** DateTime text completed as Prisma's client completes it before `new Date`. */
+function prismaDateText(text: string): string {
+  const m = timeOfDay.exec(text);
+  if (m === null) return `${text}T00:00:00Z`;
+  const [time, zone, zoneMinutes] = m;
+  const zoned = zone === undefined ? `${text}Z` : zone !== 'Z' && zoneMinutes === undefined ? `${text}:00` : text;
+  if (time.length === text.length) return `1970-01-01T${zoned}`;
+  const sep = m.index - 1;
+  return zoned[sep] === ' ' ? `${zoned.slice(0, sep)}T${zoned.slice(sep + 1)}` : zoned;
+}
+
 
 /** What the repositories take from the hot path. */
 export interface SqliteHotPath {
@@ -162,13 +190,13 @@ export function sqliteHotPath(db: Database.Database, queue: SerialQueue, wal?: W
     tokenByHash: (hashHex) =>
       queue.run(() => {
         const r = stmts().tokenByHash.get(hashHex) as (Omit<ApiTokenRow, 'createdAt' | 'expiresAt' | 'lastUsedAt' | 'revokedAt'> & { createdAt: string; expiresAt: string | null; lastUsedAt: string | null; revokedAt: string | null }) | undefined;
-        return r ? { ...r, createdAt: new Date(r.createdAt), expiresAt: dateOrNull(r.expiresAt), lastUsedAt: dateOrNull(r.lastUsedAt), revokedAt: dateOrNull(r.revokedAt) } : null;
+        return r ? { ...r, createdAt: sqliteDateOf(r.createdAt), expiresAt: dateOrNull(r.expiresAt), lastUsedAt: dateOrNull(r.lastUsedAt), revokedAt: dateOrNull(r.revokedAt) } : null;
       }),
 
     statusOf: (issuerId, serialHex) =>
       queue.run(() => {
         const r = stmts().status.get(issuerId, serialHex) as { status: string; revokedAt: string | null; revocationReason: number | null; notAfter: string } | undefined;
-        return r ? { status: r.status as CertificateStatus, revokedAt: dateOrNull(r.revokedAt), revocationReason: r.revocationReason, notAfter: new Date(r.notAfter) } : null;
+        return r ? { status: r.status as CertificateStatus, revokedAt: dateOrNull(r.revokedAt), revocationReason: r.revocationReason, notAfter: sqliteDateOf(r.notAfter) } : null;
       }),
 
     findBySerial: (issuerId, serialHex) =>
@@ -188,7 +216,7 @@ export function sqliteHotPath(db: Database.Database, queue: SerialQueue, wal?: W
         const revoked = revokedSince.all(at, issuerId, shardArg, shardArg) as { serialHex: string; revokedAt: string; revocationReason: number | null; invalidityDate: string | null }[];
         const released = releasedSince.all(at, issuerId, shardArg, shardArg) as { serialHex: string }[];
         return {
-          revoked: revoked.map((r) => ({ serialHex: r.serialHex, revokedAt: new Date(r.revokedAt), reason: r.revocationReason ?? 0, invalidityDate: dateOrNull(r.invalidityDate) })),
+          revoked: revoked.map((r) => ({ serialHex: r.serialHex, revokedAt: sqliteDateOf(r.revokedAt), reason: r.revocationReason ?? 0, invalidityDate: dateOrNull(r.invalidityDate) })),
           released: released.map((r) => r.serialHex),
         };
       }),
@@ -214,7 +242,7 @@ export function sqliteHotPath(db: Database.Database, queue: SerialQueue, wal?: W
         const { revokedAll, revokedShard } = stmts();
         const rows = await queue.run(() => (shard === null ? revokedAll.all(issuerId, notAfter, after, pageSize) : revokedShard.all(issuerId, notAfter, after, shard, pageSize)) as Row[]);
         if (rows.length === 0) return;
-        yield rows.map((r) => ({ serialHex: r.serialHex, revokedAt: new Date(r.revokedAt), reason: r.revocationReason ?? 0, invalidityDate: dateOrNull(r.invalidityDate) }));
+        yield rows.map((r) => ({ serialHex: r.serialHex, revokedAt: sqliteDateOf(r.revokedAt), reason: r.revocationReason ?? 0, invalidityDate: dateOrNull(r.invalidityDate) }));
         after = rows[rows.length - 1]!.serialHex;
       }
     },
@@ -326,11 +354,11 @@ export function sqliteAuditAppender(db: Database.Database): (drafts: AuditDraft[
 /** A Crl row as the CRL statements read it (BIGINT columns as bigint). */
 type CrlRow = { crlNumber: bigint; baseCrlNumber: bigint | null; thisUpdate: string; nextUpdate: string; entries: bigint; der: Buffer };
 const crlOf = (caId: string, scope: string, r: CrlRow | undefined): CrlRecord | null =>
-  r ? { caId, scope, crlNumber: r.crlNumber, baseCrlNumber: r.baseCrlNumber, thisUpdate: new Date(r.thisUpdate), nextUpdate: new Date(r.nextUpdate), entries: Number(r.entries), der: r.der } : null;
-const dateOrNull = (s: string | null): Date | null => (s === null ? null : new Date(s));
+  r ? { caId, scope, crlNumber: r.crlNumber, baseCrlNumber: r.baseCrlNumber, thisUpdate: sqliteDateOf(r.thisUpdate), nextUpdate: sqliteDateOf(r.nextUpdate), entries: Number(r.entries), der: r.der } : null;
+const dateOrNull = (s: string | null): Date | null => (s === null ? null : sqliteDateOf(s));
 
 type AuditRow = Omit<AuditRecord, 'at'> & { at: string };
-const auditRecordOf = (r: AuditRow): AuditRecord => ({ seq: r.seq, at: new Date(r.at), type: r.type, actor: r.actor, data: r.data, prevHash: r.prevHash, hash: r.hash });
+const auditRecordOf = (r: AuditRow): AuditRecord => ({ seq: r.seq, at: sqliteDateOf(r.at), type: r.type, actor: r.actor, data: r.data, prevHash: r.prevHash, hash: r.hash });
 
 /** Constraint violations from better-sqlite3 as PkiErrors with these details (a foreign key only if `notFound` is given); anything else unchanged. */
 export function mapSqliteConstraint(err: unknown, conflict: string, notFound?: string): unknown {

@@ -23,7 +23,7 @@ import { fromSqliteRow } from './certificate-rows.js';
 import { mergeStatusChanges } from './certificate-repository.js';
 import { checkHolder, holderSpan, leaseKey, leaseValue } from './crl-repository.js';
 import type { SecretRows } from './instance-secret-repository.js';
-import { mapSqliteConstraint, sqliteDate, withWriteLock } from './sqlite-hot-path.js';
+import { mapSqliteConstraint, sqliteDate, sqliteDateOf, withWriteLock } from './sqlite-hot-path.js';
 import type { SerialQueue } from './sqlite-serial.js';
 import type { WalSync } from './wal-sync.js';
 
@@ -43,7 +43,7 @@ export interface SqliteServing {
 }
 
 type CheckpointRow = Omit<AuditCheckpointRecord, 'at'> & { at: string };
-const checkpointOf = (r: CheckpointRow): AuditCheckpointRecord => ({ ...r, at: new Date(r.at) });
+const checkpointOf = (r: CheckpointRow): AuditCheckpointRecord => ({ ...r, at: sqliteDateOf(r.at) });
 
 function prepare(db: Database.Database) {
   const checkpointColumns = `SELECT "id","eventCount","headHash","at","body","signature","signerSerialHex" FROM "AuditCheckpoint"`;
@@ -99,7 +99,7 @@ export function sqliteServing(db: Database.Database, queue: SerialQueue, wal?: W
     return wal ? wal.after(commit) : commit;
   };
   type ChangeRow = { issuerId: string; serialHex: string; at: string };
-  const changes = (rows: unknown[]) => (rows as ChangeRow[]).map((r) => ({ issuerId: r.issuerId, serialHex: r.serialHex, at: new Date(r.at) }));
+  const changes = (rows: unknown[]) => (rows as ChangeRow[]).map((r) => ({ issuerId: r.issuerId, serialHex: r.serialHex, at: sqliteDateOf(r.at) }));
   return {
     cas: {
       list: () => read((s) => (s.caList.all() as CaSqliteRow[]).map(caRecordOf)),
@@ -117,7 +117,7 @@ export function sqliteServing(db: Database.Database, queue: SerialQueue, wal?: W
       find: (id) =>
         read((s) => {
           const r = s.keyBlob.get(id) as { id: string; algorithm: string; envelope: string; state: string; createdAt: string } | undefined;
-          return r ? { ...r, createdAt: new Date(r.createdAt) } : null;
+          return r ? { ...r, createdAt: sqliteDateOf(r.createdAt) } : null;
         }),
     },
     crls: {
@@ -125,7 +125,7 @@ export function sqliteServing(db: Database.Database, queue: SerialQueue, wal?: W
       latestAll: (caId) =>
         read((s) =>
           (s.crlLatestAll.all(caId) as { caId: string; scope: string; crlNumber: bigint; baseCrlNumber: bigint | null; thisUpdate: string; nextUpdate: string; entries: bigint }[]).map(
-            (r): Omit<CrlRecord, 'der'> => ({ ...r, thisUpdate: new Date(r.thisUpdate), nextUpdate: new Date(r.nextUpdate), entries: Number(r.entries) }),
+            (r): Omit<CrlRecord, 'der'> => ({ ...r, thisUpdate: sqliteDateOf(r.thisUpdate), nextUpdate: sqliteDateOf(r.nextUpdate), entries: Number(r.entries) }),
           ),
         ),
       async acquireLease(caId, holder, now, until) {
@@ -176,7 +176,7 @@ export function sqliteServing(db: Database.Database, queue: SerialQueue, wal?: W
       get: (issuerId, serialHex) =>
         read((s) => {
           const r = s.ocspGet.get(issuerId, serialHex) as { issuerId: string; serialHex: string; der: Buffer; thisUpdate: string; nextUpdate: string } | undefined;
-          return r ? { ...r, thisUpdate: new Date(r.thisUpdate), nextUpdate: new Date(r.nextUpdate) } : null;
+          return r ? { ...r, thisUpdate: sqliteDateOf(r.thisUpdate), nextUpdate: sqliteDateOf(r.nextUpdate) } : null;
         }),
       async putMany(responses) {
         // One transaction per 32, as through Prisma: other queries of the process run between them.

@@ -184,6 +184,31 @@ describe('reads: the store\'s statements and the Prisma repositories agree on on
   });
 });
 
+describe('audit events, ACME orders in processing: the statements and Prisma agree on one file', () => {
+  let x: Pair;
+  beforeAll(async () => {
+    x = await openPair();
+    const raw = x.raw;
+    for (let seq = 1; seq <= 5; seq++) raw.prepare(`INSERT INTO "AuditEvent" ("seq","at","type","actor","data","prevHash","hash") VALUES (?,?,?,?,?,?,?)`).run(seq === 4 ? 7 : seq, iso(seq), 't', 'a', `{"n":${seq}}`, `p${seq}`, `h${seq}`);
+    raw.prepare(`INSERT INTO "AcmeAccount" ("id","thumbprint","jwk","status","contact","termsAgreed","createdAt") VALUES ('acct','tp','{}','valid','[]',1,?)`).run(iso(0));
+    const order = raw.prepare(`INSERT INTO "AcmeOrder" ("id","accountId","profile","status","expires","identifiers","authorizationIds","notBefore","error","createdAt") VALUES (?,'acct','server',?,?,'[{"type":"dns","value":"a.test"}]','["z1"]',?,?,?)`);
+    // Equal creation times are ordered by id.
+    for (const [id, status, created] of [['o3', 'processing', 5], ['o1', 'processing', 5], ['o2', 'processing', 1], ['o4', 'valid', 1], ['o5', 'processing', 9]] as const) {
+      order.run(id, status, iso(3600), id === 'o1' ? iso(0) : null, id === 'o2' ? '{"type":"urn:ietf:params:acme:error:serverInternal","detail":"x"}' : null, iso(created));
+    }
+  });
+  afterAll(() => closePair(x));
+
+  test('audit range and last, across a gap in seq', async () => {
+    for (const [from, limit] of [[1, 10], [1, 2], [4, 1], [6, 5], [8, 5]] as const) expect(await x.store.audit.range(from, limit)).toEqual(await x.p.audit.range(from, limit));
+    expect(await x.store.audit.last()).toEqual(await x.p.audit.last());
+  });
+
+  test('ACME orders in processing, oldest first, bounded', async () => {
+    for (const [before, limit] of [[at(10), 10], [at(10), 2], [at(5), 10], [at(1), 10]] as const) expect(await x.store.acmeOrders.listProcessing(before, limit)).toEqual(await x.p.acmeOrders.listProcessing(before, limit));
+  });
+});
+
 describe('CRLs: the store\'s statements and the Prisma repository agree on one file', () => {
   let x: Pair;
   const big = 2n ** 60n;

@@ -53,7 +53,7 @@ export interface AcmeSqliteHotPath {
   nonces: AcmeNonceRepository;
 }
 
-/** Rowids of used nonces pruned per write at most, so that other writers get a turn in between. */
+/** Rowids of used nonces a prune reads and deletes per write at most, so that other writers get a turn in between. */
 const pruneBatch = 5_000;
 
 /** A nonce waiting for the write it is recorded with (redeemWith); `outcome` once a write took it. */
@@ -173,19 +173,27 @@ export function acmeSqliteHotPath(db: Database.Database, queue: SerialQueue, wal
       // rowid first, up to the first row still live, with no index on
       // expiresAt to keep up on every redemption. An expired row behind a
       // live one waits for a later prune; the age check refuses it meanwhile.
+      // Each step is one write that reads and deletes at most pruneBatch
+      // rowids from the oldest, so the walk to the first live row is split
+      // too: as one statement it held the event loop for ~0.1 s over a
+      // backlog of 1 M expired rows, ~0.5 s over 5 M (bench/acme-nonce-prune.mjs).
       async prune(before) {
         const b = d(before);
-        const live = s().firstLiveNonce.get(b) as { rowid: number } | undefined;
-        const bound = live ? live.rowid : ((s().lastNonce.get() as { rowid: number } | undefined)?.rowid ?? 0) + 1;
+        // The walk ends at the last rowid there was when the call began: rows appended since wait for a later call.
+        const bound = ((s().lastNonce.get() as { rowid: number } | undefined)?.rowid ?? 0) + 1;
         let total = 0;
         for (;;) {
-          const n = await write(() => {
+          const step = await write(() => {
             const first = (s().firstNonce.get() as { rowid: number } | undefined)?.rowid;
-            // expiresAt is checked again: a rowid below the bound may have been reused by a live row once the table was empty.
-            return first === undefined || first >= bound ? 0 : s().pruneNonces.run(Math.min(bound, first + pruneBatch), b).changes;
+            if (first === undefined || first >= bound) return { deleted: 0, done: true };
+            const end = Math.min(bound, first + pruneBatch);
+            const live = (s().firstLiveNonceIn.get(first, end, b) as { rowid: number } | undefined)?.rowid;
+            // The DELETE checks expiresAt itself: it never takes a live row, whatever the rowids.
+            const deleted = s().pruneNonces.run(live ?? end, b).changes;
+            return { deleted, done: live !== undefined || end === bound };
           });
-          total += n;
-          if (n === 0) return total;
+          total += step.deleted;
+          if (step.done) return total;
         }
       },
     },
@@ -235,7 +243,7 @@ function prepare(db: Database.Database) {
         AND (@now IS NULL OR "status" <> 'pending' OR "expires" > @now)
       LIMIT 1`),
     redeem,
-    firstLiveNonce: db.prepare(`SELECT rowid FROM "AcmeUsedNonce" WHERE "expiresAt" >= ? ORDER BY rowid LIMIT 1`),
+    firstLiveNonceIn: db.prepare(`SELECT rowid FROM "AcmeUsedNonce" WHERE rowid >= ? AND rowid < ? AND "expiresAt" >= ? ORDER BY rowid LIMIT 1`),
     firstNonce: db.prepare(`SELECT rowid FROM "AcmeUsedNonce" ORDER BY rowid LIMIT 1`),
     lastNonce: db.prepare(`SELECT rowid FROM "AcmeUsedNonce" ORDER BY rowid DESC LIMIT 1`),
     pruneNonces: db.prepare(`DELETE FROM "AcmeUsedNonce" WHERE rowid < ? AND "expiresAt" < ?`),

@@ -504,7 +504,7 @@ describe.each(flavours)('ACME store contract: $name', (flavour) => {
     test('prune forgets nonces that expired before the cut, in batches', async () => {
       // Only this test's rows: SQLite stops at the first row still live, and earlier tests left live ones.
       await db.acmeUsedNonce.deleteMany();
-      // More rows than one prune batch (5,000 on SQLite, 10,000 on PostgreSQL).
+      // More rows than one prune step on SQLite (5,000 rowids); PostgreSQL steps by 128 heap pages (acme-nonce-prune.test.ts).
       const old = Array.from({ length: 10_050 }, () => rid());
       for (let i = 0; i < old.length; i += 500) await Promise.all(old.slice(i, i + 500).map((n, k) => store.acmeNonces.redeem(n, later(-100 - ((i + k) % 50)))));
       const keep = rid();

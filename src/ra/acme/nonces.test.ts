@@ -59,6 +59,46 @@ describe('nonces', () => {
     expect(nonces.rows.size).toBe(0);
   });
 
+  test('prune forgets only nonces past their lifetime: one at its last accepted millisecond stays recorded', async () => {
+    const { svc, clock, nonces } = await service();
+    const a = svc.issue();
+    await redeem(svc, a);
+    clock.advance(60_000);
+    // now - issued = lifetime: still accepted by the age check, so still a replay.
+    expect(await svc.prune()).toBe(0);
+    expect(await refusal(redeem(svc, a))).toMatch(/already used/);
+    expect(nonces.rows.has(a)).toBe(true);
+    clock.advance(1);
+    expect(await svc.prune()).toBe(1);
+    expect(nonces.rows.has(a)).toBe(false);
+    expect(await refusal(redeem(svc, a))).toMatch(/expired/);
+  });
+
+  test('a prune called while one runs joins it; one called after it ended starts another', async () => {
+    const clock = fixedClock(new Date('2026-12-01T00:00:00Z'));
+    const cuts: Date[] = [];
+    let finish: (n: number) => void = () => {};
+    const nonces: AcmeNonceRepository = {
+      redeem: async () => true,
+      prune: (before) => {
+        cuts.push(before);
+        return new Promise<number>((resolve) => (finish = resolve));
+      },
+    };
+    const svc = await NonceService.open({ secrets: secrets(), nonces, clock, lifetimeSeconds: 60 });
+    const first = svc.prune();
+    clock.advance(60_000);
+    const joined = svc.prune();
+    expect(cuts).toHaveLength(1);
+    finish(7);
+    expect(await first).toBe(7);
+    expect(await joined).toBe(7);
+    const next = svc.prune();
+    expect(cuts).toEqual([new Date('2026-12-01T00:00:00Z'), new Date('2026-12-01T00:01:00Z')]);
+    finish(0);
+    expect(await next).toBe(0);
+  });
+
   test('rejects: forged, truncated, or minted under another instance key; none of them is recorded', async () => {
     const { svc, nonces } = await service();
     const other = (await service(undefined, randomBytes(32))).svc.issue();

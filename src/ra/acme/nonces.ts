@@ -82,9 +82,19 @@ export class NonceService {
     return this.repo.durable ? this.repo.durable() : Promise.resolve();
   }
 
-  /** Forgets used nonces that can no longer pass the age check. */
+  /** The prune under way, which a call made meanwhile joins. */
+  private pruning: Promise<number> | undefined;
+
+  /**
+   * Forgets used nonces that can no longer pass the age check; resolves with
+   * how many. A call made while one runs (a backlog can outlast the timer's
+   * period) joins it and resolves with its count instead of walking the
+   * same rows again.
+   */
   prune(): Promise<number> {
-    return this.repo.prune(this.clock.now());
+    return (this.pruning ??= this.repo.prune(this.clock.now()).finally(() => {
+      this.pruning = undefined;
+    }));
   }
 }
 

@@ -580,6 +580,28 @@ describe('CrlPublisher: one publisher per database (lease)', () => {
     expect(b.made()).toEqual([]);
   });
 
+  test('a node told of its change only after the holder published it, a second later, does not publish it again', async () => {
+    const { nodes, certs, clock, crls } = cluster(2);
+    const [a, b] = nodes as [(typeof nodes)[0], (typeof nodes)[0]];
+    await a.p.tick();
+    await b.p.tick();
+    const rows = crls.rows.length;
+    clock.advance(2000);
+    const s = serialIn(2, 7);
+    certs.add('ca', s, inAYear);
+    certs.revoke('ca', s, clock.now(), 1); // committed through node b's API
+    await a.p.tick(); // the holder polls it and publishes it at once
+    clock.advance(1000); // b's audit write was slow: b is told in the next second
+    b.p.statusChanged('ca', s, 2);
+    await b.p.tick();
+    clock.advance(120_000); // twice delaySeconds
+    await a.p.tick();
+    await b.p.tick();
+    expect(crls.rows.slice(rows).map((r) => r.scope).sort()).toEqual(['full-delta', 'shard-2']);
+    expect(b.made()).toEqual([]);
+    expect(readCrl((await b.p.derOf(b.p.get('ca', 'shard-2')!))!).entries.map((e) => e.serialHex)).toEqual([s]);
+  });
+
   test('the holder stops cleanly: another node takes the lease at its next pass and catches up', async () => {
     const { nodes, certs, clock } = cluster(2);
     const [a, b] = nodes as [(typeof nodes)[0], (typeof nodes)[0]];

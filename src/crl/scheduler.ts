@@ -68,10 +68,16 @@ const maxBackoffMs = 5 * 60_000;
 const shardConcurrency = 4;
 const pruneEveryMs = 10 * 60_000;
 
-/** Scopes to regenerate, each with the time (ms) of its oldest change not yet published. */
+/** A scope's oldest change not yet published: when it was noted here (ms), and the number of the CRL held for the scope then (null: none). */
+interface Mark {
+  at: number;
+  over: bigint | null;
+}
+
+/** Scopes to regenerate, each with its {@link Mark}. */
 interface Dirty {
-  shards: Map<number, number>;
-  delta: number | null;
+  shards: Map<number, Mark>;
+  delta: Mark | null;
 }
 
 /** Runs the schedule of every CA in `issuers`; the generator makes each CRL, `held` says what is served. */
@@ -115,10 +121,19 @@ export class CrlScheduler {
   }
 
   private markScopes(issuerId: string, shards: Iterable<number>, shardAtMs: number, deltaAtMs: number | null): void {
+    const markOf = (scope: string, at: number): Mark => ({ at, over: this.held.get(issuerId, scope)?.crlNumber ?? null });
+    for (const n of shards) this.keepMark(issuerId, n, markOf(shardScope(n), shardAtMs));
+    if (deltaAtMs !== null) this.keepMark(issuerId, 'delta', markOf('full-delta', deltaAtMs));
+  }
+
+  /** Adds `mark` to a scope's pending change; the older of two is kept (its CRL number is the lower). */
+  private keepMark(issuerId: string, scope: number | 'delta', mark: Mark): void {
     let d = this.dirty.get(issuerId);
     if (!d) this.dirty.set(issuerId, (d = { shards: new Map(), delta: null }));
-    for (const n of shards) d.shards.set(n, Math.min(d.shards.get(n) ?? shardAtMs, shardAtMs));
-    if (deltaAtMs !== null) d.delta = Math.min(d.delta ?? deltaAtMs, deltaAtMs);
+    const have = scope === 'delta' ? d.delta : d.shards.get(scope);
+    const kept = have && have.at <= mark.at ? have : mark;
+    if (scope === 'delta') d.delta = kept;
+    else d.shards.set(scope, kept);
   }
 
   /**
@@ -325,20 +340,24 @@ export class CrlScheduler {
   }
 
   /**
-   * Whether a change noted at `markMs` (after its commit) still needs a CRL
-   * of `scope`: not when the CRL held was made after it (its number was drawn
-   * after its thisUpdate), by this process or another. thisUpdate has whole
-   * seconds, so a CRL of the same second proves nothing; `sameSecond` counts
-   * it anyway. That is for a process without the lease, whose only job is to
-   * step in when the holder does not publish: counting it avoids making the
-   * holder's CRL a second time, and should that CRL have been drawn just
-   * before the change, the holder still publishes the change (it polls it),
-   * or whoever takes the lease over does.
+   * Whether a change marked `mark` (noted after its commit) still needs a CRL
+   * of `scope`. The publisher (`leader`): not when the CRL held was made
+   * after the change was noted (its number was drawn after its thisUpdate,
+   * which has whole seconds). A process without the lease, whose only job is
+   * to step in when the holder does not publish: not once any CRL newer than
+   * the one it held when it noted the change is held, so the holder is
+   * publishing. The holder may have made that CRL between the change's
+   * commit and the moment this process noted it (this process notes its own
+   * change after its audit write): it has the change then, and a time check
+   * would miss it across a second boundary and make the CRL again. Should the
+   * holder's CRL have been drawn before the commit, the holder still
+   * publishes the change (it polls it), or whoever takes the lease over does.
    */
-  private stillDirty(caId: string, scope: string, markMs: number | undefined | null, sameSecond = false): boolean {
-    if (markMs === undefined || markMs === null) return false;
+  private stillDirty(caId: string, scope: string, mark: Mark | undefined | null, leader: boolean): boolean {
+    if (!mark) return false;
     const c = this.held.get(caId, scope);
-    return !c || c.thisUpdate.getTime() < (sameSecond ? Math.floor(markMs / 1000) * 1000 : markMs);
+    if (!c) return true;
+    return leader ? c.thisUpdate.getTime() < mark.at : mark.over !== null && c.crlNumber <= mark.over;
   }
 
   private async pass(): Promise<void> {
@@ -353,7 +372,7 @@ export class CrlScheduler {
       const dirty = this.dirty.get(issuer.id);
       this.dirty.delete(issuer.id);
       // What is left for a later pass (a failure, or work the lease holder is expected to do).
-      const keep = (shard: number | 'delta', atMs: number) => (shard === 'delta' ? this.markScopes(issuer.id, [], atMs, atMs) : this.markScopes(issuer.id, [shard], atMs, null));
+      const keep = (scope: number | 'delta', mark: Mark) => this.keepMark(issuer.id, scope, mark);
       // The lease holder does the schedule; another process only what the
       // holder leaves undone: a scope without a CRL, a CRL past three quarters
       // of its life, a change of its own still unpublished after delaySeconds.
@@ -377,9 +396,9 @@ export class CrlScheduler {
       for (let n = 0; n < issuer.shards; n++) {
         const scope = shardScope(n);
         const mark = dirty?.shards.get(n);
-        const wanted = this.stillDirty(issuer.id, scope, mark, !leader);
+        const wanted = this.stillDirty(issuer.id, scope, mark, leader);
         const due = this.due(issuer.id, scope, t);
-        const go = leader ? wanted || due : this.leftUndone(issuer.id, scope, t) || (wanted && t - mark! >= delayMs);
+        const go = leader ? wanted || due : this.leftUndone(issuer.id, scope, t) || (wanted && t - mark!.at >= delayMs);
         if (go) {
           todo.push(async () => {
             if (!(await run(scope, { incremental: !due })) && wanted) keep(n, mark!);
@@ -391,9 +410,9 @@ export class CrlScheduler {
       }));
       const fullGo = leader ? this.due(issuer.id, 'full', t) || this.deltaTooBig(issuer.id) : this.leftUndone(issuer.id, 'full', t);
       const fullNew = fullGo && (await run('full'));
-      const deltaWanted = this.stillDirty(issuer.id, 'full-delta', dirty?.delta, !leader);
+      const deltaWanted = this.stillDirty(issuer.id, 'full-delta', dirty?.delta, leader);
       if (issuer.deltas !== false && this.held.get(issuer.id, 'full')) {
-        const go = leader ? fullNew || deltaWanted || this.due(issuer.id, 'full-delta', t) : fullNew || this.leftUndone(issuer.id, 'full-delta', t) || (deltaWanted && t - dirty!.delta! >= delayMs);
+        const go = leader ? fullNew || deltaWanted || this.due(issuer.id, 'full-delta', t) : fullNew || this.leftUndone(issuer.id, 'full-delta', t) || (deltaWanted && t - dirty!.delta!.at >= delayMs);
         if (go) {
           if (!(await run('full-delta')) && deltaWanted) keep('delta', dirty!.delta!);
         } else if (deltaWanted) keep('delta', dirty!.delta!);

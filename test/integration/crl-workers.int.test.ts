@@ -107,6 +107,6 @@ test('serve --workers 2: one worker publishes each CRL once; every worker serves
 
   // Past crlSeconds again, when a worker without the lease would step in if the CRL were missing.
   await sleep(crlSeconds * 1000 + 1500);
-  const made = crlRows().filter((r) => r.crlNumber > highest).map((r) => r.scope);
-  expect(made.sort()).toEqual(['full-delta', `shard-${shard}`]);
+  const made = crlRows().filter((r) => r.crlNumber > highest);
+  expect(made.map((r) => r.scope).sort(), `CRLs made: ${made.map((r) => `${r.scope}#${r.crlNumber}`).join(', ')}; the server printed:\n${output.slice(-6000)}`).toEqual(['full-delta', `shard-${shard}`]);
 });

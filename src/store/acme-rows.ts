@@ -17,6 +17,7 @@ import type {
   StoredProblem,
 } from '../ra/acme/ports.js';
 import type { Db } from './client.js';
+import { sqliteDateOf } from './sqlite-date.js';
 
 /** An AcmeAccount row as Prisma returns it. */
 export type AccountRow = Awaited<ReturnType<Db['acmeAccount']['findUniqueOrThrow']>>;
@@ -146,8 +147,8 @@ export function inIdOrder<T extends { id: string }>(ids: readonly string[], rows
 
 // ---- better-sqlite3 rows ----------------------------------------------------
 
-const date = (s: string): Date => new Date(s);
-const dateOrNull = (s: string | null): Date | null => (s === null ? null : new Date(s));
+const date = (s: string): Date => sqliteDateOf(s);
+const dateOrNull = (s: string | null): Date | null => (s === null ? null : sqliteDateOf(s));
 
 /** An account row read by a prepared statement, in Prisma's shape. */
 export const accountFromSqlite = (r: SqliteRow<AccountRow>): AccountRow => ({ ...r, termsAgreed: r.termsAgreed !== 0, createdAt: date(r.createdAt) });

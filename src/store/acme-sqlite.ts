@@ -42,7 +42,8 @@ import {
   type SqliteRow,
 } from './acme-rows.js';
 import { groupCommit, type GroupWrite, type WriteSettles } from './sqlite-group-commit.js';
-import { mapSqliteConstraint, sqliteAuditAppender, sqliteDate } from './sqlite-hot-path.js';
+import { mapSqliteConstraint, sqliteAuditAppender } from './sqlite-hot-path.js';
+import { sqliteDate } from './sqlite-date.js';
 import type { SerialQueue } from './sqlite-serial.js';
 import type { WalSync } from './wal-sync.js';
 

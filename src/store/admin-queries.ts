@@ -11,7 +11,7 @@ import type { AuditRecord } from '../audit/ports.js';
 import type { AcmeAccountRecord, AcmeOrderRecord, StoredOrderStatus } from '../ra/acme/ports.js';
 import { toAccount, toOrder } from './acme-rows.js';
 import { bufOrNull, type Db, type Kind, type Prisma } from './client.js';
-import { sqliteDate } from './sqlite-hot-path.js';
+import { sqliteDate } from './sqlite-date.js';
 
 /** Certificate status as the API shows it: `expired` is a valid row past notAfter. */
 export type ShownCertificateStatus = Exclude<CertificateStatus, 'valid'> | 'valid' | 'expired';

@@ -7,7 +7,7 @@
  */
 import type { AuditCheckpointRecord, AuditCheckpointRepository } from '../audit/checkpoint-ports.js';
 import { buf, bytes, type Db, type Kind } from './client.js';
-import { sqliteDate } from './sqlite-hot-path.js';
+import { sqliteDate } from './sqlite-date.js';
 
 /** Advisory lock key of checkpoint writers ("TRLSCKP" in ASCII); the audit chain uses another. */
 const checkpointLockKey = 0x54524c53434b50n;

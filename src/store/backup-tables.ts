@@ -13,7 +13,7 @@ import { PkiError } from '../errors/pki-error.js';
 import { Prisma } from '../generated/sqlite/client.js';
 import type { Db, Kind } from './client.js';
 import { openStoreInternals, type OpenOptions, type Store } from './open.js';
-import { sqliteDate } from './sqlite-hot-path.js';
+import { sqliteDate } from './sqlite-date.js';
 
 type Model = Prisma.ModelName;
 

@@ -2,7 +2,7 @@
 import { isKeyState, keyStates, type KeyState } from '../ca/key-state.js';
 import type { CaRecord, CaRepository } from '../ca/ports.js';
 import { buf, bytes, rethrowAs, type Db } from './client.js';
-import { sqliteDateOf } from './sqlite-hot-path.js';
+import { sqliteDateOf } from './sqlite-date.js';
 
 export function keyStateOf(s: string, id: string): KeyState {
   if (!isKeyState(s)) throw new Error(`CA ${id}: stored key state "${s}" is not one of ${keyStates.join(', ')}`);

@@ -10,7 +10,8 @@
 import type Database from 'better-sqlite3';
 import { PkiError } from '../errors/pki-error.js';
 import type { DeviceRecord, DeviceStatus, EnrollmentLease, NewDevice, ReprovisionPolicy } from '../ra/devices/ports.js';
-import { sqliteDate, withWriteLock } from './sqlite-hot-path.js';
+import { withWriteLock } from './sqlite-hot-path.js';
+import { sqliteDate, sqliteDateOf } from './sqlite-date.js';
 import type { SerialQueue } from './sqlite-serial.js';
 import type { WalSync } from './wal-sync.js';
 
@@ -58,7 +59,7 @@ export const toDevice = (r: DeviceRow): DeviceRecord => ({
 });
 
 type RawRow = Omit<DeviceRow, 'createdAt' | 'updatedAt'> & { createdAt: string; updatedAt: string };
-const fromRaw = (r: RawRow): DeviceRecord => toDevice({ ...r, createdAt: new Date(r.createdAt), updatedAt: new Date(r.updatedAt) });
+const fromRaw = (r: RawRow): DeviceRecord => toDevice({ ...r, createdAt: sqliteDateOf(r.createdAt), updatedAt: sqliteDateOf(r.updatedAt) });
 
 /** Names at most a few ids of a longer list. */
 export function someIds(ids: readonly string[]): string {

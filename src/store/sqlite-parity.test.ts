@@ -28,7 +28,7 @@ import { prismaSecretRows } from './instance-secret-repository.js';
 import { keyBlobRepository } from './key-blob-repository.js';
 import { ocspResponseRepository } from './ocsp-repository.js';
 import { openStoreInternals, type Store } from './open.js';
-import { sqliteDate } from './sqlite-hot-path.js';
+import { sqliteDate } from './sqlite-date.js';
 import { sqliteServing } from './sqlite-serving.js';
 import { SerialQueue } from './sqlite-serial.js';
 import { tokenRepository } from './token-repository.js';
@@ -399,5 +399,7 @@ describe('DateTime text in other forms reads the same through the statements as 
     expect(await s.keyBlobs.find('k1')).toEqual(await p.keyBlobs.find('k1'));
     expect(await s.audit.range(1, 10)).toEqual(await p.audit.range(1, 10));
     expect(await s.audit.last()).toEqual(await p.audit.last());
+    // Whole certificate rows (fromSqliteRow: the hot path's findBySerial, validForDevice, findRequestedBy).
+    expect(await s.certificates.findBySerial('ca-a', '01')).toEqual(cert);
   });
 });

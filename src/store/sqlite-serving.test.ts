@@ -13,7 +13,7 @@ import { afterEach, expect, test } from 'vitest';
 import { chainHash } from '../audit/audit-log.js';
 import { lazyClientMade } from './lazy-client.js';
 import { openStoreInternals } from './open.js';
-import { sqliteDate } from './sqlite-hot-path.js';
+import { sqliteDate } from './sqlite-date.js';
 import { testSealer } from './testing/test-sealer.js';
 
 const dirs: string[] = [];

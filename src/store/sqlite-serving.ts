@@ -23,7 +23,8 @@ import { fromSqliteRow } from './certificate-rows.js';
 import { mergeStatusChanges } from './certificate-repository.js';
 import { checkHolder, holderSpan, leaseKey, leaseValue } from './crl-repository.js';
 import type { SecretRows } from './instance-secret-repository.js';
-import { mapSqliteConstraint, sqliteDate, sqliteDateOf, withWriteLock } from './sqlite-hot-path.js';
+import { mapSqliteConstraint, withWriteLock } from './sqlite-hot-path.js';
+import { sqliteDate, sqliteDateOf } from './sqlite-date.js';
 import type { SerialQueue } from './sqlite-serial.js';
 import type { WalSync } from './wal-sync.js';
 

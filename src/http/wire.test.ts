@@ -247,11 +247,11 @@ describe('connection life', () => {
     await running.close(0);
   });
 
-  test('a connection that never sends a request is closed after headersTimeout', async () => {
+  test('a connection that never sends a request is closed after headersTimeout, with node\'s 408', async () => {
     const short = { ...limits, headersTimeoutMs: 150 };
     const running = await listen(() => {}, { host: '127.0.0.1', port: 0, limits: short, wire: wireOcsp({ responder: stub, now: () => now, log: () => {} }) });
     const r = await exchange(Number(new URL(running.url).port), [''], 400);
-    expect(r).toEqual({ bytes: '', closed: true });
+    expect(r).toEqual({ bytes: 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n', closed: true });
     await running.close(0);
   });
 

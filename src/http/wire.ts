@@ -13,7 +13,14 @@
  * `Keep-Alive: timeout=N`, or `Connection: close`), and a connection lives
  * as node's would: closed after an answer that does not keep it (RFC 9112
  * §9.3), after `keepAliveTimeout` (+1 s, as node) idle between requests,
- * after `headersTimeout` without a first request, and by close().
+ * with node's 408 after `headersTimeout` without a first request, and by
+ * close().
+ *
+ * A request head still incomplete is node's from its first byte, so that
+ * node's headersTimeout counts from there too: it is handed over at once.
+ * Only bytes that come behind an awaited answer cannot be (that answer is
+ * written here first): such a head is held, behind the answer and after it,
+ * and gets node's headersTimeout from its first byte, with node's 408.
  */
 import type { Socket } from 'node:net';
 import { parseRequest, type WireRequest } from './wire-parse.js';
@@ -55,6 +62,11 @@ const maxPendingBytes = 64 * 1024;
 
 const reasons = { 200: 'OK', 304: 'Not Modified' } as const;
 
+// What node:http writes when headersTimeout ends a connection (requestTimeoutResponse in _http_server.js).
+const requestTimeoutResponse = 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n';
+// What node:http writes when the client's FIN cuts a head short (badRequestResponse, llhttp's HPE_INVALID_EOF_STATE).
+const badRequestResponse = 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n';
+
 // node's `Date` value: the same toUTCString, cached for the rest of the second.
 let dateText = '';
 let dateUntil = 0;
@@ -78,7 +90,16 @@ export function wireConnections(handler: WireHandler, timeouts: WireTimeouts, ha
   class WireConnection {
     /** Bytes read and not yet answered or handed over. */
     pending: Buffer | null = null;
+    /** While an answer is awaited (`busy`): the requests read behind it; `pending` then starts just after it. */
+    ahead: WireRequest[] = [];
     busy = false;
+    /** Some answer was written: a timeout with nothing pending is the keep-alive's (no 408). */
+    answered = false;
+    /**
+     * Date.now() when the first byte of the head held here arrived (0: none held). A head is held only when it
+     * came behind an awaited answer and is still incomplete; it is closed with 408 headersTimeout after that byte.
+     */
+    heldAt = 0;
     done = false;
     /** The client sent FIN while an answer was awaited: write it, then end. */
     ended = false;
@@ -96,9 +117,22 @@ export function wireConnections(handler: WireHandler, timeouts: WireTimeouts, ha
     onData = (chunk: Buffer): void => {
       if (this.done) return;
       this.pending = this.pending === null ? chunk : Buffer.concat([this.pending, chunk]);
-      if (!this.busy) this.serve();
+      if (!this.busy) {
+        this.serve();
+        return;
+      }
+      // Behind an awaited answer: read what came (each request once), and time a head still incomplete.
+      const reqs = this.ahead;
+      const before = reqs.length;
+      const was = this.heldAt;
+      if (!this.read(reqs) && this.holds(reqs, before)) this.armHeld();
+      else if (was !== 0) {
+        // Whole again, or a stop node reads at once: the answer is awaited as node awaits a handler, without a timeout.
+        this.heldAt = 0;
+        this.socket.setTimeout(0);
+      }
       // Pipelined requests behind a slow answer: read no more than one can answer next (the rest waits in the kernel).
-      else if (this.pending.length > maxPendingBytes) this.socket.pause();
+      if (this.pending.length > maxPendingBytes) this.socket.pause();
     };
 
     /**
@@ -109,9 +143,46 @@ export function wireConnections(handler: WireHandler, timeouts: WireTimeouts, ha
      */
     serve(): void {
       if (this.pending === null || this.done) return;
-      const reqs: WireRequest[] = [];
-      if (this.read(reqs)) this.answerFrom(reqs, 0);
+      this.next([]);
+    }
+
+    /**
+     * Reads onto `reqs` (the requests already read from the start of `pending`) the rest of `pending`, then answers
+     * them; a head still incomplete that is held (`holds`) waits for more bytes, any other stop goes to node.
+     */
+    next(reqs: WireRequest[]): void {
+      const before = reqs.length;
+      if (this.read(reqs)) {
+        this.heldAt = 0;
+        this.answerFrom(reqs, 0);
+      } else if (this.holds(reqs, before)) this.answerFrom(reqs, 0);
       else this.handOver();
+    }
+
+    /**
+     * After a `read` that stopped short: whether the bytes it stopped at are a head still incomplete (within
+     * maxHeaderBytes, not after a request that closes the connection) that is held here, because it is held already
+     * or came behind an awaited answer. `heldAt` is then when its first byte came (with the last read if that read got
+     * past the requests before it), else 0.
+     */
+    holds(reqs: WireRequest[], before: number): boolean {
+      const last = reqs.length === 0 ? undefined : reqs[reqs.length - 1]!;
+      const at = last === undefined ? 0 : last.end;
+      const buf = this.pending!;
+      if ((this.heldAt === 0 && !this.busy) || (last !== undefined && !last.keepAlive) || buf.length - at > timeouts.maxHeaderBytes || buf.indexOf('\r\n\r\n', at, 'latin1') !== -1) {
+        this.heldAt = 0;
+        return false;
+      }
+      if (this.heldAt === 0 || reqs.length !== before) this.heldAt = Date.now();
+      return true;
+    }
+
+    /**
+     * Sets the socket's timeout (an idle one: every read restarts it) to what is left of the held head's
+     * headersTimeout; at least 1 ms, so that the timeout always comes from the timer, never from inside a caller.
+     */
+    armHeld(): void {
+      if (timeouts.headersTimeoutMs !== 0) this.socket.setTimeout(Math.max(1, this.heldAt + timeouts.headersTimeoutMs - Date.now()));
     }
 
     /**
@@ -142,26 +213,34 @@ export function wireConnections(handler: WireHandler, timeouts: WireTimeouts, ha
         }
         if (reply instanceof Promise) {
           this.busy = true;
-          const rest = reqs.slice(i + 1);
+          // What is answered is let go (a pipeline that never runs dry would otherwise keep, and copy at every read,
+          // every byte it ever sent). The rest of this batch and the bytes that come while waiting are read as they
+          // come, each request once (onData), and answered after this one as one batch: node takes all of it or none.
+          this.pending = this.pending!.subarray(req.end);
+          const ahead = reqs.slice(i + 1);
+          for (const next of ahead) next.end -= req.end;
+          this.ahead = ahead;
+          // node awaits a handler without a timeout; a head held behind it keeps its own.
+          if (this.heldAt !== 0) this.armHeld();
+          else this.socket.setTimeout(0);
           void reply.then((r) => {
             this.busy = false;
             if (this.socket.isPaused()) this.socket.resume();
             this.write(req, r);
             if (this.done) return;
-            // What was answered is let go (a pipeline that never runs dry would otherwise keep, and copy at every read,
-            // every byte it ever sent); the rest of this batch and the bytes that came while waiting are read as one
-            // batch, the rest not again (a long pipeline of awaited answers would be read once per answer): node takes
-            // all of it or none.
-            this.pending = this.pending!.subarray(req.end);
-            for (const next of rest) next.end -= req.end;
-            if (this.read(rest)) this.answerFrom(rest, 0);
-            else this.handOver();
+            const rest = this.ahead;
+            this.ahead = [];
+            this.next(rest);
           });
           return;
         }
         this.write(req, reply);
       }
-      if (!this.done) this.pending = null;
+      if (this.done) return;
+      // Bytes after the last request are a head held (`holds`): kept, with what is left of its headersTimeout.
+      const end = reqs.length === 0 ? 0 : reqs[reqs.length - 1]!.end;
+      this.pending = end < this.pending!.length ? this.pending!.subarray(end) : null;
+      if (this.heldAt !== 0) this.armHeld();
     }
 
     handOverFrom(offset: number): void {
@@ -174,6 +253,7 @@ export function wireConnections(handler: WireHandler, timeouts: WireTimeouts, ha
       const keep = req.keepAlive && !closing && !this.ended;
       const head = `HTTP/1.1 ${reply.status} ${reasons[reply.status]}\r\n${reply.headerLines}Date: ${httpDate()}\r\n${keep ? keepAliveHeader : 'Connection: close\r\n\r\n'}`;
       this.socket.write(reply.body === '' ? head : head + reply.body, 'latin1');
+      this.answered = true;
       handler.written(req, reply);
       if (!keep) {
         // As node after its last answer: nothing more is read, the socket ends once the answer is out. The listeners
@@ -181,7 +261,9 @@ export function wireConnections(handler: WireHandler, timeouts: WireTimeouts, ha
         this.done = true;
         this.pending = null;
         this.socket.end();
-      } else this.socket.setTimeout(this.pending === null || req.end >= this.pending.length ? idleMs : timeouts.headersTimeoutMs);
+      }
+      // Idle from here, unless what comes next (an awaited answer, a head held, a hand-over) sets its own timeout.
+      else this.socket.setTimeout(idleMs);
     }
 
     /** node:http reads this socket from here on, starting with the bytes not answered here. */
@@ -210,17 +292,30 @@ export function wireConnections(handler: WireHandler, timeouts: WireTimeouts, ha
     }
 
     onTimeout = (): void => {
-      if (this.done) {
-        this.socket.destroy();
-        return;
-      }
-      // Idle, or no whole request within headersTimeout: partial requests are never held here (they go to node).
-      this.finish();
-      this.socket.destroy();
+      if (this.done) this.socket.destroy();
+      else this.timedOut();
     };
+
+    /**
+     * The connection's time is up. A head held, or no request yet: node's headersTimeout, which writes its 408 first
+     * (as node, even behind an answer still awaited). Idle after an answer: the keep-alive's end, closed without a word.
+     */
+    timedOut(): void {
+      const head = this.heldAt !== 0 || !this.answered;
+      this.finish();
+      if (head) this.socket.write(requestTimeoutResponse, 'latin1');
+      this.socket.destroy();
+    }
 
     onEnd = (): void => {
       if (this.done) return;
+      // A head held is cut short: node's parser fails at the FIN and answers 400 at once, before an answer still awaited.
+      if (this.heldAt !== 0) {
+        this.finish();
+        this.socket.write(badRequestResponse, 'latin1');
+        this.socket.destroy();
+        return;
+      }
       // The client will send nothing more. An answer still awaited is written first (node drops it or writes it,
       // depending on which comes first, its answer or the FIN); then the socket ends.
       if (this.busy) {

@@ -3,6 +3,8 @@
  * random bytes (it returns, without throwing, and takes only heads that
  * node's own parser reads as the same request).
  */
+import http from 'node:http';
+import net from 'node:net';
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { parseRequest, type WireRequest } from './wire-parse.js';
@@ -136,5 +138,60 @@ describe('random bytes', () => {
         expect(r.end).toBe(head.length);
       }),
     );
+  });
+});
+
+describe('node:http as the oracle', () => {
+  /** What node's parser read from `bytes` (one request), as the fields parseRequest gives; null if it refused them. */
+  async function nodeReads(port: number, bytes: Buffer): Promise<Record<string, unknown> | null> {
+    const c = net.connect(port, '127.0.0.1');
+    let got = '';
+    c.on('data', (d: Buffer) => (got += d.toString('latin1')));
+    c.on('error', () => {});
+    c.write(bytes);
+    // No FIN: node answers what it read; a request it refuses gets its 400 (or 431) at once.
+    const closed = new Promise((r) => c.once('close', r));
+    await Promise.race([closed, new Promise((r) => setTimeout(r, 100))]);
+    c.destroy();
+    const m = /\r\nx-read: ([A-Za-z0-9+/=]+)\r\n/.exec(got);
+    if (m === null) return null;
+    return { ...JSON.parse(Buffer.from(m[1]!, 'base64').toString('latin1')), keepAlive: /\r\nConnection: keep-alive\r\n/.test(got) };
+  }
+
+  test('every request it takes, node reads as the same method, target, fields, body and keep-alive', async () => {
+    const server = http.createServer({ maxHeaderSize: 2048 }, (req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const h = req.headers;
+        const read = { method: req.method, target: req.url, contentType: h['content-type'], ifNoneMatch: h['if-none-match'], xRequestId: h['x-request-id'], xForwardedFor: h['x-forwarded-for'], headerCount: req.rawHeaders.length / 2, body: req.method === 'GET' ? null : Buffer.concat(chunks).toString('latin1') };
+        res.setHeader('x-read', Buffer.from(JSON.stringify(read), 'latin1').toString('base64'));
+        res.end();
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as net.AddressInfo).port;
+    const tokens = ['GET', 'POST', ' ', '/ocsp/', 'MAo=', '%2F', '#', '?', '*', '//', ' HTTP/1.1', ' HTTP/1.0', 'HTTP/1.1', '\r\n', '\r\n', '\r\n', '\r', '\n', ':', ': ', '\t', ',', '"', 'abc', '0', '3', '00', '\x7f', '\xe9', 'Host', 'host', 'Content-Length', 'Transfer-Encoding', 'chunked', 'Connection', 'close', 'keep-alive', 'Keep-Alive', 'Expect', 'Upgrade', 'TE', 'X-Request-Id', 'If-None-Match', 'Content-Type', 'application/ocsp-request', 'X-Forwarded-For', 'Content-Length: 03\r\n'];
+    const starts = ['GET /ocsp/MAo= HTTP/1.1\r\nHost: a\r\n', 'POST /ocsp HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n', 'GET /x HTTP/1.0\r\n', ''];
+    const ends = ['\r\n\r\n', '\r\n\r\nabc', '\r\n\r\nabcGET / HTTP/1.1\r\n\r\n', ''];
+    const texts = fc.sample(fc.tuple(fc.constantFrom(...starts), fc.array(fc.constantFrom(...tokens), { minLength: 3, maxLength: 30 }), fc.constantFrom(...ends)).map(([a, b, c]) => a + b.join('') + c), { numRuns: 8000, seed: 11 });
+    const taken = texts.map((t) => Buffer.from(t, 'latin1')).flatMap((buf) => {
+      const r = parseRequest(buf, 0, 2048);
+      return r === 'fallback' ? [] : [{ bytes: buf.subarray(0, r.end), r }];
+    });
+    try {
+      for (let i = 0; i < taken.length; i += 50) {
+        await Promise.all(
+          taken.slice(i, i + 50).map(async ({ bytes, r }) => {
+            const mine = { method: r.method, target: r.target, contentType: r.contentType, ifNoneMatch: r.ifNoneMatch, xRequestId: r.xRequestId, xForwardedFor: r.xForwardedFor, headerCount: r.headerCount, body: r.body === null ? null : r.body.toString('latin1'), keepAlive: r.keepAlive };
+            expect({ bytes: bytes.toString('latin1'), read: await nodeReads(port, bytes) }).toEqual({ bytes: bytes.toString('latin1'), read: JSON.parse(JSON.stringify(mine)) });
+          }),
+        );
+      }
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+    // The grammar reaches requests it takes, not only fallbacks.
+    expect(taken.length).toBeGreaterThan(200);
   });
 });

@@ -17,19 +17,20 @@ import { wireOcsp } from './wire-ocsp.js';
 
 const now = new Date('2026-05-01T12:00:00Z');
 const signed: OcspResult = { der: Buffer.from('signed'), cache: null };
-/** DER starting 0x30 0x01 is held (answered at once); 0x30 0x04 is awaited longer than headersTimeout, 0x30 0x05 a little less. */
+/** DER starting 0x30 0x01 is held (answered at once); 0x30 0x04 is awaited longer than headersTimeout, 0x30 0x05 a little less, others 100 ms. */
 const slowAnswerMs = 1000;
 const laterAnswerMs = 350;
 const stub = {
   answerCached: (der: Buffer) => (der[1] === 0x01 ? signed : undefined),
   answer: async (der: Buffer) => {
-    await new Promise((r) => setTimeout(r, der[1] === 0x04 ? slowAnswerMs : laterAnswerMs));
+    await new Promise((r) => setTimeout(r, der[1] === 0x04 ? slowAnswerMs : der[1] === 0x05 ? laterAnswerMs : 100));
     return signed;
   },
 } as unknown as OcspResponder;
 const heldGet = `/ocsp/${Buffer.from([0x30, 0x01, 0xfb]).toString('base64')}`;
 const slowGet = `/ocsp/${Buffer.from([0x30, 0x04]).toString('base64')}`;
 const laterGet = `/ocsp/${Buffer.from([0x30, 0x05]).toString('base64')}`;
+const soonGet = `/ocsp/${Buffer.from([0x30, 0x06]).toString('base64')}`;
 
 const limits = { ...defaultConnectionLimits, headersTimeoutMs: 400, requestTimeoutMs: 1000, keepAliveTimeoutMs: 1000 };
 /** node checks headersTimeout and requestTimeout this often: it closes up to this late. */
@@ -75,8 +76,9 @@ interface Client {
   now?: string;
   gapMs?: number;
   then?: string;
-  /** The rest of the timed request, a byte every 100 ms. */
+  /** The rest of the timed request, a byte every `everyMs` (100). */
   slow?: string;
+  everyMs?: number;
 }
 
 /** What came back, and when the server closed: ms after the timed request's first byte (or after `before` was answered, without one). */
@@ -104,7 +106,7 @@ async function run(url: string, c: Client): Promise<{ bytes: string; closedAfter
   for (const byte of c.slow ?? '') {
     if (closedAt !== 0) break;
     socket.write(byte);
-    await sleep(100);
+    await sleep(c.everyMs ?? 100);
   }
   await Promise.race([closed, sleep(5000)]);
   socket.destroy();
@@ -160,6 +162,26 @@ describe('a request head that never ends is closed with 408 headersTimeout after
     // (before: handed over with it, closed ~750-850 ms after its first byte).
     const bytes = await both({ now: get(laterGet) + 'GET /x HTTP/1.1\r\n', slow: 'Host: x\r\nX-A: bbbbbbbbbbbb' }, limits.headersTimeoutMs);
     expect(bytes).toMatch(new RegExp(`^HTTP/1\\.1 200 OK\\r\\n[\\s\\S]*signed${timedOut}$`));
+  });
+});
+
+describe('a request of node\'s before a head held', () => {
+  // Behind an awaited answer: a request the raw path hands to node, then a head still coming. Handing both over at
+  // the answer would give the head a fresh headersTimeout; they go to node once the head is whole.
+  const before = (answer: string) => ({ now: get(answer), gapMs: 30, then: `${get('/elsewhere')}GET /x HTTP/1.1\r\nHost: x\r\n` });
+
+  test('the head never ends: 408 headersTimeout after its first byte (node\'s answer to the request before it is not written)', async () => {
+    // The answer comes 350 ms after; before, both were handed over then and node closed ~750-850 ms after the head's first byte.
+    const b = await run(wired.url, { ...before(laterGet), slow: `X-A: ${'b'.repeat(60)}` });
+    expect(b.closedAfterMs).toBeLessThanOrEqual(limits.headersTimeoutMs + checkMs + slackMs);
+    expect(normal(b.bytes)).toMatch(new RegExp(`^HTTP/1\\.1 200 OK\\r\\n[^]*\\r\\n\\r\\nsigned${timedOut}$`));
+  });
+
+  test('the head ends: node answers both, the same bytes as without the raw path', async () => {
+    // The head ends 200 ms after its first byte: after the answer (100 ms), before its headersTimeout.
+    const [a, b] = await Promise.all([plain, wired].map((s) => run(s.url, { ...before(soonGet), slow: '\r\n', everyMs: 200 })));
+    expect(normal(b!.bytes)).toBe(normal(a!.bytes));
+    expect(b!.bytes.match(/HTTP\/1\.1 404 Not Found/g)).toHaveLength(2);
   });
 });
 

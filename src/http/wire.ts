@@ -20,7 +20,9 @@
  * node's headersTimeout counts from there too: it is handed over at once.
  * Only bytes that come behind an awaited answer cannot be (that answer is
  * written here first): such a head is held, behind the answer and after it,
- * and gets node's headersTimeout from its first byte, with node's 408.
+ * and gets node's headersTimeout from its first byte, with node's 408. A
+ * request for node before it waits with it and goes to node once the head is
+ * whole (with the 408, its answer is never written).
  */
 import type { Socket } from 'node:net';
 import { parseRequest, type WireRequest } from './wire-parse.js';
@@ -100,6 +102,11 @@ export function wireConnections(handler: WireHandler, timeouts: WireTimeouts, ha
      * came behind an awaited answer and is still incomplete; it is closed with 408 headersTimeout after that byte.
      */
     heldAt = 0;
+    /**
+     * -1, or where in `pending` the head held starts when all of `pending` goes to node once that head is whole: a
+     * request before it is node's, and node would give the head a fresh headersTimeout if it had it now.
+     */
+    handOverAfter = -1;
     done = false;
     /** The client sent FIN while an answer was awaited: write it, then end. */
     ended = false;
@@ -117,6 +124,12 @@ export function wireConnections(handler: WireHandler, timeouts: WireTimeouts, ha
     onData = (chunk: Buffer): void => {
       if (this.done) return;
       this.pending = this.pending === null ? chunk : Buffer.concat([this.pending, chunk]);
+      if (this.handOverAfter !== -1) {
+        const buf = this.pending;
+        if (buf.length - this.handOverAfter > timeouts.maxHeaderBytes || buf.indexOf('\r\n\r\n', this.handOverAfter, 'latin1') !== -1) this.handOver();
+        else this.armHeld();
+        return;
+      }
       if (!this.busy) {
         this.serve();
         return;
@@ -208,7 +221,14 @@ export function wireConnections(handler: WireHandler, timeouts: WireTimeouts, ha
         // An answer that node would hold back (the client reads slowly) goes to node's backpressure instead.
         const reply = this.socket.writableNeedDrain ? undefined : handler.answer(req, this.socket);
         if (reply === undefined) {
-          this.handOverFrom(i === 0 ? 0 : reqs[i - 1]!.end);
+          const from = i === 0 ? 0 : reqs[i - 1]!.end;
+          this.pending = from === 0 ? this.pending : this.pending!.subarray(from);
+          if (this.heldAt === 0) this.handOver();
+          else {
+            // A head is held behind this request (`holds`): node takes both once the head is whole, or 408 at its time.
+            this.handOverAfter = reqs[reqs.length - 1]!.end - from;
+            this.armHeld();
+          }
           return;
         }
         if (reply instanceof Promise) {
@@ -241,11 +261,6 @@ export function wireConnections(handler: WireHandler, timeouts: WireTimeouts, ha
       const end = reqs.length === 0 ? 0 : reqs[reqs.length - 1]!.end;
       this.pending = end < this.pending!.length ? this.pending!.subarray(end) : null;
       if (this.heldAt !== 0) this.armHeld();
-    }
-
-    handOverFrom(offset: number): void {
-      if (offset > 0) this.pending = this.pending!.subarray(offset);
-      this.handOver();
     }
 
     write(req: WireRequest, reply: WireReply): void {

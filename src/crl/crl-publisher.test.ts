@@ -541,6 +541,20 @@ describe('CrlPublisher: one publisher per database (lease)', () => {
     return { clock, crls, certs, nodes };
   }
 
+  /** Two nodes that published once (a holds the lease), then a certificate of shard 2 revoked in the database 2 s later; nobody told yet. */
+  async function revokedOnB() {
+    const { nodes, certs, clock, crls } = cluster(2);
+    const [a, b] = nodes as [(typeof nodes)[0], (typeof nodes)[0]];
+    await a.p.tick();
+    await b.p.tick();
+    const rows = crls.rows.length;
+    clock.advance(2000);
+    const s = serialIn(2, 7);
+    certs.add('ca', s, inAYear);
+    certs.revoke('ca', s, clock.now(), 1);
+    return { a, b, s, rows, crls, clock };
+  }
+
   test('the lease holder publishes; the others make nothing and serve what it stored', async () => {
     const { nodes, crls } = cluster(3);
     for (const n of nodes) await n.p.tick();
@@ -553,15 +567,7 @@ describe('CrlPublisher: one publisher per database (lease)', () => {
   });
 
   test('a revocation made on another node is published once, by the holder, and served by every node', async () => {
-    const { nodes, certs, clock, crls } = cluster(2);
-    const [a, b] = nodes as [(typeof nodes)[0], (typeof nodes)[0]];
-    await a.p.tick();
-    await b.p.tick();
-    const rows = crls.rows.length;
-    clock.advance(2000);
-    const s = serialIn(2, 7);
-    certs.add('ca', s, inAYear);
-    certs.revoke('ca', s, clock.now(), 1);
+    const { a, b, s, rows, crls, clock } = await revokedOnB();
     b.p.statusChanged('ca', s, 2); // revoked through node b's API
     await b.p.tick(); // b does not publish it: a will
     clock.advance(1000);
@@ -581,15 +587,7 @@ describe('CrlPublisher: one publisher per database (lease)', () => {
   });
 
   test('a node told of its change only after the holder published it, a second later, does not publish it again', async () => {
-    const { nodes, certs, clock, crls } = cluster(2);
-    const [a, b] = nodes as [(typeof nodes)[0], (typeof nodes)[0]];
-    await a.p.tick();
-    await b.p.tick();
-    const rows = crls.rows.length;
-    clock.advance(2000);
-    const s = serialIn(2, 7);
-    certs.add('ca', s, inAYear);
-    certs.revoke('ca', s, clock.now(), 1); // committed through node b's API
+    const { a, b, s, rows, crls, clock } = await revokedOnB(); // committed through node b's API
     await a.p.tick(); // the holder polls it and publishes it at once
     clock.advance(1000); // b's audit write was slow: b is told in the next second
     b.p.statusChanged('ca', s, 2);

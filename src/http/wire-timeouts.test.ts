@@ -81,15 +81,21 @@ interface Client {
   everyMs?: number;
 }
 
-/** What came back, and when the server closed: ms after the timed request's first byte (or after `before` was answered, without one). */
-async function run(url: string, c: Client): Promise<{ bytes: string; closedAfterMs: number }> {
+/** A raw client socket to `url`: what it received so far (`text()`), and a promise of its close. */
+function connect(url: string) {
   const socket = net.connect(Number(new URL(url).port), '127.0.0.1');
-  await new Promise((r) => socket.once('connect', r));
   const got: Buffer[] = [];
-  let closedAt = 0;
   socket.on('data', (d: Buffer) => got.push(d));
   socket.on('error', () => {});
   const closed = new Promise<void>((r) => socket.once('close', () => r()));
+  return { socket, closed, text: () => Buffer.concat(got).toString('latin1') };
+}
+
+/** What came back, and when the server closed: ms after the timed request's first byte (or after `before` was answered, without one). */
+async function run(url: string, c: Client): Promise<{ bytes: string; closedAfterMs: number }> {
+  const { socket, closed, text } = connect(url);
+  await new Promise((r) => socket.once('connect', r));
+  let closedAt = 0;
   void closed.then(() => (closedAt = Date.now()));
   if (c.before !== undefined) {
     socket.write(c.before);
@@ -110,7 +116,7 @@ async function run(url: string, c: Client): Promise<{ bytes: string; closedAfter
   }
   await Promise.race([closed, sleep(5000)]);
   socket.destroy();
-  return { bytes: Buffer.concat(got).toString('latin1'), closedAfterMs: closedAt === 0 ? Infinity : closedAt - first };
+  return { bytes: text(), closedAfterMs: closedAt === 0 ? Infinity : closedAt - first };
 }
 
 /** Date and X-Request-Id vary per answer. */
@@ -188,17 +194,13 @@ describe('a request of node\'s before a head held', () => {
 test('a head held behind an answer still awaited, cut short by the client\'s FIN: node\'s 400 at once', async () => {
   const [a, b] = await Promise.all(
     [plain, wired].map(async (s) => {
-      const socket = net.connect(Number(new URL(s.url).port), '127.0.0.1');
-      const got: Buffer[] = [];
-      socket.on('data', (d: Buffer) => got.push(d));
-      socket.on('error', () => {});
-      const closed = new Promise((r) => socket.once('close', r));
+      const { socket, closed, text } = connect(s.url);
       socket.write(get(slowGet));
       await sleep(30);
       socket.end('GET /x HTTP/1.1\r\nHo');
       await Promise.race([closed, sleep(slowAnswerMs / 2)]);
       socket.destroy();
-      return Buffer.concat(got).toString('latin1');
+      return text();
     }),
   );
   expect(b).toBe(a);
@@ -234,19 +236,16 @@ describe('connections that wait as long as node\'s', () => {
     const c = { now: get(slowGet), gapMs: 30 };
     const [a, b] = await Promise.all(
       [plain, wired].map(async (s) => {
-        const socket = net.connect(Number(new URL(s.url).port), '127.0.0.1');
-        const got: Buffer[] = [];
-        socket.on('data', (d: Buffer) => got.push(d));
-        socket.on('error', () => {});
+        const { socket, closed: closing, text } = connect(s.url);
         let closed = false;
-        socket.once('close', () => (closed = true));
+        void closing.then(() => (closed = true));
         socket.write(c.now);
         // A whole request behind it, while it is awaited.
         await sleep(c.gapMs);
         socket.write(get(heldGet));
         await sleep(slowAnswerMs + 300);
         socket.destroy();
-        return { bytes: Buffer.concat(got).toString('latin1'), closed };
+        return { bytes: text(), closed };
       }),
     );
     expect(normal(b!.bytes)).toBe(normal(a!.bytes));

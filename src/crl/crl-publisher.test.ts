@@ -600,6 +600,25 @@ describe('CrlPublisher: one publisher per database (lease)', () => {
     expect(readCrl((await b.p.derOf(b.p.get('ca', 'shard-2')!))!).entries.map((e) => e.serialHex)).toEqual([s]);
   });
 
+  test('the holder told of its own change after its poll published it, a second later, does not publish it again', async () => {
+    const { a, s, rows, crls, clock } = await revokedOnB(); // revoked through a's API: committed, a not told yet (its answer waits for the disk)
+    const revokedAt = clock.now();
+    await a.p.tick(); // a's poll sees it committed and publishes it
+    clock.advance(1000);
+    a.p.statusChanged('ca', s, 2, revokedAt);
+    await a.p.tick();
+    clock.advance(1000);
+    await a.p.tick();
+    expect(crls.rows.slice(rows).map((r) => r.scope).sort()).toEqual(['full-delta', 'shard-2']);
+    expect(readCrl(a.p.get('ca', 'shard-2')!.der!).entries.map((e) => e.serialHex)).toEqual([s]);
+    // Another change of the same certificate later on is still told and published.
+    clock.advance(1000);
+    const releasedAt = clock.now();
+    a.p.statusChanged('ca', s, 2, releasedAt);
+    await a.p.tick();
+    expect(crls.rows.slice(rows).map((r) => r.scope).sort()).toEqual(['full-delta', 'full-delta', 'shard-2', 'shard-2']);
+  });
+
   test('the holder stops cleanly: another node takes the lease at its next pass and catches up', async () => {
     const { nodes, certs, clock } = cluster(2);
     const [a, b] = nodes as [(typeof nodes)[0], (typeof nodes)[0]];

@@ -63,9 +63,9 @@ export class CrlPublisher {
     return [...this.issuers.values()];
   }
 
-  /** RevocationListener: a certificate of `issuerId` in `crlShard` changed status on this node. */
-  statusChanged(issuerId: string, serialHex: string, crlShard: number): void {
-    this.scheduler.statusChanged(issuerId, serialHex, crlShard);
+  /** RevocationListener: a certificate of `issuerId` in `crlShard` changed status on this node at `changedAt`. */
+  statusChanged(issuerId: string, serialHex: string, crlShard: number, changedAt?: Date): void {
+    this.scheduler.statusChanged(issuerId, serialHex, crlShard, changedAt);
   }
 
   /** Schedules shard `shard` of `issuerId` (and the full CRL's delta) for the next pass. */

@@ -84,8 +84,10 @@ interface Dirty {
 export class CrlScheduler {
   private readonly dirty = new Map<string, Dirty>();
   private readonly failures = new Map<string, { count: number; retryAt: number }>();
-  /** Changes this node was told about directly: `${issuer}/${serial}` → when. Polling skips them. */
+  /** Changes this node was told about directly, or noted by polling: `${issuer}/${serial}` → when. Polling skips them. */
   private readonly told = new Map<string, number>();
+  /** Of the changes polling noted: `${issuer}/${serial}` → the change's own time (ms), which statusChanged compares. */
+  private readonly polled = new Map<string, number>();
   private polledAt: Date;
   /** CAs whose lease this process held at its last attempt. */
   private readonly leased = new Set<string>();
@@ -109,9 +111,18 @@ export class CrlScheduler {
     this.polledAt = new Date(o.clock.now().getTime() - o.delaySeconds * 1000 - pollOverlapMs);
   }
 
-  /** RevocationListener: a certificate of `issuerId` in `crlShard` changed status on this node. */
-  statusChanged(issuerId: string, serialHex: string, crlShard: number): void {
-    this.told.set(`${issuerId}/${serialHex}`, this.o.clock.now().getTime());
+  /**
+   * RevocationListener: a certificate of `issuerId` in `crlShard` changed
+   * status on this node at `changedAt`, committed. Nothing to do when polling
+   * already noted that very change (the same serial and change time): it saw
+   * it committed and marked it then, and a CRL made since has it. A mark now
+   * would be later than needed, and the publisher, whose check has whole
+   * seconds, would make the CRL again.
+   */
+  statusChanged(issuerId: string, serialHex: string, crlShard: number, changedAt?: Date): void {
+    const k = `${issuerId}/${serialHex}`;
+    if (changedAt !== undefined && this.polled.get(k) === changedAt.getTime()) return;
+    this.told.set(k, this.o.clock.now().getTime());
     this.markDirty(issuerId, crlShard);
   }
 
@@ -202,8 +213,13 @@ export class CrlScheduler {
       if (toldAt !== undefined && toldAt >= c.at.getTime()) continue;
       this.markDirty(c.issuerId, crlShardOf(c.serialHex, issuer.shards));
       this.told.set(`${c.issuerId}/${c.serialHex}`, now.getTime());
+      this.polled.set(`${c.issuerId}/${c.serialHex}`, c.at.getTime());
     }
-    for (const [k, at] of this.told) if (at < since.getTime() - pollOverlapMs) this.told.delete(k);
+    for (const [k, at] of this.told) {
+      if (at >= since.getTime() - pollOverlapMs) continue;
+      this.told.delete(k);
+      this.polled.delete(k);
+    }
   }
 
   /** True when a scope has no CRL yet or is past half its life. */

@@ -11,7 +11,8 @@ import { crlReasons, isCrlReasonName, type CrlReasonName } from '../pki/crl-reas
 
 /** Told about every status change so OCSP caches and CRL shards follow at once (other nodes poll the database). */
 export interface RevocationListener {
-  statusChanged(issuerId: string, serialHex: string, crlShard: number): void;
+  /** `changedAt`: the change's time as stored (revokedAt, holdReleasedAt), what statusChangedSince reads back. */
+  statusChanged(issuerId: string, serialHex: string, crlShard: number, changedAt: Date): void;
 }
 
 export interface RevokeInput {
@@ -65,7 +66,7 @@ export class RevocationAuthority {
         const r = await this.deps.certificates.releaseHold(cert.issuerId, serialHex, now);
         if (r === 'notOnHold') throw new PkiError('malformed', `certificate ${serialHex} is not on hold; removeFromCRL only lifts a certificateHold`);
         if (r === 'notFound') throw new PkiError('notFound', `no certificate with serial ${serialHex}`);
-        this.notify(cert);
+        this.notify(cert, now);
         await this.deps.audit.record('certificate.hold_released', input.by, { issuer: cert.issuerId, serialHex, via: input.via });
         return { issuerId: cert.issuerId, serialHex, status: 'valid', reason, revokedAt: null };
       }
@@ -86,14 +87,14 @@ export class RevocationAuthority {
     const r = await this.deps.certificates.revoke(cert.issuerId, serialHex, { reason: crlReasons[reason], revokedAt: now, invalidityDate: input.invalidityDate ?? null, revokedBy: input.by });
     if (r === 'alreadyRevoked') throw new PkiError('alreadyRevoked', `certificate ${serialHex} is already revoked`);
     if (r === 'notFound') throw new PkiError('notFound', `no certificate with serial ${serialHex}`);
-    this.notify(cert);
+    this.notify(cert, now);
     await this.deps.audit.record('certificate.revoked', input.by, { issuer: cert.issuerId, serialHex, reason, invalidityDate: input.invalidityDate?.toISOString() ?? null, via: input.via });
     return { issuerId: cert.issuerId, serialHex, status: 'revoked', reason, revokedAt: now };
   }
 
   /** Tells the OCSP responder and the CRL publisher of a committed change at once, before its audit write (which may be slow or fail: the change stands). */
-  private notify(cert: CertificateRecord): void {
-    for (const l of this.deps.listeners ?? []) l.statusChanged(cert.issuerId, cert.serialHex, cert.crlShard);
+  private notify(cert: CertificateRecord, changedAt: Date): void {
+    for (const l of this.deps.listeners ?? []) l.statusChanged(cert.issuerId, cert.serialHex, cert.crlShard, changedAt);
   }
 }
 

@@ -17,7 +17,7 @@ import type {
   StoredProblem,
 } from '../ra/acme/ports.js';
 import type { Db } from './client.js';
-import { sqliteDateOf } from './sqlite-date.js';
+import { sqliteDateOf, sqliteDateOrNull } from './sqlite-date.js';
 
 /** An AcmeAccount row as Prisma returns it. */
 export type AccountRow = Awaited<ReturnType<Db['acmeAccount']['findUniqueOrThrow']>>;
@@ -147,20 +147,17 @@ export function inIdOrder<T extends { id: string }>(ids: readonly string[], rows
 
 // ---- better-sqlite3 rows ----------------------------------------------------
 
-const date = (s: string): Date => sqliteDateOf(s);
-const dateOrNull = (s: string | null): Date | null => (s === null ? null : sqliteDateOf(s));
-
 /** An account row read by a prepared statement, in Prisma's shape. */
-export const accountFromSqlite = (r: SqliteRow<AccountRow>): AccountRow => ({ ...r, termsAgreed: r.termsAgreed !== 0, createdAt: date(r.createdAt) });
+export const accountFromSqlite = (r: SqliteRow<AccountRow>): AccountRow => ({ ...r, termsAgreed: r.termsAgreed !== 0, createdAt: sqliteDateOf(r.createdAt) });
 
 /** An order row read by a prepared statement, in Prisma's shape. */
 export const orderFromSqlite = (r: SqliteRow<OrderRow>): OrderRow => ({
   ...r,
-  expires: date(r.expires),
-  notBefore: dateOrNull(r.notBefore),
-  notAfter: dateOrNull(r.notAfter),
-  createdAt: date(r.createdAt),
+  expires: sqliteDateOf(r.expires),
+  notBefore: sqliteDateOrNull(r.notBefore),
+  notAfter: sqliteDateOrNull(r.notAfter),
+  createdAt: sqliteDateOf(r.createdAt),
 });
 
 /** An authorization row read by a prepared statement, in Prisma's shape. */
-export const authorizationFromSqlite = (r: SqliteRow<AuthorizationRow>): AuthorizationRow => ({ ...r, wildcard: r.wildcard !== 0, expires: date(r.expires), createdAt: date(r.createdAt) });
+export const authorizationFromSqlite = (r: SqliteRow<AuthorizationRow>): AuthorizationRow => ({ ...r, wildcard: r.wildcard !== 0, expires: sqliteDateOf(r.expires), createdAt: sqliteDateOf(r.createdAt) });

@@ -2,7 +2,7 @@
 import { isKeyState, keyStates, type KeyState } from '../ca/key-state.js';
 import type { CaRecord, CaRepository } from '../ca/ports.js';
 import { buf, bytes, rethrowAs, type Db } from './client.js';
-import { sqliteDateOf } from './sqlite-date.js';
+import { sqliteDateOf, sqliteDateOrNull } from './sqlite-date.js';
 
 export function keyStateOf(s: string, id: string): KeyState {
   if (!isKeyState(s)) throw new Error(`CA ${id}: stored key state "${s}" is not one of ${keyStates.join(', ')}`);
@@ -30,7 +30,7 @@ const toRecord = (r: Omit<Row, 'updatedAt'>): CaRecord => ({
 export type CaSqliteRow = Omit<Row, 'keyStateAt' | 'notBefore' | 'notAfter' | 'createdAt' | 'updatedAt'> & { keyStateAt: string | null; notBefore: string; notAfter: string; createdAt: string };
 /** A CA record from a row read with better-sqlite3 (sqlite-serving.ts). */
 export const caRecordOf = (r: CaSqliteRow): CaRecord =>
-  toRecord({ ...r, keyStateAt: r.keyStateAt === null ? null : sqliteDateOf(r.keyStateAt), notBefore: sqliteDateOf(r.notBefore), notAfter: sqliteDateOf(r.notAfter), createdAt: sqliteDateOf(r.createdAt) });
+  toRecord({ ...r, keyStateAt: sqliteDateOrNull(r.keyStateAt), notBefore: sqliteDateOf(r.notBefore), notAfter: sqliteDateOf(r.notAfter), createdAt: sqliteDateOf(r.createdAt) });
 
 /** {@link CaRepository} over Prisma. */
 export function caRepository(db: Db): CaRepository {

@@ -5,7 +5,7 @@
  */
 import type { CertificateRecord, CertificateStatus, RequestedVia } from '../ca/ports.js';
 import { buf, bufOrNull, type Db } from './client.js';
-import { sqliteDateOf } from './sqlite-date.js';
+import { sqliteDateOrNull } from './sqlite-date.js';
 
 type Row = Awaited<ReturnType<Db['certificate']['findUniqueOrThrow']>>;
 
@@ -42,6 +42,6 @@ type SqliteRow = Omit<Row, (typeof dateColumns)[number]> & Record<(typeof dateCo
 /** A row as better-sqlite3 returns it (`SELECT *`) as a {@link CertificateRecord}. */
 export function fromSqliteRow(r: SqliteRow): CertificateRecord {
   const withDates = { ...r } as unknown as Record<string, unknown>;
-  for (const c of dateColumns) withDates[c] = r[c] === null ? null : sqliteDateOf(r[c]);
+  for (const c of dateColumns) withDates[c] = sqliteDateOrNull(r[c]);
   return toRecord(withDates as Row);
 }

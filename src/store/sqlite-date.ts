@@ -17,6 +17,9 @@ export function sqliteDateOf(value: string | number | bigint): Date {
   return new Date(value.endsWith('+00:00') ? value : prismaDateText(value));
 }
 
+/** {@link sqliteDateOf} of a nullable column. */
+export const sqliteDateOrNull = (value: string | null): Date | null => (value === null ? null : sqliteDateOf(value));
+
 /** A time of day at the end of DateTime text, with its zone (Prisma's pattern). */
 const timeOfDay = /\d{2}:\d{2}:\d{2}(?:\.\d+)?(Z|[+-]\d{2}(:?\d{2})?)?$/;
 

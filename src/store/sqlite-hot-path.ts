@@ -20,7 +20,7 @@ import { fromSqliteRow } from './certificate-rows.js';
 import { groupCommit, type WriteSettles } from './sqlite-group-commit.js';
 import type { SerialQueue } from './sqlite-serial.js';
 import { sqliteBusyTimeoutMs } from './migrate.js';
-import { sqliteDate, sqliteDateOf } from './sqlite-date.js';
+import { sqliteDate, sqliteDateOf, sqliteDateOrNull } from './sqlite-date.js';
 import type { WalSync } from './wal-sync.js';
 
 /** What the repositories take from the hot path. */
@@ -159,13 +159,13 @@ export function sqliteHotPath(db: Database.Database, queue: SerialQueue, wal?: W
     tokenByHash: (hashHex) =>
       queue.run(() => {
         const r = stmts().tokenByHash.get(hashHex) as (Omit<ApiTokenRow, 'createdAt' | 'expiresAt' | 'lastUsedAt' | 'revokedAt'> & { createdAt: string; expiresAt: string | null; lastUsedAt: string | null; revokedAt: string | null }) | undefined;
-        return r ? { ...r, createdAt: sqliteDateOf(r.createdAt), expiresAt: dateOrNull(r.expiresAt), lastUsedAt: dateOrNull(r.lastUsedAt), revokedAt: dateOrNull(r.revokedAt) } : null;
+        return r ? { ...r, createdAt: sqliteDateOf(r.createdAt), expiresAt: sqliteDateOrNull(r.expiresAt), lastUsedAt: sqliteDateOrNull(r.lastUsedAt), revokedAt: sqliteDateOrNull(r.revokedAt) } : null;
       }),
 
     statusOf: (issuerId, serialHex) =>
       queue.run(() => {
         const r = stmts().status.get(issuerId, serialHex) as { status: string; revokedAt: string | null; revocationReason: number | null; notAfter: string } | undefined;
-        return r ? { status: r.status as CertificateStatus, revokedAt: dateOrNull(r.revokedAt), revocationReason: r.revocationReason, notAfter: sqliteDateOf(r.notAfter) } : null;
+        return r ? { status: r.status as CertificateStatus, revokedAt: sqliteDateOrNull(r.revokedAt), revocationReason: r.revocationReason, notAfter: sqliteDateOf(r.notAfter) } : null;
       }),
 
     findBySerial: (issuerId, serialHex) =>
@@ -185,7 +185,7 @@ export function sqliteHotPath(db: Database.Database, queue: SerialQueue, wal?: W
         const revoked = revokedSince.all(at, issuerId, shardArg, shardArg) as { serialHex: string; revokedAt: string; revocationReason: number | null; invalidityDate: string | null }[];
         const released = releasedSince.all(at, issuerId, shardArg, shardArg) as { serialHex: string }[];
         return {
-          revoked: revoked.map((r) => ({ serialHex: r.serialHex, revokedAt: sqliteDateOf(r.revokedAt), reason: r.revocationReason ?? 0, invalidityDate: dateOrNull(r.invalidityDate) })),
+          revoked: revoked.map((r) => ({ serialHex: r.serialHex, revokedAt: sqliteDateOf(r.revokedAt), reason: r.revocationReason ?? 0, invalidityDate: sqliteDateOrNull(r.invalidityDate) })),
           released: released.map((r) => r.serialHex),
         };
       }),
@@ -211,7 +211,7 @@ export function sqliteHotPath(db: Database.Database, queue: SerialQueue, wal?: W
         const { revokedAll, revokedShard } = stmts();
         const rows = await queue.run(() => (shard === null ? revokedAll.all(issuerId, notAfter, after, pageSize) : revokedShard.all(issuerId, notAfter, after, shard, pageSize)) as Row[]);
         if (rows.length === 0) return;
-        yield rows.map((r) => ({ serialHex: r.serialHex, revokedAt: sqliteDateOf(r.revokedAt), reason: r.revocationReason ?? 0, invalidityDate: dateOrNull(r.invalidityDate) }));
+        yield rows.map((r) => ({ serialHex: r.serialHex, revokedAt: sqliteDateOf(r.revokedAt), reason: r.revocationReason ?? 0, invalidityDate: sqliteDateOrNull(r.invalidityDate) }));
         after = rows[rows.length - 1]!.serialHex;
       }
     },
@@ -324,7 +324,6 @@ export function sqliteAuditAppender(db: Database.Database): (drafts: AuditDraft[
 type CrlRow = { crlNumber: bigint; baseCrlNumber: bigint | null; thisUpdate: string; nextUpdate: string; entries: bigint; der: Buffer };
 const crlOf = (caId: string, scope: string, r: CrlRow | undefined): CrlRecord | null =>
   r ? { caId, scope, crlNumber: r.crlNumber, baseCrlNumber: r.baseCrlNumber, thisUpdate: sqliteDateOf(r.thisUpdate), nextUpdate: sqliteDateOf(r.nextUpdate), entries: Number(r.entries), der: r.der } : null;
-const dateOrNull = (s: string | null): Date | null => (s === null ? null : sqliteDateOf(s));
 
 type AuditRow = Omit<AuditRecord, 'at'> & { at: string };
 const auditRecordOf = (r: AuditRow): AuditRecord => ({ seq: r.seq, at: sqliteDateOf(r.at), type: r.type, actor: r.actor, data: r.data, prevHash: r.prevHash, hash: r.hash });

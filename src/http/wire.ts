@@ -125,8 +125,7 @@ export function wireConnections(handler: WireHandler, timeouts: WireTimeouts, ha
       if (this.done) return;
       this.pending = this.pending === null ? chunk : Buffer.concat([this.pending, chunk]);
       if (this.handOverAfter !== -1) {
-        const buf = this.pending;
-        if (buf.length - this.handOverAfter > timeouts.maxHeaderBytes || buf.indexOf('\r\n\r\n', this.handOverAfter, 'latin1') !== -1) this.handOver();
+        if (this.headEndsFrom(this.handOverAfter)) this.handOver();
         else this.armHeld();
         return;
       }
@@ -167,8 +166,8 @@ export function wireConnections(handler: WireHandler, timeouts: WireTimeouts, ha
       const before = reqs.length;
       if (this.read(reqs)) {
         this.heldAt = 0;
-        this.answerFrom(reqs, 0);
-      } else if (this.holds(reqs, before)) this.answerFrom(reqs, 0);
+        this.answerFrom(reqs);
+      } else if (this.holds(reqs, before)) this.answerFrom(reqs);
       else this.handOver();
     }
 
@@ -181,13 +180,18 @@ export function wireConnections(handler: WireHandler, timeouts: WireTimeouts, ha
     holds(reqs: WireRequest[], before: number): boolean {
       const last = reqs.length === 0 ? undefined : reqs[reqs.length - 1]!;
       const at = last === undefined ? 0 : last.end;
-      const buf = this.pending!;
-      if ((this.heldAt === 0 && !this.busy) || (last !== undefined && !last.keepAlive) || buf.length - at > timeouts.maxHeaderBytes || buf.indexOf('\r\n\r\n', at, 'latin1') !== -1) {
+      if ((this.heldAt === 0 && !this.busy) || (last !== undefined && !last.keepAlive) || this.headEndsFrom(at)) {
         this.heldAt = 0;
         return false;
       }
       if (this.heldAt === 0 || reqs.length !== before) this.heldAt = Date.now();
       return true;
+    }
+
+    /** Whether the head starting at `at` in `pending` is whole or past maxHeaderBytes: not one to hold any longer. */
+    headEndsFrom(at: number): boolean {
+      const buf = this.pending!;
+      return buf.length - at > timeouts.maxHeaderBytes || buf.indexOf('\r\n\r\n', at, 'latin1') !== -1;
     }
 
     /**
@@ -214,9 +218,9 @@ export function wireConnections(handler: WireHandler, timeouts: WireTimeouts, ha
       return true;
     }
 
-    /** Answers `reqs[i]` and those after it; `pending` holds the bytes they were read from, from its start. */
-    answerFrom(reqs: WireRequest[], i: number): void {
-      for (; i < reqs.length && !this.done; i++) {
+    /** Answers `reqs` in order; `pending` holds the bytes they were read from, from its start. */
+    answerFrom(reqs: WireRequest[]): void {
+      for (let i = 0; i < reqs.length && !this.done; i++) {
         const req = reqs[i]!;
         // An answer that node would hold back (the client reads slowly) goes to node's backpressure instead.
         const reply = this.socket.writableNeedDrain ? undefined : handler.answer(req, this.socket);
